@@ -9,4 +9,5 @@ pub mod ci;
 pub mod env;
 pub mod exit;
 pub mod git;
+pub mod settings;
 pub mod workspace;

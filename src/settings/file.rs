@@ -1,0 +1,173 @@
+//! The `buildopt.toml` schema and its parser.
+//!
+//! Owns: reading the optional configuration file into typed options, rejecting unknown or invalid
+//! keys with the file, the line and a suggestion. Every field is optional; defaults live in
+//! `resolve.rs`, not here.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use serde::Deserialize;
+
+/// The whole file.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileOptions {
+    /// `minimal`, `medium`, `maximum` or `ci`.
+    pub level: Option<String>,
+    /// Plan only what changed (`false` plans every image).
+    pub selective: Option<bool>,
+    /// How many images build at once.
+    pub jobs: Option<usize>,
+    /// The branch pull requests target by default, used when the CI does not say.
+    pub default_branch: Option<String>,
+    /// How many times a shallow clone may be deepened (doubling each time) to find the merge base.
+    pub max_deepen_rounds: Option<u32>,
+    /// Patterns (`.dockerignore` syntax, relative to this file) whose change affects every image.
+    pub inputs: Option<Vec<String>>,
+    /// The images, by name. When present, discovery uses only these.
+    pub images: Option<BTreeMap<String, ImageOptions>>,
+}
+
+/// One `[images.NAME]` table. Paths are relative to the folder of `buildopt.toml`.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ImageOptions {
+    /// The image repository, e.g. `ghcr.io/acme/api`; defaults to the image's name.
+    pub image: Option<String>,
+    /// The build context folder (default `.`).
+    pub context: Option<String>,
+    /// The Dockerfile (default `<context>/Dockerfile`).
+    pub dockerfile: Option<String>,
+    /// The stage to build.
+    pub target: Option<String>,
+    /// Build arguments.
+    pub args: Option<BTreeMap<String, String>>,
+    /// Tag templates: `{sha}`, `{short_sha}`, `{branch}`, `{tag}`.
+    pub tags: Option<Vec<String>>,
+    /// Target platforms, e.g. `linux/amd64`.
+    pub platforms: Option<Vec<String>>,
+    /// Extra input patterns (`.dockerignore` syntax, relative to `buildopt.toml`).
+    pub inputs: Option<Vec<String>>,
+    /// Images this one needs built first, beyond what its Dockerfile says.
+    pub depends_on: Option<Vec<String>>,
+    /// Named build contexts: a folder, `docker-image://REF`, or `target:IMAGE`.
+    pub contexts: Option<BTreeMap<String, String>>,
+}
+
+/// A configuration file that could not be used.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{path}:{line}: {message}{}", suggestion.as_ref().map(|s| format!(" (did you mean `{s}`?)")).unwrap_or_default())]
+pub struct FileError {
+    pub path: String,
+    /// 1-based; 0 when the parser gave no position.
+    pub line: usize,
+    pub message: String,
+    pub suggestion: Option<String>,
+}
+
+/// Parses the text of `buildopt.toml`; `path` only names the file in errors.
+pub fn parse(text: &str, path: &Path) -> Result<FileOptions, FileError> {
+    toml::from_str(text).map_err(|err| file_error(text, path, &err))
+}
+
+fn file_error(text: &str, path: &Path, err: &toml::de::Error) -> FileError {
+    let line = err.span().map_or(0, |span| line_of(text, span.start));
+    let message = err.message().trim().to_string();
+    FileError { path: path.display().to_string(), line, suggestion: suggest(&message), message }
+}
+
+fn line_of(text: &str, offset: usize) -> usize {
+    text.as_bytes()[..offset.min(text.len())].iter().filter(|&&b| b == b'\n').count() + 1
+}
+
+/// For serde's "unknown field `x`, expected one of `a`, `b`" (or "expected `a`"), the closest name.
+fn suggest(message: &str) -> Option<String> {
+    let unknown = between(message, "unknown field `", "`")?;
+    let expected_part = message.split_once("expected")?.1;
+    expected_part
+        .split('`')
+        .skip(1)
+        .step_by(2)
+        .map(|candidate| (strsim::jaro_winkler(unknown, candidate), candidate))
+        .filter(|(score, _)| *score > 0.7)
+        .max_by(|a, b| a.0.total_cmp(&b.0))
+        .map(|(_, candidate)| candidate.to_string())
+}
+
+fn between<'a>(text: &'a str, start: &str, end: &str) -> Option<&'a str> {
+    let rest = &text[text.find(start)? + start.len()..];
+    Some(&rest[..rest.find(end)?])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn err(text: &str) -> FileError {
+        parse(text, Path::new("buildopt.toml")).expect_err("must fail")
+    }
+
+    #[test]
+    fn parses_a_full_file() {
+        let text = r#"
+level = "maximum"
+selective = true
+jobs = 3
+inputs = ["Cargo.lock"]
+
+[images.api]
+context = "services/api"
+args = { VERSION = "1.2" }
+depends_on = ["core"]
+contexts = { shared = "shared" }
+"#;
+        let options = parse(text, Path::new("buildopt.toml")).expect("valid");
+        assert_eq!(options.level.as_deref(), Some("maximum"));
+        assert_eq!(options.jobs, Some(3));
+        let api = &options.images.as_ref().expect("images")["api"];
+        assert_eq!(api.context.as_deref(), Some("services/api"));
+        assert_eq!(api.args.as_ref().expect("args")["VERSION"], "1.2");
+    }
+
+    #[test]
+    fn unknown_top_level_key_names_line_and_suggests() {
+        let e = err("level = \"ci\"\nselectve = true\n");
+        assert_eq!(e.line, 2);
+        assert!(e.message.contains("unknown field `selectve`"), "{e}");
+        assert_eq!(e.suggestion.as_deref(), Some("selective"));
+        assert!(e.to_string().starts_with("buildopt.toml:2: "), "{e}");
+    }
+
+    #[test]
+    fn unknown_image_key_names_line_and_suggests() {
+        let e = err("[images.api]\ncontext = \".\"\ndockerfle = \"Dockerfile\"\n");
+        assert_eq!(e.line, 3);
+        assert_eq!(e.suggestion.as_deref(), Some("dockerfile"));
+    }
+
+    #[test]
+    fn wrong_type_names_line_without_suggestion() {
+        let e = err("jobs = \"four\"\n");
+        assert_eq!(e.line, 1);
+        assert!(e.message.contains("invalid type"), "{e}");
+        assert_eq!(e.suggestion, None);
+    }
+
+    #[test]
+    fn far_off_unknown_key_gets_no_suggestion() {
+        let e = err("zzzzqqq = 1\n");
+        assert_eq!(e.suggestion, None);
+    }
+
+    #[test]
+    fn malformed_toml_names_line() {
+        let e = err("level = \"ci\"\n[images.api\n");
+        assert_eq!(e.line, 2);
+    }
+
+    #[test]
+    fn empty_file_is_valid() {
+        assert_eq!(parse("", Path::new("b.toml")), Ok(FileOptions::default()));
+    }
+}

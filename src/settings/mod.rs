@@ -1,0 +1,21 @@
+//! Resolved settings: what every command reads, already validated.
+//!
+//! Precedence, highest first, for each setting:
+//!
+//! 1. command-line flags;
+//! 2. `BUILDOPT_<NAME>` environment variables;
+//! 3. the legacy names the original scripts used (`OPTIMIZATION_LEVEL`, `SELECTIVE_BUILD`,
+//!    `FORCE_REBUILD`, `VERBOSE`, `CI_MODE`);
+//! 4. GitHub Actions inputs, `INPUT_<NAME>` (read only when `GITHUB_ACTIONS=true`);
+//! 5. `buildopt.toml`;
+//! 6. the defaults of the optimization level.
+//!
+//! Resolution is pure: [`Settings::resolve`] takes the flags, the environment snapshot and the
+//! parsed file, and never touches the process.
+
+pub mod file;
+mod resolve;
+mod vars;
+
+pub use resolve::{ConfigError, Flags, Level, Settings, Source};
+pub use vars::{SETTING_VARS, SettingVar};

@@ -1,0 +1,351 @@
+//! Pure resolution of flags, environment and file into [`Settings`].
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::str::FromStr;
+
+use super::file::FileOptions;
+use super::vars::{self, SettingVar};
+use crate::env::Env;
+
+/// The optimization level: a bundle of defaults that explicit settings override.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, clap::ValueEnum)]
+#[serde(rename_all = "snake_case")]
+pub enum Level {
+    Minimal,
+    Medium,
+    Maximum,
+    Ci,
+}
+
+impl Level {
+    /// Whether the level plans only what changed.
+    pub fn selective(self) -> bool {
+        !matches!(self, Self::Minimal)
+    }
+
+    /// How many images build at once by default.
+    pub fn jobs(self, cpus: usize) -> usize {
+        match self {
+            Self::Minimal => 1,
+            _ => cpus.max(1),
+        }
+    }
+}
+
+impl FromStr for Level {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "minimal" => Ok(Self::Minimal),
+            "medium" => Ok(Self::Medium),
+            "maximum" => Ok(Self::Maximum),
+            "ci" => Ok(Self::Ci),
+            _ => Err("expected one of minimal, medium, maximum, ci".into()),
+        }
+    }
+}
+
+impl fmt::Display for Level {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let name = match self {
+            Self::Minimal => "minimal",
+            Self::Medium => "medium",
+            Self::Maximum => "maximum",
+            Self::Ci => "ci",
+        };
+        f.write_str(name)
+    }
+}
+
+/// Where a resolved value came from, for `-v` output and error messages.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Source {
+    Flag,
+    Env(String),
+    File,
+    Default,
+}
+
+impl fmt::Display for Source {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Flag => f.write_str("flag"),
+            Self::Env(name) => write!(f, "${name}"),
+            Self::File => f.write_str("buildopt.toml"),
+            Self::Default => f.write_str("default"),
+        }
+    }
+}
+
+/// Values given on the command line; `None` means "not given".
+#[derive(Debug, Clone, Default)]
+pub struct Flags {
+    pub level: Option<Level>,
+    pub force: bool,
+    pub verbose: u8,
+    pub jobs: Option<usize>,
+}
+
+/// A setting whose value could not be used.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("invalid value {value:?} for {setting} (from {origin}): {reason}")]
+pub struct ConfigError {
+    pub setting: &'static str,
+    pub value: String,
+    pub origin: Source,
+    pub reason: String,
+}
+
+/// The resolved settings.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Settings {
+    pub level: Level,
+    pub selective: bool,
+    pub force: bool,
+    pub verbose: bool,
+    pub jobs: usize,
+    pub default_branch: Option<String>,
+    pub max_deepen_rounds: u32,
+    /// Where each setting came from, by setting name.
+    pub sources: BTreeMap<&'static str, Source>,
+}
+
+/// The number of rounds a shallow clone is deepened when nothing says otherwise (50 · 2⁶ commits).
+pub const DEFAULT_DEEPEN_ROUNDS: u32 = 6;
+
+impl Settings {
+    /// Resolves every setting. `cpus` is the machine's parallelism, passed in to keep this pure.
+    pub fn resolve(flags: &Flags, env: &Env, file: &FileOptions, cpus: usize) -> Result<Self, ConfigError> {
+        let layers = Layers { env, github_inputs: env.is_true("GITHUB_ACTIONS") };
+        let mut sources = BTreeMap::new();
+        let mut record = |name: &'static str, source: Source| {
+            sources.insert(name, source);
+        };
+
+        let (level, source) = layers.level(flags.level, file)?;
+        record("level", source);
+        let (selective, source) =
+            layers.pick(&vars::SELECTIVE, None, file.selective, parse_bool)?.unwrap_or((level.selective(), Source::Default));
+        record("selective", source);
+        let force_flag = flags.force.then_some(true);
+        let (force, source) = layers.pick(&vars::FORCE, force_flag, None, parse_bool)?.unwrap_or((false, Source::Default));
+        record("force", source);
+        let verbose_flag = (flags.verbose > 0).then_some(true);
+        let (verbose, source) =
+            layers.pick(&vars::VERBOSE, verbose_flag, None, parse_bool)?.unwrap_or((false, Source::Default));
+        record("verbose", source);
+        let (jobs, source) =
+            layers.pick(&vars::JOBS, flags.jobs, file.jobs, parse_jobs)?.unwrap_or((level.jobs(cpus), Source::Default));
+        record("jobs", source);
+        let default_branch = layers.pick(&vars::DEFAULT_BRANCH, None, file.default_branch.clone(), parse_string)?;
+        if let Some((_, source)) = &default_branch {
+            record("default_branch", source.clone());
+        }
+        let (max_deepen_rounds, source) = layers
+            .pick(&vars::MAX_DEEPEN_ROUNDS, None, file.max_deepen_rounds, parse_rounds)?
+            .unwrap_or((DEFAULT_DEEPEN_ROUNDS, Source::Default));
+        record("max_deepen_rounds", source);
+
+        Ok(Self {
+            level,
+            selective,
+            force,
+            verbose,
+            jobs,
+            default_branch: default_branch.map(|(value, _)| value),
+            max_deepen_rounds,
+            sources,
+        })
+    }
+}
+
+struct Layers<'a> {
+    env: &'a Env,
+    github_inputs: bool,
+}
+
+impl Layers<'_> {
+    /// The first layer that sets the value: flag, `BUILDOPT_*`, legacy, `INPUT_*`, file.
+    fn pick<T>(
+        &self,
+        var: &SettingVar,
+        flag: Option<T>,
+        file: Option<T>,
+        parse: fn(&str) -> Result<T, String>,
+    ) -> Result<Option<(T, Source)>, ConfigError> {
+        if let Some(value) = flag {
+            return Ok(Some((value, Source::Flag)));
+        }
+        for name in self.env_names(var) {
+            if let Some(raw) = self.env.get(name) {
+                let value = parse(raw).map_err(|reason| ConfigError {
+                    setting: var.setting,
+                    value: raw.to_string(),
+                    origin: Source::Env(name.to_string()),
+                    reason,
+                })?;
+                return Ok(Some((value, Source::Env(name.to_string()))));
+            }
+        }
+        Ok(file.map(|value| (value, Source::File)))
+    }
+
+    fn env_names(&self, var: &SettingVar) -> impl Iterator<Item = &'static str> {
+        let input = self.github_inputs.then_some(var.input);
+        std::iter::once(var.buildopt).chain(var.legacy).chain(input)
+    }
+
+    /// The level also honours the legacy `CI_MODE=true`, below every explicit level name.
+    fn level(&self, flag: Option<Level>, file: &FileOptions) -> Result<(Level, Source), ConfigError> {
+        let file_level = match &file.level {
+            Some(raw) => Some(raw.parse::<Level>().map_err(|reason| ConfigError {
+                setting: "level",
+                value: raw.clone(),
+                origin: Source::File,
+                reason,
+            })?),
+            None => None,
+        };
+        let explicit = self.pick(&vars::LEVEL, flag, None, |raw| raw.parse())?;
+        if let Some(found) = explicit {
+            return Ok(found);
+        }
+        if self.env.is_true(vars::CI_MODE) {
+            return Ok((Level::Ci, Source::Env(vars::CI_MODE.to_string())));
+        }
+        Ok(file_level.map_or((Level::Medium, Source::Default), |level| (level, Source::File)))
+    }
+}
+
+fn parse_bool(raw: &str) -> Result<bool, String> {
+    match raw.trim().to_ascii_lowercase().as_str() {
+        "1" | "true" | "yes" | "on" => Ok(true),
+        "0" | "false" | "no" | "off" => Ok(false),
+        _ => Err("expected true or false".into()),
+    }
+}
+
+fn parse_jobs(raw: &str) -> Result<usize, String> {
+    match raw.trim().parse::<usize>() {
+        Ok(0) | Err(_) => Err("expected a whole number of at least 1".into()),
+        Ok(n) => Ok(n),
+    }
+}
+
+fn parse_rounds(raw: &str) -> Result<u32, String> {
+    raw.trim().parse::<u32>().map_err(|_| "expected a whole number".into())
+}
+
+fn parse_string(raw: &str) -> Result<String, String> {
+    Ok(raw.trim().to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn resolve(flags: Flags, env: &[(&str, &str)], file: FileOptions) -> Result<Settings, ConfigError> {
+        Settings::resolve(&flags, &Env::from_pairs(env.iter().copied()), &file, 4)
+    }
+
+    fn file_with_level(level: &str) -> FileOptions {
+        FileOptions { level: Some(level.into()), ..FileOptions::default() }
+    }
+
+    #[test]
+    fn defaults_are_the_medium_level() {
+        let s = resolve(Flags::default(), &[], FileOptions::default()).expect("ok");
+        assert_eq!((s.level, s.selective, s.force, s.jobs), (Level::Medium, true, false, 4));
+        assert_eq!(s.sources["level"], Source::Default);
+        assert_eq!(s.max_deepen_rounds, DEFAULT_DEEPEN_ROUNDS);
+    }
+
+    #[test]
+    fn level_precedence_flag_env_legacy_input_file() {
+        let file = file_with_level("maximum");
+        let gh = ("GITHUB_ACTIONS", "true");
+        let cases: &[(Option<Level>, &[(&str, &str)], Level, Source)] = &[
+            (None, &[], Level::Maximum, Source::File),
+            (None, &[gh, ("INPUT_LEVEL", "ci")], Level::Ci, Source::Env("INPUT_LEVEL".into())),
+            (None, &[gh, ("INPUT_LEVEL", "ci"), ("OPTIMIZATION_LEVEL", "minimal")], Level::Minimal, Source::Env("OPTIMIZATION_LEVEL".into())),
+            (
+                None,
+                &[("OPTIMIZATION_LEVEL", "minimal"), ("BUILDOPT_LEVEL", "medium")],
+                Level::Medium,
+                Source::Env("BUILDOPT_LEVEL".into()),
+            ),
+            (Some(Level::Ci), &[("BUILDOPT_LEVEL", "medium")], Level::Ci, Source::Flag),
+        ];
+        for (flag, env, level, source) in cases {
+            let flags = Flags { level: *flag, ..Flags::default() };
+            let s = resolve(flags, env, file.clone()).expect("ok");
+            assert_eq!((s.level, &s.sources["level"]), (*level, source), "env {env:?}");
+        }
+    }
+
+    #[test]
+    fn inputs_are_ignored_outside_github_actions() {
+        let s = resolve(Flags::default(), &[("INPUT_LEVEL", "ci")], FileOptions::default()).expect("ok");
+        assert_eq!(s.level, Level::Medium);
+    }
+
+    #[test]
+    fn ci_mode_selects_ci_below_explicit_levels() {
+        let s = resolve(Flags::default(), &[("CI_MODE", "true")], file_with_level("maximum")).expect("ok");
+        assert_eq!(s.level, Level::Ci);
+        let s = resolve(Flags::default(), &[("CI_MODE", "true"), ("OPTIMIZATION_LEVEL", "minimal")], FileOptions::default())
+            .expect("ok");
+        assert_eq!(s.level, Level::Minimal);
+    }
+
+    #[test]
+    fn level_defaults_follow_the_level_unless_overridden() {
+        let s = resolve(Flags::default(), &[], file_with_level("minimal")).expect("ok");
+        assert_eq!((s.selective, s.jobs), (false, 1));
+        let s = resolve(Flags::default(), &[("SELECTIVE_BUILD", "true")], file_with_level("minimal")).expect("ok");
+        assert!(s.selective);
+        let file = FileOptions { level: Some("minimal".into()), jobs: Some(3), ..FileOptions::default() };
+        assert_eq!(resolve(Flags::default(), &[], file.clone()).expect("ok").jobs, 3);
+        let flags = Flags { jobs: Some(7), ..Flags::default() };
+        assert_eq!(resolve(flags, &[("BUILDOPT_JOBS", "2")], file).expect("ok").jobs, 7);
+    }
+
+    #[test]
+    fn buildopt_name_wins_over_legacy_alias() {
+        let s = resolve(Flags::default(), &[("FORCE_REBUILD", "true"), ("BUILDOPT_FORCE", "false")], FileOptions::default())
+            .expect("ok");
+        assert!(!s.force);
+        assert_eq!(s.sources["force"], Source::Env("BUILDOPT_FORCE".into()));
+    }
+
+    #[test]
+    fn force_flag_wins_and_empty_env_is_unset() {
+        let flags = Flags { force: true, ..Flags::default() };
+        assert!(resolve(flags, &[("BUILDOPT_FORCE", "false")], FileOptions::default()).expect("ok").force);
+        let s = resolve(Flags::default(), &[("BUILDOPT_FORCE", ""), ("FORCE_REBUILD", "yes")], FileOptions::default())
+            .expect("ok");
+        assert!(s.force);
+    }
+
+    #[test]
+    fn invalid_values_name_the_variable_and_value() {
+        let e = resolve(Flags::default(), &[("SELECTIVE_BUILD", "maybe")], FileOptions::default()).expect_err("bad");
+        assert_eq!((e.setting, e.value.as_str()), ("selective", "maybe"));
+        assert!(e.to_string().contains("$SELECTIVE_BUILD"), "{e}");
+        let e = resolve(Flags::default(), &[("BUILDOPT_JOBS", "0")], FileOptions::default()).expect_err("bad");
+        assert_eq!(e.setting, "jobs");
+        let e = resolve(Flags::default(), &[], file_with_level("turbo")).expect_err("bad");
+        assert_eq!((e.setting, &e.origin), ("level", &Source::File));
+    }
+
+    #[test]
+    fn file_default_branch_and_rounds() {
+        let file = FileOptions { default_branch: Some("trunk".into()), max_deepen_rounds: Some(2), ..FileOptions::default() };
+        let s = resolve(Flags::default(), &[("BUILDOPT_DEFAULT_BRANCH", "develop")], file.clone()).expect("ok");
+        assert_eq!(s.default_branch.as_deref(), Some("develop"));
+        let s = resolve(Flags::default(), &[], file).expect("ok");
+        assert_eq!((s.default_branch.as_deref(), s.max_deepen_rounds), (Some("trunk"), 2));
+    }
+}
