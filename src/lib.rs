@@ -2,12 +2,18 @@
 //! explains why.
 //!
 //! The flow is `settings` → `ci` + `git` → `workspace` (images, Dockerfiles, contexts) → `plan`
-//! (affected images, levels) → `report` (pure renderers) → `notify` (publishers). Module docs say
-//! what each one owns.
+//! (affected images, levels) → `report` (pure renderers) → `notify` (publishers); `commands` wires
+//! them together per subcommand. Module docs say what each one owns.
 
 pub mod ci;
+pub mod cli;
+pub mod commands;
 pub mod env;
+pub mod error;
 pub mod exit;
 pub mod git;
+pub mod notify;
+pub mod plan;
+pub mod report;
 pub mod settings;
 pub mod workspace;

@@ -3,6 +3,8 @@
 //! Owns: every git invocation (diff, merge-base, deepen, rev-parse, ls-tree, show), always with
 //! hooks and fsmonitor off, `-z`, `--no-renames`, and `GIT_NO_LAZY_FETCH=1` on existence checks.
 
+mod blobs;
+
 use std::path::{Path, PathBuf};
 
 /// The empty tree, the base of a diff for a repository's initial commit.

@@ -266,7 +266,8 @@ mod tests {
     fn level_precedence_flag_env_legacy_input_file() {
         let file = file_with_level("maximum");
         let gh = ("GITHUB_ACTIONS", "true");
-        let cases: &[(Option<Level>, &[(&str, &str)], Level, Source)] = &[
+        type Case<'a> = (Option<Level>, &'a [(&'a str, &'a str)], Level, Source);
+        let cases: &[Case<'_>] = &[
             (None, &[], Level::Maximum, Source::File),
             (None, &[gh, ("INPUT_LEVEL", "ci")], Level::Ci, Source::Env("INPUT_LEVEL".into())),
             (None, &[gh, ("INPUT_LEVEL", "ci"), ("OPTIMIZATION_LEVEL", "minimal")], Level::Minimal, Source::Env("OPTIMIZATION_LEVEL".into())),

@@ -1,0 +1,79 @@
+//! One module per subcommand: each gathers inputs (settings, git, CI), calls the pure core, and
+//! hands the result to renderers and publishers.
+
+pub mod plan;
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use crate::cli::{Cli, Command};
+use crate::env::Env;
+use crate::error::Error;
+use crate::settings::file::{self as config_file, FileOptions};
+
+/// Everything a command needs from the command line and the process, resolved once.
+#[derive(Debug)]
+pub struct Context {
+    /// The folder buildopt runs in (`-C`).
+    pub dir: PathBuf,
+    pub config_path: Option<PathBuf>,
+    pub file: FileOptions,
+    pub env: Env,
+    pub verbose: u8,
+    pub quiet: bool,
+    pub format: crate::cli::Format,
+}
+
+/// Runs the command and returns the exit code; errors are reported on stderr.
+pub fn run(cli: Cli, env: Env) -> u8 {
+    let result = Context::new(&cli, env).and_then(|ctx| match &cli.command {
+        Command::Plan(args) => plan::run(&ctx, args),
+    });
+    match result {
+        Ok(code) => code,
+        Err(err) => {
+            let _ = writeln!(std::io::stderr(), "error: {err}");
+            err.exit_code()
+        }
+    }
+}
+
+impl Context {
+    fn new(cli: &Cli, env: Env) -> Result<Self, Error> {
+        let dir = match &cli.directory {
+            Some(dir) => dir.clone(),
+            None => std::env::current_dir().map_err(|source| Error::Io { path: ".".into(), source })?,
+        };
+        let config_path = match &cli.config {
+            Some(path) if path.is_absolute() => Some(path.clone()),
+            Some(path) => Some(dir.join(path)),
+            None => Some(dir.join("buildopt.toml")).filter(|p| p.is_file()),
+        };
+        let file = match &config_path {
+            Some(path) => read_config(path)?,
+            None => FileOptions::default(),
+        };
+        Ok(Self { dir, config_path, file, env, verbose: cli.verbose, quiet: cli.quiet, format: cli.format })
+    }
+
+    /// Writes a line on stderr unless `--quiet`.
+    pub fn info(&self, line: &str) {
+        if !self.quiet {
+            let _ = writeln!(std::io::stderr(), "{line}");
+        }
+    }
+}
+
+fn read_config(path: &Path) -> Result<FileOptions, Error> {
+    let text = std::fs::read_to_string(path).map_err(|source| Error::Io { path: path.display().to_string(), source })?;
+    Ok(config_file::parse(&text, path)?)
+}
+
+/// Writes the command's result on stdout; a closed pipe (`| head`) is not an error.
+pub fn write_stdout(text: &str) -> Result<(), Error> {
+    let mut out = std::io::stdout().lock();
+    match out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
+        Err(err) if err.kind() != std::io::ErrorKind::BrokenPipe => Err(Error::Io { path: "stdout".into(), source: err }),
+        _ => Ok(()),
+    }
+}

@@ -1,0 +1,48 @@
+//! The top-level error and its one mapping to exit codes (see [`crate::exit`]).
+
+use crate::ci::CiError;
+use crate::exit;
+use crate::git::GitError;
+use crate::plan::GraphError;
+use crate::settings::ConfigError;
+use crate::settings::file::FileError;
+use crate::workspace::WorkspaceError;
+
+/// Everything that can end a command early.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// `buildopt.toml` is invalid.
+    #[error(transparent)]
+    ConfigFile(#[from] FileError),
+    /// A setting's value is invalid.
+    #[error(transparent)]
+    Setting(#[from] ConfigError),
+    /// The repository's build definitions are invalid.
+    #[error(transparent)]
+    Workspace(#[from] WorkspaceError),
+    /// The image graph is invalid (a cycle).
+    #[error(transparent)]
+    Graph(#[from] GraphError),
+    /// git failed or is missing.
+    #[error(transparent)]
+    Git(#[from] GitError),
+    /// The CI's facts could not be read or the range not resolved.
+    #[error(transparent)]
+    Ci(#[from] CiError),
+    /// A file could not be read or written.
+    #[error("{path}: {source}")]
+    Io { path: String, source: std::io::Error },
+}
+
+impl Error {
+    /// The exit code for this error: bad input is a usage error (2); a missing or failing
+    /// environment (git, the repository, the event payload, files) is an environment error (4).
+    pub fn exit_code(&self) -> u8 {
+        match self {
+            Self::ConfigFile(_) | Self::Setting(_) | Self::Graph(_) => exit::USAGE,
+            Self::Workspace(WorkspaceError::Git(_)) => exit::ENVIRONMENT,
+            Self::Workspace(_) => exit::USAGE,
+            Self::Git(_) | Self::Ci(_) | Self::Io { .. } => exit::ENVIRONMENT,
+        }
+    }
+}

@@ -1,0 +1,125 @@
+//! The repository's files at one commit: a sorted listing, and batched reads of their content.
+
+use crate::git::{GitError, TreeEntry};
+
+/// Reads blob contents by object id, many at once.
+pub trait BlobSource {
+    /// The contents of each object, in the order asked.
+    fn read_blobs(&self, oids: &[&str]) -> Result<Vec<Vec<u8>>, GitError>;
+}
+
+/// The files of one commit.
+pub struct Snapshot<'a> {
+    /// Sorted by path (git's order, which is byte order of the full paths).
+    entries: Vec<TreeEntry>,
+    blobs: &'a dyn BlobSource,
+}
+
+impl std::fmt::Debug for Snapshot<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Snapshot").field("entries", &self.entries.len()).finish()
+    }
+}
+
+impl<'a> Snapshot<'a> {
+    /// Wraps a tree listing; sorts it when it is not sorted already.
+    pub fn new(mut entries: Vec<TreeEntry>, blobs: &'a dyn BlobSource) -> Self {
+        if !entries.is_sorted_by(|a, b| a.path <= b.path) {
+            entries.sort_by(|a, b| a.path.cmp(&b.path));
+        }
+        Self { entries, blobs }
+    }
+
+    /// Every entry, sorted by path.
+    pub fn entries(&self) -> &[TreeEntry] {
+        &self.entries
+    }
+
+    /// The entry at exactly `path`.
+    pub fn get(&self, path: &str) -> Option<&TreeEntry> {
+        self.entries.binary_search_by(|e| e.path.as_str().cmp(path)).ok().map(|i| &self.entries[i])
+    }
+
+    /// True when a file (or link, or submodule) exists at `path`.
+    pub fn exists(&self, path: &str) -> bool {
+        self.get(path).is_some()
+    }
+
+    /// The entries below the folder `dir` (`""` is the root), as a contiguous sorted slice.
+    pub fn under(&self, dir: &str) -> &[TreeEntry] {
+        if dir.is_empty() {
+            return &self.entries;
+        }
+        let prefix = format!("{dir}/");
+        let start = self.entries.partition_point(|e| e.path.as_str() < prefix.as_str());
+        let len = self.entries[start..].partition_point(|e| e.path.starts_with(&prefix));
+        &self.entries[start..start + len]
+    }
+
+    /// Reads several files at once; a missing path gives `None`.
+    pub fn read_many(&self, paths: &[&str]) -> Result<Vec<Option<Vec<u8>>>, GitError> {
+        let found: Vec<Option<&TreeEntry>> = paths.iter().map(|p| self.get(p)).collect();
+        let oids: Vec<&str> = found.iter().flatten().map(|e| e.oid.as_str()).collect();
+        let mut contents = self.blobs.read_blobs(&oids)?.into_iter();
+        Ok(found.into_iter().map(|entry| entry.and_then(|_| contents.next())).collect())
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod fake {
+    //! An in-memory tree for unit tests.
+    use std::collections::HashMap;
+
+    use super::*;
+
+    /// Files by path; object ids are derived from the content.
+    #[derive(Default)]
+    pub struct FakeTree {
+        blobs: HashMap<String, Vec<u8>>,
+        pub entries: Vec<TreeEntry>,
+    }
+
+    impl FakeTree {
+        pub fn with(files: &[(&str, &str)]) -> Self {
+            let mut tree = Self::default();
+            for (path, content) in files {
+                let oid = blake3::hash(content.as_bytes()).to_hex()[..40].to_string();
+                tree.blobs.insert(oid.clone(), content.as_bytes().to_vec());
+                tree.entries.push(TreeEntry { mode: "100644".into(), oid, path: (*path).into() });
+            }
+            tree
+        }
+
+        pub fn snapshot(&self) -> Snapshot<'_> {
+            Snapshot::new(self.entries.clone(), self)
+        }
+    }
+
+    impl BlobSource for FakeTree {
+        fn read_blobs(&self, oids: &[&str]) -> Result<Vec<Vec<u8>>, GitError> {
+            Ok(oids.iter().map(|oid| self.blobs[*oid].clone()).collect())
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::fake::FakeTree;
+
+    #[test]
+    fn under_returns_only_the_folder() {
+        let tree = FakeTree::with(&[("a-b/x", ""), ("a/b", ""), ("a/c/d", ""), ("ab", ""), ("b", "")]);
+        let snap = tree.snapshot();
+        let paths: Vec<&str> = snap.under("a").iter().map(|e| e.path.as_str()).collect();
+        assert_eq!(paths, ["a/b", "a/c/d"]);
+        assert_eq!(snap.under("").len(), 5);
+        assert!(snap.under("zz").is_empty());
+    }
+
+    #[test]
+    fn read_many_keeps_order_and_missing() {
+        let tree = FakeTree::with(&[("a", "1"), ("b", "2")]);
+        let got = tree.snapshot().read_many(&["b", "nope", "a"]).expect("read");
+        assert_eq!(got, vec![Some(b"2".to_vec()), None, Some(b"1".to_vec())]);
+    }
+}
