@@ -1,0 +1,3 @@
+#!/bin/sh
+. /etc/app/config.env
+echo "worker started with ${WORKERS} workers"
