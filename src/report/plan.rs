@@ -23,14 +23,19 @@ pub fn text(plan: &Plan) -> String {
     let total = plan.images.len();
     let building = plan.affected().count();
     if plan.is_empty() {
-        let _ = writeln!(out, "nothing to build: {total} images, {} changed files, none affects an image", plan.changed_files);
+        let _ = writeln!(
+            out,
+            "nothing to build: {} affect none of the {}",
+            plural(plan.changed_files, "changed file"),
+            plural(total, "image")
+        );
     } else {
         let _ = writeln!(
             out,
-            "{building} of {total} images to build in {} level{} ({} changed files)",
-            plan.levels.len(),
-            if plan.levels.len() == 1 { "" } else { "s" },
-            plan.changed_files
+            "{building} of {} to build in {} ({})",
+            plural(total, "image"),
+            plural(plan.levels.len(), "level"),
+            plural(plan.changed_files, "changed file")
         );
     }
     let width = plan.images.iter().map(|i| i.name.chars().count()).max().unwrap_or(0).max(5);
@@ -65,6 +70,10 @@ pub fn text(plan: &Plan) -> String {
         let _ = writeln!(out, "\nnote: {note}");
     }
     out
+}
+
+fn plural(n: usize, noun: &str) -> String {
+    if n == 1 { format!("1 {noun}") } else { format!("{n} {noun}s") }
 }
 
 fn short(sha: &str) -> &str {
@@ -106,4 +115,105 @@ pub fn github_outputs(plan: &Plan) -> Vec<(&'static str, String)> {
         ("matrix", matrix(plan)),
         ("plan", serde_json::to_string(plan).unwrap_or_else(|_| "{}".into())),
     ]
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use super::*;
+    use crate::plan::{PlanRange, PlannedImage, Reason, ReasonKind, RemovedImage};
+
+    fn image(name: &str, level: Option<usize>, reasons: Vec<Reason>, why_not: Option<&str>) -> PlannedImage {
+        PlannedImage {
+            name: name.into(),
+            context: format!("services/{name}"),
+            dockerfile: format!("services/{name}/Dockerfile"),
+            target: None,
+            affected: !reasons.is_empty(),
+            reasons,
+            unaffected_because: why_not.map(str::to_string),
+            level,
+            depends_on: if name == "base" { vec![] } else { vec!["base".into()] },
+            inputs_digest: format!("blake3:{}", "0".repeat(64)),
+            build_args: BTreeMap::new(),
+            tags: vec![],
+            platforms: vec![],
+        }
+    }
+
+    fn reason(kind: ReasonKind, detail: &str) -> Reason {
+        Reason { kind, detail: detail.into(), files: vec![], file_count: 0 }
+    }
+
+    fn sample() -> Plan {
+        Plan {
+            version: 1,
+            range: PlanRange {
+                base: Some("1111111111111111111111111111111111111111".into()),
+                head: "2222222222222222222222222222222222222222".into(),
+                reason: "merge base with origin/main".into(),
+            },
+            changed_files: 3,
+            images: vec![
+                image("base", Some(0), vec![reason(ReasonKind::Context, "base/motd changed")], None),
+                image(
+                    "api",
+                    Some(1),
+                    vec![
+                        reason(ReasonKind::Parent, "builds FROM 'base' (line 1), which is rebuilt"),
+                        reason(ReasonKind::Dockerfile, "Dockerfile services/api/Dockerfile changed"),
+                    ],
+                    None,
+                ),
+                image("linter", None, vec![], Some("none of its inputs changed")),
+            ],
+            levels: vec![vec!["base".into()], vec!["api".into()]],
+            removed: vec![RemovedImage { name: "old".into(), detail: "its Dockerfile old/Dockerfile was deleted".into() }],
+            notes: vec![],
+        }
+    }
+
+    fn empty() -> Plan {
+        let mut plan = sample();
+        plan.images.truncate(0);
+        plan.images.push(image("linter", None, vec![], Some("none of its inputs changed")));
+        plan.levels.clear();
+        plan.removed.clear();
+        plan
+    }
+
+    #[test]
+    fn text_table() {
+        insta::assert_snapshot!(text(&sample()));
+    }
+
+    #[test]
+    fn text_when_nothing_builds() {
+        insta::assert_snapshot!(text(&empty()));
+    }
+
+    #[test]
+    fn matrix_lists_images_in_build_order_and_is_valid_when_empty() {
+        insta::assert_snapshot!(matrix(&sample()));
+        assert_eq!(matrix(&empty()), r#"{"include":[]}"#);
+    }
+
+    #[test]
+    fn json_is_versioned() {
+        let value: serde_json::Value = serde_json::from_str(&json(&sample())).expect("json");
+        assert_eq!(value["version"], 1);
+        assert_eq!(value["images"][1]["reasons"][1]["kind"], "dockerfile");
+        assert_eq!(value["levels"][1][0], "api");
+    }
+
+    #[test]
+    fn github_outputs_name_every_value() {
+        let outputs = github_outputs(&sample());
+        let names: Vec<&str> = outputs.iter().map(|(n, _)| *n).collect();
+        assert_eq!(names, ["any", "count", "images", "levels", "matrix", "plan"]);
+        assert_eq!(outputs[0].1, "true");
+        assert_eq!(outputs[2].1, r#"["base","api"]"#);
+        assert_eq!(github_outputs(&empty())[0].1, "false");
+    }
 }
