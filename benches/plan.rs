@@ -18,14 +18,27 @@ fn main() {
     let repo = dir.path();
     let started = Instant::now();
     let commits = generate(repo);
-    report(&format!("generated {FILES} files, {IMAGES} images, 3 commits in {:.1} s", started.elapsed().as_secs_f64()));
+    report(&format!(
+        "generated {FILES} files, {IMAGES} images, 3 commits in {:.1} s",
+        started.elapsed().as_secs_f64()
+    ));
 
     let buildopt = buildopt_binary();
     let mut peak_kib = 0;
-    for (label, base, head) in [("1 changed file", &commits[0], &commits[1]), ("5,000 changed files", &commits[1], &commits[2])] {
-        let git = median(|| run(Command::new("git").current_dir(repo).args(["diff", "--name-only", base, head])));
+    for (label, base, head) in [
+        ("1 changed file", &commits[0], &commits[1]),
+        ("5,000 changed files", &commits[1], &commits[2]),
+    ] {
+        let git = median(|| {
+            run(Command::new("git")
+                .current_dir(repo)
+                .args(["diff", "--name-only", base, head]))
+        });
         let plan = median(|| {
-            run(Command::new(&buildopt).args(["-C"]).arg(repo).args(["plan", "--base", base, "--head", head, "--output", "json"]))
+            run(Command::new(&buildopt)
+                .args(["-C"])
+                .arg(repo)
+                .args(["plan", "--base", base, "--head", head, "--output", "json"]))
         });
         peak_kib = peak_kib.max(children_peak_kib());
         report(&format!(
@@ -35,7 +48,10 @@ fn main() {
             plan.as_secs_f64() / git.as_secs_f64()
         ));
     }
-    report(&format!("peak memory of the largest child process (plan or git it ran): {:.1} MiB", peak_kib as f64 / 1024.0));
+    report(&format!(
+        "peak memory of the largest child process (plan or git it ran): {:.1} MiB",
+        peak_kib as f64 / 1024.0
+    ));
 }
 
 fn report(line: &str) {
@@ -47,16 +63,27 @@ fn ms(d: Duration) -> f64 {
 }
 
 fn buildopt_binary() -> PathBuf {
-    let status = Command::new(env!("CARGO")).args(["build", "--release", "--quiet", "--bin", "buildopt"]).status().expect("cargo build");
+    let status = Command::new(env!("CARGO"))
+        .args(["build", "--release", "--quiet", "--bin", "buildopt"])
+        .status()
+        .expect("cargo build");
     assert!(status.success(), "cargo build failed");
     Path::new(env!("CARGO_MANIFEST_DIR")).join("target/release/buildopt")
 }
 
 fn run(command: &mut Command) -> Duration {
     let started = Instant::now();
-    let output = command.stdout(Stdio::piped()).stderr(Stdio::piped()).output().expect("spawn");
+    let output = command
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .output()
+        .expect("spawn");
     let elapsed = started.elapsed();
-    assert!(output.status.success(), "{command:?} failed: {}", String::from_utf8_lossy(&output.stderr));
+    assert!(
+        output.status.success(),
+        "{command:?} failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
     elapsed
 }
 
@@ -68,7 +95,8 @@ fn median(mut f: impl FnMut() -> Duration) -> Duration {
 }
 
 fn children_peak_kib() -> i64 {
-    nix::sys::resource::getrusage(nix::sys::resource::UsageWho::RUSAGE_CHILDREN).map_or(0, |u| u.max_rss())
+    nix::sys::resource::getrusage(nix::sys::resource::UsageWho::RUSAGE_CHILDREN)
+        .map_or(0, |u| u.max_rss())
 }
 
 /// Writes three commits with `git fast-import`: the tree, a one-file change, a 5,000-file change.
@@ -85,42 +113,88 @@ fn generate(repo: &Path) -> Vec<String> {
     commit_header(&mut input, 1, "generated tree", None);
     for image in 0..IMAGES {
         let dir = format!("services/svc{image:03}");
-        let parent = if image % 10 == 0 { "buildopt-test/busybox".to_string() } else { format!("svc{:03}", image - image % 10) };
-        file(&mut input, &format!("{dir}/Dockerfile"), &format!("ARG TAG=latest\nFROM {parent}:${{TAG}}\nCOPY . /app\nRUN make -C /app\n"));
-        file(&mut input, &format!("{dir}/.dockerignore"), "*.md\ndocs\n!docs/keep\n");
+        let parent = if image % 10 == 0 {
+            "buildopt-test/busybox".to_string()
+        } else {
+            format!("svc{:03}", image - image % 10)
+        };
+        file(
+            &mut input,
+            &format!("{dir}/Dockerfile"),
+            &format!("ARG TAG=latest\nFROM {parent}:${{TAG}}\nCOPY . /app\nRUN make -C /app\n"),
+        );
+        file(
+            &mut input,
+            &format!("{dir}/.dockerignore"),
+            "*.md\ndocs\n!docs/keep\n",
+        );
         for n in 0..files_per_image - 2 {
-            file(&mut input, &format!("{dir}/src/m{}/f{n}.c", n % 7), &format!("int f{n}(void) {{ return {n}; }}\n"));
+            file(
+                &mut input,
+                &format!("{dir}/src/m{}/f{n}.c", n % 7),
+                &format!("int f{n}(void) {{ return {n}; }}\n"),
+            );
         }
     }
     commit_header(&mut input, 2, "one change", Some(1));
-    file(&mut input, "services/svc005/src/m0/f0.c", "int f0(void) { return -1; }\n");
+    file(
+        &mut input,
+        "services/svc005/src/m0/f0.c",
+        "int f0(void) { return -1; }\n",
+    );
     commit_header(&mut input, 3, "many changes", Some(2));
     for n in 0..5000 {
         let image = n % IMAGES;
         let f = n / IMAGES;
-        file(&mut input, &format!("services/svc{image:03}/src/m{}/f{f}.c", f % 7), &format!("int f{f}(void) {{ return {n}; }} // changed\n"));
+        file(
+            &mut input,
+            &format!("services/svc{image:03}/src/m{}/f{f}.c", f % 7),
+            &format!("int f{f}(void) {{ return {n}; }} // changed\n"),
+        );
     }
     drop(input);
     assert!(child.wait().expect("wait").success(), "fast-import failed");
-    (1..=3).map(|mark| rev(repo, &format!("refs/heads/main~{}", 3 - mark))).collect()
+    (1..=3)
+        .map(|mark| rev(repo, &format!("refs/heads/main~{}", 3 - mark)))
+        .collect()
 }
 
 fn commit_header(out: &mut impl Write, mark: usize, message: &str, parent: Option<usize>) {
-    let _ = write!(out, "commit refs/heads/main\nmark :{mark}\ncommitter Bench <bench@example.invalid> {} +0000\ndata {}\n{message}\n", 1_700_000_000 + mark, message.len() + 1);
+    let _ = write!(
+        out,
+        "commit refs/heads/main\nmark :{mark}\ncommitter Bench <bench@example.invalid> {} +0000\ndata {}\n{message}\n",
+        1_700_000_000 + mark,
+        message.len() + 1
+    );
     if let Some(parent) = parent {
         let _ = writeln!(out, "from :{parent}");
     }
 }
 
 fn file(out: &mut impl Write, path: &str, content: &str) {
-    let _ = write!(out, "M 100644 inline {path}\ndata {}\n{content}\n", content.len());
+    let _ = write!(
+        out,
+        "M 100644 inline {path}\ndata {}\n{content}\n",
+        content.len()
+    );
 }
 
 fn git(repo: &Path, args: &[&str]) {
-    assert!(Command::new("git").current_dir(repo).args(args).status().expect("git").success());
+    assert!(
+        Command::new("git")
+            .current_dir(repo)
+            .args(args)
+            .status()
+            .expect("git")
+            .success()
+    );
 }
 
 fn rev(repo: &Path, name: &str) -> String {
-    let out = Command::new("git").current_dir(repo).args(["rev-parse", name]).output().expect("git");
+    let out = Command::new("git")
+        .current_dir(repo)
+        .args(["rev-parse", name])
+        .output()
+        .expect("git");
     String::from_utf8_lossy(&out.stdout).trim().to_string()
 }

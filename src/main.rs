@@ -4,5 +4,8 @@ use clap::Parser;
 
 fn main() -> ExitCode {
     let cli = buildopt::cli::Cli::parse();
-    ExitCode::from(buildopt::commands::run(cli, buildopt::env::Env::from_process()))
+    ExitCode::from(buildopt::commands::run(
+        cli,
+        buildopt::env::Env::from_process(),
+    ))
 }

@@ -42,7 +42,10 @@ impl Context {
     fn new(cli: &Cli, env: Env) -> Result<Self, Error> {
         let dir = match &cli.directory {
             Some(dir) => dir.clone(),
-            None => std::env::current_dir().map_err(|source| Error::Io { path: ".".into(), source })?,
+            None => std::env::current_dir().map_err(|source| Error::Io {
+                path: ".".into(),
+                source,
+            })?,
         };
         let config_path = match &cli.config {
             Some(path) if path.is_absolute() => Some(path.clone()),
@@ -53,7 +56,15 @@ impl Context {
             Some(path) => read_config(path)?,
             None => FileOptions::default(),
         };
-        Ok(Self { dir, config_path, file, env, verbose: cli.verbose, quiet: cli.quiet, format: cli.format })
+        Ok(Self {
+            dir,
+            config_path,
+            file,
+            env,
+            verbose: cli.verbose,
+            quiet: cli.quiet,
+            format: cli.format,
+        })
     }
 
     /// Writes a line on stderr unless `--quiet`.
@@ -65,7 +76,10 @@ impl Context {
 }
 
 fn read_config(path: &Path) -> Result<FileOptions, Error> {
-    let text = std::fs::read_to_string(path).map_err(|source| Error::Io { path: path.display().to_string(), source })?;
+    let text = std::fs::read_to_string(path).map_err(|source| Error::Io {
+        path: path.display().to_string(),
+        source,
+    })?;
     Ok(config_file::parse(&text, path)?)
 }
 
@@ -73,7 +87,10 @@ fn read_config(path: &Path) -> Result<FileOptions, Error> {
 pub fn write_stdout(text: &str) -> Result<(), Error> {
     let mut out = std::io::stdout().lock();
     match out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
-        Err(err) if err.kind() != std::io::ErrorKind::BrokenPipe => Err(Error::Io { path: "stdout".into(), source: err }),
+        Err(err) if err.kind() != std::io::ErrorKind::BrokenPipe => Err(Error::Io {
+            path: "stdout".into(),
+            source: err,
+        }),
         _ => Ok(()),
     }
 }

@@ -16,30 +16,53 @@ use crate::workspace::{self, Location, Snapshot, Workspace, paths};
 
 /// Runs `plan` and prints the result.
 pub fn run(ctx: &Context, args: &PlanArgs) -> Result<u8, Error> {
-    let flags = Flags { force: args.force, verbose: ctx.verbose, ..Flags::default() };
+    let flags = Flags {
+        force: args.force,
+        verbose: ctx.verbose,
+        ..Flags::default()
+    };
     let cpus = std::thread::available_parallelism().map_or(1, usize::from);
     let settings = Settings::resolve(&flags, &ctx.env, &ctx.file, cpus)?;
     let git = Git::open(&ctx.dir)?;
     let plan = make_plan(ctx, &settings, &git, args)?;
 
-    let output = args.output.unwrap_or(if ctx.format == Format::Json { PlanOutput::Json } else { PlanOutput::Text });
+    let output = args.output.unwrap_or(if ctx.format == Format::Json {
+        PlanOutput::Json
+    } else {
+        PlanOutput::Text
+    });
     let rendered = match output {
         PlanOutput::Text => report::plan::text(&plan),
         PlanOutput::Json => report::plan::json(&plan) + "\n",
         PlanOutput::Matrix => report::plan::matrix(&plan) + "\n",
     };
     write_stdout(&rendered)?;
-    if let Some(path) = ctx.env.get("GITHUB_OUTPUT").filter(|_| ctx.env.is_true("GITHUB_ACTIONS")) {
+    if let Some(path) = ctx
+        .env
+        .get("GITHUB_OUTPUT")
+        .filter(|_| ctx.env.is_true("GITHUB_ACTIONS"))
+    {
         notify::github::write_step_outputs(Path::new(path), &report::plan::github_outputs(&plan))
-            .map_err(|source| Error::Io { path: path.to_string(), source })?;
+            .map_err(|source| Error::Io {
+            path: path.to_string(),
+            source,
+        })?;
     }
     Ok(exit::SUCCESS)
 }
 
 /// Gathers the range, the workspace and the changes, then plans.
-pub fn make_plan(ctx: &Context, settings: &Settings, git: &Git, args: &PlanArgs) -> Result<Plan, Error> {
+pub fn make_plan(
+    ctx: &Context,
+    settings: &Settings,
+    git: &Git,
+    args: &PlanArgs,
+) -> Result<Plan, Error> {
     let ci_context = ci::detect(&ctx.env)?;
-    let request = RangeRequest { base: args.base.clone(), head: args.head.clone() };
+    let request = RangeRequest {
+        base: args.base.clone(),
+        head: args.head.clone(),
+    };
     let range = ci::resolve_range(git, &ci_context, &request)?;
     if settings.verbose {
         ctx.info(&format!("settings: {}", describe_sources(settings)));
@@ -50,7 +73,9 @@ pub fn make_plan(ctx: &Context, settings: &Settings, git: &Git, args: &PlanArgs)
     let graph = Graph::build(&workspace.images)?;
     let (mode, changes, plan_range) = mode_and_changes(settings, git, &range)?;
     let base_definitions = match (&mode, &range.base) {
-        (Mode::Selective, Base::Commit { sha, .. }) if touches_definitions(&changes, &workspace, &location) => {
+        (Mode::Selective, Base::Commit { sha, .. })
+            if touches_definitions(&changes, &workspace, &location) =>
+        {
             Some(base_definitions(git, sha, &location)?)
         }
         _ => None,
@@ -67,7 +92,12 @@ pub fn make_plan(ctx: &Context, settings: &Settings, git: &Git, args: &PlanArgs)
 }
 
 fn describe_sources(settings: &Settings) -> String {
-    settings.sources.iter().map(|(name, source)| format!("{name} from {source}")).collect::<Vec<_>>().join(", ")
+    settings
+        .sources
+        .iter()
+        .map(|(name, source)| format!("{name} from {source}"))
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 /// The workspace folder and config file, relative to the repository root.
@@ -81,7 +111,12 @@ fn location(ctx: &Context, git: &Git) -> Result<Location, Error> {
 }
 
 fn relative_to_repo(repo: &Path, path: &Path) -> Result<String, Error> {
-    let canonical = |p: &Path| p.canonicalize().map_err(|source| Error::Io { path: p.display().to_string(), source });
+    let canonical = |p: &Path| {
+        p.canonicalize().map_err(|source| Error::Io {
+            path: p.display().to_string(),
+            source,
+        })
+    };
     let (repo, path) = (canonical(repo)?, canonical(path)?);
     let rel = path.strip_prefix(&repo).map_err(|_| Error::Io {
         path: path.display().to_string(),
@@ -90,23 +125,58 @@ fn relative_to_repo(repo: &Path, path: &Path) -> Result<String, Error> {
     Ok(rel.to_string_lossy().replace('\\', "/"))
 }
 
-fn mode_and_changes(settings: &Settings, git: &Git, range: &Range) -> Result<(Mode, Vec<Change>, PlanRange), Error> {
+fn mode_and_changes(
+    settings: &Settings,
+    git: &Git,
+    range: &Range,
+) -> Result<(Mode, Vec<Change>, PlanRange), Error> {
     let (base, reason) = match &range.base {
         Base::Commit { sha, reason } => (Some(sha.clone()), reason.clone()),
         Base::BuildAll { reason } => (None, reason.clone()),
     };
-    let plan_range = PlanRange { base: base.clone(), head: range.head.clone(), reason: reason.clone() };
+    let plan_range = PlanRange {
+        base: base.clone(),
+        head: range.head.clone(),
+        reason: reason.clone(),
+    };
     if settings.force {
-        let detail = format!("forced ({})", settings.sources.get("force").map_or("--force".into(), |s| s.to_string()));
-        return Ok((Mode::All { kind: ReasonKind::Forced, detail }, Vec::new(), plan_range));
+        let detail = format!(
+            "forced ({})",
+            settings
+                .sources
+                .get("force")
+                .map_or("--force".into(), |s| s.to_string())
+        );
+        return Ok((
+            Mode::All {
+                kind: ReasonKind::Forced,
+                detail,
+            },
+            Vec::new(),
+            plan_range,
+        ));
     }
     if !settings.selective {
         let detail = format!("selective builds are off (level {})", settings.level);
-        return Ok((Mode::All { kind: ReasonKind::NotSelective, detail }, Vec::new(), plan_range));
+        return Ok((
+            Mode::All {
+                kind: ReasonKind::NotSelective,
+                detail,
+            },
+            Vec::new(),
+            plan_range,
+        ));
     }
     match base {
         Some(base) => Ok((Mode::Selective, git.diff(&base, &range.head)?, plan_range)),
-        None => Ok((Mode::All { kind: ReasonKind::NoBase, detail: reason }, Vec::new(), plan_range)),
+        None => Ok((
+            Mode::All {
+                kind: ReasonKind::NoBase,
+                detail: reason,
+            },
+            Vec::new(),
+            plan_range,
+        )),
     }
 }
 
@@ -122,7 +192,11 @@ fn touches_definitions(changes: &[Change], workspace: &Workspace, location: &Loc
     changes.iter().any(|c| candidates.contains(&c.path))
 }
 
-fn base_definitions(git: &Git, base: &str, location: &Location) -> Result<Vec<workspace::ImageDef>, Error> {
+fn base_definitions(
+    git: &Git,
+    base: &str,
+    location: &Location,
+) -> Result<Vec<workspace::ImageDef>, Error> {
     let snapshot = Snapshot::new(git.tree_entries(base)?, git);
     match workspace::definitions(&snapshot, location) {
         Ok(found) => Ok(found.images),

@@ -13,7 +13,14 @@ impl BlobSource for Git {
         }
         let mut child = Command::new("git")
             .current_dir(self.root())
-            .args(["-c", "core.hooksPath=/dev/null", "-c", "core.fsmonitor=false", "cat-file", "--batch"])
+            .args([
+                "-c",
+                "core.hooksPath=/dev/null",
+                "-c",
+                "core.fsmonitor=false",
+                "cat-file",
+                "--batch",
+            ])
             .env_remove("GIT_DIR")
             .env_remove("GIT_WORK_TREE")
             .env_remove("GIT_INDEX_FILE")
@@ -29,7 +36,9 @@ impl BlobSource for Git {
         let writer = std::thread::spawn(move || stdin.write_all(request.as_bytes()));
         let stdout = child.stdout.take().ok_or_else(|| failed("no stdout"))?;
         let blobs = read_answers(BufReader::new(stdout), oids);
-        let write_result = writer.join().map_err(|_| failed("writer thread panicked"))?;
+        let write_result = writer
+            .join()
+            .map_err(|_| failed("writer thread panicked"))?;
         let status = child.wait().map_err(GitError::NotFound)?;
         let blobs = blobs?;
         write_result.map_err(|err| failed(&err.to_string()))?;
@@ -45,15 +54,19 @@ fn read_answers(mut out: impl BufRead, oids: &[&str]) -> Result<Vec<Vec<u8>>, Gi
     let mut header = String::new();
     for oid in oids {
         header.clear();
-        out.read_line(&mut header).map_err(|err| failed(&err.to_string()))?;
+        out.read_line(&mut header)
+            .map_err(|err| failed(&err.to_string()))?;
         // "<oid> <type> <size>" or "<oid> missing".
         let mut parts = header.split_whitespace();
         let size = match (parts.next(), parts.next(), parts.next()) {
-            (Some(_), Some(_), Some(size)) => size.parse::<usize>().map_err(|_| failed(&format!("bad header {header:?}")))?,
+            (Some(_), Some(_), Some(size)) => size
+                .parse::<usize>()
+                .map_err(|_| failed(&format!("bad header {header:?}")))?,
             _ => return Err(failed(&format!("object {oid} is missing"))),
         };
         let mut blob = vec![0; size + 1];
-        out.read_exact(&mut blob).map_err(|err| failed(&err.to_string()))?;
+        out.read_exact(&mut blob)
+            .map_err(|err| failed(&err.to_string()))?;
         blob.pop();
         blobs.push(blob);
     }
@@ -61,5 +74,8 @@ fn read_answers(mut out: impl BufRead, oids: &[&str]) -> Result<Vec<Vec<u8>>, Gi
 }
 
 fn failed(message: &str) -> GitError {
-    GitError::Command { args: "cat-file --batch".into(), stderr: message.into() }
+    GitError::Command {
+        args: "cat-file --batch".into(),
+        stderr: message.into(),
+    }
 }

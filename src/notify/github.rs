@@ -12,7 +12,10 @@ pub fn write_step_outputs(path: &Path, outputs: &[(&str, String)]) -> std::io::R
     for (name, value) in outputs {
         text.push_str(&output_block(name, value)?);
     }
-    let mut file = std::fs::OpenOptions::new().append(true).create(true).open(path)?;
+    let mut file = std::fs::OpenOptions::new()
+        .append(true)
+        .create(true)
+        .open(path)?;
     file.write_all(text.as_bytes())?;
     file.flush()
 }

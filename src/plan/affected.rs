@@ -4,10 +4,14 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use super::digest::inputs_digest;
 use super::graph::{Edge, Graph};
-use super::model::{PLAN_FORMAT_VERSION, Plan, PlanRange, PlannedImage, Reason, ReasonKind, RemovedImage};
+use super::model::{
+    PLAN_FORMAT_VERSION, Plan, PlanRange, PlannedImage, Reason, ReasonKind, RemovedImage,
+};
 use crate::git::{Change, ChangeStatus, TreeEntry};
 use crate::workspace::dockerignore::IgnoreRules;
-use crate::workspace::{Image, ImageDef, NamedContext, Origin, Snapshot, Workspace, image_name_for, paths};
+use crate::workspace::{
+    Image, ImageDef, NamedContext, Origin, Snapshot, Workspace, image_name_for, paths,
+};
 
 /// How many file names a reason lists before it only counts.
 const LISTED_FILES: usize = 10;
@@ -50,7 +54,8 @@ pub fn plan(input: &PlanInput<'_>) -> Plan {
         Mode::Selective => {
             let global = global_reason(input.changes, global_rules.as_ref());
             for (i, image) in images.iter().enumerate() {
-                let (reasons, excluded) = direct_reasons(image, input.changes, input.base_definitions);
+                let (reasons, excluded) =
+                    direct_reasons(image, input.changes, input.base_definitions);
                 direct[i] = reasons;
                 direct[i].extend(global.clone());
                 ignored[i] = excluded;
@@ -64,14 +69,29 @@ pub fn plan(input: &PlanInput<'_>) -> Plan {
     let mut planned: Vec<Option<PlannedImage>> = images.iter().map(|_| None).collect();
     for &i in &order {
         let mut reasons = std::mem::take(&mut direct[i]);
-        reasons.extend(parent_reasons(&input.graph.parents[i], input.graph, &affected));
+        reasons.extend(parent_reasons(
+            &input.graph.parents[i],
+            input.graph,
+            &affected,
+        ));
         affected[i] = !reasons.is_empty();
         if affected[i] {
-            let parent_level = input.graph.parent_ids[i].iter().filter_map(|&p| level[p]).max();
+            let parent_level = input.graph.parent_ids[i]
+                .iter()
+                .filter_map(|&p| level[p])
+                .max();
             level[i] = Some(parent_level.map_or(0, |l: usize| l + 1));
         }
         let unaffected_because = (!affected[i]).then(|| why_not(&ignored[i]));
-        planned[i] = Some(planned_image(&images[i], input.graph, i, reasons, unaffected_because, level[i], &digests[i]));
+        planned[i] = Some(planned_image(
+            &images[i],
+            input.graph,
+            i,
+            reasons,
+            unaffected_because,
+            level[i],
+            &digests[i],
+        ));
     }
 
     let mut planned: Vec<PlannedImage> = planned.into_iter().flatten().collect();
@@ -90,7 +110,9 @@ pub fn plan(input: &PlanInput<'_>) -> Plan {
 /// Image indices parents-first (by level, then name), so parents are decided before children.
 fn build_order(graph: &Graph) -> Vec<usize> {
     // The graph was checked for cycles when it was built, so levels cannot fail here.
-    let levels = graph.levels().unwrap_or_else(|_| vec![0; graph.names.len()]);
+    let levels = graph
+        .levels()
+        .unwrap_or_else(|_| vec![0; graph.names.len()]);
     let mut order: Vec<usize> = (0..graph.names.len()).collect();
     order.sort_by(|&a, &b| (levels[a], &graph.names[a]).cmp(&(levels[b], &graph.names[b])));
     order
@@ -107,7 +129,12 @@ fn compile(patterns: &[String]) -> Option<IgnoreRules> {
 fn reason(kind: ReasonKind, detail: String, files: Vec<String>) -> Reason {
     let file_count = files.len();
     let files = files.into_iter().take(LISTED_FILES).collect();
-    Reason { kind, detail, files, file_count }
+    Reason {
+        kind,
+        detail,
+        files,
+        file_count,
+    }
 }
 
 /// "a changed" / "a and 3 more files changed".
@@ -121,21 +148,41 @@ fn describe(files: &[String], what: &str) -> String {
 
 fn global_reason(changes: &[Change], rules: Option<&IgnoreRules>) -> Option<Reason> {
     let rules = rules?;
-    let files: Vec<String> = changes.iter().filter(|c| rules.is_excluded(&c.path)).map(|c| c.path.clone()).collect();
-    (!files.is_empty()).then(|| reason(ReasonKind::GlobalInput, format!("global input {}", describe(&files, "global inputs")), files))
+    let files: Vec<String> = changes
+        .iter()
+        .filter(|c| rules.is_excluded(&c.path))
+        .map(|c| c.path.clone())
+        .collect();
+    (!files.is_empty()).then(|| {
+        reason(
+            ReasonKind::GlobalInput,
+            format!("global input {}", describe(&files, "global inputs")),
+            files,
+        )
+    })
 }
 
 /// Reasons that come from the image's own inputs, and the changed files its ignore rules dropped.
-fn direct_reasons(image: &Image, changes: &[Change], base: Option<&[ImageDef]>) -> (Vec<Reason>, Vec<String>) {
+fn direct_reasons(
+    image: &Image,
+    changes: &[Change],
+    base: Option<&[ImageDef]>,
+) -> (Vec<Reason>, Vec<String>) {
     let def = &image.def;
     let mut reasons = Vec::new();
     if let Some(base) = base {
         reasons.extend(definition_reason(def, base));
     }
     if matches!(def.origin, Origin::Dockerfile)
-        && changes.iter().any(|c| c.status == ChangeStatus::Added && c.path == def.dockerfile)
+        && changes
+            .iter()
+            .any(|c| c.status == ChangeStatus::Added && c.path == def.dockerfile)
     {
-        reasons.push(reason(ReasonKind::NewImage, format!("new image ({} added)", def.dockerfile), vec![def.dockerfile.clone()]));
+        reasons.push(reason(
+            ReasonKind::NewImage,
+            format!("new image ({} added)", def.dockerfile),
+            vec![def.dockerfile.clone()],
+        ));
     }
     let specific_ignore = format!("{}.dockerignore", def.dockerfile);
     let root_ignore = paths::join(&def.context, ".dockerignore").unwrap_or_default();
@@ -144,11 +191,19 @@ fn direct_reasons(image: &Image, changes: &[Change], base: Option<&[ImageDef]>) 
     let mut excluded = Vec::new();
     for change in changes {
         let path = change.path.as_str();
-        let mut add = |kind: ReasonKind, label: &str| buckets.entry((kind, label.to_string())).or_default().push(path.to_string());
+        let mut add = |kind: ReasonKind, label: &str| {
+            buckets
+                .entry((kind, label.to_string()))
+                .or_default()
+                .push(path.to_string())
+        };
         if path == def.dockerfile {
             add(ReasonKind::Dockerfile, "");
         }
-        if path == specific_ignore || (path == root_ignore && image.ignore_file.as_deref() != Some(specific_ignore.as_str())) {
+        if path == specific_ignore
+            || (path == root_ignore
+                && image.ignore_file.as_deref() != Some(specific_ignore.as_str()))
+        {
             add(ReasonKind::IgnoreFile, "");
         }
         if let Some(rel) = paths::strip_dir(path, &def.context) {
@@ -177,10 +232,17 @@ fn direct_reasons(image: &Image, changes: &[Change], base: Option<&[ImageDef]>) 
     for ((kind, label), files) in buckets {
         let detail = match kind {
             ReasonKind::Dockerfile => format!("Dockerfile {} changed", def.dockerfile),
-            ReasonKind::IgnoreFile if label.is_empty() => format!("ignore file {} changed", files[0]),
-            ReasonKind::IgnoreFile => format!("ignore file {} of named context '{label}' changed", files[0]),
+            ReasonKind::IgnoreFile if label.is_empty() => {
+                format!("ignore file {} changed", files[0])
+            }
+            ReasonKind::IgnoreFile => format!(
+                "ignore file {} of named context '{label}' changed",
+                files[0]
+            ),
             ReasonKind::Context => describe(&files, "files of its context"),
-            ReasonKind::NamedContext => format!("named context '{label}': {}", describe(&files, "files")),
+            ReasonKind::NamedContext => {
+                format!("named context '{label}': {}", describe(&files, "files"))
+            }
             _ => format!("input {}", describe(&files, "inputs")),
         };
         reasons.push(reason(kind, detail, files));
@@ -190,7 +252,11 @@ fn direct_reasons(image: &Image, changes: &[Change], base: Option<&[ImageDef]>) 
 
 fn definition_reason(def: &ImageDef, base: &[ImageDef]) -> Option<Reason> {
     let Some(old) = base.iter().find(|b| b.name == def.name) else {
-        return Some(reason(ReasonKind::NewImage, "new image (not defined at the base)".into(), Vec::new()));
+        return Some(reason(
+            ReasonKind::NewImage,
+            "new image (not defined at the base)".into(),
+            Vec::new(),
+        ));
     };
     let mut fields = Vec::new();
     let mut check = |name: &'static str, differs: bool| {
@@ -212,7 +278,11 @@ fn definition_reason(def: &ImageDef, base: &[ImageDef]) -> Option<Reason> {
             Origin::Config(file) | Origin::Compose(file) => file.as_str(),
             Origin::Dockerfile => "its definition",
         };
-        reason(ReasonKind::Definition, format!("{} changed in {file}", fields.join(", ")), Vec::new())
+        reason(
+            ReasonKind::Definition,
+            format!("{} changed in {file}", fields.join(", ")),
+            Vec::new(),
+        )
     })
 }
 
@@ -229,8 +299,15 @@ fn parent_reasons(edges: &[Edge], graph: &Graph, affected: &[bool]) -> Vec<Reaso
                     "context" => "uses as a named context",
                     _ => "depends on",
                 };
-                let at = edge.line.map(|l| format!(" (line {l})")).unwrap_or_default();
-                reason(ReasonKind::Parent, format!("{how} '{}'{at}, which is rebuilt", edge.parent), Vec::new())
+                let at = edge
+                    .line
+                    .map(|l| format!(" (line {l})"))
+                    .unwrap_or_default();
+                reason(
+                    ReasonKind::Parent,
+                    format!("{how} '{}'{at}, which is rebuilt", edge.parent),
+                    Vec::new(),
+                )
             })
         })
         .collect()
@@ -240,14 +317,26 @@ fn why_not(ignored: &[String]) -> String {
     if ignored.is_empty() {
         "none of its inputs changed".to_string()
     } else {
-        format!("only files its ignore rules exclude changed ({})", describe(ignored, "files").trim_end_matches(" changed"))
+        format!(
+            "only files its ignore rules exclude changed ({})",
+            describe(ignored, "files").trim_end_matches(" changed")
+        )
     }
 }
 
-fn digests(input: &PlanInput<'_>, order: &[usize], global_rules: Option<&IgnoreRules>) -> Vec<String> {
+fn digests(
+    input: &PlanInput<'_>,
+    order: &[usize],
+    global_rules: Option<&IgnoreRules>,
+) -> Vec<String> {
     let images = &input.workspace.images;
     let global: Vec<&TreeEntry> = match global_rules {
-        Some(rules) => input.snapshot.entries().iter().filter(|e| rules.is_excluded(&e.path)).collect(),
+        Some(rules) => input
+            .snapshot
+            .entries()
+            .iter()
+            .filter(|e| rules.is_excluded(&e.path))
+            .collect(),
         None => Vec::new(),
     };
     let mut digests = vec![String::new(); images.len()];
@@ -257,7 +346,13 @@ fn digests(input: &PlanInput<'_>, order: &[usize], global_rules: Option<&IgnoreR
             .map(|&p| (input.graph.names[p].as_str(), digests[p].as_str()))
             .collect();
         let extra = compile(&images[i].def.inputs);
-        digests[i] = inputs_digest(&images[i], input.snapshot, &parents, &global, extra.as_ref());
+        digests[i] = inputs_digest(
+            &images[i],
+            input.snapshot,
+            &parents,
+            &global,
+            extra.as_ref(),
+        );
     }
     digests
 }
@@ -274,14 +369,21 @@ fn planned_image(
     let def = &image.def;
     PlannedImage {
         name: def.name.clone(),
-        context: if def.context.is_empty() { ".".into() } else { def.context.clone() },
+        context: if def.context.is_empty() {
+            ".".into()
+        } else {
+            def.context.clone()
+        },
         dockerfile: def.dockerfile.clone(),
         target: def.target.clone(),
         affected: !reasons.is_empty(),
         reasons,
         unaffected_because,
         level,
-        depends_on: graph.parents[index].iter().map(|e| e.parent.clone()).collect(),
+        depends_on: graph.parents[index]
+            .iter()
+            .map(|e| e.parent.clone())
+            .collect(),
         inputs_digest: digest.to_string(),
         build_args: def.args.clone(),
         tags: def.tags.clone(),
@@ -303,16 +405,29 @@ fn levels_of(images: &[PlannedImage]) -> Vec<Vec<String>> {
 }
 
 fn removed_images(input: &PlanInput<'_>) -> Vec<RemovedImage> {
-    let current: BTreeSet<&str> = input.workspace.images.iter().map(|i| i.def.name.as_str()).collect();
+    let current: BTreeSet<&str> = input
+        .workspace
+        .images
+        .iter()
+        .map(|i| i.def.name.as_str())
+        .collect();
     let mut removed = BTreeMap::new();
     if let Some(base) = input.base_definitions {
         for def in base.iter().filter(|d| !current.contains(d.name.as_str())) {
             removed.insert(def.name.clone(), "no longer defined".to_string());
         }
     }
-    let discovering = input.workspace.images.iter().all(|i| matches!(i.def.origin, Origin::Dockerfile));
+    let discovering = input
+        .workspace
+        .images
+        .iter()
+        .all(|i| matches!(i.def.origin, Origin::Dockerfile));
     if discovering && input.mode == Mode::Selective {
-        for change in input.changes.iter().filter(|c| c.status == ChangeStatus::Deleted) {
+        for change in input
+            .changes
+            .iter()
+            .filter(|c| c.status == ChangeStatus::Deleted)
+        {
             if let Some(name) = image_name_for(&change.path, &input.workspace.root)
                 && !current.contains(name.as_str())
                 && paths::strip_dir(&change.path, &input.workspace.root).is_some()
@@ -321,5 +436,8 @@ fn removed_images(input: &PlanInput<'_>) -> Vec<RemovedImage> {
             }
         }
     }
-    removed.into_iter().map(|(name, detail)| RemovedImage { name, detail }).collect()
+    removed
+        .into_iter()
+        .map(|(name, detail)| RemovedImage { name, detail })
+        .collect()
 }

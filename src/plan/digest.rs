@@ -24,9 +24,17 @@ pub fn inputs_digest(
     hasher.update(RECIPE);
     let def = &image.def;
     field(&mut hasher, "dockerfile", &def.dockerfile);
-    field(&mut hasher, "dockerfile-oid", snapshot.get(&def.dockerfile).map_or("", |e| e.oid.as_str()));
+    field(
+        &mut hasher,
+        "dockerfile-oid",
+        snapshot.get(&def.dockerfile).map_or("", |e| e.oid.as_str()),
+    );
     if let Some(file) = &image.ignore_file {
-        field(&mut hasher, "ignore-oid", snapshot.get(file).map_or("", |e| e.oid.as_str()));
+        field(
+            &mut hasher,
+            "ignore-oid",
+            snapshot.get(file).map_or("", |e| e.oid.as_str()),
+        );
     }
     field(&mut hasher, "target", def.target.as_deref().unwrap_or(""));
     for (key, value) in &def.args {
@@ -35,22 +43,37 @@ pub fn inputs_digest(
     for platform in &def.platforms {
         field(&mut hasher, "platform", platform);
     }
-    hash_tree(&mut hasher, "context", snapshot, &def.context, &image.ignore);
+    hash_tree(
+        &mut hasher,
+        "context",
+        snapshot,
+        &def.context,
+        &image.ignore,
+    );
     for (name, context) in &def.contexts {
         field(&mut hasher, "named-context", name);
         match context {
             NamedContext::Local(dir) => {
                 let empty = IgnoreRules::default();
-                let rules = image.context_ignores.get(name).map_or(&empty, |(_, rules)| rules);
+                let rules = image
+                    .context_ignores
+                    .get(name)
+                    .map_or(&empty, |(_, rules)| rules);
                 hash_tree(&mut hasher, "named", snapshot, dir, rules);
             }
-            NamedContext::Image(reference) | NamedContext::Sibling(reference) | NamedContext::Remote(reference) => {
+            NamedContext::Image(reference)
+            | NamedContext::Sibling(reference)
+            | NamedContext::Remote(reference) => {
                 field(&mut hasher, "named-ref", reference);
             }
         }
     }
     if let Some(rules) = extra_inputs {
-        for entry in snapshot.entries().iter().filter(|e| rules.is_excluded(&e.path)) {
+        for entry in snapshot
+            .entries()
+            .iter()
+            .filter(|e| rules.is_excluded(&e.path))
+        {
             hash_entry(&mut hasher, "input", &entry.path, entry);
         }
     }
@@ -65,7 +88,13 @@ pub fn inputs_digest(
     format!("blake3:{}", hasher.finalize().to_hex())
 }
 
-fn hash_tree(hasher: &mut blake3::Hasher, label: &str, snapshot: &Snapshot<'_>, dir: &str, rules: &IgnoreRules) {
+fn hash_tree(
+    hasher: &mut blake3::Hasher,
+    label: &str,
+    snapshot: &Snapshot<'_>,
+    dir: &str,
+    rules: &IgnoreRules,
+) {
     for entry in snapshot.under(dir) {
         if let Some(rel) = paths::strip_dir(&entry.path, dir)
             && !rules.is_excluded(rel)

@@ -17,7 +17,11 @@ pub enum GraphError {
     Cycle { cycle: Vec<String> },
     /// A Dockerfile's references could not be resolved (bad `--target`, bad ARG expansion).
     #[error("{file}:{line}: {message}")]
-    Dockerfile { file: String, line: usize, message: String },
+    Dockerfile {
+        file: String,
+        line: usize,
+        message: String,
+    },
 }
 
 /// Why one image needs another.
@@ -53,12 +57,26 @@ impl Graph {
             .map(|image| image_edges(image, &lookup, &mut notes))
             .collect::<Result<Vec<_>, _>>()?;
         let names: Vec<String> = images.iter().map(|i| i.def.name.clone()).collect();
-        let ids: BTreeMap<&str, usize> = names.iter().enumerate().map(|(i, n)| (n.as_str(), i)).collect();
+        let ids: BTreeMap<&str, usize> = names
+            .iter()
+            .enumerate()
+            .map(|(i, n)| (n.as_str(), i))
+            .collect();
         let parent_ids = parents
             .iter()
-            .map(|edges: &Vec<Edge>| edges.iter().filter_map(|e| ids.get(e.parent.as_str()).copied()).collect())
+            .map(|edges: &Vec<Edge>| {
+                edges
+                    .iter()
+                    .filter_map(|e| ids.get(e.parent.as_str()).copied())
+                    .collect()
+            })
             .collect();
-        let graph = Self { names, parents, parent_ids, notes };
+        let graph = Self {
+            names,
+            parents,
+            parent_ids,
+            notes,
+        };
         graph.levels()?;
         Ok(graph)
     }
@@ -75,7 +93,13 @@ impl Graph {
         Ok(level.into_iter().map(|l| l.unwrap_or(0)).collect())
     }
 
-    fn visit(&self, node: usize, state: &mut [Visit], level: &mut [Option<usize>], stack: &mut Vec<usize>) -> Result<usize, GraphError> {
+    fn visit(
+        &self,
+        node: usize,
+        state: &mut [Visit],
+        level: &mut [Option<usize>],
+        stack: &mut Vec<usize>,
+    ) -> Result<usize, GraphError> {
         match state[node] {
             Visit::Done => return Ok(level[node].unwrap_or(0)),
             Visit::Active => return Err(self.cycle_error(node, stack)),
@@ -98,7 +122,11 @@ impl Graph {
     fn cycle_error(&self, again: usize, stack: &[usize]) -> GraphError {
         let start = stack.iter().position(|&n| n == again).unwrap_or(0);
         // The stack runs child → parent; print it in build order (parent first) and close the loop.
-        let mut cycle: Vec<String> = stack[start..].iter().rev().map(|&n| self.names[n].clone()).collect();
+        let mut cycle: Vec<String> = stack[start..]
+            .iter()
+            .rev()
+            .map(|&n| self.names[n].clone())
+            .collect();
         cycle.push(cycle[0].clone());
         GraphError::Cycle { cycle }
     }
@@ -130,11 +158,17 @@ impl<'a> Lookup<'a> {
     }
 
     fn find(&self, reference: &str) -> Option<&'a str> {
-        self.by_repository.get(repository_of(reference).as_str()).copied()
+        self.by_repository
+            .get(repository_of(reference).as_str())
+            .copied()
     }
 }
 
-fn image_edges(image: &Image, lookup: &Lookup<'_>, notes: &mut Vec<String>) -> Result<Vec<Edge>, GraphError> {
+fn image_edges(
+    image: &Image,
+    lookup: &Lookup<'_>,
+    notes: &mut Vec<String>,
+) -> Result<Vec<Edge>, GraphError> {
     let def = &image.def;
     let mut edges: Vec<Edge> = Vec::new();
     let mut add = |edge: Edge| {
@@ -142,11 +176,14 @@ fn image_edges(image: &Image, lookup: &Lookup<'_>, notes: &mut Vec<String>) -> R
             edges.push(edge);
         }
     };
-    let refs = image.dockerfile.external_refs(&def.args, def.target.as_deref()).map_err(|err| GraphError::Dockerfile {
-        file: def.dockerfile.clone(),
-        line: err.line,
-        message: err.message,
-    })?;
+    let refs = image
+        .dockerfile
+        .external_refs(&def.args, def.target.as_deref())
+        .map_err(|err| GraphError::Dockerfile {
+            file: def.dockerfile.clone(),
+            line: err.line,
+            message: err.message,
+        })?;
     for image_ref in refs {
         let via = match image_ref.kind {
             RefKind::From => "from",
@@ -156,7 +193,11 @@ fn image_edges(image: &Image, lookup: &Lookup<'_>, notes: &mut Vec<String>) -> R
         // A named context of the same name replaces the reference (BuildKit's --build-context).
         let reference = match def.contexts.get(&image_ref.reference) {
             Some(NamedContext::Sibling(name)) => {
-                add(Edge { parent: name.clone(), via: "context", line: Some(image_ref.line) });
+                add(Edge {
+                    parent: name.clone(),
+                    via: "context",
+                    line: Some(image_ref.line),
+                });
                 continue;
             }
             Some(NamedContext::Image(reference)) => reference.clone(),
@@ -171,16 +212,28 @@ fn image_edges(image: &Image, lookup: &Lookup<'_>, notes: &mut Vec<String>) -> R
                 ));
                 continue;
             }
-            add(Edge { parent: parent.to_string(), via, line: Some(image_ref.line) });
+            add(Edge {
+                parent: parent.to_string(),
+                via,
+                line: Some(image_ref.line),
+            });
         }
     }
     for context in def.contexts.values() {
         if let NamedContext::Sibling(name) = context {
-            add(Edge { parent: name.clone(), via: "context", line: None });
+            add(Edge {
+                parent: name.clone(),
+                via: "context",
+                line: None,
+            });
         }
     }
     for name in &def.depends_on {
-        add(Edge { parent: name.clone(), via: "depends_on", line: None });
+        add(Edge {
+            parent: name.clone(),
+            via: "depends_on",
+            line: None,
+        });
     }
     Ok(edges)
 }

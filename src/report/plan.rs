@@ -14,10 +14,21 @@ pub fn text(plan: &Plan) -> String {
     let range = &plan.range;
     match &range.base {
         Some(base) => {
-            let _ = writeln!(out, "base {} → head {} ({})", short(base), short(&range.head), range.reason);
+            let _ = writeln!(
+                out,
+                "base {} → head {} ({})",
+                short(base),
+                short(&range.head),
+                range.reason
+            );
         }
         None => {
-            let _ = writeln!(out, "head {}: building everything ({})", short(&range.head), range.reason);
+            let _ = writeln!(
+                out,
+                "head {}: building everything ({})",
+                short(&range.head),
+                range.reason
+            );
         }
     }
     let total = plan.images.len();
@@ -38,7 +49,13 @@ pub fn text(plan: &Plan) -> String {
             plural(plan.changed_files, "changed file")
         );
     }
-    let width = plan.images.iter().map(|i| i.name.chars().count()).max().unwrap_or(0).max(5);
+    let width = plan
+        .images
+        .iter()
+        .map(|i| i.name.chars().count())
+        .max()
+        .unwrap_or(0)
+        .max(5);
     if building > 0 {
         let _ = writeln!(out, "\nlevel  {:width$}  why", "image");
         for image in plan.affected() {
@@ -73,7 +90,11 @@ pub fn text(plan: &Plan) -> String {
 }
 
 fn plural(n: usize, noun: &str) -> String {
-    if n == 1 { format!("1 {noun}") } else { format!("{n} {noun}s") }
+    if n == 1 {
+        format!("1 {noun}")
+    } else {
+        format!("{n} {noun}s")
+    }
 }
 
 fn short(sha: &str) -> &str {
@@ -82,7 +103,8 @@ fn short(sha: &str) -> &str {
 
 /// The versioned JSON form (`version` is [`crate::plan::model::PLAN_FORMAT_VERSION`]).
 pub fn json(plan: &Plan) -> String {
-    serde_json::to_string_pretty(plan).unwrap_or_else(|err| format!("{{\"error\":{:?}}}", err.to_string()))
+    serde_json::to_string_pretty(plan)
+        .unwrap_or_else(|err| format!("{{\"error\":{:?}}}", err.to_string()))
 }
 
 /// `{"include":[...]}` for `strategy.matrix`, one entry per image to build, in build order.
@@ -110,10 +132,19 @@ pub fn github_outputs(plan: &Plan) -> Vec<(&'static str, String)> {
     vec![
         ("any", (!names.is_empty()).to_string()),
         ("count", names.len().to_string()),
-        ("images", serde_json::to_string(&names).unwrap_or_else(|_| "[]".into())),
-        ("levels", serde_json::to_string(&plan.levels).unwrap_or_else(|_| "[]".into())),
+        (
+            "images",
+            serde_json::to_string(&names).unwrap_or_else(|_| "[]".into()),
+        ),
+        (
+            "levels",
+            serde_json::to_string(&plan.levels).unwrap_or_else(|_| "[]".into()),
+        ),
         ("matrix", matrix(plan)),
-        ("plan", serde_json::to_string(plan).unwrap_or_else(|_| "{}".into())),
+        (
+            "plan",
+            serde_json::to_string(plan).unwrap_or_else(|_| "{}".into()),
+        ),
     ]
 }
 
@@ -124,7 +155,12 @@ mod tests {
     use super::*;
     use crate::plan::{PlanRange, PlannedImage, Reason, ReasonKind, RemovedImage};
 
-    fn image(name: &str, level: Option<usize>, reasons: Vec<Reason>, why_not: Option<&str>) -> PlannedImage {
+    fn image(
+        name: &str,
+        level: Option<usize>,
+        reasons: Vec<Reason>,
+        why_not: Option<&str>,
+    ) -> PlannedImage {
         PlannedImage {
             name: name.into(),
             context: format!("services/{name}"),
@@ -134,7 +170,11 @@ mod tests {
             reasons,
             unaffected_because: why_not.map(str::to_string),
             level,
-            depends_on: if name == "base" { vec![] } else { vec!["base".into()] },
+            depends_on: if name == "base" {
+                vec![]
+            } else {
+                vec!["base".into()]
+            },
             inputs_digest: format!("blake3:{}", "0".repeat(64)),
             build_args: BTreeMap::new(),
             tags: vec![],
@@ -143,7 +183,12 @@ mod tests {
     }
 
     fn reason(kind: ReasonKind, detail: &str) -> Reason {
-        Reason { kind, detail: detail.into(), files: vec![], file_count: 0 }
+        Reason {
+            kind,
+            detail: detail.into(),
+            files: vec![],
+            file_count: 0,
+        }
     }
 
     fn sample() -> Plan {
@@ -156,20 +201,34 @@ mod tests {
             },
             changed_files: 3,
             images: vec![
-                image("base", Some(0), vec![reason(ReasonKind::Context, "base/motd changed")], None),
+                image(
+                    "base",
+                    Some(0),
+                    vec![reason(ReasonKind::Context, "base/motd changed")],
+                    None,
+                ),
                 image(
                     "api",
                     Some(1),
                     vec![
-                        reason(ReasonKind::Parent, "builds FROM 'base' (line 1), which is rebuilt"),
-                        reason(ReasonKind::Dockerfile, "Dockerfile services/api/Dockerfile changed"),
+                        reason(
+                            ReasonKind::Parent,
+                            "builds FROM 'base' (line 1), which is rebuilt",
+                        ),
+                        reason(
+                            ReasonKind::Dockerfile,
+                            "Dockerfile services/api/Dockerfile changed",
+                        ),
                     ],
                     None,
                 ),
                 image("linter", None, vec![], Some("none of its inputs changed")),
             ],
             levels: vec![vec!["base".into()], vec!["api".into()]],
-            removed: vec![RemovedImage { name: "old".into(), detail: "its Dockerfile old/Dockerfile was deleted".into() }],
+            removed: vec![RemovedImage {
+                name: "old".into(),
+                detail: "its Dockerfile old/Dockerfile was deleted".into(),
+            }],
             notes: vec![],
         }
     }
@@ -177,7 +236,12 @@ mod tests {
     fn empty() -> Plan {
         let mut plan = sample();
         plan.images.truncate(0);
-        plan.images.push(image("linter", None, vec![], Some("none of its inputs changed")));
+        plan.images.push(image(
+            "linter",
+            None,
+            vec![],
+            Some("none of its inputs changed"),
+        ));
         plan.levels.clear();
         plan.removed.clear();
         plan
@@ -211,7 +275,10 @@ mod tests {
     fn github_outputs_name_every_value() {
         let outputs = github_outputs(&sample());
         let names: Vec<&str> = outputs.iter().map(|(n, _)| *n).collect();
-        assert_eq!(names, ["any", "count", "images", "levels", "matrix", "plan"]);
+        assert_eq!(
+            names,
+            ["any", "count", "images", "levels", "matrix", "plan"]
+        );
         assert_eq!(outputs[0].1, "true");
         assert_eq!(outputs[2].1, r#"["base","api"]"#);
         assert_eq!(github_outputs(&empty())[0].1, "false");

@@ -74,11 +74,20 @@ pub fn parse(text: &str, path: &Path) -> Result<FileOptions, FileError> {
 fn file_error(text: &str, path: &Path, err: &toml::de::Error) -> FileError {
     let line = err.span().map_or(0, |span| line_of(text, span.start));
     let message = err.message().trim().to_string();
-    FileError { path: path.display().to_string(), line, suggestion: suggest(&message), message }
+    FileError {
+        path: path.display().to_string(),
+        line,
+        suggestion: suggest(&message),
+        message,
+    }
 }
 
 fn line_of(text: &str, offset: usize) -> usize {
-    text.as_bytes()[..offset.min(text.len())].iter().filter(|&&b| b == b'\n').count() + 1
+    text.as_bytes()[..offset.min(text.len())]
+        .iter()
+        .filter(|&&b| b == b'\n')
+        .count()
+        + 1
 }
 
 /// For serde's "unknown field `x`, expected one of `a`, `b`" (or "expected `a`"), the closest name.

@@ -117,8 +117,16 @@ pub const DEFAULT_DEEPEN_ROUNDS: u32 = 6;
 
 impl Settings {
     /// Resolves every setting. `cpus` is the machine's parallelism, passed in to keep this pure.
-    pub fn resolve(flags: &Flags, env: &Env, file: &FileOptions, cpus: usize) -> Result<Self, ConfigError> {
-        let layers = Layers { env, github_inputs: env.is_true("GITHUB_ACTIONS") };
+    pub fn resolve(
+        flags: &Flags,
+        env: &Env,
+        file: &FileOptions,
+        cpus: usize,
+    ) -> Result<Self, ConfigError> {
+        let layers = Layers {
+            env,
+            github_inputs: env.is_true("GITHUB_ACTIONS"),
+        };
         let mut sources = BTreeMap::new();
         let mut record = |name: &'static str, source: Source| {
             sources.insert(name, source);
@@ -126,25 +134,40 @@ impl Settings {
 
         let (level, source) = layers.level(flags.level, file)?;
         record("level", source);
-        let (selective, source) =
-            layers.pick(&vars::SELECTIVE, None, file.selective, parse_bool)?.unwrap_or((level.selective(), Source::Default));
+        let (selective, source) = layers
+            .pick(&vars::SELECTIVE, None, file.selective, parse_bool)?
+            .unwrap_or((level.selective(), Source::Default));
         record("selective", source);
         let force_flag = flags.force.then_some(true);
-        let (force, source) = layers.pick(&vars::FORCE, force_flag, None, parse_bool)?.unwrap_or((false, Source::Default));
+        let (force, source) = layers
+            .pick(&vars::FORCE, force_flag, None, parse_bool)?
+            .unwrap_or((false, Source::Default));
         record("force", source);
         let verbose_flag = (flags.verbose > 0).then_some(true);
-        let (verbose, source) =
-            layers.pick(&vars::VERBOSE, verbose_flag, None, parse_bool)?.unwrap_or((false, Source::Default));
+        let (verbose, source) = layers
+            .pick(&vars::VERBOSE, verbose_flag, None, parse_bool)?
+            .unwrap_or((false, Source::Default));
         record("verbose", source);
-        let (jobs, source) =
-            layers.pick(&vars::JOBS, flags.jobs, file.jobs, parse_jobs)?.unwrap_or((level.jobs(cpus), Source::Default));
+        let (jobs, source) = layers
+            .pick(&vars::JOBS, flags.jobs, file.jobs, parse_jobs)?
+            .unwrap_or((level.jobs(cpus), Source::Default));
         record("jobs", source);
-        let default_branch = layers.pick(&vars::DEFAULT_BRANCH, None, file.default_branch.clone(), parse_string)?;
+        let default_branch = layers.pick(
+            &vars::DEFAULT_BRANCH,
+            None,
+            file.default_branch.clone(),
+            parse_string,
+        )?;
         if let Some((_, source)) = &default_branch {
             record("default_branch", source.clone());
         }
         let (max_deepen_rounds, source) = layers
-            .pick(&vars::MAX_DEEPEN_ROUNDS, None, file.max_deepen_rounds, parse_rounds)?
+            .pick(
+                &vars::MAX_DEEPEN_ROUNDS,
+                None,
+                file.max_deepen_rounds,
+                parse_rounds,
+            )?
             .unwrap_or((DEFAULT_DEEPEN_ROUNDS, Source::Default));
         record("max_deepen_rounds", source);
 
@@ -198,7 +221,11 @@ impl Layers<'_> {
     }
 
     /// The level also honours the legacy `CI_MODE=true`, below every explicit level name.
-    fn level(&self, flag: Option<Level>, file: &FileOptions) -> Result<(Level, Source), ConfigError> {
+    fn level(
+        &self,
+        flag: Option<Level>,
+        file: &FileOptions,
+    ) -> Result<(Level, Source), ConfigError> {
         let file_level = match &file.level {
             Some(raw) => Some(raw.parse::<Level>().map_err(|reason| ConfigError {
                 setting: "level",
@@ -215,7 +242,11 @@ impl Layers<'_> {
         if self.env.is_true(vars::CI_MODE) {
             return Ok((Level::Ci, Source::Env(vars::CI_MODE.to_string())));
         }
-        Ok(file_level.map_or((Level::Medium, Source::Default), |level| (level, Source::File)))
+        Ok(
+            file_level.map_or((Level::Medium, Source::Default), |level| {
+                (level, Source::File)
+            }),
+        )
     }
 }
 
@@ -235,7 +266,9 @@ fn parse_jobs(raw: &str) -> Result<usize, String> {
 }
 
 fn parse_rounds(raw: &str) -> Result<u32, String> {
-    raw.trim().parse::<u32>().map_err(|_| "expected a whole number".into())
+    raw.trim()
+        .parse::<u32>()
+        .map_err(|_| "expected a whole number".into())
 }
 
 fn parse_string(raw: &str) -> Result<String, String> {
@@ -246,18 +279,28 @@ fn parse_string(raw: &str) -> Result<String, String> {
 mod tests {
     use super::*;
 
-    fn resolve(flags: Flags, env: &[(&str, &str)], file: FileOptions) -> Result<Settings, ConfigError> {
+    fn resolve(
+        flags: Flags,
+        env: &[(&str, &str)],
+        file: FileOptions,
+    ) -> Result<Settings, ConfigError> {
         Settings::resolve(&flags, &Env::from_pairs(env.iter().copied()), &file, 4)
     }
 
     fn file_with_level(level: &str) -> FileOptions {
-        FileOptions { level: Some(level.into()), ..FileOptions::default() }
+        FileOptions {
+            level: Some(level.into()),
+            ..FileOptions::default()
+        }
     }
 
     #[test]
     fn defaults_are_the_medium_level() {
         let s = resolve(Flags::default(), &[], FileOptions::default()).expect("ok");
-        assert_eq!((s.level, s.selective, s.force, s.jobs), (Level::Medium, true, false, 4));
+        assert_eq!(
+            (s.level, s.selective, s.force, s.jobs),
+            (Level::Medium, true, false, 4)
+        );
         assert_eq!(s.sources["level"], Source::Default);
         assert_eq!(s.max_deepen_rounds, DEFAULT_DEEPEN_ROUNDS);
     }
@@ -269,35 +312,74 @@ mod tests {
         type Case<'a> = (Option<Level>, &'a [(&'a str, &'a str)], Level, Source);
         let cases: &[Case<'_>] = &[
             (None, &[], Level::Maximum, Source::File),
-            (None, &[gh, ("INPUT_LEVEL", "ci")], Level::Ci, Source::Env("INPUT_LEVEL".into())),
-            (None, &[gh, ("INPUT_LEVEL", "ci"), ("OPTIMIZATION_LEVEL", "minimal")], Level::Minimal, Source::Env("OPTIMIZATION_LEVEL".into())),
             (
                 None,
-                &[("OPTIMIZATION_LEVEL", "minimal"), ("BUILDOPT_LEVEL", "medium")],
+                &[gh, ("INPUT_LEVEL", "ci")],
+                Level::Ci,
+                Source::Env("INPUT_LEVEL".into()),
+            ),
+            (
+                None,
+                &[gh, ("INPUT_LEVEL", "ci"), ("OPTIMIZATION_LEVEL", "minimal")],
+                Level::Minimal,
+                Source::Env("OPTIMIZATION_LEVEL".into()),
+            ),
+            (
+                None,
+                &[
+                    ("OPTIMIZATION_LEVEL", "minimal"),
+                    ("BUILDOPT_LEVEL", "medium"),
+                ],
                 Level::Medium,
                 Source::Env("BUILDOPT_LEVEL".into()),
             ),
-            (Some(Level::Ci), &[("BUILDOPT_LEVEL", "medium")], Level::Ci, Source::Flag),
+            (
+                Some(Level::Ci),
+                &[("BUILDOPT_LEVEL", "medium")],
+                Level::Ci,
+                Source::Flag,
+            ),
         ];
         for (flag, env, level, source) in cases {
-            let flags = Flags { level: *flag, ..Flags::default() };
+            let flags = Flags {
+                level: *flag,
+                ..Flags::default()
+            };
             let s = resolve(flags, env, file.clone()).expect("ok");
-            assert_eq!((s.level, &s.sources["level"]), (*level, source), "env {env:?}");
+            assert_eq!(
+                (s.level, &s.sources["level"]),
+                (*level, source),
+                "env {env:?}"
+            );
         }
     }
 
     #[test]
     fn inputs_are_ignored_outside_github_actions() {
-        let s = resolve(Flags::default(), &[("INPUT_LEVEL", "ci")], FileOptions::default()).expect("ok");
+        let s = resolve(
+            Flags::default(),
+            &[("INPUT_LEVEL", "ci")],
+            FileOptions::default(),
+        )
+        .expect("ok");
         assert_eq!(s.level, Level::Medium);
     }
 
     #[test]
     fn ci_mode_selects_ci_below_explicit_levels() {
-        let s = resolve(Flags::default(), &[("CI_MODE", "true")], file_with_level("maximum")).expect("ok");
+        let s = resolve(
+            Flags::default(),
+            &[("CI_MODE", "true")],
+            file_with_level("maximum"),
+        )
+        .expect("ok");
         assert_eq!(s.level, Level::Ci);
-        let s = resolve(Flags::default(), &[("CI_MODE", "true"), ("OPTIMIZATION_LEVEL", "minimal")], FileOptions::default())
-            .expect("ok");
+        let s = resolve(
+            Flags::default(),
+            &[("CI_MODE", "true"), ("OPTIMIZATION_LEVEL", "minimal")],
+            FileOptions::default(),
+        )
+        .expect("ok");
         assert_eq!(s.level, Level::Minimal);
     }
 
@@ -305,37 +387,88 @@ mod tests {
     fn level_defaults_follow_the_level_unless_overridden() {
         let s = resolve(Flags::default(), &[], file_with_level("minimal")).expect("ok");
         assert_eq!((s.selective, s.jobs), (false, 1));
-        let s = resolve(Flags::default(), &[("SELECTIVE_BUILD", "true")], file_with_level("minimal")).expect("ok");
+        let s = resolve(
+            Flags::default(),
+            &[("SELECTIVE_BUILD", "true")],
+            file_with_level("minimal"),
+        )
+        .expect("ok");
         assert!(s.selective);
-        let file = FileOptions { level: Some("minimal".into()), jobs: Some(3), ..FileOptions::default() };
-        assert_eq!(resolve(Flags::default(), &[], file.clone()).expect("ok").jobs, 3);
-        let flags = Flags { jobs: Some(7), ..Flags::default() };
-        assert_eq!(resolve(flags, &[("BUILDOPT_JOBS", "2")], file).expect("ok").jobs, 7);
+        let file = FileOptions {
+            level: Some("minimal".into()),
+            jobs: Some(3),
+            ..FileOptions::default()
+        };
+        assert_eq!(
+            resolve(Flags::default(), &[], file.clone())
+                .expect("ok")
+                .jobs,
+            3
+        );
+        let flags = Flags {
+            jobs: Some(7),
+            ..Flags::default()
+        };
+        assert_eq!(
+            resolve(flags, &[("BUILDOPT_JOBS", "2")], file)
+                .expect("ok")
+                .jobs,
+            7
+        );
     }
 
     #[test]
     fn buildopt_name_wins_over_legacy_alias() {
-        let s = resolve(Flags::default(), &[("FORCE_REBUILD", "true"), ("BUILDOPT_FORCE", "false")], FileOptions::default())
-            .expect("ok");
+        let s = resolve(
+            Flags::default(),
+            &[("FORCE_REBUILD", "true"), ("BUILDOPT_FORCE", "false")],
+            FileOptions::default(),
+        )
+        .expect("ok");
         assert!(!s.force);
         assert_eq!(s.sources["force"], Source::Env("BUILDOPT_FORCE".into()));
     }
 
     #[test]
     fn force_flag_wins_and_empty_env_is_unset() {
-        let flags = Flags { force: true, ..Flags::default() };
-        assert!(resolve(flags, &[("BUILDOPT_FORCE", "false")], FileOptions::default()).expect("ok").force);
-        let s = resolve(Flags::default(), &[("BUILDOPT_FORCE", ""), ("FORCE_REBUILD", "yes")], FileOptions::default())
-            .expect("ok");
+        let flags = Flags {
+            force: true,
+            ..Flags::default()
+        };
+        assert!(
+            resolve(
+                flags,
+                &[("BUILDOPT_FORCE", "false")],
+                FileOptions::default()
+            )
+            .expect("ok")
+            .force
+        );
+        let s = resolve(
+            Flags::default(),
+            &[("BUILDOPT_FORCE", ""), ("FORCE_REBUILD", "yes")],
+            FileOptions::default(),
+        )
+        .expect("ok");
         assert!(s.force);
     }
 
     #[test]
     fn invalid_values_name_the_variable_and_value() {
-        let e = resolve(Flags::default(), &[("SELECTIVE_BUILD", "maybe")], FileOptions::default()).expect_err("bad");
+        let e = resolve(
+            Flags::default(),
+            &[("SELECTIVE_BUILD", "maybe")],
+            FileOptions::default(),
+        )
+        .expect_err("bad");
         assert_eq!((e.setting, e.value.as_str()), ("selective", "maybe"));
         assert!(e.to_string().contains("$SELECTIVE_BUILD"), "{e}");
-        let e = resolve(Flags::default(), &[("BUILDOPT_JOBS", "0")], FileOptions::default()).expect_err("bad");
+        let e = resolve(
+            Flags::default(),
+            &[("BUILDOPT_JOBS", "0")],
+            FileOptions::default(),
+        )
+        .expect_err("bad");
         assert_eq!(e.setting, "jobs");
         let e = resolve(Flags::default(), &[], file_with_level("turbo")).expect_err("bad");
         assert_eq!((e.setting, &e.origin), ("level", &Source::File));
@@ -343,10 +476,22 @@ mod tests {
 
     #[test]
     fn file_default_branch_and_rounds() {
-        let file = FileOptions { default_branch: Some("trunk".into()), max_deepen_rounds: Some(2), ..FileOptions::default() };
-        let s = resolve(Flags::default(), &[("BUILDOPT_DEFAULT_BRANCH", "develop")], file.clone()).expect("ok");
+        let file = FileOptions {
+            default_branch: Some("trunk".into()),
+            max_deepen_rounds: Some(2),
+            ..FileOptions::default()
+        };
+        let s = resolve(
+            Flags::default(),
+            &[("BUILDOPT_DEFAULT_BRANCH", "develop")],
+            file.clone(),
+        )
+        .expect("ok");
         assert_eq!(s.default_branch.as_deref(), Some("develop"));
         let s = resolve(Flags::default(), &[], file).expect("ok");
-        assert_eq!((s.default_branch.as_deref(), s.max_deepen_rounds), (Some("trunk"), 2));
+        assert_eq!(
+            (s.default_branch.as_deref(), s.max_deepen_rounds),
+            (Some("trunk"), 2)
+        );
     }
 }

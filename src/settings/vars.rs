@@ -13,20 +13,67 @@ pub struct SettingVar {
     pub input: &'static str,
 }
 
-const fn var(setting: &'static str, buildopt: &'static str, legacy: Option<&'static str>, input: &'static str) -> SettingVar {
-    SettingVar { setting, buildopt, legacy, input }
+const fn var(
+    setting: &'static str,
+    buildopt: &'static str,
+    legacy: Option<&'static str>,
+    input: &'static str,
+) -> SettingVar {
+    SettingVar {
+        setting,
+        buildopt,
+        legacy,
+        input,
+    }
 }
 
-pub const LEVEL: SettingVar = var("level", "BUILDOPT_LEVEL", Some("OPTIMIZATION_LEVEL"), "INPUT_LEVEL");
-pub const SELECTIVE: SettingVar = var("selective", "BUILDOPT_SELECTIVE", Some("SELECTIVE_BUILD"), "INPUT_SELECTIVE");
-pub const FORCE: SettingVar = var("force", "BUILDOPT_FORCE", Some("FORCE_REBUILD"), "INPUT_FORCE");
-pub const VERBOSE: SettingVar = var("verbose", "BUILDOPT_VERBOSE", Some("VERBOSE"), "INPUT_VERBOSE");
+pub const LEVEL: SettingVar = var(
+    "level",
+    "BUILDOPT_LEVEL",
+    Some("OPTIMIZATION_LEVEL"),
+    "INPUT_LEVEL",
+);
+pub const SELECTIVE: SettingVar = var(
+    "selective",
+    "BUILDOPT_SELECTIVE",
+    Some("SELECTIVE_BUILD"),
+    "INPUT_SELECTIVE",
+);
+pub const FORCE: SettingVar = var(
+    "force",
+    "BUILDOPT_FORCE",
+    Some("FORCE_REBUILD"),
+    "INPUT_FORCE",
+);
+pub const VERBOSE: SettingVar = var(
+    "verbose",
+    "BUILDOPT_VERBOSE",
+    Some("VERBOSE"),
+    "INPUT_VERBOSE",
+);
 pub const JOBS: SettingVar = var("jobs", "BUILDOPT_JOBS", None, "INPUT_JOBS");
-pub const DEFAULT_BRANCH: SettingVar = var("default_branch", "BUILDOPT_DEFAULT_BRANCH", None, "INPUT_DEFAULT_BRANCH");
-pub const MAX_DEEPEN_ROUNDS: SettingVar =
-    var("max_deepen_rounds", "BUILDOPT_MAX_DEEPEN_ROUNDS", None, "INPUT_MAX_DEEPEN_ROUNDS");
+pub const DEFAULT_BRANCH: SettingVar = var(
+    "default_branch",
+    "BUILDOPT_DEFAULT_BRANCH",
+    None,
+    "INPUT_DEFAULT_BRANCH",
+);
+pub const MAX_DEEPEN_ROUNDS: SettingVar = var(
+    "max_deepen_rounds",
+    "BUILDOPT_MAX_DEEPEN_ROUNDS",
+    None,
+    "INPUT_MAX_DEEPEN_ROUNDS",
+);
 /// `CI_MODE=true` (legacy) selects the `ci` level when no level is named.
 pub const CI_MODE: &str = "CI_MODE";
 
 /// Every setting that can come from the environment.
-pub const SETTING_VARS: &[SettingVar] = &[LEVEL, SELECTIVE, FORCE, VERBOSE, JOBS, DEFAULT_BRANCH, MAX_DEEPEN_ROUNDS];
+pub const SETTING_VARS: &[SettingVar] = &[
+    LEVEL,
+    SELECTIVE,
+    FORCE,
+    VERBOSE,
+    JOBS,
+    DEFAULT_BRANCH,
+    MAX_DEEPEN_ROUNDS,
+];

@@ -12,7 +12,12 @@ use super::image::{ImageDef, NamedContext, Origin};
 use super::paths;
 
 /// The compose file names Compose itself looks for, in its order of preference.
-pub const COMPOSE_FILES: &[&str] = &["compose.yaml", "compose.yml", "docker-compose.yaml", "docker-compose.yml"];
+pub const COMPOSE_FILES: &[&str] = &[
+    "compose.yaml",
+    "compose.yml",
+    "docker-compose.yaml",
+    "docker-compose.yml",
+];
 
 /// A compose file that could not be read; `message` names the service and key where it can.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -24,7 +29,10 @@ pub struct ComposeError {
 }
 
 fn fail(message: String) -> ComposeError {
-    ComposeError { message, line: None }
+    ComposeError {
+        message,
+        line: None,
+    }
 }
 
 /// Parses a compose file at `file` (repository-relative) into the images it builds.
@@ -36,11 +44,15 @@ pub fn parse(text: &str, file: &str) -> Result<Vec<ImageDef>, ComposeError> {
     let Some(services) = doc.get("services") else {
         return Ok(Vec::new());
     };
-    let services = services.as_mapping().ok_or_else(|| fail("`services` must be a mapping".into()))?;
+    let services = services
+        .as_mapping()
+        .ok_or_else(|| fail("`services` must be a mapping".into()))?;
     let project_dir = paths::parent(file);
     let mut images = Vec::new();
     for (name, service) in services {
-        let name = name.as_str().ok_or_else(|| fail("service names must be strings".into()))?;
+        let name = name
+            .as_str()
+            .ok_or_else(|| fail("service names must be strings".into()))?;
         if let Some(build) = service.get("build") {
             images.push(service_image(name, service, build, project_dir, file)?);
         }
@@ -48,20 +60,35 @@ pub fn parse(text: &str, file: &str) -> Result<Vec<ImageDef>, ComposeError> {
     Ok(images)
 }
 
-fn service_image(name: &str, service: &Value, build: &Value, project_dir: &str, file: &str) -> Result<ImageDef, ComposeError> {
+fn service_image(
+    name: &str,
+    service: &Value,
+    build: &Value,
+    project_dir: &str,
+    file: &str,
+) -> Result<ImageDef, ComposeError> {
     let at = |key: &str| format!("services.{name}.build.{key}");
     let context_rel = match build {
         Value::String(context) => context.clone(),
-        Value::Mapping(_) => opt_string(build, "context", &at("context"))?.unwrap_or_else(|| ".".into()),
-        _ => return Err(fail(format!("services.{name}.build must be a string or a mapping"))),
+        Value::Mapping(_) => {
+            opt_string(build, "context", &at("context"))?.unwrap_or_else(|| ".".into())
+        }
+        _ => {
+            return Err(fail(format!(
+                "services.{name}.build must be a string or a mapping"
+            )));
+        }
     };
     let context = local_path(project_dir, &context_rel, &at("context"))?;
-    let dockerfile_rel = opt_string(build, "dockerfile", &at("dockerfile"))?.unwrap_or_else(|| "Dockerfile".into());
+    let dockerfile_rel =
+        opt_string(build, "dockerfile", &at("dockerfile"))?.unwrap_or_else(|| "Dockerfile".into());
     let dockerfile = local_path(&context, &dockerfile_rel, &at("dockerfile"))?;
     let image = opt_string(service, "image", &format!("services.{name}.image"))?;
     Ok(ImageDef {
         name: name.to_string(),
-        repository: image.as_deref().map_or_else(|| name.to_string(), super::repository_of),
+        repository: image
+            .as_deref()
+            .map_or_else(|| name.to_string(), super::repository_of),
         context,
         dockerfile,
         target: opt_string(build, "target", &at("target"))?,
@@ -70,7 +97,11 @@ fn service_image(name: &str, service: &Value, build: &Value, project_dir: &str, 
         platforms: string_list(build.get("platforms"), &at("platforms"))?,
         inputs: Vec::new(),
         depends_on: Vec::new(),
-        contexts: named_contexts(build.get("additional_contexts"), project_dir, &at("additional_contexts"))?,
+        contexts: named_contexts(
+            build.get("additional_contexts"),
+            project_dir,
+            &at("additional_contexts"),
+        )?,
         origin: Origin::Compose(file.to_string()),
     })
 }
@@ -82,7 +113,9 @@ fn local_path(base: &str, rel: &str, at: &str) -> Result<String, ComposeError> {
 fn opt_string(map: &Value, key: &str, at: &str) -> Result<Option<String>, ComposeError> {
     match map.get(key) {
         None | Some(Value::Null) => Ok(None),
-        Some(value) => scalar(value).map(Some).ok_or_else(|| fail(format!("{at} must be a string"))),
+        Some(value) => scalar(value)
+            .map(Some)
+            .ok_or_else(|| fail(format!("{at} must be a string"))),
     }
 }
 
@@ -96,9 +129,16 @@ fn scalar(value: &Value) -> Option<String> {
 }
 
 fn string_list(value: Option<&Value>, at: &str) -> Result<Vec<String>, ComposeError> {
-    let Some(value) = value else { return Ok(Vec::new()) };
-    let items = value.as_sequence().ok_or_else(|| fail(format!("{at} must be a list")))?;
-    items.iter().map(|item| scalar(item).ok_or_else(|| fail(format!("{at} must hold strings")))).collect()
+    let Some(value) = value else {
+        return Ok(Vec::new());
+    };
+    let items = value
+        .as_sequence()
+        .ok_or_else(|| fail(format!("{at} must be a list")))?;
+    items
+        .iter()
+        .map(|item| scalar(item).ok_or_else(|| fail(format!("{at} must hold strings"))))
+        .collect()
 }
 
 /// Compose's two spellings of a mapping: `{K: V}` or `["K=V", "K"]` (a bare `K` has no value and
@@ -117,7 +157,8 @@ fn key_values(value: Option<&Value>, at: &str) -> Result<BTreeMap<String, String
         }
         Some(Value::Sequence(items)) => {
             for item in items {
-                let item = scalar(item).ok_or_else(|| fail(format!("{at}: items must be strings")))?;
+                let item =
+                    scalar(item).ok_or_else(|| fail(format!("{at}: items must be strings")))?;
                 if let Some((key, value)) = item.split_once('=') {
                     out.insert(key.to_string(), value.to_string());
                 }
@@ -128,7 +169,11 @@ fn key_values(value: Option<&Value>, at: &str) -> Result<BTreeMap<String, String
     Ok(out)
 }
 
-fn named_contexts(value: Option<&Value>, project_dir: &str, at: &str) -> Result<BTreeMap<String, NamedContext>, ComposeError> {
+fn named_contexts(
+    value: Option<&Value>,
+    project_dir: &str,
+    at: &str,
+) -> Result<BTreeMap<String, NamedContext>, ComposeError> {
     key_values(value, at)?
         .into_iter()
         .map(|(name, raw)| {
@@ -174,11 +219,20 @@ services:
         assert_eq!(api.dockerfile, "deploy/docker/api.Dockerfile");
         assert_eq!(api.target.as_deref(), Some("runtime"));
         assert_eq!(api.args["VERSION"], "2");
-        assert_eq!(api.contexts["shared"], NamedContext::Local("deploy/shared".into()));
+        assert_eq!(
+            api.contexts["shared"],
+            NamedContext::Local("deploy/shared".into())
+        );
         assert_eq!(api.contexts["base"], NamedContext::Sibling("core".into()));
-        assert_eq!(api.contexts["tools"], NamedContext::Image("alpine:3".into()));
+        assert_eq!(
+            api.contexts["tools"],
+            NamedContext::Image("alpine:3".into())
+        );
         let core = &images[1];
-        assert_eq!((core.context.as_str(), core.dockerfile.as_str()), ("deploy/core", "deploy/core/Dockerfile"));
+        assert_eq!(
+            (core.context.as_str(), core.dockerfile.as_str()),
+            ("deploy/core", "deploy/core/Dockerfile")
+        );
         assert_eq!(core.repository, "registry.local/acme/core");
     }
 
@@ -192,19 +246,32 @@ services:
 
     #[test]
     fn malformed_inputs_are_errors() {
-        let bad_yaml = parse("services:\n  a:\n    build: [\n", "compose.yaml").expect_err("bad yaml");
+        let bad_yaml =
+            parse("services:\n  a:\n    build: [\n", "compose.yaml").expect_err("bad yaml");
         assert!(bad_yaml.line.is_some());
-        let escape = parse("services:\n  a:\n    build: ../../x\n", "compose.yaml").expect_err("escape");
-        assert!(escape.message.contains("services.a.build.context"), "{escape}");
+        let escape =
+            parse("services:\n  a:\n    build: ../../x\n", "compose.yaml").expect_err("escape");
+        assert!(
+            escape.message.contains("services.a.build.context"),
+            "{escape}"
+        );
         let wrong = parse("services:\n  a:\n    build: 3\n", "compose.yaml").expect_err("type");
         assert!(wrong.message.contains("services.a.build"), "{wrong}");
-        let args = parse("services:\n  a:\n    build:\n      args: 5\n", "compose.yaml").expect_err("args");
+        let args = parse(
+            "services:\n  a:\n    build:\n      args: 5\n",
+            "compose.yaml",
+        )
+        .expect_err("args");
         assert!(args.message.contains("args"), "{args}");
         assert!(parse("services: [1]\n", "compose.yaml").is_err());
     }
 
     #[test]
     fn no_services_means_no_images() {
-        assert!(parse("version: '3'\n", "compose.yaml").expect("ok").is_empty());
+        assert!(
+            parse("version: '3'\n", "compose.yaml")
+                .expect("ok")
+                .is_empty()
+        );
     }
 }

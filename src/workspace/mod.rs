@@ -33,22 +33,39 @@ pub enum WorkspaceError {
     Config(#[from] config_file::FileError),
     /// A compose file is invalid.
     #[error("{file}{}: {source}", source.line.map(|l| format!(":{l}")).unwrap_or_default())]
-    Compose { file: String, source: compose::ComposeError },
+    Compose {
+        file: String,
+        source: compose::ComposeError,
+    },
     /// A Dockerfile could not be parsed.
     #[error("{file}:{}", source)]
-    Dockerfile { file: String, source: dockerfile::ParseError },
+    Dockerfile {
+        file: String,
+        source: dockerfile::ParseError,
+    },
     /// An ignore file could not be parsed.
     #[error("{file}:{}", source)]
-    Ignore { file: String, source: dockerignore::IgnoreError },
+    Ignore {
+        file: String,
+        source: dockerignore::IgnoreError,
+    },
     /// A Dockerfile named by a definition does not exist at this commit.
     #[error("image '{image}': Dockerfile {file} does not exist")]
     MissingDockerfile { image: String, file: String },
     /// A path in a definition is unusable.
     #[error("{file}: image '{image}': {message}")]
-    BadPath { file: String, image: String, message: String },
+    BadPath {
+        file: String,
+        image: String,
+        message: String,
+    },
     /// Two images got the same name.
     #[error("two images are named '{name}': {first} and {second}; name them in buildopt.toml")]
-    NameClash { name: String, first: String, second: String },
+    NameClash {
+        name: String,
+        first: String,
+        second: String,
+    },
     /// A definition refers to an image that does not exist.
     #[error("image '{image}' depends on '{missing}', which is not an image of this repository")]
     UnknownDependency { image: String, missing: String },
@@ -101,14 +118,23 @@ pub struct Definitions {
 
 /// The image definitions at a commit, without parsing Dockerfiles (used to compare with the base).
 pub fn definitions(snapshot: &Snapshot<'_>, at: &Location) -> Result<Definitions, WorkspaceError> {
-    let config_path = at.config.clone().unwrap_or_else(|| paths::join(&at.root, "buildopt.toml").unwrap_or_default());
-    let compose_paths: Vec<String> = compose::COMPOSE_FILES.iter().filter_map(|f| paths::join(&at.root, f)).collect();
+    let config_path = at
+        .config
+        .clone()
+        .unwrap_or_else(|| paths::join(&at.root, "buildopt.toml").unwrap_or_default());
+    let compose_paths: Vec<String> = compose::COMPOSE_FILES
+        .iter()
+        .filter_map(|f| paths::join(&at.root, f))
+        .collect();
     let mut wanted: Vec<&str> = vec![config_path.as_str()];
     wanted.extend(compose_paths.iter().map(String::as_str));
     let mut contents = snapshot.read_many(&wanted)?.into_iter();
 
     let config = match contents.next().flatten() {
-        Some(bytes) => Some(config_file::parse(&String::from_utf8_lossy(&bytes), Path::new(&config_path))?),
+        Some(bytes) => Some(config_file::parse(
+            &String::from_utf8_lossy(&bytes),
+            Path::new(&config_path),
+        )?),
         None => None,
     };
     let config_dir = paths::parent(&config_path).to_string();
@@ -120,20 +146,37 @@ pub fn definitions(snapshot: &Snapshot<'_>, at: &Location) -> Result<Definitions
     }
     if let Some(images) = options.images.as_ref().filter(|images| !images.is_empty()) {
         let images = config_images(images, &config_dir, &config_path)?;
-        return Ok(Definitions { files: definition_files, global_inputs, images });
+        return Ok(Definitions {
+            files: definition_files,
+            global_inputs,
+            images,
+        });
     }
     for (path, bytes) in compose_paths.iter().zip(contents) {
         if let Some(bytes) = bytes {
-            let defs = compose::parse(&String::from_utf8_lossy(&bytes), path)
-                .map_err(|source| WorkspaceError::Compose { file: path.clone(), source })?;
+            let defs =
+                compose::parse(&String::from_utf8_lossy(&bytes), path).map_err(|source| {
+                    WorkspaceError::Compose {
+                        file: path.clone(),
+                        source,
+                    }
+                })?;
             definition_files.push(path.clone());
             if !defs.is_empty() {
-                return Ok(Definitions { files: definition_files, global_inputs, images: defs });
+                return Ok(Definitions {
+                    files: definition_files,
+                    global_inputs,
+                    images: defs,
+                });
             }
         }
     }
     let images = dockerfile_images(snapshot, &at.root)?;
-    Ok(Definitions { files: definition_files, global_inputs, images })
+    Ok(Definitions {
+        files: definition_files,
+        global_inputs,
+        images,
+    })
 }
 
 /// Discovers and parses every image at a commit.
@@ -142,29 +185,56 @@ pub fn load(snapshot: &Snapshot<'_>, at: &Location) -> Result<Workspace, Workspa
     check_unique(&found.images)?;
     check_dependencies(&found.images)?;
     let images = parse_images(snapshot, found.images)?;
-    Ok(Workspace { root: at.root.clone(), definition_files: found.files, global_inputs: found.global_inputs, images })
+    Ok(Workspace {
+        root: at.root.clone(),
+        definition_files: found.files,
+        global_inputs: found.global_inputs,
+        images,
+    })
 }
 
-fn config_images(images: &BTreeMap<String, ImageOptions>, dir: &str, file: &str) -> Result<Vec<ImageDef>, WorkspaceError> {
-    images.iter().map(|(name, options)| config_image(name, options, dir, file)).collect()
+fn config_images(
+    images: &BTreeMap<String, ImageOptions>,
+    dir: &str,
+    file: &str,
+) -> Result<Vec<ImageDef>, WorkspaceError> {
+    images
+        .iter()
+        .map(|(name, options)| config_image(name, options, dir, file))
+        .collect()
 }
 
-fn config_image(name: &str, options: &ImageOptions, dir: &str, file: &str) -> Result<ImageDef, WorkspaceError> {
-    let bad = |message: String| WorkspaceError::BadPath { file: file.to_string(), image: name.to_string(), message };
+fn config_image(
+    name: &str,
+    options: &ImageOptions,
+    dir: &str,
+    file: &str,
+) -> Result<ImageDef, WorkspaceError> {
+    let bad = |message: String| WorkspaceError::BadPath {
+        file: file.to_string(),
+        image: name.to_string(),
+        message,
+    };
     let context_rel = options.context.as_deref().unwrap_or(".");
-    let context = paths::join(dir, context_rel).ok_or_else(|| bad(format!("context {context_rel:?} leaves the repository")))?;
+    let context = paths::join(dir, context_rel)
+        .ok_or_else(|| bad(format!("context {context_rel:?} leaves the repository")))?;
     let dockerfile = match &options.dockerfile {
-        Some(rel) => paths::join(dir, rel).ok_or_else(|| bad(format!("dockerfile {rel:?} leaves the repository")))?,
+        Some(rel) => paths::join(dir, rel)
+            .ok_or_else(|| bad(format!("dockerfile {rel:?} leaves the repository")))?,
         None => paths::join(&context, "Dockerfile").unwrap_or_default(),
     };
     let mut contexts = BTreeMap::new();
     for (key, raw) in options.contexts.iter().flatten() {
-        let context = named_context(raw, dir).ok_or_else(|| bad(format!("context {key}={raw:?} leaves the repository")))?;
+        let context = named_context(raw, dir)
+            .ok_or_else(|| bad(format!("context {key}={raw:?} leaves the repository")))?;
         contexts.insert(key.clone(), context);
     }
     Ok(ImageDef {
         name: name.to_string(),
-        repository: options.image.as_deref().map_or_else(|| name.to_string(), repository_of),
+        repository: options
+            .image
+            .as_deref()
+            .map_or_else(|| name.to_string(), repository_of),
         context,
         dockerfile,
         target: options.target.clone(),
@@ -183,9 +253,15 @@ fn join_patterns(dir: &str, patterns: &[String]) -> Vec<String> {
     patterns
         .iter()
         .map(|pattern| {
-            let (bang, body) = pattern.strip_prefix('!').map_or(("", pattern.as_str()), |rest| ("!", rest));
+            let (bang, body) = pattern
+                .strip_prefix('!')
+                .map_or(("", pattern.as_str()), |rest| ("!", rest));
             let body = body.trim_start_matches('/');
-            if dir.is_empty() { format!("{bang}{body}") } else { format!("{bang}{dir}/{body}") }
+            if dir.is_empty() {
+                format!("{bang}{body}")
+            } else {
+                format!("{bang}{dir}/{body}")
+            }
         })
         .collect()
 }
@@ -196,7 +272,10 @@ pub fn named_context(raw: &str, dir: &str) -> Option<NamedContext> {
     if let Some(reference) = raw.strip_prefix("docker-image://") {
         return Some(NamedContext::Image(reference.to_string()));
     }
-    if let Some(name) = raw.strip_prefix("target:").or_else(|| raw.strip_prefix("service:")) {
+    if let Some(name) = raw
+        .strip_prefix("target:")
+        .or_else(|| raw.strip_prefix("service:"))
+    {
         return Some(NamedContext::Sibling(name.to_string()));
     }
     if raw.contains("://") || raw.starts_with("git@") {
@@ -207,7 +286,9 @@ pub fn named_context(raw: &str, dir: &str) -> Option<NamedContext> {
 
 /// The repository part of an image reference: without `@digest` and without `:tag`.
 pub fn repository_of(reference: &str) -> String {
-    let without_digest = reference.split_once('@').map_or(reference, |(repo, _)| repo);
+    let without_digest = reference
+        .split_once('@')
+        .map_or(reference, |(repo, _)| repo);
     match without_digest.rsplit_once(':') {
         Some((repo, tag)) if !tag.contains('/') => repo.to_string(),
         _ => without_digest.to_string(),
@@ -250,8 +331,16 @@ pub fn image_name_for(path: &str, root: &str) -> Option<String> {
     }
     let folder = || {
         let dir = paths::parent(path);
-        let name = if dir == root || dir.is_empty() { paths::file_name(root) } else { paths::file_name(dir) };
-        if name.is_empty() { "root".to_string() } else { name.to_string() }
+        let name = if dir == root || dir.is_empty() {
+            paths::file_name(root)
+        } else {
+            paths::file_name(dir)
+        };
+        if name.is_empty() {
+            "root".to_string()
+        } else {
+            name.to_string()
+        }
     };
     if file == "Dockerfile" {
         return Some(folder());
@@ -259,7 +348,9 @@ pub fn image_name_for(path: &str, root: &str) -> Option<String> {
     if let Some(suffix) = file.strip_prefix("Dockerfile.").filter(|s| !s.is_empty()) {
         return Some(format!("{}-{suffix}", folder()));
     }
-    file.strip_suffix(".Dockerfile").filter(|s| !s.is_empty()).map(str::to_string)
+    file.strip_suffix(".Dockerfile")
+        .filter(|s| !s.is_empty())
+        .map(str::to_string)
 }
 
 fn check_unique(defs: &[ImageDef]) -> Result<(), WorkspaceError> {
@@ -283,17 +374,31 @@ fn check_dependencies(defs: &[ImageDef]) -> Result<(), WorkspaceError> {
             NamedContext::Sibling(name) => Some(name),
             _ => None,
         });
-        if let Some(missing) = def.depends_on.iter().chain(siblings).find(|name| !known(name)) {
-            return Err(WorkspaceError::UnknownDependency { image: def.name.clone(), missing: missing.clone() });
+        if let Some(missing) = def
+            .depends_on
+            .iter()
+            .chain(siblings)
+            .find(|name| !known(name))
+        {
+            return Err(WorkspaceError::UnknownDependency {
+                image: def.name.clone(),
+                missing: missing.clone(),
+            });
         }
     }
     Ok(())
 }
 
 /// Reads and parses every Dockerfile and ignore file in one batch.
-fn parse_images(snapshot: &Snapshot<'_>, defs: Vec<ImageDef>) -> Result<Vec<Image>, WorkspaceError> {
+fn parse_images(
+    snapshot: &Snapshot<'_>,
+    defs: Vec<ImageDef>,
+) -> Result<Vec<Image>, WorkspaceError> {
     let exists = |path: &str| snapshot.exists(path);
-    let plans: Vec<ImagePaths> = defs.iter().map(|def| ImagePaths::of(def, &exists)).collect();
+    let plans: Vec<ImagePaths> = defs
+        .iter()
+        .map(|def| ImagePaths::of(def, &exists))
+        .collect();
     let wanted: Vec<&str> = plans.iter().flat_map(ImagePaths::files).collect();
     let mut contents = snapshot.read_many(&wanted)?.into_iter();
     defs.into_iter()
@@ -301,28 +406,49 @@ fn parse_images(snapshot: &Snapshot<'_>, defs: Vec<ImageDef>) -> Result<Vec<Imag
         .map(|(def, paths)| {
             let dockerfile_text = contents.next().flatten();
             let ignore_text = paths.ignore.as_ref().map(|_| contents.next().flatten());
-            let context_texts: Vec<Option<Vec<u8>>> =
-                paths.contexts.iter().map(|(_, file)| file.as_ref().and_then(|_| contents.next().flatten())).collect();
+            let context_texts: Vec<Option<Vec<u8>>> = paths
+                .contexts
+                .iter()
+                .map(|(_, file)| file.as_ref().and_then(|_| contents.next().flatten()))
+                .collect();
             let Some(dockerfile_text) = dockerfile_text else {
-                return Err(WorkspaceError::MissingDockerfile { image: def.name.clone(), file: def.dockerfile.clone() });
+                return Err(WorkspaceError::MissingDockerfile {
+                    image: def.name.clone(),
+                    file: def.dockerfile.clone(),
+                });
             };
             let dockerfile = Dockerfile::parse(&String::from_utf8_lossy(&dockerfile_text))
-                .map_err(|source| WorkspaceError::Dockerfile { file: def.dockerfile.clone(), source })?;
+                .map_err(|source| WorkspaceError::Dockerfile {
+                    file: def.dockerfile.clone(),
+                    source,
+                })?;
             let ignore = parse_ignore(paths.ignore.as_deref(), ignore_text.flatten())?;
             let mut context_ignores = BTreeMap::new();
             for ((name, file), text) in paths.contexts.into_iter().zip(context_texts) {
                 let rules = parse_ignore(file.as_deref(), text)?;
                 context_ignores.insert(name, (file, rules));
             }
-            Ok(Image { def, dockerfile, ignore_file: paths.ignore, ignore, context_ignores })
+            Ok(Image {
+                def,
+                dockerfile,
+                ignore_file: paths.ignore,
+                ignore,
+                context_ignores,
+            })
         })
         .collect()
 }
 
 fn parse_ignore(file: Option<&str>, text: Option<Vec<u8>>) -> Result<IgnoreRules, WorkspaceError> {
     match (file, text) {
-        (Some(file), Some(text)) => IgnoreRules::parse(&String::from_utf8_lossy(&text))
-            .map_err(|source| WorkspaceError::Ignore { file: file.to_string(), source }),
+        (Some(file), Some(text)) => {
+            IgnoreRules::parse(&String::from_utf8_lossy(&text)).map_err(|source| {
+                WorkspaceError::Ignore {
+                    file: file.to_string(),
+                    source,
+                }
+            })
+        }
         _ => Ok(IgnoreRules::default()),
     }
 }

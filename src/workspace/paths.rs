@@ -6,7 +6,10 @@ pub fn join(base: &str, rel: &str) -> Option<String> {
     if rel.starts_with('/') {
         return None;
     }
-    let mut parts: Vec<&str> = base.split('/').filter(|p| !p.is_empty() && *p != ".").collect();
+    let mut parts: Vec<&str> = base
+        .split('/')
+        .filter(|p| !p.is_empty() && *p != ".")
+        .collect();
     for part in rel.split('/') {
         match part {
             "" | "." => {}
@@ -44,7 +47,10 @@ mod tests {
     #[test]
     fn join_normalises_and_refuses_escapes() {
         assert_eq!(join("", "services/api").as_deref(), Some("services/api"));
-        assert_eq!(join("examples/mono", "./a/../b/").as_deref(), Some("examples/mono/b"));
+        assert_eq!(
+            join("examples/mono", "./a/../b/").as_deref(),
+            Some("examples/mono/b")
+        );
         assert_eq!(join("examples/mono", "..").as_deref(), Some("examples"));
         assert_eq!(join("examples/mono", ".").as_deref(), Some("examples/mono"));
         assert_eq!(join("", ".."), None);

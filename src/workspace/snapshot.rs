@@ -17,7 +17,9 @@ pub struct Snapshot<'a> {
 
 impl std::fmt::Debug for Snapshot<'_> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Snapshot").field("entries", &self.entries.len()).finish()
+        f.debug_struct("Snapshot")
+            .field("entries", &self.entries.len())
+            .finish()
     }
 }
 
@@ -37,7 +39,10 @@ impl<'a> Snapshot<'a> {
 
     /// The entry at exactly `path`.
     pub fn get(&self, path: &str) -> Option<&TreeEntry> {
-        self.entries.binary_search_by(|e| e.path.as_str().cmp(path)).ok().map(|i| &self.entries[i])
+        self.entries
+            .binary_search_by(|e| e.path.as_str().cmp(path))
+            .ok()
+            .map(|i| &self.entries[i])
     }
 
     /// True when a file (or link, or submodule) exists at `path`.
@@ -51,7 +56,9 @@ impl<'a> Snapshot<'a> {
             return &self.entries;
         }
         let prefix = format!("{dir}/");
-        let start = self.entries.partition_point(|e| e.path.as_str() < prefix.as_str());
+        let start = self
+            .entries
+            .partition_point(|e| e.path.as_str() < prefix.as_str());
         let len = self.entries[start..].partition_point(|e| e.path.starts_with(&prefix));
         &self.entries[start..start + len]
     }
@@ -61,7 +68,10 @@ impl<'a> Snapshot<'a> {
         let found: Vec<Option<&TreeEntry>> = paths.iter().map(|p| self.get(p)).collect();
         let oids: Vec<&str> = found.iter().flatten().map(|e| e.oid.as_str()).collect();
         let mut contents = self.blobs.read_blobs(&oids)?.into_iter();
-        Ok(found.into_iter().map(|entry| entry.and_then(|_| contents.next())).collect())
+        Ok(found
+            .into_iter()
+            .map(|entry| entry.and_then(|_| contents.next()))
+            .collect())
     }
 }
 
@@ -85,7 +95,11 @@ pub(crate) mod fake {
             for (path, content) in files {
                 let oid = blake3::hash(content.as_bytes()).to_hex()[..40].to_string();
                 tree.blobs.insert(oid.clone(), content.as_bytes().to_vec());
-                tree.entries.push(TreeEntry { mode: "100644".into(), oid, path: (*path).into() });
+                tree.entries.push(TreeEntry {
+                    mode: "100644".into(),
+                    oid,
+                    path: (*path).into(),
+                });
             }
             tree
         }
@@ -108,7 +122,13 @@ mod tests {
 
     #[test]
     fn under_returns_only_the_folder() {
-        let tree = FakeTree::with(&[("a-b/x", ""), ("a/b", ""), ("a/c/d", ""), ("ab", ""), ("b", "")]);
+        let tree = FakeTree::with(&[
+            ("a-b/x", ""),
+            ("a/b", ""),
+            ("a/c/d", ""),
+            ("ab", ""),
+            ("b", ""),
+        ]);
         let snap = tree.snapshot();
         let paths: Vec<&str> = snap.under("a").iter().map(|e| e.path.as_str()).collect();
         assert_eq!(paths, ["a/b", "a/c/d"]);
@@ -119,7 +139,10 @@ mod tests {
     #[test]
     fn read_many_keeps_order_and_missing() {
         let tree = FakeTree::with(&[("a", "1"), ("b", "2")]);
-        let got = tree.snapshot().read_many(&["b", "nope", "a"]).expect("read");
+        let got = tree
+            .snapshot()
+            .read_many(&["b", "nope", "a"])
+            .expect("read");
         assert_eq!(got, vec![Some(b"2".to_vec()), None, Some(b"1".to_vec())]);
     }
 }
