@@ -107,7 +107,9 @@ impl Expander<'_> {
             match self.bump() {
                 Some('\'') => return Ok(out),
                 Some(c) => out.push(c),
-                None => return Err("unexpected end of word looking for matching single quote".into()),
+                None => {
+                    return Err("unexpected end of word looking for matching single quote".into());
+                }
             }
         }
     }
@@ -127,7 +129,9 @@ impl Expander<'_> {
                     _ => out.push(c),
                 },
                 Some(c) => out.push(c),
-                None => return Err("unexpected end of word looking for matching double quote".into()),
+                None => {
+                    return Err("unexpected end of word looking for matching double quote".into());
+                }
             }
         }
     }
@@ -153,7 +157,10 @@ impl Expander<'_> {
             name.push(digit);
             return name;
         }
-        while let Some(c) = self.peek().filter(|c| c.is_ascii_alphanumeric() || *c == '_') {
+        while let Some(c) = self
+            .peek()
+            .filter(|c| c.is_ascii_alphanumeric() || *c == '_')
+        {
             self.pos += 1;
             name.push(c);
         }
@@ -175,7 +182,9 @@ impl Expander<'_> {
             Some('}') if !colon => return Ok(value.unwrap_or_default().to_string()),
             Some(m @ ('-' | '+' | '?')) => m,
             Some(other) => {
-                return Err(format!("unsupported modifier '{other}' in substitution of '{name}'"));
+                return Err(format!(
+                    "unsupported modifier '{other}' in substitution of '{name}'"
+                ));
             }
             None => return Err(format!("missing '}}' in substitution of '{name}'")),
         };
@@ -253,7 +262,11 @@ mod tests {
     fn required_variables_error() {
         let err = expand("${UNSET:?need it}", &[]).unwrap_err();
         assert_eq!(err, "UNSET: need it");
-        assert!(expand("${UNSET?}", &[]).unwrap_err().contains("not allowed to be unset"));
+        assert!(
+            expand("${UNSET?}", &[])
+                .unwrap_err()
+                .contains("not allowed to be unset")
+        );
     }
 
     #[test]
@@ -269,7 +282,9 @@ mod tests {
 
     #[test]
     fn malformed_words_error_without_panicking() {
-        for word in ["${", "${A", "${A:-x", "${:-x}", "${A%x}", "'open", "\"open", "${A:"] {
+        for word in [
+            "${", "${A", "${A:-x", "${:-x}", "${A%x}", "'open", "\"open", "${A:",
+        ] {
             assert!(expand(word, &[("A", "1")]).is_err(), "{word}");
         }
     }

@@ -221,7 +221,10 @@ fn parse_trigger(text: &str, line: usize, escape: char) -> Result<Instruction, P
     ) {
         return Err(ParseError {
             line,
-            message: format!("{} isn't allowed as an ONBUILD trigger", trigger.keyword.as_str()),
+            message: format!(
+                "{} isn't allowed as an ONBUILD trigger",
+                trigger.keyword.as_str()
+            ),
         });
     }
     Ok(trigger)
@@ -296,7 +299,10 @@ fn parse_flag(word: &str) -> Result<Flag, String> {
 fn parse_pairs(keyword: Keyword, text: &str, escape: char) -> Result<Vec<KeyValue>, String> {
     let words = split_words(text, escape);
     let Some(first) = words.first() else {
-        return Err(format!("{} requires at least one argument", keyword.as_str()));
+        return Err(format!(
+            "{} requires at least one argument",
+            keyword.as_str()
+        ));
     };
     if keyword != Keyword::Arg && !first.contains('=') {
         return legacy_pair(keyword, text);
@@ -369,12 +375,18 @@ fn validate_arguments(instruction: &Instruction, escape: char) -> Result<(), Str
 }
 
 fn validate_healthcheck(words: &[String]) -> Result<(), String> {
-    match words.first().map(|word| word.to_ascii_uppercase()).as_deref() {
+    match words
+        .first()
+        .map(|word| word.to_ascii_uppercase())
+        .as_deref()
+    {
         Some("NONE") if words.len() == 1 => Ok(()),
         Some("NONE") => Err("HEALTHCHECK NONE takes no arguments".into()),
         Some("CMD") if words.len() > 1 => Ok(()),
         Some("CMD") => Err("HEALTHCHECK CMD requires a command".into()),
-        Some(other) => Err(format!("unknown type for HEALTHCHECK: {other} (expected CMD or NONE)")),
+        Some(other) => Err(format!(
+            "unknown type for HEALTHCHECK: {other} (expected CMD or NONE)"
+        )),
         None => Err("HEALTHCHECK requires at least one argument".into()),
     }
 }

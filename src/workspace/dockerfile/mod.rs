@@ -156,7 +156,10 @@ impl Dockerfile {
 
     /// The ARG instructions before the first FROM (the only ones FROM lines can use).
     pub fn global_args(&self) -> &[Instruction] {
-        let first_from = self.stages.first().map_or(0, |stage| stage.instructions.start);
+        let first_from = self
+            .stages
+            .first()
+            .map_or(0, |stage| stage.instructions.start);
         self.instructions.get(..first_from).unwrap_or_default()
     }
 }
@@ -318,7 +321,9 @@ fn validate_sources(instructions: &[Instruction]) -> Result<(), ParseError> {
             .filter_map(resolve::mount_source)
             .any(|source| source.is_empty())
         {
-            return Err(error("empty from= in --mount: expected a stage name or image"));
+            return Err(error(
+                "empty from= in --mount: expected a stage name or image",
+            ));
         }
     }
     Ok(())

@@ -58,9 +58,12 @@ fn global_arg_values(
         for pair in pairs(instruction) {
             let value = match (build_args.get(&pair.key), &pair.value) {
                 (Some(supplied), _) => Some(supplied.clone()),
-                (None, Some(default)) => {
-                    Some(expand_at(default, &globals, dockerfile.escape(), instruction)?)
-                }
+                (None, Some(default)) => Some(expand_at(
+                    default,
+                    &globals,
+                    dockerfile.escape(),
+                    instruction,
+                )?),
                 (None, None) => None,
             };
             set_or_unset(&mut globals, &pair.key, value);
@@ -129,10 +132,13 @@ impl Resolver<'_> {
             args: Env::new(),
             env: Env::new(),
         };
-        if let Some(from) = instructions.first() {
-            if let Some(parent) = self.base_stage(index, stage, from, &mut needs)? {
-                scope.env = earlier.get(parent).map(|p| p.env.clone()).unwrap_or_default();
-            }
+        if let Some(from) = instructions.first()
+            && let Some(parent) = self.base_stage(index, stage, from, &mut needs)?
+        {
+            scope.env = earlier
+                .get(parent)
+                .map(|p| p.env.clone())
+                .unwrap_or_default();
         }
         for instruction in instructions.iter().skip(1) {
             self.visit(instruction, &mut scope, &mut needs)?;
@@ -216,9 +222,10 @@ impl Resolver<'_> {
 
     fn assign_env(&self, instruction: &Instruction, scope: &mut StageScope) {
         for pair in pairs(instruction) {
-            let value = pair.value.as_ref().and_then(|raw| {
-                expand_word(raw, &scope.visible(), self.dockerfile.escape()).ok()
-            });
+            let value = pair
+                .value
+                .as_ref()
+                .and_then(|raw| expand_word(raw, &scope.visible(), self.dockerfile.escape()).ok());
             set_or_unset(&mut scope.env, &pair.key, value);
         }
     }
