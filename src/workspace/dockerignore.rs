@@ -35,11 +35,19 @@ impl IgnoreRules {
 /// Which ignore file applies to a build, relative to the repository: BuildKit's
 /// `<dockerfile>.dockerignore` beside the Dockerfile when it exists, else `<context>/.dockerignore`.
 /// `exists` answers whether a repository-relative path exists.
-pub fn ignore_file_for(context: &str, dockerfile: &str, exists: &dyn Fn(&str) -> bool) -> Option<String> {
+pub fn ignore_file_for(
+    context: &str,
+    dockerfile: &str,
+    exists: &dyn Fn(&str) -> bool,
+) -> Option<String> {
     let specific = format!("{dockerfile}.dockerignore");
     if exists(&specific) {
         return Some(specific);
     }
-    let root = if context.is_empty() || context == "." { ".dockerignore".to_string() } else { format!("{context}/.dockerignore") };
+    let root = if context.is_empty() || context == "." {
+        ".dockerignore".to_string()
+    } else {
+        format!("{context}/.dockerignore")
+    };
     exists(&root).then_some(root)
 }
