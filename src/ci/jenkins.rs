@@ -36,12 +36,12 @@ pub(super) fn detect(env: &Env) -> CiContext {
     ctx.previous_success_sha = get("GIT_PREVIOUS_SUCCESSFUL_COMMIT");
     ctx.repository = get("GIT_URL");
     ctx.run_url = get("BUILD_URL");
-    ctx.event_name = Some(match event {
+    let event_name = match event {
         EventKind::PullRequest => "change_request",
         EventKind::TagPush => "tag",
         _ => "branch",
-    })
-    .map(str::to_owned);
+    };
+    ctx.event_name = Some(event_name.to_owned());
     ctx
 }
 

@@ -1,1 +1,5 @@
 //! Integration tests: one binary.
+
+mod git_plumbing;
+mod range;
+mod support;
