@@ -192,3 +192,19 @@ fn resolve_commit_distinguishes_present_missing_and_non_commits() {
         "options are not revisions"
     );
 }
+
+#[test]
+fn tree_entries_lists_a_hundred_thousand_files_in_one_call() {
+    let repo = TestRepo::new();
+    let head = repo.commit_many_files(100_000);
+    let started = std::time::Instant::now();
+    let entries = repo.open().tree_entries(&head).unwrap();
+    let elapsed = started.elapsed();
+    assert_eq!(entries.len(), 100_000);
+    assert!(entries.iter().any(|e| e.path == "d99/f99999.txt"));
+    // One ls-tree call and an in-place parse; generous for a debug build on a busy machine.
+    assert!(
+        elapsed < std::time::Duration::from_secs(5),
+        "took {elapsed:?}"
+    );
+}

@@ -589,3 +589,59 @@ fn local_runs_use_the_merge_base_with_main_or_ask_for_a_base() {
     let range = resolve(&repo, &Env::default());
     assert_eq!(build_all_reason(&range), "no base: pass --base");
 }
+
+#[test]
+fn pull_request_merge_commit_in_a_depth_one_clone_is_deepened_to_see_its_parents() {
+    let (origin, _base, m1, f2) = forked_repo();
+    origin.checkout(&m1);
+    origin.git(&["merge", "-q", "--no-ff", "-m", "Merge f2 into m1", &f2]);
+    let merge = origin.sha("HEAD");
+    origin.checkout("main");
+    origin.push_to_origin();
+    origin.git(&[
+        "push",
+        "-q",
+        "origin",
+        &format!("{merge}:refs/pull/5/merge"),
+    ]);
+    let clone = origin.shallow_clone("ci", 1);
+    clone.git(&["fetch", "-q", "--depth=1", "origin", "refs/pull/5/merge"]);
+    clone.checkout("FETCH_HEAD");
+    let payload = json!({"pull_request": {"number": 5,
+        "head": {"sha": f2, "ref": "feature"}, "base": {"sha": m1, "ref": "main"}}});
+    let env = github(&clone, "pull_request", "refs/pull/5/merge", &merge, payload);
+    let range = resolve(&clone, &env);
+    assert_eq!(base_sha(&range), m1, "{:#?}", range.steps);
+    assert_eq!(range.head, merge);
+    assert_eq!(changed(&clone, &range), ["f1.txt", "f2.txt"]);
+}
+
+#[test]
+fn push_in_a_depth_one_clone_fetches_the_previous_tip() {
+    let origin = TestRepo::new();
+    origin.commit_file("a.txt", "a\n", "a");
+    let before = origin.commit_file("b.txt", "b\n", "b");
+    origin.commit_file("c.txt", "c\n", "c");
+    let after = origin.commit_file("d.txt", "d\n", "d");
+    origin.push_to_origin();
+    let clone = origin.shallow_clone("ci", 1);
+    assert_eq!(clone.open().resolve_commit(&before).unwrap(), None);
+    let env = github(
+        &clone,
+        "push",
+        "refs/heads/main",
+        &after,
+        push_payload(&before, &after, false),
+    );
+    let range = resolve(&clone, &env);
+    assert_eq!(base_sha(&range), before, "{:#?}", range.steps);
+    assert!(
+        range
+            .steps
+            .iter()
+            .any(|s| s.starts_with("fetched missing commit")),
+        "{:#?}",
+        range.steps
+    );
+    assert_eq!(changed(&clone, &range), ["c.txt", "d.txt"]);
+}

@@ -104,6 +104,53 @@ impl TestRepo {
             .expect("run git")
     }
 
+    /// Runs git with `input` on stdin; panics on failure; returns trimmed stdout.
+    pub fn git_with_stdin(&self, args: &[&str], input: &[u8]) -> String {
+        use std::io::Write;
+        let mut child = Command::new("git")
+            .args(args)
+            .current_dir(&self.path)
+            .env("GIT_CONFIG_GLOBAL", "/dev/null")
+            .env("GIT_CONFIG_NOSYSTEM", "1")
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .expect("run git");
+        child
+            .stdin
+            .take()
+            .expect("stdin")
+            .write_all(input)
+            .expect("write stdin");
+        let output = child.wait_with_output().expect("wait for git");
+        assert!(output.status.success(), "git {args:?} failed");
+        String::from_utf8_lossy(&output.stdout)
+            .trim_end()
+            .to_owned()
+    }
+
+    /// Commits a tree of `count` files (`d<i/1000>/f<i>.txt`, all the same blob) without
+    /// touching the work tree (which then lacks them: the next [`Self::commit`] would delete
+    /// them again); returns the commit SHA. For scale tests.
+    pub fn commit_many_files(&self, count: usize) -> String {
+        let blob = self.git_with_stdin(&["hash-object", "-w", "--stdin"], b"same\n");
+        let mut index = String::with_capacity(count * 80);
+        for i in 0..count {
+            index.push_str(&format!("100644 {blob}\td{}/f{i}.txt\n", i / 1000));
+        }
+        self.git_with_stdin(&["update-index", "--add", "--index-info"], index.as_bytes());
+        self.tick();
+        // No `add -A` here: the files exist only in the index, not in the work tree.
+        self.git(&[
+            "commit",
+            "-q",
+            "--no-verify",
+            "-m",
+            &format!("{count} files"),
+        ]);
+        self.sha("HEAD")
+    }
+
     /// Writes `content` to `rel` (creating parent directories).
     pub fn write(&self, rel: &str, content: &str) {
         let file = self.path.join(rel);
