@@ -204,12 +204,38 @@ impl<'a> Resolver<'a> {
         let Some((label, tip)) = self.branch_tip(branch)? else {
             return Ok(Err(format!("branch {branch} is not available")));
         };
+        self.branch_merge_base(branch, &label, &tip, head)
+    }
+
+    /// merge-base(the run's target branch, head); None when the run names no target branch or
+    /// it cannot be fetched, so each event can fall back to the base SHA its CI system sent.
+    fn target_fork_point(&mut self, head: &str) -> Result<Option<Found>, CiError> {
+        let Some(target) = self.ci.target_branch.clone() else {
+            self.step("the run names no target branch".to_owned());
+            return Ok(None);
+        };
+        let Some((label, tip)) = self.branch_tip(&target)? else {
+            self.step(format!("target branch {target} is not available"));
+            return Ok(None);
+        };
+        self.branch_merge_base(&target, &label, &tip, head)
+            .map(Some)
+    }
+
+    /// merge-base of a branch's tip and head, deepening that branch and head.
+    fn branch_merge_base(
+        &mut self,
+        branch: &str,
+        label: &str,
+        tip: &str,
+        head: &str,
+    ) -> Result<Found, CiError> {
         let refs = vec![
             format!("+refs/heads/{branch}:refs/remotes/{REMOTE}/{branch}"),
             head.to_owned(),
         ];
         Ok(self
-            .merge_base(&label, &tip, head, &refs)?
+            .merge_base(label, tip, head, &refs)?
             .map_err(|reason| format!("{reason} ({label})")))
     }
 
@@ -315,13 +341,13 @@ impl<'a> Resolver<'a> {
             ));
         }
         let head = self.head(self.ci.pr_head_sha.as_deref())?;
-        let found = match self.ci.target_branch.clone() {
-            Some(target) => self.fork_point(&target, &head)?,
-            None => Err("the pull request names no base branch".to_owned()),
-        };
-        let found = match (found, self.ci.event_base_sha.clone()) {
-            (Err(reason), Some(base_sha)) if reason.contains("not available") => {
-                self.step(format!("{reason}; using pull_request.base.sha"));
+        let found = match (
+            self.target_fork_point(&head)?,
+            self.ci.event_base_sha.clone(),
+        ) {
+            (Some(found), _) => found,
+            (None, Some(base_sha)) => {
+                self.step("using pull_request.base.sha".to_owned());
                 match self.commit(&base_sha)? {
                     Some(tip) => self.merge_base(
                         "pull_request.base.sha",
@@ -335,7 +361,7 @@ impl<'a> Resolver<'a> {
                     )),
                 }
             }
-            (found, _) => found,
+            (None, None) => Err("the pull request's base branch is not available".to_owned()),
         };
         Ok((
             head,
@@ -487,10 +513,9 @@ impl<'a> Resolver<'a> {
     /// PR #12491), so it is only a fallback.
     fn merge_queue(&mut self) -> Result<(String, Base), CiError> {
         let head = self.head(self.ci.head_sha.as_deref())?;
-        let found = match self.ci.target_branch.clone() {
-            Some(target) => self.fork_point(&target, &head)?,
-            None => Err("the merge group names no base branch".to_owned()),
-        };
+        let found = self
+            .target_fork_point(&head)?
+            .unwrap_or_else(|| Err("the merge group's base branch is not available".to_owned()));
         if let (Err(reason), Some(base_sha)) = (&found, self.ci.event_base_sha.clone()) {
             self.step(format!("{reason}; trying merge_group.base_sha"));
             if let Some(sha) = self.commit(&base_sha)?
@@ -516,25 +541,30 @@ impl<'a> Resolver<'a> {
     /// target branch cannot be fetched.
     fn gitlab_merge_request(&mut self) -> Result<(String, Base), CiError> {
         let head = self.head(self.ci.head_sha.as_deref())?;
-        let target = self.ci.target_branch.clone().unwrap_or_default();
         let diff_base = self.ci.event_base_sha.clone();
-        let found = self.fork_point(&target, &head)?;
-        match (&found, diff_base) {
-            (Ok(mb), Some(diff_base)) if *mb != diff_base => {
-                self.step(format!(
-                    "ignoring stale CI_MERGE_REQUEST_DIFF_BASE_SHA {}",
-                    short(&diff_base)
-                ));
+        let Some(found) = self.target_fork_point(&head)? else {
+            if let Some(diff_base) = diff_base
+                && let Some(sha) = self.commit(&diff_base)?
+                && self.is_ancestor(&sha, &head)?
+            {
+                let reason =
+                    "merge request diff base (the target branch is not available)".to_owned();
+                return Ok((head, Base::Commit { sha, reason }));
             }
-            (Err(reason), Some(diff_base)) if reason.contains("not available") => {
-                if let Some(sha) = self.commit(&diff_base)?
-                    && self.is_ancestor(&sha, &head)?
-                {
-                    let reason = format!("merge request diff base ({reason})");
-                    return Ok((head, Base::Commit { sha, reason }));
-                }
-            }
-            _ => {}
+            return Ok((
+                head,
+                Base::BuildAll {
+                    reason: "the target branch is not available".into(),
+                },
+            ));
+        };
+        if let (Ok(mb), Some(diff_base)) = (&found, diff_base)
+            && *mb != diff_base
+        {
+            self.step(format!(
+                "ignoring stale CI_MERGE_REQUEST_DIFF_BASE_SHA {}",
+                short(&diff_base)
+            ));
         }
         Ok((
             head,
@@ -545,10 +575,9 @@ impl<'a> Resolver<'a> {
     /// Jenkins multibranch change request: merge-base with `CHANGE_TARGET`.
     fn jenkins_change_request(&mut self) -> Result<(String, Base), CiError> {
         let head = self.head(self.ci.head_sha.as_deref())?;
-        let found = match self.ci.target_branch.clone() {
-            Some(target) => self.fork_point(&target, &head)?,
-            None => Err("CHANGE_TARGET is not set".to_owned()),
-        };
+        let found = self
+            .target_fork_point(&head)?
+            .unwrap_or_else(|| Err("the CHANGE_TARGET branch is not available".to_owned()));
         Ok((
             head,
             base_from(found, "change request: merge-base with the target branch"),
