@@ -1,14 +1,36 @@
-//! Runs the git binary (STUB: the git/CI helper replaces this module).
+//! Runs the git binary; no git library (libgit2 lacks shallow support and gitoxide lacks
+//! promisor objects, reference §2.6).
 //!
-//! Owns: every git invocation (diff, merge-base, deepen, rev-parse, ls-tree, show), always with
-//! hooks and fsmonitor off, `-z`, `--no-renames`, and `GIT_NO_LAZY_FETCH=1` on existence checks.
+//! Owns: every git invocation buildopt makes — diff, ls-tree, show, rev-parse, merge-base,
+//! describe, fetch/deepen. Each one runs with repository hooks and fsmonitor off, `quotepath`
+//! off, without the caller's `GIT_DIR`/`GIT_WORK_TREE`/`GIT_INDEX_FILE`, and never changes any
+//! git configuration. Lists are read with `-z`; diffs never detect renames (reference §3).
+
+mod parse;
 
 mod blobs;
 
 use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+
+pub use parse::ParseError;
 
 /// The empty tree, the base of a diff for a repository's initial commit.
 pub const EMPTY_TREE: &str = "4b825dc642cb6eb9a060e54bf8d69288fbee4904";
+
+/// Options on every git invocation: repository-controlled hooks and fsmonitor commands must not
+/// run in CI, and paths must come out as raw bytes.
+const SAFE_CONFIG: [&str; 6] = [
+    "-c",
+    "core.hooksPath=/dev/null",
+    "-c",
+    "core.fsmonitor=false",
+    "-c",
+    "core.quotepath=off",
+];
+
+/// Variables a caller may have exported that would point git at another repository or index.
+const FOREIGN_REPO_VARS: [&str; 3] = ["GIT_DIR", "GIT_WORK_TREE", "GIT_INDEX_FILE"];
 
 /// Errors from running git.
 #[derive(Debug, thiserror::Error)]
@@ -22,6 +44,13 @@ pub enum GitError {
     /// A git command failed.
     #[error("`git {args}` failed: {stderr}")]
     Command { args: String, stderr: String },
+    /// A git command succeeded but printed something buildopt cannot read.
+    #[error("could not read the output of `git {args}`: {source}")]
+    Output {
+        args: String,
+        #[source]
+        source: ParseError,
+    },
 }
 
 /// How a path changed between two commits.
@@ -30,7 +59,9 @@ pub enum GitError {
 pub enum ChangeStatus {
     Added,
     Deleted,
+    /// Content or mode (`chmod +x`) changed, or a submodule pointer moved.
     Modified,
+    /// File ↔ symlink ↔ submodule.
     TypeChanged,
     Unmerged,
     Unknown,
@@ -57,31 +88,338 @@ pub struct TreeEntry {
 #[derive(Debug, Clone)]
 pub struct Git {
     root: PathBuf,
+    /// Set when git refused the repository for "dubious ownership" (a checkout owned by another
+    /// user, common in containers); passed as `-c safe.directory=` so no config is written.
+    safe_directory: Option<String>,
 }
 
 impl Git {
     /// Opens the repository that contains `dir`.
-    pub fn open(_dir: &Path) -> Result<Self, GitError> {
-        unimplemented!("git helper")
+    pub fn open(dir: &Path) -> Result<Self, GitError> {
+        if !dir.is_dir() {
+            return Err(GitError::NotARepository {
+                path: dir.to_path_buf(),
+            });
+        }
+        let probe = Self {
+            root: dir.to_path_buf(),
+            safe_directory: None,
+        };
+        let output = probe.output(&["rev-parse", "--show-toplevel"], false)?;
+        let (output, safe_directory) = match dubious_path(&output) {
+            Some(path) => {
+                let retry = Self {
+                    root: dir.to_path_buf(),
+                    safe_directory: Some(path.clone()),
+                };
+                (
+                    retry.output(&["rev-parse", "--show-toplevel"], false)?,
+                    Some(path),
+                )
+            }
+            None => (output, None),
+        };
+        if !output.status.success() {
+            return Err(GitError::NotARepository {
+                path: dir.to_path_buf(),
+            });
+        }
+        let top = String::from_utf8_lossy(&output.stdout)
+            .trim_end_matches('\n')
+            .to_owned();
+        if top.is_empty() {
+            return Err(GitError::NotARepository {
+                path: dir.to_path_buf(),
+            });
+        }
+        Ok(Self {
+            root: PathBuf::from(top),
+            safe_directory,
+        })
     }
+
     /// The top of the work tree.
     pub fn root(&self) -> &Path {
         &self.root
     }
+
     /// The full SHA of `rev` as a commit, or None when it does not exist locally.
-    pub fn resolve_commit(&self, _rev: &str) -> Result<Option<String>, GitError> {
-        unimplemented!("git helper")
+    ///
+    /// Uses `rev-parse --verify -q X^{commit}` with lazy fetching off: a bare `rev-parse <sha>`
+    /// echoes a 40-hex SHA even when the object is missing (Turborepo PR #9214), and in a partial
+    /// clone an existence check must not turn into a network fetch (reference §2.3).
+    pub fn resolve_commit(&self, rev: &str) -> Result<Option<String>, GitError> {
+        let peeled = format!("{rev}^{{commit}}");
+        self.optional_line(
+            &["rev-parse", "--verify", "-q", "--end-of-options", &peeled],
+            true,
+        )
     }
+
     /// Changed paths from `base` to `head` (base may be [`EMPTY_TREE`]).
-    pub fn diff(&self, _base: &str, _head: &str) -> Result<Vec<Change>, GitError> {
-        unimplemented!("git helper")
+    ///
+    /// Two-dot, no rename detection (its output depends on the size of the change and it
+    /// downloads blobs in partial clones, reference §3), submodule pointer bumps included.
+    pub fn diff(&self, base: &str, head: &str) -> Result<Vec<Change>, GitError> {
+        if base == head {
+            return Ok(Vec::new());
+        }
+        let args = [
+            "diff",
+            "--no-ext-diff",
+            "--no-textconv",
+            "--no-renames",
+            "--no-relative",
+            "--no-color",
+            "--ignore-submodules=none",
+            "--name-status",
+            "-z",
+            "--end-of-options",
+            base,
+            head,
+            "--",
+        ];
+        let stdout = self.stdout(&args)?;
+        parse::name_status(&stdout).map_err(|source| GitError::Output {
+            args: args.join(" "),
+            source,
+        })
     }
+
     /// Every blob of `rev`'s tree, recursively.
-    pub fn tree_entries(&self, _rev: &str) -> Result<Vec<TreeEntry>, GitError> {
-        unimplemented!("git helper")
+    pub fn tree_entries(&self, rev: &str) -> Result<Vec<TreeEntry>, GitError> {
+        let args = [
+            "ls-tree",
+            "-r",
+            "-z",
+            "--full-tree",
+            "--end-of-options",
+            rev,
+        ];
+        let stdout = self.stdout(&args)?;
+        parse::ls_tree(&stdout).map_err(|source| GitError::Output {
+            args: args.join(" "),
+            source,
+        })
     }
-    /// A file's content at `rev`, or None when it does not exist there.
-    pub fn show(&self, _rev: &str, _path: &str) -> Result<Option<Vec<u8>>, GitError> {
-        unimplemented!("git helper")
+
+    /// A file's content at `rev`, or None when it does not exist there (or is a directory).
+    pub fn show(&self, rev: &str, path: &str) -> Result<Option<Vec<u8>>, GitError> {
+        let spec = format!("{rev}:{path}");
+        let Some(oid) = self.optional_line(
+            &["rev-parse", "--verify", "-q", "--end-of-options", &spec],
+            false,
+        )?
+        else {
+            return Ok(None);
+        };
+        let output = self.output(&["cat-file", "blob", &oid], false)?;
+        if output.status.success() {
+            return Ok(Some(output.stdout));
+        }
+        match self
+            .optional_line(&["cat-file", "-t", &oid], false)?
+            .as_deref()
+        {
+            Some("blob") => Err(command_error(&["cat-file", "blob", &oid], &output)),
+            _ => Ok(None),
+        }
+    }
+
+    /// The best common ancestor of `a` and `b`, or None when the local history has none.
+    pub fn merge_base(&self, a: &str, b: &str) -> Result<Option<String>, GitError> {
+        self.optional_line(&["merge-base", "--end-of-options", a, b], true)
+    }
+
+    /// True when `ancestor` is reachable from `descendant` (a commit is its own ancestor).
+    pub fn is_ancestor(&self, ancestor: &str, descendant: &str) -> Result<bool, GitError> {
+        let args = [
+            "merge-base",
+            "--is-ancestor",
+            "--end-of-options",
+            ancestor,
+            descendant,
+        ];
+        let output = self.output(&args, true)?;
+        match output.status.code() {
+            Some(0) => Ok(true),
+            Some(1) => Ok(false),
+            _ => Err(command_error(&args, &output)),
+        }
+    }
+
+    /// The parents of commit `rev`, as recorded locally (none for a root or a shallow boundary).
+    pub fn parents(&self, rev: &str) -> Result<Vec<String>, GitError> {
+        let args = [
+            "rev-list",
+            "--parents",
+            "-n",
+            "1",
+            "--end-of-options",
+            rev,
+            "--",
+        ];
+        let stdout = self.stdout(&args)?;
+        let line = String::from_utf8_lossy(&stdout);
+        Ok(line.split_whitespace().skip(1).map(str::to_owned).collect())
+    }
+
+    /// The branch HEAD points at, or None when HEAD is detached.
+    pub fn current_branch(&self) -> Result<Option<String>, GitError> {
+        self.optional_line(&["symbolic-ref", "-q", "--short", "HEAD"], false)
+    }
+
+    /// True when the repository is a shallow clone.
+    pub fn is_shallow(&self) -> Result<bool, GitError> {
+        Ok(self
+            .stdout(&["rev-parse", "--is-shallow-repository"])?
+            .starts_with(b"true"))
+    }
+
+    /// True when `sha` is a shallow boundary: its parents exist upstream but were not fetched.
+    pub fn is_shallow_boundary(&self, sha: &str) -> Result<bool, GitError> {
+        let path = self.stdout(&["rev-parse", "--git-path", "shallow"])?;
+        let path = self
+            .root
+            .join(String::from_utf8_lossy(&path).trim_end_matches('\n'));
+        let listed = std::fs::read_to_string(path).unwrap_or_default();
+        Ok(listed.lines().any(|line| line.trim() == sha))
+    }
+
+    /// The number of commits reachable from any ref; grows while deepening works.
+    pub fn commit_count(&self) -> Result<u64, GitError> {
+        let stdout = self.stdout(&["rev-list", "--count", "--all"])?;
+        Ok(String::from_utf8_lossy(&stdout).trim().parse().unwrap_or(0))
+    }
+
+    /// The nearest tag reachable from `rev` (lightweight or annotated), or None.
+    pub fn nearest_tag(&self, rev: &str) -> Result<Option<String>, GitError> {
+        self.optional_line(
+            &["describe", "--tags", "--abbrev=0", "--end-of-options", rev],
+            false,
+        )
+    }
+
+    /// `git fetch --no-tags --deepen=<depth> <remote> <refspecs>`: extends a shallow history.
+    pub fn deepen(&self, remote: &str, depth: u32, refspecs: &[String]) -> Result<(), GitError> {
+        let depth = format!("--deepen={depth}");
+        let mut args = vec![
+            "fetch",
+            "--quiet",
+            "--no-tags",
+            "--no-write-fetch-head",
+            &depth,
+            remote,
+        ];
+        args.extend(refspecs.iter().map(String::as_str));
+        self.stdout(&args).map(drop)
+    }
+
+    /// `git fetch --no-tags [--depth=<depth>] <remote> <refspecs>`: fetches missing commits or
+    /// branches (`depth` keeps a shallow clone shallow; deepening then works from there).
+    pub fn fetch(
+        &self,
+        remote: &str,
+        refspecs: &[String],
+        depth: Option<u32>,
+    ) -> Result<(), GitError> {
+        let depth = depth.map(|d| format!("--depth={d}"));
+        let mut args = vec!["fetch", "--quiet", "--no-tags", "--no-write-fetch-head"];
+        args.extend(depth.as_deref());
+        args.push(remote);
+        args.extend(refspecs.iter().map(String::as_str));
+        self.stdout(&args).map(drop)
+    }
+
+    /// True when a remote called `name` is configured.
+    pub fn has_remote(&self, name: &str) -> Result<bool, GitError> {
+        let stdout = self.stdout(&["remote"])?;
+        Ok(String::from_utf8_lossy(&stdout)
+            .lines()
+            .any(|line| line == name))
+    }
+
+    /// Runs git and returns stdout, failing on a non-zero exit.
+    fn stdout(&self, args: &[&str]) -> Result<Vec<u8>, GitError> {
+        let output = self.output(args, false)?;
+        if output.status.success() {
+            Ok(output.stdout)
+        } else {
+            Err(command_error(args, &output))
+        }
+    }
+
+    /// Runs a query whose exit code 1 means "no such thing": Some(first line) on 0, None on 1.
+    fn optional_line(
+        &self,
+        args: &[&str],
+        no_lazy_fetch: bool,
+    ) -> Result<Option<String>, GitError> {
+        let output = self.output(args, no_lazy_fetch)?;
+        match output.status.code() {
+            Some(0) => Ok(Some(
+                String::from_utf8_lossy(&output.stdout)
+                    .lines()
+                    .next()
+                    .unwrap_or("")
+                    .to_owned(),
+            )),
+            Some(1) | Some(128) if looks_like_absence(&output) => Ok(None),
+            _ => Err(command_error(args, &output)),
+        }
+    }
+
+    /// Runs git with the safety options and a scrubbed environment; never checks the status.
+    fn output(&self, args: &[&str], no_lazy_fetch: bool) -> Result<Output, GitError> {
+        let mut command = Command::new("git");
+        command.args(SAFE_CONFIG);
+        if let Some(dir) = &self.safe_directory {
+            command.arg("-c").arg(format!("safe.directory={dir}"));
+        }
+        command
+            .args(args)
+            .current_dir(&self.root)
+            .stdin(Stdio::null());
+        for var in FOREIGN_REPO_VARS {
+            command.env_remove(var);
+        }
+        // Fetches must fail rather than wait for a password prompt nobody can answer in CI.
+        command.env("GIT_TERMINAL_PROMPT", "0").env("LC_ALL", "C");
+        if no_lazy_fetch {
+            command.env("GIT_NO_LAZY_FETCH", "1");
+        }
+        command.output().map_err(GitError::NotFound)
+    }
+}
+
+/// Exit 1 is git's "not found" for rev-parse/merge-base/symbolic-ref; exit 128 means absence only
+/// when git says it could not find a name (describe, `rev:path` lookups), not for real failures.
+fn looks_like_absence(output: &Output) -> bool {
+    if output.status.code() == Some(1) {
+        return true;
+    }
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    [
+        "No names found",
+        "No tags can describe",
+        "cannot describe",
+        "Not a valid object name",
+        "does not exist in",
+    ]
+    .iter()
+    .any(|needle| stderr.contains(needle))
+}
+
+fn dubious_path(output: &Output) -> Option<String> {
+    if output.status.success() {
+        return None;
+    }
+    parse::dubious_ownership_path(&String::from_utf8_lossy(&output.stderr)).map(str::to_owned)
+}
+
+fn command_error(args: &[&str], output: &Output) -> GitError {
+    GitError::Command {
+        args: args.join(" "),
+        stderr: String::from_utf8_lossy(&output.stderr).trim().to_owned(),
     }
 }

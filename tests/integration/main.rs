@@ -1,3 +1,7 @@
 //! Integration tests: one binary, one module per area, fixtures under `tests/fixtures/`.
 
 mod cli;
+mod git_plumbing;
+mod plan;
+mod range;
+mod support;

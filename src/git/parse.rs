@@ -1,0 +1,219 @@
+//! Pure parsers for the NUL-separated (`-z`) output of git plumbing.
+//!
+//! Owns: turning the bytes of `diff --name-status -z` and `ls-tree -r -z` into [`Change`] and
+//! [`TreeEntry`] values, and reading the repository path out of git's "dubious ownership" error.
+//! Nothing here runs git, so every rule is unit-tested on literal bytes.
+
+use super::{Change, ChangeStatus, TreeEntry};
+
+/// Why a `-z` listing could not be parsed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ParseError {
+    /// A status letter was followed by no path.
+    #[error("status `{status}` has no path")]
+    MissingPath { status: String },
+    /// An `ls-tree` record did not have the `<mode> <type> <oid>\t<path>` shape.
+    #[error("malformed tree entry `{record}`")]
+    MalformedTreeEntry { record: String },
+}
+
+/// Parses `git diff --name-status -z` output: `STATUS\0PATH\0`, or `R|C<score>\0OLD\0NEW\0`.
+///
+/// Renames are off in every diff buildopt runs, but a copy or rename record is still split into
+/// its two sides so that neither path can be lost (Turborepo PR #9422 lost the source side).
+pub fn name_status(bytes: &[u8]) -> Result<Vec<Change>, ParseError> {
+    let mut fields = bytes.split(|b| *b == 0).filter(|f| !f.is_empty());
+    let mut changes = Vec::new();
+    while let Some(status) = fields.next() {
+        let status = String::from_utf8_lossy(status).into_owned();
+        let mut next_path = || {
+            fields
+                .next()
+                .map(|p| String::from_utf8_lossy(p).into_owned())
+                .ok_or_else(|| ParseError::MissingPath {
+                    status: status.clone(),
+                })
+        };
+        match status.as_bytes().first() {
+            Some(b'R') => {
+                let old = next_path()?;
+                let new = next_path()?;
+                changes.push(Change {
+                    status: ChangeStatus::Deleted,
+                    path: old,
+                });
+                changes.push(Change {
+                    status: ChangeStatus::Added,
+                    path: new,
+                });
+            }
+            Some(b'C') => {
+                let _source = next_path()?;
+                let copy = next_path()?;
+                changes.push(Change {
+                    status: ChangeStatus::Added,
+                    path: copy,
+                });
+            }
+            first => {
+                let path = next_path()?;
+                changes.push(Change {
+                    status: status_of(first.copied()),
+                    path,
+                });
+            }
+        }
+    }
+    Ok(changes)
+}
+
+fn status_of(letter: Option<u8>) -> ChangeStatus {
+    match letter {
+        Some(b'A') => ChangeStatus::Added,
+        Some(b'D') => ChangeStatus::Deleted,
+        Some(b'M') => ChangeStatus::Modified,
+        Some(b'T') => ChangeStatus::TypeChanged,
+        Some(b'U') => ChangeStatus::Unmerged,
+        _ => ChangeStatus::Unknown,
+    }
+}
+
+/// Parses `git ls-tree -r -z` output: `<mode> SP <type> SP <oid> TAB <path>\0` per record.
+///
+/// Only blobs and gitlinks are kept (with `-r` git never prints trees, but a future flag might).
+/// The record is sliced in place; the only allocations are the entry's own strings.
+pub fn ls_tree(bytes: &[u8]) -> Result<Vec<TreeEntry>, ParseError> {
+    let records = bytes.split(|b| *b == 0).filter(|r| !r.is_empty());
+    let mut entries = Vec::with_capacity(bytes.len() / 80);
+    for record in records {
+        let malformed = || ParseError::MalformedTreeEntry {
+            record: String::from_utf8_lossy(record).into_owned(),
+        };
+        let tab = record
+            .iter()
+            .position(|b| *b == b'\t')
+            .ok_or_else(malformed)?;
+        let (meta, path) = (&record[..tab], &record[tab + 1..]);
+        let mut parts = meta.split(|b| *b == b' ');
+        let (Some(mode), Some(kind), Some(oid), None) =
+            (parts.next(), parts.next(), parts.next(), parts.next())
+        else {
+            return Err(malformed());
+        };
+        if kind == b"tree" {
+            continue;
+        }
+        entries.push(TreeEntry {
+            mode: String::from_utf8_lossy(mode).into_owned(),
+            oid: String::from_utf8_lossy(oid).into_owned(),
+            path: String::from_utf8_lossy(path).into_owned(),
+        });
+    }
+    Ok(entries)
+}
+
+/// The repository path named in git's "detected dubious ownership in repository at '<path>'".
+pub fn dubious_ownership_path(stderr: &str) -> Option<&str> {
+    let rest = stderr
+        .split("dubious ownership in repository at '")
+        .nth(1)?;
+    rest.split('\'').next().filter(|p| !p.is_empty())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn change(status: ChangeStatus, path: &str) -> Change {
+        Change {
+            status,
+            path: path.to_owned(),
+        }
+    }
+
+    #[test]
+    fn name_status_reads_every_status_and_odd_paths() {
+        let out =
+            b"A\0new file\0D\0-gone\0M\0a\nb\0T\0link\0U\0conflict\0X\0weird\0M\0caf\xc3\xa9\0";
+        assert_eq!(
+            name_status(out).unwrap(),
+            vec![
+                change(ChangeStatus::Added, "new file"),
+                change(ChangeStatus::Deleted, "-gone"),
+                change(ChangeStatus::Modified, "a\nb"),
+                change(ChangeStatus::TypeChanged, "link"),
+                change(ChangeStatus::Unmerged, "conflict"),
+                change(ChangeStatus::Unknown, "weird"),
+                change(ChangeStatus::Modified, "café"),
+            ]
+        );
+    }
+
+    #[test]
+    fn name_status_splits_renames_and_keeps_copies() {
+        let out = b"R100\0old\0new\0C75\0src\0copy\0";
+        assert_eq!(
+            name_status(out).unwrap(),
+            vec![
+                change(ChangeStatus::Deleted, "old"),
+                change(ChangeStatus::Added, "new"),
+                change(ChangeStatus::Added, "copy"),
+            ]
+        );
+    }
+
+    #[test]
+    fn name_status_of_nothing_is_empty_and_truncation_is_an_error() {
+        assert_eq!(name_status(b"").unwrap(), vec![]);
+        assert_eq!(
+            name_status(b"M\0").unwrap_err(),
+            ParseError::MissingPath { status: "M".into() }
+        );
+        assert!(name_status(b"R100\0old\0").is_err());
+    }
+
+    #[test]
+    fn ls_tree_reads_blobs_links_and_gitlinks() {
+        let oid = "e69de29bb2d1d6434b8b29ae775ad8c2e48c5391";
+        let out = format!(
+            "100644 blob {oid}\ta b\0100755 blob {oid}\trun.sh\0120000 blob {oid}\tlink\0\
+             160000 commit {oid}\tsub\0040000 tree {oid}\tdir\0100644 blob {oid}\tx\ty\nz\0"
+        );
+        let entries = ls_tree(out.as_bytes()).unwrap();
+        let got: Vec<(&str, &str)> = entries
+            .iter()
+            .map(|e| (e.mode.as_str(), e.path.as_str()))
+            .collect();
+        assert_eq!(
+            got,
+            vec![
+                ("100644", "a b"),
+                ("100755", "run.sh"),
+                ("120000", "link"),
+                ("160000", "sub"),
+                ("100644", "x\ty\nz")
+            ]
+        );
+        assert!(entries.iter().all(|e| e.oid == oid));
+    }
+
+    #[test]
+    fn ls_tree_rejects_malformed_records() {
+        assert!(matches!(
+            ls_tree(b"garbage\0"),
+            Err(ParseError::MalformedTreeEntry { .. })
+        ));
+        assert!(matches!(
+            ls_tree(b"100644 blob\tpath\0"),
+            Err(ParseError::MalformedTreeEntry { .. })
+        ));
+    }
+
+    #[test]
+    fn dubious_ownership_path_is_read_from_the_message() {
+        let stderr = "fatal: detected dubious ownership in repository at '/src/my repo'\n\
+                      To add an exception for this directory, call:\n";
+        assert_eq!(dubious_ownership_path(stderr), Some("/src/my repo"));
+        assert_eq!(dubious_ownership_path("fatal: not a git repository"), None);
+    }
+}
