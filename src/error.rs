@@ -43,6 +43,7 @@ impl Error {
     pub fn exit_code(&self) -> u8 {
         match self {
             Self::ConfigFile(_) | Self::Setting(_) | Self::Graph(_) => exit::USAGE,
+            Self::Ci(CiError::UnknownRevision { .. }) => exit::USAGE,
             Self::Workspace(WorkspaceError::Git(_)) => exit::ENVIRONMENT,
             Self::Workspace(_) => exit::USAGE,
             Self::Git(_) | Self::Ci(_) | Self::Io { .. } => exit::ENVIRONMENT,

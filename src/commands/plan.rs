@@ -62,10 +62,15 @@ pub fn make_plan(
     let request = RangeRequest {
         base: args.base.clone(),
         head: args.head.clone(),
+        max_deepen_rounds: settings.max_deepen_rounds,
+        default_branch: settings.default_branch.clone(),
     };
     let range = ci::resolve_range(git, &ci_context, &request)?;
     if settings.verbose {
         ctx.info(&format!("settings: {}", describe_sources(settings)));
+        for step in &range.steps {
+            ctx.info(&format!("base: {step}"));
+        }
     }
     let location = location(ctx, git)?;
     let snapshot = Snapshot::new(git.tree_entries(&range.head)?, git);

@@ -1,7 +1,7 @@
 //! Batched blob reads through one `git cat-file --batch` process.
 
 use std::io::{BufRead, BufReader, Write};
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 
 use super::{Git, GitError};
 use crate::workspace::BlobSource;
@@ -11,20 +11,8 @@ impl BlobSource for Git {
         if oids.is_empty() {
             return Ok(Vec::new());
         }
-        let mut child = Command::new("git")
-            .current_dir(self.root())
-            .args([
-                "-c",
-                "core.hooksPath=/dev/null",
-                "-c",
-                "core.fsmonitor=false",
-                "cat-file",
-                "--batch",
-            ])
-            .env_remove("GIT_DIR")
-            .env_remove("GIT_WORK_TREE")
-            .env_remove("GIT_INDEX_FILE")
-            .env("GIT_NO_LAZY_FETCH", "1")
+        let mut child = self
+            .command(&["cat-file", "--batch"], true)
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())

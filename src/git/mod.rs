@@ -371,15 +371,17 @@ impl Git {
 
     /// Runs git with the safety options and a scrubbed environment; never checks the status.
     fn output(&self, args: &[&str], no_lazy_fetch: bool) -> Result<Output, GitError> {
+        self.command(args, no_lazy_fetch).stdin(Stdio::null()).output().map_err(GitError::NotFound)
+    }
+
+    /// A git command with the safety options and a scrubbed environment, in the work tree.
+    fn command(&self, args: &[&str], no_lazy_fetch: bool) -> Command {
         let mut command = Command::new("git");
         command.args(SAFE_CONFIG);
         if let Some(dir) = &self.safe_directory {
             command.arg("-c").arg(format!("safe.directory={dir}"));
         }
-        command
-            .args(args)
-            .current_dir(&self.root)
-            .stdin(Stdio::null());
+        command.args(args).current_dir(&self.root);
         for var in FOREIGN_REPO_VARS {
             command.env_remove(var);
         }
@@ -388,7 +390,7 @@ impl Git {
         if no_lazy_fetch {
             command.env("GIT_NO_LAZY_FETCH", "1");
         }
-        command.output().map_err(GitError::NotFound)
+        command
     }
 }
 
