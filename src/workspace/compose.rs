@@ -213,8 +213,7 @@ services:
 "#;
         let images = parse(text, "deploy/compose.yaml").expect("valid");
         assert_eq!(images.len(), 2);
-        let api = &images[0];
-        assert_eq!(api.name, "api");
+        let api = images.iter().find(|i| i.name == "api").expect("api");
         assert_eq!(api.context, "deploy/services/api");
         assert_eq!(api.dockerfile, "deploy/docker/api.Dockerfile");
         assert_eq!(api.target.as_deref(), Some("runtime"));
@@ -228,7 +227,7 @@ services:
             api.contexts["tools"],
             NamedContext::Image("alpine:3".into())
         );
-        let core = &images[1];
+        let core = images.iter().find(|i| i.name == "core").expect("core");
         assert_eq!(
             (core.context.as_str(), core.dockerfile.as_str()),
             ("deploy/core", "deploy/core/Dockerfile")

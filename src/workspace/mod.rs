@@ -487,3 +487,6 @@ impl ImagePaths {
             .chain(self.contexts.iter().filter_map(|(_, file)| file.as_deref()))
     }
 }
+
+#[cfg(test)]
+mod tests;
