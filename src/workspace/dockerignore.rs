@@ -185,12 +185,36 @@ impl IgnoreRules {
                 .unwrap_or(&p.text);
             !stem.contains(['*', '[', ']', '?', '^', '\\'])
         });
-        let dir_slash = format!("{excluded_dir}/");
-        literal_exceptions
-            && !self
-                .patterns
-                .iter()
-                .any(|p| p.exception && format!("{}/", p.text).starts_with(&dir_slash))
+        literal_exceptions && !self.exception_starts_with_dir(excluded_dir)
+    }
+}
+
+impl IgnoreRules {
+    /// What the classic builder does instead (the docker CLI's `archive.TarWithOptions`, used with
+    /// `DOCKER_BUILDKIT=0`): the same evaluation, but an excluded directory is skipped whole unless
+    /// an exception pattern literally starts with `<dir>/`. So `node_modules` + `!**/LICENSE`
+    /// drops `node_modules/p/LICENSE` here while BuildKit keeps it (moby/moby#45608).
+    pub fn is_excluded_classic(&self, path: &str) -> bool {
+        if self.patterns.is_empty() {
+            return false;
+        }
+        let path = normalize_path(path);
+        let mut state = MatchState::default();
+        for dir in ancestors(&path) {
+            let (excluded, next) = self.evaluate(dir, &state);
+            if excluded && !self.exception_starts_with_dir(dir) {
+                return true;
+            }
+            state = next;
+        }
+        self.evaluate(&path, &state).0
+    }
+
+    fn exception_starts_with_dir(&self, dir: &str) -> bool {
+        let dir_slash = format!("{dir}/");
+        self.patterns
+            .iter()
+            .any(|p| p.exception && format!("{}/", p.text).starts_with(&dir_slash))
     }
 }
 
@@ -1034,6 +1058,21 @@ mod tests {
         assert!(!rules(&["vendor", "!vendor/keep"]).can_prune("vendor"));
         assert!(rules(&["vendor", "!other/keep/**"]).can_prune("vendor"));
         assert!(!rules(&["node_modules", "!**/LICENSE"]).can_prune("node_modules"));
+    }
+
+    #[test]
+    fn classic_builder_prunes_excluded_directories() {
+        let r = rules(&["node_modules", "!**/LICENSE"]);
+        assert!(r.is_excluded_classic("node_modules/p/LICENSE"));
+        assert!(!r.is_excluded("node_modules/p/LICENSE"));
+        let r = rules(&["vendor", "!vendor/keep.txt", "!**/deep/keep.txt"]);
+        assert!(!r.is_excluded_classic("vendor/keep.txt"));
+        assert!(r.is_excluded_classic("vendor/deep/keep.txt"));
+        assert!(!r.is_excluded_classic("other/deep/keep.txt"));
+        let r = rules(&["docs", "!docs/api"]);
+        assert!(!r.is_excluded_classic("docs/api/x.md"));
+        assert!(r.is_excluded_classic("docs/a.md"));
+        assert!(!IgnoreRules::default().is_excluded_classic("a/b"));
     }
 
     #[test]
