@@ -1,6 +1,7 @@
 //! Integration tests: one binary, one module per area, fixtures under `tests/fixtures/`.
 
 mod cli;
+mod dockerignore_oracle;
 mod git_plumbing;
 mod plan;
 mod range;
