@@ -371,7 +371,10 @@ impl Git {
 
     /// Runs git with the safety options and a scrubbed environment; never checks the status.
     fn output(&self, args: &[&str], no_lazy_fetch: bool) -> Result<Output, GitError> {
-        self.command(args, no_lazy_fetch).stdin(Stdio::null()).output().map_err(GitError::NotFound)
+        self.command(args, no_lazy_fetch)
+            .stdin(Stdio::null())
+            .output()
+            .map_err(GitError::NotFound)
     }
 
     /// A git command with the safety options and a scrubbed environment, in the work tree.

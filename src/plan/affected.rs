@@ -200,17 +200,22 @@ fn direct_reasons(
         if path == def.dockerfile {
             add(ReasonKind::Dockerfile, "");
         }
-        if path == specific_ignore
+        let is_ignore_file = path == specific_ignore
             || (path == root_ignore
-                && image.ignore_file.as_deref() != Some(specific_ignore.as_str()))
-        {
+                && image.ignore_file.as_deref() != Some(specific_ignore.as_str()));
+        if is_ignore_file {
             add(ReasonKind::IgnoreFile, "");
         }
-        if let Some(rel) = paths::strip_dir(path, &def.context) {
-            if !image.ignore.is_excluded(rel) {
-                add(ReasonKind::Context, "");
-            } else if path != def.dockerfile && path != specific_ignore && path != root_ignore {
+        // The Dockerfile and the ignore file have reasons of their own; as context files they
+        // would only repeat them.
+        let has_own_reason = path == def.dockerfile || is_ignore_file;
+        if let Some(rel) = paths::strip_dir(path, &def.context)
+            && !has_own_reason
+        {
+            if image.ignore.is_excluded(rel) {
                 excluded.push(path.to_string());
+            } else {
+                add(ReasonKind::Context, "");
             }
         }
         for (name, context) in &def.contexts {

@@ -5,11 +5,21 @@ use super::*;
 
 fn load_tree(files: &[(&str, &str)], root: &str) -> Result<Workspace, WorkspaceError> {
     let tree = FakeTree::with(files);
-    load(&tree.snapshot(), &Location { root: root.into(), config: None })
+    load(
+        &tree.snapshot(),
+        &Location {
+            root: root.into(),
+            config: None,
+        },
+    )
 }
 
 fn names(workspace: &Workspace) -> Vec<&str> {
-    workspace.images.iter().map(|i| i.def.name.as_str()).collect()
+    workspace
+        .images
+        .iter()
+        .map(|i| i.def.name.as_str())
+        .collect()
 }
 
 #[test]
@@ -25,46 +35,92 @@ fn dockerfiles_are_named_after_folder_suffix_or_stem() {
     let workspace = load_tree(&files, "").expect("loads");
     assert_eq!(names(&workspace), ["api", "api-dev", "worker"]);
     let worker = &workspace.images[2];
-    assert_eq!((worker.def.context.as_str(), worker.ignore_file.as_deref()), ("docker", Some("docker/worker.Dockerfile.dockerignore")));
+    assert_eq!(
+        (worker.def.context.as_str(), worker.ignore_file.as_deref()),
+        ("docker", Some("docker/worker.Dockerfile.dockerignore"))
+    );
 }
 
 #[test]
 fn only_the_workspace_folder_is_searched_and_its_root_dockerfile_takes_its_name() {
-    let files = [("deploy/Dockerfile", "FROM a\n"), ("deploy/x/Dockerfile", "FROM a\n"), ("other/Dockerfile", "FROM a\n")];
+    let files = [
+        ("deploy/Dockerfile", "FROM a\n"),
+        ("deploy/x/Dockerfile", "FROM a\n"),
+        ("other/Dockerfile", "FROM a\n"),
+    ];
     let workspace = load_tree(&files, "deploy").expect("loads");
     assert_eq!(names(&workspace), ["deploy", "x"]);
 }
 
 #[test]
 fn name_clash_names_both_dockerfiles() {
-    let err = load_tree(&[("a/web/Dockerfile", "FROM a\n"), ("b/web/Dockerfile", "FROM a\n")], "").expect_err("clash");
+    let err = load_tree(
+        &[
+            ("a/web/Dockerfile", "FROM a\n"),
+            ("b/web/Dockerfile", "FROM a\n"),
+        ],
+        "",
+    )
+    .expect_err("clash");
     let message = err.to_string();
-    assert!(message.contains("'web'") && message.contains("a/web/Dockerfile") && message.contains("b/web/Dockerfile"), "{message}");
+    assert!(
+        message.contains("'web'")
+            && message.contains("a/web/Dockerfile")
+            && message.contains("b/web/Dockerfile"),
+        "{message}"
+    );
 }
 
 #[test]
 fn config_wins_over_compose_and_compose_over_dockerfiles() {
     let compose = ("compose.yaml", "services:\n  svc:\n    build: ./svc\n");
-    let files = [compose, ("svc/Dockerfile", "FROM a\n"), ("other/Dockerfile", "FROM a\n")];
+    let files = [
+        compose,
+        ("svc/Dockerfile", "FROM a\n"),
+        ("other/Dockerfile", "FROM a\n"),
+    ];
     assert_eq!(names(&load_tree(&files, "").expect("compose")), ["svc"]);
     let mut with_config = files.to_vec();
     with_config.push(("buildopt.toml", "[images.only]\ncontext = \"other\"\n"));
     let workspace = load_tree(&with_config, "").expect("config");
     assert_eq!(names(&workspace), ["only"]);
     assert_eq!(workspace.definition_files, ["buildopt.toml"]);
-    let settings_only = [("buildopt.toml", "level = \"ci\"\n"), ("svc/Dockerfile", "FROM a\n")];
-    assert_eq!(names(&load_tree(&settings_only, "").expect("scan")), ["svc"]);
+    let settings_only = [
+        ("buildopt.toml", "level = \"ci\"\n"),
+        ("svc/Dockerfile", "FROM a\n"),
+    ];
+    assert_eq!(
+        names(&load_tree(&settings_only, "").expect("scan")),
+        ["svc"]
+    );
 }
 
 #[test]
 fn missing_dockerfile_unknown_dependency_and_escaping_paths_are_errors() {
-    let missing = load_tree(&[("buildopt.toml", "[images.a]\ncontext = \"a\"\n")], "").expect_err("missing");
-    assert!(matches!(missing, WorkspaceError::MissingDockerfile { .. }), "{missing}");
-    let unknown = load_tree(&[("buildopt.toml", "[images.a]\ndepends_on = [\"zz\"]\n"), ("Dockerfile", "FROM x\n")], "")
-        .expect_err("unknown");
+    let missing =
+        load_tree(&[("buildopt.toml", "[images.a]\ncontext = \"a\"\n")], "").expect_err("missing");
+    assert!(
+        matches!(missing, WorkspaceError::MissingDockerfile { .. }),
+        "{missing}"
+    );
+    let unknown = load_tree(
+        &[
+            ("buildopt.toml", "[images.a]\ndepends_on = [\"zz\"]\n"),
+            ("Dockerfile", "FROM x\n"),
+        ],
+        "",
+    )
+    .expect_err("unknown");
     assert!(unknown.to_string().contains("'zz'"), "{unknown}");
-    let escape = load_tree(&[("buildopt.toml", "[images.a]\ncontext = \"../..\"\n")], "").expect_err("escape");
-    assert!(escape.to_string().contains("leaves the repository"), "{escape}");
+    let escape = load_tree(
+        &[("buildopt.toml", "[images.a]\ncontext = \"../..\"\n")],
+        "",
+    )
+    .expect_err("escape");
+    assert!(
+        escape.to_string().contains("leaves the repository"),
+        "{escape}"
+    );
 }
 
 #[test]
@@ -77,12 +133,18 @@ fn bad_dockerfile_names_file_and_line() {
 #[test]
 fn config_paths_are_relative_to_the_config_file() {
     let files = [
-        ("deploy/buildopt.toml", "inputs = [\"lock\"]\n[images.a]\ncontext = \"../src\"\ninputs = [\"!x\", \"/proto\"]\n"),
+        (
+            "deploy/buildopt.toml",
+            "inputs = [\"lock\"]\n[images.a]\ncontext = \"../src\"\ninputs = [\"!x\", \"/proto\"]\n",
+        ),
         ("src/Dockerfile", "FROM x\n"),
     ];
     let workspace = load_tree(&files, "deploy").expect("loads");
     let def = &workspace.images[0].def;
-    assert_eq!((def.context.as_str(), def.dockerfile.as_str()), ("src", "src/Dockerfile"));
+    assert_eq!(
+        (def.context.as_str(), def.dockerfile.as_str()),
+        ("src", "src/Dockerfile")
+    );
     assert_eq!(def.inputs, ["!deploy/x", "deploy/proto"]);
     assert_eq!(workspace.global_inputs, ["deploy/lock"]);
 }
@@ -91,7 +153,13 @@ fn config_paths_are_relative_to_the_config_file() {
 fn repository_of_strips_tag_and_digest_but_not_registry_port() {
     assert_eq!(repository_of("core"), "core");
     assert_eq!(repository_of("core:1.2"), "core");
-    assert_eq!(repository_of("localhost:5000/team/core:1"), "localhost:5000/team/core");
-    assert_eq!(repository_of("localhost:5000/team/core"), "localhost:5000/team/core");
+    assert_eq!(
+        repository_of("localhost:5000/team/core:1"),
+        "localhost:5000/team/core"
+    );
+    assert_eq!(
+        repository_of("localhost:5000/team/core"),
+        "localhost:5000/team/core"
+    );
     assert_eq!(repository_of("core@sha256:abc"), "core");
 }

@@ -15,13 +15,20 @@ fn plan_in(repo: &TestRepo, dir: &str, extra: &[&str]) -> Value {
     let mut args = vec!["-C", dir, "plan", "--output", "json"];
     args.extend_from_slice(extra);
     let output = buildopt(repo.path(), &args, &[]);
-    assert!(output.status.success(), "plan failed: {}", String::from_utf8_lossy(&output.stderr));
+    assert!(
+        output.status.success(),
+        "plan failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
     serde_json::from_slice(&output.stdout).expect("plan is JSON")
 }
 
 /// The names of the images that build, in build order.
 fn built(plan: &Value) -> Vec<String> {
-    images(plan).filter(|i| i["affected"] == true).map(|i| i["name"].as_str().unwrap_or("").to_string()).collect()
+    images(plan)
+        .filter(|i| i["affected"] == true)
+        .map(|i| i["name"].as_str().unwrap_or("").to_string())
+        .collect()
 }
 
 fn images(plan: &Value) -> impl Iterator<Item = &Value> {
@@ -29,11 +36,18 @@ fn images(plan: &Value) -> impl Iterator<Item = &Value> {
 }
 
 fn image<'a>(plan: &'a Value, name: &str) -> &'a Value {
-    images(plan).find(|i| i["name"] == name).unwrap_or_else(|| panic!("no image {name} in {plan}"))
+    images(plan)
+        .find(|i| i["name"] == name)
+        .unwrap_or_else(|| panic!("no image {name} in {plan}"))
 }
 
 fn reason_kinds(plan: &Value, name: &str) -> Vec<String> {
-    image(plan, name)["reasons"].as_array().into_iter().flatten().map(|r| r["kind"].as_str().unwrap_or("").to_string()).collect()
+    image(plan, name)["reasons"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|r| r["kind"].as_str().unwrap_or("").to_string())
+        .collect()
 }
 
 /// core ← api ← web, plus an independent tool.
@@ -41,10 +55,16 @@ fn chain_repo() -> (TestRepo, String) {
     let repo = TestRepo::new();
     repo.write("core/Dockerfile", "FROM busybox\nCOPY . /core\n");
     repo.write("core/lib.sh", "echo core\n");
-    repo.write("api/Dockerfile", "ARG BASE=core\nFROM ${BASE}:latest\nCOPY . /api\n");
+    repo.write(
+        "api/Dockerfile",
+        "ARG BASE=core\nFROM ${BASE}:latest\nCOPY . /api\n",
+    );
     repo.write("api/app.sh", "echo api\n");
     repo.write("api/.dockerignore", "*.md\n");
-    repo.write("web/Dockerfile", "FROM busybox\nCOPY --from=api /api /api\n");
+    repo.write(
+        "web/Dockerfile",
+        "FROM busybox\nCOPY --from=api /api /api\n",
+    );
     repo.write("tool/Dockerfile", "FROM busybox\n");
     let first = repo.commit("initial");
     (repo, first)
@@ -57,10 +77,16 @@ fn multi_commit_change_rebuilds_chain_in_order_with_reasons() {
     let head = repo.commit_file("tool/x.txt", "x", "two");
     let plan = plan(&repo, &first, &head);
     assert_eq!(built(&plan), ["core", "tool", "api", "web"]);
-    assert_eq!(plan["levels"], serde_json::json!([["core", "tool"], ["api"], ["web"]]));
+    assert_eq!(
+        plan["levels"],
+        serde_json::json!([["core", "tool"], ["api"], ["web"]])
+    );
     assert_eq!(reason_kinds(&plan, "api"), ["parent"]);
     assert_eq!(reason_kinds(&plan, "web"), ["parent"]);
-    assert_eq!(image(&plan, "core")["reasons"][0]["detail"], "core/lib.sh changed");
+    assert_eq!(
+        image(&plan, "core")["reasons"][0]["detail"],
+        "core/lib.sh changed"
+    );
     assert_eq!(plan["version"], 1);
     assert_eq!(plan["range"]["base"], first);
 }
@@ -68,11 +94,24 @@ fn multi_commit_change_rebuilds_chain_in_order_with_reasons() {
 #[test]
 fn identical_base_and_head_is_an_empty_plan_and_exit_0() {
     let (repo, first) = chain_repo();
-    let output = buildopt(repo.path(), &["plan", "--base", &first, "--head", &first], &[]);
+    let output = buildopt(
+        repo.path(),
+        &["plan", "--base", &first, "--head", &first],
+        &[],
+    );
     assert!(output.status.success());
     assert!(String::from_utf8_lossy(&output.stdout).contains("nothing to build"));
-    let output = buildopt(repo.path(), &["plan", "--base", &first, "--head", &first, "--output", "matrix"], &[]);
-    assert_eq!(String::from_utf8_lossy(&output.stdout).trim(), r#"{"include":[]}"#);
+    let output = buildopt(
+        repo.path(),
+        &[
+            "plan", "--base", &first, "--head", &first, "--output", "matrix",
+        ],
+        &[],
+    );
+    assert_eq!(
+        String::from_utf8_lossy(&output.stdout).trim(),
+        r#"{"include":[]}"#
+    );
 }
 
 #[test]
@@ -81,7 +120,10 @@ fn ignored_change_builds_nothing_and_ignore_file_change_builds() {
     let docs = repo.commit_file("api/README.md", "docs", "docs");
     let plan1 = plan(&repo, &first, &docs);
     assert!(built(&plan1).is_empty());
-    let why = image(&plan1, "api")["unaffected_because"].as_str().unwrap_or("").to_string();
+    let why = image(&plan1, "api")["unaffected_because"]
+        .as_str()
+        .unwrap_or("")
+        .to_string();
     assert!(why.contains("api/README.md"), "{why}");
     let ignore = repo.commit_file("api/.dockerignore", "*.md\n*.txt\n", "ignore more");
     let plan2 = plan(&repo, &docs, &ignore);
@@ -96,13 +138,18 @@ fn rename_across_contexts_affects_both_images() {
     let head = repo.commit("move");
     let plan = plan(&repo, &first, &head);
     assert_eq!(built(&plan), ["core", "tool", "api", "web"]);
-    assert_eq!(image(&plan, "tool")["reasons"][0]["files"], serde_json::json!(["tool/lib.sh"]));
+    assert_eq!(
+        image(&plan, "tool")["reasons"][0]["files"],
+        serde_json::json!(["tool/lib.sh"])
+    );
 }
 
 #[test]
 fn mode_only_change_affects() {
     let (repo, first) = chain_repo();
-    repo.git(&["update-index", "--chmod=+x", "tool/Dockerfile"]);
+    use std::os::unix::fs::PermissionsExt;
+    let file = repo.path().join("tool/Dockerfile");
+    std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o755)).expect("chmod");
     let head = repo.commit("chmod");
     assert_eq!(built(&plan(&repo, &first, &head)), ["tool"]);
 }
@@ -118,8 +165,16 @@ fn odd_file_names_reach_the_right_image() {
     let plan = plan(&repo, &first, &head);
     assert_eq!(built(&plan), ["tool"]);
     let files = &image(&plan, "tool")["reasons"][0]["files"];
-    for name in ["tool/with space.txt", "tool/new\nline.txt", "tool/ünïcødé-😀.txt", "tool/-leading-dash"] {
-        assert!(files.as_array().into_iter().flatten().any(|f| f == name), "{name:?} missing from {files}");
+    for name in [
+        "tool/with space.txt",
+        "tool/new\nline.txt",
+        "tool/ünïcødé-😀.txt",
+        "tool/-leading-dash",
+    ] {
+        assert!(
+            files.as_array().into_iter().flatten().any(|f| f == name),
+            "{name:?} missing from {files}"
+        );
     }
 }
 
@@ -165,10 +220,17 @@ fn a_cycle_exits_2_and_prints_it() {
     repo.write("a/Dockerfile", "FROM b\n");
     repo.write("b/Dockerfile", "FROM a\n");
     let head = repo.commit("cycle");
-    let output = buildopt(repo.path(), &["plan", "--base", &head, "--head", &head], &[]);
+    let output = buildopt(
+        repo.path(),
+        &["plan", "--base", &head, "--head", &head],
+        &[],
+    );
     assert_eq!(output.status.code(), Some(2));
     let message = String::from_utf8_lossy(&output.stderr);
-    assert!(message.contains("a -> b -> a") || message.contains("b -> a -> b"), "{message}");
+    assert!(
+        message.contains("a -> b -> a") || message.contains("b -> a -> b"),
+        "{message}"
+    );
 }
 
 #[test]
@@ -176,15 +238,32 @@ fn malformed_dockerfile_and_ignore_file_name_file_and_line() {
     let repo = TestRepo::new();
     repo.write("a/Dockerfile", "FROM busybox\nBOGUS x\n");
     let head = repo.commit("bad dockerfile");
-    let output = buildopt(repo.path(), &["plan", "--base", &head, "--head", &head], &[]);
+    let output = buildopt(
+        repo.path(),
+        &["plan", "--base", &head, "--head", &head],
+        &[],
+    );
     assert_eq!(output.status.code(), Some(2));
-    assert!(String::from_utf8_lossy(&output.stderr).contains("a/Dockerfile:line 2") || String::from_utf8_lossy(&output.stderr).contains("a/Dockerfile:2"), "{}", String::from_utf8_lossy(&output.stderr));
+    assert!(
+        String::from_utf8_lossy(&output.stderr).contains("a/Dockerfile:line 2")
+            || String::from_utf8_lossy(&output.stderr).contains("a/Dockerfile:2"),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
     repo.write("a/Dockerfile", "FROM busybox\n");
     repo.write("a/.dockerignore", "ok\n!\n");
     let head = repo.commit("bad ignore");
-    let output = buildopt(repo.path(), &["plan", "--base", &head, "--head", &head], &[]);
+    let output = buildopt(
+        repo.path(),
+        &["plan", "--base", &head, "--head", &head],
+        &[],
+    );
     assert_eq!(output.status.code(), Some(2));
-    assert!(String::from_utf8_lossy(&output.stderr).contains("a/.dockerignore"), "{}", String::from_utf8_lossy(&output.stderr));
+    assert!(
+        String::from_utf8_lossy(&output.stderr).contains("a/.dockerignore"),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
 }
 
 #[test]
@@ -200,12 +279,29 @@ fn workspace_in_a_subfolder_and_github_outputs() {
     assert_eq!(built(&plan), ["svc"]);
 
     let outputs = repo.home().join("github_output");
-    let env = [("GITHUB_ACTIONS", "true"), ("GITHUB_OUTPUT", outputs.to_str().unwrap_or(""))];
-    let output = buildopt(repo.path(), &["-C", "deploy", "plan", "--base", &first, "--head", &head], &env);
-    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    let env = [
+        ("GITHUB_ACTIONS", "true"),
+        ("GITHUB_OUTPUT", outputs.to_str().unwrap_or("")),
+    ];
+    let output = buildopt(
+        repo.path(),
+        &["-C", "deploy", "plan", "--base", &first, "--head", &head],
+        &env,
+    );
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
     let text = std::fs::read_to_string(&outputs).expect("outputs written");
-    assert!(text.contains("any<<ghadelimiter_") && text.contains("\ntrue\n"), "{text}");
-    assert!(text.contains(r#"{"include":[{"context":"deploy/svc""#), "{text}");
+    assert!(
+        text.contains("any<<ghadelimiter_") && text.contains("\ntrue\n"),
+        "{text}"
+    );
+    assert!(
+        text.contains(r#"{"include":[{"context":"deploy/svc""#),
+        "{text}"
+    );
 }
 
 #[test]
@@ -217,7 +313,10 @@ fn example_monorepo_base_change_rebuilds_base_and_services() {
     let motd = repo.commit_file("base/motd", "changed\n", "motd");
     let plan1 = plan(&repo, &first, &motd);
     assert_eq!(built(&plan1), ["base", "api", "worker"]);
-    assert_eq!(plan1["levels"], serde_json::json!([["base"], ["api", "worker"]]));
+    assert_eq!(
+        plan1["levels"],
+        serde_json::json!([["base"], ["api", "worker"]])
+    );
     let shared = repo.commit_file("shared/config.env", "API_PORT=1\n", "shared");
     assert_eq!(built(&plan(&repo, &motd, &shared)), ["api", "worker"]);
     let docs = repo.commit_file("services/api/README.md", "more\n", "docs");
