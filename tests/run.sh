@@ -10,4 +10,4 @@ tests/testbed/make-base-images.sh
 
 cargo fmt --check
 cargo clippy --all-targets --locked -- -D warnings
-cargo test --locked
+cargo test --locked --lib --bins --tests

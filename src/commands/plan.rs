@@ -11,7 +11,7 @@ use crate::git::{Change, Git};
 use crate::notify;
 use crate::plan::{self, Graph, Mode, Plan, PlanInput, PlanRange, ReasonKind};
 use crate::report;
-use crate::settings::{Flags, Settings};
+use crate::settings::{Flags, Settings, Source};
 use crate::workspace::{self, Location, Snapshot, Workspace, paths};
 
 /// Runs `plan` and prints the result.
@@ -135,53 +135,35 @@ fn mode_and_changes(
     git: &Git,
     range: &Range,
 ) -> Result<(Mode, Vec<Change>, PlanRange), Error> {
-    let (base, reason) = match &range.base {
-        Base::Commit { sha, reason } => (Some(sha.clone()), reason.clone()),
-        Base::BuildAll { reason } => (None, reason.clone()),
-    };
-    let plan_range = PlanRange {
-        base: base.clone(),
-        head: range.head.clone(),
-        reason: reason.clone(),
+    let everything = |kind: ReasonKind, detail: String| {
+        let plan_range = PlanRange {
+            base: None,
+            head: range.head.clone(),
+            reason: detail.clone(),
+        };
+        Ok((Mode::All { kind, detail }, Vec::new(), plan_range))
     };
     if settings.force {
-        let detail = format!(
-            "forced ({})",
-            settings
-                .sources
-                .get("force")
-                .map_or("--force".into(), |s| s.to_string())
-        );
-        return Ok((
-            Mode::All {
-                kind: ReasonKind::Forced,
-                detail,
-            },
-            Vec::new(),
-            plan_range,
-        ));
+        let by = match settings.sources.get("force") {
+            Some(Source::Env(name)) => format!("${name}"),
+            _ => "--force".to_string(),
+        };
+        return everything(ReasonKind::Forced, format!("forced by {by}"));
     }
     if !settings.selective {
         let detail = format!("selective builds are off (level {})", settings.level);
-        return Ok((
-            Mode::All {
-                kind: ReasonKind::NotSelective,
-                detail,
-            },
-            Vec::new(),
-            plan_range,
-        ));
+        return everything(ReasonKind::NotSelective, detail);
     }
-    match base {
-        Some(base) => Ok((Mode::Selective, git.diff(&base, &range.head)?, plan_range)),
-        None => Ok((
-            Mode::All {
-                kind: ReasonKind::NoBase,
-                detail: reason,
-            },
-            Vec::new(),
-            plan_range,
-        )),
+    match &range.base {
+        Base::Commit { sha, reason } => {
+            let plan_range = PlanRange {
+                base: Some(sha.clone()),
+                head: range.head.clone(),
+                reason: reason.clone(),
+            };
+            Ok((Mode::Selective, git.diff(sha, &range.head)?, plan_range))
+        }
+        Base::BuildAll { reason } => everything(ReasonKind::NoBase, reason.clone()),
     }
 }
 
