@@ -289,6 +289,8 @@ impl Engine for FakeEngine {
         Ok(())
     }
 
+    /// Removing a tag untags (and removes the image with its last tag); removing an id removes
+    /// the image and its tags.
     async fn remove_image(&self, reference: &str) -> Result<bool, EngineError> {
         let mut state = self.state();
         state
@@ -297,21 +299,22 @@ impl Engine for FakeEngine {
         let Some(id) = resolve(&state, reference) else {
             return Ok(false);
         };
-        if state.tags.remove(reference).is_some()
-            || state.tags.remove(&format!("{reference}:latest")).is_some()
-        {
-            if let Some(image) = state.images.get_mut(&id) {
-                image
-                    .repo_tags
-                    .retain(|t| t != reference && *t != format!("{reference}:latest"));
-            }
-        }
-        if state
+        let tag = if reference.contains(':') {
+            reference.to_owned()
+        } else {
+            format!("{reference}:latest")
+        };
+        let untagged_only = state.tags.remove(&tag).is_some();
+        let image = state
             .images
-            .get(&id)
-            .is_some_and(|i| i.repo_tags.is_empty())
-        {
-            state.images.remove(&id);
+            .get_mut(&id)
+            .expect("tags point at stored images");
+        image.repo_tags.retain(|t| *t != tag);
+        if !untagged_only || image.repo_tags.is_empty() {
+            let removed = state.images.remove(&id).expect("just looked up");
+            for tag in removed.repo_tags {
+                state.tags.remove(&tag);
+            }
         }
         Ok(true)
     }

@@ -161,7 +161,8 @@ pub struct StepPosition {
 /// What happened in one build step.
 #[derive(Debug, Clone, PartialEq)]
 pub struct StepRecord {
-    /// Order in which the step first appeared in the build output (0-based).
+    /// Identifies the step in [`BuildEvent`]s: the order in which it first appeared in the build
+    /// output (0-based). [`BuildOutcome::steps`] is ordered by start time, which may differ.
     pub index: usize,
     /// As the builder names it, e.g. `[2/4] COPY app.sh /app/` or `Step 2/4 : COPY app.sh /app/`.
     pub name: String,

@@ -257,9 +257,17 @@ impl BuildKitFolder {
         }
     }
 
-    /// The folded steps, in order of first appearance.
+    /// The folded steps, in the order they started (BuildKit announces vertices in graph order,
+    /// which is not the Dockerfile's); steps that never started come last.
     pub fn into_steps(self) -> Vec<StepRecord> {
-        self.steps.into_iter().map(|s| s.record).collect()
+        let mut steps: Vec<(Option<i128>, StepRecord)> = self
+            .steps
+            .into_iter()
+            .zip(&self.times)
+            .map(|(s, (started, _))| (*started, s.record))
+            .collect();
+        steps.sort_by_key(|(started, _)| (started.is_none(), *started));
+        steps.into_iter().map(|(_, record)| record).collect()
     }
 }
 
@@ -543,6 +551,32 @@ mod tests {
             .filter(|e| matches!(e, BuildEvent::StepFinished(_)))
             .count();
         assert_eq!((started_count, finished_count), (3, 3));
+    }
+
+    #[test]
+    fn steps_are_ordered_by_start_time_not_by_announcement() {
+        let announce = StatusResponse {
+            vertexes: vec![
+                vertex("sha256:run", "[2/2] RUN x"),
+                vertex("sha256:from", "[1/2] FROM y"),
+            ],
+            ..Default::default()
+        };
+        let (folder, _) = fold(&[
+            announce,
+            completed("sha256:from", "[1/2] FROM y", 1, (1, 0), false, ""),
+            completed("sha256:run", "[2/2] RUN x", 2, (3, 0), false, ""),
+        ]);
+        let steps = folder.into_steps();
+        assert_eq!(
+            steps.iter().map(|s| s.name.as_str()).collect::<Vec<_>>(),
+            ["[1/2] FROM y", "[2/2] RUN x"]
+        );
+        assert_eq!(
+            steps.iter().map(|s| s.index).collect::<Vec<_>>(),
+            [1, 0],
+            "indexes still match the events"
+        );
     }
 
     #[test]
