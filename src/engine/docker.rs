@@ -21,6 +21,7 @@ use bollard::query_parameters::{
 };
 use bollard::{API_DEFAULT_VERSION, Docker};
 use futures_util::{Stream, StreamExt};
+use tokio::task::JoinHandle;
 
 use super::context::stream_context;
 use super::progress::{BuildKitFolder, ClassicFolder};
@@ -347,11 +348,10 @@ impl DockerEngine {
         let mut progress = Progress::new(builder, dockerfile_text.as_deref());
         let result = self.fold_build(&mut stream, &mut progress, on_event).await;
         drop(stream);
-        // A context file that could not be read explains a broken upload better than the upload.
-        if let Ok(Err(context_error)) = tar_task.await {
-            return Err(context_error);
-        }
-        let image_id = result?;
+        let image_id = match result {
+            Ok(image_id) => image_id,
+            Err(error) => return Err(context_error_or(tar_task, error).await),
+        };
         self.add_tags(&image_id, request.tags.iter().skip(1))
             .await?;
         Ok(BuildOutcome {
@@ -440,6 +440,21 @@ impl DockerEngine {
     }
 }
 
+/// How long a failed build waits for the context writer to say whether a file was unreadable.
+const CONTEXT_ERROR_WAIT: Duration = Duration::from_secs(2);
+
+/// A context file that could not be read explains a broken upload better than the upload's error.
+/// The writer is not awaited for long: a frozen daemon may still hold the request body open.
+async fn context_error_or(
+    tar_task: JoinHandle<Result<(), EngineError>>,
+    error: EngineError,
+) -> EngineError {
+    match tokio::time::timeout(CONTEXT_ERROR_WAIT, tar_task).await {
+        Ok(Ok(Err(context_error))) => context_error,
+        _ => error,
+    }
+}
+
 /// Where the daemon finds the Dockerfile, the generated file to add to the tar, and the text
 /// for locating steps.
 type ResolvedDockerfile = (String, Option<(String, Vec<u8>)>, Option<String>);
@@ -493,6 +508,8 @@ fn build_options(request: &BuildRequest, dockerfile: &str, builder: Builder) -> 
         cachefrom: (!request.cache_from.is_empty()).then(|| request.cache_from.clone()),
         pull: request.pull.then(|| "1".to_owned()),
         rm: true,
+        // Without it a failed classic step leaves its container behind.
+        forcerm: true,
         buildargs: (!request.build_args.is_empty()).then(|| to_hash_map(&request.build_args)),
         labels: (!request.labels.is_empty()).then(|| to_hash_map(&request.labels)),
         platform: request.platform.clone().unwrap_or_default(),

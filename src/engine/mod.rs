@@ -18,6 +18,9 @@
 //! [`BuildRequest::context_files`]). When it lives elsewhere (or is generated), pass
 //! [`Dockerfile::Contents`]: the engine adds it to the tar as [`INLINE_DOCKERFILE_NAME`], so that
 //! name must not be one of the context files.
+//!
+//! The daemon applies a `.dockerignore` it finds at the root of the tar, so a caller that already
+//! filtered the files may leave it out (or include it: filtering twice gives the same set).
 
 mod context;
 mod docker;

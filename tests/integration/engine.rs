@@ -338,6 +338,19 @@ async fn built_images_are_labelled_inspectable_taggable_and_found_by_label() {
 }
 
 #[tokio::test]
+async fn pruning_build_cache_older_than_the_daemon_frees_nothing() {
+    let Some(engine) = daemon("prune").await else {
+        return;
+    };
+    // Other builds share this daemon: a cutoff of ten years checks the call without deleting theirs.
+    let freed = engine
+        .prune_build_cache(Duration::from_secs(10 * 365 * 24 * 3600))
+        .await
+        .expect("prune");
+    assert_eq!(freed, 0);
+}
+
+#[tokio::test]
 async fn the_inline_dockerfile_name_is_reserved() {
     let (dir, mut files) = context_dir();
     files.push(ContextFile {
