@@ -8,6 +8,7 @@
 pub mod ci;
 pub mod cli;
 pub mod commands;
+pub mod engine;
 pub mod env;
 pub mod error;
 pub mod exit;

@@ -2,6 +2,7 @@
 
 mod cli;
 mod dockerignore_oracle;
+mod engine;
 mod git_plumbing;
 mod plan;
 mod range;
