@@ -15,7 +15,12 @@ const RUNS: usize = 11;
 
 fn main() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let repo = dir.path();
+    // BENCH_KEEP_REPO=DIR generates the repository there and keeps it, for profiling.
+    let kept = std::env::var_os("BENCH_KEEP_REPO").map(PathBuf::from);
+    if let Some(kept) = &kept {
+        std::fs::create_dir_all(kept).expect("create BENCH_KEEP_REPO");
+    }
+    let repo = kept.as_deref().unwrap_or(dir.path());
     let started = Instant::now();
     let commits = generate(repo);
     report(&format!(

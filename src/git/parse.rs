@@ -104,12 +104,20 @@ pub fn ls_tree(bytes: &[u8]) -> Result<Vec<TreeEntry>, ParseError> {
             continue;
         }
         entries.push(TreeEntry {
-            mode: String::from_utf8_lossy(mode).into_owned(),
-            oid: String::from_utf8_lossy(oid).into_owned(),
-            path: String::from_utf8_lossy(path).into_owned(),
+            mode: text(mode),
+            oid: text(oid),
+            path: text(path),
         });
     }
     Ok(entries)
+}
+
+/// Bytes as text: the common valid UTF-8 case without the lossy decoder's per-chunk walk.
+fn text(bytes: &[u8]) -> String {
+    match std::str::from_utf8(bytes) {
+        Ok(valid) => valid.to_owned(),
+        Err(_) => String::from_utf8_lossy(bytes).into_owned(),
+    }
 }
 
 /// The repository path named in git's "detected dubious ownership in repository at '<path>'".

@@ -12,6 +12,7 @@
 //! result), [`IgnoreRules::is_excluded`] folds it over the path's ancestors, and [`PathFilter`]
 //! memoises directory states for a flat list of paths such as `git ls-files` output.
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 
 /// A parse error in an ignore file; `line` is 1-based.
@@ -224,6 +225,9 @@ impl IgnoreRules {
 pub struct PathFilter<'a> {
     rules: &'a IgnoreRules,
     dirs: HashMap<String, MatchState>,
+    /// The folder of the previous path and its state: sorted listings visit a folder's files in a
+    /// row, so most lookups end here.
+    last: Option<(String, MatchState)>,
 }
 
 impl<'a> PathFilter<'a> {
@@ -231,6 +235,7 @@ impl<'a> PathFilter<'a> {
         Self {
             rules,
             dirs: HashMap::new(),
+            last: None,
         }
     }
 
@@ -240,11 +245,16 @@ impl<'a> PathFilter<'a> {
             return false;
         }
         let path = normalize_path(path);
-        let parent = match path.rfind('/') {
-            Some(cut) => self.dir_state(&path[..cut]),
-            None => MatchState::default(),
+        let Some(cut) = path.rfind('/') else {
+            return self.rules.evaluate(&path, &MatchState::default()).0;
         };
-        self.rules.evaluate(&path, &parent).0
+        let dir = &path[..cut];
+        if self.last.as_ref().is_none_or(|(last, _)| last != dir) {
+            let state = self.dir_state(dir);
+            self.last = Some((dir.to_string(), state));
+        }
+        let parent = self.last.as_ref().map(|(_, state)| state).expect("set above");
+        self.rules.evaluate(&path, parent).0
     }
 
     fn dir_state(&mut self, dir: &str) -> MatchState {
@@ -344,15 +354,24 @@ fn clean(path: &str) -> String {
     }
 }
 
-/// Normalizes a path given by a caller: `./a//b/` becomes `a/b`.
-fn normalize_path(path: &str) -> String {
+/// Normalizes a path given by a caller: `./a//b/` becomes `a/b`. Paths that are already clean,
+/// as every path from a tree listing is, are returned without rebuilding them.
+fn normalize_path(path: &str) -> Cow<'_, str> {
+    if is_clean(path) {
+        return Cow::Borrowed(path);
+    }
     let cleaned = clean(path);
     let trimmed = cleaned.trim_start_matches('/');
     if trimmed == "." {
-        String::new()
+        Cow::Owned(String::new())
     } else {
-        trimmed.to_string()
+        Cow::Owned(trimmed.to_string())
     }
+}
+
+/// True when `clean` would return `path` unchanged: no empty, `.` or `..` component.
+fn is_clean(path: &str) -> bool {
+    !path.is_empty() && path.split('/').all(|part| !matches!(part, "" | "." | ".."))
 }
 
 /// The ancestor directories of `path`, shortest first (`a/b/c` gives `a`, `a/b`).
