@@ -97,7 +97,10 @@ fn sorted_entries(dir: &Path) -> Result<Vec<(String, PathBuf)>, ContextError> {
     let mut entries = Vec::new();
     for entry in reader {
         let entry = entry.map_err(|source| io(dir, source))?;
-        entries.push((entry.file_name().to_string_lossy().into_owned(), entry.path()));
+        entries.push((
+            entry.file_name().to_string_lossy().into_owned(),
+            entry.path(),
+        ));
     }
     entries.sort();
     Ok(entries)
