@@ -15,6 +15,10 @@ use crate::support::TestRepo;
 const EXAMPLE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/examples/monorepo");
 
 /// True when the daemon answers; panics in CI when it does not.
+#[allow(
+    clippy::print_stderr,
+    reason = "the note tells a developer why a test did nothing"
+)]
 fn daemon_available(test: &str) -> bool {
     let up = Command::new("docker")
         .args(["version", "--format", "{{.Server.Version}}"])
