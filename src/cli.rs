@@ -38,6 +38,55 @@ pub enum Format {
 pub enum Command {
     /// Show which images would build for a commit range, in which order, and why.
     Plan(PlanArgs),
+    /// Build the images the plan names, in dependency order and in parallel.
+    Build(BuildArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct BuildArgs {
+    /// The optimization level (default: medium; see the README's levels table).
+    #[arg(long, value_enum)]
+    pub level: Option<crate::settings::Level>,
+    /// Same as `--level ci`.
+    #[arg(long, conflicts_with = "level")]
+    pub ci: bool,
+    /// Build every image, without the build cache and without reusing existing images.
+    #[arg(long)]
+    pub force: bool,
+    /// Also tag every built image `<repository>:TAG` (templates such as {short_sha} allowed).
+    #[arg(long, value_name = "TAG")]
+    pub tag: Option<String>,
+    /// Images built at once (default: the number of CPUs; 1 at level minimal).
+    #[arg(long, value_name = "N")]
+    pub jobs: Option<usize>,
+    /// After a failure, keep building the images that do not depend on the failed one.
+    #[arg(long)]
+    pub keep_going: bool,
+    /// Skip the cleanup after the build even when AUTO_CLEANUP is on.
+    #[arg(long)]
+    pub no_cleanup: bool,
+    /// Print the plan and exit without building.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Build only these images (and the internal images they build from).
+    #[arg(long, value_name = "IMAGE", num_args = 1..)]
+    pub only: Vec<String>,
+    /// The builder (default: BuildKit when the daemon supports it).
+    #[arg(long, value_enum)]
+    pub builder: Option<BuilderChoice>,
+    /// The base commit (default: chosen per CI event; see the README).
+    #[arg(long, value_name = "REV")]
+    pub base: Option<String>,
+    /// The head commit (default: the CI's commit, else HEAD).
+    #[arg(long, value_name = "REV")]
+    pub head: Option<String>,
+}
+
+/// `build --builder`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum BuilderChoice {
+    Buildkit,
+    Classic,
 }
 
 #[derive(Debug, Args)]
@@ -73,5 +122,8 @@ Settings also come from the environment (a BUILDOPT_ name wins over its legacy a
   BUILDOPT_JOBS                             images built at once
   BUILDOPT_DEFAULT_BRANCH                   the branch to compare new branches with
   BUILDOPT_MAX_DEEPEN_ROUNDS                how often a shallow clone may be deepened
+  BUILDOPT_AUTO_CLEANUP (AUTO_CLEANUP)      after a build, prune dangling images and old build cache
+  BUILDOPT_CACHE_RETENTION_DAYS (CACHE_RETENTION_DAYS)  build cache age the cleanup keeps (7)
+  DOCKER_HOST, DOCKER_CERT_PATH, DOCKER_TLS_VERIFY       the Docker daemon to build on
 In GitHub Actions, INPUT_<NAME> (the action's inputs) come after those. Exit codes: 0 success,
 1 a build failed, 2 usage or configuration error, 3 policy gate failed, 4 environment (git, daemon).";

@@ -1,6 +1,7 @@
 //! The top-level error and its one mapping to exit codes (see [`crate::exit`]).
 
 use crate::ci::CiError;
+use crate::commands::build::BuildCommandError;
 use crate::exit;
 use crate::git::GitError;
 use crate::plan::GraphError;
@@ -29,6 +30,9 @@ pub enum Error {
     /// The CI's facts could not be read or the range not resolved.
     #[error(transparent)]
     Ci(#[from] CiError),
+    /// `buildopt build` could not run (no daemon, unreadable context, bad tag template).
+    #[error(transparent)]
+    Build(#[from] BuildCommandError),
     /// A file could not be read or written.
     #[error("{path}: {source}")]
     Io {
@@ -47,6 +51,12 @@ impl Error {
             Self::Workspace(WorkspaceError::Git(_)) => exit::ENVIRONMENT,
             Self::Workspace(_) => exit::USAGE,
             Self::Git(_) | Self::Ci(_) | Self::Io { .. } => exit::ENVIRONMENT,
+            Self::Build(
+                BuildCommandError::UnknownImage { .. }
+                | BuildCommandError::Tag(_)
+                | BuildCommandError::Dockerfile { .. },
+            ) => exit::USAGE,
+            Self::Build(_) => exit::ENVIRONMENT,
         }
     }
 }

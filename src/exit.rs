@@ -7,6 +7,7 @@
 //! | 2 | usage or configuration error (bad flag, bad `buildopt.toml`, bad Dockerfile, a cycle) |
 //! | 3 | a policy gate failed (vulnerabilities over the threshold) |
 //! | 4 | the environment is not usable (no git repository, no git binary, no Docker daemon) |
+//! | 130 | the run was interrupted (Ctrl-C) |
 
 /// Everything worked, or there was nothing to do.
 pub const SUCCESS: u8 = 0;
@@ -18,3 +19,5 @@ pub const USAGE: u8 = 2;
 pub const POLICY: u8 = 3;
 /// Something buildopt needs from the machine is missing: git, a repository, the Docker daemon.
 pub const ENVIRONMENT: u8 = 4;
+/// The run was cancelled with Ctrl-C (128 + SIGINT, as shells report it).
+pub const INTERRUPTED: u8 = 130;

@@ -1,6 +1,8 @@
 //! One module per subcommand: each gathers inputs (settings, git, CI), calls the pure core, and
 //! hands the result to renderers and publishers.
 
+pub mod build;
+mod console;
 pub mod plan;
 
 use std::io::Write;
@@ -28,6 +30,7 @@ pub struct Context {
 pub fn run(cli: Cli, env: Env) -> u8 {
     let result = Context::new(&cli, env).and_then(|ctx| match &cli.command {
         Command::Plan(args) => plan::run(&ctx, args),
+        Command::Build(args) => build::run(&ctx, args),
     });
     match result {
         Ok(code) => code,

@@ -58,6 +58,17 @@ pub fn make_plan(
     git: &Git,
     args: &PlanArgs,
 ) -> Result<Plan, Error> {
+    plan_with_workspace(ctx, settings, git, args).map(|(plan, _)| plan)
+}
+
+/// [`make_plan`], also returning the workspace at the head commit (the build needs its parsed
+/// Dockerfiles and ignore rules).
+pub fn plan_with_workspace(
+    ctx: &Context,
+    settings: &Settings,
+    git: &Git,
+    args: &PlanArgs,
+) -> Result<(Plan, Workspace), Error> {
     let ci_context = ci::detect(&ctx.env)?;
     let request = RangeRequest {
         base: args.base.clone(),
@@ -85,7 +96,7 @@ pub fn make_plan(
         }
         _ => None,
     };
-    Ok(plan::plan(&PlanInput {
+    let plan = plan::plan(&PlanInput {
         workspace: &workspace,
         snapshot: &snapshot,
         graph: &graph,
@@ -93,7 +104,8 @@ pub fn make_plan(
         mode,
         range: plan_range,
         base_definitions: base_definitions.as_deref(),
-    }))
+    });
+    Ok((plan, workspace))
 }
 
 fn describe_sources(settings: &Settings) -> String {

@@ -23,10 +23,26 @@ pub struct FileOptions {
     pub default_branch: Option<String>,
     /// How many times a shallow clone may be deepened (doubling each time) to find the merge base.
     pub max_deepen_rounds: Option<u32>,
+    // Build settings (`buildopt build`).
+    /// After a build, remove dangling images and build cache older than the retention.
+    pub auto_cleanup: Option<bool>,
+    /// How many days unused build cache is kept by the cleanup after a build.
+    pub cache_retention_days: Option<u64>,
+    /// Commands run around each image's build.
+    pub hooks: Option<HookOptions>,
     /// Patterns (`.dockerignore` syntax, relative to this file) whose change affects every image.
     pub inputs: Option<Vec<String>>,
     /// The images, by name. When present, discovery uses only these.
     pub images: Option<BTreeMap<String, ImageOptions>>,
+}
+
+/// The `[hooks]` table: shell commands run per image (`sh -c`), with `BUILDOPT_IMAGE`,
+/// `BUILDOPT_TAG` and (after the build) `BUILDOPT_RESULT` in their environment.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HookOptions {
+    pub pre_build: Option<String>,
+    pub post_build: Option<String>,
 }
 
 /// One `[images.NAME]` table. Paths are relative to the folder of `buildopt.toml`.

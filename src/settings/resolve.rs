@@ -108,12 +108,20 @@ pub struct Settings {
     pub jobs: usize,
     pub default_branch: Option<String>,
     pub max_deepen_rounds: u32,
+    // Build settings (`buildopt build`).
+    /// Prune dangling images and old build cache after a build.
+    pub auto_cleanup: bool,
+    /// Build cache unused for longer than this is pruned by the cleanup.
+    pub cache_retention_days: u64,
     /// Where each setting came from, by setting name.
     pub sources: BTreeMap<&'static str, Source>,
 }
 
 /// The number of rounds a shallow clone is deepened when nothing says otherwise (50 · 2⁶ commits).
 pub const DEFAULT_DEEPEN_ROUNDS: u32 = 6;
+
+/// Days of unused build cache the cleanup keeps when nothing says otherwise (the seed scripts' 7).
+pub const DEFAULT_CACHE_RETENTION_DAYS: u64 = 7;
 
 impl Settings {
     /// Resolves every setting. `cpus` is the machine's parallelism, passed in to keep this pure.
@@ -170,6 +178,20 @@ impl Settings {
             )?
             .unwrap_or((DEFAULT_DEEPEN_ROUNDS, Source::Default));
         record("max_deepen_rounds", source);
+        // Build settings (`buildopt build`).
+        let (auto_cleanup, source) = layers
+            .pick(&vars::AUTO_CLEANUP, None, file.auto_cleanup, parse_bool)?
+            .unwrap_or((false, Source::Default));
+        record("auto_cleanup", source);
+        let (cache_retention_days, source) = layers
+            .pick(
+                &vars::CACHE_RETENTION_DAYS,
+                None,
+                file.cache_retention_days,
+                parse_days,
+            )?
+            .unwrap_or((DEFAULT_CACHE_RETENTION_DAYS, Source::Default));
+        record("cache_retention_days", source);
 
         Ok(Self {
             level,
@@ -179,6 +201,8 @@ impl Settings {
             jobs,
             default_branch: default_branch.map(|(value, _)| value),
             max_deepen_rounds,
+            auto_cleanup,
+            cache_retention_days,
             sources,
         })
     }
@@ -271,6 +295,12 @@ fn parse_rounds(raw: &str) -> Result<u32, String> {
         .map_err(|_| "expected a whole number".into())
 }
 
+fn parse_days(raw: &str) -> Result<u64, String> {
+    raw.trim()
+        .parse::<u64>()
+        .map_err(|_| "expected a whole number of days".into())
+}
+
 fn parse_string(raw: &str) -> Result<String, String> {
     Ok(raw.trim().to_string())
 }
@@ -292,6 +322,21 @@ mod tests {
             level: Some(level.into()),
             ..FileOptions::default()
         }
+    }
+
+    #[test]
+    fn cleanup_settings_take_the_legacy_names_and_default_to_off_and_7_days() {
+        let s = resolve(Flags::default(), &[], FileOptions::default()).expect("ok");
+        assert_eq!((s.auto_cleanup, s.cache_retention_days), (false, 7));
+        let env = [("AUTO_CLEANUP", "true"), ("CACHE_RETENTION_DAYS", "3")];
+        let s = resolve(Flags::default(), &env, FileOptions::default()).expect("ok");
+        assert_eq!((s.auto_cleanup, s.cache_retention_days), (true, 3));
+        let bad = resolve(
+            Flags::default(),
+            &[("CACHE_RETENTION_DAYS", "week")],
+            FileOptions::default(),
+        );
+        assert!(bad.is_err());
     }
 
     #[test]

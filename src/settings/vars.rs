@@ -64,6 +64,19 @@ pub const MAX_DEEPEN_ROUNDS: SettingVar = var(
     None,
     "INPUT_MAX_DEEPEN_ROUNDS",
 );
+// Build settings (`buildopt build`).
+pub const AUTO_CLEANUP: SettingVar = var(
+    "auto_cleanup",
+    "BUILDOPT_AUTO_CLEANUP",
+    Some("AUTO_CLEANUP"),
+    "INPUT_AUTO_CLEANUP",
+);
+pub const CACHE_RETENTION_DAYS: SettingVar = var(
+    "cache_retention_days",
+    "BUILDOPT_CACHE_RETENTION_DAYS",
+    Some("CACHE_RETENTION_DAYS"),
+    "INPUT_CACHE_RETENTION_DAYS",
+);
 /// `CI_MODE=true` (legacy) selects the `ci` level when no level is named.
 pub const CI_MODE: &str = "CI_MODE";
 
@@ -76,4 +89,6 @@ pub const SETTING_VARS: &[SettingVar] = &[
     JOBS,
     DEFAULT_BRANCH,
     MAX_DEEPEN_ROUNDS,
+    AUTO_CLEANUP,
+    CACHE_RETENTION_DAYS,
 ];

@@ -6,6 +6,7 @@
 //! `*.Dockerfile`. Knows nothing of git history or of what changed.
 
 pub mod compose;
+pub mod context;
 pub mod dockerfile;
 pub mod dockerignore;
 mod image;

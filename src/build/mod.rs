@@ -1,0 +1,124 @@
+//! Building the planned images on an [`Engine`]: the scheduler and what it needs.
+//!
+//! Owns: running [`Job`]s in dependency order, up to N at once, each starting as soon as its
+//! internal parents are ready; pointing the exact reference a child uses for a parent at the image
+//! just built (so a child never builds FROM a stale or pulled image); reusing an image whose
+//! inputs digest already exists; failure, `--keep-going` and cancellation semantics. Tag
+//! templates live in `tags.rs`. Turning a plan into jobs and outcomes into a RunReport is the
+//! command's job (`commands::build`).
+
+mod scheduler;
+pub mod tags;
+
+use std::time::Duration;
+
+pub use scheduler::run;
+
+use crate::engine::{BuildRequest, EngineError, ImageInfo, StepRecord};
+use crate::report::model::{Failure, ImageResult};
+
+/// The label holding an image's inputs digest; reuse looks images up by it.
+pub const DIGEST_LABEL: &str = "buildopt.inputs-digest";
+
+/// One image to make available: built, or reused when allowed and its digest exists.
+#[derive(Debug, Clone)]
+pub struct Job {
+    pub name: String,
+    /// The build, with every tag and label it should get.
+    pub request: BuildRequest,
+    /// The internal images this one builds from, with the references it uses for them.
+    pub parents: Vec<ParentRef>,
+    pub inputs_digest: String,
+    /// Whether an existing image with the same inputs digest may stand in for a build.
+    pub reuse: bool,
+}
+
+/// How a job refers to one of its parents.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ParentRef {
+    /// Index of the parent in the job list.
+    pub job: usize,
+    /// The references the child's Dockerfile uses for it after ARG expansion (`core`, `core:1.0`).
+    pub references: Vec<String>,
+}
+
+/// How the scheduler runs.
+#[derive(Debug, Clone, Copy)]
+pub struct Options {
+    /// How many jobs run at once (at least 1).
+    pub jobs: usize,
+    /// Let jobs that do not depend on a failed one start after a failure.
+    pub keep_going: bool,
+}
+
+/// What the scheduler tells its observer while it runs.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Progress {
+    /// A job began.
+    Started { image: String },
+    /// A build step began; `number`/`total` are the builder's stage position when it gave one.
+    Step {
+        image: String,
+        name: String,
+        position: Option<(usize, usize)>,
+    },
+    /// A job ended.
+    Finished {
+        image: String,
+        result: ImageResult,
+        duration: Duration,
+    },
+}
+
+/// What happened to one job.
+#[derive(Debug, Clone, PartialEq)]
+pub struct JobOutcome {
+    pub result: ImageResult,
+    pub skip_reason: Option<String>,
+    pub duration: Duration,
+    pub steps: Vec<StepRecord>,
+    /// The image that now carries the job's tags (built or reused).
+    pub image: Option<ImageInfo>,
+    pub failure: Option<Failure>,
+}
+
+impl JobOutcome {
+    fn skipped(reason: impl Into<String>) -> Self {
+        Self {
+            result: ImageResult::Skipped,
+            skip_reason: Some(reason.into()),
+            duration: Duration::ZERO,
+            steps: Vec::new(),
+            image: None,
+            failure: None,
+        }
+    }
+}
+
+/// The result of a run that was not cut short by the daemon.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RunOutcome {
+    /// One outcome per job, in job order.
+    pub jobs: Vec<JobOutcome>,
+    /// The run was cancelled before every job ended.
+    pub interrupted: bool,
+}
+
+/// Why a whole run ended early.
+#[derive(Debug, thiserror::Error)]
+pub enum BuildError {
+    /// The daemon could not be reached, or went away mid-run.
+    #[error(transparent)]
+    Daemon(EngineError),
+}
+
+/// True for engine errors that end the whole run rather than one image.
+fn is_fatal(error: &EngineError) -> bool {
+    matches!(
+        error,
+        EngineError::NoDaemon { .. } | EngineError::DaemonGone { .. }
+    )
+}
+
+#[cfg(test)]
+mod tests;

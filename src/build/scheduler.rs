@@ -1,0 +1,266 @@
+//! The scheduling loop: starts every job whose parents are ready, up to the job limit, and reacts
+//! to each end (success, failure, the daemon going away) and to cancellation.
+
+use std::future::Future;
+use std::time::{Duration, Instant};
+
+use futures_util::StreamExt;
+use futures_util::future::BoxFuture;
+use futures_util::stream::FuturesUnordered;
+
+use super::tags::split_reference;
+use super::{BuildError, DIGEST_LABEL, Job, JobOutcome, Options, Progress, RunOutcome, is_fatal};
+use crate::engine::{BuildEvent, Engine, EngineError, ImageInfo};
+use crate::report::model::{Failure, ImageResult};
+
+/// Why a job that never ran was left out.
+const PARENT_FAILED: &str = "parent failed";
+const STOPPED: &str = "not started after a failure (use --keep-going to continue)";
+const CANCELLED: &str = "cancelled";
+
+/// Runs `jobs` on `engine`. `cancel` resolving (Ctrl-C) stops new starts, drops the running
+/// builds (which ends them on the daemon) and returns with `interrupted` set. A daemon that is
+/// gone ends the run with [`BuildError::Daemon`].
+pub async fn run<E: Engine>(
+    engine: &E,
+    jobs: &[Job],
+    options: Options,
+    observe: &(dyn Fn(Progress) + Sync),
+    cancel: impl Future<Output = ()>,
+) -> Result<RunOutcome, BuildError> {
+    let mut outcomes: Vec<Option<JobOutcome>> = vec![None; jobs.len()];
+    let mut started = vec![false; jobs.len()];
+    let mut running: FuturesUnordered<BoxFuture<'_, (usize, Result<JobOutcome, EngineError>)>> =
+        FuturesUnordered::new();
+    let mut stop_starting = false;
+    let mut interrupted = false;
+    let mut cancel = std::pin::pin!(cancel);
+
+    loop {
+        mark_orphans(jobs, &mut outcomes);
+        if !stop_starting {
+            for index in ready(jobs, &outcomes, &started) {
+                if running.len() >= options.jobs.max(1) {
+                    break;
+                }
+                started[index] = true;
+                let parents = parent_images(&jobs[index], &outcomes);
+                running.push(Box::pin(async move {
+                    (index, run_job(engine, &jobs[index], parents, observe).await)
+                }));
+            }
+        }
+        if running.is_empty() {
+            break;
+        }
+        // Biased: a cancellation is seen before any further job result.
+        tokio::select! {
+            biased;
+            () = &mut cancel, if !interrupted => {
+                interrupted = true;
+                stop_starting = true;
+                for (index, was_started) in started.iter().enumerate() {
+                    if *was_started && outcomes[index].is_none() {
+                        outcomes[index] = Some(JobOutcome::skipped(CANCELLED));
+                    }
+                }
+                running.clear();
+            }
+            Some((index, result)) = running.next() => {
+                let outcome = result.map_err(BuildError::Daemon)?;
+                if outcome.result == ImageResult::Failed && !options.keep_going {
+                    stop_starting = true;
+                }
+                outcomes[index] = Some(outcome);
+            }
+        }
+    }
+    mark_orphans(jobs, &mut outcomes);
+    let leftover = if interrupted { CANCELLED } else { STOPPED };
+    Ok(RunOutcome {
+        jobs: outcomes
+            .into_iter()
+            .map(|o| o.unwrap_or_else(|| JobOutcome::skipped(leftover)))
+            .collect(),
+        interrupted,
+    })
+}
+
+/// Jobs not yet started whose parents all have an image, in job order.
+fn ready(jobs: &[Job], outcomes: &[Option<JobOutcome>], started: &[bool]) -> Vec<usize> {
+    (0..jobs.len())
+        .filter(|&i| !started[i] && outcomes[i].is_none())
+        .filter(|&i| {
+            jobs[i]
+                .parents
+                .iter()
+                .all(|p| outcomes[p.job].as_ref().is_some_and(|o| o.image.is_some()))
+        })
+        .collect()
+}
+
+/// Marks as skipped every job with a parent that failed or was skipped, until nothing changes.
+fn mark_orphans(jobs: &[Job], outcomes: &mut [Option<JobOutcome>]) {
+    loop {
+        let orphan = (0..jobs.len()).find(|&i| {
+            outcomes[i].is_none()
+                && jobs[i]
+                    .parents
+                    .iter()
+                    .any(|p| outcomes[p.job].as_ref().is_some_and(|o| o.image.is_none()))
+        });
+        match orphan {
+            Some(index) => outcomes[index] = Some(JobOutcome::skipped(PARENT_FAILED)),
+            None => return,
+        }
+    }
+}
+
+/// For each reference the job uses for a parent: (reference, id of the parent's image).
+fn parent_images(job: &Job, outcomes: &[Option<JobOutcome>]) -> Vec<(String, String)> {
+    job.parents
+        .iter()
+        .filter_map(|parent| {
+            let id = outcomes[parent.job].as_ref()?.image.as_ref()?.id.clone();
+            Some(
+                parent
+                    .references
+                    .iter()
+                    .map(move |r| (r.clone(), id.clone())),
+            )
+        })
+        .flatten()
+        .collect()
+}
+
+/// Makes one job's image available. `Err` only for errors that end the whole run.
+async fn run_job<E: Engine>(
+    engine: &E,
+    job: &Job,
+    parents: Vec<(String, String)>,
+    observe: &(dyn Fn(Progress) + Sync),
+) -> Result<JobOutcome, EngineError> {
+    let start = Instant::now();
+    observe(Progress::Started {
+        image: job.name.clone(),
+    });
+    let result = make_image(engine, job, &parents, observe).await;
+    let mut outcome = match result {
+        Ok(outcome) => outcome,
+        Err(error) if is_fatal(&error) => return Err(error),
+        Err(error) => failed(error),
+    };
+    outcome.duration = start.elapsed();
+    observe(Progress::Finished {
+        image: job.name.clone(),
+        result: outcome.result,
+        duration: outcome.duration,
+    });
+    Ok(outcome)
+}
+
+async fn make_image<E: Engine>(
+    engine: &E,
+    job: &Job,
+    parents: &[(String, String)],
+    observe: &(dyn Fn(Progress) + Sync),
+) -> Result<JobOutcome, EngineError> {
+    // Point the child's references at the parents built (or reused) in this run.
+    for (reference, id) in parents {
+        tag(engine, id, reference).await?;
+    }
+    if job.reuse
+        && let Some(existing) = find_reusable(engine, &job.inputs_digest).await?
+    {
+        for reference in &job.request.tags {
+            tag(engine, &existing.id, reference).await?;
+        }
+        return Ok(done(ImageResult::Reused, Vec::new(), existing));
+    }
+    let name = job.name.clone();
+    let mut on_event = |event: BuildEvent| {
+        if let BuildEvent::StepStarted {
+            name: step,
+            position,
+            ..
+        } = event
+        {
+            observe(Progress::Step {
+                image: name.clone(),
+                name: step,
+                position: position.map(|p| (p.number, p.total)),
+            });
+        }
+    };
+    let built = engine.build(&job.request, &mut on_event).await?;
+    let image = engine
+        .inspect(&built.image_id)
+        .await?
+        .ok_or_else(|| EngineError::DaemonGone {
+            during: format!("build of {}", job.name),
+            reason: format!("the image {} it reported does not exist", built.image_id),
+        })?;
+    Ok(done(ImageResult::Built, built.steps, image))
+}
+
+/// The newest image carrying the digest label.
+async fn find_reusable<E: Engine>(
+    engine: &E,
+    digest: &str,
+) -> Result<Option<ImageInfo>, EngineError> {
+    let mut found = engine.find_by_label(DIGEST_LABEL, digest).await?;
+    found.sort_by(|a, b| a.created.cmp(&b.created));
+    Ok(found.pop())
+}
+
+async fn tag<E: Engine>(engine: &E, id: &str, reference: &str) -> Result<(), EngineError> {
+    let (repo, tag) = split_reference(reference);
+    engine
+        .tag(id, &repo, tag.as_deref().unwrap_or("latest"))
+        .await
+}
+
+fn done(
+    result: ImageResult,
+    steps: Vec<crate::engine::StepRecord>,
+    image: ImageInfo,
+) -> JobOutcome {
+    JobOutcome {
+        result,
+        skip_reason: None,
+        duration: Duration::ZERO,
+        steps,
+        image: Some(image),
+        failure: None,
+    }
+}
+
+fn failed(error: EngineError) -> JobOutcome {
+    let failure = match error {
+        EngineError::BuildFailed {
+            step,
+            line,
+            log_tail,
+            message,
+        } => Failure {
+            step,
+            line,
+            message,
+            log_tail,
+        },
+        other => Failure {
+            step: None,
+            line: None,
+            message: other.to_string(),
+            log_tail: Vec::new(),
+        },
+    };
+    JobOutcome {
+        result: ImageResult::Failed,
+        skip_reason: None,
+        duration: Duration::ZERO,
+        steps: Vec::new(),
+        image: None,
+        failure: Some(failure),
+    }
+}

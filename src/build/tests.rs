@@ -1,0 +1,244 @@
+//! Scheduler tests on the recording fake engine.
+
+use std::collections::BTreeMap;
+use std::sync::Mutex;
+
+use super::*;
+use crate::engine::fake::{FakeCall, FakeEngine};
+use crate::engine::{BuildRequest, Dockerfile};
+
+fn job(name: &str, parents: &[(usize, &str)]) -> Job {
+    let mut request = BuildRequest::new(Vec::new(), Dockerfile::Contents(name.as_bytes().to_vec()));
+    request.tags = vec![format!("{name}:latest")];
+    request.labels = BTreeMap::from([(DIGEST_LABEL.to_string(), format!("digest-{name}"))]);
+    Job {
+        name: name.into(),
+        request,
+        parents: parents
+            .iter()
+            .map(|(job, reference)| ParentRef {
+                job: *job,
+                references: vec![(*reference).to_string()],
+            })
+            .collect(),
+        inputs_digest: format!("digest-{name}"),
+        reuse: true,
+    }
+}
+
+fn run_on(engine: &FakeEngine, jobs: &[Job], options: Options) -> RunOutcome {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    runtime
+        .block_on(run(engine, jobs, options, &|_| {}, std::future::pending()))
+        .expect("run")
+}
+
+fn sequential(keep_going: bool) -> Options {
+    Options {
+        jobs: 1,
+        keep_going,
+    }
+}
+
+fn results(outcome: &RunOutcome) -> Vec<(ImageResult, Option<&str>)> {
+    outcome
+        .jobs
+        .iter()
+        .map(|o| (o.result, o.skip_reason.as_deref()))
+        .collect()
+}
+
+fn builds(engine: &FakeEngine) -> Vec<String> {
+    engine
+        .calls()
+        .into_iter()
+        .filter_map(|c| match c {
+            FakeCall::Build { tags, .. } => Some(tags[0].clone()),
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn a_child_builds_after_its_parent_is_tagged_with_the_reference_the_child_uses() {
+    let engine = FakeEngine::new();
+    let jobs = [job("core", &[]), job("api", &[(0, "core:1.0")])];
+    let outcome = run_on(
+        &engine,
+        &jobs,
+        Options {
+            jobs: 4,
+            keep_going: false,
+        },
+    );
+    assert_eq!(
+        results(&outcome),
+        [(ImageResult::Built, None), (ImageResult::Built, None)]
+    );
+    let calls = engine.calls();
+    let core_id = outcome.jobs[0]
+        .image
+        .as_ref()
+        .expect("core image")
+        .id
+        .clone();
+    let tagged = calls
+        .iter()
+        .position(|c| {
+            *c == FakeCall::Tag {
+                image: core_id.clone(),
+                repo: "core".into(),
+                tag: "1.0".into(),
+            }
+        })
+        .expect("core tagged as core:1.0");
+    let api_build = calls
+        .iter()
+        .position(|c| matches!(c, FakeCall::Build { tags, .. } if tags[0] == "api:latest"))
+        .expect("api built");
+    assert!(tagged < api_build, "{calls:#?}");
+}
+
+#[test]
+fn an_image_whose_digest_exists_is_retagged_not_rebuilt() {
+    let engine = FakeEngine::new();
+    let old = engine.add_image(&["old:tag"], &[(DIGEST_LABEL, "digest-core")]);
+    let outcome = run_on(&engine, &[job("core", &[])], sequential(false));
+    assert_eq!(outcome.jobs[0].result, ImageResult::Reused);
+    assert!(builds(&engine).is_empty());
+    assert!(engine.calls().contains(&FakeCall::Tag {
+        image: old,
+        repo: "core".into(),
+        tag: "latest".into(),
+    }));
+}
+
+#[test]
+fn without_reuse_an_existing_digest_is_rebuilt() {
+    let engine = FakeEngine::new();
+    engine.add_image(&["old:tag"], &[(DIGEST_LABEL, "digest-core")]);
+    let mut forced = job("core", &[]);
+    forced.reuse = false;
+    let outcome = run_on(&engine, &[forced], sequential(false));
+    assert_eq!(outcome.jobs[0].result, ImageResult::Built);
+}
+
+#[test]
+fn a_failure_skips_dependents_and_stops_new_starts() {
+    let engine = FakeEngine::new();
+    engine.fail_builds_tagged("core:latest", "exit code 1");
+    let jobs = [
+        job("core", &[]),
+        job("api", &[(0, "core")]),
+        job("linter", &[]),
+    ];
+    let outcome = run_on(&engine, &jobs, sequential(false));
+    assert_eq!(outcome.jobs[0].result, ImageResult::Failed);
+    let failure = outcome.jobs[0].failure.as_ref().expect("failure");
+    assert_eq!(failure.message, "exit code 1");
+    assert_eq!(
+        outcome.jobs[1].skip_reason.as_deref(),
+        Some("parent failed")
+    );
+    assert_eq!(outcome.jobs[2].result, ImageResult::Skipped);
+    assert!(
+        outcome.jobs[2]
+            .skip_reason
+            .as_deref()
+            .is_some_and(|r| r.contains("--keep-going"))
+    );
+    assert_eq!(builds(&engine), ["core:latest"]);
+}
+
+#[test]
+fn keep_going_lets_independent_images_build() {
+    let engine = FakeEngine::new();
+    engine.fail_builds_tagged("core:latest", "boom");
+    let jobs = [
+        job("core", &[]),
+        job("api", &[(0, "core")]),
+        job("deep", &[(1, "api")]),
+        job("linter", &[]),
+    ];
+    let outcome = run_on(&engine, &jobs, sequential(true));
+    assert_eq!(
+        results(&outcome),
+        [
+            (ImageResult::Failed, None),
+            (ImageResult::Skipped, Some("parent failed")),
+            (ImageResult::Skipped, Some("parent failed")),
+            (ImageResult::Built, None),
+        ]
+    );
+}
+
+#[test]
+fn the_job_limit_holds_and_progress_reports_each_job() {
+    let engine = FakeEngine::new();
+    let events = Mutex::new(Vec::new());
+    let jobs = [job("a", &[]), job("b", &[]), job("c", &[(0, "a")])];
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let observe = |p: Progress| events.lock().expect("lock").push(p);
+    let outcome = runtime
+        .block_on(run(
+            &engine,
+            &jobs,
+            Options {
+                jobs: 2,
+                keep_going: false,
+            },
+            &observe,
+            std::future::pending(),
+        ))
+        .expect("run");
+    assert!(!outcome.interrupted);
+    let events = events.into_inner().expect("lock");
+    let mut open = 0usize;
+    let mut most = 0usize;
+    for event in &events {
+        match event {
+            Progress::Started { .. } => open += 1,
+            Progress::Finished { .. } => open -= 1,
+            Progress::Step { .. } => {}
+        }
+        most = most.max(open);
+    }
+    assert!(most <= 2, "{events:#?}");
+    let finished = events
+        .iter()
+        .filter(|e| matches!(e, Progress::Finished { .. }))
+        .count();
+    assert_eq!(finished, 3);
+}
+
+#[test]
+fn cancelling_before_anything_ends_marks_every_job_cancelled() {
+    let engine = FakeEngine::new();
+    let jobs = [job("a", &[]), job("b", &[(0, "a")])];
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let outcome = runtime
+        .block_on(run(
+            &engine,
+            &jobs,
+            sequential(false),
+            &|_| {},
+            std::future::ready(()),
+        ))
+        .expect("run");
+    assert!(outcome.interrupted);
+    assert!(
+        outcome
+            .jobs
+            .iter()
+            .all(|o| o.result == ImageResult::Skipped)
+    );
+}

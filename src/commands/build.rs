@@ -1,0 +1,513 @@
+//! `buildopt build`: plans, turns the plan into scheduler jobs, builds on the Docker daemon,
+//! cleans up, and prints the RunReport.
+//!
+//! The build reads contexts and Dockerfiles from the work tree; the plan (and so each inputs
+//! digest) comes from the head commit. Images the plan leaves out but an affected image builds
+//! from are made available too (reused when their digest exists, else built), so a child never
+//! builds FROM a stale or missing parent.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::io::IsTerminal;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use super::console::{Console, Style};
+use super::{Context, plan::plan_with_workspace, write_stdout};
+use crate::build::tags::{self, TagError, TagVars};
+use crate::build::{self, DIGEST_LABEL, Job, JobOutcome, Options, ParentRef};
+use crate::ci;
+use crate::cli::{BuildArgs, BuilderChoice, Format, PlanArgs};
+use crate::engine::{
+    BuildRequest, Builder, DockerEngine, Dockerfile, Engine, EngineError, ImageInfo,
+};
+use crate::error::Error;
+use crate::exit;
+use crate::git::Git;
+use crate::plan::{Plan, PlannedImage, Reason, ReasonKind};
+use crate::report::model::{
+    CleanupReport, ContextSize, ImageReport, ImageResult, RUN_REPORT_VERSION, RunInfo, RunReport,
+    StepReport,
+};
+use crate::report::{self, build::table};
+use crate::settings::{Flags, Level, Settings};
+use crate::workspace::context::{self as build_context, ContextError};
+use crate::workspace::{Image, Workspace, repository_of};
+
+/// Why `buildopt build` could not run.
+#[derive(Debug, thiserror::Error)]
+pub enum BuildCommandError {
+    /// `--only` named an image the repository does not have.
+    #[error("--only {name}: no such image (images: {known})")]
+    UnknownImage { name: String, known: String },
+    /// A tag could not be made from its template.
+    #[error(transparent)]
+    Tag(#[from] TagError),
+    /// A Dockerfile's references could not be resolved.
+    #[error("{file}:{line}: {message}")]
+    Dockerfile {
+        file: String,
+        line: usize,
+        message: String,
+    },
+    /// A build context could not be read.
+    #[error(transparent)]
+    Context(#[from] ContextError),
+    /// The daemon could not be reached or went away.
+    #[error(transparent)]
+    Engine(#[from] EngineError),
+    /// The async runtime could not start.
+    #[error("cannot start the async runtime: {0}")]
+    Runtime(std::io::Error),
+}
+
+impl From<build::BuildError> for BuildCommandError {
+    fn from(error: build::BuildError) -> Self {
+        match error {
+            build::BuildError::Daemon(engine) => Self::Engine(engine),
+        }
+    }
+}
+
+/// Runs `build`.
+pub fn run(ctx: &Context, args: &BuildArgs) -> Result<u8, Error> {
+    let flags = Flags {
+        level: args.level.or(args.ci.then_some(Level::Ci)),
+        force: args.force,
+        verbose: ctx.verbose,
+        jobs: args.jobs,
+    };
+    let cpus = std::thread::available_parallelism().map_or(1, usize::from);
+    let settings = Settings::resolve(&flags, &ctx.env, &ctx.file, cpus)?;
+    let git = Git::open(&ctx.dir)?;
+    let plan_args = PlanArgs {
+        base: args.base.clone(),
+        head: args.head.clone(),
+        force: args.force,
+        output: None,
+    };
+    let (plan, workspace) = plan_with_workspace(ctx, &settings, &git, &plan_args)?;
+    if args.dry_run {
+        write_stdout(&report::plan::text(&plan))?;
+        return Ok(exit::SUCCESS);
+    }
+    let selection = select(&plan, &args.only)?;
+    let vars = tag_vars(ctx, &git, &plan)?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(BuildCommandError::Runtime)?;
+    let report = runtime.block_on(build_all(
+        ctx, args, &settings, &git, &plan, &workspace, &selection, &vars,
+    ))?;
+    let rendered = match ctx.format {
+        Format::Json => report::build::json(&report) + "\n",
+        Format::Human => table(&report),
+    };
+    write_stdout(&rendered)?;
+    Ok(if report.run.interrupted {
+        exit::INTERRUPTED
+    } else if report.has_failures() {
+        exit::BUILD_FAILED
+    } else {
+        exit::SUCCESS
+    })
+}
+
+/// What to make available: each name with why (the plan's reasons, or the child that needs it).
+type Selection = BTreeMap<String, Vec<Reason>>;
+
+/// The affected images (only those named by `--only`, when given) plus every internal image they
+/// build from, transitively.
+fn select(plan: &Plan, only: &[String]) -> Result<Selection, BuildCommandError> {
+    let by_name: BTreeMap<&str, &PlannedImage> =
+        plan.images.iter().map(|i| (i.name.as_str(), i)).collect();
+    for name in only {
+        if !by_name.contains_key(name.as_str()) {
+            return Err(BuildCommandError::UnknownImage {
+                name: name.clone(),
+                known: by_name.keys().copied().collect::<Vec<_>>().join(", "),
+            });
+        }
+    }
+    let mut wanted: Vec<&PlannedImage> = plan
+        .affected()
+        .filter(|i| only.is_empty() || only.contains(&i.name))
+        .collect();
+    let mut selection: Selection = wanted
+        .iter()
+        .map(|i| (i.name.clone(), i.reasons.clone()))
+        .collect();
+    while let Some(image) = wanted.pop() {
+        for parent in &image.depends_on {
+            if selection.contains_key(parent) {
+                continue;
+            }
+            let reason = Reason {
+                kind: ReasonKind::Parent,
+                detail: format!("needed by '{}'", image.name),
+                files: Vec::new(),
+                file_count: 0,
+            };
+            selection.insert(parent.clone(), vec![reason]);
+            wanted.extend(by_name.get(parent.as_str()));
+        }
+    }
+    Ok(selection)
+}
+
+fn tag_vars(ctx: &Context, git: &Git, plan: &Plan) -> Result<TagVars, Error> {
+    let ci_context = ci::detect(&ctx.env)?;
+    let sha = ci_context
+        .sha()
+        .map_or_else(|| plan.range.head.clone(), str::to_string);
+    let branch = match &ci_context.branch {
+        Some(branch) => Some(branch.clone()),
+        None => git.current_branch()?,
+    };
+    Ok(TagVars {
+        short_sha: Some(sha.get(..7).unwrap_or(&sha).to_string()),
+        sha: Some(sha),
+        branch,
+        tag: ci_context.tag.clone(),
+    })
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn build_all(
+    ctx: &Context,
+    args: &BuildArgs,
+    settings: &Settings,
+    git: &Git,
+    plan: &Plan,
+    workspace: &Workspace,
+    selection: &Selection,
+    vars: &TagVars,
+) -> Result<RunReport, BuildCommandError> {
+    let started = chrono::Utc::now();
+    let clock = Instant::now();
+    let engine = connect(ctx).await?;
+    let builder = match args.builder {
+        Some(BuilderChoice::Buildkit) => Builder::BuildKit,
+        Some(BuilderChoice::Classic) => Builder::Classic,
+        None => engine.default_builder(),
+    };
+    let order: Vec<&PlannedImage> = plan
+        .images
+        .iter()
+        .filter(|i| selection.contains_key(&i.name))
+        .collect();
+    let labels = Labels {
+        revision: vars.sha.clone().unwrap_or_default(),
+        source: repository_url(ctx),
+        created: started.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+    };
+    let mut jobs = Vec::new();
+    let mut contexts = Vec::new();
+    for planned in &order {
+        let image = workspace
+            .images
+            .iter()
+            .find(|i| i.def.name == planned.name)
+            .expect("every planned image is in the workspace it was planned from");
+        let (job, size) = make_job(
+            git.root(),
+            image,
+            planned,
+            &order,
+            workspace,
+            &JobSettings {
+                builder,
+                force: settings.force,
+                extra_tag: args.tag.as_deref(),
+                vars,
+                labels: &labels,
+            },
+        )?;
+        jobs.push(job);
+        contexts.push(size);
+    }
+    let console = Console::new(style(ctx, settings));
+    let observe = |progress| console.show(progress);
+    let options = Options {
+        jobs: settings.jobs,
+        keep_going: args.keep_going,
+    };
+    let cancel = async {
+        if tokio::signal::ctrl_c().await.is_err() {
+            // Without a signal handler the run simply cannot be cancelled.
+            std::future::pending::<()>().await;
+        }
+    };
+    let outcome = build::run(&engine, &jobs, options, &observe, cancel).await?;
+    let cleanup = if settings.auto_cleanup && !args.no_cleanup && !outcome.interrupted {
+        Some(cleanup(&engine, settings.cache_retention_days).await?)
+    } else {
+        None
+    };
+    let mut images: Vec<ImageReport> = order
+        .iter()
+        .zip(&jobs)
+        .zip(outcome.jobs)
+        .zip(contexts)
+        .map(|(((planned, job), outcome), context)| {
+            image_report(planned, &selection[&planned.name], job, outcome, context)
+        })
+        .collect();
+    images.extend(
+        plan.images
+            .iter()
+            .filter(|i| !selection.contains_key(&i.name))
+            .map(|i| not_selected(i, &args.only)),
+    );
+    Ok(RunReport {
+        version: RUN_REPORT_VERSION,
+        run: RunInfo {
+            base: plan.range.base.clone(),
+            head: plan.range.head.clone(),
+            range_reason: plan.range.reason.clone(),
+            level: settings.level.to_string(),
+            builder: match builder {
+                Builder::BuildKit => "buildkit".into(),
+                Builder::Classic => "classic".into(),
+            },
+            jobs: settings.jobs,
+            started: labels.created.clone(),
+            duration_ms: clock.elapsed().as_millis() as u64,
+            interrupted: outcome.interrupted,
+        },
+        images,
+        cleanup,
+    })
+}
+
+async fn connect(ctx: &Context) -> Result<DockerEngine, EngineError> {
+    let cert_path = ctx.env.get("DOCKER_CERT_PATH").map(PathBuf::from);
+    DockerEngine::connect(
+        ctx.env.get("DOCKER_HOST"),
+        cert_path.as_deref(),
+        ctx.env.is_true("DOCKER_TLS_VERIFY"),
+    )
+    .await
+}
+
+fn style(ctx: &Context, settings: &Settings) -> Style {
+    if ctx.quiet {
+        Style::Silent
+    } else if ctx.env.is_true("GITHUB_ACTIONS") {
+        Style::GitHub
+    } else if ctx.env.get("CI").is_some()
+        || settings.level == Level::Ci
+        || !std::io::stderr().is_terminal()
+    {
+        Style::Plain
+    } else {
+        Style::Live
+    }
+}
+
+/// The repository's web address when the CI says (GitHub), for the `source` label.
+fn repository_url(ctx: &Context) -> Option<String> {
+    let server = ctx.env.get("GITHUB_SERVER_URL")?;
+    let repository = ctx.env.get("GITHUB_REPOSITORY")?;
+    Some(format!("{server}/{repository}"))
+}
+
+struct Labels {
+    revision: String,
+    source: Option<String>,
+    created: String,
+}
+
+struct JobSettings<'a> {
+    builder: Builder,
+    force: bool,
+    extra_tag: Option<&'a str>,
+    vars: &'a TagVars,
+    labels: &'a Labels,
+}
+
+fn make_job(
+    repo_root: &Path,
+    image: &Image,
+    planned: &PlannedImage,
+    order: &[&PlannedImage],
+    workspace: &Workspace,
+    settings: &JobSettings<'_>,
+) -> Result<(Job, ContextSize), BuildCommandError> {
+    let def = &image.def;
+    let context_dir = repo_root.join(&def.context);
+    let files = build_context::collect(&context_dir, &image.ignore)?;
+    let size = ContextSize {
+        bytes: files.bytes,
+        files: files.file_count,
+    };
+    let dockerfile_path = repo_root.join(&def.dockerfile);
+    let contents = std::fs::read(&dockerfile_path).map_err(|source| ContextError::Io {
+        path: dockerfile_path.display().to_string(),
+        source,
+    })?;
+    let mut request = BuildRequest::new(files.files, Dockerfile::Contents(contents));
+    request.target = def.target.clone();
+    request.build_args = def.args.clone();
+    request.builder = settings.builder;
+    request.no_cache = settings.force;
+    request.tags = tags::image_tags(
+        &def.name,
+        &def.repository,
+        &def.tags,
+        settings.extra_tag,
+        settings.vars,
+    )?;
+    request.labels = labels(settings.labels, &planned.inputs_digest);
+    let job = Job {
+        name: def.name.clone(),
+        request,
+        parents: parent_refs(image, planned, order, workspace)?,
+        inputs_digest: planned.inputs_digest.clone(),
+        reuse: !settings.force,
+    };
+    Ok((job, size))
+}
+
+fn labels(labels: &Labels, digest: &str) -> BTreeMap<String, String> {
+    let mut out = BTreeMap::from([
+        (
+            "org.opencontainers.image.revision".to_string(),
+            labels.revision.clone(),
+        ),
+        (
+            "org.opencontainers.image.created".to_string(),
+            labels.created.clone(),
+        ),
+        (DIGEST_LABEL.to_string(), digest.to_string()),
+    ]);
+    if let Some(source) = &labels.source {
+        out.insert("org.opencontainers.image.source".into(), source.clone());
+    }
+    out
+}
+
+/// Each internal parent (as a job index) with the exact references the Dockerfile uses for it.
+fn parent_refs(
+    image: &Image,
+    planned: &PlannedImage,
+    order: &[&PlannedImage],
+    workspace: &Workspace,
+) -> Result<Vec<ParentRef>, BuildCommandError> {
+    let refs = image
+        .dockerfile
+        .external_refs(&image.def.args, image.def.target.as_deref())
+        .map_err(|e| BuildCommandError::Dockerfile {
+            file: image.def.dockerfile.clone(),
+            line: e.line,
+            message: e.message,
+        })?;
+    let mut parents = Vec::new();
+    for parent in &planned.depends_on {
+        let Some(job) = order.iter().position(|p| &p.name == parent) else {
+            continue;
+        };
+        let Some(repository) = workspace
+            .images
+            .iter()
+            .find(|i| &i.def.name == parent)
+            .map(|i| i.def.repository.as_str())
+        else {
+            continue;
+        };
+        let references: BTreeSet<String> = refs
+            .iter()
+            .filter(|r| !r.reference.contains('@') && repository_of(&r.reference) == repository)
+            .map(|r| r.reference.clone())
+            .collect();
+        parents.push(ParentRef {
+            job,
+            references: references.into_iter().collect(),
+        });
+    }
+    Ok(parents)
+}
+
+async fn cleanup(engine: &DockerEngine, retention_days: u64) -> Result<CleanupReport, EngineError> {
+    let dangling = engine.prune_dangling().await?;
+    let cache = engine
+        .prune_build_cache(Duration::from_secs(retention_days * 24 * 3600))
+        .await?;
+    Ok(CleanupReport {
+        dangling_images_bytes: dangling,
+        build_cache_bytes: cache,
+        retention_days,
+    })
+}
+
+fn image_report(
+    planned: &PlannedImage,
+    reasons: &[Reason],
+    job: &Job,
+    outcome: JobOutcome,
+    context: ContextSize,
+) -> ImageReport {
+    let info: Option<ImageInfo> = outcome.image;
+    let made = info.is_some();
+    ImageReport {
+        name: planned.name.clone(),
+        repository: build::tags::split_reference(&job.request.tags[0]).0,
+        result: outcome.result,
+        skip_reason: outcome.skip_reason,
+        reasons: reasons.to_vec(),
+        inputs_digest: planned.inputs_digest.clone(),
+        duration_ms: outcome.duration.as_millis() as u64,
+        steps: outcome
+            .steps
+            .iter()
+            .map(|s| StepReport {
+                name: s.name.clone(),
+                line: s.dockerfile_line,
+                duration_ms: s.duration.as_millis() as u64,
+                cached: s.cached,
+            })
+            .collect(),
+        context: (outcome.result == ImageResult::Built).then_some(context),
+        size: info.as_ref().map(|i| i.size),
+        layers: info.as_ref().map(|i| i.layers),
+        digest: info.as_ref().and_then(|i| i.repo_digests.first().cloned()),
+        image_id: info.map(|i| i.id),
+        tags: if made {
+            job.request.tags.clone()
+        } else {
+            Vec::new()
+        },
+        failure: outcome.failure,
+    }
+}
+
+fn not_selected(planned: &PlannedImage, only: &[String]) -> ImageReport {
+    let reason = if planned.affected && !only.is_empty() {
+        "not selected by --only".to_string()
+    } else {
+        format!(
+            "not affected: {}",
+            planned
+                .unaffected_because
+                .as_deref()
+                .unwrap_or("nothing it uses changed")
+        )
+    };
+    ImageReport {
+        name: planned.name.clone(),
+        repository: planned.name.clone(),
+        result: ImageResult::Skipped,
+        skip_reason: Some(reason),
+        reasons: Vec::new(),
+        inputs_digest: planned.inputs_digest.clone(),
+        duration_ms: 0,
+        steps: Vec::new(),
+        context: None,
+        size: None,
+        layers: None,
+        image_id: None,
+        digest: None,
+        tags: Vec::new(),
+        failure: None,
+    }
+}

@@ -1,0 +1,226 @@
+//! Renderers of a [`RunReport`]: the final table people read and the JSON programs read.
+//!
+//! Pure: each takes the report and returns text.
+
+use std::fmt::Write as _;
+
+use super::model::{ImageReport, ImageResult, RunReport};
+
+/// The final table: one row per image (image, result, duration, cached steps, size, tags), then
+/// failures with their log tail, then the totals.
+pub fn table(report: &RunReport) -> String {
+    let rows: Vec<[String; 6]> = report.images.iter().map(row).collect();
+    let headers = ["image", "result", "duration", "cached", "size", "tags"];
+    let mut widths = headers.map(str::len);
+    for row in &rows {
+        for (width, cell) in widths.iter_mut().zip(row) {
+            *width = (*width).max(cell.chars().count());
+        }
+    }
+    let mut out = String::new();
+    write_row(&mut out, &headers.map(String::from), &widths);
+    for row in &rows {
+        write_row(&mut out, row, &widths);
+    }
+    for image in &report.images {
+        write_failure(&mut out, image);
+    }
+    let _ = writeln!(
+        out,
+        "\n{} built, {} reused, {} failed, {} skipped in {}{}",
+        report.count(ImageResult::Built),
+        report.count(ImageResult::Reused),
+        report.count(ImageResult::Failed),
+        report.count(ImageResult::Skipped),
+        duration(report.run.duration_ms),
+        if report.run.interrupted {
+            " (interrupted)"
+        } else {
+            ""
+        }
+    );
+    if let Some(cleanup) = &report.cleanup {
+        let _ = writeln!(
+            out,
+            "cleanup freed {} (dangling images {}, build cache older than {} days {})",
+            size(cleanup.dangling_images_bytes + cleanup.build_cache_bytes),
+            size(cleanup.dangling_images_bytes),
+            cleanup.retention_days,
+            size(cleanup.build_cache_bytes),
+        );
+    }
+    out
+}
+
+/// The versioned JSON form.
+pub fn json(report: &RunReport) -> String {
+    serde_json::to_string_pretty(report).unwrap_or_default()
+}
+
+fn row(image: &ImageReport) -> [String; 6] {
+    let result = match &image.skip_reason {
+        Some(reason) => format!("{}: {reason}", image.result.as_str()),
+        None => image.result.as_str().to_string(),
+    };
+    let cached = if image.steps.is_empty() {
+        "-".to_string()
+    } else {
+        format!("{}/{}", image.cached_steps(), image.steps.len())
+    };
+    [
+        image.name.clone(),
+        result,
+        if image.result == ImageResult::Skipped {
+            "-".into()
+        } else {
+            duration(image.duration_ms)
+        },
+        cached,
+        image.size.map_or("-".into(), size),
+        if image.tags.is_empty() {
+            "-".into()
+        } else {
+            image.tags.join(", ")
+        },
+    ]
+}
+
+fn write_row(out: &mut String, cells: &[String; 6], widths: &[usize; 6]) {
+    let mut line = String::new();
+    for (cell, width) in cells.iter().zip(widths) {
+        let _ = write!(line, "{cell:width$}  ");
+    }
+    let _ = writeln!(out, "{}", line.trim_end());
+}
+
+fn write_failure(out: &mut String, image: &ImageReport) {
+    let Some(failure) = &image.failure else {
+        return;
+    };
+    let at = match (&failure.step, failure.line) {
+        (Some(step), Some(line)) => format!(" at {step} (Dockerfile line {line})"),
+        (Some(step), None) => format!(" at {step}"),
+        _ => String::new(),
+    };
+    let _ = writeln!(out, "\n{} failed{at}: {}", image.name, failure.message);
+    for line in &failure.log_tail {
+        let _ = writeln!(out, "  | {line}");
+    }
+}
+
+/// `850 ms`, `3.2 s`, `2 m 05 s`.
+pub fn duration(ms: u64) -> String {
+    match ms {
+        0..1000 => format!("{ms} ms"),
+        1000..60_000 => format!("{:.1} s", ms as f64 / 1000.0),
+        _ => format!("{} m {:02} s", ms / 60_000, (ms % 60_000) / 1000),
+    }
+}
+
+/// `512 B`, `2.0 MB` (decimal units, as the docker CLI prints).
+pub fn size(bytes: u64) -> String {
+    const UNITS: [&str; 4] = ["kB", "MB", "GB", "TB"];
+    if bytes < 1000 {
+        return format!("{bytes} B");
+    }
+    let mut value = bytes as f64 / 1000.0;
+    let mut unit = 0;
+    while value >= 1000.0 && unit < UNITS.len() - 1 {
+        value /= 1000.0;
+        unit += 1;
+    }
+    format!("{value:.1} {}", UNITS[unit])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::report::model::{
+        CleanupReport, ContextSize, Failure, RUN_REPORT_VERSION, RunInfo, StepReport,
+    };
+
+    fn image(name: &str, result: ImageResult) -> ImageReport {
+        ImageReport {
+            name: name.into(),
+            repository: name.into(),
+            result,
+            skip_reason: None,
+            reasons: Vec::new(),
+            inputs_digest: format!("blake3:{name}"),
+            duration_ms: 3200,
+            steps: Vec::new(),
+            context: Some(ContextSize {
+                bytes: 10,
+                files: 2,
+            }),
+            size: Some(2_100_000),
+            layers: Some(3),
+            image_id: Some("sha256:abc".into()),
+            digest: None,
+            tags: vec![format!("{name}:latest")],
+            failure: None,
+        }
+    }
+
+    fn step(name: &str, cached: bool) -> StepReport {
+        StepReport {
+            name: name.into(),
+            line: Some(2),
+            duration_ms: 10,
+            cached,
+        }
+    }
+
+    #[test]
+    fn final_table() {
+        let mut base = image("base", ImageResult::Built);
+        base.steps = vec![
+            step("[1/3] FROM busybox", true),
+            step("[2/3] COPY motd", false),
+        ];
+        let reused = image("linter", ImageResult::Reused);
+        let mut failed = image("api", ImageResult::Failed);
+        failed.size = None;
+        failed.tags = Vec::new();
+        failed.failure = Some(Failure {
+            step: Some("[3/4] RUN make".into()),
+            line: Some(4),
+            message: "exit code: 2".into(),
+            log_tail: vec!["make: *** no rule".into()],
+        });
+        let mut skipped = image("worker", ImageResult::Skipped);
+        skipped.skip_reason = Some("parent failed".into());
+        skipped.size = None;
+        skipped.tags = Vec::new();
+        let report = RunReport {
+            version: RUN_REPORT_VERSION,
+            run: RunInfo {
+                base: Some("a".repeat(40)),
+                head: "b".repeat(40),
+                range_reason: "merge base".into(),
+                level: "medium".into(),
+                builder: "buildkit".into(),
+                jobs: 2,
+                started: "2026-01-01T00:00:00Z".into(),
+                duration_ms: 65_000,
+                interrupted: false,
+            },
+            images: vec![base, reused, failed, skipped],
+            cleanup: Some(CleanupReport {
+                dangling_images_bytes: 1500,
+                build_cache_bytes: 3_000_000,
+                retention_days: 7,
+            }),
+        };
+        insta::assert_snapshot!(table(&report));
+    }
+
+    #[test]
+    fn durations_and_sizes_are_short() {
+        assert_eq!(duration(850), "850 ms");
+        assert_eq!(duration(3250), "3.2 s");
+        assert_eq!(duration(125_000), "2 m 05 s");
+        assert_eq!(size(512), "512 B");
+        assert_eq!(size(2_000_000), "2.0 MB");
+    }
+}

@@ -1,0 +1,212 @@
+//! The RunReport: everything one `buildopt build` did, as data. Every renderer and publisher of a
+//! run (final table, JSON, job summary, JUnit, Slack) reads only this.
+
+use serde::{Deserialize, Serialize};
+
+use crate::plan::Reason;
+
+/// The version of the JSON form of a RunReport; bumped on incompatible changes.
+pub const RUN_REPORT_VERSION: u32 = 1;
+
+/// One run of `buildopt build`.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct RunReport {
+    pub version: u32,
+    pub run: RunInfo,
+    /// Every image of the repository, in build order; images that did not build say why.
+    pub images: Vec<ImageReport>,
+    /// What the cleanup after the build freed, when it ran.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cleanup: Option<CleanupReport>,
+}
+
+/// Facts about the run as a whole.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct RunInfo {
+    /// The base commit, absent when everything was planned for lack of one.
+    pub base: Option<String>,
+    pub head: String,
+    /// How the base was chosen, or why there is none.
+    pub range_reason: String,
+    /// The optimization level (`minimal`, `medium`, `maximum`, `ci`).
+    pub level: String,
+    /// `buildkit` or `classic`.
+    pub builder: String,
+    /// How many images could build at once.
+    pub jobs: usize,
+    /// RFC 3339 start time.
+    pub started: String,
+    pub duration_ms: u64,
+    /// The run was cancelled (Ctrl-C) before it finished.
+    pub interrupted: bool,
+}
+
+/// What happened to one image.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ImageResult {
+    /// Built by this run.
+    Built,
+    /// An image with the same inputs digest existed; it was re-tagged instead of rebuilt.
+    Reused,
+    /// The build failed.
+    Failed,
+    /// Not built; `skip_reason` says why.
+    Skipped,
+}
+
+impl ImageResult {
+    /// The word used in tables and JSON.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Built => "built",
+            Self::Reused => "reused",
+            Self::Failed => "failed",
+            Self::Skipped => "skipped",
+        }
+    }
+}
+
+/// One image of the run.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ImageReport {
+    pub name: String,
+    pub repository: String,
+    pub result: ImageResult,
+    /// Why it was skipped: `parent failed`, `not affected: …`, `stopped after a failure`, ….
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub skip_reason: Option<String>,
+    /// Why the plan built it.
+    pub reasons: Vec<Reason>,
+    pub inputs_digest: String,
+    pub duration_ms: u64,
+    /// Build steps in start order (empty unless built).
+    pub steps: Vec<StepReport>,
+    /// The filtered context that was sent.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub context: Option<ContextSize>,
+    /// Bytes, all layers included.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub size: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub layers: Option<usize>,
+    /// `sha256:…` image id.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub image_id: Option<String>,
+    /// The registry digest (`repo@sha256:…`), once pushed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub digest: Option<String>,
+    /// Every `repo:tag` the image got.
+    pub tags: Vec<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub failure: Option<Failure>,
+}
+
+impl ImageReport {
+    /// Steps that were served from the build cache.
+    pub fn cached_steps(&self) -> usize {
+        self.steps.iter().filter(|s| s.cached).count()
+    }
+
+    /// Cached steps over all steps; `None` without steps.
+    pub fn cached_ratio(&self) -> Option<f64> {
+        (!self.steps.is_empty()).then(|| self.cached_steps() as f64 / self.steps.len() as f64)
+    }
+}
+
+/// One build step.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct StepReport {
+    /// As the builder names it, e.g. `[2/4] COPY app.sh /app/`.
+    pub name: String,
+    /// 1-based Dockerfile line, when known.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub line: Option<usize>,
+    pub duration_ms: u64,
+    pub cached: bool,
+}
+
+/// The size of a context as sent.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct ContextSize {
+    pub bytes: u64,
+    pub files: usize,
+}
+
+/// Why an image failed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Failure {
+    /// The failing step, when the builder said.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub step: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub line: Option<usize>,
+    pub message: String,
+    /// The last lines the failing step printed.
+    pub log_tail: Vec<String>,
+}
+
+/// What the cleanup freed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct CleanupReport {
+    pub dangling_images_bytes: u64,
+    pub build_cache_bytes: u64,
+    pub retention_days: u64,
+}
+
+impl RunReport {
+    /// True when an image failed.
+    pub fn has_failures(&self) -> bool {
+        self.images.iter().any(|i| i.result == ImageResult::Failed)
+    }
+
+    /// How many images ended with `result`.
+    pub fn count(&self, result: ImageResult) -> usize {
+        self.images.iter().filter(|i| i.result == result).count()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn step(cached: bool) -> StepReport {
+        StepReport {
+            name: "RUN x".into(),
+            line: Some(2),
+            duration_ms: 5,
+            cached,
+        }
+    }
+
+    #[test]
+    fn cached_ratio_counts_cached_steps_and_is_none_without_steps() {
+        let mut image = ImageReport {
+            name: "api".into(),
+            repository: "api".into(),
+            result: ImageResult::Built,
+            skip_reason: None,
+            reasons: Vec::new(),
+            inputs_digest: "blake3:x".into(),
+            duration_ms: 0,
+            steps: Vec::new(),
+            context: None,
+            size: None,
+            layers: None,
+            image_id: None,
+            digest: None,
+            tags: Vec::new(),
+            failure: None,
+        };
+        assert_eq!(image.cached_ratio(), None);
+        image.steps = vec![step(true), step(false), step(true), step(true)];
+        assert_eq!(image.cached_steps(), 3);
+        assert_eq!(image.cached_ratio(), Some(0.75));
+    }
+
+    #[test]
+    fn results_serialize_in_snake_case() {
+        let json = serde_json::to_string(&ImageResult::Reused).expect("json");
+        assert_eq!(json, "\"reused\"");
+    }
+}
