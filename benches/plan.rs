@@ -14,6 +14,14 @@ const IMAGES: usize = 200;
 const RUNS: usize = 11;
 
 fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    if let Some(at) = args.iter().position(|a| a == "--peak-of") {
+        // Child mode: run one command and report the peak memory of it and its own children.
+        let command = &args[at + 1..];
+        run(Command::new(&command[0]).args(&command[1..]));
+        report(&children_peak_kib().to_string());
+        return;
+    }
     let dir = tempfile::tempdir().expect("tempdir");
     // BENCH_KEEP_REPO=DIR generates the repository there and keeps it, for profiling.
     let kept = std::env::var_os("BENCH_KEEP_REPO").map(PathBuf::from);
@@ -29,7 +37,6 @@ fn main() {
     ));
 
     let buildopt = buildopt_binary();
-    let mut peak_kib = 0;
     for (label, base, head) in [
         ("1 changed file", &commits[0], &commits[1]),
         ("5,000 changed files", &commits[1], &commits[2]),
@@ -45,18 +52,46 @@ fn main() {
                 .arg(repo)
                 .args(["plan", "--base", base, "--head", head, "--output", "json"]))
         });
-        peak_kib = peak_kib.max(children_peak_kib());
+        let peak_kib = peak_of(&[
+            buildopt.to_str().expect("utf-8 path"),
+            "-C",
+            repo.to_str().expect("utf-8 path"),
+            "plan",
+            "--base",
+            base,
+            "--head",
+            head,
+            "--output",
+            "json",
+        ]);
         report(&format!(
-            "{label:>20}: buildopt plan {:>8.1} ms | git diff --name-only {:>6.1} ms | ratio {:>5.1}x",
+            "{label:>20}: buildopt plan {:>8.1} ms | git diff --name-only {:>6.1} ms | ratio {:>5.1}x | plan peak memory {:.1} MiB",
             ms(plan),
             ms(git),
-            plan.as_secs_f64() / git.as_secs_f64()
+            plan.as_secs_f64() / git.as_secs_f64(),
+            peak_kib as f64 / 1024.0
         ));
     }
-    report(&format!(
-        "peak memory of the largest child process (plan or git it ran): {:.1} MiB",
-        peak_kib as f64 / 1024.0
-    ));
+}
+
+/// The peak resident memory (KiB) of `command` and the git processes it runs, measured in a
+/// fresh child of this benchmark so that the generator's own children do not count.
+fn peak_of(command: &[&str]) -> i64 {
+    let me = std::env::current_exe().expect("current exe");
+    let output = Command::new(me)
+        .arg("--peak-of")
+        .args(command)
+        .output()
+        .expect("spawn peak child");
+    assert!(
+        output.status.success(),
+        "peak child failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8_lossy(&output.stdout)
+        .trim()
+        .parse()
+        .unwrap_or(0)
 }
 
 fn report(line: &str) {
