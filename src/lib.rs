@@ -5,6 +5,7 @@
 //! (affected images, levels) → `report` (pure renderers) → `notify` (publishers); `commands` wires
 //! them together per subcommand. Module docs say what each one owns.
 
+pub mod cache;
 pub mod ci;
 pub mod cli;
 pub mod commands;
