@@ -11,6 +11,7 @@
 //!   blob and refusing anything but the expected regular files;
 //! - `prune.rs`: retention by age, the size limit by least recent use, garbage collection of
 //!   unreferenced blobs, and the same for a BuildKit `type=local` cache folder;
+//! - `docker_tar.rs`: splitting `docker save` tars into blobs and writing `docker load` tars;
 //! - `keys.rs`: CI cache keys and restore-key prefixes, with the run's trust in the prefix.
 
 pub mod archive;
@@ -18,6 +19,7 @@ mod atomic;
 #[cfg(test)]
 mod corpus;
 pub mod digest;
+pub mod docker_tar;
 pub mod keys;
 pub mod lock;
 pub mod prune;
