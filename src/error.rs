@@ -1,5 +1,6 @@
 //! The top-level error and its one mapping to exit codes (see [`crate::exit`]).
 
+use crate::cache::CacheError;
 use crate::ci::CiError;
 use crate::exit;
 use crate::git::GitError;
@@ -29,6 +30,9 @@ pub enum Error {
     /// The CI's facts could not be read or the range not resolved.
     #[error(transparent)]
     Ci(#[from] CiError),
+    /// The build cache failed (a refused archive is not an error: it is a cache miss).
+    #[error(transparent)]
+    Cache(#[from] CacheError),
     /// A file could not be read or written.
     #[error("{path}: {source}")]
     Io {
@@ -47,6 +51,10 @@ impl Error {
             Self::Workspace(WorkspaceError::Git(_)) => exit::ENVIRONMENT,
             Self::Workspace(_) => exit::USAGE,
             Self::Git(_) | Self::Ci(_) | Self::Io { .. } => exit::ENVIRONMENT,
+            Self::Cache(CacheError::Engine(crate::engine::EngineError::BuildFailed { .. })) => {
+                exit::BUILD_FAILED
+            }
+            Self::Cache(_) => exit::ENVIRONMENT,
         }
     }
 }

@@ -51,6 +51,9 @@ pub enum CacheError {
     /// A `docker save` stream was not in the expected format.
     #[error("unexpected docker save output: {0}")]
     SaveFormat(String),
+    /// The daemon failed while saving or loading images.
+    #[error(transparent)]
+    Engine(#[from] crate::engine::EngineError),
 }
 
 impl CacheError {

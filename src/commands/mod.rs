@@ -1,6 +1,7 @@
 //! One module per subcommand: each gathers inputs (settings, git, CI), calls the pure core, and
 //! hands the result to renderers and publishers.
 
+pub mod cache;
 pub mod plan;
 
 use std::io::Write;
@@ -28,6 +29,7 @@ pub struct Context {
 pub fn run(cli: Cli, env: Env) -> u8 {
     let result = Context::new(&cli, env).and_then(|ctx| match &cli.command {
         Command::Plan(args) => plan::run(&ctx, args),
+        Command::Cache(args) => cache::run(&ctx, args),
     });
     match result {
         Ok(code) => code,

@@ -77,3 +77,30 @@ pub const SETTING_VARS: &[SettingVar] = &[
     DEFAULT_BRANCH,
     MAX_DEEPEN_ROUNDS,
 ];
+
+// The cache's settings (resolved in `cache.rs`).
+pub const ENABLE_CACHING: SettingVar = var(
+    "cache",
+    "BUILDOPT_CACHE",
+    Some("ENABLE_CACHING"),
+    "INPUT_CACHE",
+);
+pub const CACHE_DIR: SettingVar = var("cache_dir", "BUILDOPT_CACHE_DIR", None, "INPUT_CACHE_DIR");
+pub const CACHE_SIZE_LIMIT_GB: SettingVar = var(
+    "cache_size_limit_gb",
+    "BUILDOPT_CACHE_SIZE_LIMIT_GB",
+    Some("CACHE_SIZE_LIMIT_GB"),
+    "INPUT_CACHE_SIZE_LIMIT_GB",
+);
+pub const CACHE_RETENTION_DAYS: SettingVar = var(
+    "cache_retention_days",
+    "BUILDOPT_CACHE_RETENTION_DAYS",
+    Some("CACHE_RETENTION_DAYS"),
+    "INPUT_CACHE_RETENTION_DAYS",
+);
+pub const CACHE_COMPRESSION: SettingVar = var(
+    "cache_compression",
+    "BUILDOPT_CACHE_COMPRESSION",
+    None,
+    "INPUT_CACHE_COMPRESSION",
+);
