@@ -1,5 +1,6 @@
 //! Integration tests: one binary, one module per area, fixtures under `tests/fixtures/`.
 
+mod cache;
 mod cli;
 mod dockerignore_oracle;
 mod engine;
