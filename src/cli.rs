@@ -40,6 +40,8 @@ pub enum Command {
     Plan(PlanArgs),
     /// Build the images the plan names, in dependency order and in parallel.
     Build(BuildArgs),
+    /// Manage the build cache: set up, inspect, prune, export and import it, print CI keys.
+    Cache(CacheArgs),
 }
 
 #[derive(Debug, Args)]
@@ -127,3 +129,51 @@ Settings also come from the environment (a BUILDOPT_ name wins over its legacy a
   DOCKER_HOST, DOCKER_CERT_PATH, DOCKER_TLS_VERIFY       the Docker daemon to build on
 In GitHub Actions, INPUT_<NAME> (the action's inputs) come after those. Exit codes: 0 success,
 1 a build failed, 2 usage or configuration error, 3 policy gate failed, 4 environment (git, daemon).";
+
+/// `buildopt cache`.
+#[derive(Debug, Args)]
+pub struct CacheArgs {
+    /// The store folder (default: $BUILDOPT_CACHE_DIR, else .build_cache).
+    #[arg(long, global = true, value_name = "DIR")]
+    pub cache_dir: Option<PathBuf>,
+    #[command(subcommand)]
+    pub action: CacheAction,
+}
+
+/// What `buildopt cache` does.
+#[derive(Debug, Subcommand)]
+pub enum CacheAction {
+    /// Create the store and a BuildKit daemon config (buildkitd.toml) sized from the limit.
+    Setup,
+    /// Entries, bytes, hit ratio of the last builds, oldest and newest use.
+    Stats,
+    /// Drop entries unused for longer than CACHE_RETENTION_DAYS, then unreferenced blobs.
+    Cleanup,
+    /// Enforce CACHE_SIZE_LIMIT_GB by least recent use; optionally shrink a BuildKit local cache.
+    Optimize {
+        /// A BuildKit `type=local` cache folder to shrink to what its index.json references.
+        #[arg(long, value_name = "DIR")]
+        buildkit_cache: Option<PathBuf>,
+    },
+    /// Write the store as one archive; --image first saves images from the daemon into it.
+    Export {
+        /// The archive to write (replaced atomically).
+        path: PathBuf,
+        /// Archive compression (default: $BUILDOPT_CACHE_COMPRESSION, else zstd).
+        #[arg(long, value_enum)]
+        compression: Option<crate::cache::Compression>,
+        /// An image (name, name:tag or id) to save from the daemon into the store first.
+        #[arg(long = "image", value_name = "REF")]
+        images: Vec<String>,
+    },
+    /// Verify an archive, merge it into the store and load its images into the daemon. A missing
+    /// or bad archive is a cache miss: a warning, exit 0, the store unchanged.
+    Import {
+        path: PathBuf,
+        /// Only fill the store; do not load images into the daemon.
+        #[arg(long)]
+        no_load: bool,
+    },
+    /// Print the CI cache key and restore keys (and write them to GitHub step outputs).
+    Key,
+}

@@ -1,5 +1,6 @@
 //! The top-level error and its one mapping to exit codes (see [`crate::exit`]).
 
+use crate::cache::CacheError;
 use crate::ci::CiError;
 use crate::commands::build::BuildCommandError;
 use crate::exit;
@@ -33,6 +34,9 @@ pub enum Error {
     /// `buildopt build` could not run (no daemon, unreadable context, bad tag template).
     #[error(transparent)]
     Build(#[from] BuildCommandError),
+    /// The build cache failed (a refused archive is not an error: it is a cache miss).
+    #[error(transparent)]
+    Cache(#[from] CacheError),
     /// A file could not be read or written.
     #[error("{path}: {source}")]
     Io {
@@ -57,6 +61,10 @@ impl Error {
                 | BuildCommandError::Dockerfile { .. },
             ) => exit::USAGE,
             Self::Build(_) => exit::ENVIRONMENT,
+            Self::Cache(CacheError::Engine(crate::engine::EngineError::BuildFailed { .. })) => {
+                exit::BUILD_FAILED
+            }
+            Self::Cache(_) => exit::ENVIRONMENT,
         }
     }
 }

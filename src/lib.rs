@@ -6,6 +6,7 @@
 //! them together per subcommand. Module docs say what each one owns.
 
 pub mod build;
+pub mod cache;
 pub mod ci;
 pub mod cli;
 pub mod commands;

@@ -2,6 +2,7 @@
 //! hands the result to renderers and publishers.
 
 pub mod build;
+pub mod cache;
 mod console;
 pub mod plan;
 
@@ -31,6 +32,7 @@ pub fn run(cli: Cli, env: Env) -> u8 {
     let result = Context::new(&cli, env).and_then(|ctx| match &cli.command {
         Command::Plan(args) => plan::run(&ctx, args),
         Command::Build(args) => build::run(&ctx, args),
+        Command::Cache(args) => cache::run(&ctx, args),
     });
     match result {
         Ok(code) => code,

@@ -777,6 +777,14 @@ impl Engine for DockerEngine {
     }
 }
 
+/// Access for the sibling modules that add calls of their own (`image_io.rs`).
+impl DockerEngine {
+    /// The client for calls the daemon may take long to answer.
+    pub(super) fn long_client(&self) -> &Docker {
+        &self.long_docker
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

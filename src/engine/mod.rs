@@ -25,6 +25,7 @@
 mod context;
 mod docker;
 pub mod fake;
+mod image_io;
 mod lines;
 mod progress;
 

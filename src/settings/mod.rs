@@ -13,6 +13,7 @@
 //! Resolution is pure: [`Settings::resolve`] takes the flags, the environment snapshot and the
 //! parsed file, and never touches the process.
 
+pub mod cache;
 pub mod file;
 mod resolve;
 mod vars;

@@ -208,14 +208,15 @@ impl Settings {
     }
 }
 
-struct Layers<'a> {
-    env: &'a Env,
-    github_inputs: bool,
+/// The environment layers of every setting, in precedence order; also used by `cache.rs`.
+pub(super) struct Layers<'a> {
+    pub(super) env: &'a Env,
+    pub(super) github_inputs: bool,
 }
 
 impl Layers<'_> {
     /// The first layer that sets the value: flag, `BUILDOPT_*`, legacy, `INPUT_*`, file.
-    fn pick<T>(
+    pub(super) fn pick<T>(
         &self,
         var: &SettingVar,
         flag: Option<T>,
@@ -274,7 +275,7 @@ impl Layers<'_> {
     }
 }
 
-fn parse_bool(raw: &str) -> Result<bool, String> {
+pub(super) fn parse_bool(raw: &str) -> Result<bool, String> {
     match raw.trim().to_ascii_lowercase().as_str() {
         "1" | "true" | "yes" | "on" => Ok(true),
         "0" | "false" | "no" | "off" => Ok(false),

@@ -92,3 +92,24 @@ pub const SETTING_VARS: &[SettingVar] = &[
     AUTO_CLEANUP,
     CACHE_RETENTION_DAYS,
 ];
+
+// The cache's settings (resolved in `cache.rs`).
+pub const ENABLE_CACHING: SettingVar = var(
+    "cache",
+    "BUILDOPT_CACHE",
+    Some("ENABLE_CACHING"),
+    "INPUT_CACHE",
+);
+pub const CACHE_DIR: SettingVar = var("cache_dir", "BUILDOPT_CACHE_DIR", None, "INPUT_CACHE_DIR");
+pub const CACHE_SIZE_LIMIT_GB: SettingVar = var(
+    "cache_size_limit_gb",
+    "BUILDOPT_CACHE_SIZE_LIMIT_GB",
+    Some("CACHE_SIZE_LIMIT_GB"),
+    "INPUT_CACHE_SIZE_LIMIT_GB",
+);
+pub const CACHE_COMPRESSION: SettingVar = var(
+    "cache_compression",
+    "BUILDOPT_CACHE_COMPRESSION",
+    None,
+    "INPUT_CACHE_COMPRESSION",
+);

@@ -1,6 +1,7 @@
 //! Integration tests: one binary, one module per area, fixtures under `tests/fixtures/`.
 
 mod build;
+mod cache;
 mod cli;
 mod dockerignore_oracle;
 mod engine;

@@ -1,0 +1,459 @@
+//! The cache archive: the whole store as one file for the CI's cache, and its safe import.
+//!
+//! Format: a tar stream, compressed with zstd (multi-threaded) or gzip, holding exactly
+//! `manifest.json` first (format version, the index of images, every blob's digest and size),
+//! then one regular file `blobs/sha256/<hex>` per blob listed there. Nothing else is valid.
+//!
+//! Because the format has only regular files with fixed-shape names, import is an allow-list
+//! rather than a sanitiser: any other entry type (links, hard links, devices, FIFOs), any other
+//! name (`..`, absolute paths, NUL bytes, long-name extensions), setuid/setgid/sticky bits, PAX
+//! records (they can smuggle a size), a size that differs from the manifest, a duplicate, a blob
+//! whose bytes do not hash to its name, too many entries, or too many decompressed bytes rejects
+//! the whole archive. Blobs are hashed while they stream into a fresh staging folder inside the
+//! store; only when the whole archive checked out are they renamed into place and the index
+//! merged, under the store lock. A refused archive leaves the store exactly as it was.
+//!
+//! Export writes a temp file next to the destination and renames it over, so a full disk or a
+//! killed job leaves the previous archive intact.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fs::File;
+use std::io::{self, BufReader, BufWriter, Read, Write};
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use super::CacheError;
+use super::atomic::AtomicFile;
+use super::digest::Digest;
+use super::lock::StoreLock;
+use super::store::{self, ImageEntry, Index, Store};
+
+/// The archive format this version writes and reads.
+pub const ARCHIVE_VERSION: u32 = 1;
+/// The first entry's name.
+pub const MANIFEST_NAME: &str = "manifest.json";
+const BLOB_PREFIX: &str = "blobs/sha256/";
+const ZSTD_MAGIC: [u8; 4] = [0x28, 0xb5, 0x2f, 0xfd];
+const GZIP_MAGIC: [u8; 2] = [0x1f, 0x8b];
+/// The largest zstd window a frame may ask for (32 MiB): ours use 2 MiB at level 3; a larger
+/// request is a memory bomb.
+const ZSTD_WINDOW_LOG_MAX: u32 = 25;
+
+/// How the archive is compressed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Compression {
+    /// zstd level 3 on every core: fast, and what CI caches use.
+    Zstd,
+    /// gzip level 6, for tools that cannot read zstd.
+    Gzip,
+}
+
+/// Caps applied while importing, so a hostile archive cannot exhaust memory or disk.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    /// Entries in the tar, manifest included.
+    pub max_entries: u64,
+    /// Decompressed bytes, counted after the decoder.
+    pub max_total_bytes: u64,
+    /// Bytes of `manifest.json`.
+    pub max_manifest_bytes: u64,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            max_entries: 100_000,
+            max_total_bytes: 64 << 30,
+            max_manifest_bytes: 16 << 20,
+        }
+    }
+}
+
+/// `manifest.json`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Manifest {
+    pub version: u32,
+    pub images: Vec<ImageEntry>,
+    pub blobs: Vec<BlobRef>,
+}
+
+/// A blob the archive carries.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BlobRef {
+    pub digest: Digest,
+    pub size: u64,
+}
+
+/// What an export wrote.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ExportSummary {
+    pub images: usize,
+    pub blobs: usize,
+    /// Uncompressed bytes of the blobs.
+    pub blob_bytes: u64,
+    /// Bytes of the archive file.
+    pub archive_bytes: u64,
+    pub compression: Compression,
+}
+
+/// What an import did.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ImportOutcome {
+    /// The images the archive carried (now in the index).
+    pub images: Vec<ImageEntry>,
+    /// Blobs the store did not have before.
+    pub blobs_added: usize,
+    /// Blobs the store already had (their bytes were verified, then dropped).
+    pub blobs_present: usize,
+}
+
+/// Writes the whole store (every indexed image and its blobs) to `dest`, atomically.
+/// `threads` is the number of zstd workers (0 for single-threaded).
+pub fn export(
+    store: &Store,
+    lock: &StoreLock,
+    dest: &Path,
+    compression: Compression,
+    threads: u32,
+) -> Result<ExportSummary, CacheError> {
+    let index = store.read_index()?;
+    let manifest = manifest_of(store, &index)?;
+    let mut file = AtomicFile::create(dest).map_err(|e| CacheError::io(dest, e))?;
+    let writer = BufWriter::with_capacity(1 << 20, file.file());
+    match compression {
+        Compression::Zstd => {
+            let mut encoder = zstd::stream::write::Encoder::new(writer, 3)
+                .and_then(|mut e| e.multithread(threads).map(|()| e))
+                .map_err(|e| CacheError::io(dest, e))?;
+            write_tar(store, lock, &manifest, &mut encoder).map_err(|e| CacheError::io(dest, e))?;
+            finish(encoder.finish(), dest)?;
+        }
+        Compression::Gzip => {
+            let mut encoder = flate2::write::GzEncoder::new(writer, flate2::Compression::new(6));
+            write_tar(store, lock, &manifest, &mut encoder).map_err(|e| CacheError::io(dest, e))?;
+            finish(encoder.finish(), dest)?;
+        }
+    }
+    file.commit().map_err(|e| CacheError::io(dest, e))?;
+    let archive_bytes = std::fs::metadata(dest)
+        .map_err(|e| CacheError::io(dest, e))?
+        .len();
+    Ok(ExportSummary {
+        images: manifest.images.len(),
+        blobs: manifest.blobs.len(),
+        blob_bytes: manifest.blobs.iter().map(|b| b.size).sum(),
+        archive_bytes,
+        compression,
+    })
+}
+
+fn finish<W: Write>(encoded: io::Result<BufWriter<W>>, dest: &Path) -> Result<(), CacheError> {
+    encoded
+        .and_then(|mut w| w.flush())
+        .map_err(|e| CacheError::io(dest, e))
+}
+
+/// The manifest of everything the index references, with sizes from disk.
+fn manifest_of(store: &Store, index: &Index) -> Result<Manifest, CacheError> {
+    let sizes = store.blob_sizes()?;
+    let mut blobs = Vec::new();
+    for digest in index.referenced() {
+        let size = *sizes.get(digest).ok_or_else(|| CacheError::State {
+            path: store.blob_path(digest).display().to_string(),
+            message: "the index references a blob that is missing".into(),
+        })?;
+        blobs.push(BlobRef {
+            digest: digest.clone(),
+            size,
+        });
+    }
+    Ok(Manifest {
+        version: ARCHIVE_VERSION,
+        images: index.images.clone(),
+        blobs,
+    })
+}
+
+fn write_tar(
+    store: &Store,
+    _lock: &StoreLock,
+    manifest: &Manifest,
+    out: &mut dyn Write,
+) -> io::Result<()> {
+    let mut builder = tar::Builder::new(out);
+    let json = serde_json::to_vec(manifest).map_err(io::Error::other)?;
+    builder.append(
+        &file_header(MANIFEST_NAME, json.len() as u64)?,
+        json.as_slice(),
+    )?;
+    for blob in &manifest.blobs {
+        let path = store.blob_path(&blob.digest);
+        let file = File::open(&path)?;
+        let name = format!("{BLOB_PREFIX}{}", blob.digest.hex());
+        // `take` pins the entry to the manifest's size even if the file changed meanwhile.
+        builder.append(&file_header(&name, blob.size)?, file.take(blob.size))?;
+    }
+    builder.into_inner()?.flush()
+}
+
+/// A plain ustar header: no PAX records, no owner, fixed mode and time, so archives of the same
+/// store are identical.
+fn file_header(name: &str, size: u64) -> io::Result<tar::Header> {
+    let mut header = tar::Header::new_ustar();
+    header.set_path(name)?;
+    header.set_size(size);
+    header.set_mode(0o644);
+    header.set_mtime(0);
+    header.set_entry_type(tar::EntryType::Regular);
+    header.set_cksum();
+    Ok(header)
+}
+
+/// Verifies `archive` and merges it into the store. Any problem with the archive is
+/// [`CacheError::BadArchive`] and leaves the store unchanged.
+pub fn import(
+    store: &Store,
+    lock: &StoreLock,
+    archive: &Path,
+    limits: &Limits,
+) -> Result<ImportOutcome, CacheError> {
+    let staging = store.staging_dir("import")?;
+    let staged = stage(archive, &staging, limits);
+    let result = match staged {
+        Ok(manifest) => commit(store, lock, &staging, manifest),
+        Err(reason) => Err(CacheError::BadArchive {
+            path: archive.display().to_string(),
+            reason,
+        }),
+    };
+    // The staging folder is ours alone (fresh, random name); whatever is left goes.
+    let _ = std::fs::remove_dir_all(&staging);
+    result
+}
+
+/// Reads and verifies the whole archive into `staging`; the error is the refusal reason.
+fn stage(archive: &Path, staging: &Path, limits: &Limits) -> Result<Manifest, String> {
+    let file = File::open(archive).map_err(|e| e.to_string())?;
+    let decoded = decoder(BufReader::with_capacity(1 << 20, file)).map_err(|e| e.to_string())?;
+    let capped = CappedReader {
+        inner: decoded,
+        remaining: limits.max_total_bytes,
+    };
+    let mut tar = tar::Archive::new(capped);
+    let mut entries = tar.entries().map_err(|e| e.to_string())?;
+    let manifest = read_manifest(entries.next(), limits)?;
+    let expected: BTreeMap<&Digest, u64> =
+        manifest.blobs.iter().map(|b| (&b.digest, b.size)).collect();
+    let mut seen = BTreeSet::new();
+    let mut count = 1u64;
+    for entry in entries {
+        count += 1;
+        if count > limits.max_entries {
+            return Err(format!("more than {} entries", limits.max_entries));
+        }
+        let mut entry = entry.map_err(|e| format!("corrupt tar: {e}"))?;
+        let digest = check_blob_header(&mut entry, &expected)?;
+        if !seen.insert(digest.clone()) {
+            return Err(format!("{digest} appears twice"));
+        }
+        stage_blob(&mut entry, &digest, expected[&digest], staging)?;
+    }
+    if let Some(missing) = expected.keys().find(|d| !seen.contains(**d)) {
+        return Err(format!("{missing} is listed in the manifest but missing"));
+    }
+    Ok(manifest)
+}
+
+fn decoder<'a, R: io::BufRead + 'a>(mut reader: R) -> io::Result<Box<dyn Read + 'a>> {
+    let magic = reader.fill_buf()?;
+    if magic.starts_with(&ZSTD_MAGIC) {
+        let mut decoder = zstd::stream::read::Decoder::with_buffer(reader)?;
+        decoder.window_log_max(ZSTD_WINDOW_LOG_MAX)?;
+        Ok(Box::new(decoder))
+    } else if magic.starts_with(&GZIP_MAGIC) {
+        Ok(Box::new(flate2::bufread::MultiGzDecoder::new(reader)))
+    } else {
+        Err(io::Error::other("neither zstd nor gzip"))
+    }
+}
+
+/// Fails (rather than truncating silently) once more than the cap was decompressed.
+struct CappedReader<R> {
+    inner: R,
+    remaining: u64,
+}
+
+impl<R: Read> Read for CappedReader<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.remaining = self
+            .remaining
+            .checked_sub(n as u64)
+            .ok_or_else(|| io::Error::other("decompressed size over the limit"))?;
+        Ok(n)
+    }
+}
+
+fn read_manifest<R: Read>(
+    first: Option<io::Result<tar::Entry<'_, R>>>,
+    limits: &Limits,
+) -> Result<Manifest, String> {
+    let mut entry = first
+        .ok_or("empty archive")?
+        .map_err(|e| format!("corrupt tar: {e}"))?;
+    check_plain_regular(&mut entry)?;
+    if entry.path_bytes().as_ref() != MANIFEST_NAME.as_bytes() {
+        return Err(format!("the first entry is not {MANIFEST_NAME}"));
+    }
+    if entry.size() > limits.max_manifest_bytes {
+        return Err(format!(
+            "{MANIFEST_NAME} over {} bytes",
+            limits.max_manifest_bytes
+        ));
+    }
+    let mut bytes = Vec::new();
+    entry
+        .by_ref()
+        .take(limits.max_manifest_bytes + 1)
+        .read_to_end(&mut bytes)
+        .map_err(|e| format!("corrupt tar: {e}"))?;
+    if bytes.len() as u64 != entry.size() {
+        return Err(format!("{MANIFEST_NAME} is shorter than its header says"));
+    }
+    let manifest: Manifest =
+        serde_json::from_slice(&bytes).map_err(|e| format!("{MANIFEST_NAME}: {e}"))?;
+    check_manifest(&manifest, limits)?;
+    Ok(manifest)
+}
+
+fn check_manifest(manifest: &Manifest, limits: &Limits) -> Result<(), String> {
+    if manifest.version != ARCHIVE_VERSION {
+        return Err(format!("archive version {}", manifest.version));
+    }
+    if manifest.blobs.len() as u64 >= limits.max_entries {
+        return Err(format!("more than {} entries", limits.max_entries));
+    }
+    let mut listed = BTreeSet::new();
+    let mut total = 0u64;
+    for blob in &manifest.blobs {
+        if !listed.insert(&blob.digest) {
+            return Err(format!("{} is listed twice", blob.digest));
+        }
+        total = total.saturating_add(blob.size);
+    }
+    if total > limits.max_total_bytes {
+        return Err(format!("declares {total} bytes, over the limit"));
+    }
+    let referenced = manifest.images.iter().flat_map(ImageEntry::blobs);
+    if let Some(missing) = referenced.into_iter().find(|d| !listed.contains(d)) {
+        return Err(format!(
+            "an image references {missing}, which is not listed"
+        ));
+    }
+    Ok(())
+}
+
+/// Refuses anything but a plain regular file: other types, special mode bits, PAX records,
+/// GNU long names, and a size that differs between the header and the parsed entry.
+fn check_plain_regular<R: Read>(entry: &mut tar::Entry<'_, R>) -> Result<(), String> {
+    let header = entry.header();
+    let name = String::from_utf8_lossy(&entry.path_bytes()).into_owned();
+    let kind = header.entry_type();
+    if kind != tar::EntryType::Regular {
+        return Err(format!("{name:?} is a {kind:?} entry, not a regular file"));
+    }
+    let mode = header.mode().map_err(|e| format!("{name:?}: {e}"))?;
+    if mode & 0o7000 != 0 {
+        return Err(format!(
+            "{name:?} has setuid, setgid or sticky bits ({mode:o})"
+        ));
+    }
+    let header_size = header.entry_size().map_err(|e| format!("{name:?}: {e}"))?;
+    if header_size != entry.size() {
+        return Err(format!("{name:?}: PAX size differs from the header size"));
+    }
+    if entry.header().path_bytes() != entry.path_bytes() {
+        return Err(format!("{name:?} uses an extended (long) name"));
+    }
+    if entry.pax_extensions().map_err(|e| e.to_string())?.is_some() {
+        return Err(format!("{name:?} carries PAX records"));
+    }
+    Ok(())
+}
+
+/// Checks one blob entry's header and returns its digest.
+fn check_blob_header<R: Read>(
+    entry: &mut tar::Entry<'_, R>,
+    expected: &BTreeMap<&Digest, u64>,
+) -> Result<Digest, String> {
+    check_plain_regular(entry)?;
+    let raw = entry.path_bytes();
+    let name = std::str::from_utf8(&raw).map_err(|_| "a name that is not UTF-8".to_string())?;
+    let digest = name
+        .strip_prefix(BLOB_PREFIX)
+        .and_then(|hex| Digest::from_hex(hex).ok())
+        .ok_or_else(|| format!("unexpected entry {name:?}"))?;
+    let size = *expected
+        .get(&digest)
+        .ok_or_else(|| format!("{name:?} is not listed in the manifest"))?;
+    if entry.size() != size {
+        return Err(format!(
+            "{name:?} is {} bytes, the manifest says {size}",
+            entry.size()
+        ));
+    }
+    Ok(digest)
+}
+
+/// Streams one blob into `staging/<hex>`, hashing as it goes.
+fn stage_blob<R: Read>(
+    entry: &mut tar::Entry<'_, R>,
+    digest: &Digest,
+    size: u64,
+    staging: &Path,
+) -> Result<(), String> {
+    let path = staging.join(digest.hex());
+    let mut limited = entry.take(size);
+    let (actual, written) =
+        store::write_hashed(&mut limited, &path).map_err(|e| format!("{digest}: {e}"))?;
+    if written != size {
+        return Err(format!("{digest} ends after {written} of {size} bytes"));
+    }
+    if &actual != digest {
+        return Err(format!("{digest} does not match its content ({actual})"));
+    }
+    Ok(())
+}
+
+/// Moves the verified blobs into the store and merges the index.
+fn commit(
+    store: &Store,
+    lock: &StoreLock,
+    staging: &Path,
+    manifest: Manifest,
+) -> Result<ImportOutcome, CacheError> {
+    let mut added = 0;
+    for blob in &manifest.blobs {
+        let staged: PathBuf = staging.join(blob.digest.hex());
+        if store.adopt_blob(&staged, &blob.digest)? {
+            added += 1;
+        }
+    }
+    let mut index = store.read_index()?;
+    // Restoring is not a use: last use stays what the saving build recorded, so an image no
+    // build produces any more still ages out.
+    let images = manifest.images;
+    for image in &images {
+        index.upsert(image.clone());
+    }
+    store.write_index(&index, lock)?;
+    Ok(ImportOutcome {
+        images,
+        blobs_added: added,
+        blobs_present: manifest.blobs.len() - added,
+    })
+}

@@ -1,0 +1,67 @@
+//! The build cache: a content-addressed store of image configs and layers, exported between CI
+//! runs as one verified archive.
+//!
+//! This file owns the error type; the other files own one concern each:
+//!
+//! - `digest.rs`: `sha256:` digests and a writer that hashes what passes through it;
+//! - `atomic.rs`: atomic file writes (temp file in the same folder, fsync, rename, fsync folder);
+//! - `lock.rs`: the exclusive lock that serialises two jobs sharing one store;
+//! - `store.rs`: the store on disk (blobs by digest, the index of images) and its invariants;
+//! - `archive.rs`: exporting the store as tar + zstd/gzip and importing it back, verifying every
+//!   blob and refusing anything but the expected regular files;
+//! - `prune.rs`: retention by age, the size limit by least recent use, garbage collection of
+//!   unreferenced blobs, and the same for a BuildKit `type=local` cache folder;
+//! - `docker_tar.rs`: splitting `docker save` tars into blobs and writing `docker load` tars;
+//! - `keys.rs`: CI cache keys and restore-key prefixes, with the run's trust in the prefix.
+
+pub mod archive;
+mod atomic;
+#[cfg(test)]
+mod corpus;
+pub mod digest;
+pub mod docker_tar;
+pub mod keys;
+pub mod lock;
+pub mod prune;
+pub mod store;
+
+pub use archive::{Compression, ExportSummary, ImportOutcome, Limits};
+pub use digest::Digest;
+pub use keys::{CacheKeys, Trust};
+pub use store::{ImageEntry, Index, Store};
+
+/// Everything the cache can fail with.
+#[derive(Debug, thiserror::Error)]
+pub enum CacheError {
+    /// A file or folder of the store or an archive could not be read or written.
+    #[error("{path}: {source}")]
+    Io {
+        path: String,
+        source: std::io::Error,
+    },
+    /// The store's index (or another state file) is not what this version writes.
+    #[error("{path}: unreadable cache state: {message}")]
+    State { path: String, message: String },
+    /// An archive was refused; the store was left unchanged. Callers treat this as a cache miss.
+    #[error("refused cache archive {path}: {reason}")]
+    BadArchive { path: String, reason: String },
+    /// A BuildKit `type=local` cache folder could not be read, so nothing in it was deleted.
+    #[error("{path}: not a BuildKit local cache: {message}")]
+    BuildKitCache { path: String, message: String },
+    /// A `docker save` stream was not in the expected format.
+    #[error("unexpected docker save output: {0}")]
+    SaveFormat(String),
+    /// The daemon failed while saving or loading images.
+    #[error(transparent)]
+    Engine(#[from] crate::engine::EngineError),
+}
+
+impl CacheError {
+    /// An [`CacheError::Io`] naming `path`.
+    pub(crate) fn io(path: &std::path::Path, source: std::io::Error) -> Self {
+        Self::Io {
+            path: path.display().to_string(),
+            source,
+        }
+    }
+}

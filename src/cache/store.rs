@@ -1,0 +1,412 @@
+//! The content-addressed store on disk.
+//!
+//! ```text
+//! <root>/                    default `.build_cache/`
+//!   blobs/sha256/<hex>       image configs and uncompressed layer tars, each kept once
+//!   index.json               the images: name, tags, inputs digest, config, layers, last use, size
+//!   tmp/                     temp files and import staging (same file system, so renames are atomic)
+//!   lock                     see `lock.rs`
+//! ```
+//!
+//! Invariants: a blob file's name is the SHA-256 of its bytes (blobs enter only by rename after
+//! hashing); `index.json` is replaced atomically; an image in the index references only blobs
+//! that are present, because blobs are renamed in before the index that names them is written.
+//! Blobs no image references are garbage that `prune::collect_garbage` removes.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fs::File;
+use std::io::{self, Read};
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use super::CacheError;
+use super::atomic;
+use super::digest::{Digest, HashingWriter};
+use super::lock::StoreLock;
+
+/// The store folder when nothing else is configured.
+pub const DEFAULT_DIR: &str = ".build_cache";
+/// The index format this version reads and writes.
+pub const INDEX_VERSION: u32 = 1;
+/// How many build records [`Index::record_build`] keeps.
+pub const BUILD_RECORDS_KEPT: usize = 20;
+
+/// One image the store can give back to the daemon.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ImageEntry {
+    /// The repository name, e.g. `acme/api`; one entry per name.
+    pub name: String,
+    /// Every `name:tag` the image had when saved.
+    pub tags: Vec<String>,
+    /// The planner's inputs digest of the build that made it, when known.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub inputs_digest: Option<String>,
+    /// The image config blob; its digest is the image id.
+    pub config: Digest,
+    /// The layer blobs (uncompressed tars), base first.
+    pub layers: Vec<Digest>,
+    /// Seconds since the Unix epoch when a build last saved or restored it.
+    pub last_used: u64,
+    /// Bytes of its config and layers (shared layers counted in each image).
+    pub size: u64,
+}
+
+impl ImageEntry {
+    /// The config and every layer.
+    pub fn blobs(&self) -> impl Iterator<Item = &Digest> {
+        std::iter::once(&self.config).chain(&self.layers)
+    }
+}
+
+/// The cache hits and misses of one build, for `cache stats`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BuildRecord {
+    /// Seconds since the Unix epoch.
+    pub at: u64,
+    /// Steps served from the cache.
+    pub cached_steps: u64,
+    /// Steps that ran.
+    pub total_steps: u64,
+}
+
+/// `index.json`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Index {
+    pub version: u32,
+    pub images: Vec<ImageEntry>,
+    #[serde(default)]
+    pub builds: Vec<BuildRecord>,
+}
+
+impl Default for Index {
+    fn default() -> Self {
+        Self {
+            version: INDEX_VERSION,
+            images: Vec::new(),
+            builds: Vec::new(),
+        }
+    }
+}
+
+impl Index {
+    /// Adds `entry`, replacing the entry of the same name; keeps the later last use.
+    pub fn upsert(&mut self, mut entry: ImageEntry) {
+        match self.images.iter_mut().find(|e| e.name == entry.name) {
+            Some(existing) => {
+                entry.last_used = entry.last_used.max(existing.last_used);
+                *existing = entry;
+            }
+            None => self.images.push(entry),
+        }
+        self.images.sort_by(|a, b| a.name.cmp(&b.name));
+    }
+
+    /// Every blob some image references.
+    pub fn referenced(&self) -> BTreeSet<&Digest> {
+        self.images.iter().flat_map(ImageEntry::blobs).collect()
+    }
+
+    /// Records one build's cache use, keeping the last [`BUILD_RECORDS_KEPT`].
+    pub fn record_build(&mut self, record: BuildRecord) {
+        self.builds.push(record);
+        let excess = self.builds.len().saturating_sub(BUILD_RECORDS_KEPT);
+        self.builds.drain(..excess);
+    }
+
+    /// Parses `index.json`; `path` names the file in errors.
+    pub fn parse(bytes: &[u8], path: &Path) -> Result<Self, CacheError> {
+        let state = |message: String| CacheError::State {
+            path: path.display().to_string(),
+            message,
+        };
+        let index: Self = serde_json::from_slice(bytes).map_err(|e| state(e.to_string()))?;
+        if index.version != INDEX_VERSION {
+            return Err(state(format!(
+                "index version {} (this buildopt reads {INDEX_VERSION})",
+                index.version
+            )));
+        }
+        Ok(index)
+    }
+}
+
+/// A blob that was added (or found already present).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredBlob {
+    pub digest: Digest,
+    pub size: u64,
+    /// False when the store already had it (the bytes were dropped).
+    pub added: bool,
+}
+
+/// The store at one folder.
+#[derive(Debug, Clone)]
+pub struct Store {
+    root: PathBuf,
+}
+
+impl Store {
+    /// Opens the store at `root`, creating its folders.
+    pub fn open(root: &Path) -> Result<Self, CacheError> {
+        let store = Self {
+            root: root.to_path_buf(),
+        };
+        for dir in [store.blob_dir(), store.tmp_dir()] {
+            std::fs::create_dir_all(&dir).map_err(|e| CacheError::io(&dir, e))?;
+        }
+        Ok(store)
+    }
+
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    /// Takes the store's exclusive lock (see `lock.rs`).
+    pub fn lock(&self, on_wait: impl FnOnce(&Path)) -> Result<StoreLock, CacheError> {
+        StoreLock::acquire(&self.root, on_wait)
+    }
+
+    pub fn index_path(&self) -> PathBuf {
+        self.root.join("index.json")
+    }
+
+    pub fn blob_dir(&self) -> PathBuf {
+        self.root.join("blobs").join("sha256")
+    }
+
+    pub fn tmp_dir(&self) -> PathBuf {
+        self.root.join("tmp")
+    }
+
+    pub fn blob_path(&self, digest: &Digest) -> PathBuf {
+        self.blob_dir().join(digest.hex())
+    }
+
+    pub fn has_blob(&self, digest: &Digest) -> bool {
+        self.blob_path(digest).is_file()
+    }
+
+    /// The index; a store without one is empty.
+    pub fn read_index(&self) -> Result<Index, CacheError> {
+        let path = self.index_path();
+        match std::fs::read(&path) {
+            Ok(bytes) => Index::parse(&bytes, &path),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(Index::default()),
+            Err(e) => Err(CacheError::io(&path, e)),
+        }
+    }
+
+    /// Replaces the index atomically. Call with the lock held.
+    pub fn write_index(&self, index: &Index, _lock: &StoreLock) -> Result<(), CacheError> {
+        let path = self.index_path();
+        let mut bytes = serde_json::to_vec_pretty(index).map_err(|e| CacheError::State {
+            path: path.display().to_string(),
+            message: e.to_string(),
+        })?;
+        bytes.push(b'\n');
+        atomic::write(&path, &bytes).map_err(|e| CacheError::io(&path, e))
+    }
+
+    /// Streams `reader` into the store under the digest of its bytes. Bytes the store already has
+    /// are dropped, so a layer shared by many images is kept once. Call with the lock held.
+    pub fn add_blob(
+        &self,
+        reader: &mut dyn Read,
+        _lock: &StoreLock,
+    ) -> Result<StoredBlob, CacheError> {
+        let tmp_dir = self.tmp_dir();
+        let suffix = atomic::random_suffix().map_err(|e| CacheError::io(&tmp_dir, e))?;
+        let temp = tmp_dir.join(format!("blob-{suffix}"));
+        let written = write_hashed(reader, &temp);
+        let (digest, size) = match written {
+            Ok(done) => done,
+            Err(e) => {
+                let _ = std::fs::remove_file(&temp);
+                return Err(CacheError::io(&temp, e));
+            }
+        };
+        let added = self.adopt_blob(&temp, &digest)?;
+        Ok(StoredBlob {
+            digest,
+            size,
+            added,
+        })
+    }
+
+    /// Moves an already verified file (on the store's file system) into place as `digest`;
+    /// if the store already has the blob, the file is removed instead.
+    pub(crate) fn adopt_blob(&self, file: &Path, digest: &Digest) -> Result<bool, CacheError> {
+        if self.has_blob(digest) {
+            std::fs::remove_file(file).map_err(|e| CacheError::io(file, e))?;
+            return Ok(false);
+        }
+        let target = self.blob_path(digest);
+        std::fs::rename(file, &target).map_err(|e| CacheError::io(&target, e))?;
+        let dir = self.blob_dir();
+        atomic::sync_dir(&dir).map_err(|e| CacheError::io(&dir, e))?;
+        Ok(true)
+    }
+
+    /// Opens a blob for reading.
+    pub fn open_blob(&self, digest: &Digest) -> Result<File, CacheError> {
+        let path = self.blob_path(digest);
+        File::open(&path).map_err(|e| CacheError::io(&path, e))
+    }
+
+    /// Every blob on disk with its size, by digest. Files that are not named like a digest (a
+    /// stray file, a temp file of an older version) are ignored, never deleted from here.
+    pub fn blob_sizes(&self) -> Result<BTreeMap<Digest, u64>, CacheError> {
+        let dir = self.blob_dir();
+        let entries = std::fs::read_dir(&dir).map_err(|e| CacheError::io(&dir, e))?;
+        let mut sizes = BTreeMap::new();
+        for entry in entries {
+            let entry = entry.map_err(|e| CacheError::io(&dir, e))?;
+            let Some(digest) = entry
+                .file_name()
+                .to_str()
+                .and_then(|n| Digest::from_hex(n).ok())
+            else {
+                continue;
+            };
+            let meta = entry
+                .metadata()
+                .map_err(|e| CacheError::io(&entry.path(), e))?;
+            sizes.insert(digest, meta.len());
+        }
+        Ok(sizes)
+    }
+
+    /// A fresh, empty staging folder under `tmp/`.
+    pub fn staging_dir(&self, purpose: &str) -> Result<PathBuf, CacheError> {
+        let tmp = self.tmp_dir();
+        let suffix = atomic::random_suffix().map_err(|e| CacheError::io(&tmp, e))?;
+        let dir = tmp.join(format!("{purpose}-{suffix}"));
+        std::fs::create_dir(&dir).map_err(|e| CacheError::io(&dir, e))?;
+        Ok(dir)
+    }
+
+    /// Removes leftovers of jobs that died mid-write. Safe only with the lock held, because every
+    /// writer of `tmp/` holds it.
+    pub fn clear_tmp(&self, _lock: &StoreLock) -> Result<(), CacheError> {
+        let tmp = self.tmp_dir();
+        let entries = std::fs::read_dir(&tmp).map_err(|e| CacheError::io(&tmp, e))?;
+        for entry in entries {
+            let path = entry.map_err(|e| CacheError::io(&tmp, e))?.path();
+            let removed = if path.is_dir() {
+                std::fs::remove_dir_all(&path)
+            } else {
+                std::fs::remove_file(&path)
+            };
+            removed.map_err(|e| CacheError::io(&path, e))?;
+        }
+        Ok(())
+    }
+}
+
+/// Copies `reader` into a new file at `path`, synced, and returns the digest and length.
+pub(crate) fn write_hashed(reader: &mut dyn Read, path: &Path) -> io::Result<(Digest, u64)> {
+    let file = File::create_new(path)?;
+    let mut writer = HashingWriter::new(io::BufWriter::with_capacity(1 << 20, file));
+    io::copy(reader, &mut writer)?;
+    let (digest, size, buffered) = writer.finish();
+    buffered
+        .into_inner()
+        .map_err(|e| e.into_error())?
+        .sync_all()?;
+    Ok((digest, size))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn entry(name: &str, config: &[u8], layers: &[&[u8]], last_used: u64) -> ImageEntry {
+        ImageEntry {
+            name: name.into(),
+            tags: vec![format!("{name}:latest")],
+            inputs_digest: None,
+            config: Digest::of(config),
+            layers: layers.iter().map(|l| Digest::of(l)).collect(),
+            last_used,
+            size: (config.len() + layers.iter().map(|l| l.len()).sum::<usize>()) as u64,
+        }
+    }
+
+    #[test]
+    fn shared_blobs_are_kept_once() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = Store::open(dir.path()).expect("open");
+        let lock = store.lock(|_| {}).expect("lock");
+        let first = store.add_blob(&mut &b"layer"[..], &lock).expect("add");
+        let second = store.add_blob(&mut &b"layer"[..], &lock).expect("add");
+        assert!(first.added && !second.added);
+        assert_eq!(first.digest, Digest::of(b"layer"));
+        assert_eq!(store.blob_sizes().expect("sizes").len(), 1);
+        assert_eq!(
+            std::fs::read(store.blob_path(&first.digest)).expect("read"),
+            b"layer"
+        );
+        assert_eq!(std::fs::read_dir(store.tmp_dir()).expect("ls").count(), 0);
+    }
+
+    #[test]
+    fn index_round_trips_and_upsert_replaces_by_name() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = Store::open(dir.path()).expect("open");
+        assert_eq!(store.read_index().expect("empty"), Index::default());
+        let lock = store.lock(|_| {}).expect("lock");
+        let mut index = Index::default();
+        index.upsert(entry("b", b"c1", &[b"l1"], 10));
+        index.upsert(entry("a", b"c2", &[b"l1", b"l2"], 5));
+        index.upsert(entry("b", b"c3", &[b"l3"], 7));
+        assert_eq!(index.images.len(), 2);
+        assert_eq!(index.images[1].config, Digest::of(b"c3"));
+        assert_eq!(index.images[1].last_used, 10, "the later use is kept");
+        assert_eq!(index.referenced().len(), 5);
+        store.write_index(&index, &lock).expect("write");
+        assert_eq!(store.read_index().expect("read"), index);
+    }
+
+    #[test]
+    fn build_records_are_bounded() {
+        let mut index = Index::default();
+        for at in 0..(BUILD_RECORDS_KEPT as u64 + 5) {
+            index.record_build(BuildRecord {
+                at,
+                cached_steps: 1,
+                total_steps: 2,
+            });
+        }
+        assert_eq!(index.builds.len(), BUILD_RECORDS_KEPT);
+        assert_eq!(index.builds[0].at, 5);
+    }
+
+    #[test]
+    fn malformed_index_files_are_state_errors() {
+        let path = Path::new("index.json");
+        for bad in [
+            &b""[..],
+            b"{",
+            b"[]",
+            b"{\"version\":2,\"images\":[]}",
+            b"{\"version\":1,\"images\":[],\"extra\":1}",
+            b"{\"version\":1,\"images\":[{\"name\":\"a\",\"tags\":[],\"config\":\"sha256:00\",\"layers\":[],\"last_used\":0,\"size\":0}]}",
+        ] {
+            assert!(
+                matches!(Index::parse(bad, path), Err(CacheError::State { .. })),
+                "{:?} accepted",
+                String::from_utf8_lossy(bad)
+            );
+        }
+    }
+
+    #[test]
+    fn stray_files_in_the_blob_folder_are_ignored() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = Store::open(dir.path()).expect("open");
+        std::fs::write(store.blob_dir().join("notes.txt"), "x").expect("write");
+        assert!(store.blob_sizes().expect("sizes").is_empty());
+    }
+}

@@ -1,0 +1,521 @@
+//! `buildopt cache`: set up, inspect, prune, export and import the build cache, and print CI
+//! cache keys. Every change to the store happens under its lock and ends by enforcing the
+//! retention and the size limit, so the store never grows past them.
+
+use std::path::Path;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use serde::Serialize;
+
+use super::{Context, write_stdout};
+use crate::cache::keys::{self, KeyInput};
+use crate::cache::lock::StoreLock;
+use crate::cache::prune::{self, PruneSummary};
+use crate::cache::{CacheError, Limits, Store, archive, docker_tar};
+use crate::ci;
+use crate::cli::{CacheAction, CacheArgs, Format, PlanArgs};
+use crate::engine::{DockerEngine, Engine};
+use crate::error::Error;
+use crate::exit;
+use crate::git::Git;
+use crate::notify;
+use crate::settings::cache::{CacheFlags, CacheSettings};
+use crate::settings::{Flags, Settings};
+
+/// Runs one `cache` action.
+pub fn run(ctx: &Context, args: &CacheArgs) -> Result<u8, Error> {
+    let cpus = std::thread::available_parallelism().map_or(1, usize::from);
+    let settings = Settings::resolve(&Flags::default(), &ctx.env, &ctx.file, cpus)?;
+    let compression = match &args.action {
+        CacheAction::Export { compression, .. } => *compression,
+        _ => None,
+    };
+    let flags = CacheFlags {
+        dir: args.cache_dir.clone(),
+        compression,
+    };
+    let cache = CacheSettings::resolve(&flags, &ctx.env, settings.level, &ctx.dir)?;
+    match &args.action {
+        CacheAction::Setup => setup(ctx, &cache),
+        CacheAction::Stats => stats(ctx, &cache),
+        CacheAction::Cleanup => cleanup(ctx, &cache),
+        CacheAction::Optimize { buildkit_cache } => {
+            optimize(ctx, &cache, buildkit_cache.as_deref())
+        }
+        CacheAction::Export { path, images, .. } => {
+            export(ctx, &cache, &ctx.dir.join(path), images)
+        }
+        CacheAction::Import { path, no_load } => import(ctx, &cache, &ctx.dir.join(path), !no_load),
+        CacheAction::Key => key(ctx, &settings),
+    }
+}
+
+fn now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
+fn open_locked(ctx: &Context, cache: &CacheSettings) -> Result<(Store, StoreLock), Error> {
+    let store = Store::open(&cache.dir)?;
+    let lock = store.lock(|path| {
+        ctx.info(&format!("waiting for the cache lock {}", path.display()));
+    })?;
+    Ok((store, lock))
+}
+
+fn render<T: Serialize>(ctx: &Context, value: &T, human: String) -> Result<(), Error> {
+    match ctx.format {
+        Format::Json => {
+            let json = serde_json::to_string_pretty(value).map_err(|e| Error::Io {
+                path: "stdout".into(),
+                source: std::io::Error::other(e),
+            })?;
+            write_stdout(&(json + "\n"))
+        }
+        Format::Human => write_stdout(&human),
+    }
+}
+
+/// Creates the store and `buildkitd.toml` next to it.
+fn setup(ctx: &Context, cache: &CacheSettings) -> Result<u8, Error> {
+    let store = Store::open(&cache.dir)?;
+    let config = store.root().join("buildkitd.toml");
+    let text = buildkitd_toml(cache.size_limit_bytes, cache.retention_days);
+    std::fs::write(&config, text).map_err(|source| Error::Io {
+        path: config.display().to_string(),
+        source,
+    })?;
+    let human = format!(
+        "cache store: {}\nbuildkit config: {} (use with buildkitd --config)\n",
+        store.root().display(),
+        config.display()
+    );
+    #[derive(Serialize)]
+    struct Setup<'a> {
+        store: &'a Path,
+        buildkit_config: &'a Path,
+    }
+    render(
+        ctx,
+        &Setup {
+            store: store.root(),
+            buildkit_config: &config,
+        },
+        human,
+    )?;
+    Ok(exit::SUCCESS)
+}
+
+/// A BuildKit daemon config whose garbage collection keeps the build cache within the limit:
+/// context uploads and git checkouts go first after the retention period, then everything
+/// beyond the limit.
+pub fn buildkitd_toml(limit_bytes: u64, retention_days: u64) -> String {
+    let keep_seconds = retention_days * 24 * 3600;
+    let quarter = limit_bytes / 4;
+    format!(
+        "# Written by `buildopt cache setup`: BuildKit's cache kept within the buildopt limit.\n\
+         [worker.oci]\n  gc = true\n  gckeepstorage = {limit_bytes}\n\n\
+         [[worker.oci.gcpolicy]]\n  keepBytes = {quarter}\n  keepDuration = {keep_seconds}\n  \
+         filters = [\"type==source.local\", \"type==exec.cachemount\", \"type==source.git.checkout\"]\n\n\
+         [[worker.oci.gcpolicy]]\n  all = true\n  keepBytes = {limit_bytes}\n"
+    )
+}
+
+#[derive(Debug, Serialize)]
+struct Stats {
+    store: String,
+    entries: usize,
+    blobs: usize,
+    bytes: u64,
+    /// Cached steps over all steps of the recorded builds; `None` when none was recorded.
+    hit_ratio: Option<f64>,
+    builds_recorded: usize,
+    oldest_use: Option<u64>,
+    newest_use: Option<u64>,
+    size_limit_bytes: u64,
+    retention_days: u64,
+}
+
+fn stats(ctx: &Context, cache: &CacheSettings) -> Result<u8, Error> {
+    let store = Store::open(&cache.dir)?;
+    let index = store.read_index()?;
+    let sizes = store.blob_sizes()?;
+    let (cached, total) = index
+        .builds
+        .iter()
+        .fold((0, 0), |(c, t), b| (c + b.cached_steps, t + b.total_steps));
+    let stats = Stats {
+        store: store.root().display().to_string(),
+        entries: index.images.len(),
+        blobs: sizes.len(),
+        bytes: sizes.values().sum(),
+        hit_ratio: (total > 0).then(|| cached as f64 / total as f64),
+        builds_recorded: index.builds.len(),
+        oldest_use: index.images.iter().map(|i| i.last_used).min(),
+        newest_use: index.images.iter().map(|i| i.last_used).max(),
+        size_limit_bytes: cache.size_limit_bytes,
+        retention_days: cache.retention_days,
+    };
+    let human = format!(
+        "store: {}\nentries: {}\nblobs: {} ({} bytes)\nhit ratio: {}\noldest use: {}\nnewest use: {}\nlimit: {} bytes, retention {} days\n",
+        stats.store,
+        stats.entries,
+        stats.blobs,
+        stats.bytes,
+        stats
+            .hit_ratio
+            .map_or("no builds recorded".into(), |r| format!(
+                "{:.0}% of steps over {} builds",
+                r * 100.0,
+                stats.builds_recorded
+            )),
+        age(stats.oldest_use),
+        age(stats.newest_use),
+        stats.size_limit_bytes,
+        stats.retention_days,
+    );
+    render(ctx, &stats, human)?;
+    Ok(exit::SUCCESS)
+}
+
+fn age(at: Option<u64>) -> String {
+    match at {
+        Some(at) => format!("{} hours ago", now().saturating_sub(at) / 3600),
+        None => "-".into(),
+    }
+}
+
+/// Drops expired entries and the blobs only they used.
+fn enforce_retention(
+    store: &Store,
+    lock: &StoreLock,
+    cache: &CacheSettings,
+) -> Result<PruneSummary, Error> {
+    let index = store.read_index()?;
+    let expired = prune::expired(&index, now(), cache.retention_days);
+    Ok(prune::remove_images(store, lock, &expired)?)
+}
+
+/// Drops the least recently used entries until the store fits the limit.
+fn enforce_limit(
+    store: &Store,
+    lock: &StoreLock,
+    cache: &CacheSettings,
+) -> Result<PruneSummary, Error> {
+    let index = store.read_index()?;
+    let over = prune::over_limit(&index, &store.blob_sizes()?, cache.size_limit_bytes);
+    Ok(prune::remove_images(store, lock, &over)?)
+}
+
+fn merge(mut a: PruneSummary, b: PruneSummary) -> PruneSummary {
+    a.images_removed.extend(b.images_removed);
+    a.blobs_removed += b.blobs_removed;
+    a.bytes_freed += b.bytes_freed;
+    a
+}
+
+fn describe(summary: &PruneSummary) -> String {
+    format!(
+        "removed {} entries ({}), {} blobs, {} bytes\n",
+        summary.images_removed.len(),
+        summary.images_removed.join(", "),
+        summary.blobs_removed,
+        summary.bytes_freed
+    )
+}
+
+fn cleanup(ctx: &Context, cache: &CacheSettings) -> Result<u8, Error> {
+    let (store, lock) = open_locked(ctx, cache)?;
+    let summary = enforce_retention(&store, &lock, cache)?;
+    render(ctx, &summary, describe(&summary))?;
+    Ok(exit::SUCCESS)
+}
+
+fn optimize(ctx: &Context, cache: &CacheSettings, buildkit: Option<&Path>) -> Result<u8, Error> {
+    let (store, lock) = open_locked(ctx, cache)?;
+    let mut summary = enforce_limit(&store, &lock, cache)?;
+    if let Some(dir) = buildkit {
+        let buildkit = prune::collect_buildkit_local(&ctx.dir.join(dir))?;
+        summary = merge(summary, buildkit);
+    }
+    render(ctx, &summary, describe(&summary))?;
+    Ok(exit::SUCCESS)
+}
+
+fn runtime() -> Result<tokio::runtime::Runtime, Error> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|source| Error::Io {
+            path: "tokio runtime".into(),
+            source,
+        })
+}
+
+async fn connect(ctx: &Context) -> Result<DockerEngine, Error> {
+    let cert = ctx.env.get("DOCKER_CERT_PATH").map(Path::new);
+    DockerEngine::connect(
+        ctx.env.get("DOCKER_HOST"),
+        cert,
+        ctx.env.is_true("DOCKER_TLS_VERIFY"),
+    )
+    .await
+    .map_err(|e| Error::Cache(e.into()))
+}
+
+fn export(
+    ctx: &Context,
+    cache: &CacheSettings,
+    path: &Path,
+    images: &[String],
+) -> Result<u8, Error> {
+    let (store, mut lock) = open_locked(ctx, cache)?;
+    if !images.is_empty() {
+        let (saved, added, kept_lock) =
+            runtime()?.block_on(save_into_store(ctx, &store, lock, images))?;
+        lock = kept_lock;
+        ctx.info(&format!(
+            "saved {saved} images into the store ({added} new blobs)"
+        ));
+    }
+    let pruned = merge(
+        enforce_retention(&store, &lock, cache)?,
+        enforce_limit(&store, &lock, cache)?,
+    );
+    if !pruned.images_removed.is_empty() {
+        ctx.info(&format!("pruned: {}", describe(&pruned).trim_end()));
+    }
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get() as u32);
+    let summary = archive::export(&store, &lock, path, cache.compression, threads)?;
+    let human = format!(
+        "exported {} images, {} blobs ({} bytes) to {} ({} bytes, {:?})\n",
+        summary.images,
+        summary.blobs,
+        summary.blob_bytes,
+        path.display(),
+        summary.archive_bytes,
+        summary.compression
+    );
+    render(ctx, &summary, human)?;
+    Ok(exit::SUCCESS)
+}
+
+/// Saves `images` from the daemon into the store and indexes them; returns the number of
+/// images, of new blobs, and the lock (it travels through the blocking thread that reads).
+async fn save_into_store(
+    ctx: &Context,
+    store: &Store,
+    lock: StoreLock,
+    images: &[String],
+) -> Result<(usize, usize, StoreLock), Error> {
+    let engine = connect(ctx).await?;
+    let before = store.blob_sizes()?.len();
+    let (task_store, at) = (store.clone(), now());
+    let (entries, lock) = engine
+        .save_images(images, move |reader| {
+            docker_tar::ingest_save(&task_store, &lock, reader, at).map(|entries| (entries, lock))
+        })
+        .await
+        .map_err(|e| Error::Cache(e.into()))??;
+    let mut index = store.read_index()?;
+    for entry in &entries {
+        index.upsert(entry.clone());
+    }
+    store.write_index(&index, &lock)?;
+    let added = store.blob_sizes()?.len() - before;
+    Ok((entries.len(), added, lock))
+}
+
+#[derive(Debug, Serialize)]
+struct ImportReport {
+    /// False when the archive was missing or refused (a cache miss).
+    restored: bool,
+    warning: Option<String>,
+    images: Vec<String>,
+    blobs_added: usize,
+    blobs_present: usize,
+    loaded: Vec<String>,
+    already_in_daemon: Vec<String>,
+}
+
+fn import(ctx: &Context, cache: &CacheSettings, path: &Path, load: bool) -> Result<u8, Error> {
+    let miss = |warning: String| {
+        ctx.info(&format!("warning: {warning}; continuing without the cache"));
+        let report = ImportReport {
+            restored: false,
+            warning: Some(warning.clone()),
+            images: Vec::new(),
+            blobs_added: 0,
+            blobs_present: 0,
+            loaded: Vec::new(),
+            already_in_daemon: Vec::new(),
+        };
+        render(ctx, &report, format!("cache miss: {warning}\n")).map(|()| exit::SUCCESS)
+    };
+    if !path.is_file() {
+        return miss(format!("no cache archive at {}", path.display()));
+    }
+    let (store, lock) = open_locked(ctx, cache)?;
+    let outcome = match archive::import(&store, &lock, path, &Limits::default()) {
+        Ok(outcome) => outcome,
+        Err(CacheError::BadArchive { path, reason }) => {
+            return miss(format!("refused cache archive {path}: {reason}"));
+        }
+        Err(other) => return Err(other.into()),
+    };
+    let mut report = ImportReport {
+        restored: true,
+        warning: None,
+        images: outcome.images.iter().map(|i| i.name.clone()).collect(),
+        blobs_added: outcome.blobs_added,
+        blobs_present: outcome.blobs_present,
+        loaded: Vec::new(),
+        already_in_daemon: Vec::new(),
+    };
+    if load {
+        let (loaded, present) =
+            runtime()?.block_on(load_into_daemon(ctx, &store, outcome.images))?;
+        report.loaded = loaded;
+        report.already_in_daemon = present;
+    }
+    drop(lock);
+    let human = format!(
+        "restored {} images ({} new blobs, {} already stored); loaded {}, already in the daemon {}\n",
+        report.images.len(),
+        report.blobs_added,
+        report.blobs_present,
+        report.loaded.len(),
+        report.already_in_daemon.len()
+    );
+    render(ctx, &report, human)?;
+    Ok(exit::SUCCESS)
+}
+
+/// Loads the images the daemon lacks; images it has (same id) only get their tags back.
+/// Returns (loaded, already present) image names.
+async fn load_into_daemon(
+    ctx: &Context,
+    store: &Store,
+    images: Vec<crate::cache::ImageEntry>,
+) -> Result<(Vec<String>, Vec<String>), Error> {
+    let engine = connect(ctx).await?;
+    let cache_err = |e: crate::engine::EngineError| Error::Cache(e.into());
+    let mut missing = Vec::new();
+    let mut present = Vec::new();
+    for image in images {
+        if engine
+            .inspect(&image.config.to_string())
+            .await
+            .map_err(cache_err)?
+            .is_some()
+        {
+            for tag in &image.tags {
+                let (repo, version) = (docker_tar::repository(tag), tag_of(tag));
+                engine
+                    .tag(&image.config.to_string(), repo, version)
+                    .await
+                    .map_err(cache_err)?;
+            }
+            present.push(image.name);
+        } else {
+            missing.push(image);
+        }
+    }
+    let names = missing.iter().map(|i| i.name.clone()).collect();
+    if !missing.is_empty() {
+        let store = store.clone();
+        engine
+            .load_images(move |out| docker_tar::write_load(&store, &missing, out))
+            .await
+            .map_err(cache_err)?;
+    }
+    Ok((names, present))
+}
+
+fn tag_of(reference: &str) -> &str {
+    let repo = docker_tar::repository(reference);
+    reference
+        .get(repo.len() + 1..)
+        .filter(|t| !t.is_empty())
+        .unwrap_or("latest")
+}
+
+fn key(ctx: &Context, settings: &Settings) -> Result<u8, Error> {
+    let git = Git::open(&ctx.dir)?;
+    let plan_args = PlanArgs {
+        base: None,
+        head: None,
+        force: true,
+        output: None,
+    };
+    let plan = super::plan::make_plan(ctx, settings, &git, &plan_args)?;
+    let ci = ci::detect(&ctx.env)?;
+    let platform = format!("{}-{}", std::env::consts::OS, std::env::consts::ARCH);
+    let keys = keys::cache_keys(&KeyInput {
+        ci: &ci,
+        images: plan
+            .images
+            .iter()
+            .map(|i| (i.name.as_str(), i.inputs_digest.as_str()))
+            .collect(),
+        platform: &platform,
+        default_branch: settings.default_branch.as_deref(),
+    });
+    let human = format!(
+        "key: {}\nrestore-keys:\n{}trust: {:?}\nsave: {}\n",
+        keys.key,
+        keys.restore_keys
+            .iter()
+            .map(|k| format!("  {k}\n"))
+            .collect::<String>(),
+        keys.trust,
+        keys.save
+    );
+    render(ctx, &keys, human)?;
+    if let Some(path) = ctx
+        .env
+        .get("GITHUB_OUTPUT")
+        .filter(|_| ctx.env.is_true("GITHUB_ACTIONS"))
+    {
+        let outputs = [
+            ("cache-key", keys.key.clone()),
+            ("cache-restore-keys", keys.restore_keys.join("\n")),
+            ("cache-save", keys.save.to_string()),
+        ];
+        notify::github::write_step_outputs(Path::new(path), &outputs).map_err(|source| {
+            Error::Io {
+                path: path.to_string(),
+                source,
+            }
+        })?;
+    }
+    Ok(exit::SUCCESS)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn buildkitd_config_is_valid_toml_sized_from_the_limit() {
+        let text = buildkitd_toml(10 << 30, 7);
+        let value: toml::Value = toml::from_str(&text).expect("toml");
+        let worker = &value["worker"]["oci"];
+        assert_eq!(worker["gckeepstorage"].as_integer(), Some(10 << 30));
+        let policies = worker["gcpolicy"].as_array().expect("policies");
+        assert_eq!(policies.len(), 2);
+        assert_eq!(
+            policies[0]["keepDuration"].as_integer(),
+            Some(7 * 24 * 3600)
+        );
+        assert_eq!(policies[1]["keepBytes"].as_integer(), Some(10 << 30));
+    }
+
+    #[test]
+    fn tags_split_at_the_tag_colon() {
+        assert_eq!(tag_of("reg:5000/a:v1"), "v1");
+        assert_eq!(tag_of("reg:5000/a"), "latest");
+        assert_eq!(tag_of("a:"), "latest");
+    }
+}

@@ -1,0 +1,160 @@
+//! The cache's settings: whether caching is on, where the store lives, its size limit,
+//! retention and archive compression.
+//!
+//! Each comes from `BUILDOPT_<NAME>`, then the original scripts' name (`ENABLE_CACHING`,
+//! `CACHE_SIZE_LIMIT_GB`, `CACHE_RETENTION_DAYS`), then the GitHub Action input, then the
+//! default; a command-line flag wins over all of them.
+
+use std::path::{Path, PathBuf};
+
+use super::resolve::{Layers, parse_bool};
+use super::vars::{self, SettingVar};
+use super::{ConfigError, Level};
+use crate::cache::Compression;
+use crate::cache::store::DEFAULT_DIR;
+use crate::env::Env;
+
+/// The size limit when nothing sets one: GitHub's per-repository cache quota.
+pub const DEFAULT_SIZE_LIMIT_GB: u64 = 10;
+/// The retention when nothing sets one: GitHub evicts caches unused for 7 days.
+pub const DEFAULT_RETENTION_DAYS: u64 = 7;
+
+/// The resolved cache settings.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CacheSettings {
+    /// Restore before and export after builds (levels medium, maximum and ci by default).
+    pub enabled: bool,
+    /// The store folder, absolute.
+    pub dir: PathBuf,
+    pub size_limit_bytes: u64,
+    pub retention_days: u64,
+    pub compression: Compression,
+}
+
+/// Cache settings given on the command line.
+#[derive(Debug, Clone, Default)]
+pub struct CacheFlags {
+    pub dir: Option<PathBuf>,
+    pub compression: Option<Compression>,
+}
+
+impl CacheSettings {
+    /// Resolves the cache settings; relative folders are taken from `base` (the `-C` folder).
+    pub fn resolve(
+        flags: &CacheFlags,
+        env: &Env,
+        level: Level,
+        base: &Path,
+    ) -> Result<Self, ConfigError> {
+        let inputs = env.is_true("GITHUB_ACTIONS");
+        let enabled = pick(env, inputs, &vars::ENABLE_CACHING, parse_bool)?
+            .unwrap_or(level != Level::Minimal);
+        let dir = flags
+            .dir
+            .clone()
+            .or(pick(env, inputs, &vars::CACHE_DIR, |raw| {
+                Ok(PathBuf::from(raw))
+            })?)
+            .unwrap_or_else(|| PathBuf::from(DEFAULT_DIR));
+        let size_gb = pick(env, inputs, &vars::CACHE_SIZE_LIMIT_GB, parse_count)?
+            .unwrap_or(DEFAULT_SIZE_LIMIT_GB);
+        let retention_days = pick(env, inputs, &vars::CACHE_RETENTION_DAYS, parse_count)?
+            .unwrap_or(DEFAULT_RETENTION_DAYS);
+        let compression = match flags.compression {
+            Some(c) => c,
+            None => pick(env, inputs, &vars::CACHE_COMPRESSION, parse_compression)?
+                .unwrap_or(Compression::Zstd),
+        };
+        Ok(Self {
+            enabled,
+            dir: base.join(dir),
+            size_limit_bytes: size_gb.saturating_mul(1 << 30),
+            retention_days,
+            compression,
+        })
+    }
+}
+
+/// The first of `BUILDOPT_*`, the legacy name and (in GitHub Actions) `INPUT_*` that is set.
+fn pick<T>(
+    env: &Env,
+    inputs: bool,
+    var: &SettingVar,
+    parse: fn(&str) -> Result<T, String>,
+) -> Result<Option<T>, ConfigError> {
+    let layers = Layers {
+        env,
+        github_inputs: inputs,
+    };
+    Ok(layers.pick(var, None, None, parse)?.map(|(value, _)| value))
+}
+
+fn parse_count(raw: &str) -> Result<u64, String> {
+    raw.trim()
+        .parse::<u64>()
+        .map_err(|_| "expected a whole number".into())
+}
+
+fn parse_compression(raw: &str) -> Result<Compression, String> {
+    match raw.trim().to_ascii_lowercase().as_str() {
+        "zstd" => Ok(Compression::Zstd),
+        "gzip" => Ok(Compression::Gzip),
+        _ => Err("expected zstd or gzip".into()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn resolve(env: &[(&str, &str)], level: Level) -> Result<CacheSettings, ConfigError> {
+        CacheSettings::resolve(
+            &CacheFlags::default(),
+            &Env::from_pairs(env.iter().copied()),
+            level,
+            Path::new("/repo"),
+        )
+    }
+
+    #[test]
+    fn defaults_follow_the_level() {
+        let s = resolve(&[], Level::Medium).expect("ok");
+        assert!(s.enabled);
+        assert_eq!(s.dir, Path::new("/repo/.build_cache"));
+        assert_eq!((s.size_limit_bytes, s.retention_days), (10 << 30, 7));
+        assert!(!resolve(&[], Level::Minimal).expect("ok").enabled);
+    }
+
+    #[test]
+    fn buildopt_names_win_over_legacy_names() {
+        let s = resolve(
+            &[
+                ("CACHE_SIZE_LIMIT_GB", "5"),
+                ("BUILDOPT_CACHE_SIZE_LIMIT_GB", "2"),
+                ("CACHE_RETENTION_DAYS", "3"),
+                ("ENABLE_CACHING", "false"),
+                ("BUILDOPT_CACHE_DIR", "/tmp/c"),
+                ("BUILDOPT_CACHE_COMPRESSION", "gzip"),
+            ],
+            Level::Ci,
+        )
+        .expect("ok");
+        assert_eq!((s.size_limit_bytes, s.retention_days), (2 << 30, 3));
+        assert!(!s.enabled);
+        assert_eq!(s.dir, Path::new("/tmp/c"));
+        assert_eq!(s.compression, Compression::Gzip);
+    }
+
+    #[test]
+    fn malformed_values_name_the_variable() {
+        for (name, value) in [
+            ("CACHE_SIZE_LIMIT_GB", "ten"),
+            ("CACHE_RETENTION_DAYS", "-1"),
+            ("ENABLE_CACHING", "maybe"),
+            ("BUILDOPT_CACHE_COMPRESSION", "xz"),
+        ] {
+            let e = resolve(&[(name, value)], Level::Medium).expect_err("bad");
+            assert!(e.to_string().contains(name), "{e}");
+        }
+    }
+}

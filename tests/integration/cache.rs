@@ -1,0 +1,300 @@
+//! `buildopt cache` against the real daemon: build, export, wipe, import, rebuild from cache;
+//! incremental export; pruning by size and age; two concurrent imports on one store.
+//!
+//! Images are built with the `docker` CLI and the classic builder (`DOCKER_BUILDKIT=0`), named
+//! `buildopt-test/cache-<test>-<pid>` and removed at the end. Tests that need the daemon fail
+//! when it is unreachable and `CI` is set; elsewhere they note it and return.
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+use crate::cli::buildopt;
+
+#[allow(
+    clippy::print_stderr,
+    reason = "the note tells a developer why a test did nothing"
+)]
+fn daemon_available(test: &str) -> bool {
+    let ok = Command::new("docker")
+        .args(["version", "--format", "{{.Server.Version}}"])
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !ok && std::env::var_os("CI").is_some() {
+        panic!("{test}: the Docker daemon is required in CI (tests/testbed/start-dockerd.sh)");
+    }
+    if !ok {
+        eprintln!("note: {test} skipped, no Docker daemon");
+    }
+    ok
+}
+
+fn docker(args: &[&str], dir: &Path) -> Output {
+    let output = Command::new("docker")
+        .args(args)
+        .current_dir(dir)
+        .env("DOCKER_BUILDKIT", "0")
+        .output()
+        .expect("docker");
+    assert!(
+        output.status.success(),
+        "docker {args:?}: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    output
+}
+
+fn text(output: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    )
+}
+
+fn write_dockerfile(dir: &Path, nonce: &str, second: &str) {
+    std::fs::write(
+        dir.join("Dockerfile"),
+        format!(
+            "FROM buildopt-test/busybox:latest\nRUN echo {nonce} > /first\nRUN echo {second} > /second\n"
+        ),
+    )
+    .expect("Dockerfile");
+}
+
+fn env_with_host() -> Vec<(&'static str, String)> {
+    std::env::var("DOCKER_HOST")
+        .map(|h| vec![("DOCKER_HOST", h)])
+        .unwrap_or_default()
+}
+
+fn run(dir: &Path, args: &[&str], extra: &[(&str, &str)]) -> Output {
+    let host = env_with_host();
+    let mut env: Vec<(&str, &str)> = host.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    env.extend_from_slice(extra);
+    buildopt(dir, args, &env)
+}
+
+fn unique(test: &str) -> (String, String) {
+    let nonce = format!(
+        "{test}-{}-{}",
+        std::process::id(),
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .expect("clock")
+            .as_nanos()
+    );
+    (
+        format!("buildopt-test/cache-{test}-{}", std::process::id()),
+        nonce,
+    )
+}
+
+#[test]
+fn export_wipe_import_then_rebuild_uses_the_cache_and_exports_only_new_layers() {
+    if !daemon_available("cache round trip") {
+        return;
+    }
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (image, nonce) = unique("roundtrip");
+    let tag = format!("{image}:v1");
+    write_dockerfile(dir.path(), &nonce, "two");
+    docker(&["build", "-q", "-t", &tag, "."], dir.path());
+
+    let out = run(
+        dir.path(),
+        &["cache", "export", "c.tzst", "--image", &tag],
+        &[],
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    docker(&["rmi", "-f", &tag], dir.path());
+    // `rmi` also removes the classic builder's intermediate images, its whole cache for this
+    // build. BuildKit's cache is left alone: other tests share this daemon and it plays no part.
+
+    let fresh = dir.path().join("fresh");
+    std::fs::create_dir(&fresh).expect("mkdir");
+    std::fs::copy(dir.path().join("c.tzst"), fresh.join("c.tzst")).expect("copy");
+    let out = run(
+        &fresh,
+        &["--format", "json", "cache", "import", "c.tzst"],
+        &[],
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    assert_eq!(report["restored"], true, "{report}");
+    assert_eq!(report["loaded"][0], image.as_str(), "{report}");
+
+    let rebuilt = docker(
+        &["build", "--cache-from", &tag, "-t", &tag, "."],
+        dir.path(),
+    );
+    let log = text(&rebuilt);
+    assert_eq!(log.matches("Using cache").count(), 2, "{log}");
+
+    // A one-line change: only its layer and the new config enter the store.
+    write_dockerfile(dir.path(), &nonce, "three");
+    let tag2 = format!("{image}:v2");
+    docker(
+        &["build", "-q", "--cache-from", &tag, "-t", &tag2, "."],
+        dir.path(),
+    );
+    let out = run(
+        &fresh,
+        &["cache", "export", "c.tzst", "--image", &tag2],
+        &[],
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert!(text(&out).contains("(2 new blobs)"), "{}", text(&out));
+
+    // Importing again: the daemon has the image, nothing is loaded.
+    let out = run(
+        &fresh,
+        &["--format", "json", "cache", "import", "c.tzst"],
+        &[],
+    );
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    assert_eq!(report["loaded"], serde_json::json!([]), "{report}");
+    assert_eq!(report["already_in_daemon"][0], image.as_str(), "{report}");
+    docker(&["rmi", "-f", &tag, &tag2], dir.path());
+}
+
+/// A store with one image saved from the daemon, for the tests that need real blobs.
+fn store_with_image(test: &str) -> Option<(tempfile::TempDir, String)> {
+    if !daemon_available(test) {
+        return None;
+    }
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (image, nonce) = unique(test);
+    let tag = format!("{image}:v1");
+    write_dockerfile(dir.path(), &nonce, "two");
+    docker(&["build", "-q", "-t", &tag, "."], dir.path());
+    let out = run(
+        dir.path(),
+        &["cache", "export", "c.tzst", "--image", &tag],
+        &[],
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    docker(&["rmi", "-f", &tag], dir.path());
+    Some((dir, image))
+}
+
+fn stats(dir: &Path) -> serde_json::Value {
+    let out = run(dir, &["--format", "json", "cache", "stats"], &[]);
+    serde_json::from_slice(&out.stdout).expect("stats json")
+}
+
+#[test]
+fn size_limit_and_retention_prune_the_store() {
+    let Some((dir, _image)) = store_with_image("prune") else {
+        return;
+    };
+    assert_eq!(stats(dir.path())["entries"], 1);
+    let out = run(
+        dir.path(),
+        &["cache", "cleanup"],
+        &[("CACHE_RETENTION_DAYS", "7")],
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert_eq!(
+        stats(dir.path())["entries"],
+        1,
+        "recently used entries stay"
+    );
+
+    // Age the entry by rewriting its last use, as if the last build was long ago.
+    let index_path = dir.path().join(".build_cache/index.json");
+    let mut index: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&index_path).expect("index")).expect("json");
+    index["images"][0]["last_used"] = 0.into();
+    std::fs::write(&index_path, serde_json::to_vec(&index).expect("json")).expect("write");
+    run(
+        dir.path(),
+        &["cache", "cleanup"],
+        &[("CACHE_RETENTION_DAYS", "7")],
+    );
+    let after = stats(dir.path());
+    assert_eq!(
+        (after["entries"].clone(), after["blobs"].clone()),
+        (0.into(), 0.into())
+    );
+
+    // The size limit: re-import, then a limit of 0 GB drops everything.
+    run(dir.path(), &["cache", "import", "c.tzst", "--no-load"], &[]);
+    assert_eq!(stats(dir.path())["entries"], 1);
+    let out = run(
+        dir.path(),
+        &["cache", "optimize"],
+        &[("CACHE_SIZE_LIMIT_GB", "0")],
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert_eq!(stats(dir.path())["bytes"], 0);
+}
+
+#[test]
+fn two_concurrent_imports_on_one_store_both_succeed() {
+    let Some((dir, image)) = store_with_image("concurrent") else {
+        return;
+    };
+    let shared = dir.path().join("shared");
+    let jobs: Vec<_> = (0..2)
+        .map(|_| {
+            let root = dir.path().to_path_buf();
+            let shared = shared.clone();
+            std::thread::spawn(move || {
+                let store = shared.to_str().expect("utf-8").to_owned();
+                run(
+                    &root,
+                    &[
+                        "cache",
+                        "--cache-dir",
+                        &store,
+                        "import",
+                        "c.tzst",
+                        "--no-load",
+                    ],
+                    &[],
+                )
+            })
+        })
+        .collect();
+    for job in jobs {
+        let out = job.join().expect("join");
+        assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+        assert!(text(&out).contains("restored 1 images"), "{}", text(&out));
+    }
+    let out = run(
+        dir.path(),
+        &[
+            "--format",
+            "json",
+            "cache",
+            "--cache-dir",
+            "shared",
+            "stats",
+        ],
+        &[],
+    );
+    let stats: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    assert_eq!(stats["entries"], 1, "{stats}");
+    let index = std::fs::read_to_string(shared.join("index.json")).expect("index");
+    assert!(index.contains(&image));
+    assert_eq!(
+        std::fs::read_dir(shared.join("tmp")).expect("tmp").count(),
+        0
+    );
+}
+
+#[test]
+fn a_bad_archive_is_a_cache_miss_with_exit_0() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    std::fs::write(dir.path().join("c.tzst"), b"\x28\xb5\x2f\xfdnot really").expect("write");
+    let out = run(dir.path(), &["cache", "import", "c.tzst"], &[]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert!(
+        text(&out).contains("warning: refused cache archive"),
+        "{}",
+        text(&out)
+    );
+    let out = run(dir.path(), &["cache", "import", "missing.tzst"], &[]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert!(text(&out).contains("no cache archive"), "{}", text(&out));
+}
