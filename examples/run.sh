@@ -1,10 +1,13 @@
 #!/usr/bin/env bash
-# Runs buildopt's main job on the example monorepo: copies examples/monorepo into a fresh git
-# repository, commits it, makes a change (the shared folder and the api's README), and asks
-# buildopt what to rebuild and why, as a table and as the JSON plan.
+# Runs buildopt's main job on the example monorepo, set-up included: starts a Docker daemon and
+# imports the busybox base image (tests/testbed), copies examples/monorepo into a fresh git
+# repository, then builds it, builds again with nothing changed, changes the shared
+# folder and the api's README, and plans and builds once more.
 set -euo pipefail
 
 project=$(cd "$(dirname "$0")/.." && pwd)
+"$project/tests/testbed/start-dockerd.sh"
+"$project/tests/testbed/make-base-images.sh"
 cargo build --release --quiet --manifest-path "$project/Cargo.toml"
 buildopt="$project/target/release/buildopt"
 
@@ -16,15 +19,23 @@ git_ init -q -b main
 git_ add -A
 git_ commit -q -m "example monorepo"
 
+step() { printf '\n== %s\n' "$*"; }
+
+step "buildopt build --force   (first build of every image)"
+"$buildopt" -C "$work" build --force
+
+step "buildopt build --base HEAD   (nothing changed, so nothing builds)"
+"$buildopt" -C "$work" build --base HEAD
+
 echo "LOG_LEVEL=debug" >> "$work/shared/config.env"
 echo "More documentation." >> "$work/services/api/README.md"
 git_ commit -q -am "change the shared config and the api docs"
 
-echo "== buildopt plan --base HEAD~1"
+step "buildopt plan --base HEAD~1"
 "$buildopt" -C "$work" plan --base HEAD~1
-echo
-echo "== buildopt plan --base HEAD~1 --output matrix"
+
+step "buildopt plan --base HEAD~1 --output matrix"
 "$buildopt" -C "$work" plan --base HEAD~1 --output matrix
-echo
-echo "== buildopt plan --force"
-"$buildopt" -C "$work" plan --force
+
+step "buildopt build --base HEAD~1"
+"$buildopt" -C "$work" build --base HEAD~1
