@@ -87,15 +87,28 @@ pub fn plan_with_workspace(
     let snapshot = Snapshot::new(git.tree_entries(&range.head)?, git);
     let workspace = workspace::load(&snapshot, &location)?;
     let graph = Graph::build(&workspace.images)?;
-    let (mode, changes, plan_range) = mode_and_changes(settings, git, &range)?;
-    let base_definitions = match (&mode, &range.base) {
-        (Mode::Selective, Base::Commit { sha, .. })
-            if touches_definitions(&changes, &workspace, &location) =>
-        {
-            Some(base_definitions(git, sha, &location)?)
+    let (mut mode, changes, mut plan_range) = mode_and_changes(settings, git, &range)?;
+    let mut base_definitions = None;
+    if let (Mode::Selective, Base::Commit { sha, .. }) = (&mode, &range.base)
+        && touches_definitions(&changes, &workspace, &location)
+    {
+        match read_base_definitions(git, sha, &location)? {
+            Ok(defs) => base_definitions = Some(defs),
+            // Definitions the base cannot be compared with: build everything rather than guess.
+            Err(err) => {
+                let detail = format!("the build definitions at the base are invalid ({err})");
+                plan_range = PlanRange {
+                    base: None,
+                    ..plan_range
+                };
+                plan_range.reason.clone_from(&detail);
+                mode = Mode::All {
+                    kind: ReasonKind::NoBase,
+                    detail,
+                };
+            }
         }
-        _ => None,
-    };
+    }
     let plan = plan::plan(&PlanInput {
         workspace: &workspace,
         snapshot: &snapshot,
@@ -191,17 +204,16 @@ fn touches_definitions(changes: &[Change], workspace: &Workspace, location: &Loc
     changes.iter().any(|c| candidates.contains(&c.path))
 }
 
-fn base_definitions(
+/// The image definitions at `base`: `Err` inside `Ok` when they are invalid there.
+fn read_base_definitions(
     git: &Git,
     base: &str,
     location: &Location,
-) -> Result<Vec<workspace::ImageDef>, Error> {
+) -> Result<Result<Vec<workspace::ImageDef>, workspace::WorkspaceError>, Error> {
     let snapshot = Snapshot::new(git.tree_entries(base)?, git);
     match workspace::definitions(&snapshot, location) {
-        Ok(found) => Ok(found.images),
-        // Unreadable definitions at the base compare as "no image existed", so every image builds
-        // as new rather than silently not at all.
+        Ok(found) => Ok(Ok(found.images)),
         Err(workspace::WorkspaceError::Git(err)) => Err(err.into()),
-        Err(_) => Ok(Vec::new()),
+        Err(invalid) => Ok(Err(invalid)),
     }
 }

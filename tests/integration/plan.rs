@@ -337,3 +337,48 @@ fn copy_dir(from: &std::path::Path, to: &std::path::Path) {
         }
     }
 }
+
+#[test]
+fn invalid_definitions_at_the_base_build_everything_with_the_reason() {
+    let repo = TestRepo::new();
+    repo.write("buildopt.toml", "[images.a]\ncontxt = \"a\"\n");
+    repo.write("a/Dockerfile", "FROM busybox\n");
+    repo.write("b/Dockerfile", "FROM busybox\n");
+    let first = repo.commit("broken config");
+    repo.write(
+        "buildopt.toml",
+        "[images.a]\ncontext = \"a\"\n[images.b]\ncontext = \"b\"\n",
+    );
+    let head = repo.commit("fixed config");
+    let plan = plan(&repo, &first, &head);
+    assert_eq!(built(&plan), ["a", "b"]);
+    assert_eq!(reason_kinds(&plan, "a"), ["no_base"]);
+    let reason = plan["range"]["reason"].as_str().unwrap_or("");
+    assert!(
+        reason.contains("build definitions at the base are invalid"),
+        "{reason}"
+    );
+}
+
+#[test]
+fn changed_args_in_compose_rebuild_only_that_service() {
+    let repo = TestRepo::new();
+    repo.write(
+        "compose.yaml",
+        "services:\n  a:\n    build:\n      context: a\n      args: {V: '1'}\n  b:\n    build: b\n",
+    );
+    repo.write("a/Dockerfile", "FROM busybox\nARG V\n");
+    repo.write("b/Dockerfile", "FROM busybox\n");
+    let first = repo.commit("compose");
+    repo.write(
+        "compose.yaml",
+        "services:\n  a:\n    build:\n      context: a\n      args: {V: '2'}\n  b:\n    build: b\n",
+    );
+    let head = repo.commit("bump arg");
+    let plan = plan(&repo, &first, &head);
+    assert_eq!(built(&plan), ["a"]);
+    assert_eq!(
+        image(&plan, "a")["reasons"][0]["detail"],
+        "args changed in compose.yaml"
+    );
+}
