@@ -203,7 +203,15 @@ fn write_tar(
 /// A plain ustar header: no PAX records, no owner, fixed mode and time, so archives of the same
 /// store are identical.
 fn file_header(name: &str, size: u64) -> io::Result<tar::Header> {
-    let mut header = tar::Header::new_ustar();
+    regular_file_header(tar::Header::new_ustar(), name, size)
+}
+
+/// Fills `header` as a regular file with a fixed mode and time (reproducible archives).
+pub(super) fn regular_file_header(
+    mut header: tar::Header,
+    name: &str,
+    size: u64,
+) -> io::Result<tar::Header> {
     header.set_path(name)?;
     header.set_size(size);
     header.set_mode(0o644);

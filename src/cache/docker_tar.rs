@@ -179,14 +179,8 @@ pub fn write_load(store: &Store, images: &[ImageEntry], out: &mut dyn Write) -> 
 }
 
 fn header(name: &str, size: u64) -> io::Result<tar::Header> {
-    let mut header = tar::Header::new_gnu();
-    header.set_path(name)?;
-    header.set_size(size);
-    header.set_mode(0o644);
-    header.set_mtime(0);
-    header.set_entry_type(tar::EntryType::Regular);
-    header.set_cksum();
-    Ok(header)
+    // GNU headers: `docker load` accepts the long layer paths they allow.
+    super::archive::regular_file_header(tar::Header::new_gnu(), name, size)
 }
 
 #[cfg(test)]

@@ -12,7 +12,7 @@ use serde::Serialize;
 use super::CacheError;
 use super::digest::Digest;
 use super::lock::StoreLock;
-use super::store::{Index, Store};
+use super::store::{Index, Store, digest_named_files};
 
 const DAY: u64 = 24 * 3600;
 
@@ -106,20 +106,11 @@ pub fn collect_buildkit_local(dir: &Path) -> Result<PruneSummary, CacheError> {
     let index_path = dir.join("index.json");
     let index = std::fs::read(&index_path).map_err(|e| fail(format!("index.json: {e}")))?;
     let reachable = reachable_blobs(&index, &blob_dir).map_err(fail)?;
-    let entries = std::fs::read_dir(&blob_dir).map_err(|e| CacheError::io(&blob_dir, e))?;
     let mut summary = PruneSummary::default();
-    for entry in entries {
-        let entry = entry.map_err(|e| CacheError::io(&blob_dir, e))?;
-        let Some(digest) = entry
-            .file_name()
-            .to_str()
-            .and_then(|n| Digest::from_hex(n).ok())
-        else {
-            continue;
-        };
+    for (digest, path) in digest_named_files(&blob_dir)? {
         if !reachable.contains(&digest) {
-            let size = entry.metadata().map(|m| m.len()).unwrap_or(0);
-            std::fs::remove_file(entry.path()).map_err(|e| CacheError::io(&entry.path(), e))?;
+            let size = std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0);
+            std::fs::remove_file(&path).map_err(|e| CacheError::io(&path, e))?;
             summary.blobs_removed += 1;
             summary.bytes_freed += size;
         }

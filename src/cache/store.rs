@@ -258,24 +258,13 @@ impl Store {
     /// Every blob on disk with its size, by digest. Files that are not named like a digest (a
     /// stray file, a temp file of an older version) are ignored, never deleted from here.
     pub fn blob_sizes(&self) -> Result<BTreeMap<Digest, u64>, CacheError> {
-        let dir = self.blob_dir();
-        let entries = std::fs::read_dir(&dir).map_err(|e| CacheError::io(&dir, e))?;
-        let mut sizes = BTreeMap::new();
-        for entry in entries {
-            let entry = entry.map_err(|e| CacheError::io(&dir, e))?;
-            let Some(digest) = entry
-                .file_name()
-                .to_str()
-                .and_then(|n| Digest::from_hex(n).ok())
-            else {
-                continue;
-            };
-            let meta = entry
-                .metadata()
-                .map_err(|e| CacheError::io(&entry.path(), e))?;
-            sizes.insert(digest, meta.len());
-        }
-        Ok(sizes)
+        digest_named_files(&self.blob_dir())?
+            .into_iter()
+            .map(|(digest, path)| {
+                let meta = std::fs::metadata(&path).map_err(|e| CacheError::io(&path, e))?;
+                Ok((digest, meta.len()))
+            })
+            .collect()
     }
 
     /// A fresh, empty staging folder under `tmp/`.
@@ -316,6 +305,23 @@ pub(crate) fn write_hashed(reader: &mut dyn Read, path: &Path) -> io::Result<(Di
         .map_err(|e| e.into_error())?
         .sync_all()?;
     Ok((digest, size))
+}
+
+/// The files of `dir` whose names are sha256 digests, with their paths; other names are skipped.
+pub(crate) fn digest_named_files(dir: &Path) -> Result<Vec<(Digest, PathBuf)>, CacheError> {
+    let entries = std::fs::read_dir(dir).map_err(|e| CacheError::io(dir, e))?;
+    let mut files = Vec::new();
+    for entry in entries {
+        let entry = entry.map_err(|e| CacheError::io(dir, e))?;
+        if let Some(digest) = entry
+            .file_name()
+            .to_str()
+            .and_then(|n| Digest::from_hex(n).ok())
+        {
+            files.push((digest, entry.path()));
+        }
+    }
+    Ok(files)
 }
 
 #[cfg(test)]
