@@ -1,5 +1,6 @@
 //! The scheduling loop: starts every job whose parents are ready, up to the job limit, and reacts
-//! to each end (success, failure, the daemon going away) and to cancellation.
+//! to each end (success, failure, the daemon going away) and to cancellation, with each job's
+//! hooks around it.
 
 use std::future::Future;
 use std::time::{Duration, Instant};
@@ -8,10 +9,11 @@ use futures_util::StreamExt;
 use futures_util::future::BoxFuture;
 use futures_util::stream::FuturesUnordered;
 
+use super::hooks::{HookError, Hooks};
 use super::tags::split_reference;
 use super::{BuildError, DIGEST_LABEL, Job, JobOutcome, Options, Progress, RunOutcome, is_fatal};
 use crate::engine::{BuildEvent, Engine, EngineError, ImageInfo};
-use crate::report::model::{Failure, ImageResult};
+use crate::report::model::{Failure, ImageResult, Warning};
 
 /// Why a job that never ran was left out.
 const PARENT_FAILED: &str = "parent failed";
@@ -24,7 +26,7 @@ const CANCELLED: &str = "cancelled";
 pub async fn run<E: Engine>(
     engine: &E,
     jobs: &[Job],
-    options: Options,
+    options: Options<'_>,
     observe: &(dyn Fn(Progress) + Sync),
     cancel: impl Future<Output = ()>,
 ) -> Result<RunOutcome, BuildError> {
@@ -45,8 +47,10 @@ pub async fn run<E: Engine>(
                 }
                 started[index] = true;
                 let parents = parent_images(&jobs[index], &outcomes);
+                let hooks = options.hooks;
                 running.push(Box::pin(async move {
-                    (index, run_job(engine, &jobs[index], parents, observe).await)
+                    let outcome = run_job(engine, &jobs[index], parents, hooks, observe).await;
+                    (index, outcome)
                 }));
             }
         }
@@ -77,11 +81,20 @@ pub async fn run<E: Engine>(
     }
     mark_orphans(jobs, &mut outcomes);
     let leftover = if interrupted { CANCELLED } else { STOPPED };
+    let mut outcomes: Vec<JobOutcome> = outcomes
+        .into_iter()
+        .map(|o| o.unwrap_or_else(|| JobOutcome::skipped(leftover)))
+        .collect();
+    // After Ctrl-C nothing more runs, hooks included.
+    if !interrupted {
+        for (job, outcome) in jobs.iter().zip(&mut outcomes) {
+            if outcome.result == ImageResult::Skipped {
+                run_post_hook(options.hooks, job, outcome).await;
+            }
+        }
+    }
     Ok(RunOutcome {
-        jobs: outcomes
-            .into_iter()
-            .map(|o| o.unwrap_or_else(|| JobOutcome::skipped(leftover)))
-            .collect(),
+        jobs: outcomes,
         interrupted,
     })
 }
@@ -133,23 +146,28 @@ fn parent_images(job: &Job, outcomes: &[Option<JobOutcome>]) -> Vec<(String, Str
         .collect()
 }
 
-/// Makes one job's image available. `Err` only for errors that end the whole run.
+/// Makes one job's image available, between its hooks. `Err` only for errors that end the
+/// whole run.
 async fn run_job<E: Engine>(
     engine: &E,
     job: &Job,
     parents: Vec<(String, String)>,
+    hooks: &Hooks,
     observe: &(dyn Fn(Progress) + Sync),
 ) -> Result<JobOutcome, EngineError> {
     let start = Instant::now();
     observe(Progress::Started {
         image: job.name.clone(),
     });
-    let result = make_image(engine, job, &parents, observe).await;
-    let mut outcome = match result {
-        Ok(outcome) => outcome,
-        Err(error) if is_fatal(&error) => return Err(error),
-        Err(error) => failed(error),
+    let mut outcome = match hooks.run_pre_build(&job.name, first_tag(job)).await {
+        Err(hook) => hook_failed(hook),
+        Ok(()) => match make_image(engine, job, &parents, observe).await {
+            Ok(outcome) => outcome,
+            Err(error) if is_fatal(&error) => return Err(error),
+            Err(error) => failed(error),
+        },
     };
+    run_post_hook(hooks, job, &mut outcome).await;
     outcome.duration = start.elapsed();
     observe(Progress::Finished {
         image: job.name.clone(),
@@ -157,6 +175,24 @@ async fn run_job<E: Engine>(
         duration: outcome.duration,
     });
     Ok(outcome)
+}
+
+/// The tag hooks get as `BUILDOPT_TAG`: the job's first.
+fn first_tag(job: &Job) -> &str {
+    job.request.tags.first().map_or("", String::as_str)
+}
+
+/// Runs the post-build hook with the job's result; its failure becomes a warning.
+async fn run_post_hook(hooks: &Hooks, job: &Job, outcome: &mut JobOutcome) {
+    if let Err(hook) = hooks
+        .run_post_build(&job.name, first_tag(job), outcome.result)
+        .await
+    {
+        outcome.warnings.push(Warning {
+            message: hook.to_string(),
+            log_tail: hook.log_tail().to_vec(),
+        });
+    }
 }
 
 async fn make_image<E: Engine>(
@@ -232,7 +268,19 @@ fn done(
         steps,
         image: Some(image),
         failure: None,
+        warnings: Vec::new(),
     }
+}
+
+/// A job whose pre-build hook failed: it fails without building.
+fn hook_failed(hook: HookError) -> JobOutcome {
+    let log_tail = hook.log_tail().to_vec();
+    failed_with(Failure {
+        step: Some(super::hooks::HookKind::PreBuild.to_string()),
+        line: None,
+        message: hook.to_string(),
+        log_tail,
+    })
 }
 
 fn failed(error: EngineError) -> JobOutcome {
@@ -255,6 +303,10 @@ fn failed(error: EngineError) -> JobOutcome {
             log_tail: Vec::new(),
         },
     };
+    failed_with(failure)
+}
+
+fn failed_with(failure: Failure) -> JobOutcome {
     JobOutcome {
         result: ImageResult::Failed,
         skip_reason: None,
@@ -262,5 +314,6 @@ fn failed(error: EngineError) -> JobOutcome {
         steps: Vec::new(),
         image: None,
         failure: Some(failure),
+        warnings: Vec::new(),
     }
 }

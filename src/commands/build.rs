@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 use super::console::{Console, Style};
 use super::{Context, plan::plan_with_workspace, write_stdout};
 use crate::build::tags::{self, TagError, TagVars};
-use crate::build::{self, DIGEST_LABEL, Job, JobOutcome, Options, ParentRef};
+use crate::build::{self, DIGEST_LABEL, Hooks, Job, JobOutcome, Options, ParentRef};
 use crate::ci;
 use crate::cli::{BuildArgs, BuilderChoice, Format, PlanArgs};
 use crate::engine::{
@@ -228,9 +228,11 @@ async fn build_all(
     }
     let console = Console::new(style(ctx, settings));
     let observe = |progress| console.show(progress);
+    let hooks = Hooks::resolve(ctx.file.hooks.as_ref(), &git.root().join(&workspace.root));
     let options = Options {
         jobs: settings.jobs,
         keep_going: args.keep_going,
+        hooks: &hooks,
     };
     let cancel = async {
         if tokio::signal::ctrl_c().await.is_err() {
@@ -478,6 +480,7 @@ fn image_report(
             Vec::new()
         },
         failure: outcome.failure,
+        warnings: outcome.warnings,
     }
 }
 
@@ -509,5 +512,6 @@ fn not_selected(planned: &PlannedImage, only: &[String]) -> ImageReport {
         digest: None,
         tags: Vec::new(),
         failure: None,
+        warnings: Vec::new(),
     }
 }

@@ -108,8 +108,14 @@ fn hash_tree(
 
 fn hash_entry(hasher: &mut blake3::Hasher, label: &str, path: &str, entry: &TreeEntry) {
     // One update per entry: blake3's per-call overhead dominates for records this small.
-    let mut record = Vec::with_capacity(label.len() + path.len() + entry.mode.len() + entry.oid.len() + 4);
-    for (part, end) in [(label, b'\0'), (path, b'\0'), (entry.mode.as_str(), b'\0'), (entry.oid.as_str(), b'\n')] {
+    let mut record =
+        Vec::with_capacity(label.len() + path.len() + entry.mode.len() + entry.oid.len() + 4);
+    for (part, end) in [
+        (label, b'\0'),
+        (path, b'\0'),
+        (entry.mode.as_str(), b'\0'),
+        (entry.oid.as_str(), b'\n'),
+    ] {
         record.extend_from_slice(part.as_bytes());
         record.push(end);
     }

@@ -253,7 +253,11 @@ impl<'a> PathFilter<'a> {
             let state = self.dir_state(dir);
             self.last = Some((dir.to_string(), state));
         }
-        let parent = self.last.as_ref().map(|(_, state)| state).expect("set above");
+        let parent = self
+            .last
+            .as_ref()
+            .map(|(_, state)| state)
+            .expect("set above");
         self.rules.evaluate(&path, parent).0
     }
 

@@ -342,3 +342,74 @@ fn only_an_unknown_image_is_a_usage_error() {
     assert_eq!(output.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&output.stderr).contains("nope"));
 }
+
+#[test]
+fn hooks_run_around_each_image_and_a_failing_pre_hook_fails_its_image() {
+    if !daemon_available("build_hooks") {
+        return;
+    }
+    let prefix = prefix("hooks");
+    let _images = Images(prefix.clone());
+    let repo = example_repo(&prefix);
+    let log = repo.home().join("hooks.log");
+    let record = |phase: &str| {
+        format!(
+            "#!/bin/sh\necho \"{phase} $BUILDOPT_IMAGE $BUILDOPT_TAG ${{BUILDOPT_RESULT:-none}}\" >> '{}'\n",
+            log.display()
+        )
+    };
+    repo.write("scripts/pre-build-hook.sh", &record("pre"));
+    repo.write("scripts/post-build-hook.sh", &record("post"));
+    repo.commit("hooks");
+
+    let (code, report, output) = build(&repo, &["--jobs", "1"]);
+    assert_eq!(code, Some(0), "{}", String::from_utf8_lossy(&output.stderr));
+    let lines: Vec<String> = std::fs::read_to_string(&log)
+        .expect("the hooks wrote their log")
+        .lines()
+        .map(str::to_string)
+        .collect();
+    for (name, result) in results(&report) {
+        // The first tag: the repository's `latest`, before the configured templates.
+        let tag = format!("{prefix}/{name}:latest");
+        let pre = lines
+            .iter()
+            .position(|l| *l == format!("pre {name} {tag} none"));
+        let post = lines
+            .iter()
+            .position(|l| *l == format!("post {name} {tag} {result}"));
+        assert!(
+            matches!((pre, post), (Some(pre), Some(post)) if pre < post),
+            "{name}: {lines:#?}"
+        );
+    }
+    docker(&["rmi", &format!("example/api:{}", &repo.sha("HEAD")[..7])]);
+
+    // A configured command wins over the script; its failure fails only that image.
+    let config = std::fs::read_to_string(repo.path().join("buildopt.toml")).expect("config");
+    repo.write(
+        "buildopt.toml",
+        &format!(
+            "{config}\n[hooks]\npre_build = 'if [ \"$BUILDOPT_IMAGE\" = linter ]; then echo linter-blocked; exit 5; fi'\n"
+        ),
+    );
+    repo.commit("block the linter");
+    let (code, report, output) = build(&repo, &["--jobs", "1", "--keep-going"]);
+    assert_eq!(code, Some(1), "{}", String::from_utf8_lossy(&output.stderr));
+    assert_eq!(result_of(&report, "linter"), "failed");
+    assert_eq!(result_of(&report, "base"), "reused");
+    let linter = report["images"]
+        .as_array()
+        .expect("images")
+        .iter()
+        .find(|i| i["name"] == "linter")
+        .expect("linter");
+    assert_eq!(linter["failure"]["step"], "pre-build hook", "{linter}");
+    assert!(
+        linter["failure"]["log_tail"]
+            .to_string()
+            .contains("linter-blocked"),
+        "{linter}"
+    );
+    docker(&["rmi", &format!("example/api:{}", &repo.sha("HEAD")[..7])]);
+}
