@@ -5,10 +5,13 @@
 //! just built (so a child never builds FROM a stale or pulled image); reusing an image whose
 //! inputs digest already exists; failure, `--keep-going` and cancellation semantics; when the
 //! pre- and post-build hooks run and what their failure means. Tag templates live in `tags.rs`,
-//! finding and running hooks in `hooks.rs`. Turning a plan into jobs and outcomes into a RunReport is the
+//! finding and running hooks in `hooks.rs`, registry credentials in `credentials.rs`, and the
+//! registry side of a job (reuse from the registry, pushing) in `remote.rs`. Turning a plan into jobs and outcomes into a RunReport is the
 //! command's job (`commands::build`).
 
+pub mod credentials;
 pub mod hooks;
+pub mod remote;
 mod scheduler;
 pub mod tags;
 
@@ -20,6 +23,7 @@ use crate::engine::{BuildRequest, EngineError, ImageInfo, StepRecord};
 use crate::report::model::{Failure, ImageResult, Warning};
 
 pub use hooks::Hooks;
+pub use remote::{Publish, RemoteRef};
 
 /// The label holding an image's inputs digest; reuse looks images up by it.
 pub const DIGEST_LABEL: &str = "buildopt.inputs-digest";
@@ -35,6 +39,8 @@ pub struct Job {
     pub inputs_digest: String,
     /// Whether an existing image with the same inputs digest may stand in for a build.
     pub reuse: bool,
+    /// With `--push`: where to look for an existing image, and which tags to push.
+    pub publish: Option<Publish>,
 }
 
 /// How a job refers to one of its parents.

@@ -10,6 +10,7 @@ use futures_util::future::BoxFuture;
 use futures_util::stream::FuturesUnordered;
 
 use super::hooks::{HookError, Hooks};
+use super::remote;
 use super::tags::split_reference;
 use super::{BuildError, DIGEST_LABEL, Job, JobOutcome, Options, Progress, RunOutcome, is_fatal};
 use crate::engine::{BuildEvent, Engine, EngineError, ImageInfo};
@@ -167,6 +168,11 @@ async fn run_job<E: Engine>(
             Err(error) => failed(error),
         },
     };
+    if let Some(publish) = &job.publish
+        && outcome.image.is_some()
+    {
+        outcome = publish_image(engine, publish, outcome).await?;
+    }
     run_post_hook(hooks, job, &mut outcome).await;
     outcome.duration = start.elapsed();
     observe(Progress::Finished {
@@ -175,6 +181,32 @@ async fn run_job<E: Engine>(
         duration: outcome.duration,
     });
     Ok(outcome)
+}
+
+/// Pushes the image's tags and refreshes its facts (the registry digests). A refused push fails
+/// the job, so its dependents do not build on an image that is not where it should be.
+async fn publish_image<E: Engine>(
+    engine: &E,
+    publish: &remote::Publish,
+    mut outcome: JobOutcome,
+) -> Result<JobOutcome, EngineError> {
+    let pushed = remote::push_all(engine, publish).await;
+    match pushed {
+        Err(error) if is_fatal(&error) => Err(error),
+        Err(error) => {
+            let mut failure = failed(error);
+            failure.steps = outcome.steps;
+            Ok(failure)
+        }
+        Ok(()) => {
+            if let Some(id) = outcome.image.as_ref().map(|i| i.id.clone())
+                && let Some(fresh) = engine.inspect(&id).await?
+            {
+                outcome.image = Some(fresh);
+            }
+            Ok(outcome)
+        }
+    }
 }
 
 /// The tag hooks get as `BUILDOPT_TAG`: the job's first.
@@ -206,7 +238,7 @@ async fn make_image<E: Engine>(
         tag(engine, id, reference).await?;
     }
     if job.reuse
-        && let Some(existing) = find_reusable(engine, &job.inputs_digest).await?
+        && let Some(existing) = find_reusable(engine, job).await?
     {
         for reference in &job.request.tags {
             tag(engine, &existing.id, reference).await?;
@@ -239,14 +271,20 @@ async fn make_image<E: Engine>(
     Ok(done(ImageResult::Built, built.steps, image))
 }
 
-/// The newest image carrying the digest label.
-async fn find_reusable<E: Engine>(
-    engine: &E,
-    digest: &str,
-) -> Result<Option<ImageInfo>, EngineError> {
-    let mut found = engine.find_by_label(DIGEST_LABEL, digest).await?;
+/// The newest local image carrying the job's digest label, else (when pushing) the one its
+/// registry holds under the digest tag, pulled.
+async fn find_reusable<E: Engine>(engine: &E, job: &Job) -> Result<Option<ImageInfo>, EngineError> {
+    let mut found = engine
+        .find_by_label(DIGEST_LABEL, &job.inputs_digest)
+        .await?;
     found.sort_by(|a, b| a.created.cmp(&b.created));
-    Ok(found.pop())
+    if let Some(newest) = found.pop() {
+        return Ok(Some(newest));
+    }
+    match job.publish.as_ref().and_then(|p| p.lookup.as_ref()) {
+        Some(lookup) => remote::pull_existing(engine, lookup).await,
+        None => Ok(None),
+    }
 }
 
 async fn tag<E: Engine>(engine: &E, id: &str, reference: &str) -> Result<(), EngineError> {

@@ -23,6 +23,7 @@ fn job(name: &str, parents: &[(usize, &str)]) -> Job {
             .collect(),
         inputs_digest: format!("digest-{name}"),
         reuse: true,
+        publish: None,
     }
 }
 
@@ -312,4 +313,42 @@ fn a_failing_post_hook_is_a_warning_and_the_job_keeps_its_result() {
         "{warnings:?}"
     );
     assert_eq!(warnings[0].log_tail, ["cannot-notify"]);
+}
+
+fn published(mut job: Job, registry_tag: &str) -> Job {
+    let lookup = RemoteRef {
+        reference: registry_tag.to_owned(),
+        auth: None,
+    };
+    job.request.tags.push(registry_tag.to_owned());
+    job.publish = Some(Publish {
+        push: vec![lookup.clone()],
+        lookup: Some(lookup),
+    });
+    job
+}
+
+#[test]
+fn when_pushing_an_image_the_registry_has_is_pulled_not_built_and_every_tag_pushed() {
+    let engine = FakeEngine::new();
+    engine.add_registry_image("reg.example/core:inputs-1", &[(DIGEST_LABEL, "other")]);
+    let jobs = [
+        published(job("core", &[]), "reg.example/core:inputs-1"),
+        published(job("api", &[]), "reg.example/api:inputs-2"),
+    ];
+    let outcome = run_on(&engine, &jobs, sequential(false));
+    assert_eq!(
+        results(&outcome),
+        [(ImageResult::Reused, None), (ImageResult::Built, None)]
+    );
+    assert_eq!(builds(&engine), ["api:latest"]);
+    assert!(
+        engine
+            .calls()
+            .contains(&FakeCall::Pull("reg.example/core:inputs-1".into()))
+    );
+    assert_eq!(
+        engine.pushed(),
+        ["reg.example/api:inputs-2", "reg.example/core:inputs-1"]
+    );
 }

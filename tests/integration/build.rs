@@ -413,3 +413,155 @@ fn hooks_run_around_each_image_and_a_failing_pre_hook_fails_its_image() {
     );
     docker(&["rmi", &format!("example/api:{}", &repo.sha("HEAD")[..7])]);
 }
+
+const REGISTRY: &str = "127.0.0.1:5000";
+/// The user `tests/testbed/start-registry.sh` creates.
+const REGISTRY_USER: &str = "buildopt";
+const REGISTRY_PASSWORD: &str = "buildopt-test-password";
+
+/// True when the test registry answers (401: it wants credentials); panics in CI when it does not.
+#[allow(
+    clippy::print_stderr,
+    reason = "the note tells a developer why a test did nothing"
+)]
+fn registry_available(test: &str) -> bool {
+    let status = Command::new("curl")
+        .args([
+            "-s",
+            "-o",
+            "/dev/null",
+            "-w",
+            "%{http_code}",
+            "--max-time",
+            "3",
+        ])
+        .arg(format!("http://{REGISTRY}/v2/"))
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
+        .unwrap_or_default();
+    let up = status == "401";
+    if !up && std::env::var_os("CI").is_some() {
+        panic!("{test}: the test registry is required in CI (tests/testbed/start-registry.sh)");
+    }
+    if !up {
+        eprintln!("note: {test} skipped, no registry on {REGISTRY}");
+    }
+    up
+}
+
+/// A Docker config folder whose config.json holds `password` for the test registry.
+fn docker_config(password: &str) -> tempfile::TempDir {
+    use base64::Engine as _;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let auth =
+        base64::engine::general_purpose::STANDARD.encode(format!("{REGISTRY_USER}:{password}"));
+    std::fs::write(
+        dir.path().join("config.json"),
+        format!(r#"{{"auths": {{"{REGISTRY}": {{"auth": "{auth}"}}}}}}"#),
+    )
+    .expect("config.json");
+    dir
+}
+
+fn remove_images_of(prefix: &str) {
+    drop(Images(prefix.to_string()));
+}
+
+fn digests(report: &Value) -> Vec<(String, String)> {
+    report["images"]
+        .as_array()
+        .expect("images")
+        .iter()
+        .map(|i| {
+            (
+                i["name"].as_str().unwrap_or("").to_string(),
+                i["digest"].as_str().unwrap_or("<none>").to_string(),
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn push_pull_back_reuse_from_the_registry_and_a_wrong_password() {
+    if !daemon_available("build_push") || !registry_available("build_push") {
+        return;
+    }
+    let prefix = prefix("push");
+    let _images = Images(prefix.clone());
+    let repo = example_repo(&format!("{REGISTRY}/{prefix}"));
+    let config = docker_config(REGISTRY_PASSWORD);
+    let config_dir = config.path().display().to_string();
+    let push = |env: &[(&str, &str)]| {
+        let mut all = vec![("CI", "true"), ("DOCKER_CONFIG", config_dir.as_str())];
+        all.extend(env);
+        let output = buildopt(
+            repo.path(),
+            &["--format", "json", "build", "--push", "--jobs", "2"],
+            &all,
+        );
+        let report: Value = serde_json::from_slice(&output.stdout).unwrap_or(Value::Null);
+        (output, report)
+    };
+
+    let (output, report) = push(&[]);
+    assert_eq!(
+        output.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(
+        results(&report).iter().all(|(_, r)| r == "built"),
+        "{report}"
+    );
+    let pushed = digests(&report);
+    remove_images_of(&prefix);
+    for (name, digest) in &pushed {
+        assert!(
+            digest.starts_with(&format!("{REGISTRY}/{prefix}/{name}@sha256:")),
+            "{name}: {digest}"
+        );
+        let reference = format!("{REGISTRY}/{prefix}/{name}:latest");
+        let pull = Command::new("docker")
+            .args(["--config", &config_dir, "pull", "-q", &reference])
+            .output()
+            .expect("docker pull");
+        assert!(
+            pull.status.success(),
+            "{}",
+            String::from_utf8_lossy(&pull.stderr)
+        );
+        let pulled = docker(&["inspect", "--format", "{{json .RepoDigests}}", &reference]);
+        assert!(
+            pulled.contains(digest.as_str()),
+            "{name}: {pulled} vs {digest}"
+        );
+    }
+
+    // Nothing local: the registry has every image for these inputs, so nothing is rebuilt.
+    remove_images_of(&prefix);
+    let (output, report) = push(&[]);
+    assert_eq!(output.status.code(), Some(0));
+    assert!(
+        results(&report).iter().all(|(_, r)| r == "reused"),
+        "{report}"
+    );
+    assert_eq!(digests(&report), pushed);
+
+    let canary = format!("canary-{}", std::process::id());
+    let (output, report) = push(&[
+        ("BUILDOPT_REGISTRY_USER", REGISTRY_USER),
+        ("BUILDOPT_REGISTRY_PASSWORD", canary.as_str()),
+    ]);
+    assert!(matches!(output.status.code(), Some(1 | 4)), "{output:?}");
+    let everything = format!(
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(!everything.contains(&canary), "the password was printed");
+    assert!(
+        everything.contains("unauthorized") || everything.contains("authentication"),
+        "{report}"
+    );
+}
