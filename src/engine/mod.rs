@@ -9,7 +9,7 @@
 //! - `docker.rs`: connecting (unix socket, tcp, tcp+TLS), version negotiation, every API call;
 //! - `context.rs`: streaming the build context as a tar, file by file, without holding it in memory;
 //! - `progress.rs`: folding BuildKit vertex status and classic builder output into [`StepRecord`]s;
-//! - `lines.rs`: finding the Dockerfile line where each build step starts;
+//! - `lines.rs`: mapping build step numbers to Dockerfile lines (parsed by `workspace::dockerfile`);
 //! - `fake.rs`: the recording fake.
 //!
 //! # The Dockerfile in the context
