@@ -58,6 +58,10 @@ pub struct BuildArgs {
     /// Also tag every built image `<repository>:TAG` (templates such as {short_sha} allowed).
     #[arg(long, value_name = "TAG")]
     pub tag: Option<String>,
+    /// Push every tag with a registry host of each built or reused image, and reuse images the
+    /// registry already has for the same inputs.
+    #[arg(long)]
+    pub push: bool,
     /// Images built at once (default: the number of CPUs; 1 at level minimal).
     #[arg(long, value_name = "N")]
     pub jobs: Option<usize>,
@@ -127,6 +131,8 @@ Settings also come from the environment (a BUILDOPT_ name wins over its legacy a
   BUILDOPT_AUTO_CLEANUP (AUTO_CLEANUP)      after a build, prune dangling images and old build cache
   BUILDOPT_CACHE_RETENTION_DAYS (CACHE_RETENTION_DAYS)  build cache age the cleanup keeps (7)
   DOCKER_HOST, DOCKER_CERT_PATH, DOCKER_TLS_VERIFY       the Docker daemon to build on
+  BUILDOPT_REGISTRY_USER, BUILDOPT_REGISTRY_PASSWORD     build --push credentials for every registry
+  DOCKER_CONFIG                             folder of config.json, the other source of credentials
 In GitHub Actions, INPUT_<NAME> (the action's inputs) come after those. Exit codes: 0 success,
 1 a build failed, 2 usage or configuration error, 3 policy gate failed, 4 environment (git, daemon).";
 

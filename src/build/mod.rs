@@ -3,10 +3,15 @@
 //! Owns: running [`Job`]s in dependency order, up to N at once, each starting as soon as its
 //! internal parents are ready; pointing the exact reference a child uses for a parent at the image
 //! just built (so a child never builds FROM a stale or pulled image); reusing an image whose
-//! inputs digest already exists; failure, `--keep-going` and cancellation semantics. Tag
-//! templates live in `tags.rs`. Turning a plan into jobs and outcomes into a RunReport is the
+//! inputs digest already exists; failure, `--keep-going` and cancellation semantics; when the
+//! pre- and post-build hooks run and what their failure means. Tag templates live in `tags.rs`,
+//! finding and running hooks in `hooks.rs`, registry credentials in `credentials.rs`, and the
+//! registry side of a job (reuse from the registry, pushing) in `remote.rs`. Turning a plan into jobs and outcomes into a RunReport is the
 //! command's job (`commands::build`).
 
+pub mod credentials;
+pub mod hooks;
+pub mod remote;
 mod scheduler;
 pub mod tags;
 
@@ -15,7 +20,10 @@ use std::time::Duration;
 pub use scheduler::run;
 
 use crate::engine::{BuildRequest, EngineError, ImageInfo, StepRecord};
-use crate::report::model::{Failure, ImageResult};
+use crate::report::model::{Failure, ImageResult, Warning};
+
+pub use hooks::Hooks;
+pub use remote::{Publish, RemoteRef};
 
 /// The label holding an image's inputs digest; reuse looks images up by it.
 pub const DIGEST_LABEL: &str = "buildopt.inputs-digest";
@@ -31,6 +39,8 @@ pub struct Job {
     pub inputs_digest: String,
     /// Whether an existing image with the same inputs digest may stand in for a build.
     pub reuse: bool,
+    /// With `--push`: where to look for an existing image, and which tags to push.
+    pub publish: Option<Publish>,
 }
 
 /// How a job refers to one of its parents.
@@ -44,11 +54,14 @@ pub struct ParentRef {
 
 /// How the scheduler runs.
 #[derive(Debug, Clone, Copy)]
-pub struct Options {
+pub struct Options<'a> {
     /// How many jobs run at once (at least 1).
     pub jobs: usize,
     /// Let jobs that do not depend on a failed one start after a failure.
     pub keep_going: bool,
+    /// Run around each job: a failing pre-build hook fails the job, a failing post-build hook
+    /// adds a warning. Jobs skipped without starting get only the post-build hook.
+    pub hooks: &'a Hooks,
 }
 
 /// What the scheduler tells its observer while it runs.
@@ -80,6 +93,8 @@ pub struct JobOutcome {
     /// The image that now carries the job's tags (built or reused).
     pub image: Option<ImageInfo>,
     pub failure: Option<Failure>,
+    /// Problems that did not fail the job (a failing post-build hook).
+    pub warnings: Vec<Warning>,
 }
 
 impl JobOutcome {
@@ -91,6 +106,7 @@ impl JobOutcome {
             steps: Vec::new(),
             image: None,
             failure: None,
+            warnings: Vec::new(),
         }
     }
 }

@@ -1,5 +1,6 @@
 //! The scheduling loop: starts every job whose parents are ready, up to the job limit, and reacts
-//! to each end (success, failure, the daemon going away) and to cancellation.
+//! to each end (success, failure, the daemon going away) and to cancellation, with each job's
+//! hooks around it.
 
 use std::future::Future;
 use std::time::{Duration, Instant};
@@ -8,10 +9,12 @@ use futures_util::StreamExt;
 use futures_util::future::BoxFuture;
 use futures_util::stream::FuturesUnordered;
 
+use super::hooks::{HookError, Hooks};
+use super::remote;
 use super::tags::split_reference;
 use super::{BuildError, DIGEST_LABEL, Job, JobOutcome, Options, Progress, RunOutcome, is_fatal};
 use crate::engine::{BuildEvent, Engine, EngineError, ImageInfo};
-use crate::report::model::{Failure, ImageResult};
+use crate::report::model::{Failure, ImageResult, Warning};
 
 /// Why a job that never ran was left out.
 const PARENT_FAILED: &str = "parent failed";
@@ -24,7 +27,7 @@ const CANCELLED: &str = "cancelled";
 pub async fn run<E: Engine>(
     engine: &E,
     jobs: &[Job],
-    options: Options,
+    options: Options<'_>,
     observe: &(dyn Fn(Progress) + Sync),
     cancel: impl Future<Output = ()>,
 ) -> Result<RunOutcome, BuildError> {
@@ -45,8 +48,10 @@ pub async fn run<E: Engine>(
                 }
                 started[index] = true;
                 let parents = parent_images(&jobs[index], &outcomes);
+                let hooks = options.hooks;
                 running.push(Box::pin(async move {
-                    (index, run_job(engine, &jobs[index], parents, observe).await)
+                    let outcome = run_job(engine, &jobs[index], parents, hooks, observe).await;
+                    (index, outcome)
                 }));
             }
         }
@@ -77,11 +82,20 @@ pub async fn run<E: Engine>(
     }
     mark_orphans(jobs, &mut outcomes);
     let leftover = if interrupted { CANCELLED } else { STOPPED };
+    let mut outcomes: Vec<JobOutcome> = outcomes
+        .into_iter()
+        .map(|o| o.unwrap_or_else(|| JobOutcome::skipped(leftover)))
+        .collect();
+    // After Ctrl-C nothing more runs, hooks included.
+    if !interrupted {
+        for (job, outcome) in jobs.iter().zip(&mut outcomes) {
+            if outcome.result == ImageResult::Skipped {
+                run_post_hook(options.hooks, job, outcome).await;
+            }
+        }
+    }
     Ok(RunOutcome {
-        jobs: outcomes
-            .into_iter()
-            .map(|o| o.unwrap_or_else(|| JobOutcome::skipped(leftover)))
-            .collect(),
+        jobs: outcomes,
         interrupted,
     })
 }
@@ -133,23 +147,33 @@ fn parent_images(job: &Job, outcomes: &[Option<JobOutcome>]) -> Vec<(String, Str
         .collect()
 }
 
-/// Makes one job's image available. `Err` only for errors that end the whole run.
+/// Makes one job's image available, between its hooks. `Err` only for errors that end the
+/// whole run.
 async fn run_job<E: Engine>(
     engine: &E,
     job: &Job,
     parents: Vec<(String, String)>,
+    hooks: &Hooks,
     observe: &(dyn Fn(Progress) + Sync),
 ) -> Result<JobOutcome, EngineError> {
     let start = Instant::now();
     observe(Progress::Started {
         image: job.name.clone(),
     });
-    let result = make_image(engine, job, &parents, observe).await;
-    let mut outcome = match result {
-        Ok(outcome) => outcome,
-        Err(error) if is_fatal(&error) => return Err(error),
-        Err(error) => failed(error),
+    let mut outcome = match hooks.run_pre_build(&job.name, first_tag(job)).await {
+        Err(hook) => hook_failed(hook),
+        Ok(()) => match make_image(engine, job, &parents, observe).await {
+            Ok(outcome) => outcome,
+            Err(error) if is_fatal(&error) => return Err(error),
+            Err(error) => failed(error),
+        },
     };
+    if let Some(publish) = &job.publish
+        && outcome.image.is_some()
+    {
+        outcome = publish_image(engine, publish, outcome).await?;
+    }
+    run_post_hook(hooks, job, &mut outcome).await;
     outcome.duration = start.elapsed();
     observe(Progress::Finished {
         image: job.name.clone(),
@@ -157,6 +181,50 @@ async fn run_job<E: Engine>(
         duration: outcome.duration,
     });
     Ok(outcome)
+}
+
+/// Pushes the image's tags and refreshes its facts (the registry digests). A refused push fails
+/// the job, so its dependents do not build on an image that is not where it should be.
+async fn publish_image<E: Engine>(
+    engine: &E,
+    publish: &remote::Publish,
+    mut outcome: JobOutcome,
+) -> Result<JobOutcome, EngineError> {
+    let pushed = remote::push_all(engine, publish).await;
+    match pushed {
+        Err(error) if is_fatal(&error) => Err(error),
+        Err(error) => {
+            let mut failure = failed(error);
+            failure.steps = outcome.steps;
+            Ok(failure)
+        }
+        Ok(()) => {
+            if let Some(id) = outcome.image.as_ref().map(|i| i.id.clone())
+                && let Some(fresh) = engine.inspect(&id).await?
+            {
+                outcome.image = Some(fresh);
+            }
+            Ok(outcome)
+        }
+    }
+}
+
+/// The tag hooks get as `BUILDOPT_TAG`: the job's first.
+fn first_tag(job: &Job) -> &str {
+    job.request.tags.first().map_or("", String::as_str)
+}
+
+/// Runs the post-build hook with the job's result; its failure becomes a warning.
+async fn run_post_hook(hooks: &Hooks, job: &Job, outcome: &mut JobOutcome) {
+    if let Err(hook) = hooks
+        .run_post_build(&job.name, first_tag(job), outcome.result)
+        .await
+    {
+        outcome.warnings.push(Warning {
+            message: hook.to_string(),
+            log_tail: hook.log_tail().to_vec(),
+        });
+    }
 }
 
 async fn make_image<E: Engine>(
@@ -170,7 +238,7 @@ async fn make_image<E: Engine>(
         tag(engine, id, reference).await?;
     }
     if job.reuse
-        && let Some(existing) = find_reusable(engine, &job.inputs_digest).await?
+        && let Some(existing) = find_reusable(engine, job).await?
     {
         for reference in &job.request.tags {
             tag(engine, &existing.id, reference).await?;
@@ -203,14 +271,20 @@ async fn make_image<E: Engine>(
     Ok(done(ImageResult::Built, built.steps, image))
 }
 
-/// The newest image carrying the digest label.
-async fn find_reusable<E: Engine>(
-    engine: &E,
-    digest: &str,
-) -> Result<Option<ImageInfo>, EngineError> {
-    let mut found = engine.find_by_label(DIGEST_LABEL, digest).await?;
+/// The newest local image carrying the job's digest label, else (when pushing) the one its
+/// registry holds under the digest tag, pulled.
+async fn find_reusable<E: Engine>(engine: &E, job: &Job) -> Result<Option<ImageInfo>, EngineError> {
+    let mut found = engine
+        .find_by_label(DIGEST_LABEL, &job.inputs_digest)
+        .await?;
     found.sort_by(|a, b| a.created.cmp(&b.created));
-    Ok(found.pop())
+    if let Some(newest) = found.pop() {
+        return Ok(Some(newest));
+    }
+    match job.publish.as_ref().and_then(|p| p.lookup.as_ref()) {
+        Some(lookup) => remote::pull_existing(engine, lookup).await,
+        None => Ok(None),
+    }
 }
 
 async fn tag<E: Engine>(engine: &E, id: &str, reference: &str) -> Result<(), EngineError> {
@@ -232,7 +306,19 @@ fn done(
         steps,
         image: Some(image),
         failure: None,
+        warnings: Vec::new(),
     }
+}
+
+/// A job whose pre-build hook failed: it fails without building.
+fn hook_failed(hook: HookError) -> JobOutcome {
+    let log_tail = hook.log_tail().to_vec();
+    failed_with(Failure {
+        step: Some(super::hooks::HookKind::PreBuild.to_string()),
+        line: None,
+        message: hook.to_string(),
+        log_tail,
+    })
 }
 
 fn failed(error: EngineError) -> JobOutcome {
@@ -255,6 +341,10 @@ fn failed(error: EngineError) -> JobOutcome {
             log_tail: Vec::new(),
         },
     };
+    failed_with(failure)
+}
+
+fn failed_with(failure: Failure) -> JobOutcome {
     JobOutcome {
         result: ImageResult::Failed,
         skip_reason: None,
@@ -262,5 +352,6 @@ fn failed(error: EngineError) -> JobOutcome {
         steps: Vec::new(),
         image: None,
         failure: Some(failure),
+        warnings: Vec::new(),
     }
 }

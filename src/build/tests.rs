@@ -23,6 +23,7 @@ fn job(name: &str, parents: &[(usize, &str)]) -> Job {
             .collect(),
         inputs_digest: format!("digest-{name}"),
         reuse: true,
+        publish: None,
     }
 }
 
@@ -36,10 +37,14 @@ fn run_on(engine: &FakeEngine, jobs: &[Job], options: Options) -> RunOutcome {
         .expect("run")
 }
 
-fn sequential(keep_going: bool) -> Options {
+/// No hooks, for the tests that do not exercise them.
+static NO_HOOKS: std::sync::LazyLock<Hooks> = std::sync::LazyLock::new(Hooks::none);
+
+fn sequential(keep_going: bool) -> Options<'static> {
     Options {
         jobs: 1,
         keep_going,
+        hooks: &NO_HOOKS,
     }
 }
 
@@ -72,6 +77,7 @@ fn a_child_builds_after_its_parent_is_tagged_with_the_reference_the_child_uses()
         Options {
             jobs: 4,
             keep_going: false,
+            hooks: &NO_HOOKS,
         },
     );
     assert_eq!(
@@ -192,6 +198,7 @@ fn the_job_limit_holds_and_progress_reports_each_job() {
             Options {
                 jobs: 2,
                 keep_going: false,
+                hooks: &NO_HOOKS,
             },
             &observe,
             std::future::pending(),
@@ -240,5 +247,108 @@ fn cancelling_before_anything_ends_marks_every_job_cancelled() {
             .jobs
             .iter()
             .all(|o| o.result == ImageResult::Skipped)
+    );
+}
+
+fn hooks_in(dir: &std::path::Path, pre: &str, post: &str) -> Hooks {
+    let options = crate::settings::file::HookOptions {
+        pre_build: Some(pre.into()),
+        post_build: Some(post.into()),
+    };
+    Hooks::resolve(Some(&options), dir)
+}
+
+#[test]
+fn a_failing_pre_hook_fails_its_job_without_building_and_skips_its_dependents() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let hooks = hooks_in(
+        dir.path(),
+        "if [ \"$BUILDOPT_IMAGE\" = core ]; then echo no-core-today; exit 7; fi",
+        "echo \"$BUILDOPT_IMAGE $BUILDOPT_RESULT\" >> post.log",
+    );
+    let engine = FakeEngine::new();
+    let jobs = [
+        job("core", &[]),
+        job("api", &[(0, "core")]),
+        job("tool", &[]),
+    ];
+    let options = Options {
+        jobs: 1,
+        keep_going: true,
+        hooks: &hooks,
+    };
+    let outcome = run_on(&engine, &jobs, options);
+    assert_eq!(
+        results(&outcome),
+        [
+            (ImageResult::Failed, None),
+            (ImageResult::Skipped, Some("parent failed")),
+            (ImageResult::Built, None)
+        ]
+    );
+    assert_eq!(builds(&engine), ["tool:latest"]);
+    let failure = outcome.jobs[0].failure.as_ref().expect("failure");
+    assert_eq!(failure.step.as_deref(), Some("pre-build hook"));
+    assert_eq!(failure.log_tail, ["no-core-today"]);
+    let post = std::fs::read_to_string(dir.path().join("post.log")).expect("post log");
+    assert_eq!(post, "core failed\ntool built\napi skipped\n");
+}
+
+#[test]
+fn a_failing_post_hook_is_a_warning_and_the_job_keeps_its_result() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let hooks = hooks_in(dir.path(), "true", "echo cannot-notify >&2; exit 1");
+    let engine = FakeEngine::new();
+    let options = Options {
+        jobs: 1,
+        keep_going: false,
+        hooks: &hooks,
+    };
+    let outcome = run_on(&engine, &[job("core", &[])], options);
+    assert_eq!(outcome.jobs[0].result, ImageResult::Built);
+    let warnings = &outcome.jobs[0].warnings;
+    assert_eq!(warnings.len(), 1, "{warnings:?}");
+    assert!(
+        warnings[0].message.starts_with("post-build hook failed"),
+        "{warnings:?}"
+    );
+    assert_eq!(warnings[0].log_tail, ["cannot-notify"]);
+}
+
+fn published(mut job: Job, registry_tag: &str) -> Job {
+    let lookup = RemoteRef {
+        reference: registry_tag.to_owned(),
+        auth: None,
+    };
+    job.request.tags.push(registry_tag.to_owned());
+    job.publish = Some(Publish {
+        push: vec![lookup.clone()],
+        lookup: Some(lookup),
+    });
+    job
+}
+
+#[test]
+fn when_pushing_an_image_the_registry_has_is_pulled_not_built_and_every_tag_pushed() {
+    let engine = FakeEngine::new();
+    engine.add_registry_image("reg.example/core:inputs-1", &[(DIGEST_LABEL, "other")]);
+    let jobs = [
+        published(job("core", &[]), "reg.example/core:inputs-1"),
+        published(job("api", &[]), "reg.example/api:inputs-2"),
+    ];
+    let outcome = run_on(&engine, &jobs, sequential(false));
+    assert_eq!(
+        results(&outcome),
+        [(ImageResult::Reused, None), (ImageResult::Built, None)]
+    );
+    assert_eq!(builds(&engine), ["api:latest"]);
+    assert!(
+        engine
+            .calls()
+            .contains(&FakeCall::Pull("reg.example/core:inputs-1".into()))
+    );
+    assert_eq!(
+        engine.pushed(),
+        ["reg.example/api:inputs-2", "reg.example/core:inputs-1"]
     );
 }

@@ -13,8 +13,12 @@ use std::time::{Duration, Instant};
 
 use super::console::{Console, Style};
 use super::{Context, plan::plan_with_workspace, write_stdout};
+use crate::build::credentials::{Credentials, CredentialsError};
+use crate::build::remote::{digest_tag, registry_host};
 use crate::build::tags::{self, TagError, TagVars};
-use crate::build::{self, DIGEST_LABEL, Job, JobOutcome, Options, ParentRef};
+use crate::build::{
+    self, DIGEST_LABEL, Hooks, Job, JobOutcome, Options, ParentRef, Publish, RemoteRef,
+};
 use crate::ci;
 use crate::cli::{BuildArgs, BuilderChoice, Format, PlanArgs};
 use crate::engine::{
@@ -55,6 +59,9 @@ pub enum BuildCommandError {
     /// The daemon could not be reached or went away.
     #[error(transparent)]
     Engine(#[from] EngineError),
+    /// `--push` credentials could not be read.
+    #[error(transparent)]
+    Credentials(#[from] CredentialsError),
     /// The async runtime could not start.
     #[error("cannot start the async runtime: {0}")]
     Runtime(std::io::Error),
@@ -201,6 +208,11 @@ async fn build_all(
         source: repository_url(ctx),
         created: started.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
     };
+    let credentials = if args.push {
+        Some(Credentials::load(&ctx.env)?)
+    } else {
+        None
+    };
     let mut jobs = Vec::new();
     let mut contexts = Vec::new();
     for planned in &order {
@@ -221,6 +233,7 @@ async fn build_all(
                 extra_tag: args.tag.as_deref(),
                 vars,
                 labels: &labels,
+                credentials: credentials.as_ref(),
             },
         )?;
         jobs.push(job);
@@ -228,9 +241,11 @@ async fn build_all(
     }
     let console = Console::new(style(ctx, settings));
     let observe = |progress| console.show(progress);
+    let hooks = Hooks::resolve(ctx.file.hooks.as_ref(), &git.root().join(&workspace.root));
     let options = Options {
         jobs: settings.jobs,
         keep_going: args.keep_going,
+        hooks: &hooks,
     };
     let cancel = async {
         if tokio::signal::ctrl_c().await.is_err() {
@@ -324,6 +339,8 @@ struct JobSettings<'a> {
     extra_tag: Option<&'a str>,
     vars: &'a TagVars,
     labels: &'a Labels,
+    /// Set with `--push`.
+    credentials: Option<&'a Credentials>,
 }
 
 fn make_job(
@@ -359,14 +376,52 @@ fn make_job(
         settings.vars,
     )?;
     request.labels = labels(settings.labels, &planned.inputs_digest);
+    let publish = settings.credentials.and_then(|credentials| {
+        publish(
+            &def.repository,
+            &mut request.tags,
+            &planned.inputs_digest,
+            credentials,
+        )
+    });
     let job = Job {
         name: def.name.clone(),
         request,
         parents: parent_refs(image, planned, order, workspace)?,
         inputs_digest: planned.inputs_digest.clone(),
         reuse: !settings.force,
+        publish,
     };
     Ok((job, size))
+}
+
+/// What `--push` does for one image: when its repository names a registry, it also gets the
+/// digest tag (so a later run finds it there); every tag with a registry host is pushed.
+/// `None` when no tag goes to a registry.
+fn publish(
+    repository: &str,
+    tags: &mut Vec<String>,
+    inputs_digest: &str,
+    credentials: &Credentials,
+) -> Option<Publish> {
+    let lookup = registry_host(repository).map(|server| {
+        let reference = format!("{repository}:{}", digest_tag(inputs_digest));
+        tags.push(reference.clone());
+        RemoteRef {
+            reference,
+            auth: credentials.for_server(server),
+        }
+    });
+    let push: Vec<RemoteRef> = tags
+        .iter()
+        .filter_map(|tag| {
+            registry_host(tag).map(|server| RemoteRef {
+                reference: tag.clone(),
+                auth: credentials.for_server(server),
+            })
+        })
+        .collect();
+    (!push.is_empty()).then_some(Publish { lookup, push })
 }
 
 fn labels(labels: &Labels, digest: &str) -> BTreeMap<String, String> {
@@ -478,6 +533,7 @@ fn image_report(
             Vec::new()
         },
         failure: outcome.failure,
+        warnings: outcome.warnings,
     }
 }
 
@@ -509,5 +565,6 @@ fn not_selected(planned: &PlannedImage, only: &[String]) -> ImageReport {
         digest: None,
         tags: Vec::new(),
         failure: None,
+        warnings: Vec::new(),
     }
 }

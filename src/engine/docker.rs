@@ -16,8 +16,8 @@ use bollard::auth::DockerCredentials;
 use bollard::errors::Error as BollardError;
 use bollard::models::{BuildInfo, BuildInfoAux, ImageInspect};
 use bollard::query_parameters::{
-    BuildImageOptions, BuilderVersion, ListImagesOptions, PruneBuildOptions, PruneImagesOptions,
-    PushImageOptions, RemoveImageOptions, TagImageOptions,
+    BuildImageOptions, BuilderVersion, CreateImageOptions, ListImagesOptions, PruneBuildOptions,
+    PruneImagesOptions, PushImageOptions, RemoveImageOptions, TagImageOptions,
 };
 use bollard::{API_DEFAULT_VERSION, Docker};
 use futures_util::{Stream, StreamExt};
@@ -162,6 +162,15 @@ fn is_not_found(error: &BollardError) -> bool {
             ..
         }
     )
+}
+
+fn docker_credentials(auth: &RegistryAuth) -> DockerCredentials {
+    DockerCredentials {
+        username: Some(auth.username.clone()),
+        password: Some(auth.password.clone()),
+        serveraddress: Some(auth.server.clone()),
+        ..DockerCredentials::default()
+    }
 }
 
 fn api_error(call: impl Into<String>) -> impl FnOnce(BollardError) -> EngineError {
@@ -691,12 +700,7 @@ impl Engine for DockerEngine {
         on_event: EventSink<'_>,
     ) -> Result<(), EngineError> {
         let reference = format!("{repo}:{tag}");
-        let credentials = credentials.map(|auth| DockerCredentials {
-            username: Some(auth.username.clone()),
-            password: Some(auth.password.clone()),
-            serveraddress: Some(auth.server.clone()),
-            ..DockerCredentials::default()
-        });
+        let credentials = credentials.map(docker_credentials);
         let options = PushImageOptions {
             tag: Some(tag.to_owned()),
             ..PushImageOptions::default()
@@ -722,6 +726,70 @@ impl Engine for DockerEngine {
                     return Err(EngineError::Push { reference, message });
                 }
                 Err(error) => return Err(api_error(format!("push {reference}"))(error)),
+            }
+        }
+        Ok(())
+    }
+
+    async fn registry_digest(
+        &self,
+        repo: &str,
+        tag: &str,
+        credentials: Option<&RegistryAuth>,
+    ) -> Result<Option<String>, EngineError> {
+        let reference = format!("{repo}:{tag}");
+        match self
+            .docker
+            .inspect_registry_image(&reference, credentials.map(docker_credentials))
+            .await
+        {
+            Ok(inspect) => Ok(Some(inspect.descriptor.digest.unwrap_or_default())),
+            Err(error) if is_not_found(&error) => Ok(None),
+            Err(error) if is_connection_error(&error) => Err(EngineError::DaemonGone {
+                during: format!("the registry lookup of {reference}"),
+                reason: error.to_string(),
+            }),
+            Err(BollardError::DockerResponseServerError { message, .. }) => {
+                Err(EngineError::Registry { reference, message })
+            }
+            Err(error) => Err(api_error(format!("registry lookup {reference}"))(error)),
+        }
+    }
+
+    async fn pull(
+        &self,
+        repo: &str,
+        tag: &str,
+        credentials: Option<&RegistryAuth>,
+        on_event: EventSink<'_>,
+    ) -> Result<(), EngineError> {
+        let reference = format!("{repo}:{tag}");
+        let options = CreateImageOptions {
+            from_image: Some(repo.to_owned()),
+            tag: Some(tag.to_owned()),
+            ..CreateImageOptions::default()
+        };
+        let mut stream =
+            self.long_docker
+                .create_image(Some(options), None, credentials.map(docker_credentials));
+        while let Some(item) = self.next_or_gone(&mut stream, "the pull").await? {
+            match item {
+                Ok(info) => {
+                    if let Some(line) = info.status {
+                        on_event(BuildEvent::Log { step: None, line });
+                    }
+                }
+                Err(error) if is_connection_error(&error) => {
+                    return Err(EngineError::DaemonGone {
+                        during: "the pull".into(),
+                        reason: error.to_string(),
+                    });
+                }
+                Err(BollardError::DockerStreamError { error: message })
+                | Err(BollardError::DockerResponseServerError { message, .. }) => {
+                    return Err(EngineError::Registry { reference, message });
+                }
+                Err(error) => return Err(api_error(format!("pull {reference}"))(error)),
             }
         }
         Ok(())

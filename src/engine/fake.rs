@@ -2,7 +2,8 @@
 //!
 //! It keeps an image store (id → [`ImageInfo`], tags pointing at ids), so inspect, tag,
 //! find-by-label and remove behave like a daemon's; builds succeed with an id derived from the
-//! request unless a failure was scripted for one of the request's tags.
+//! request unless a failure was scripted for one of the request's tags. A registry is modelled
+//! as a map from `repo:tag` to image id: pushes fill it, pulls tag the image locally.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Mutex, MutexGuard};
@@ -35,6 +36,8 @@ pub enum FakeCall {
         reference: String,
         authenticated: bool,
     },
+    RegistryDigest(String),
+    Pull(String),
     RemoveImage(String),
     PruneDangling,
     PruneBuildCache(Duration),
@@ -49,6 +52,8 @@ struct State {
     /// Tag → message of the build failure to return for requests carrying it.
     failures: BTreeMap<String, String>,
     pushed: BTreeSet<String>,
+    /// The registry: `repo:tag` → image id.
+    remote: BTreeMap<String, String>,
 }
 
 /// The recording fake; cheap to share by reference between concurrent tasks.
@@ -90,6 +95,13 @@ impl FakeEngine {
             tags.iter().map(|t| (*t).to_owned()).collect(),
             labels,
         );
+        id
+    }
+
+    /// Adds an image that only the registry has, as `reference`; returns its id.
+    pub fn add_registry_image(&self, reference: &str, labels: &[(&str, &str)]) -> String {
+        let id = self.add_image(&[], labels);
+        self.state().remote.insert(reference.to_owned(), id.clone());
         id
     }
 
@@ -285,7 +297,46 @@ impl Engine for FakeEngine {
             step: None,
             line: format!("pushed {reference}"),
         });
+        let id = state.tags[&reference].clone();
+        state.remote.insert(reference.clone(), id);
         state.pushed.insert(reference);
+        Ok(())
+    }
+
+    async fn registry_digest(
+        &self,
+        repo: &str,
+        tag: &str,
+        _credentials: Option<&RegistryAuth>,
+    ) -> Result<Option<String>, EngineError> {
+        let reference = format!("{repo}:{tag}");
+        let mut state = self.state();
+        state
+            .calls
+            .push(FakeCall::RegistryDigest(reference.clone()));
+        Ok(state
+            .remote
+            .get(&reference)
+            .map(|id| id.replace("sha256:", "sha256:d")))
+    }
+
+    async fn pull(
+        &self,
+        repo: &str,
+        tag: &str,
+        _credentials: Option<&RegistryAuth>,
+        _on_event: EventSink<'_>,
+    ) -> Result<(), EngineError> {
+        let reference = format!("{repo}:{tag}");
+        let mut state = self.state();
+        state.calls.push(FakeCall::Pull(reference.clone()));
+        let Some(id) = state.remote.get(&reference).cloned() else {
+            return Err(EngineError::Registry {
+                reference,
+                message: "manifest unknown".to_owned(),
+            });
+        };
+        retag(&mut state, &reference, &id);
         Ok(())
     }
 

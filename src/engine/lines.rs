@@ -1,10 +1,11 @@
 //! Finds the Dockerfile line where each build step starts, so a step record can point at it.
 //!
-//! This is an index, not a parser (the parser lives in `workspace`): it knows just enough —
-//! comments, the `escape` directive, line continuations and heredocs — to count instructions the
-//! way the builders number their steps. The classic builder numbers every instruction of the
-//! file (`Step 3/7`); BuildKit numbers instructions within a stage, `FROM` being 1
+//! The Dockerfile is read by the shared parser (`workspace::dockerfile`); this file only maps the
+//! builders' step numbers onto its instructions. The classic builder numbers every instruction of
+//! the file (`Step 3/7`); BuildKit numbers instructions within a stage, `FROM` being 1
 //! (`[builder 2/4]`), and names an unnamed stage `stage-<i>`.
+
+use crate::workspace::dockerfile::Dockerfile;
 
 /// Where each instruction of one Dockerfile starts.
 #[derive(Debug, Clone, Default)]
@@ -24,28 +25,27 @@ struct Stage {
 }
 
 impl InstructionIndex {
-    /// Indexes `text`; anything it does not understand simply yields fewer known lines.
+    /// Indexes `text`; a file the parser rejects yields no known lines (the builder will say what
+    /// is wrong with it).
     pub(crate) fn new(text: &str) -> Self {
-        let mut index = Self::default();
-        let escape = escape_char(text);
-        let mut lines = text.lines().enumerate();
-        while let Some((number, line)) = lines.next() {
-            let trimmed = line.trim();
-            if trimmed.is_empty() || trimmed.starts_with('#') {
-                continue;
-            }
-            let mut instruction = String::from(trimmed);
-            while ends_with_escape(&instruction, escape) {
-                instruction.pop();
-                match next_content_line(&mut lines) {
-                    Some(next) => instruction.push_str(next.trim()),
-                    None => break,
-                }
-            }
-            index.push(&instruction, number + 1);
-            skip_heredoc_bodies(&instruction, &mut lines);
+        let Ok(dockerfile) = Dockerfile::parse(text) else {
+            return Self::default();
+        };
+        Self {
+            lines: dockerfile
+                .instructions()
+                .iter()
+                .map(|i| i.start_line)
+                .collect(),
+            stages: dockerfile
+                .stages()
+                .iter()
+                .map(|stage| Stage {
+                    name: stage.name.clone(),
+                    from: stage.instructions.start,
+                })
+                .collect(),
         }
-        index
     }
 
     /// The line of the classic builder's `Step number/…` (1-based, counted over the whole file).
@@ -85,81 +85,6 @@ impl InstructionIndex {
         let number: usize = name.strip_prefix("stage-")?.parse().ok()?;
         self.stages.get(number)
     }
-
-    fn push(&mut self, instruction: &str, line: usize) {
-        let mut words = instruction.split_whitespace();
-        if words.next().is_some_and(|w| w.eq_ignore_ascii_case("FROM")) {
-            let rest: Vec<&str> = words.filter(|w| !w.starts_with("--")).collect();
-            let name = match rest.as_slice() {
-                [_, as_word, name, ..] if as_word.eq_ignore_ascii_case("AS") => {
-                    Some(name.to_ascii_lowercase())
-                }
-                _ => None,
-            };
-            self.stages.push(Stage {
-                name,
-                from: self.lines.len(),
-            });
-        }
-        self.lines.push(line);
-    }
-}
-
-/// The escape character from a leading `# escape=` directive, else `\`.
-fn escape_char(text: &str) -> char {
-    for line in text.lines() {
-        let Some(directive) = line.trim().strip_prefix('#') else {
-            break;
-        };
-        let Some((key, value)) = directive.split_once('=') else {
-            break;
-        };
-        if key.trim().eq_ignore_ascii_case("escape") {
-            return value.trim().chars().next().unwrap_or('\\');
-        }
-    }
-    '\\'
-}
-
-fn ends_with_escape(instruction: &str, escape: char) -> bool {
-    instruction.trim_end().ends_with(escape)
-}
-
-/// The next line that continues an instruction: comments and blank lines inside a continuation
-/// are skipped, as the builders do.
-fn next_content_line<'a>(lines: &mut impl Iterator<Item = (usize, &'a str)>) -> Option<&'a str> {
-    lines.map(|(_, line)| line).find(|line| {
-        let trimmed = line.trim();
-        !trimmed.is_empty() && !trimmed.starts_with('#')
-    })
-}
-
-/// Skips the bodies of the heredocs (`<<EOF`, `<<-"EOF"`) an instruction opens.
-fn skip_heredoc_bodies<'a>(instruction: &str, lines: &mut impl Iterator<Item = (usize, &'a str)>) {
-    for terminator in heredoc_terminators(instruction) {
-        for (_, line) in lines.by_ref() {
-            if line.trim() == terminator {
-                break;
-            }
-        }
-    }
-}
-
-fn heredoc_terminators(instruction: &str) -> Vec<String> {
-    instruction
-        .split_whitespace()
-        .filter_map(|word| word.strip_prefix("<<"))
-        .map(|word| {
-            word.trim_start_matches('-')
-                .trim_matches(|c| c == '"' || c == '\'')
-        })
-        .map(|word| {
-            word.chars()
-                .take_while(|c| c.is_alphanumeric() || *c == '_')
-                .collect::<String>()
-        })
-        .filter(|word| !word.is_empty())
-        .collect()
 }
 
 #[cfg(test)]

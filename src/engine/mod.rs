@@ -1,4 +1,5 @@
-//! The container engine: building, inspecting, tagging, pushing and pruning images.
+//! The container engine: building, inspecting, tagging, pushing, pulling and pruning images, and
+//! asking a registry (through the daemon) whether it has an image.
 //!
 //! The scheduler talks to the [`Engine`] trait only. [`DockerEngine`] implements it against the
 //! Docker Engine API (bollard); [`fake::FakeEngine`] implements it in memory for unit tests of
@@ -8,7 +9,7 @@
 //! - `docker.rs`: connecting (unix socket, tcp, tcp+TLS), version negotiation, every API call;
 //! - `context.rs`: streaming the build context as a tar, file by file, without holding it in memory;
 //! - `progress.rs`: folding BuildKit vertex status and classic builder output into [`StepRecord`]s;
-//! - `lines.rs`: finding the Dockerfile line where each build step starts;
+//! - `lines.rs`: mapping build step numbers to Dockerfile lines (parsed by `workspace::dockerfile`);
 //! - `fake.rs`: the recording fake.
 //!
 //! # The Dockerfile in the context
@@ -70,6 +71,9 @@ pub enum EngineError {
     /// A push was refused (authentication, unknown repository, registry unreachable).
     #[error("push of {reference} failed: {message}")]
     Push { reference: String, message: String },
+    /// A registry refused a lookup or pull (authentication, registry unreachable).
+    #[error("registry lookup of {reference} failed: {message}")]
+    Registry { reference: String, message: String },
     /// The daemon answered an API call with an error.
     #[error("docker api call {call} failed: {source}")]
     Api {
@@ -219,13 +223,23 @@ pub struct ImageInfo {
     pub created: Option<String>,
 }
 
-/// Credentials for one registry.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// Credentials for one registry. `Debug` leaves the password out.
+#[derive(Clone, PartialEq, Eq)]
 pub struct RegistryAuth {
     pub username: String,
     pub password: String,
     /// The registry host, e.g. `127.0.0.1:5000` or `ghcr.io`.
     pub server: String,
+}
+
+impl std::fmt::Debug for RegistryAuth {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RegistryAuth")
+            .field("username", &self.username)
+            .field("password", &"<redacted>")
+            .field("server", &self.server)
+            .finish()
+    }
 }
 
 /// The callback that receives [`BuildEvent`]s; `Send` so builds can run on tokio worker threads.
@@ -265,6 +279,23 @@ pub trait Engine: Send + Sync {
 
     /// Pushes `repo:tag`, reporting progress lines as [`BuildEvent::Log`].
     fn push(
+        &self,
+        repo: &str,
+        tag: &str,
+        credentials: Option<&RegistryAuth>,
+        on_event: EventSink<'_>,
+    ) -> impl Future<Output = Result<(), EngineError>> + Send;
+
+    /// The manifest digest the registry holds for `repo:tag`, or `None` when it has no such tag.
+    fn registry_digest(
+        &self,
+        repo: &str,
+        tag: &str,
+        credentials: Option<&RegistryAuth>,
+    ) -> impl Future<Output = Result<Option<String>, EngineError>> + Send;
+
+    /// Pulls `repo:tag` from its registry, reporting progress lines as [`BuildEvent::Log`].
+    fn pull(
         &self,
         repo: &str,
         tag: &str,

@@ -7,7 +7,7 @@ use std::fmt::Write as _;
 use super::model::{ImageReport, ImageResult, RunReport};
 
 /// The final table: one row per image (image, result, duration, cached steps, size, tags), then
-/// failures with their log tail, then the totals.
+/// failures with their log tail, warnings, then the totals.
 pub fn table(report: &RunReport) -> String {
     let rows: Vec<[String; 6]> = report.images.iter().map(row).collect();
     let headers = ["image", "result", "duration", "cached", "size", "tags"];
@@ -24,6 +24,9 @@ pub fn table(report: &RunReport) -> String {
     }
     for image in &report.images {
         write_failure(&mut out, image);
+    }
+    for image in &report.images {
+        write_warnings(&mut out, image);
     }
     let _ = writeln!(
         out,
@@ -108,6 +111,15 @@ fn write_failure(out: &mut String, image: &ImageReport) {
     }
 }
 
+fn write_warnings(out: &mut String, image: &ImageReport) {
+    for warning in &image.warnings {
+        let _ = writeln!(out, "\nwarning: {}: {}", image.name, warning.message);
+        for line in &warning.log_tail {
+            let _ = writeln!(out, "  | {line}");
+        }
+    }
+}
+
 /// `850 ms`, `3.2 s`, `2 m 05 s`.
 pub fn duration(ms: u64) -> String {
     match ms {
@@ -159,6 +171,7 @@ mod tests {
             digest: None,
             tags: vec![format!("{name}:latest")],
             failure: None,
+            warnings: Vec::new(),
         }
     }
 

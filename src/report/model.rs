@@ -100,6 +100,9 @@ pub struct ImageReport {
     pub tags: Vec<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub failure: Option<Failure>,
+    /// Problems that did not fail the image, such as a failing post-build hook.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub warnings: Vec<Warning>,
 }
 
 impl ImageReport {
@@ -143,6 +146,15 @@ pub struct Failure {
     pub line: Option<usize>,
     pub message: String,
     /// The last lines the failing step printed.
+    pub log_tail: Vec<String>,
+}
+
+/// A problem that did not fail its image.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Warning {
+    pub message: String,
+    /// The last output lines of what went wrong, when it printed any.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
     pub log_tail: Vec<String>,
 }
 
@@ -197,6 +209,7 @@ mod tests {
             digest: None,
             tags: Vec::new(),
             failure: None,
+            warnings: Vec::new(),
         };
         assert_eq!(image.cached_ratio(), None);
         image.steps = vec![step(true), step(false), step(true), step(true)];

@@ -342,3 +342,226 @@ fn only_an_unknown_image_is_a_usage_error() {
     assert_eq!(output.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&output.stderr).contains("nope"));
 }
+
+#[test]
+fn hooks_run_around_each_image_and_a_failing_pre_hook_fails_its_image() {
+    if !daemon_available("build_hooks") {
+        return;
+    }
+    let prefix = prefix("hooks");
+    let _images = Images(prefix.clone());
+    let repo = example_repo(&prefix);
+    let log = repo.home().join("hooks.log");
+    let record = |phase: &str| {
+        format!(
+            "#!/bin/sh\necho \"{phase} $BUILDOPT_IMAGE $BUILDOPT_TAG ${{BUILDOPT_RESULT:-none}}\" >> '{}'\n",
+            log.display()
+        )
+    };
+    repo.write("scripts/pre-build-hook.sh", &record("pre"));
+    repo.write("scripts/post-build-hook.sh", &record("post"));
+    repo.commit("hooks");
+
+    let (code, report, output) = build(&repo, &["--jobs", "1"]);
+    assert_eq!(code, Some(0), "{}", String::from_utf8_lossy(&output.stderr));
+    let lines: Vec<String> = std::fs::read_to_string(&log)
+        .expect("the hooks wrote their log")
+        .lines()
+        .map(str::to_string)
+        .collect();
+    for (name, result) in results(&report) {
+        // The first tag: the repository's `latest`, before the configured templates.
+        let tag = format!("{prefix}/{name}:latest");
+        let pre = lines
+            .iter()
+            .position(|l| *l == format!("pre {name} {tag} none"));
+        let post = lines
+            .iter()
+            .position(|l| *l == format!("post {name} {tag} {result}"));
+        assert!(
+            matches!((pre, post), (Some(pre), Some(post)) if pre < post),
+            "{name}: {lines:#?}"
+        );
+    }
+    docker(&["rmi", &format!("example/api:{}", &repo.sha("HEAD")[..7])]);
+
+    // A configured command wins over the script; its failure fails only that image.
+    let config = std::fs::read_to_string(repo.path().join("buildopt.toml")).expect("config");
+    repo.write(
+        "buildopt.toml",
+        &format!(
+            "{config}\n[hooks]\npre_build = 'if [ \"$BUILDOPT_IMAGE\" = linter ]; then echo linter-blocked; exit 5; fi'\n"
+        ),
+    );
+    repo.commit("block the linter");
+    let (code, report, output) = build(&repo, &["--jobs", "1", "--keep-going"]);
+    assert_eq!(code, Some(1), "{}", String::from_utf8_lossy(&output.stderr));
+    assert_eq!(result_of(&report, "linter"), "failed");
+    assert_eq!(result_of(&report, "base"), "reused");
+    let linter = report["images"]
+        .as_array()
+        .expect("images")
+        .iter()
+        .find(|i| i["name"] == "linter")
+        .expect("linter");
+    assert_eq!(linter["failure"]["step"], "pre-build hook", "{linter}");
+    assert!(
+        linter["failure"]["log_tail"]
+            .to_string()
+            .contains("linter-blocked"),
+        "{linter}"
+    );
+    docker(&["rmi", &format!("example/api:{}", &repo.sha("HEAD")[..7])]);
+}
+
+const REGISTRY: &str = "127.0.0.1:5000";
+/// The user `tests/testbed/start-registry.sh` creates.
+const REGISTRY_USER: &str = "buildopt";
+const REGISTRY_PASSWORD: &str = "buildopt-test-password";
+
+/// True when the test registry answers (401: it wants credentials); panics in CI when it does not.
+#[allow(
+    clippy::print_stderr,
+    reason = "the note tells a developer why a test did nothing"
+)]
+fn registry_available(test: &str) -> bool {
+    let status = Command::new("curl")
+        .args([
+            "-s",
+            "-o",
+            "/dev/null",
+            "-w",
+            "%{http_code}",
+            "--max-time",
+            "3",
+        ])
+        .arg(format!("http://{REGISTRY}/v2/"))
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
+        .unwrap_or_default();
+    let up = status == "401";
+    if !up && std::env::var_os("CI").is_some() {
+        panic!("{test}: the test registry is required in CI (tests/testbed/start-registry.sh)");
+    }
+    if !up {
+        eprintln!("note: {test} skipped, no registry on {REGISTRY}");
+    }
+    up
+}
+
+/// A Docker config folder whose config.json holds `password` for the test registry.
+fn docker_config(password: &str) -> tempfile::TempDir {
+    use base64::Engine as _;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let auth =
+        base64::engine::general_purpose::STANDARD.encode(format!("{REGISTRY_USER}:{password}"));
+    std::fs::write(
+        dir.path().join("config.json"),
+        format!(r#"{{"auths": {{"{REGISTRY}": {{"auth": "{auth}"}}}}}}"#),
+    )
+    .expect("config.json");
+    dir
+}
+
+fn remove_images_of(prefix: &str) {
+    drop(Images(prefix.to_string()));
+}
+
+fn digests(report: &Value) -> Vec<(String, String)> {
+    report["images"]
+        .as_array()
+        .expect("images")
+        .iter()
+        .map(|i| {
+            (
+                i["name"].as_str().unwrap_or("").to_string(),
+                i["digest"].as_str().unwrap_or("<none>").to_string(),
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn push_pull_back_reuse_from_the_registry_and_a_wrong_password() {
+    if !daemon_available("build_push") || !registry_available("build_push") {
+        return;
+    }
+    let prefix = prefix("push");
+    let _images = Images(prefix.clone());
+    let repo = example_repo(&format!("{REGISTRY}/{prefix}"));
+    let config = docker_config(REGISTRY_PASSWORD);
+    let config_dir = config.path().display().to_string();
+    let push = |env: &[(&str, &str)]| {
+        let mut all = vec![("CI", "true"), ("DOCKER_CONFIG", config_dir.as_str())];
+        all.extend(env);
+        let output = buildopt(
+            repo.path(),
+            &["--format", "json", "build", "--push", "--jobs", "2"],
+            &all,
+        );
+        let report: Value = serde_json::from_slice(&output.stdout).unwrap_or(Value::Null);
+        (output, report)
+    };
+
+    let (output, report) = push(&[]);
+    assert_eq!(
+        output.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(
+        results(&report).iter().all(|(_, r)| r == "built"),
+        "{report}"
+    );
+    let pushed = digests(&report);
+    remove_images_of(&prefix);
+    for (name, digest) in &pushed {
+        assert!(
+            digest.starts_with(&format!("{REGISTRY}/{prefix}/{name}@sha256:")),
+            "{name}: {digest}"
+        );
+        let reference = format!("{REGISTRY}/{prefix}/{name}:latest");
+        let pull = Command::new("docker")
+            .args(["--config", &config_dir, "pull", "-q", &reference])
+            .output()
+            .expect("docker pull");
+        assert!(
+            pull.status.success(),
+            "{}",
+            String::from_utf8_lossy(&pull.stderr)
+        );
+        let pulled = docker(&["inspect", "--format", "{{json .RepoDigests}}", &reference]);
+        assert!(
+            pulled.contains(digest.as_str()),
+            "{name}: {pulled} vs {digest}"
+        );
+    }
+
+    // Nothing local: the registry has every image for these inputs, so nothing is rebuilt.
+    remove_images_of(&prefix);
+    let (output, report) = push(&[]);
+    assert_eq!(output.status.code(), Some(0));
+    assert!(
+        results(&report).iter().all(|(_, r)| r == "reused"),
+        "{report}"
+    );
+    assert_eq!(digests(&report), pushed);
+
+    let canary = format!("canary-{}", std::process::id());
+    let (output, report) = push(&[
+        ("BUILDOPT_REGISTRY_USER", REGISTRY_USER),
+        ("BUILDOPT_REGISTRY_PASSWORD", canary.as_str()),
+    ]);
+    assert!(matches!(output.status.code(), Some(1 | 4)), "{output:?}");
+    let everything = format!(
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(!everything.contains(&canary), "the password was printed");
+    assert!(
+        everything.contains("unauthorized") || everything.contains("authentication"),
+        "{report}"
+    );
+}

@@ -1,0 +1,267 @@
+//! Benchmark of `buildopt build` on the real daemon, for the example repository and a generated
+//! one with 20 images (15 of them FROM another).
+//!
+//! Prints, as medians of a few runs: (a) a no-change `buildopt build` (every image reused)
+//! against a plain sequential `docker build` of every image with a warm cache, and (b) a build
+//! after a one-image change against the same baseline, as ratios. The baseline is the docker
+//! CLI with `DOCKER_BUILDKIT=0` (the classic builder), one image after another in dependency
+//! order. Numbers only; nothing here asserts a time.
+
+use std::io::Write;
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+const RUNS: usize = 3;
+const GENERATED_IMAGES: usize = 20;
+/// Generated images 0..ROOTS build FROM busybox; image i ≥ ROOTS builds FROM image i - ROOTS.
+const ROOTS: usize = 5;
+
+/// One image as the baseline builds it: `docker build -f DOCKERFILE -t TAG [--build-arg] CONTEXT`.
+struct Plain {
+    tag: String,
+    context: String,
+    dockerfile: String,
+    args: Vec<String>,
+}
+
+fn main() {
+    let prefix = format!("bo-bench-{}", std::process::id());
+    let example = tempfile::tempdir().expect("tempdir");
+    let images = example_repo(example.path(), &prefix);
+    measure(
+        "example (4 images)",
+        example.path(),
+        &images,
+        "tools/linter/lint.sh",
+    );
+    let generated = tempfile::tempdir().expect("tempdir");
+    let images = generated_repo(generated.path(), &prefix);
+    measure(
+        "generated (20 images)",
+        generated.path(),
+        &images,
+        &format!("img{:02}/file.txt", GENERATED_IMAGES - 1),
+    );
+    remove_images(&prefix);
+}
+
+/// Prints the two ratios for one repository; `leaf` is a file only one image uses.
+fn measure(label: &str, repo: &Path, images: &[Plain], leaf: &str) {
+    run(&mut buildopt(repo)); // first build: fills the daemon's cache and the images
+    plain_build_all(repo, images); // warms the classic builder's cache too
+    let no_change = median(|| run(&mut buildopt(repo)));
+    let baseline = median(|| plain_build_all(repo, images));
+    let mut change = 0;
+    let one_change = median(|| {
+        change += 1;
+        std::fs::write(repo.join(leaf), format!("change {change}\n")).expect("write");
+        git(repo, &["commit", "-qam", "one change"]);
+        run(&mut buildopt(repo))
+    });
+    report(&format!(
+        "{label}: baseline = sequential `docker build` of every image, DOCKER_BUILDKIT=0, warm cache: {:.0} ms",
+        ms(baseline)
+    ));
+    report(&format!(
+        "{label}: no-change buildopt build {:.0} ms = {:.1}x faster than the baseline",
+        ms(no_change),
+        ratio(baseline, no_change)
+    ));
+    report(&format!(
+        "{label}: one-image change buildopt build {:.0} ms = {:.1}x faster than the baseline",
+        ms(one_change),
+        ratio(baseline, one_change)
+    ));
+}
+
+fn ratio(baseline: Duration, measured: Duration) -> f64 {
+    baseline.as_secs_f64() / measured.as_secs_f64().max(f64::EPSILON)
+}
+
+fn buildopt(repo: &Path) -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_buildopt"));
+    command
+        .current_dir(repo)
+        .args(["--quiet", "build", "--no-cleanup"])
+        .env("CI", "true");
+    command
+}
+
+fn plain_build_all(repo: &Path, images: &[Plain]) -> Duration {
+    let started = Instant::now();
+    for image in images {
+        let mut command = Command::new("docker");
+        command.current_dir(repo).env("DOCKER_BUILDKIT", "0").args([
+            "build",
+            "-q",
+            "-t",
+            &image.tag,
+            "-f",
+            &image.dockerfile,
+        ]);
+        for arg in &image.args {
+            command.args(["--build-arg", arg]);
+        }
+        run(command.arg(&image.context));
+    }
+    started.elapsed()
+}
+
+/// The example repository with its images renamed under `prefix`, committed.
+fn example_repo(repo: &Path, prefix: &str) -> Vec<Plain> {
+    let example = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/monorepo");
+    copy_dir(&example, repo);
+    let config = std::fs::read_to_string(repo.join("buildopt.toml")).expect("config");
+    let mut renamed = String::new();
+    for line in config.lines() {
+        renamed.push_str(line);
+        renamed.push('\n');
+        if let Some(name) = line
+            .strip_prefix("[images.")
+            .and_then(|l| l.strip_suffix(']'))
+        {
+            renamed.push_str(&format!("image = \"{prefix}/{name}\"\ntags = []\n"));
+        }
+    }
+    // `tags` may appear twice now; keep the first (ours) by dropping the example's.
+    let renamed = renamed.replace("tags = [\"example/api:{short_sha}\"]\n", "");
+    std::fs::write(repo.join("buildopt.toml"), renamed).expect("config");
+    for service in ["api", "worker"] {
+        let file = repo.join(format!("services/{service}/Dockerfile"));
+        let text = std::fs::read_to_string(&file).expect("dockerfile");
+        std::fs::write(
+            &file,
+            text.replace("FROM base", &format!("FROM {prefix}/base")),
+        )
+        .expect("dockerfile");
+    }
+    std::fs::write(repo.join("versions.env"), format!("RUN_ID={prefix}\n")).expect("write");
+    init(repo);
+    let plain = |name: &str, context: &str, dockerfile: &str, args: &[&str]| Plain {
+        tag: format!("{prefix}/{name}:latest"),
+        context: context.into(),
+        dockerfile: dockerfile.into(),
+        args: args.iter().map(|a| (*a).to_string()).collect(),
+    };
+    vec![
+        plain("base", "base", "base/Dockerfile", &[]),
+        plain("linter", "tools/linter", "tools/linter/Dockerfile", &[]),
+        plain("api", ".", "services/api/Dockerfile", &[]),
+        plain("worker", ".", "services/worker/Dockerfile", &["WORKERS=2"]),
+    ]
+}
+
+/// 20 images in folders `imgNN`, each copying its own file; committed.
+fn generated_repo(repo: &Path, prefix: &str) -> Vec<Plain> {
+    let mut config = String::new();
+    let mut images = Vec::new();
+    for i in 0..GENERATED_IMAGES {
+        let name = format!("img{i:02}");
+        let from = if i < ROOTS {
+            "buildopt-test/busybox:latest".to_string()
+        } else {
+            format!("{prefix}/img{:02}", i - ROOTS)
+        };
+        let dir = repo.join(&name);
+        std::fs::create_dir_all(&dir).expect("mkdir");
+        std::fs::write(dir.join("file.txt"), format!("{name} {prefix}\n")).expect("write");
+        std::fs::write(
+            dir.join("Dockerfile"),
+            format!("FROM {from}\nCOPY file.txt /{name}.txt\nRUN echo {name} > /id-{name}\n"),
+        )
+        .expect("write");
+        config.push_str(&format!(
+            "[images.{name}]\nimage = \"{prefix}/{name}\"\ncontext = \"{name}\"\n\n"
+        ));
+        images.push(Plain {
+            tag: format!("{prefix}/{name}:latest"),
+            context: name.clone(),
+            dockerfile: format!("{name}/Dockerfile"),
+            args: Vec::new(),
+        });
+    }
+    std::fs::write(repo.join("buildopt.toml"), config).expect("config");
+    init(repo);
+    images
+}
+
+fn init(repo: &Path) {
+    git(repo, &["init", "-q", "-b", "main"]);
+    git(repo, &["add", "-A"]);
+    git(repo, &["commit", "-qm", "bench repository"]);
+}
+
+fn copy_dir(from: &Path, to: &Path) {
+    for entry in std::fs::read_dir(from).expect("read example") {
+        let entry = entry.expect("entry");
+        let target = to.join(entry.file_name());
+        if entry.file_type().expect("type").is_dir() {
+            std::fs::create_dir_all(&target).expect("mkdir");
+            copy_dir(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), &target).expect("copy");
+        }
+    }
+}
+
+fn remove_images(prefix: &str) {
+    let listed = Command::new("docker")
+        .args(["images", "--format", "{{.Repository}}:{{.Tag}}"])
+        .output()
+        .expect("docker images");
+    let listed = String::from_utf8_lossy(&listed.stdout).into_owned();
+    let mine: Vec<&str> = listed.lines().filter(|l| l.starts_with(prefix)).collect();
+    if !mine.is_empty() {
+        let _ = Command::new("docker")
+            .args(["rmi", "-f"])
+            .args(&mine)
+            .stdout(Stdio::null())
+            .status();
+    }
+}
+
+fn report(line: &str) {
+    let _ = writeln!(std::io::stdout(), "{line}");
+}
+
+fn ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1000.0
+}
+
+fn run(command: &mut Command) -> Duration {
+    let started = Instant::now();
+    let output = command
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .output()
+        .expect("spawn");
+    let elapsed = started.elapsed();
+    assert!(
+        output.status.success(),
+        "{command:?} failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    elapsed
+}
+
+fn median(mut f: impl FnMut() -> Duration) -> Duration {
+    let mut times: Vec<Duration> = (0..RUNS).map(|_| f()).collect();
+    times.sort();
+    times[RUNS / 2]
+}
+
+fn git(repo: &Path, args: &[&str]) {
+    let status = Command::new("git")
+        .current_dir(repo)
+        .args([
+            "-c",
+            "user.name=bench",
+            "-c",
+            "user.email=bench@example.invalid",
+        ])
+        .args(args)
+        .status()
+        .expect("git");
+    assert!(status.success(), "git {args:?} failed");
+}
