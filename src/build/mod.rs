@@ -37,6 +37,9 @@ pub struct Job {
     /// The internal images this one builds from, with the references it uses for them.
     pub parents: Vec<ParentRef>,
     pub inputs_digest: String,
+    /// The local reference that records the inputs digest (`<repository>:inputs-<hex>`): reuse
+    /// looks it up with one inspect instead of listing every image by label.
+    pub digest_ref: String,
     /// Whether an existing image with the same inputs digest may stand in for a build.
     pub reuse: bool,
     /// With `--push`: where to look for an existing image, and which tags to push.

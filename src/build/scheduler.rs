@@ -240,7 +240,7 @@ async fn make_image<E: Engine>(
     if job.reuse
         && let Some(existing) = find_reusable(engine, job).await?
     {
-        for reference in &job.request.tags {
+        for reference in job.request.tags.iter().chain([&job.digest_ref]) {
             tag(engine, &existing.id, reference).await?;
         }
         return Ok(done(ImageResult::Reused, Vec::new(), existing));
@@ -261,6 +261,7 @@ async fn make_image<E: Engine>(
         }
     };
     let built = engine.build(&job.request, &mut on_event).await?;
+    tag(engine, &built.image_id, &job.digest_ref).await?;
     let image = engine
         .inspect(&built.image_id)
         .await?
@@ -271,15 +272,12 @@ async fn make_image<E: Engine>(
     Ok(done(ImageResult::Built, built.steps, image))
 }
 
-/// The newest local image carrying the job's digest label, else (when pushing) the one its
-/// registry holds under the digest tag, pulled.
+/// The local image recorded under the job's digest reference (and really labelled with that
+/// digest), else (when pushing) the one its registry holds under the digest tag, pulled.
 async fn find_reusable<E: Engine>(engine: &E, job: &Job) -> Result<Option<ImageInfo>, EngineError> {
-    let mut found = engine
-        .find_by_label(DIGEST_LABEL, &job.inputs_digest)
-        .await?;
-    found.sort_by(|a, b| a.created.cmp(&b.created));
-    if let Some(newest) = found.pop() {
-        return Ok(Some(newest));
+    let local = engine.inspect(&job.digest_ref).await?;
+    if let Some(image) = local.filter(|i| i.labels.get(DIGEST_LABEL) == Some(&job.inputs_digest)) {
+        return Ok(Some(image));
     }
     match job.publish.as_ref().and_then(|p| p.lookup.as_ref()) {
         Some(lookup) => remote::pull_existing(engine, lookup).await,

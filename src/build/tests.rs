@@ -22,6 +22,7 @@ fn job(name: &str, parents: &[(usize, &str)]) -> Job {
             })
             .collect(),
         inputs_digest: format!("digest-{name}"),
+        digest_ref: format!("{name}:inputs-digest"),
         reuse: true,
         publish: None,
     }
@@ -111,7 +112,7 @@ fn a_child_builds_after_its_parent_is_tagged_with_the_reference_the_child_uses()
 #[test]
 fn an_image_whose_digest_exists_is_retagged_not_rebuilt() {
     let engine = FakeEngine::new();
-    let old = engine.add_image(&["old:tag"], &[(DIGEST_LABEL, "digest-core")]);
+    let old = engine.add_image(&["core:inputs-digest"], &[(DIGEST_LABEL, "digest-core")]);
     let outcome = run_on(&engine, &[job("core", &[])], sequential(false));
     assert_eq!(outcome.jobs[0].result, ImageResult::Reused);
     assert!(builds(&engine).is_empty());
@@ -123,9 +124,17 @@ fn an_image_whose_digest_exists_is_retagged_not_rebuilt() {
 }
 
 #[test]
+fn a_digest_tag_on_an_image_with_another_digest_is_not_reused() {
+    let engine = FakeEngine::new();
+    engine.add_image(&["core:inputs-digest"], &[(DIGEST_LABEL, "digest-other")]);
+    let outcome = run_on(&engine, &[job("core", &[])], sequential(false));
+    assert_eq!(outcome.jobs[0].result, ImageResult::Built);
+}
+
+#[test]
 fn without_reuse_an_existing_digest_is_rebuilt() {
     let engine = FakeEngine::new();
-    engine.add_image(&["old:tag"], &[(DIGEST_LABEL, "digest-core")]);
+    engine.add_image(&["core:inputs-digest"], &[(DIGEST_LABEL, "digest-core")]);
     let mut forced = job("core", &[]);
     forced.reuse = false;
     let outcome = run_on(&engine, &[forced], sequential(false));

@@ -389,6 +389,7 @@ fn make_job(
         request,
         parents: parent_refs(image, planned, order, workspace)?,
         inputs_digest: planned.inputs_digest.clone(),
+        digest_ref: format!("{}:{}", def.repository, digest_tag(&planned.inputs_digest)),
         reuse: !settings.force,
         publish,
     };
