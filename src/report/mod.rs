@@ -1,6 +1,14 @@
 //! Renderers: pure functions from data to text. They never touch the network, the environment
 //! or the clock. `model.rs` holds the RunReport that every renderer of a build reads.
+//!
+//! One file per format: `plan` and `build` for the terminal and JSON; `summary` (job summary and
+//! PR comment Markdown), `annotations` (GitHub workflow commands), `junit`, `dotenv` (GitLab) and
+//! `slack` for CI; `escape` holds the escaping every CI format shares.
 
 pub mod build;
+pub mod escape;
 pub mod model;
 pub mod plan;
+
+#[cfg(test)]
+mod fixtures;
