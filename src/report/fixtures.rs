@@ -157,3 +157,102 @@ pub fn hostile_report() -> RunReport {
     }
     report
 }
+
+/// `count` images cycling through the four results, each with a reason and, when failed, a
+/// long log tail: for the size limits.
+pub fn many_images(count: usize) -> RunReport {
+    let mut report = report();
+    report.images = (0..count)
+        .map(|n| {
+            let result = [
+                ImageResult::Built,
+                ImageResult::Reused,
+                ImageResult::Failed,
+                ImageResult::Skipped,
+            ][n % 4];
+            let mut image = image(&format!("image-{n:05}"), result);
+            image.reasons = vec![reason(
+                ReasonKind::Context,
+                &format!("services/image-{n:05}/src/main.rs changed"),
+            )];
+            image.size = Some(1_000_000 + n as u64);
+            image.digest = Some(format!("registry.example.com/image-{n:05}@sha256:{n:064x}"));
+            if result == ImageResult::Failed {
+                image.failure = Some(Failure {
+                    step: Some("[2/2] RUN make".into()),
+                    line: Some(2),
+                    message: "exit code: 2".into(),
+                    log_tail: (0..40).map(|l| format!("log line {l} of {n}")).collect(),
+                });
+            }
+            if result == ImageResult::Skipped {
+                image.skip_reason = Some("parent failed".into());
+            }
+            image
+        })
+        .collect();
+    report
+}
+
+/// The Markdown outside fenced code blocks and code spans, following CommonMark's rules (a
+/// fence closes at a line of at least as many backticks; a span at the next run of exactly as
+/// many): what GitHub would parse as Markdown and HTML.
+pub fn outside_code(markdown: &str) -> String {
+    let mut out = String::new();
+    let mut fence: Option<usize> = None;
+    for line in markdown.lines() {
+        let run = line.len() - line.trim_start_matches('`').len();
+        let only_backticks = line.trim_end().trim_matches('`').is_empty();
+        match fence {
+            Some(open) if run >= open && only_backticks => fence = None,
+            Some(_) => {}
+            None if run >= 3 => fence = Some(run),
+            None => {
+                out.push_str(&outside_code_spans(line));
+                out.push('\n');
+            }
+        }
+    }
+    assert!(fence.is_none(), "unclosed fence in:\n{markdown}");
+    out
+}
+
+fn outside_code_spans(line: &str) -> String {
+    let chars: Vec<char> = line.chars().collect();
+    let run_at = |i: usize| chars[i..].iter().take_while(|&&c| c == '`').count();
+    let mut out = String::new();
+    let mut i = 0;
+    while i < chars.len() {
+        match chars[i] {
+            '\\' => {
+                out.extend(chars.get(i..i + 2).unwrap_or(&chars[i..]));
+                i += 2;
+            }
+            '`' => {
+                let open = run_at(i);
+                let mut j = i + open;
+                let mut close = None;
+                while j < chars.len() {
+                    let run = run_at(j);
+                    if run == open {
+                        close = Some(j + run);
+                        break;
+                    }
+                    j += run.max(1);
+                }
+                match close {
+                    Some(end) => i = end,
+                    None => {
+                        out.extend(&chars[i..i + open]);
+                        i += open;
+                    }
+                }
+            }
+            c => {
+                out.push(c);
+                i += 1;
+            }
+        }
+    }
+    out
+}

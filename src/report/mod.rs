@@ -9,6 +9,7 @@ pub mod build;
 pub mod escape;
 pub mod model;
 pub mod plan;
+pub mod summary;
 
 #[cfg(test)]
 mod fixtures;
