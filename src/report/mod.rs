@@ -5,6 +5,7 @@
 //! PR comment Markdown), `annotations` (GitHub workflow commands), `junit`, `dotenv` (GitLab) and
 //! `slack` for CI; `escape` holds the escaping every CI format shares.
 
+pub mod annotations;
 pub mod build;
 pub mod escape;
 pub mod model;
