@@ -8,6 +8,7 @@
 pub mod annotations;
 pub mod build;
 pub mod escape;
+pub mod junit;
 pub mod model;
 pub mod plan;
 pub mod summary;
