@@ -7,6 +7,7 @@
 
 pub mod annotations;
 pub mod build;
+pub mod dotenv;
 pub mod escape;
 pub mod junit;
 pub mod model;
