@@ -12,6 +12,7 @@ pub mod escape;
 pub mod junit;
 pub mod model;
 pub mod plan;
+pub mod slack;
 pub mod summary;
 
 #[cfg(test)]
