@@ -6,7 +6,9 @@ use std::collections::BTreeMap;
 pub const PLAN_FORMAT_VERSION: u32 = 1;
 
 /// Why an image is in the plan.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, serde::Serialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum ReasonKind {
     /// `--force` or `FORCE_REBUILD`.
@@ -36,14 +38,14 @@ pub enum ReasonKind {
 }
 
 /// One reason, with the files behind it (the first few, and how many there are).
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Reason {
     pub kind: ReasonKind,
     /// A sentence for people, e.g. `services/api/app.py changed`.
     pub detail: String,
-    #[serde(skip_serializing_if = "Vec::is_empty")]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub files: Vec<String>,
-    #[serde(skip_serializing_if = "is_zero")]
+    #[serde(default, skip_serializing_if = "is_zero")]
     pub file_count: usize,
 }
 

@@ -9,7 +9,7 @@ use crate::plan::Reason;
 pub const RUN_REPORT_VERSION: u32 = 1;
 
 /// One run of `buildopt build`.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct RunReport {
     pub version: u32,
     pub run: RunInfo,
@@ -21,7 +21,7 @@ pub struct RunReport {
 }
 
 /// Facts about the run as a whole.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct RunInfo {
     /// The base commit, absent when everything was planned for lack of one.
     pub base: Option<String>,
@@ -68,7 +68,7 @@ impl ImageResult {
 }
 
 /// One image of the run.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ImageReport {
     pub name: String,
     pub repository: String,
@@ -118,7 +118,7 @@ impl ImageReport {
 }
 
 /// One build step.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct StepReport {
     /// As the builder names it, e.g. `[2/4] COPY app.sh /app/`.
     pub name: String,
@@ -130,14 +130,14 @@ pub struct StepReport {
 }
 
 /// The size of a context as sent.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ContextSize {
     pub bytes: u64,
     pub files: usize,
 }
 
 /// Why an image failed.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Failure {
     /// The failing step, when the builder said.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -159,7 +159,7 @@ pub struct Warning {
 }
 
 /// What the cleanup freed.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CleanupReport {
     pub dangling_images_bytes: u64,
     pub build_cache_bytes: u64,
@@ -215,6 +215,18 @@ mod tests {
         image.steps = vec![step(true), step(false), step(true), step(true)];
         assert_eq!(image.cached_steps(), 3);
         assert_eq!(image.cached_ratio(), Some(0.75));
+    }
+
+    #[test]
+    fn a_report_reads_back_as_written() {
+        for report in [
+            crate::report::fixtures::report(),
+            crate::report::fixtures::hostile_report(),
+        ] {
+            let json = serde_json::to_string_pretty(&report).expect("json");
+            let back: RunReport = serde_json::from_str(&json).expect("read back");
+            assert_eq!(back, report);
+        }
     }
 
     #[test]
