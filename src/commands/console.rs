@@ -10,6 +10,7 @@ use std::io::Write;
 use std::sync::Mutex;
 
 use crate::build::Progress;
+use crate::report::annotations;
 use crate::report::build::duration;
 
 /// The output style.
@@ -93,6 +94,14 @@ fn plain_line(progress: &Progress) -> String {
     }
 }
 
+/// A token nobody can guess from the log, so no step line can resume commands early.
+fn stop_token() -> String {
+    let mut bytes = [0u8; 16];
+    // Without randomness, a fixed token still stops commands; it is only guessable.
+    let _ = getrandom::fill(&mut bytes);
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
 fn github(state: &mut State, err: &mut impl Write, progress: Progress) {
     match progress {
         Progress::Started { .. } => {}
@@ -107,11 +116,17 @@ fn github(state: &mut State, err: &mut impl Write, progress: Progress) {
             .push(step_text(&name, position)),
         Progress::Finished { ref image, .. } => {
             let steps = state.steps.remove(image).unwrap_or_default();
-            let _ = writeln!(err, "::group::{}", plain_line(&progress));
+            let _ = writeln!(err, "{}", annotations::group(&plain_line(&progress)));
+            // Step names come from the Dockerfile and the builder: between these markers the
+            // runner treats no line as a workflow command, so `::add-mask::` or `::error::` in
+            // a RUN line cannot fire.
+            let token = stop_token();
+            let _ = writeln!(err, "::stop-commands::{token}");
             for step in steps {
                 let _ = writeln!(err, "{step}");
             }
-            let _ = writeln!(err, "::endgroup::");
+            let _ = writeln!(err, "::{token}::");
+            let _ = writeln!(err, "{}", annotations::endgroup());
         }
     }
 }
@@ -151,4 +166,60 @@ fn live(state: &mut State, err: &mut impl Write, progress: Progress) {
 fn terminal_width() -> usize {
     // Without a way to ask the terminal, stay within the classic 80 columns.
     79
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+    use crate::report::model::ImageResult;
+
+    #[test]
+    fn github_groups_fence_step_lines_off_from_workflow_commands() {
+        let mut state = State::default();
+        let mut out = Vec::new();
+        let step = |name: &str| Progress::Step {
+            image: "api".into(),
+            name: name.into(),
+            position: None,
+        };
+        github(&mut state, &mut out, step("RUN echo ::add-mask::secret"));
+        github(&mut state, &mut out, step("::error::forged"));
+        let finished = Progress::Finished {
+            image: "api%0A::x".into(),
+            result: ImageResult::Built,
+            duration: Duration::ZERO,
+        };
+        state.steps.insert(
+            "api%0A::x".into(),
+            state.steps.get("api").cloned().unwrap_or_default(),
+        );
+        github(&mut state, &mut out, finished);
+        let text = String::from_utf8(out).expect("utf-8");
+        let lines: Vec<&str> = text.lines().collect();
+        assert!(
+            lines[0].starts_with("::group::") && !lines[0].contains("\n"),
+            "{text}"
+        );
+        let token = lines[1]
+            .strip_prefix("::stop-commands::")
+            .expect("stop-commands first");
+        assert_eq!(token.len(), 32);
+        assert!(lines.contains(&"::error::forged"), "{text}");
+        let resume = lines
+            .iter()
+            .position(|l| *l == format!("::{token}::"))
+            .expect("resumed");
+        let forged = lines
+            .iter()
+            .position(|l| *l == "::error::forged")
+            .expect("forged line");
+        assert!(
+            forged < resume,
+            "the forged command sits inside the stopped section: {text}"
+        );
+        assert_eq!(lines.last(), Some(&"::endgroup::"));
+        assert!(lines[0].contains("%250A"), "the title is escaped: {text}");
+    }
 }

@@ -34,6 +34,7 @@ pub fn image(name: &str, result: ImageResult) -> ImageReport {
         digest: None,
         tags: Vec::new(),
         failure: None,
+        warnings: Vec::new(),
     }
 }
 
