@@ -1,8 +1,9 @@
 //! Benchmark of `buildopt build` on the real daemon, for the example repository and a generated
 //! one with 20 images (15 of them FROM another).
 //!
-//! Prints, as medians of a few runs: (a) a no-change `buildopt build` (every image reused)
-//! against a plain sequential `docker build` of every image with a warm cache, and (b) a build
+//! Prints, as medians of a few runs: (a) a no-change `buildopt build` (no base, so every image is
+//! planned and reused by its inputs digest) and a no-change commit range (`--base HEAD`: the plan
+//! is empty) against a plain sequential `docker build` of every image with a warm cache, and (b) a build
 //! after a one-image change against the same baseline, as ratios. The baseline is the docker
 //! CLI with `DOCKER_BUILDKIT=0` (the classic builder), one image after another in dependency
 //! order. Numbers only; nothing here asserts a time.
@@ -51,6 +52,7 @@ fn measure(label: &str, repo: &Path, images: &[Plain], leaf: &str) {
     run(&mut buildopt(repo)); // first build: fills the daemon's cache and the images
     plain_build_all(repo, images); // warms the classic builder's cache too
     let no_change = median(|| run(&mut buildopt(repo)));
+    let empty_range = median(|| run(buildopt(repo).args(["--base", "HEAD"])));
     let baseline = median(|| plain_build_all(repo, images));
     let mut change = 0;
     let one_change = median(|| {
@@ -67,6 +69,11 @@ fn measure(label: &str, repo: &Path, images: &[Plain], leaf: &str) {
         "{label}: no-change buildopt build {:.0} ms = {:.1}x faster than the baseline",
         ms(no_change),
         ratio(baseline, no_change)
+    ));
+    report(&format!(
+        "{label}: no-change commit range (`--base HEAD`, nothing affected) {:.0} ms = {:.1}x faster than the baseline",
+        ms(empty_range),
+        ratio(baseline, empty_range)
     ));
     report(&format!(
         "{label}: one-image change buildopt build {:.0} ms = {:.1}x faster than the baseline",
