@@ -4,6 +4,8 @@
 //! `git diff --name-only` on the same range (the baseline), as a ratio, and the peak memory of the
 //! plan processes. Numbers only; nothing here asserts a time.
 
+mod support;
+
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -36,7 +38,7 @@ fn main() {
         started.elapsed().as_secs_f64()
     ));
 
-    let buildopt = buildopt_binary();
+    let buildopt = support::buildopt_binary();
     for (label, base, head) in [
         ("1 changed file", &commits[0], &commits[1]),
         ("5,000 changed files", &commits[1], &commits[2]),
@@ -100,15 +102,6 @@ fn report(line: &str) {
 
 fn ms(d: Duration) -> f64 {
     d.as_secs_f64() * 1000.0
-}
-
-fn buildopt_binary() -> PathBuf {
-    let status = Command::new(env!("CARGO"))
-        .args(["build", "--release", "--quiet", "--bin", "buildopt"])
-        .status()
-        .expect("cargo build");
-    assert!(status.success(), "cargo build failed");
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("target/release/buildopt")
 }
 
 fn run(command: &mut Command) -> Duration {
