@@ -114,6 +114,8 @@ pub fn run(ctx: &Context, args: &BuildArgs) -> Result<u8, Error> {
             .collect();
         build_cache::restore(ctx, &cache, &runtime, &repositories)
     });
+    // Canonical, to leave it out of contexts; it exists once the restore opened it.
+    let store = restore.as_ref().and_then(|_| cache.dir.canonicalize().ok());
     let mut report = runtime.block_on(build_all(
         ctx,
         args,
@@ -124,6 +126,7 @@ pub fn run(ctx: &Context, args: &BuildArgs) -> Result<u8, Error> {
         &selection,
         &vars,
         cache.enabled,
+        store.as_deref(),
     ))?;
     if let Some(restore) = restore {
         let export =
@@ -218,6 +221,7 @@ async fn build_all(
     selection: &Selection,
     vars: &TagVars,
     caching: bool,
+    store: Option<&Path>,
 ) -> Result<RunReport, BuildCommandError> {
     let started = chrono::Utc::now();
     let clock = Instant::now();
@@ -270,6 +274,7 @@ async fn build_all(
                 credentials: credentials.as_ref(),
                 cache_from: &cache_from,
                 inline_cache: caching && builder == Builder::BuildKit,
+                store,
             },
         )?;
         jobs.push(job);
@@ -407,6 +412,19 @@ struct JobSettings<'a> {
     cache_from: &'a BTreeSet<String>,
     /// Build with `BUILDKIT_INLINE_CACHE=1`, so the image carries its cache metadata.
     inline_cache: bool,
+    /// The cache store (canonical) when caching is on: never sent as part of a context.
+    store: Option<&'a Path>,
+}
+
+/// `path` relative to `dir`, `/`-separated, when it lies strictly inside it.
+fn path_inside(dir: &Path, path: &Path) -> Option<String> {
+    let dir = dir.canonicalize().ok()?;
+    let relative = path.strip_prefix(dir).ok()?;
+    let parts: Vec<String> = relative
+        .components()
+        .map(|c| c.as_os_str().to_string_lossy().into_owned())
+        .collect();
+    (!parts.is_empty()).then(|| parts.join("/"))
 }
 
 fn make_job(
@@ -419,7 +437,10 @@ fn make_job(
 ) -> Result<(Job, ContextSize), BuildCommandError> {
     let def = &image.def;
     let context_dir = repo_root.join(&def.context);
-    let files = build_context::collect(&context_dir, &image.ignore)?;
+    let skip = settings
+        .store
+        .and_then(|store| path_inside(&context_dir, store));
+    let files = build_context::collect_skipping(&context_dir, &image.ignore, skip.as_deref())?;
     let size = ContextSize {
         bytes: files.bytes,
         files: files.file_count,
@@ -652,5 +673,26 @@ fn not_selected(planned: &PlannedImage, only: &[String]) -> ImageReport {
         tags: Vec::new(),
         failure: None,
         warnings: Vec::new(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_store_inside_a_context_is_named_relative_to_it() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let root = dir.path().canonicalize().expect("canonical");
+        std::fs::create_dir_all(root.join("ctx/.cache/store")).expect("mkdir");
+        assert_eq!(
+            path_inside(&root.join("ctx"), &root.join("ctx/.cache/store")),
+            Some(".cache/store".into())
+        );
+        assert_eq!(path_inside(&root.join("ctx"), &root.join("ctx")), None);
+        assert_eq!(
+            path_inside(&root.join("ctx/.cache"), &root.join("ctx")),
+            None
+        );
     }
 }

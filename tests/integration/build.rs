@@ -116,7 +116,7 @@ fn build(repo: &TestRepo, args: &[&str]) -> (Option<i32>, Value, Output) {
     (output.status.code(), report, output)
 }
 
-fn result_of<'a>(report: &'a Value, image: &str) -> &'a str {
+pub(crate) fn result_of<'a>(report: &'a Value, image: &str) -> &'a str {
     report["images"]
         .as_array()
         .and_then(|images| images.iter().find(|i| i["name"] == image))

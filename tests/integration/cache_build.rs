@@ -9,17 +9,21 @@ use std::path::Path;
 
 use serde_json::Value;
 
-use crate::build::{Images, daemon_available, docker, example_repo, pairs, prefix, results};
+use crate::build::{
+    Images, daemon_available, docker, example_repo, pairs, prefix, result_of, results,
+};
 use crate::cli::buildopt;
 use crate::support::TestRepo;
 
-/// Runs `buildopt --format json build` with the store at `store`; returns the exit code, the
-/// report and stderr.
-fn build_cached(repo: &TestRepo, store: &Path) -> (Option<i32>, Value, String) {
+/// Runs `buildopt --format json build --jobs 2 ARGS` with the store at `store`; returns the exit
+/// code, the report and stderr.
+fn build_cached(repo: &TestRepo, store: &Path, args: &[&str]) -> (Option<i32>, Value, String) {
     let store = store.display().to_string();
+    let mut all = vec!["--format", "json", "build", "--jobs", "2"];
+    all.extend(args);
     let output = buildopt(
         repo.path(),
-        &["--format", "json", "build", "--jobs", "2"],
+        &all,
         &[("CI", "true"), ("BUILDOPT_CACHE_DIR", &store)],
     );
     let report = serde_json::from_slice(&output.stdout).unwrap_or(Value::Null);
@@ -70,7 +74,7 @@ fn a_build_restores_from_the_store_and_saves_only_new_layers() {
     let store = tempfile::tempdir().expect("store");
     let all = ["api", "base", "linter", "worker"];
 
-    let (code, report, stderr) = build_cached(&repo, store.path());
+    let (code, report, stderr) = build_cached(&repo, store.path(), &[]);
     assert_eq!(code, Some(0), "{stderr}");
     let cache = &report["cache"];
     assert_eq!(names(&cache["restore"]["loaded"]), Vec::<String>::new());
@@ -89,7 +93,7 @@ fn a_build_restores_from_the_store_and_saves_only_new_layers() {
     assert!(labels.contains("buildopt.inputs-digest"), "{labels}");
 
     remove_from_daemon(&prefix, &repo);
-    let (code, report, stderr) = build_cached(&repo, store.path());
+    let (code, report, stderr) = build_cached(&repo, store.path(), &[]);
     assert_eq!(code, Some(0), "{stderr}");
     let cache = &report["cache"];
     assert_eq!(
@@ -106,7 +110,7 @@ fn a_build_restores_from_the_store_and_saves_only_new_layers() {
     assert_eq!(cache["export"]["new_blobs"], 0, "{cache}");
 
     repo.commit_file("services/api/app.sh", "#!/bin/sh\necho changed\n", "api");
-    let (code, report, stderr) = build_cached(&repo, store.path());
+    let (code, report, stderr) = build_cached(&repo, store.path(), &[]);
     assert_eq!(code, Some(0), "{stderr}");
     assert_eq!(
         results(&report),
@@ -137,4 +141,71 @@ fn a_build_restores_from_the_store_and_saves_only_new_layers() {
         "{export}"
     );
     docker(&["rmi", &format!("example/api:{}", &repo.sha("HEAD")[..7])]);
+}
+
+#[test]
+fn with_the_classic_builder_a_restored_image_is_the_cache_source_of_its_rebuild() {
+    if !daemon_available("cache_build classic") {
+        return;
+    }
+    let prefix = prefix("cacheclassic");
+    let _images = Images(prefix.clone());
+    let repo = example_repo(&prefix);
+    let store = tempfile::tempdir().expect("store");
+    let classic = ["--builder", "classic"];
+    let (code, _, stderr) = build_cached(&repo, store.path(), &classic);
+    assert_eq!(code, Some(0), "{stderr}");
+
+    // Removing the images also removes the classic builder's intermediate images: without the
+    // restored image as cache source nothing of the api could come from the cache.
+    remove_from_daemon(&prefix, &repo);
+    repo.commit_file("services/api/app.sh", "#!/bin/sh\necho changed\n", "api");
+    let (code, report, stderr) = build_cached(&repo, store.path(), &classic);
+    assert_eq!(code, Some(0), "{stderr}");
+    assert_eq!(result_of(&report, "api"), "built");
+    assert_eq!(result_of(&report, "base"), "reused");
+    let steps = image(&report, "api")["steps"].clone();
+    let cached: Vec<&str> = steps
+        .as_array()
+        .map(|s| {
+            s.iter()
+                .filter(|s| s["cached"] == true)
+                .filter_map(|s| s["name"].as_str())
+                .collect()
+        })
+        .unwrap_or_default();
+    assert!(
+        cached.iter().any(|name| name.contains("shared/config.env")),
+        "{steps}"
+    );
+    assert!(
+        !cached.iter().any(|name| name.contains("app.sh")),
+        "the changed file's step must run: {steps}"
+    );
+    docker(&["rmi", &format!("example/api:{}", &repo.sha("HEAD")[..7])]);
+}
+
+#[test]
+fn a_corrupt_store_is_a_warning_and_the_build_succeeds() {
+    if !daemon_available("cache_build corrupt") {
+        return;
+    }
+    let prefix = prefix("cachecorrupt");
+    let _images = Images(prefix.clone());
+    let repo = example_repo(&prefix);
+    let store = tempfile::tempdir().expect("store");
+    std::fs::write(store.path().join("index.json"), "{ not json").expect("index");
+    let (code, report, stderr) = build_cached(&repo, store.path(), &["--only", "linter"]);
+    assert_eq!(code, Some(0), "{stderr}");
+    assert_eq!(result_of(&report, "linter"), "built");
+    let cache = &report["cache"];
+    for phase in ["restore", "export"] {
+        assert!(
+            cache[phase]["warning"]
+                .as_str()
+                .is_some_and(|w| w.contains("index.json")),
+            "{cache}"
+        );
+    }
+    assert!(stderr.contains("warning: cache restore failed"), "{stderr}");
 }
