@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use super::console::{Console, Style};
-use super::{Context, plan::plan_with_workspace, write_stdout};
+use super::{Context, build_cache, plan::plan_with_workspace, write_stdout};
 use crate::build::credentials::{Credentials, CredentialsError};
 use crate::build::remote::{digest_tag, registry_host};
 use crate::build::tags::{self, TagError, TagVars};
@@ -29,10 +29,11 @@ use crate::exit;
 use crate::git::Git;
 use crate::plan::{Plan, PlannedImage, Reason, ReasonKind};
 use crate::report::model::{
-    CleanupReport, ContextSize, ImageReport, ImageResult, RUN_REPORT_VERSION, RunInfo, RunReport,
-    StepReport,
+    CacheReport, CleanupReport, ContextSize, ImageReport, ImageResult, RUN_REPORT_VERSION, RunInfo,
+    RunReport, StepReport,
 };
 use crate::report::{self, build::table};
+use crate::settings::cache::{CacheFlags, CacheSettings};
 use crate::settings::{Flags, Level, Settings};
 use crate::workspace::context::{self as build_context, ContextError};
 use crate::workspace::{Image, Workspace, repository_of};
@@ -99,13 +100,43 @@ pub fn run(ctx: &Context, args: &BuildArgs) -> Result<u8, Error> {
     }
     let selection = select(&plan, &args.only)?;
     let vars = tag_vars(ctx, &git, &plan)?;
+    let cache = CacheSettings::resolve(&CacheFlags::default(), &ctx.env, settings.level, &ctx.dir)?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .map_err(BuildCommandError::Runtime)?;
-    let report = runtime.block_on(build_all(
-        ctx, args, &settings, &git, &plan, &workspace, &selection, &vars,
+    let restore = cache.enabled.then(|| {
+        let repositories = workspace
+            .images
+            .iter()
+            .filter(|i| selection.contains_key(&i.def.name))
+            .map(|i| i.def.repository.clone())
+            .collect();
+        build_cache::restore(ctx, &cache, &runtime, &repositories)
+    });
+    // Canonical, to leave it out of contexts; it exists once the restore opened it.
+    let store = restore.as_ref().and_then(|_| cache.dir.canonicalize().ok());
+    let mut report = runtime.block_on(build_all(
+        ctx,
+        args,
+        &settings,
+        &git,
+        &plan,
+        &workspace,
+        &selection,
+        &vars,
+        cache.enabled,
+        store.as_deref(),
     ))?;
+    if let Some(restore) = restore {
+        let export =
+            (!report.run.interrupted).then(|| build_cache::export(ctx, &cache, &runtime, &report));
+        report.cache = Some(CacheReport {
+            store: cache.dir.display().to_string(),
+            restore,
+            export,
+        });
+    }
     let rendered = match ctx.format {
         Format::Json => report::build::json(&report) + "\n",
         Format::Human => table(&report),
@@ -189,6 +220,8 @@ async fn build_all(
     workspace: &Workspace,
     selection: &Selection,
     vars: &TagVars,
+    caching: bool,
+    store: Option<&Path>,
 ) -> Result<RunReport, BuildCommandError> {
     let started = chrono::Utc::now();
     let clock = Instant::now();
@@ -213,6 +246,11 @@ async fn build_all(
     } else {
         None
     };
+    let cache_from = if caching {
+        cache_sources(&engine, &order, workspace).await?
+    } else {
+        BTreeSet::new()
+    };
     let mut jobs = Vec::new();
     let mut contexts = Vec::new();
     for planned in &order {
@@ -234,6 +272,9 @@ async fn build_all(
                 vars,
                 labels: &labels,
                 credentials: credentials.as_ref(),
+                cache_from: &cache_from,
+                inline_cache: caching && builder == Builder::BuildKit,
+                store,
             },
         )?;
         jobs.push(job);
@@ -292,7 +333,33 @@ async fn build_all(
         },
         images,
         cleanup,
+        cache: None,
     })
+}
+
+/// The `<repository>:latest` images the daemon has (restored from the store or left by an
+/// earlier build) for the images to build: each serves as the cache source of its repository.
+async fn cache_sources(
+    engine: &DockerEngine,
+    order: &[&PlannedImage],
+    workspace: &Workspace,
+) -> Result<BTreeSet<String>, EngineError> {
+    let mut present = BTreeSet::new();
+    for image in workspace
+        .images
+        .iter()
+        .filter(|i| order.iter().any(|p| p.name == i.def.name))
+    {
+        let latest = latest_of(&image.def.repository);
+        if engine.inspect(&latest).await?.is_some() {
+            present.insert(latest);
+        }
+    }
+    Ok(present)
+}
+
+fn latest_of(repository: &str) -> String {
+    format!("{repository}:latest")
 }
 
 async fn connect(ctx: &Context) -> Result<DockerEngine, EngineError> {
@@ -341,6 +408,23 @@ struct JobSettings<'a> {
     labels: &'a Labels,
     /// Set with `--push`.
     credentials: Option<&'a Credentials>,
+    /// References that exist in the daemon and may serve as cache sources (see `cache_sources`).
+    cache_from: &'a BTreeSet<String>,
+    /// Build with `BUILDKIT_INLINE_CACHE=1`, so the image carries its cache metadata.
+    inline_cache: bool,
+    /// The cache store (canonical) when caching is on: never sent as part of a context.
+    store: Option<&'a Path>,
+}
+
+/// `path` relative to `dir`, `/`-separated, when it lies strictly inside it.
+fn path_inside(dir: &Path, path: &Path) -> Option<String> {
+    let dir = dir.canonicalize().ok()?;
+    let relative = path.strip_prefix(dir).ok()?;
+    let parts: Vec<String> = relative
+        .components()
+        .map(|c| c.as_os_str().to_string_lossy().into_owned())
+        .collect();
+    (!parts.is_empty()).then(|| parts.join("/"))
 }
 
 fn make_job(
@@ -353,7 +437,10 @@ fn make_job(
 ) -> Result<(Job, ContextSize), BuildCommandError> {
     let def = &image.def;
     let context_dir = repo_root.join(&def.context);
-    let files = build_context::collect(&context_dir, &image.ignore)?;
+    let skip = settings
+        .store
+        .and_then(|store| path_inside(&context_dir, store));
+    let files = build_context::collect_skipping(&context_dir, &image.ignore, skip.as_deref())?;
     let size = ContextSize {
         bytes: files.bytes,
         files: files.file_count,
@@ -368,6 +455,7 @@ fn make_job(
     request.build_args = def.args.clone();
     request.builder = settings.builder;
     request.no_cache = settings.force;
+    add_cache_sources(&mut request, &def.repository, settings);
     request.tags = tags::image_tags(
         &def.name,
         &def.repository,
@@ -395,6 +483,24 @@ fn make_job(
     };
     Ok((job, size))
 }
+
+/// The previous image of the repository as cache source: with BuildKit through its inline cache
+/// metadata, with the classic builder through its parent chain (which `docker load` does not
+/// restore, so without it a loaded image would not serve as cache).
+fn add_cache_sources(request: &mut BuildRequest, repository: &str, settings: &JobSettings<'_>) {
+    let latest = latest_of(repository);
+    if settings.cache_from.contains(&latest) {
+        request.cache_from.push(latest);
+    }
+    if settings.inline_cache {
+        request
+            .build_args
+            .insert(INLINE_CACHE_ARG.into(), "1".into());
+    }
+}
+
+/// The BuildKit build argument that writes cache metadata into the image config.
+const INLINE_CACHE_ARG: &str = "BUILDKIT_INLINE_CACHE";
 
 /// What `--push` does for one image: when its repository names a registry, it also gets the
 /// digest tag (so a later run finds it there); every tag with a registry host is pushed.
@@ -567,5 +673,26 @@ fn not_selected(planned: &PlannedImage, only: &[String]) -> ImageReport {
         tags: Vec::new(),
         failure: None,
         warnings: Vec::new(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_store_inside_a_context_is_named_relative_to_it() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let root = dir.path().canonicalize().expect("canonical");
+        std::fs::create_dir_all(root.join("ctx/.cache/store")).expect("mkdir");
+        assert_eq!(
+            path_inside(&root.join("ctx"), &root.join("ctx/.cache/store")),
+            Some(".cache/store".into())
+        );
+        assert_eq!(path_inside(&root.join("ctx"), &root.join("ctx")), None);
+        assert_eq!(
+            path_inside(&root.join("ctx/.cache"), &root.join("ctx")),
+            None
+        );
     }
 }

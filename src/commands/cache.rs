@@ -2,6 +2,7 @@
 //! cache keys. Every change to the store happens under its lock and ends by enforcing the
 //! retention and the size limit, so the store never grows past them.
 
+use std::collections::BTreeMap;
 use std::path::Path;
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -50,13 +51,16 @@ pub fn run(ctx: &Context, args: &CacheArgs) -> Result<u8, Error> {
     }
 }
 
-fn now() -> u64 {
+pub(super) fn now() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_secs())
 }
 
-fn open_locked(ctx: &Context, cache: &CacheSettings) -> Result<(Store, StoreLock), Error> {
+pub(super) fn open_locked(
+    ctx: &Context,
+    cache: &CacheSettings,
+) -> Result<(Store, StoreLock), Error> {
     let store = Store::open(&cache.dir)?;
     let lock = store.lock(|path| {
         ctx.info(&format!("waiting for the cache lock {}", path.display()));
@@ -187,7 +191,7 @@ fn age(at: Option<u64>) -> String {
 }
 
 /// Drops expired entries and the blobs only they used.
-fn enforce_retention(
+pub(super) fn enforce_retention(
     store: &Store,
     lock: &StoreLock,
     cache: &CacheSettings,
@@ -198,7 +202,7 @@ fn enforce_retention(
 }
 
 /// Drops the least recently used entries until the store fits the limit.
-fn enforce_limit(
+pub(super) fn enforce_limit(
     store: &Store,
     lock: &StoreLock,
     cache: &CacheSettings,
@@ -208,7 +212,7 @@ fn enforce_limit(
     Ok(prune::remove_images(store, lock, &over)?)
 }
 
-fn merge(mut a: PruneSummary, b: PruneSummary) -> PruneSummary {
+pub(super) fn merge(mut a: PruneSummary, b: PruneSummary) -> PruneSummary {
     a.images_removed.extend(b.images_removed);
     a.blobs_removed += b.blobs_removed;
     a.bytes_freed += b.bytes_freed;
@@ -272,11 +276,13 @@ fn export(
 ) -> Result<u8, Error> {
     let (store, mut lock) = open_locked(ctx, cache)?;
     if !images.is_empty() {
-        let (saved, added, kept_lock) =
-            runtime()?.block_on(save_into_store(ctx, &store, lock, images))?;
-        lock = kept_lock;
+        let saved =
+            runtime()?.block_on(save_into_store(ctx, &store, lock, images, &BTreeMap::new()))?;
+        lock = saved.lock;
         ctx.info(&format!(
-            "saved {saved} images into the store ({added} new blobs)"
+            "saved {} images into the store ({} new blobs)",
+            saved.images.len(),
+            saved.new_blobs
         ));
     }
     let pruned = merge(
@@ -301,16 +307,28 @@ fn export(
     Ok(exit::SUCCESS)
 }
 
-/// Saves `images` from the daemon into the store and indexes them; returns the number of
-/// images, of new blobs, and the lock (it travels through the blocking thread that reads).
-async fn save_into_store(
+/// What [`save_into_store`] did.
+pub(super) struct Saved {
+    /// The repositories of the indexed entries.
+    pub images: Vec<String>,
+    /// Blobs the store did not have before, and their bytes.
+    pub new_blobs: usize,
+    pub new_bytes: u64,
+    /// The store lock, back from the blocking thread that read the save stream.
+    pub lock: StoreLock,
+}
+
+/// Saves `images` from the daemon into the store (only blobs it lacks are written) and indexes
+/// them; `digests` gives the inputs digest to record per repository, when known.
+pub(super) async fn save_into_store(
     ctx: &Context,
     store: &Store,
     lock: StoreLock,
     images: &[String],
-) -> Result<(usize, usize, StoreLock), Error> {
+    digests: &BTreeMap<String, String>,
+) -> Result<Saved, Error> {
     let engine = connect(ctx).await?;
-    let before = store.blob_sizes()?.len();
+    let before = store.blob_sizes()?;
     let (task_store, at) = (store.clone(), now());
     let (entries, lock) = engine
         .save_images(images, move |reader| {
@@ -320,11 +338,23 @@ async fn save_into_store(
         .map_err(|e| Error::Cache(e.into()))??;
     let mut index = store.read_index()?;
     for entry in &entries {
-        index.upsert(entry.clone());
+        let mut entry = entry.clone();
+        entry.inputs_digest = digests.get(&entry.name).cloned();
+        index.upsert(entry);
     }
     store.write_index(&index, &lock)?;
-    let added = store.blob_sizes()?.len() - before;
-    Ok((entries.len(), added, lock))
+    let after = store.blob_sizes()?;
+    let new: Vec<u64> = after
+        .iter()
+        .filter(|(digest, _)| !before.contains_key(*digest))
+        .map(|(_, size)| *size)
+        .collect();
+    Ok(Saved {
+        images: entries.into_iter().map(|e| e.name).collect(),
+        new_blobs: new.len(),
+        new_bytes: new.iter().sum(),
+        lock,
+    })
 }
 
 #[derive(Debug, Serialize)]
@@ -394,7 +424,7 @@ fn import(ctx: &Context, cache: &CacheSettings, path: &Path, load: bool) -> Resu
 
 /// Loads the images the daemon lacks; images it has (same id) only get their tags back.
 /// Returns (loaded, already present) image names.
-async fn load_into_daemon(
+pub(super) async fn load_into_daemon(
     ctx: &Context,
     store: &Store,
     images: Vec<crate::cache::ImageEntry>,

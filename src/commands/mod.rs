@@ -2,6 +2,7 @@
 //! hands the result to renderers and publishers.
 
 pub mod build;
+mod build_cache;
 pub mod cache;
 mod console;
 pub mod plan;

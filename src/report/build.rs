@@ -4,7 +4,7 @@
 
 use std::fmt::Write as _;
 
-use super::model::{ImageReport, ImageResult, RunReport};
+use super::model::{CacheReport, ImageReport, ImageResult, RunReport};
 
 /// The final table: one row per image (image, result, duration, cached steps, size, tags), then
 /// failures with their log tail, warnings, then the totals.
@@ -52,7 +52,39 @@ pub fn table(report: &RunReport) -> String {
             size(cleanup.build_cache_bytes),
         );
     }
+    if let Some(cache) = &report.cache {
+        write_cache(&mut out, cache);
+    }
     out
+}
+
+/// One line for the restore and one for the export, or their warnings.
+fn write_cache(out: &mut String, cache: &CacheReport) {
+    let restore = &cache.restore;
+    let _ = match &restore.warning {
+        Some(warning) => writeln!(out, "cache restore: {warning}"),
+        None => writeln!(
+            out,
+            "cache restore: loaded {} images ({}), {} already in the daemon, in {}",
+            restore.loaded.len(),
+            size(restore.bytes),
+            restore.already_in_daemon.len(),
+            duration(restore.duration_ms)
+        ),
+    };
+    let _ = match cache.export.as_ref().map(|e| (e, &e.warning)) {
+        None => writeln!(out, "cache export: skipped (interrupted)"),
+        Some((_, Some(warning))) => writeln!(out, "cache export: {warning}"),
+        Some((export, None)) => writeln!(
+            out,
+            "cache export: saved {} images, {} new blobs ({}), pruned {}, in {}",
+            export.saved.len(),
+            export.new_blobs,
+            size(export.new_bytes),
+            export.pruned.len(),
+            duration(export.duration_ms)
+        ),
+    };
 }
 
 /// The versioned JSON form.
@@ -148,7 +180,8 @@ pub fn size(bytes: u64) -> String {
 mod tests {
     use super::*;
     use crate::report::model::{
-        CleanupReport, ContextSize, Failure, RUN_REPORT_VERSION, RunInfo, StepReport,
+        CacheExport, CacheRestore, CleanupReport, ContextSize, Failure, RUN_REPORT_VERSION,
+        RunInfo, StepReport,
     };
 
     fn image(name: &str, result: ImageResult) -> ImageReport {
@@ -224,8 +257,55 @@ mod tests {
                 build_cache_bytes: 3_000_000,
                 retention_days: 7,
             }),
+            cache: None,
         };
         insta::assert_snapshot!(table(&report));
+    }
+
+    #[test]
+    fn the_table_ends_with_the_cache_figures_or_warnings() {
+        let mut report = crate::report::fixtures::report();
+        report.cache = Some(CacheReport {
+            store: "/ci/.build_cache".into(),
+            restore: CacheRestore {
+                loaded: vec!["acme/base".into(), "acme/api".into()],
+                already_in_daemon: vec!["acme/linter".into()],
+                bytes: 2_000_000,
+                duration_ms: 1500,
+                warning: None,
+            },
+            export: Some(CacheExport {
+                saved: vec!["acme/api".into()],
+                new_blobs: 2,
+                new_bytes: 512,
+                pruned: Vec::new(),
+                duration_ms: 850,
+                warning: None,
+            }),
+        });
+        let text = table(&report);
+        assert!(
+            text.contains(
+                "cache restore: loaded 2 images (2.0 MB), 1 already in the daemon, in 1.5 s"
+            ),
+            "{text}"
+        );
+        assert!(
+            text.contains("cache export: saved 1 images, 2 new blobs (512 B), pruned 0, in 850 ms"),
+            "{text}"
+        );
+        let cache = report.cache.as_mut().expect("cache");
+        cache.restore.warning = Some("cache restore failed: index.json: bad".into());
+        cache.export = None;
+        let text = table(&report);
+        assert!(
+            text.contains("cache restore: cache restore failed: index.json: bad"),
+            "{text}"
+        );
+        assert!(
+            text.contains("cache export: skipped (interrupted)"),
+            "{text}"
+        );
     }
 
     #[test]

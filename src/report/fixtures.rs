@@ -130,6 +130,7 @@ pub fn report() -> RunReport {
             build_cache_bytes: 3_000_000,
             retention_days: 7,
         }),
+        cache: None,
     }
 }
 

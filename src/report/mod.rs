@@ -16,4 +16,4 @@ pub mod slack;
 pub mod summary;
 
 #[cfg(test)]
-mod fixtures;
+pub(crate) mod fixtures;

@@ -18,6 +18,9 @@ pub struct RunReport {
     /// What the cleanup after the build freed, when it ran.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub cleanup: Option<CleanupReport>,
+    /// What the build cache restored before and saved after the build, when caching was on.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cache: Option<CacheReport>,
 }
 
 /// Facts about the run as a whole.
@@ -164,6 +167,49 @@ pub struct CleanupReport {
     pub dangling_images_bytes: u64,
     pub build_cache_bytes: u64,
     pub retention_days: u64,
+}
+
+/// The build cache around one run. Hits and misses per image show as reused images and cached
+/// steps.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CacheReport {
+    /// The store folder.
+    pub store: String,
+    pub restore: CacheRestore,
+    /// Absent when the run was interrupted (nothing is saved from a cut-short run).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub export: Option<CacheExport>,
+}
+
+/// Images loaded from the store into the daemon before the build.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CacheRestore {
+    /// Repositories loaded into the daemon.
+    pub loaded: Vec<String>,
+    /// Repositories the daemon already had (only re-tagged).
+    pub already_in_daemon: Vec<String>,
+    /// Bytes of the loaded images (config and layers).
+    pub bytes: u64,
+    pub duration_ms: u64,
+    /// Why nothing was restored (a missing daemon, an unreadable store): a cache miss.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub warning: Option<String>,
+}
+
+/// Images saved from the daemon into the store after the build.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CacheExport {
+    /// Repositories saved (built or reused images the store did not hold yet).
+    pub saved: Vec<String>,
+    /// Blobs (configs and layers) the store did not have before.
+    pub new_blobs: usize,
+    pub new_bytes: u64,
+    /// Entries dropped by retention or the size limit.
+    pub pruned: Vec<String>,
+    pub duration_ms: u64,
+    /// Why saving failed; the build's result does not change.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub warning: Option<String>,
 }
 
 impl RunReport {

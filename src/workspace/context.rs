@@ -44,13 +44,23 @@ pub struct ContextSet {
 
 /// Lists the files of the context folder `root` that `rules` keep.
 pub fn collect(root: &Path, rules: &IgnoreRules) -> Result<ContextSet, ContextError> {
+    collect_skipping(root, rules, None)
+}
+
+/// As [`collect`], but leaves out `skip` (a `/`-separated path inside the context, such as the
+/// build cache store) and everything below it, whatever the rules say.
+pub fn collect_skipping(
+    root: &Path,
+    rules: &IgnoreRules,
+    skip: Option<&str>,
+) -> Result<ContextSet, ContextError> {
     if !root.is_dir() {
         return Err(ContextError::NotAFolder {
             path: root.display().to_string(),
         });
     }
     let mut set = ContextSet::default();
-    walk(root, "", &MatchState::default(), rules, &mut set)?;
+    walk(root, "", &MatchState::default(), rules, skip, &mut set)?;
     Ok(set)
 }
 
@@ -59,6 +69,7 @@ fn walk(
     rel_dir: &str,
     dir_state: &MatchState,
     rules: &IgnoreRules,
+    skip: Option<&str>,
     set: &mut ContextSet,
 ) -> Result<(), ContextError> {
     for (name, abs_path) in sorted_entries(dir)? {
@@ -67,7 +78,7 @@ fn walk(
         } else {
             format!("{rel_dir}/{name}")
         };
-        if rel_path == INLINE_DOCKERFILE_NAME {
+        if rel_path == INLINE_DOCKERFILE_NAME || skip == Some(rel_path.as_str()) {
             continue;
         }
         let metadata = fs::symlink_metadata(&abs_path).map_err(|source| io(&abs_path, source))?;
@@ -85,7 +96,7 @@ fn walk(
         }
         // An excluded folder is still walked when an exception may bring back something inside.
         if is_dir && (!excluded || !rules.can_prune(&rel_path)) {
-            walk(&abs_path, &rel_path, &state, rules, set)?;
+            walk(&abs_path, &rel_path, &state, rules, skip, set)?;
         }
     }
     Ok(())
@@ -207,6 +218,22 @@ mod tests {
         write(dir.path(), INLINE_DOCKERFILE_NAME, "FROM x");
         write(dir.path(), "Dockerfile", "FROM y");
         assert_eq!(listed(dir.path(), ""), ["Dockerfile"]);
+    }
+
+    #[test]
+    fn the_skipped_folder_is_left_out_with_everything_below_it() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        write(dir.path(), "app.sh", "a");
+        write(dir.path(), ".build_cache/blobs/sha256/ab", "blob");
+        write(dir.path(), "sub/.build_cache/kept", "k");
+        let set = collect_skipping(dir.path(), &IgnoreRules::default(), Some(".build_cache"))
+            .expect("collect");
+        let names: Vec<_> = set.files.iter().map(|f| f.rel_path.as_str()).collect();
+        assert_eq!(
+            names,
+            ["app.sh", "sub", "sub/.build_cache", "sub/.build_cache/kept"]
+        );
+        assert_eq!((set.file_count, set.bytes), (2, 2));
     }
 
     #[test]

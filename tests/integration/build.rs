@@ -19,7 +19,7 @@ const EXAMPLE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/examples/monorepo");
     clippy::print_stderr,
     reason = "the note tells a developer why a test did nothing"
 )]
-fn daemon_available(test: &str) -> bool {
+pub(crate) fn daemon_available(test: &str) -> bool {
     let up = Command::new("docker")
         .args(["version", "--format", "{{.Server.Version}}"])
         .output()
@@ -34,7 +34,7 @@ fn daemon_available(test: &str) -> bool {
 }
 
 /// Removes every image of the test's repositories when dropped.
-struct Images(String);
+pub(crate) struct Images(pub(crate) String);
 
 impl Drop for Images {
     fn drop(&mut self) {
@@ -51,13 +51,13 @@ impl Drop for Images {
     }
 }
 
-fn docker(args: &[&str]) -> String {
+pub(crate) fn docker(args: &[&str]) -> String {
     let output = Command::new("docker").args(args).output().expect("docker");
     String::from_utf8_lossy(&output.stdout).into_owned()
 }
 
 /// The example repository with its images renamed under `prefix`, committed.
-fn example_repo(prefix: &str) -> TestRepo {
+pub(crate) fn example_repo(prefix: &str) -> TestRepo {
     let repo = TestRepo::new();
     copy_dir(Path::new(EXAMPLE), repo.path());
     let config = std::fs::read_to_string(repo.path().join("buildopt.toml")).expect("config");
@@ -100,7 +100,7 @@ fn copy_dir(from: &Path, to: &Path) {
     }
 }
 
-fn prefix(test: &str) -> String {
+pub(crate) fn prefix(test: &str) -> String {
     format!("bo-{test}-{}", std::process::id())
 }
 
@@ -116,7 +116,7 @@ fn build(repo: &TestRepo, args: &[&str]) -> (Option<i32>, Value, Output) {
     (output.status.code(), report, output)
 }
 
-fn result_of<'a>(report: &'a Value, image: &str) -> &'a str {
+pub(crate) fn result_of<'a>(report: &'a Value, image: &str) -> &'a str {
     report["images"]
         .as_array()
         .and_then(|images| images.iter().find(|i| i["name"] == image))
@@ -124,7 +124,7 @@ fn result_of<'a>(report: &'a Value, image: &str) -> &'a str {
         .unwrap_or("<missing>")
 }
 
-fn results(report: &Value) -> Vec<(String, String)> {
+pub(crate) fn results(report: &Value) -> Vec<(String, String)> {
     let mut out: Vec<(String, String)> = report["images"]
         .as_array()
         .map(|images| {
@@ -143,7 +143,7 @@ fn results(report: &Value) -> Vec<(String, String)> {
     out
 }
 
-fn pairs(list: &[(&str, &str)]) -> Vec<(String, String)> {
+pub(crate) fn pairs(list: &[(&str, &str)]) -> Vec<(String, String)> {
     list.iter()
         .map(|(a, b)| ((*a).to_string(), (*b).to_string()))
         .collect()

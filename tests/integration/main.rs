@@ -2,6 +2,7 @@
 
 mod build;
 mod cache;
+mod cache_build;
 mod cli;
 mod dockerignore_oracle;
 mod engine;

@@ -1,0 +1,260 @@
+//! The build cache around `buildopt build`: which store images to load into the daemon before
+//! the build, which images to save into the store after it, and the RunReport's cache section.
+//!
+//! Opening and locking the store, loading, saving and pruning are the `cache` command's
+//! (`commands::cache`); this file only decides what goes in and out. A cache that fails (no
+//! store, a corrupt blob, a daemon error while loading or saving) is a warning and a cache miss,
+//! never a failed build.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::time::Instant;
+
+use tokio::runtime::Runtime;
+
+use super::Context;
+use super::cache::{self as cache_command, Saved};
+use crate::build::remote::digest_tag;
+use crate::cache::store::BuildRecord;
+use crate::cache::{ImageEntry, Index};
+use crate::error::Error;
+use crate::report::model::{CacheExport, CacheRestore, ImageReport, ImageResult, RunReport};
+use crate::settings::cache::CacheSettings;
+
+/// Loads the store's image of each of `repositories` into the daemon (one entry per repository,
+/// so this is bounded by the plan): an entry whose inputs digest matches is reused by the
+/// scheduler through its `inputs-…` tag, any other serves as a cache source.
+pub fn restore(
+    ctx: &Context,
+    cache: &CacheSettings,
+    runtime: &Runtime,
+    repositories: &BTreeSet<String>,
+) -> CacheRestore {
+    let clock = Instant::now();
+    let mut restore = try_restore(ctx, cache, runtime, repositories).unwrap_or_else(|error| {
+        let warning = format!("cache restore failed: {error}");
+        ctx.info(&format!("warning: {warning}; building without the cache"));
+        CacheRestore {
+            warning: Some(warning),
+            ..CacheRestore::default()
+        }
+    });
+    restore.duration_ms = clock.elapsed().as_millis() as u64;
+    restore
+}
+
+fn try_restore(
+    ctx: &Context,
+    cache: &CacheSettings,
+    runtime: &Runtime,
+    repositories: &BTreeSet<String>,
+) -> Result<CacheRestore, Error> {
+    let (store, lock) = cache_command::open_locked(ctx, cache)?;
+    let mut index = store.read_index()?;
+    let wanted: Vec<ImageEntry> = index
+        .images
+        .iter()
+        .filter(|entry| repositories.contains(&entry.name))
+        .cloned()
+        .collect();
+    if wanted.is_empty() {
+        return Ok(CacheRestore::default());
+    }
+    let sizes: BTreeMap<String, u64> = wanted.iter().map(|e| (e.name.clone(), e.size)).collect();
+    let (loaded, present) =
+        runtime.block_on(cache_command::load_into_daemon(ctx, &store, wanted))?;
+    touch(
+        &mut index,
+        loaded.iter().chain(&present),
+        cache_command::now(),
+    );
+    store.write_index(&index, &lock)?;
+    Ok(CacheRestore {
+        bytes: loaded.iter().filter_map(|name| sizes.get(name)).sum(),
+        loaded,
+        already_in_daemon: present,
+        duration_ms: 0,
+        warning: None,
+    })
+}
+
+/// Marks the restored entries as used now, so retention keeps images that builds still use.
+fn touch<'a>(index: &mut Index, names: impl Iterator<Item = &'a String>, now: u64) {
+    let names: BTreeSet<&String> = names.collect();
+    for entry in index.images.iter_mut().filter(|e| names.contains(&e.name)) {
+        entry.last_used = entry.last_used.max(now);
+    }
+}
+
+/// Saves the images of this run that the store lacks (built, or reused but not stored under
+/// their inputs digest), records the run's cached steps, then enforces retention and the size
+/// limit.
+pub fn export(
+    ctx: &Context,
+    cache: &CacheSettings,
+    runtime: &Runtime,
+    report: &RunReport,
+) -> CacheExport {
+    let clock = Instant::now();
+    let mut export = try_export(ctx, cache, runtime, report).unwrap_or_else(|error| {
+        let warning = format!("cache export failed: {error}");
+        ctx.info(&format!("warning: {warning}"));
+        CacheExport {
+            warning: Some(warning),
+            ..CacheExport::default()
+        }
+    });
+    export.duration_ms = clock.elapsed().as_millis() as u64;
+    export
+}
+
+fn try_export(
+    ctx: &Context,
+    cache: &CacheSettings,
+    runtime: &Runtime,
+    report: &RunReport,
+) -> Result<CacheExport, Error> {
+    let (store, mut lock) = cache_command::open_locked(ctx, cache)?;
+    let to_save = unsaved(&store.read_index()?, report);
+    let mut export = CacheExport::default();
+    if !to_save.is_empty() {
+        let references: Vec<String> = to_save.iter().flat_map(|i| references(i)).collect();
+        let digests = to_save
+            .iter()
+            .map(|i| (i.repository.clone(), i.inputs_digest.clone()))
+            .collect();
+        let saved: Saved = runtime.block_on(cache_command::save_into_store(
+            ctx,
+            &store,
+            lock,
+            &references,
+            &digests,
+        ))?;
+        lock = saved.lock;
+        (export.saved, export.new_blobs, export.new_bytes) =
+            (saved.images, saved.new_blobs, saved.new_bytes);
+    }
+    let mut index = store.read_index()?;
+    index.record_build(build_record(report, cache_command::now()));
+    store.write_index(&index, &lock)?;
+    let pruned = cache_command::merge(
+        cache_command::enforce_retention(&store, &lock, cache)?,
+        cache_command::enforce_limit(&store, &lock, cache)?,
+    );
+    export.pruned = pruned.images_removed;
+    Ok(export)
+}
+
+/// Built or reused images whose repository has no store entry with their inputs digest.
+fn unsaved<'a>(index: &Index, report: &'a RunReport) -> Vec<&'a ImageReport> {
+    let stored: BTreeSet<(&str, &str)> = index
+        .images
+        .iter()
+        .filter_map(|e| Some((e.name.as_str(), e.inputs_digest.as_deref()?)))
+        .collect();
+    report
+        .images
+        .iter()
+        .filter(|i| matches!(i.result, ImageResult::Built | ImageResult::Reused))
+        .filter(|i| !stored.contains(&(i.repository.as_str(), i.inputs_digest.as_str())))
+        .collect()
+}
+
+/// What to save of one image: its `inputs-…` tag (so a later run reuses it) and its tags in its
+/// own repository (tags elsewhere would name the store entry after another repository).
+fn references(image: &ImageReport) -> Vec<String> {
+    let own = format!("{}:", image.repository);
+    std::iter::once(format!(
+        "{}:{}",
+        image.repository,
+        digest_tag(&image.inputs_digest)
+    ))
+    .chain(image.tags.iter().filter(|t| t.starts_with(&own)).cloned())
+    .collect()
+}
+
+fn build_record(report: &RunReport, at: u64) -> BuildRecord {
+    let steps = report.images.iter().flat_map(|i| &i.steps);
+    BuildRecord {
+        at,
+        cached_steps: steps.clone().filter(|s| s.cached).count() as u64,
+        total_steps: steps.count() as u64,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cache::Digest;
+    use crate::report::fixtures;
+
+    fn entry(name: &str, digest: Option<&str>, last_used: u64) -> ImageEntry {
+        ImageEntry {
+            name: name.into(),
+            tags: vec![format!("{name}:latest")],
+            inputs_digest: digest.map(String::from),
+            config: Digest::of(name.as_bytes()),
+            layers: Vec::new(),
+            last_used,
+            size: 1,
+        }
+    }
+
+    #[test]
+    fn only_images_the_store_lacks_under_their_digest_are_saved() {
+        let mut report = fixtures::report();
+        for image in &mut report.images {
+            image.result = ImageResult::Built;
+        }
+        let first = report.images[0].clone();
+        let second = report.images[1].clone();
+        let index = Index {
+            images: vec![
+                entry(&first.repository, Some(&first.inputs_digest), 0),
+                entry(&second.repository, Some("blake3:older"), 0),
+            ],
+            ..Index::default()
+        };
+        let names: Vec<&str> = unsaved(&index, &report)
+            .iter()
+            .map(|i| i.name.as_str())
+            .collect();
+        assert!(!names.contains(&first.name.as_str()), "{names:?}");
+        assert!(names.contains(&second.name.as_str()), "{names:?}");
+    }
+
+    #[test]
+    fn saved_references_stay_in_the_image_repository() {
+        let mut image = fixtures::report().images[0].clone();
+        image.repository = "acme/api".into();
+        image.inputs_digest = "blake3:abc".into();
+        image.tags = vec!["acme/api:latest".into(), "other/api:v1".into()];
+        assert_eq!(
+            references(&image),
+            vec!["acme/api:inputs-abc".to_string(), "acme/api:latest".into()]
+        );
+    }
+
+    #[test]
+    fn restored_entries_are_marked_used() {
+        let mut index = Index {
+            images: vec![entry("a", None, 5), entry("b", None, 5)],
+            ..Index::default()
+        };
+        touch(&mut index, [String::from("a")].iter(), 100);
+        assert_eq!(index.images[0].last_used, 100);
+        assert_eq!(index.images[1].last_used, 5);
+    }
+
+    #[test]
+    fn the_build_record_counts_cached_steps() {
+        let report = fixtures::report();
+        let record = build_record(&report, 7);
+        let steps: Vec<_> = report.images.iter().flat_map(|i| &i.steps).collect();
+        assert_eq!(record.total_steps, steps.len() as u64);
+        assert_eq!(
+            record.cached_steps,
+            steps.iter().filter(|s| s.cached).count() as u64
+        );
+        assert!(record.total_steps > record.cached_steps && record.cached_steps > 0);
+    }
+}
