@@ -330,6 +330,7 @@ async fn build_all(
             started: labels.created.clone(),
             duration_ms: clock.elapsed().as_millis() as u64,
             interrupted: outcome.interrupted,
+            ci: None,
         },
         images,
         cleanup,

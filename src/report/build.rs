@@ -250,6 +250,7 @@ mod tests {
                 started: "2026-01-01T00:00:00Z".into(),
                 duration_ms: 65_000,
                 interrupted: false,
+                ci: None,
             },
             images: vec![base, reused, failed, skipped],
             cleanup: Some(CleanupReport {

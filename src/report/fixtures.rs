@@ -67,6 +67,7 @@ pub fn run_info() -> RunInfo {
         started: "2026-01-01T00:00:00Z".into(),
         duration_ms: 65_000,
         interrupted: false,
+        ci: None,
     }
 }
 

@@ -42,6 +42,34 @@ pub struct RunInfo {
     pub duration_ms: u64,
     /// The run was cancelled (Ctrl-C) before it finished.
     pub interrupted: bool,
+    /// The CI run this was, when buildopt ran in CI: what publishers and links need later.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ci: Option<CiRun>,
+}
+
+/// The identity of the CI run a report belongs to, copied from the CI's facts.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CiRun {
+    /// `github`, `gitlab` or `jenkins`.
+    pub provider: String,
+    /// The provider's name of the trigger (`pull_request`, `merge_request_event`, ...).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub event: Option<String>,
+    /// `owner/name` or the GitLab project path.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub repository: Option<String>,
+    /// The pull or merge request number, when the run is for one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pr_number: Option<u64>,
+    /// The commit the CI checked out (for a GitHub pull request, its merge commit).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sha: Option<String>,
+    /// The full ref of the run (`refs/heads/main`, `refs/pull/7/merge`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub git_ref: Option<String>,
+    /// The web page of the run.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub run_url: Option<String>,
 }
 
 /// What happened to one image.
