@@ -55,9 +55,10 @@ pub struct BuildArgs {
     /// Build every image, without the build cache and without reusing existing images.
     #[arg(long)]
     pub force: bool,
-    /// Also tag every built image `<repository>:TAG` (templates such as {short_sha} allowed).
+    /// Also tag every built image `<repository>:TAG` (templates such as {short_sha} allowed;
+    /// repeat for several tags).
     #[arg(long, value_name = "TAG")]
-    pub tag: Option<String>,
+    pub tag: Vec<String>,
     /// Push every tag with a registry host of each built or reused image, and reuse images the
     /// registry already has for the same inputs.
     #[arg(long)]

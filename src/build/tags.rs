@@ -48,7 +48,7 @@ pub fn image_tags(
     image: &str,
     repository: &str,
     templates: &[String],
-    extra: Option<&str>,
+    extra: &[String],
     vars: &TagVars,
 ) -> Result<Vec<String>, TagError> {
     let mut seen = BTreeSet::new();
@@ -68,7 +68,7 @@ pub fn image_tags(
         check_tag(image, &tag)?;
         add(format!("{repo}:{tag}"));
     }
-    if let Some(extra) = extra {
+    for extra in extra {
         let tag = expand(image, extra, vars)?;
         check_tag(image, &tag)?;
         add(format!("{repository}:{tag}"));
@@ -186,7 +186,8 @@ mod tests {
             "example/api:{branch}".to_string(),
             "latest".to_string(),
         ];
-        let tags = image_tags("api", "acme/api", &templates, Some("v1"), &vars()).expect("tags");
+        let tags =
+            image_tags("api", "acme/api", &templates, &["v1".into()], &vars()).expect("tags");
         assert_eq!(
             tags,
             [
@@ -200,7 +201,7 @@ mod tests {
 
     #[test]
     fn an_unknown_value_is_a_clear_error() {
-        let err = image_tags("api", "api", &["{tag}".into()], None, &vars()).expect_err("no tag");
+        let err = image_tags("api", "api", &["{tag}".into()], &[], &vars()).expect_err("no tag");
         let text = err.to_string();
         assert!(text.contains("{tag}") && text.contains("'api'"), "{text}");
         let err = expand("api", "{commit}", &vars()).expect_err("unknown");
@@ -209,7 +210,7 @@ mod tests {
 
     #[test]
     fn an_invalid_tag_is_refused() {
-        let err = image_tags("api", "api", &[], Some("-bad"), &vars()).expect_err("invalid");
+        let err = image_tags("api", "api", &[], &["-bad".into()], &vars()).expect_err("invalid");
         assert!(matches!(err, TagError::Invalid { .. }));
     }
 

@@ -22,12 +22,24 @@ pub const NULL_SHA: &str = "0000000000000000000000000000000000000000";
 
 /// Which CI system runs buildopt.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
-#[serde(rename_all = "snake_case")]
+#[serde(rename_all = "lowercase")]
 pub enum Provider {
     GitHub,
     GitLab,
     Jenkins,
     Local,
+}
+
+impl Provider {
+    /// The provider's name as reports spell it: `github`, `gitlab`, `jenkins`, `local`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::GitHub => "github",
+            Self::GitLab => "gitlab",
+            Self::Jenkins => "jenkins",
+            Self::Local => "local",
+        }
+    }
 }
 
 /// What kind of run this is; decides the base-commit rule.

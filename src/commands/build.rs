@@ -29,8 +29,8 @@ use crate::exit;
 use crate::git::Git;
 use crate::plan::{Plan, PlannedImage, Reason, ReasonKind};
 use crate::report::model::{
-    CacheReport, CleanupReport, ContextSize, ImageReport, ImageResult, RUN_REPORT_VERSION, RunInfo,
-    RunReport, StepReport,
+    CacheReport, CiRun, CleanupReport, ContextSize, ImageReport, ImageResult, RUN_REPORT_VERSION,
+    RunInfo, RunReport, StepReport,
 };
 use crate::report::{self, build::table};
 use crate::settings::cache::{CacheFlags, CacheSettings};
@@ -78,6 +78,25 @@ impl From<build::BuildError> for BuildCommandError {
 
 /// Runs `build`.
 pub fn run(ctx: &Context, args: &BuildArgs) -> Result<u8, Error> {
+    let settings = resolve_settings(ctx, args)?;
+    let git = Git::open(&ctx.dir)?;
+    let (plan, workspace) = plan_with_workspace(ctx, &settings, &git, &plan_args(args))?;
+    if args.dry_run {
+        write_stdout(&report::plan::text(&plan))?;
+        return Ok(exit::SUCCESS);
+    }
+    let report = execute(ctx, args, &settings, &git, &plan, &workspace, &[])?;
+    let rendered = match ctx.format {
+        Format::Json => report::build::json(&report) + "\n",
+        Format::Human => table(&report),
+    };
+    write_stdout(&rendered)?;
+    Ok(exit_code(&report))
+}
+
+/// The build's settings: the command line's level, `--ci`, `--force` and `--jobs` over the
+/// environment and the configuration file.
+pub fn resolve_settings(ctx: &Context, args: &BuildArgs) -> Result<Settings, Error> {
     let flags = Flags {
         level: args.level.or(args.ci.then_some(Level::Ci)),
         force: args.force,
@@ -85,21 +104,44 @@ pub fn run(ctx: &Context, args: &BuildArgs) -> Result<u8, Error> {
         jobs: args.jobs,
     };
     let cpus = std::thread::available_parallelism().map_or(1, usize::from);
-    let settings = Settings::resolve(&flags, &ctx.env, &ctx.file, cpus)?;
-    let git = Git::open(&ctx.dir)?;
-    let plan_args = PlanArgs {
+    Ok(Settings::resolve(&flags, &ctx.env, &ctx.file, cpus)?)
+}
+
+/// The plan request a build makes.
+pub fn plan_args(args: &BuildArgs) -> PlanArgs {
+    PlanArgs {
         base: args.base.clone(),
         head: args.head.clone(),
         force: args.force,
         output: None,
-    };
-    let (plan, workspace) = plan_with_workspace(ctx, &settings, &git, &plan_args)?;
-    if args.dry_run {
-        write_stdout(&report::plan::text(&plan))?;
-        return Ok(exit::SUCCESS);
     }
-    let selection = select(&plan, &args.only)?;
-    let vars = tag_vars(ctx, &git, &plan)?;
+}
+
+/// The exit code a finished build run ends with.
+pub fn exit_code(report: &RunReport) -> u8 {
+    if report.run.interrupted {
+        exit::INTERRUPTED
+    } else if report.has_failures() {
+        exit::BUILD_FAILED
+    } else {
+        exit::SUCCESS
+    }
+}
+
+/// Restores the cache, builds what the plan selects, saves the cache, and returns the report.
+/// `keep_out` names files and folders (such as report files) never sent in a build context.
+pub fn execute(
+    ctx: &Context,
+    args: &BuildArgs,
+    settings: &Settings,
+    git: &Git,
+    plan: &Plan,
+    workspace: &Workspace,
+    keep_out: &[PathBuf],
+) -> Result<RunReport, Error> {
+    let selection = select(plan, &args.only)?;
+    let ci_context = ci::detect(&ctx.env)?;
+    let vars = tag_vars(&ci_context, git, plan)?;
     let cache = CacheSettings::resolve(&CacheFlags::default(), &ctx.env, settings.level, &ctx.dir)?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -114,20 +156,26 @@ pub fn run(ctx: &Context, args: &BuildArgs) -> Result<u8, Error> {
             .collect();
         build_cache::restore(ctx, &cache, &runtime, &repositories)
     });
-    // Canonical, to leave it out of contexts; it exists once the restore opened it.
-    let store = restore.as_ref().and_then(|_| cache.dir.canonicalize().ok());
+    // Canonical, to compare with context folders; the store exists once the restore opened it.
+    let mut excluded: Vec<PathBuf> = restore
+        .as_ref()
+        .and_then(|_| cache.dir.canonicalize().ok())
+        .into_iter()
+        .collect();
+    excluded.extend(keep_out.iter().map(|path| canonical_or_lexical(path)));
     let mut report = runtime.block_on(build_all(
         ctx,
         args,
-        &settings,
-        &git,
-        &plan,
-        &workspace,
+        settings,
+        git,
+        plan,
+        workspace,
         &selection,
         &vars,
         cache.enabled,
-        store.as_deref(),
+        &excluded,
     ))?;
+    report.run.ci = ci_run(&ci_context);
     if let Some(restore) = restore {
         let export =
             (!report.run.interrupted).then(|| build_cache::export(ctx, &cache, &runtime, &report));
@@ -137,17 +185,40 @@ pub fn run(ctx: &Context, args: &BuildArgs) -> Result<u8, Error> {
             export,
         });
     }
-    let rendered = match ctx.format {
-        Format::Json => report::build::json(&report) + "\n",
-        Format::Human => table(&report),
-    };
-    write_stdout(&rendered)?;
-    Ok(if report.run.interrupted {
-        exit::INTERRUPTED
-    } else if report.has_failures() {
-        exit::BUILD_FAILED
-    } else {
-        exit::SUCCESS
+    Ok(report)
+}
+
+/// A path made absolute and canonical where it exists (a report file may not exist yet: then its
+/// folder is canonicalised and the name appended).
+fn canonical_or_lexical(path: &Path) -> PathBuf {
+    if let Ok(path) = path.canonicalize() {
+        return path;
+    }
+    match (path.parent(), path.file_name()) {
+        (Some(parent), Some(name)) => {
+            let parent = if parent.as_os_str().is_empty() {
+                Path::new(".")
+            } else {
+                parent
+            };
+            parent
+                .canonicalize()
+                .map_or_else(|_| path.to_path_buf(), |dir| dir.join(name))
+        }
+        _ => path.to_path_buf(),
+    }
+}
+
+/// The CI run's identity for the report; none outside CI.
+fn ci_run(ci: &ci::CiContext) -> Option<CiRun> {
+    (ci.provider != ci::Provider::Local).then(|| CiRun {
+        provider: ci.provider.as_str().into(),
+        event: ci.event_name.clone(),
+        repository: ci.repository.clone(),
+        pr_number: ci.pr_number,
+        sha: ci.head_sha.clone(),
+        git_ref: ci.git_ref.clone(),
+        run_url: ci.run_url.clone(),
     })
 }
 
@@ -193,8 +264,7 @@ fn select(plan: &Plan, only: &[String]) -> Result<Selection, BuildCommandError> 
     Ok(selection)
 }
 
-fn tag_vars(ctx: &Context, git: &Git, plan: &Plan) -> Result<TagVars, Error> {
-    let ci_context = ci::detect(&ctx.env)?;
+fn tag_vars(ci_context: &ci::CiContext, git: &Git, plan: &Plan) -> Result<TagVars, Error> {
     let sha = ci_context
         .sha()
         .map_or_else(|| plan.range.head.clone(), str::to_string);
@@ -221,7 +291,7 @@ async fn build_all(
     selection: &Selection,
     vars: &TagVars,
     caching: bool,
-    store: Option<&Path>,
+    excluded: &[PathBuf],
 ) -> Result<RunReport, BuildCommandError> {
     let started = chrono::Utc::now();
     let clock = Instant::now();
@@ -268,13 +338,13 @@ async fn build_all(
             &JobSettings {
                 builder,
                 force: settings.force,
-                extra_tag: args.tag.as_deref(),
+                extra_tags: &args.tag,
                 vars,
                 labels: &labels,
                 credentials: credentials.as_ref(),
                 cache_from: &cache_from,
                 inline_cache: caching && builder == Builder::BuildKit,
-                store,
+                excluded,
             },
         )?;
         jobs.push(job);
@@ -404,7 +474,7 @@ struct Labels {
 struct JobSettings<'a> {
     builder: Builder,
     force: bool,
-    extra_tag: Option<&'a str>,
+    extra_tags: &'a [String],
     vars: &'a TagVars,
     labels: &'a Labels,
     /// Set with `--push`.
@@ -413,8 +483,8 @@ struct JobSettings<'a> {
     cache_from: &'a BTreeSet<String>,
     /// Build with `BUILDKIT_INLINE_CACHE=1`, so the image carries its cache metadata.
     inline_cache: bool,
-    /// The cache store (canonical) when caching is on: never sent as part of a context.
-    store: Option<&'a Path>,
+    /// Canonical paths never sent as part of a context: the cache store, report files.
+    excluded: &'a [PathBuf],
 }
 
 /// `path` relative to `dir`, `/`-separated, when it lies strictly inside it.
@@ -438,10 +508,12 @@ fn make_job(
 ) -> Result<(Job, ContextSize), BuildCommandError> {
     let def = &image.def;
     let context_dir = repo_root.join(&def.context);
-    let skip = settings
-        .store
-        .and_then(|store| path_inside(&context_dir, store));
-    let files = build_context::collect_skipping(&context_dir, &image.ignore, skip.as_deref())?;
+    let skip: Vec<String> = settings
+        .excluded
+        .iter()
+        .filter_map(|path| path_inside(&context_dir, path))
+        .collect();
+    let files = build_context::collect_skipping(&context_dir, &image.ignore, &skip)?;
     let size = ContextSize {
         bytes: files.bytes,
         files: files.file_count,
@@ -461,7 +533,7 @@ fn make_job(
         &def.name,
         &def.repository,
         &def.tags,
-        settings.extra_tag,
+        settings.extra_tags,
         settings.vars,
     )?;
     request.labels = labels(settings.labels, &planned.inputs_digest);

@@ -44,15 +44,16 @@ pub struct ContextSet {
 
 /// Lists the files of the context folder `root` that `rules` keep.
 pub fn collect(root: &Path, rules: &IgnoreRules) -> Result<ContextSet, ContextError> {
-    collect_skipping(root, rules, None)
+    collect_skipping(root, rules, &[])
 }
 
-/// As [`collect`], but leaves out `skip` (a `/`-separated path inside the context, such as the
-/// build cache store) and everything below it, whatever the rules say.
+/// As [`collect`], but leaves out each of `skip` (`/`-separated paths inside the context, such as
+/// the build cache store or buildopt's own report files) and everything below it, whatever the
+/// rules say.
 pub fn collect_skipping(
     root: &Path,
     rules: &IgnoreRules,
-    skip: Option<&str>,
+    skip: &[String],
 ) -> Result<ContextSet, ContextError> {
     if !root.is_dir() {
         return Err(ContextError::NotAFolder {
@@ -69,7 +70,7 @@ fn walk(
     rel_dir: &str,
     dir_state: &MatchState,
     rules: &IgnoreRules,
-    skip: Option<&str>,
+    skip: &[String],
     set: &mut ContextSet,
 ) -> Result<(), ContextError> {
     for (name, abs_path) in sorted_entries(dir)? {
@@ -78,7 +79,7 @@ fn walk(
         } else {
             format!("{rel_dir}/{name}")
         };
-        if rel_path == INLINE_DOCKERFILE_NAME || skip == Some(rel_path.as_str()) {
+        if rel_path == INLINE_DOCKERFILE_NAME || skip.contains(&rel_path) {
             continue;
         }
         let metadata = fs::symlink_metadata(&abs_path).map_err(|source| io(&abs_path, source))?;
@@ -226,8 +227,12 @@ mod tests {
         write(dir.path(), "app.sh", "a");
         write(dir.path(), ".build_cache/blobs/sha256/ab", "blob");
         write(dir.path(), "sub/.build_cache/kept", "k");
-        let set = collect_skipping(dir.path(), &IgnoreRules::default(), Some(".build_cache"))
-            .expect("collect");
+        let set = collect_skipping(
+            dir.path(),
+            &IgnoreRules::default(),
+            &[".build_cache".to_string()],
+        )
+        .expect("collect");
         let names: Vec<_> = set.files.iter().map(|f| f.rel_path.as_str()).collect();
         assert_eq!(
             names,
