@@ -42,6 +42,54 @@ pub enum Command {
     Build(BuildArgs),
     /// Manage the build cache: set up, inspect, prune, export and import it, print CI keys.
     Cache(CacheArgs),
+    /// The whole pipeline for CI: restore the cache, plan, build, save the cache, write the
+    /// reports and step outputs, publish.
+    Ci(CiArgs),
+}
+
+/// `buildopt ci`: the build's flags plus where the reports go. Tags, push and keep-going also
+/// come from `BUILDOPT_TAGS`, `BUILDOPT_PUSH`, `BUILDOPT_KEEP_GOING` (and the action's inputs).
+#[derive(Debug, Args)]
+pub struct CiArgs {
+    /// The optimization level (default: ci).
+    #[arg(long, value_enum)]
+    pub level: Option<crate::settings::Level>,
+    /// Build every image, without the build cache and without reusing existing images.
+    #[arg(long)]
+    pub force: bool,
+    /// Also tag every built image `<repository>:TAG` (templates allowed; repeatable).
+    #[arg(long, value_name = "TAG")]
+    pub tag: Vec<String>,
+    /// Push every tag with a registry host.
+    #[arg(long)]
+    pub push: bool,
+    /// Images built at once.
+    #[arg(long, value_name = "N")]
+    pub jobs: Option<usize>,
+    /// After a failure, keep building the images that do not depend on the failed one.
+    #[arg(long)]
+    pub keep_going: bool,
+    /// Build only these images (and the internal images they build from).
+    #[arg(long, value_name = "IMAGE", num_args = 1..)]
+    pub only: Vec<String>,
+    /// The builder (default: BuildKit when the daemon supports it).
+    #[arg(long, value_enum)]
+    pub builder: Option<BuilderChoice>,
+    /// The base commit (default: chosen per CI event).
+    #[arg(long, value_name = "REV")]
+    pub base: Option<String>,
+    /// The head commit (default: the CI's commit).
+    #[arg(long, value_name = "REV")]
+    pub head: Option<String>,
+    /// Where the RunReport goes, for `buildopt notify` and for people.
+    #[arg(long, value_name = "FILE", default_value = "buildopt-report.json")]
+    pub report: PathBuf,
+    /// Where the JUnit XML goes (one test case per image).
+    #[arg(long, value_name = "FILE", default_value = "buildopt-junit.xml")]
+    pub junit: PathBuf,
+    /// Where the dotenv report goes (GitLab `artifacts:reports:dotenv`).
+    #[arg(long, value_name = "FILE", default_value = "buildopt.env")]
+    pub dotenv: PathBuf,
 }
 
 #[derive(Debug, Args)]

@@ -15,6 +15,7 @@ use serde::Deserialize;
 
 use crate::engine::RegistryAuth;
 use crate::env::Env;
+use crate::settings::pipeline::registry_login;
 
 /// Why the credentials could not be read.
 #[derive(Debug, thiserror::Error)]
@@ -72,16 +73,10 @@ struct ConfigAuth {
 impl Credentials {
     /// Reads the environment and, when it exists, the Docker config file.
     pub fn load(env: &Env) -> Result<Self, CredentialsError> {
-        let everywhere = match (
-            env.get("BUILDOPT_REGISTRY_USER"),
-            env.get("BUILDOPT_REGISTRY_PASSWORD"),
-        ) {
-            (Some(username), Some(password)) => Some(Login {
-                username: username.to_owned(),
-                password: password.to_owned(),
-            }),
-            _ => None,
-        };
+        let everywhere = registry_login(env).map(|login| Login {
+            username: login.username,
+            password: login.password,
+        });
         let by_server = match config_path(env).filter(|p| p.is_file()) {
             Some(path) => {
                 let text =

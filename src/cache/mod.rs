@@ -15,7 +15,7 @@
 //! - `keys.rs`: CI cache keys and restore-key prefixes, with the run's trust in the prefix.
 
 pub mod archive;
-mod atomic;
+pub mod atomic;
 #[cfg(test)]
 mod corpus;
 pub mod digest;

@@ -78,7 +78,7 @@ impl From<build::BuildError> for BuildCommandError {
 
 /// Runs `build`.
 pub fn run(ctx: &Context, args: &BuildArgs) -> Result<u8, Error> {
-    let settings = resolve_settings(ctx, args)?;
+    let settings = resolve_settings(ctx, args, None)?;
     let git = Git::open(&ctx.dir)?;
     let (plan, workspace) = plan_with_workspace(ctx, &settings, &git, &plan_args(args))?;
     if args.dry_run {
@@ -95,13 +95,18 @@ pub fn run(ctx: &Context, args: &BuildArgs) -> Result<u8, Error> {
 }
 
 /// The build's settings: the command line's level, `--ci`, `--force` and `--jobs` over the
-/// environment and the configuration file.
-pub fn resolve_settings(ctx: &Context, args: &BuildArgs) -> Result<Settings, Error> {
+/// environment and the configuration file; `default_level` when nothing names a level.
+pub fn resolve_settings(
+    ctx: &Context,
+    args: &BuildArgs,
+    default_level: Option<Level>,
+) -> Result<Settings, Error> {
     let flags = Flags {
         level: args.level.or(args.ci.then_some(Level::Ci)),
         force: args.force,
         verbose: ctx.verbose,
         jobs: args.jobs,
+        default_level,
     };
     let cpus = std::thread::available_parallelism().map_or(1, usize::from);
     Ok(Settings::resolve(&flags, &ctx.env, &ctx.file, cpus)?)

@@ -4,6 +4,7 @@
 pub mod build;
 mod build_cache;
 pub mod cache;
+pub mod ci;
 mod console;
 pub mod plan;
 
@@ -34,6 +35,7 @@ pub fn run(cli: Cli, env: Env) -> u8 {
         Command::Plan(args) => plan::run(&ctx, args),
         Command::Build(args) => build::run(&ctx, args),
         Command::Cache(args) => cache::run(&ctx, args),
+        Command::Ci(args) => ci::run(&ctx, args),
     });
     match result {
         Ok(code) => code,

@@ -2,8 +2,8 @@
 //! or the clock. `model.rs` holds the RunReport that every renderer of a build reads.
 //!
 //! One file per format: `plan` and `build` for the terminal and JSON; `summary` (job summary and
-//! PR comment Markdown), `annotations` (GitHub workflow commands), `junit`, `dotenv` (GitLab) and
-//! `slack` for CI; `escape` holds the escaping every CI format shares.
+//! PR comment Markdown), `annotations` (GitHub workflow commands), `junit`, `dotenv` (GitLab),
+//! `outputs` (GitHub step outputs) and `slack` for CI; `escape` holds the escaping every CI format shares.
 
 pub mod annotations;
 pub mod build;
@@ -11,6 +11,7 @@ pub mod dotenv;
 pub mod escape;
 pub mod junit;
 pub mod model;
+pub mod outputs;
 pub mod plan;
 pub mod slack;
 pub mod summary;

@@ -86,6 +86,8 @@ pub struct Flags {
     pub force: bool,
     pub verbose: u8,
     pub jobs: Option<usize>,
+    /// The level when nothing names one (`buildopt ci` runs at `ci`); `None` means medium.
+    pub default_level: Option<Level>,
 }
 
 /// A setting whose value could not be used.
@@ -140,7 +142,7 @@ impl Settings {
             sources.insert(name, source);
         };
 
-        let (level, source) = layers.level(flags.level, file)?;
+        let (level, source) = layers.level(flags.level, flags.default_level, file)?;
         record("level", source);
         let (selective, source) = layers
             .pick(&vars::SELECTIVE, None, file.selective, parse_bool)?
@@ -249,6 +251,7 @@ impl Layers<'_> {
     fn level(
         &self,
         flag: Option<Level>,
+        default: Option<Level>,
         file: &FileOptions,
     ) -> Result<(Level, Source), ConfigError> {
         let file_level = match &file.level {
@@ -267,11 +270,10 @@ impl Layers<'_> {
         if self.env.is_true(vars::CI_MODE) {
             return Ok((Level::Ci, Source::Env(vars::CI_MODE.to_string())));
         }
-        Ok(
-            file_level.map_or((Level::Medium, Source::Default), |level| {
-                (level, Source::File)
-            }),
-        )
+        Ok(file_level.map_or(
+            (default.unwrap_or(Level::Medium), Source::Default),
+            |level| (level, Source::File),
+        ))
     }
 }
 

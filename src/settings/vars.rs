@@ -113,3 +113,25 @@ pub const CACHE_COMPRESSION: SettingVar = var(
     None,
     "INPUT_CACHE_COMPRESSION",
 );
+
+// The `ci` command's settings (resolved in `pipeline.rs`).
+pub const TAGS: SettingVar = var("tags", "BUILDOPT_TAGS", None, "INPUT_TAGS");
+pub const PUSH: SettingVar = var("push", "BUILDOPT_PUSH", None, "INPUT_PUSH");
+pub const KEEP_GOING: SettingVar = var(
+    "keep_going",
+    "BUILDOPT_KEEP_GOING",
+    None,
+    "INPUT_KEEP_GOING",
+);
+pub const REGISTRY_USER: SettingVar = var(
+    "registry_username",
+    "BUILDOPT_REGISTRY_USER",
+    None,
+    "INPUT_REGISTRY_USERNAME",
+);
+pub const REGISTRY_PASSWORD: SettingVar = var(
+    "registry_password",
+    "BUILDOPT_REGISTRY_PASSWORD",
+    None,
+    "INPUT_REGISTRY_PASSWORD",
+);

@@ -3,6 +3,7 @@
 mod build;
 mod cache;
 mod cache_build;
+mod ci;
 mod cli;
 mod dockerignore_oracle;
 mod engine;

@@ -1,0 +1,154 @@
+//! `buildopt ci`: the whole pipeline the wrappers run — restore the cache, plan, build, save the
+//! cache (all inside [`build::execute`]), then write the report files (RunReport JSON, JUnit,
+//! dotenv), the GitHub step outputs and annotations, and publish.
+//!
+//! The level defaults to `ci`. The report files are never sent in a build context, so a second
+//! run in the same work tree builds exactly what the first did.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use super::{Context, build, plan::plan_with_workspace, write_stdout};
+use crate::cache::atomic;
+use crate::cli::{BuildArgs, CiArgs, Format};
+use crate::error::Error;
+use crate::git::Git;
+use crate::notify;
+use crate::plan::Plan;
+use crate::report::model::RunReport;
+use crate::report::{self, annotations::annotations, build::table};
+use crate::settings::Level;
+use crate::settings::pipeline::{PipelineFlags, PipelineSettings};
+
+/// The files one run writes, absolute.
+struct ReportFiles {
+    report: PathBuf,
+    junit: PathBuf,
+    dotenv: PathBuf,
+}
+
+impl ReportFiles {
+    fn new(dir: &Path, args: &CiArgs) -> Self {
+        Self {
+            report: dir.join(&args.report),
+            junit: dir.join(&args.junit),
+            dotenv: dir.join(&args.dotenv),
+        }
+    }
+
+    fn all(&self) -> Vec<PathBuf> {
+        vec![self.report.clone(), self.junit.clone(), self.dotenv.clone()]
+    }
+}
+
+/// Runs `ci`.
+pub fn run(ctx: &Context, args: &CiArgs) -> Result<u8, Error> {
+    let pipeline = PipelineSettings::resolve(
+        &PipelineFlags {
+            tags: args.tag.clone(),
+            push: args.push,
+            keep_going: args.keep_going,
+        },
+        &ctx.env,
+    )?;
+    let github = ctx.env.is_true("GITHUB_ACTIONS");
+    if github {
+        mask_secrets(&pipeline)?;
+    }
+    let build_args = build_args(args, &pipeline);
+    let settings = build::resolve_settings(ctx, &build_args, Some(Level::Ci))?;
+    let git = Git::open(&ctx.dir)?;
+    let (plan, workspace) =
+        plan_with_workspace(ctx, &settings, &git, &build::plan_args(&build_args))?;
+    let files = ReportFiles::new(&ctx.dir, args);
+    let report = build::execute(
+        ctx,
+        &build_args,
+        &settings,
+        &git,
+        &plan,
+        &workspace,
+        &files.all(),
+    )?;
+    write_reports(&report, &files)?;
+    if github {
+        write_github(ctx, &plan, &report, &files)?;
+    }
+    let rendered = match ctx.format {
+        Format::Json => report::build::json(&report) + "\n",
+        Format::Human => table(&report),
+    };
+    write_stdout(&rendered)?;
+    Ok(build::exit_code(&report))
+}
+
+/// The build flags the pipeline settings amount to.
+fn build_args(args: &CiArgs, pipeline: &PipelineSettings) -> BuildArgs {
+    BuildArgs {
+        level: args.level,
+        ci: false,
+        force: args.force,
+        tag: pipeline.tags.clone(),
+        push: pipeline.push,
+        jobs: args.jobs,
+        keep_going: pipeline.keep_going,
+        no_cleanup: false,
+        dry_run: false,
+        only: args.only.clone(),
+        builder: args.builder,
+        base: args.base.clone(),
+        head: args.head.clone(),
+    }
+}
+
+/// Tells the runner to hide the registry password in every later log line.
+fn mask_secrets(pipeline: &PipelineSettings) -> Result<(), Error> {
+    let masks: String = pipeline
+        .registry
+        .iter()
+        .map(|login| format!("::add-mask::{}\n", login.password))
+        .collect();
+    write_stdout(&masks)
+}
+
+/// The RunReport JSON, the JUnit XML and the dotenv file, each replaced atomically.
+fn write_reports(report: &RunReport, files: &ReportFiles) -> Result<(), Error> {
+    let dotenv = report::dotenv::dotenv(report);
+    for (path, text) in [
+        (&files.report, report::build::json(report) + "\n"),
+        (&files.junit, report::junit::junit(report)),
+        (&files.dotenv, dotenv.text),
+    ] {
+        atomic::write(path, text.as_bytes()).map_err(|source| Error::Io {
+            path: path.display().to_string(),
+            source,
+        })?;
+    }
+    Ok(())
+}
+
+/// Step outputs (the plan's and the run's) and annotations on the failing Dockerfile lines.
+fn write_github(
+    ctx: &Context,
+    plan: &Plan,
+    report: &RunReport,
+    files: &ReportFiles,
+) -> Result<(), Error> {
+    if let Some(path) = ctx.env.get("GITHUB_OUTPUT") {
+        let mut outputs = report::plan::github_outputs(plan);
+        outputs.extend(report::outputs::run_outputs(report));
+        outputs.push(("report", files.report.display().to_string()));
+        notify::github::write_step_outputs(Path::new(path), &outputs).map_err(|source| {
+            Error::Io {
+                path: path.to_string(),
+                source,
+            }
+        })?;
+    }
+    let dockerfiles: BTreeMap<String, String> = plan
+        .images
+        .iter()
+        .map(|image| (image.name.clone(), image.dockerfile.clone()))
+        .collect();
+    write_stdout(&annotations(report, &dockerfiles, &plan.notes))
+}

@@ -1,0 +1,192 @@
+//! The settings only `buildopt ci` has: extra tags, push, keep-going and registry credentials,
+//! which the wrappers pass as `BUILDOPT_*` variables or GitHub Action inputs rather than flags.
+//!
+//! Each comes from the flag, then `BUILDOPT_<NAME>`, then (in GitHub Actions) `INPUT_<NAME>`.
+
+use super::ConfigError;
+use super::resolve::{Layers, parse_bool};
+use super::vars::{self, SettingVar};
+use crate::env::Env;
+
+/// The resolved `ci` settings.
+#[derive(Clone, PartialEq, Eq)]
+pub struct PipelineSettings {
+    /// Tag templates added to every image (`--tag`, or `BUILDOPT_TAGS` split on commas and lines).
+    pub tags: Vec<String>,
+    pub push: bool,
+    pub keep_going: bool,
+    /// A registry login used for every registry, when both halves are set.
+    pub registry: Option<RegistryLogin>,
+}
+
+/// A user name and password (or token) for pushing.
+#[derive(Clone, PartialEq, Eq)]
+pub struct RegistryLogin {
+    pub username: String,
+    pub password: String,
+}
+
+// Hand-written so that a password never reaches a log through `{:?}`.
+impl std::fmt::Debug for PipelineSettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PipelineSettings")
+            .field("tags", &self.tags)
+            .field("push", &self.push)
+            .field("keep_going", &self.keep_going)
+            .field(
+                "registry",
+                &self.registry.as_ref().map(|login| &login.username),
+            )
+            .finish()
+    }
+}
+
+impl std::fmt::Debug for RegistryLogin {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "RegistryLogin({}, ***)", self.username)
+    }
+}
+
+/// The `ci` settings the command line gave; empty or false means "not given".
+#[derive(Debug, Clone, Default)]
+pub struct PipelineFlags {
+    pub tags: Vec<String>,
+    pub push: bool,
+    pub keep_going: bool,
+}
+
+impl PipelineSettings {
+    /// Resolves the settings from the flags and the environment.
+    pub fn resolve(flags: &PipelineFlags, env: &Env) -> Result<Self, ConfigError> {
+        let layers = Layers {
+            env,
+            github_inputs: env.is_true("GITHUB_ACTIONS"),
+        };
+        let tags_flag = (!flags.tags.is_empty()).then(|| flags.tags.clone());
+        let tags = pick(&layers, &vars::TAGS, tags_flag, parse_tags)?.unwrap_or_default();
+        let push =
+            pick(&layers, &vars::PUSH, flags.push.then_some(true), parse_bool)?.unwrap_or(false);
+        let keep_going = pick(
+            &layers,
+            &vars::KEEP_GOING,
+            flags.keep_going.then_some(true),
+            parse_bool,
+        )?
+        .unwrap_or(false);
+        Ok(Self {
+            tags,
+            push,
+            keep_going,
+            registry: registry_login(env),
+        })
+    }
+}
+
+/// The login for every registry: `BUILDOPT_REGISTRY_USER` and `BUILDOPT_REGISTRY_PASSWORD`, or in
+/// GitHub Actions the `registry_username` and `registry_password` inputs; both halves or none.
+pub fn registry_login(env: &Env) -> Option<RegistryLogin> {
+    let layers = Layers {
+        env,
+        github_inputs: env.is_true("GITHUB_ACTIONS"),
+    };
+    let text = |var: &SettingVar| {
+        layers
+            .pick(var, None, None, parse_text)
+            .ok()
+            .flatten()
+            .map(|(value, _)| value)
+    };
+    let username = text(&vars::REGISTRY_USER)?;
+    let password = text(&vars::REGISTRY_PASSWORD)?;
+    Some(RegistryLogin { username, password })
+}
+
+fn pick<T>(
+    layers: &Layers<'_>,
+    var: &SettingVar,
+    flag: Option<T>,
+    parse: fn(&str) -> Result<T, String>,
+) -> Result<Option<T>, ConfigError> {
+    Ok(layers.pick(var, flag, None, parse)?.map(|(value, _)| value))
+}
+
+/// Tag templates separated by commas or line breaks, blanks dropped.
+fn parse_tags(raw: &str) -> Result<Vec<String>, String> {
+    Ok(raw
+        .split([',', '\n'])
+        .map(str::trim)
+        .filter(|tag| !tag.is_empty())
+        .map(str::to_string)
+        .collect())
+}
+
+fn parse_text(raw: &str) -> Result<String, String> {
+    Ok(raw.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn resolve(
+        flags: &PipelineFlags,
+        env: &[(&str, &str)],
+    ) -> Result<PipelineSettings, ConfigError> {
+        PipelineSettings::resolve(flags, &Env::from_pairs(env.iter().copied()))
+    }
+
+    #[test]
+    fn inputs_count_only_in_github_actions() {
+        let env = [("INPUT_TAGS", "{short_sha}"), ("INPUT_PUSH", "true")];
+        let outside = resolve(&PipelineFlags::default(), &env).expect("settings");
+        assert!(outside.tags.is_empty() && !outside.push);
+        let inside = resolve(
+            &PipelineFlags::default(),
+            &[env[0], env[1], ("GITHUB_ACTIONS", "true")],
+        )
+        .expect("settings");
+        assert_eq!(inside.tags, ["{short_sha}"]);
+        assert!(inside.push);
+    }
+
+    #[test]
+    fn tags_split_on_commas_and_lines_and_flags_win() {
+        let env = [("BUILDOPT_TAGS", " v1 ,\n{branch}\n\n,edge ")];
+        let settings = resolve(&PipelineFlags::default(), &env).expect("settings");
+        assert_eq!(settings.tags, ["v1", "{branch}", "edge"]);
+        let flags = PipelineFlags {
+            tags: vec!["cli".into()],
+            ..PipelineFlags::default()
+        };
+        assert_eq!(resolve(&flags, &env).expect("settings").tags, ["cli"]);
+    }
+
+    #[test]
+    fn a_login_needs_both_halves_and_never_prints_the_password() {
+        let half = resolve(
+            &PipelineFlags::default(),
+            &[("BUILDOPT_REGISTRY_USER", "u")],
+        )
+        .expect("settings");
+        assert!(half.registry.is_none());
+        let both = resolve(
+            &PipelineFlags::default(),
+            &[
+                ("GITHUB_ACTIONS", "true"),
+                ("INPUT_REGISTRY_USERNAME", "robot"),
+                ("INPUT_REGISTRY_PASSWORD", "canary-secret-1234"),
+            ],
+        )
+        .expect("settings");
+        let login = both.registry.as_ref().expect("login");
+        assert_eq!(login.username, "robot");
+        assert!(!format!("{both:?}").contains("canary-secret-1234"));
+    }
+
+    #[test]
+    fn a_bad_boolean_names_the_variable() {
+        let err =
+            resolve(&PipelineFlags::default(), &[("BUILDOPT_PUSH", "maybe")]).expect_err("invalid");
+        assert!(err.to_string().contains("BUILDOPT_PUSH"), "{err}");
+    }
+}
