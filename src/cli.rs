@@ -181,6 +181,7 @@ Settings also come from the environment (a BUILDOPT_ name wins over its legacy a
   BUILDOPT_CACHE_RETENTION_DAYS (CACHE_RETENTION_DAYS)  build cache age the cleanup keeps (7)
   DOCKER_HOST, DOCKER_CERT_PATH, DOCKER_TLS_VERIFY       the Docker daemon to build on
   BUILDOPT_REGISTRY_USER, BUILDOPT_REGISTRY_PASSWORD     build --push credentials for every registry
+  BUILDOPT_TAGS, BUILDOPT_PUSH, BUILDOPT_KEEP_GOING      ci: extra tags (comma-separated), push, keep going
   DOCKER_CONFIG                             folder of config.json, the other source of credentials
 In GitHub Actions, INPUT_<NAME> (the action's inputs) come after those. Exit codes: 0 success,
 1 a build failed, 2 usage or configuration error, 3 policy gate failed, 4 environment (git, daemon).";
