@@ -2,7 +2,7 @@
 # Runs buildopt's main job on the example monorepo, set-up included: starts a Docker daemon and
 # imports the busybox base image (tests/testbed), copies examples/monorepo into a fresh git
 # repository, then builds it, builds again with nothing changed, changes the shared
-# folder and the api's README, and plans and builds once more.
+# folder and the api's README, plans and builds once more, and runs the CI pipeline.
 set -euo pipefail
 
 project=$(cd "$(dirname "$0")/.." && pwd)
@@ -39,3 +39,10 @@ step "buildopt plan --base HEAD~1 --output matrix"
 
 step "buildopt build --base HEAD~1"
 "$buildopt" -C "$work" build --base HEAD~1
+
+step "buildopt ci --base HEAD~1   (the CI pipeline: build, then the report files)"
+"$buildopt" -C "$work" ci --base HEAD~1
+for file in buildopt-report.json buildopt-junit.xml buildopt.env; do
+    printf '%s: %s bytes\n' "$file" "$(wc -c < "$work/$file")"
+done
+sed -n '1,12p' "$work/buildopt.env"
