@@ -10,3 +10,4 @@ mod git_plumbing;
 mod plan;
 mod range;
 mod support;
+mod wrappers;
