@@ -27,6 +27,10 @@ fn yaml(text: &str, what: &str) -> Value {
 }
 
 /// The path of `name` on PATH; `None` (with a note) when it is missing outside CI.
+#[allow(
+    clippy::print_stderr,
+    reason = "the note says why a test did not check anything"
+)]
 fn tool(name: &str, test: &str) -> Option<PathBuf> {
     let found = std::env::var_os("PATH").and_then(|path| {
         std::env::split_paths(&path)
