@@ -383,6 +383,15 @@ fn write_temp(dir: &Path, name: &str, content: &str) -> PathBuf {
     path
 }
 
+/// Writes `content` to `dir/name` and validates it with the GitLab CI schema.
+fn gitlab_check(checker: &Path, dir: &Path, name: &str, content: &str) -> Output {
+    schema_check(checker, "vendor.gitlab-ci", &write_temp(dir, name, content))
+}
+
+fn assert_fails(out: &Output, what: &str) {
+    assert!(!out.status.success(), "{what} passed:\n{}", text(out));
+}
+
 #[test]
 fn wrappers_gitlab_template_and_example_pass_the_gitlab_schema() {
     let Some(checker) = tool("check-jsonschema", "gitlab schema") else {
@@ -401,20 +410,14 @@ fn wrappers_gitlab_template_and_example_pass_the_gitlab_schema() {
         visible.contains("\nbuildopt-hidden:\n"),
         "the template has a `.buildopt` job"
     );
-    let file = write_temp(dir.path(), "visible.yml", &visible);
-    let out = schema_check(&checker, "vendor.gitlab-ci", &file);
+    let out = gitlab_check(&checker, dir.path(), "visible.yml", &visible);
     assert_ok(
         &out,
         "check-jsonschema on the template's .buildopt job made visible",
     );
     let broken = visible.replace("  artifacts:", "  artefacts:");
-    let file = write_temp(dir.path(), "broken.yml", &broken);
-    let out = schema_check(&checker, "vendor.gitlab-ci", &file);
-    assert!(
-        !out.status.success(),
-        "a misspelt key passed:\n{}",
-        text(&out)
-    );
+    let out = gitlab_check(&checker, dir.path(), "broken.yml", &broken);
+    assert_fails(&out, "a misspelt key");
 }
 
 #[test]
@@ -432,21 +435,15 @@ fn wrappers_gitlab_component_header_and_job_pass_the_gitlab_schema() {
         ("job.yml", job.as_str()),
         ("rendered.yml", rendered.as_str()),
     ] {
-        let file = write_temp(dir.path(), name, content);
-        let out = schema_check(&checker, "vendor.gitlab-ci", &file);
+        let out = gitlab_check(&checker, dir.path(), name, content);
         assert_ok(
             &out,
             &format!("check-jsonschema vendor.gitlab-ci on the component's {name}"),
         );
     }
     let bad_header = header.replace("type: boolean", "type: yes-or-no");
-    let file = write_temp(dir.path(), "bad-header.yml", &bad_header);
-    let out = schema_check(&checker, "vendor.gitlab-ci", &file);
-    assert!(
-        !out.status.success(),
-        "a bad input type passed:\n{}",
-        text(&out)
-    );
+    let out = gitlab_check(&checker, dir.path(), "bad-header.yml", &bad_header);
+    assert_fails(&out, "a bad input type");
 }
 
 #[test]
@@ -646,11 +643,7 @@ fn wrappers_jenkinsfile_example_parses() {
         &["-e", check, &broken.display().to_string()],
         &root(),
     );
-    assert!(
-        !out.status.success(),
-        "a syntax error passed:\n{}",
-        text(&out)
-    );
+    assert_fails(&out, "a syntax error");
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -834,18 +827,41 @@ fn stderr(output: &Output) -> String {
     String::from_utf8_lossy(&output.stderr).into_owned()
 }
 
-fn http_server_available(test: &str) -> bool {
-    tool("python3", test).is_some()
+/// install.sh failed, saying `why` on stderr.
+fn assert_refused(out: &Output, why: &str) {
+    assert_fails(out, "install.sh");
+    assert!(stderr(out).contains(why), "no {why:?} in:\n{}", text(out));
+}
+
+/// A release published in a temporary folder and served on 127.0.0.1.
+struct Release {
+    /// The archive's SHA-256.
+    sha: String,
+    server: Server,
+    /// Declared after the server, so the server stops before its folder goes.
+    _dir: tempfile::TempDir,
+}
+
+impl Release {
+    /// `None` when python3 (the HTTP server) is missing outside CI.
+    fn serve(test: &str) -> Option<Self> {
+        tool("python3", test)?;
+        let dir = tempfile::tempdir().unwrap();
+        let sha = publish_release(dir.path());
+        let server = Server::start(dir.path());
+        Some(Release {
+            sha,
+            server,
+            _dir: dir,
+        })
+    }
 }
 
 #[test]
 fn wrappers_install_sh_installs_a_verified_release_and_reuses_it() {
-    if !http_server_available("install.sh") {
+    let Some(Release { sha, server, _dir }) = Release::serve("install.sh") else {
         return;
-    }
-    let releases = tempfile::tempdir().unwrap();
-    let sha = publish_release(releases.path());
-    let server = Server::start(releases.path());
+    };
     let machine = Machine::new();
     machine.pin(&sha);
 
@@ -881,9 +897,9 @@ fn wrappers_install_sh_installs_a_verified_release_and_reuses_it() {
     assert_eq!(String::from_utf8_lossy(&again.stdout).trim(), printed);
 
     // BUILDOPT_SHA256 works without a pinned line; a different checksum is not "the same install".
-    let releases = tempfile::tempdir().unwrap();
-    let sha = publish_release(releases.path());
-    let server = Server::start(releases.path());
+    let Some(Release { sha, server, _dir }) = Release::serve("install.sh") else {
+        return;
+    };
     let fresh = Machine::new();
     let out = fresh.install(&server.base, &[("BUILDOPT_SHA256", &sha.to_uppercase())]);
     assert_ok(&out, "install.sh with BUILDOPT_SHA256");
@@ -892,19 +908,15 @@ fn wrappers_install_sh_installs_a_verified_release_and_reuses_it() {
 
 #[test]
 fn wrappers_install_sh_refuses_a_wrong_or_unknown_checksum_and_installs_nothing() {
-    if !http_server_available("install.sh") {
+    let Some(Release { sha, server, _dir }) = Release::serve("install.sh") else {
         return;
-    }
-    let releases = tempfile::tempdir().unwrap();
-    let sha = publish_release(releases.path());
-    let server = Server::start(releases.path());
+    };
 
     let machine = Machine::new();
     let wrong = "0".repeat(64);
     machine.pin(&wrong);
     let out = machine.install(&server.base, &[]);
-    assert!(!out.status.success(), "{}", text(&out));
-    assert!(stderr(&out).contains("checksum mismatch"), "{}", text(&out));
+    assert_refused(&out, "checksum mismatch");
     assert!(
         stderr(&out).contains(&sha),
         "the actual checksum is named: {}",
@@ -921,31 +933,22 @@ fn wrappers_install_sh_refuses_a_wrong_or_unknown_checksum_and_installs_nothing(
     let out = machine.install(&server.base, &[("BUILDOPT_SHA256", &sha)]);
     assert_ok(&out, "install.sh with the right checksum");
     let out = machine.install(&server.base, &[("BUILDOPT_SHA256", &wrong)]);
-    assert!(!out.status.success(), "{}", text(&out));
+    assert_fails(&out, "install.sh");
 
     let unknown = Machine::new();
     let out = unknown.install(&server.base, &[]);
-    assert!(!out.status.success(), "{}", text(&out));
-    assert!(
-        stderr(&out).contains("no checksum pinned"),
-        "{}",
-        text(&out)
-    );
+    assert_refused(&out, "no checksum pinned");
     assert!(unknown.installed().is_empty());
 
     let out = unknown.install(&server.base, &[("BUILDOPT_SHA256", "abc")]);
-    assert!(!out.status.success(), "{}", text(&out));
-    assert!(stderr(&out).contains("64 hex digits"), "{}", text(&out));
+    assert_refused(&out, "64 hex digits");
 }
 
 #[test]
 fn wrappers_install_sh_fails_clearly_on_404_and_refuses_plain_http() {
-    if !http_server_available("install.sh") {
+    let Some(Release { server, _dir, .. }) = Release::serve("install.sh") else {
         return;
-    }
-    let releases = tempfile::tempdir().unwrap();
-    publish_release(releases.path());
-    let server = Server::start(releases.path());
+    };
     let machine = Machine::new();
     let sha = "1".repeat(64);
 
@@ -953,11 +956,9 @@ fn wrappers_install_sh_fails_clearly_on_404_and_refuses_plain_http() {
         &server.base,
         &[("BUILDOPT_VERSION", "9.9.9"), ("BUILDOPT_SHA256", &sha)],
     );
-    assert!(!out.status.success(), "{}", text(&out));
     let url = format!("{}/v9.9.9/buildopt-9.9.9-{TARGET}.tar.gz", server.base);
-    assert!(stderr(&out).contains("download failed"), "{}", text(&out));
-    assert!(stderr(&out).contains(&url), "{}", text(&out));
-    assert!(stderr(&out).contains("404"), "{}", text(&out));
+    assert_refused(&out, &format!("download failed: {url}"));
+    assert_refused(&out, "404");
     assert_eq!(
         machine.installed(),
         vec!["9.9.9".to_string()],
@@ -965,15 +966,10 @@ fn wrappers_install_sh_fails_clearly_on_404_and_refuses_plain_http() {
     );
 
     let out = machine.install("http://example.com/releases", &[("BUILDOPT_SHA256", &sha)]);
-    assert!(!out.status.success(), "{}", text(&out));
-    assert!(stderr(&out).contains("https only"), "{}", text(&out));
+    assert_refused(&out, "https only");
 
     let out = machine.install(&server.base, &[("BUILDOPT_TARGET", "sparc-sun-solaris")]);
-    assert!(
-        stderr(&out).contains("unsupported target"),
-        "{}",
-        text(&out)
-    );
+    assert_refused(&out, "unsupported target");
 }
 
 #[test]
