@@ -11,3 +11,4 @@ mod git_plumbing;
 mod plan;
 mod range;
 mod support;
+mod wrappers;

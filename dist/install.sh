@@ -1,0 +1,170 @@
+#!/bin/sh
+# Installs a prebuilt buildopt binary, verified by SHA-256, into a tool cache, and prints the
+# folder that holds it. Used by action.yml; works on any Linux or macOS machine.
+#
+#   BUILDOPT_VERSION        the version to install, e.g. 0.1.0 (required; a leading v is dropped)
+#   BUILDOPT_SHA256         the archive's SHA-256; default: its line in BUILDOPT_CHECKSUMS
+#   BUILDOPT_CHECKSUMS      checksum file in sha256sum format (default: checksums.txt beside this
+#                           script, which pins every released version)
+#   BUILDOPT_TARGET         the target triple (default: detected, see below)
+#   BUILDOPT_DOWNLOAD_BASE  where releases live (default: GitHub releases of buildopt/buildopt);
+#                           https only, except a loopback http:// URL (tests)
+#   RUNNER_TOOL_CACHE       installs into $RUNNER_TOOL_CACHE/buildopt/<version>/<target> when set,
+#                           else into ${XDG_CACHE_HOME:-$HOME/.cache}/buildopt/<version>/<target>
+#   GITHUB_PATH             when set, the folder is appended to it (later steps find buildopt)
+#
+# The archive is buildopt-<version>-<target>.tar.gz from <base>/v<version>/, holding the buildopt
+# binary at its top or in one top folder. Nothing is installed unless its checksum is known and
+# matches: an unknown version without BUILDOPT_SHA256, a wrong checksum or a failed download
+# exits non-zero and leaves the tool cache as it was. The install is atomic (a temporary folder
+# renamed into place), and an install verified earlier is reused.
+set -eu
+
+say() { printf 'buildopt install: %s\n' "$*" >&2; }
+die() {
+  say "error: $*"
+  exit 1
+}
+
+script_dir=$(CDPATH='' cd -- "$(dirname -- "$0")" && pwd)
+version=${BUILDOPT_VERSION:-}
+version=${version#v}
+[ -n "$version" ] || die "BUILDOPT_VERSION is not set (for example 0.1.0)"
+case "$version" in
+  *[!0-9A-Za-z.+-]*) die "invalid version '$version'" ;;
+esac
+
+detect_target() {
+  os=$(uname -s)
+  machine=$(uname -m)
+  case "$machine" in
+    x86_64 | amd64) arch=x86_64 ;;
+    aarch64 | arm64) arch=aarch64 ;;
+    *) die "no prebuilt buildopt for the CPU '$machine' (build it with cargo install)" ;;
+  esac
+  case "$os" in
+    Linux)
+      libc=gnu
+      if [ -e /etc/alpine-release ] || (ldd --version 2>&1 | grep -qi musl); then
+        libc=musl
+      fi
+      printf '%s-unknown-linux-%s\n' "$arch" "$libc"
+      ;;
+    Darwin) printf '%s-apple-darwin\n' "$arch" ;;
+    *) die "no prebuilt buildopt for the OS '$os' (Linux and macOS only)" ;;
+  esac
+}
+
+target=${BUILDOPT_TARGET:-}
+[ -n "$target" ] || target=$(detect_target)
+case "$target" in
+  x86_64-unknown-linux-gnu | aarch64-unknown-linux-gnu | x86_64-unknown-linux-musl | \
+    aarch64-unknown-linux-musl | x86_64-apple-darwin | aarch64-apple-darwin) ;;
+  *) die "unsupported target '$target'" ;;
+esac
+archive="buildopt-$version-$target.tar.gz"
+
+expected=${BUILDOPT_SHA256:-}
+checksums=${BUILDOPT_CHECKSUMS:-$script_dir/checksums.txt}
+if [ -z "$expected" ] && [ -f "$checksums" ]; then
+  expected=$(awk -v name="$archive" '$2 == name || $2 == "*" name { print $1; exit }' "$checksums")
+fi
+[ -n "$expected" ] || die "no checksum pinned for $archive in $checksums; set BUILDOPT_SHA256 to the archive's SHA-256 from the release page"
+expected=$(printf '%s' "$expected" | tr 'A-F' 'a-f')
+case "$expected" in
+  *[!0-9a-f]*) die "the expected SHA-256 '$expected' is not hexadecimal" ;;
+esac
+[ "${#expected}" -eq 64 ] || die "the expected SHA-256 '$expected' is not 64 hex digits"
+
+if [ -n "${RUNNER_TOOL_CACHE:-}" ]; then
+  cache_root=$RUNNER_TOOL_CACHE
+elif [ -n "${XDG_CACHE_HOME:-}" ]; then
+  cache_root=$XDG_CACHE_HOME
+else
+  [ -n "${HOME:-}" ] || die "neither RUNNER_TOOL_CACHE, XDG_CACHE_HOME nor HOME is set"
+  cache_root=$HOME/.cache
+fi
+parent="$cache_root/buildopt/$version"
+dest="$parent/$target"
+marker="$dest/.sha256"
+
+publish() {
+  if [ -n "${GITHUB_PATH:-}" ]; then
+    printf '%s\n' "$dest" >>"$GITHUB_PATH"
+  fi
+  printf '%s\n' "$dest"
+}
+
+# An install this script verified before is reused: its marker names the same archive checksum.
+if [ -x "$dest/buildopt" ] && [ -f "$marker" ] && [ "$(cat "$marker")" = "$expected" ]; then
+  say "reusing $dest"
+  publish
+  exit 0
+fi
+
+base=${BUILDOPT_DOWNLOAD_BASE:-https://github.com/buildopt/buildopt/releases/download}
+base=${base%/}
+case "$base" in
+  https://*) protocols='=https' ;;
+  http://127.* | http://localhost:* | http://localhost/* | http://localhost | http://\[::1\]*)
+    protocols='=http' ;;
+  *) die "refusing to download from '$base': https only (http only for loopback addresses)" ;;
+esac
+url="$base/v$version/$archive"
+
+sha256_of() {
+  if command -v sha256sum >/dev/null 2>&1; then
+    sha256sum "$1" | awk '{print $1}'
+  elif command -v shasum >/dev/null 2>&1; then
+    shasum -a 256 "$1" | awk '{print $1}'
+  elif command -v openssl >/dev/null 2>&1; then
+    openssl dgst -sha256 "$1" | awk '{print $NF}'
+  else
+    die "no sha256sum, shasum or openssl to verify the download with"
+  fi
+}
+
+download() {
+  if command -v curl >/dev/null 2>&1; then
+    curl --fail --silent --show-error --location --proto "$protocols" --proto-redir "$protocols" \
+      --retry 3 --retry-delay 2 --connect-timeout 20 --max-time 600 --output "$2" "$1"
+  elif command -v wget >/dev/null 2>&1; then
+    if [ "$protocols" = '=https' ]; then
+      wget --quiet --https-only --tries=3 --timeout=60 --output-document="$2" "$1"
+    else
+      wget --quiet --tries=3 --timeout=60 --output-document="$2" "$1"
+    fi
+  else
+    die "neither curl nor wget is installed"
+  fi
+}
+
+mkdir -p "$parent"
+tmp=$(mktemp -d "$parent/.install.XXXXXX")
+trap 'rm -rf "$tmp"' EXIT
+trap 'exit 1' HUP INT TERM
+
+say "downloading $url"
+download "$url" "$tmp/$archive" || die "download failed: $url"
+actual=$(sha256_of "$tmp/$archive")
+[ "$actual" = "$expected" ] || die "checksum mismatch for $archive: expected $expected, got $actual; nothing installed"
+
+mkdir "$tmp/root"
+tar -xzf "$tmp/$archive" -C "$tmp/root" || die "could not extract $archive"
+if [ -f "$tmp/root/buildopt" ]; then
+  unpacked="$tmp/root"
+elif [ -f "$tmp/root/buildopt-$version-$target/buildopt" ]; then
+  unpacked="$tmp/root/buildopt-$version-$target"
+else
+  die "$archive holds no buildopt binary"
+fi
+chmod 755 "$unpacked/buildopt"
+printf '%s\n' "$expected" >"$unpacked/.sha256"
+
+# A previous install that failed verification is replaced; the rename is the commit point.
+if [ -e "$dest" ]; then
+  mv "$dest" "$tmp/old"
+fi
+mv "$unpacked" "$dest"
+say "installed buildopt $version ($target) into $dest"
+publish

