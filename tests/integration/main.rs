@@ -6,6 +6,7 @@ mod cache_build;
 mod cli;
 mod dockerignore_oracle;
 mod engine;
+mod failures;
 mod git_plumbing;
 mod plan;
 mod range;
