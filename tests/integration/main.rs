@@ -1,5 +1,6 @@
 //! Integration tests: one binary, one module per area, fixtures under `tests/fixtures/`.
 
+mod benchmark;
 mod build;
 mod cache;
 mod cache_build;
