@@ -621,7 +621,6 @@ pub fn rename_references(text: &str, renames: &BTreeMap<String, String>) -> Stri
     let mut out = String::with_capacity(text.len());
     for line in text.split_inclusive('\n') {
         let is_from = line
-            .trim_start()
             .split_whitespace()
             .next()
             .is_some_and(|w| w.eq_ignore_ascii_case("FROM"));
