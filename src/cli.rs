@@ -135,6 +135,10 @@ pub struct BuildArgs {
     /// The head commit (default: the CI's commit, else HEAD).
     #[arg(long, value_name = "REV")]
     pub head: Option<String>,
+    /// Build a scratch copy of the repository at every level, cold and warm, and a plain
+    /// sequential docker build of every image; print the wall times and ratios (see the README).
+    #[arg(long)]
+    pub benchmark: bool,
 }
 
 /// `build --builder`.

@@ -2,6 +2,7 @@
 
 use crate::cache::CacheError;
 use crate::ci::CiError;
+use crate::commands::benchmark::BenchmarkError;
 use crate::commands::build::BuildCommandError;
 use crate::exit;
 use crate::git::GitError;
@@ -37,6 +38,9 @@ pub enum Error {
     /// The build cache failed (a refused archive is not an error: it is a cache miss).
     #[error(transparent)]
     Cache(#[from] CacheError),
+    /// `build --benchmark` could not prepare its scratch copy.
+    #[error(transparent)]
+    Benchmark(#[from] BenchmarkError),
     /// A file could not be read or written.
     #[error("{path}: {source}")]
     Io {
@@ -65,6 +69,8 @@ impl Error {
                 exit::BUILD_FAILED
             }
             Self::Cache(_) => exit::ENVIRONMENT,
+            Self::Benchmark(BenchmarkError::Flag(_) | BenchmarkError::Rename { .. }) => exit::USAGE,
+            Self::Benchmark(_) => exit::ENVIRONMENT,
         }
     }
 }

@@ -78,6 +78,9 @@ impl From<build::BuildError> for BuildCommandError {
 
 /// Runs `build`.
 pub fn run(ctx: &Context, args: &BuildArgs) -> Result<u8, Error> {
+    if args.benchmark {
+        return super::benchmark::run(ctx, args);
+    }
     let settings = resolve_settings(ctx, args, None)?;
     let git = Git::open(&ctx.dir)?;
     let (plan, workspace) = plan_with_workspace(ctx, &settings, &git, &plan_args(args))?;
@@ -438,7 +441,7 @@ fn latest_of(repository: &str) -> String {
     format!("{repository}:latest")
 }
 
-async fn connect(ctx: &Context) -> Result<DockerEngine, EngineError> {
+pub(crate) async fn connect(ctx: &Context) -> Result<DockerEngine, EngineError> {
     let cert_path = ctx.env.get("DOCKER_CERT_PATH").map(PathBuf::from);
     DockerEngine::connect(
         ctx.env.get("DOCKER_HOST"),

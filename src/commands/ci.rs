@@ -94,6 +94,7 @@ fn build_args(args: &CiArgs, pipeline: &PipelineSettings) -> BuildArgs {
         keep_going: pipeline.keep_going,
         no_cleanup: false,
         dry_run: false,
+        benchmark: false,
         only: args.only.clone(),
         builder: args.builder,
         base: args.base.clone(),

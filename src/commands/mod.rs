@@ -1,6 +1,7 @@
 //! One module per subcommand: each gathers inputs (settings, git, CI), calls the pure core, and
 //! hands the result to renderers and publishers.
 
+pub mod benchmark;
 pub mod build;
 mod build_cache;
 pub mod cache;

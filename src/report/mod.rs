@@ -6,6 +6,7 @@
 //! `outputs` (GitHub step outputs) and `slack` for CI; `escape` holds the escaping every CI format shares.
 
 pub mod annotations;
+pub mod benchmark;
 pub mod build;
 pub mod dotenv;
 pub mod escape;

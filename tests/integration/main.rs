@@ -1,5 +1,6 @@
 //! Integration tests: one binary, one module per area, fixtures under `tests/fixtures/`.
 
+mod benchmark;
 mod build;
 mod cache;
 mod cache_build;
@@ -7,6 +8,7 @@ mod ci;
 mod cli;
 mod dockerignore_oracle;
 mod engine;
+mod failures;
 mod git_plumbing;
 mod plan;
 mod range;
