@@ -37,6 +37,9 @@ pub enum Error {
     /// The build cache failed (a refused archive is not an error: it is a cache miss).
     #[error(transparent)]
     Cache(#[from] CacheError),
+    /// The run report given to `buildopt notify` is missing or is not a run report.
+    #[error("{path}: cannot use this run report: {message}")]
+    Report { path: String, message: String },
     /// A file could not be read or written.
     #[error("{path}: {source}")]
     Io {
@@ -50,7 +53,9 @@ impl Error {
     /// environment (git, the repository, the event payload, files) is an environment error (4).
     pub fn exit_code(&self) -> u8 {
         match self {
-            Self::ConfigFile(_) | Self::Setting(_) | Self::Graph(_) => exit::USAGE,
+            Self::ConfigFile(_) | Self::Setting(_) | Self::Graph(_) | Self::Report { .. } => {
+                exit::USAGE
+            }
             Self::Ci(CiError::UnknownRevision { .. }) => exit::USAGE,
             Self::Workspace(WorkspaceError::Git(_)) => exit::ENVIRONMENT,
             Self::Workspace(_) => exit::USAGE,

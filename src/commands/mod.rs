@@ -5,6 +5,7 @@ pub mod build;
 mod build_cache;
 pub mod cache;
 mod console;
+pub mod notify;
 pub mod plan;
 
 use std::io::Write;
@@ -34,6 +35,7 @@ pub fn run(cli: Cli, env: Env) -> u8 {
         Command::Plan(args) => plan::run(&ctx, args),
         Command::Build(args) => build::run(&ctx, args),
         Command::Cache(args) => cache::run(&ctx, args),
+        Command::Notify(args) => notify::run(&ctx, args),
     });
     match result {
         Ok(code) => code,

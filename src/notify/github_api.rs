@@ -35,8 +35,9 @@ pub enum GitHubError {
     Sarif { path: String, message: String },
 }
 
-/// How long to wait for GitHub to process an upload: `polls` checks, the first after
-/// `first_interval`, each interval twice the last (codeql-action waits 5, 10, 20, 40, 80 s).
+/// How long to wait for GitHub to process an upload: `polls` checks, the first at once, the
+/// next after `first_interval`, each interval twice the last (5, 10, 20, 40 s by default, close
+/// to codeql-action's 5, 10, 20, 40, 80 s).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct SarifPolling {
     pub polls: u32,
@@ -143,9 +144,11 @@ impl<'a> GitHubApi<'a> {
     ) -> Result<SarifOutcome, HttpError> {
         let what = format!("check the processing of {name}");
         let mut interval = polling.first_interval;
-        for _ in 0..polling.polls {
-            self.http.sleep(interval);
-            interval = interval.saturating_mul(2);
+        for poll in 0..polling.polls {
+            if poll > 0 {
+                self.http.sleep(interval);
+                interval = interval.saturating_mul(2);
+            }
             let call = self.call(
                 reqwest::Method::GET,
                 &format!("code-scanning/sarifs/{id}"),

@@ -24,6 +24,16 @@ pub enum StickyOutcome {
     Unchanged(u64),
 }
 
+impl std::fmt::Display for StickyOutcome {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Created(id) => write!(f, "created comment {id}"),
+            Self::Updated(id) => write!(f, "updated comment {id}"),
+            Self::Unchanged(id) => write!(f, "comment {id} already up to date"),
+        }
+    }
+}
+
 /// The comments of one pull or merge request, on one forge.
 pub trait Thread {
     fn list(&self) -> Result<Vec<Existing>, HttpError>;
