@@ -183,10 +183,14 @@ fn publish_with(
 
 fn secrets(settings: &NotifySettings) -> Vec<&Secret> {
     let gitlab = settings.gitlab_token.as_ref().map(GitLabToken::secret);
-    [settings.github_token.as_ref(), gitlab, settings.slack_webhook.as_ref()]
-        .into_iter()
-        .flatten()
-        .collect()
+    [
+        settings.github_token.as_ref(),
+        gitlab,
+        settings.slack_webhook.as_ref(),
+    ]
+    .into_iter()
+    .flatten()
+    .collect()
 }
 
 /// Tells the GitHub runner to hide each secret, line by line (a multi-line `::add-mask::` masks
@@ -263,12 +267,11 @@ impl Publisher<'_> {
         if !self.settings.comment && !asked {
             return;
         }
-        let target = self.run.and_then(|run| Some((run.provider.as_str(), run.pr_number?)));
-        let body = summary::pr_comment(
-            self.report,
-            &BTreeMap::new(),
-            &self.settings.comment_header,
-        );
+        let target = self
+            .run
+            .and_then(|run| Some((run.provider.as_str(), run.pr_number?)));
+        let body =
+            summary::pr_comment(self.report, &BTreeMap::new(), &self.settings.comment_header);
         match target {
             Some(("github", pr)) => self.github_comment(pr, &body, outcome),
             Some(("gitlab", _)) => self.gitlab_note(&body, outcome),
@@ -302,11 +305,16 @@ impl Publisher<'_> {
             settings.gitlab_project.as_deref(),
             settings.gitlab_mr_iid,
         ) else {
-            outcome.warn("MR note skipped: CI_API_V4_URL, CI_PROJECT_ID or CI_MERGE_REQUEST_IID is not set".into());
+            outcome.warn(
+                "MR note skipped: CI_API_V4_URL, CI_PROJECT_ID or CI_MERGE_REQUEST_IID is not set"
+                    .into(),
+            );
             return;
         };
         let Some(token) = &settings.gitlab_token else {
-            outcome.warn("MR note skipped: neither BUILDOPT_GITLAB_TOKEN nor CI_JOB_TOKEN is set".into());
+            outcome.warn(
+                "MR note skipped: neither BUILDOPT_GITLAB_TOKEN nor CI_JOB_TOKEN is set".into(),
+            );
             return;
         };
         let api = GitLabApi::new(self.http, base, token, project);
@@ -331,11 +339,15 @@ impl Publisher<'_> {
     fn github(&self, outcome: &mut PublishOutcome, what: &str) -> Option<(GitHubApi<'_>, &CiRun)> {
         let run = self.run.filter(|run| run.provider == "github");
         let Some(run) = run else {
-            outcome.warn(format!("{what} skipped: the run is not a GitHub Actions run"));
+            outcome.warn(format!(
+                "{what} skipped: the run is not a GitHub Actions run"
+            ));
             return None;
         };
         let Some(token) = &self.settings.github_token else {
-            outcome.warn(format!("{what} skipped: no GitHub token (set BUILDOPT_GITHUB_TOKEN or GITHUB_TOKEN)"));
+            outcome.warn(format!(
+                "{what} skipped: no GitHub token (set BUILDOPT_GITHUB_TOKEN or GITHUB_TOKEN)"
+            ));
             return None;
         };
         let Some(repository) = run.repository.as_deref() else {

@@ -50,7 +50,10 @@ impl ForgeState {
 
     /// The next SARIF status answer, e.g. `{"processing_status": "pending"}`.
     pub fn queue_sarif_status(&self, status: Value) {
-        self.sarif_statuses.lock().expect("statuses").push_back(status);
+        self.sarif_statuses
+            .lock()
+            .expect("statuses")
+            .push_back(status);
     }
 
     /// The comments now.
@@ -109,7 +112,10 @@ fn list(state: &ForgeState, req: &Recorded, default_per_page: usize, paging: Pag
             .and_then(|v| v.parse().ok())
             .unwrap_or(default)
     };
-    let (page, per_page) = (number("page", 1).max(1), number("per_page", default_per_page));
+    let (page, per_page) = (
+        number("page", 1).max(1),
+        number("per_page", default_per_page),
+    );
     let comments = state.comments();
     let items: Vec<Value> = comments
         .iter()
@@ -139,7 +145,12 @@ fn list(state: &ForgeState, req: &Recorded, default_per_page: usize, paging: Pag
 }
 
 fn create(state: &ForgeState, req: &Recorded, author_key: &str, name_key: &str) -> Reply {
-    let Some(body) = req.json().get("body").and_then(Value::as_str).map(str::to_string) else {
+    let Some(body) = req
+        .json()
+        .get("body")
+        .and_then(Value::as_str)
+        .map(str::to_string)
+    else {
         return Reply::json(422, json!({"message": "body is missing"}));
     };
     let id = state.seed(&state.viewer, &body);
@@ -150,7 +161,11 @@ fn create(state: &ForgeState, req: &Recorded, author_key: &str, name_key: &str) 
 }
 
 fn update(state: &ForgeState, req: &Recorded, id: &str) -> Reply {
-    let body = req.json().get("body").and_then(Value::as_str).map(str::to_string);
+    let body = req
+        .json()
+        .get("body")
+        .and_then(Value::as_str)
+        .map(str::to_string);
     let mut comments = state.comments.lock().expect("comments");
     let found = comments.iter_mut().find(|c| c.id.to_string() == id);
     match (found, body) {

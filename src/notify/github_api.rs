@@ -13,7 +13,7 @@ use base64::Engine;
 
 use super::http::{Call, HttpClient, HttpError};
 use super::secret::Secret;
-use super::sticky::{self, Existing, StickyOutcome, Thread};
+use super::sticky::{self, RestThread, StickyOutcome};
 
 /// github.com's API, when `GITHUB_API_URL` is not set.
 pub const DEFAULT_API_URL: &str = "https://api.github.com";
@@ -56,11 +56,18 @@ impl Default for SarifPolling {
 /// Where an uploaded SARIF file ended up.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum SarifOutcome {
-    Complete { id: String },
+    Complete {
+        id: String,
+    },
     /// GitHub could not process it; `errors` are its reasons.
-    Failed { id: String, errors: Vec<String> },
+    Failed {
+        id: String,
+        errors: Vec<String>,
+    },
     /// Still `pending` after every poll: GitHub will finish on its own.
-    Pending { id: String },
+    Pending {
+        id: String,
+    },
 }
 
 /// One repository on one GitHub instance.
@@ -106,7 +113,30 @@ impl<'a> GitHubApi<'a> {
         author: &str,
         body: &str,
     ) -> Result<StickyOutcome, HttpError> {
-        sticky::upsert(&PullRequest { api: self, pr }, marker, author, body)
+        let get = reqwest::Method::GET;
+        let thread = RestThread {
+            http: self.http,
+            api_base: &self.base,
+            list: self.call(
+                get,
+                &format!("issues/{pr}/comments?per_page=100"),
+                &format!("list the comments of pull request #{pr}"),
+            ),
+            create: self.call(
+                reqwest::Method::POST,
+                &format!("issues/{pr}/comments"),
+                &format!("comment on pull request #{pr}"),
+            ),
+            update: Box::new(move |id| {
+                self.call(
+                    reqwest::Method::PATCH,
+                    &format!("issues/comments/{id}"),
+                    &format!("update comment {id} on pull request #{pr}"),
+                )
+            }),
+            author_pointer: "/user/login",
+        };
+        sticky::upsert(&thread, marker, author, body)
     }
 
     /// Uploads one SARIF file for `commit_sha` and `git_ref`, then waits for GitHub to process it.
@@ -131,7 +161,7 @@ impl<'a> GitHubApi<'a> {
         let answer = self.http.send(&call)?;
         let id = match answer.json(call.what())?.get("id") {
             Some(serde_json::Value::String(id)) => id.clone(),
-            _ => return Err(sarif_error(path, "GitHub's answer has no upload id").into()),
+            _ => return Err(sarif_error(path, "GitHub's answer has no upload id")),
         };
         Ok(self.wait_for_processing(&id, &name, polling)?)
     }
@@ -181,58 +211,6 @@ impl<'a> GitHubApi<'a> {
     }
 }
 
-/// The issue comments of one pull request.
-struct PullRequest<'a, 'b> {
-    api: &'b GitHubApi<'a>,
-    pr: u64,
-}
-
-impl Thread for PullRequest<'_, '_> {
-    fn list(&self) -> Result<Vec<Existing>, HttpError> {
-        let what = format!("list the comments of pull request #{}", self.pr);
-        let path = format!("issues/{}/comments?per_page=100", self.pr);
-        let first = self.api.call(reqwest::Method::GET, &path, &what);
-        let items = sticky::list_all(self.api.http, first, &self.api.base)?;
-        Ok(items
-            .iter()
-            .filter_map(|item| {
-                Some(Existing {
-                    id: item.get("id")?.as_u64()?,
-                    author: item.pointer("/user/login")?.as_str()?.to_string(),
-                    body: item.get("body")?.as_str().unwrap_or_default().to_string(),
-                })
-            })
-            .collect())
-    }
-
-    fn create(&self, body: &str) -> Result<u64, HttpError> {
-        let what = format!("comment on pull request #{}", self.pr);
-        let path = format!("issues/{}/comments", self.pr);
-        let call = self
-            .api
-            .call(reqwest::Method::POST, &path, &what)
-            .json(&serde_json::json!({ "body": body }));
-        let created = self.api.http.send(&call)?.json(&what)?;
-        created
-            .get("id")
-            .and_then(|id| id.as_u64())
-            .ok_or_else(|| HttpError::Decode {
-                what,
-                message: "no comment id".into(),
-            })
-    }
-
-    fn update(&self, id: u64, body: &str) -> Result<(), HttpError> {
-        let what = format!("update comment {id} on pull request #{}", self.pr);
-        let path = format!("issues/comments/{id}");
-        let call = self
-            .api
-            .call(reqwest::Method::PATCH, &path, &what)
-            .json(&serde_json::json!({ "body": body }));
-        self.api.http.send(&call).map(drop)
-    }
-}
-
 /// The file gzip-compressed and base64-encoded, as the upload API wants it; refused when it is
 /// not JSON or GitHub would refuse its size.
 fn encode_sarif(path: &Path, max_gzip_bytes: usize) -> Result<String, GitHubError> {
@@ -262,8 +240,10 @@ fn sarif_error(path: &Path, message: &str) -> GitHubError {
 }
 
 fn file_name(path: &Path) -> String {
-    path.file_name()
-        .map_or_else(|| path.display().to_string(), |n| n.to_string_lossy().into())
+    path.file_name().map_or_else(
+        || path.display().to_string(),
+        |n| n.to_string_lossy().into(),
+    )
 }
 
 fn plain_text(value: &serde_json::Value) -> String {

@@ -8,7 +8,7 @@
 
 use super::http::{Call, HttpClient, HttpError};
 use super::secret::Secret;
-use super::sticky::{self, Existing, StickyOutcome, Thread};
+use super::sticky::{self, RestThread, StickyOutcome};
 
 /// Why a job token usually fails, for warnings.
 pub const JOB_TOKEN_HINT: &str = "GitLab's CI_JOB_TOKEN cannot write merge request notes \
@@ -81,7 +81,30 @@ impl<'a> GitLabApi<'a> {
         author: &str,
         body: &str,
     ) -> Result<StickyOutcome, HttpError> {
-        sticky::upsert(&MergeRequest { api: self, iid }, marker, author, body)
+        let notes = self.notes_url(iid);
+        let thread = RestThread {
+            http: self.http,
+            api_base: &self.base,
+            list: self.call(
+                reqwest::Method::GET,
+                format!("{notes}?per_page=100&sort=asc&order_by=created_at"),
+                &format!("list the notes of merge request !{iid}"),
+            ),
+            create: self.call(
+                reqwest::Method::POST,
+                notes.clone(),
+                &format!("comment on merge request !{iid}"),
+            ),
+            update: Box::new(move |id| {
+                self.call(
+                    reqwest::Method::PUT,
+                    format!("{notes}/{id}"),
+                    &format!("update note {id} on merge request !{iid}"),
+                )
+            }),
+            author_pointer: "/author/username",
+        };
+        sticky::upsert(&thread, marker, author, body)
     }
 
     fn notes_url(&self, iid: u64) -> String {
@@ -93,61 +116,6 @@ impl<'a> GitLabApi<'a> {
 
     fn call(&self, method: reqwest::Method, url: String, what: &str) -> Call {
         Call::new(method, url, what).header(self.token.header(), self.token.secret().expose())
-    }
-}
-
-/// The notes of one merge request.
-struct MergeRequest<'a, 'b> {
-    api: &'b GitLabApi<'a>,
-    iid: u64,
-}
-
-impl Thread for MergeRequest<'_, '_> {
-    fn list(&self) -> Result<Vec<Existing>, HttpError> {
-        let what = format!("list the notes of merge request !{}", self.iid);
-        let url = format!(
-            "{}?per_page=100&sort=asc&order_by=created_at",
-            self.api.notes_url(self.iid)
-        );
-        let first = self.api.call(reqwest::Method::GET, url, &what);
-        let items = sticky::list_all(self.api.http, first, &self.api.base)?;
-        Ok(items
-            .iter()
-            .filter_map(|item| {
-                Some(Existing {
-                    id: item.get("id")?.as_u64()?,
-                    author: item.pointer("/author/username")?.as_str()?.to_string(),
-                    body: item.get("body")?.as_str().unwrap_or_default().to_string(),
-                })
-            })
-            .collect())
-    }
-
-    fn create(&self, body: &str) -> Result<u64, HttpError> {
-        let what = format!("comment on merge request !{}", self.iid);
-        let url = self.api.notes_url(self.iid);
-        let call = self
-            .api
-            .call(reqwest::Method::POST, url, &what)
-            .json(&serde_json::json!({ "body": body }));
-        let created = self.api.http.send(&call)?.json(&what)?;
-        created
-            .get("id")
-            .and_then(|id| id.as_u64())
-            .ok_or_else(|| HttpError::Decode {
-                what,
-                message: "no note id".into(),
-            })
-    }
-
-    fn update(&self, id: u64, body: &str) -> Result<(), HttpError> {
-        let what = format!("update note {id} on merge request !{}", self.iid);
-        let url = format!("{}/{id}", self.api.notes_url(self.iid));
-        let call = self
-            .api
-            .call(reqwest::Method::PUT, url, &what)
-            .json(&serde_json::json!({ "body": body }));
-        self.api.http.send(&call).map(drop)
     }
 }
 
@@ -180,7 +148,12 @@ mod tests {
         }
         let token = GitLabToken::Private(Secret::new("glpat-CANARY"));
         let (http, _) = fast_client(&[token.secret()]);
-        let api = GitLabApi::new(&http, &format!("{}/api/v4", server.url()), &token, "group/app");
+        let api = GitLabApi::new(
+            &http,
+            &format!("{}/api/v4", server.url()),
+            &token,
+            "group/app",
+        );
 
         let author = api.viewer().expect("viewer");
         assert_eq!(author, "project_5_bot");
@@ -209,8 +182,15 @@ mod tests {
             ]
         );
         assert_eq!(requests[2].query("page"), Some("2"));
-        assert_eq!(requests[6].json(), serde_json::json!({"body": format!("{MARKER} two")}));
-        assert!(requests.iter().all(|r| r.header("private-token") == Some("glpat-CANARY")));
+        assert_eq!(
+            requests[6].json(),
+            serde_json::json!({"body": format!("{MARKER} two")})
+        );
+        assert!(
+            requests
+                .iter()
+                .all(|r| r.header("private-token") == Some("glpat-CANARY"))
+        );
         assert!(requests.iter().all(|r| r.header("job-token").is_none()));
     }
 

@@ -437,8 +437,15 @@ pub(crate) mod tests {
         let slow = FakeServer::scripted(vec![Reply::status(200).delayed(Duration::from_secs(1))]);
         let post = Call::post(format!("{}/x", slow.url()), "post the thing");
         let err = client.send(&post).expect_err("timeout");
-        assert!(err.to_string().starts_with("post the thing: timed out"), "{err}");
-        assert_eq!(slow.requests().len(), 1, "a POST is not repeated after a timeout");
+        assert!(
+            err.to_string().starts_with("post the thing: timed out"),
+            "{err}"
+        );
+        assert_eq!(
+            slow.requests().len(),
+            1,
+            "a POST is not repeated after a timeout"
+        );
     }
 
     #[test]
@@ -456,6 +463,9 @@ pub(crate) mod tests {
         assert_eq!(err, "post to the Slack webhook: HTTP 400: bad token ***");
         drop(server);
         let err = client.send(&call).expect_err("refused").to_string();
-        assert!(!err.contains("CANARY") && !err.contains("127.0.0.1"), "{err}");
+        assert!(
+            !err.contains("CANARY") && !err.contains("127.0.0.1"),
+            "{err}"
+        );
     }
 }

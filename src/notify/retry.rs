@@ -86,8 +86,9 @@ impl RetryPolicy {
             Outcome::Answer { .. } => match self.rate_limit_wait(&outcome, now) {
                 Some(wait) if wait > self.max_wait => return Decision::WaitTooLong(wait),
                 Some(wait) => Some(wait),
-                None => (is_server_error(&outcome) && idempotent)
-                    .then(|| self.backoff(attempt, random)),
+                None => {
+                    (is_server_error(&outcome) && idempotent).then(|| self.backoff(attempt, random))
+                }
             },
         };
         match wait {
@@ -99,7 +100,10 @@ impl RetryPolicy {
     /// Exponential backoff with "equal jitter": between half and all of `base · 2^(attempt-1)`.
     fn backoff(&self, attempt: u32, random: f64) -> Duration {
         let exponent = attempt.saturating_sub(1).min(16);
-        let full = self.base.saturating_mul(1 << exponent).min(self.max_backoff);
+        let full = self
+            .base
+            .saturating_mul(1 << exponent)
+            .min(self.max_backoff);
         full / 2 + full.mul_f64(random.clamp(0.0, 1.0) / 2.0)
     }
 

@@ -41,6 +41,55 @@ pub trait Thread {
     fn update(&self, id: u64, body: &str) -> Result<(), HttpError>;
 }
 
+/// A forge's comment API as data: both GitHub and GitLab list, create and update comments with
+/// a JSON `{"body": …}` and answer with the comment's `id`.
+pub struct RestThread<'a> {
+    pub http: &'a HttpClient,
+    /// Next-page links must stay under this URL.
+    pub api_base: &'a str,
+    /// The first page of the listing.
+    pub list: Call,
+    /// Creates a comment (the body is added).
+    pub create: Call,
+    /// Updates comment `id` (the body is added).
+    pub update: Box<dyn Fn(u64) -> Call + 'a>,
+    /// Where a listed comment names its author (`/user/login`, `/author/username`).
+    pub author_pointer: &'static str,
+}
+
+impl Thread for RestThread<'_> {
+    fn list(&self) -> Result<Vec<Existing>, HttpError> {
+        let items = list_all(self.http, self.list.clone(), self.api_base)?;
+        Ok(items
+            .iter()
+            .filter_map(|item| {
+                Some(Existing {
+                    id: item.get("id")?.as_u64()?,
+                    author: item.pointer(self.author_pointer)?.as_str()?.to_string(),
+                    body: item.get("body")?.as_str().unwrap_or_default().to_string(),
+                })
+            })
+            .collect())
+    }
+
+    fn create(&self, body: &str) -> Result<u64, HttpError> {
+        let call = self
+            .create
+            .clone()
+            .json(&serde_json::json!({ "body": body }));
+        let created = self.http.send(&call)?.json(call.what())?;
+        created
+            .get("id")
+            .and_then(|id| id.as_u64())
+            .ok_or_else(|| decode(call.what(), "the answer has no id"))
+    }
+
+    fn update(&self, id: u64, body: &str) -> Result<(), HttpError> {
+        let call = (self.update)(id).json(&serde_json::json!({ "body": body }));
+        self.http.send(&call).map(drop)
+    }
+}
+
 /// Updates the comment of `author` holding `marker` to `body`, or creates it.
 pub fn upsert(
     thread: &impl Thread,

@@ -232,13 +232,19 @@ mod tests {
         );
         assert_eq!(
             s.sarif,
-            [PathBuf::from("/repo/b.sarif"), PathBuf::from("/abs/c.sarif")]
+            [
+                PathBuf::from("/repo/b.sarif"),
+                PathBuf::from("/abs/c.sarif")
+            ]
         );
     }
 
     #[test]
     fn secrets_follow_buildopt_then_legacy_then_action_inputs() {
-        let env = [("SLACK_WEBHOOK", "https://legacy"), ("GITHUB_TOKEN", "ghs_1")];
+        let env = [
+            ("SLACK_WEBHOOK", "https://legacy"),
+            ("GITHUB_TOKEN", "ghs_1"),
+        ];
         let s = resolve(&env, NotifyOptions::default()).expect("ok");
         assert_eq!(s.slack_webhook, Some(Secret::new("https://legacy")));
         assert_eq!(s.github_token, Some(Secret::new("ghs_1")));
@@ -280,8 +286,11 @@ mod tests {
 
     #[test]
     fn bad_values_name_their_source() {
-        let e = resolve(&[("BUILDOPT_SLACK_ON", "sometimes")], NotifyOptions::default())
-            .expect_err("bad");
+        let e = resolve(
+            &[("BUILDOPT_SLACK_ON", "sometimes")],
+            NotifyOptions::default(),
+        )
+        .expect_err("bad");
         assert!(e.to_string().contains("$BUILDOPT_SLACK_ON"), "{e}");
         let table = NotifyOptions {
             slack_on: Some("never".into()),
@@ -289,11 +298,11 @@ mod tests {
         };
         let e = resolve(&[], table).expect_err("bad");
         assert_eq!((e.setting, &e.origin), ("slack_on", &Source::File));
-        let e = resolve(&[("BUILDOPT_COMMENT", "maybe")], NotifyOptions::default())
-            .expect_err("bad");
+        let e =
+            resolve(&[("BUILDOPT_COMMENT", "maybe")], NotifyOptions::default()).expect_err("bad");
         assert_eq!(e.setting, "comment");
-        let e = resolve(&[("CI_MERGE_REQUEST_IID", "x")], NotifyOptions::default())
-            .expect_err("bad");
+        let e =
+            resolve(&[("CI_MERGE_REQUEST_IID", "x")], NotifyOptions::default()).expect_err("bad");
         assert!(e.to_string().contains("CI_MERGE_REQUEST_IID"), "{e}");
     }
 }

@@ -47,12 +47,18 @@ fn a_missing_or_malformed_report_exits_2_naming_the_file() {
     let output = run(dir.path(), &[], &[]);
     let (_, stderr) = text(&output);
     assert_eq!(output.status.code(), Some(2), "{stderr}");
-    assert!(stderr.contains("buildopt-report.json: cannot use this run report"), "{stderr}");
+    assert!(
+        stderr.contains("buildopt-report.json: cannot use this run report"),
+        "{stderr}"
+    );
     std::fs::write(dir.path().join("r.json"), "{\"version\": 1}").expect("write");
     let output = run(dir.path(), &["--report", "r.json"], &[]);
     let (_, stderr) = text(&output);
     assert_eq!(output.status.code(), Some(2), "{stderr}");
-    assert!(stderr.contains("r.json: cannot use this run report: missing field"), "{stderr}");
+    assert!(
+        stderr.contains("r.json: cannot use this run report: missing field"),
+        "{stderr}"
+    );
 }
 
 #[test]
@@ -70,12 +76,23 @@ fn publishes_to_github_and_slack_masking_the_secrets_first() {
         let (stdout, stderr) = text(&output);
         assert_eq!(output.status.code(), Some(0), "{stderr}");
         assert_eq!(stdout, format!("::add-mask::{TOKEN}\n::add-mask::{hook}\n"));
-        assert!(stderr.contains("on pull request #7") && stderr.contains("posted to Slack"), "{stderr}");
+        assert!(
+            stderr.contains("on pull request #7") && stderr.contains("posted to Slack"),
+            "{stderr}"
+        );
         assert!(!stderr.contains("CANARY"), "{stderr}");
     }
     assert_eq!(forge.comments().len(), 1);
-    assert!(forge.comments()[0].body.starts_with("<!-- buildopt:default -->"));
-    let slack = server.requests().into_iter().filter(|r| r.path().starts_with("/services/")).count();
+    assert!(
+        forge.comments()[0]
+            .body
+            .starts_with("<!-- buildopt:default -->")
+    );
+    let slack = server
+        .requests()
+        .into_iter()
+        .filter(|r| r.path().starts_with("/services/"))
+        .count();
     assert_eq!(slack, 2);
 }
 
@@ -92,8 +109,16 @@ fn a_failing_publisher_warns_and_fails_only_when_asked_to() {
     let output = run(dir.path(), &["--comment", "--quiet"], &env);
     let (stdout, stderr) = text(&output);
     assert_eq!(output.status.code(), Some(0), "{stderr}");
-    assert!(stdout.is_empty(), "no masking outside GitHub Actions: {stdout}");
-    assert!(stderr.starts_with("warning: PR comment failed: list the comments of pull request #7: HTTP 404: boom ***"), "{stderr}");
+    assert!(
+        stdout.is_empty(),
+        "no masking outside GitHub Actions: {stdout}"
+    );
+    assert!(
+        stderr.starts_with(
+            "warning: PR comment failed: list the comments of pull request #7: HTTP 404: boom ***"
+        ),
+        "{stderr}"
+    );
     assert!(!stderr.contains("CANARY"), "{stderr}");
     env.push(("BUILDOPT_FAIL_ON_NOTIFY_ERROR".into(), "true".into()));
     let output = run(dir.path(), &["--comment"], &env);

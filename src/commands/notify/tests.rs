@@ -64,7 +64,10 @@ fn github_env(server: &FakeServer, dir: &Path) -> Vec<(String, String)> {
         ("GITHUB_ACTIONS", "true".to_string()),
         ("GITHUB_API_URL", server.url()),
         ("GITHUB_TOKEN", TOKEN.into()),
-        ("BUILDOPT_SLACK_WEBHOOK", format!("{}{HOOK_PATH}", server.url())),
+        (
+            "BUILDOPT_SLACK_WEBHOOK",
+            format!("{}{HOOK_PATH}", server.url()),
+        ),
         ("BUILDOPT_SLACK_ON", "always".into()),
         ("BUILDOPT_SARIF", "scan.sarif".into()),
         (
@@ -113,7 +116,10 @@ fn everything_enabled_is_published_and_a_second_run_updates_the_one_comment() {
         ]
     );
     let second = publish_with(&ctx, &report, &PublishRequest::default(), &fast()).expect("ok");
-    assert_eq!(second.published[1], "comment 1 already up to date on pull request #7");
+    assert_eq!(
+        second.published[1],
+        "comment 1 already up to date on pull request #7"
+    );
     assert_eq!(second.exit_code(), exit::SUCCESS);
 
     let comments = forge.comments();
@@ -164,7 +170,9 @@ fn slack_hears_only_about_the_configured_event() {
     env.retain(|(k, _)| k != "BUILDOPT_SLACK_ON");
     let ctx = context(dir.path(), env);
     let mut report = github_report();
-    report.images.retain(|i| i.result != crate::report::model::ImageResult::Failed);
+    report
+        .images
+        .retain(|i| i.result != crate::report::model::ImageResult::Failed);
     let request = PublishRequest {
         slack: true,
         ..PublishRequest::default()
@@ -188,7 +196,9 @@ fn failing_publishers_are_warnings_without_secrets_unless_configured_to_fail() {
     assert!(outcome.failed);
     assert_eq!(outcome.warnings.len(), 3, "{:?}", outcome.warnings);
     assert!(
-        outcome.warnings[0].starts_with("PR comment failed: list the comments of pull request #7: HTTP 403: denied Bearer ***"),
+        outcome.warnings[0].starts_with(
+            "PR comment failed: list the comments of pull request #7: HTTP 403: denied Bearer ***"
+        ),
         "{:?}",
         outcome.warnings
     );
@@ -234,7 +244,8 @@ fn gitlab_merge_requests_get_a_sticky_note() {
 
 #[test]
 fn with_a_job_token_a_refused_note_explains_the_token() {
-    let server = FakeServer::start(|_| Reply::json(401, serde_json::json!({"message": "401 Unauthorized"})));
+    let server =
+        FakeServer::start(|_| Reply::json(401, serde_json::json!({"message": "401 Unauthorized"})));
     let dir = tempfile::tempdir().expect("tempdir");
     let env = [
         ("CI_API_V4_URL", server.url()),
@@ -248,7 +259,11 @@ fn with_a_job_token_a_refused_note_explains_the_token() {
     report.run.ci.as_mut().expect("ci").provider = "gitlab".into();
     let outcome = publish_with(&ctx, &report, &PublishRequest::default(), &fast()).expect("ok");
     assert_eq!(outcome.warnings.len(), 1);
-    assert!(outcome.warnings[0].contains("BUILDOPT_GITLAB_TOKEN"), "{:?}", outcome.warnings);
+    assert!(
+        outcome.warnings[0].contains("BUILDOPT_GITLAB_TOKEN"),
+        "{:?}",
+        outcome.warnings
+    );
     assert_no_canary(&outcome.warnings, &server);
 }
 
@@ -274,14 +289,19 @@ fn unreadable_reports_name_the_file_and_are_usage_errors() {
     let dir = tempfile::tempdir().expect("tempdir");
     let missing = dir.path().join("missing.json");
     let err = read_report(&missing).expect_err("missing");
-    assert!(err.to_string().starts_with(&missing.display().to_string()), "{err}");
+    assert!(
+        err.to_string().starts_with(&missing.display().to_string()),
+        "{err}"
+    );
     assert_eq!(err.exit_code(), exit::USAGE);
     let broken = dir.path().join("broken.json");
     std::fs::write(&broken, r#"{"version": 1, "run": "#).expect("write");
     let err = read_report(&broken).expect_err("broken");
     assert!(
-        err.to_string()
-            .starts_with(&format!("{}: cannot use this run report:", broken.display())),
+        err.to_string().starts_with(&format!(
+            "{}: cannot use this run report:",
+            broken.display()
+        )),
         "{err}"
     );
     assert_eq!(err.exit_code(), exit::USAGE);
@@ -290,8 +310,16 @@ fn unreadable_reports_name_the_file_and_are_usage_errors() {
 #[test]
 fn invalid_settings_are_errors() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let ctx = context(dir.path(), vec![("BUILDOPT_SLACK_ON".into(), "often".into())]);
-    let err = publish_with(&ctx, &fixtures::report(), &PublishRequest::default(), &fast())
-        .expect_err("bad setting");
+    let ctx = context(
+        dir.path(),
+        vec![("BUILDOPT_SLACK_ON".into(), "often".into())],
+    );
+    let err = publish_with(
+        &ctx,
+        &fixtures::report(),
+        &PublishRequest::default(),
+        &fast(),
+    )
+    .expect_err("bad setting");
     assert_eq!(err.exit_code(), exit::USAGE);
 }

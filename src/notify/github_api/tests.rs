@@ -17,7 +17,10 @@ fn assert_github_headers(request: &Recorded) {
         request.header("authorization"),
         Some("Bearer ghp_CANARY_token_1234")
     );
-    assert_eq!(request.header("accept"), Some("application/vnd.github+json"));
+    assert_eq!(
+        request.header("accept"),
+        Some("application/vnd.github+json")
+    );
     assert_eq!(request.header("x-github-api-version"), Some("2022-11-28"));
     assert!(
         request
@@ -54,8 +57,14 @@ fn the_first_run_creates_the_comment_and_the_second_updates_it() {
         ]
     );
     assert_eq!(requests[0].query("per_page"), Some("100"));
-    assert_eq!(requests[1].json(), json!({"body": format!("{MARKER}\none")}));
-    assert_eq!(requests[3].json(), json!({"body": format!("{MARKER}\ntwo")}));
+    assert_eq!(
+        requests[1].json(),
+        json!({"body": format!("{MARKER}\none")})
+    );
+    assert_eq!(
+        requests[3].json(),
+        json!({"body": format!("{MARKER}\ntwo")})
+    );
     requests.iter().for_each(assert_github_headers);
 }
 
@@ -165,9 +174,17 @@ fn sarif_is_uploaded_gzipped_and_polled_until_complete() {
     assert_eq!(sarif, std::fs::read(&path).expect("read"));
     let lines: Vec<String> = server.requests().iter().map(Recorded::line).collect();
     assert_eq!(lines[0], "POST /repos/o/r/code-scanning/sarifs");
-    assert_eq!(lines[1..], ["GET /repos/o/r/code-scanning/sarifs/sarif-1"; 3]);
+    assert_eq!(
+        lines[1..],
+        ["GET /repos/o/r/code-scanning/sarifs/sarif-1"; 3]
+    );
     server.requests().iter().for_each(assert_github_headers);
-    let secs: Vec<u64> = waits.lock().expect("waits").iter().map(|d| d.as_secs()).collect();
+    let secs: Vec<u64> = waits
+        .lock()
+        .expect("waits")
+        .iter()
+        .map(|d| d.as_secs())
+        .collect();
     assert_eq!(secs, [5, 10]);
 }
 
@@ -206,7 +223,10 @@ fn unusable_sarif_files_are_refused_naming_the_file() {
     let dir = tempfile::tempdir().expect("tempdir");
     let missing = dir.path().join("missing.sarif");
     let err = encode_sarif(&missing, MAX_SARIF_GZIP_BYTES).expect_err("missing");
-    assert!(err.to_string().starts_with(&format!("SARIF file {}:", missing.display())));
+    assert!(
+        err.to_string()
+            .starts_with(&format!("SARIF file {}:", missing.display()))
+    );
     let broken = dir.path().join("broken.sarif");
     std::fs::write(&broken, "{not json").expect("write");
     let err = encode_sarif(&broken, MAX_SARIF_GZIP_BYTES).expect_err("broken");
