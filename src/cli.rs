@@ -45,6 +45,8 @@ pub enum Command {
     /// The whole pipeline for CI: restore the cache, plan, build, save the cache, write the
     /// reports and step outputs, publish.
     Ci(CiArgs),
+    /// Publish a run report: job summary, sticky PR/MR comment, SARIF upload, Slack message.
+    Notify(NotifyArgs),
 }
 
 /// `buildopt ci`: the build's flags plus where the reports go. Tags, push and keep-going also
@@ -90,6 +92,30 @@ pub struct CiArgs {
     /// Where the dotenv report goes (GitLab `artifacts:reports:dotenv`).
     #[arg(long, value_name = "FILE", default_value = "buildopt.env")]
     pub dotenv: PathBuf,
+    /// Upload this SARIF file to GitHub code scanning (repeatable; also BUILDOPT_SARIF).
+    #[arg(long = "sarif", value_name = "FILE")]
+    pub sarif: Vec<PathBuf>,
+}
+
+/// `buildopt notify`. Without --comment, --slack or --summary it publishes everything the
+/// settings enable.
+#[derive(Debug, Args)]
+pub struct NotifyArgs {
+    /// The run report written by `buildopt build` / `buildopt ci`.
+    #[arg(long, value_name = "FILE", default_value = "buildopt-report.json")]
+    pub report: PathBuf,
+    /// Keep the sticky comment on the pull or merge request.
+    #[arg(long)]
+    pub comment: bool,
+    /// Post to the Slack webhook (still only on the BUILDOPT_SLACK_ON event).
+    #[arg(long)]
+    pub slack: bool,
+    /// Append the job summary to $GITHUB_STEP_SUMMARY.
+    #[arg(long)]
+    pub summary: bool,
+    /// Upload this SARIF file to GitHub code scanning (repeatable).
+    #[arg(long = "sarif", value_name = "FILE")]
+    pub sarif: Vec<PathBuf>,
 }
 
 #[derive(Debug, Args)]
@@ -187,8 +213,19 @@ Settings also come from the environment (a BUILDOPT_ name wins over its legacy a
   BUILDOPT_REGISTRY_USER, BUILDOPT_REGISTRY_PASSWORD     build --push credentials for every registry
   BUILDOPT_TAGS, BUILDOPT_PUSH, BUILDOPT_KEEP_GOING      ci: extra tags (comma-separated), push, keep going
   DOCKER_CONFIG                             folder of config.json, the other source of credentials
+Notifications (buildopt notify; [notify] in buildopt.toml for the ones that are not secrets):
+  BUILDOPT_COMMENT                          keep a sticky PR/MR comment (default true)
+  BUILDOPT_COMMENT_HEADER                   tells several sticky comments apart (default)
+  BUILDOPT_COMMENT_AUTHOR                   whose comment is updated (github-actions[bot])
+  BUILDOPT_SLACK_WEBHOOK (SLACK_WEBHOOK)    Slack incoming webhook URL (a secret)
+  BUILDOPT_SLACK_ON                         always | failure (default) | change
+  BUILDOPT_SARIF                            SARIF files to upload, comma or newline separated
+  BUILDOPT_FAIL_ON_NOTIFY_ERROR             a failing publisher exits 5 instead of warning
+  BUILDOPT_GITHUB_TOKEN (GITHUB_TOKEN)      GitHub token; API at GITHUB_API_URL
+  BUILDOPT_GITLAB_TOKEN                     GitLab access token (PRIVATE-TOKEN), else CI_JOB_TOKEN
 In GitHub Actions, INPUT_<NAME> (the action's inputs) come after those. Exit codes: 0 success,
-1 a build failed, 2 usage or configuration error, 3 policy gate failed, 4 environment (git, daemon).";
+1 a build failed, 2 usage or configuration error, 3 policy gate failed, 4 environment (git, daemon),
+5 a publisher failed with BUILDOPT_FAIL_ON_NOTIFY_ERROR on.";
 
 /// `buildopt cache`.
 #[derive(Debug, Args)]

@@ -41,6 +41,9 @@ pub enum Error {
     /// `build --benchmark` could not prepare its scratch copy.
     #[error(transparent)]
     Benchmark(#[from] BenchmarkError),
+    /// The run report given to `buildopt notify` is missing or is not a run report.
+    #[error("{path}: cannot use this run report: {message}")]
+    Report { path: String, message: String },
     /// A file could not be read or written.
     #[error("{path}: {source}")]
     Io {
@@ -54,7 +57,9 @@ impl Error {
     /// environment (git, the repository, the event payload, files) is an environment error (4).
     pub fn exit_code(&self) -> u8 {
         match self {
-            Self::ConfigFile(_) | Self::Setting(_) | Self::Graph(_) => exit::USAGE,
+            Self::ConfigFile(_) | Self::Setting(_) | Self::Graph(_) | Self::Report { .. } => {
+                exit::USAGE
+            }
             Self::Ci(CiError::UnknownRevision { .. }) => exit::USAGE,
             Self::Workspace(WorkspaceError::Git(_)) => exit::ENVIRONMENT,
             Self::Workspace(_) => exit::USAGE,

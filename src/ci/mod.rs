@@ -124,6 +124,19 @@ pub struct CiContext {
 }
 
 impl CiContext {
+    /// The run's identity as reports keep it; none outside CI.
+    pub fn run_identity(&self) -> Option<crate::report::model::CiRun> {
+        (self.provider != Provider::Local).then(|| crate::report::model::CiRun {
+            provider: self.provider.as_str().into(),
+            event: self.event_name.clone(),
+            repository: self.repository.clone(),
+            pr_number: self.pr_number,
+            sha: self.head_sha.clone(),
+            git_ref: self.git_ref.clone(),
+            run_url: self.run_url.clone(),
+        })
+    }
+
     /// A context with only the provider and event set.
     pub fn new(provider: Provider, event: EventKind) -> Self {
         Self {

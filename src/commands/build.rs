@@ -29,8 +29,8 @@ use crate::exit;
 use crate::git::Git;
 use crate::plan::{Plan, PlannedImage, Reason, ReasonKind};
 use crate::report::model::{
-    CacheReport, CiRun, CleanupReport, ContextSize, ImageReport, ImageResult, RUN_REPORT_VERSION,
-    RunInfo, RunReport, StepReport,
+    CacheReport, CleanupReport, ContextSize, ImageReport, ImageResult, RUN_REPORT_VERSION, RunInfo,
+    RunReport, StepReport,
 };
 use crate::report::{self, build::table};
 use crate::settings::cache::{CacheFlags, CacheSettings};
@@ -183,7 +183,7 @@ pub fn execute(
         cache.enabled,
         &excluded,
     ))?;
-    report.run.ci = ci_run(&ci_context);
+    report.run.ci = ci_context.run_identity();
     if let Some(restore) = restore {
         let export =
             (!report.run.interrupted).then(|| build_cache::export(ctx, &cache, &runtime, &report));
@@ -215,19 +215,6 @@ fn canonical_or_lexical(path: &Path) -> PathBuf {
         }
         _ => path.to_path_buf(),
     }
-}
-
-/// The CI run's identity for the report; none outside CI.
-fn ci_run(ci: &ci::CiContext) -> Option<CiRun> {
-    (ci.provider != ci::Provider::Local).then(|| CiRun {
-        provider: ci.provider.as_str().into(),
-        event: ci.event_name.clone(),
-        repository: ci.repository.clone(),
-        pr_number: ci.pr_number,
-        sha: ci.head_sha.clone(),
-        git_ref: ci.git_ref.clone(),
-        run_url: ci.run_url.clone(),
-    })
 }
 
 /// What to make available: each name with why (the plan's reasons, or the child that needs it).

@@ -1,6 +1,8 @@
 //! `buildopt ci`: the whole pipeline the wrappers run — restore the cache, plan, build, save the
 //! cache (all inside [`build::execute`]), then write the report files (RunReport JSON, JUnit,
-//! dotenv), the GitHub step outputs and annotations, and publish.
+//! dotenv), the GitHub step outputs and annotations, and publish as `buildopt notify` does
+//! (job summary, sticky comment, SARIF, Slack). A build failure's exit code wins over a
+//! publisher's.
 //!
 //! The level defaults to `ci`. The report files are never sent in a build context, so a second
 //! run in the same work tree builds exactly what the first did.
@@ -8,10 +10,12 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
+use super::notify::{PublishRequest, publish, tell};
 use super::{Context, build, plan::plan_with_workspace, write_stdout};
 use crate::cache::atomic;
 use crate::cli::{BuildArgs, CiArgs, Format};
 use crate::error::Error;
+use crate::exit;
 use crate::git::Git;
 use crate::notify;
 use crate::plan::Plan;
@@ -79,7 +83,16 @@ pub fn run(ctx: &Context, args: &CiArgs) -> Result<u8, Error> {
         Format::Human => table(&report),
     };
     write_stdout(&rendered)?;
-    Ok(build::exit_code(&report))
+    let request = PublishRequest {
+        sarif: args.sarif.iter().map(|path| ctx.dir.join(path)).collect(),
+        ..PublishRequest::default()
+    };
+    let published = publish(ctx, &report, &request)?;
+    tell(ctx, &published);
+    Ok(match build::exit_code(&report) {
+        exit::SUCCESS => published.exit_code(),
+        code => code,
+    })
 }
 
 /// The build flags the pipeline settings amount to.

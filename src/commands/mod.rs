@@ -7,6 +7,7 @@ mod build_cache;
 pub mod cache;
 pub mod ci;
 mod console;
+pub mod notify;
 pub mod plan;
 
 use std::io::Write;
@@ -37,6 +38,7 @@ pub fn run(cli: Cli, env: Env) -> u8 {
         Command::Build(args) => build::run(&ctx, args),
         Command::Cache(args) => cache::run(&ctx, args),
         Command::Ci(args) => ci::run(&ctx, args),
+        Command::Notify(args) => notify::run(&ctx, args),
     });
     match result {
         Ok(code) => code,

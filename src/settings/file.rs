@@ -34,6 +34,27 @@ pub struct FileOptions {
     pub inputs: Option<Vec<String>>,
     /// The images, by name. When present, discovery uses only these.
     pub images: Option<BTreeMap<String, ImageOptions>>,
+    /// Where and when `buildopt notify` publishes.
+    pub notify: Option<NotifyOptions>,
+}
+
+/// The `[notify]` table. Secrets (tokens, the Slack webhook) are not accepted here: a committed
+/// file is no place for them; they come from the environment.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NotifyOptions {
+    /// Keep a sticky comment on the pull or merge request.
+    pub comment: Option<bool>,
+    /// Tells this comment from other buildopt comments on the same PR.
+    pub comment_header: Option<String>,
+    /// The login whose comment is updated (GitHub default `github-actions[bot]`).
+    pub comment_author: Option<String>,
+    /// `always`, `failure` or `change`.
+    pub slack_on: Option<String>,
+    /// SARIF files to upload to GitHub code scanning.
+    pub sarif: Option<Vec<String>>,
+    /// A failing publisher fails the command (exit 5) instead of warning.
+    pub fail_on_error: Option<bool>,
 }
 
 /// The `[hooks]` table: shell commands run per image (`sh -c`), with `BUILDOPT_IMAGE`,
@@ -189,6 +210,19 @@ contexts = { shared = "shared" }
     fn malformed_toml_names_line() {
         let e = err("level = \"ci\"\n[images.api\n");
         assert_eq!(e.line, 2);
+    }
+
+    #[test]
+    fn notify_table_parses_and_rejects_unknown_keys_with_a_suggestion() {
+        let text = "[notify]\ncomment = false\nslack_on = \"change\"\nsarif = [\"a.sarif\"]\n";
+        let options = parse(text, Path::new("buildopt.toml")).expect("valid");
+        let notify = options.notify.expect("notify");
+        assert_eq!(notify.comment, Some(false));
+        assert_eq!(notify.sarif, Some(vec!["a.sarif".to_string()]));
+        let e = err("[notify]\ncomment = true\ncomment_heder = \"x\"\n");
+        assert_eq!(e.line, 3);
+        assert!(e.message.contains("unknown field `comment_heder`"), "{e}");
+        assert_eq!(e.suggestion.as_deref(), Some("comment_header"));
     }
 
     #[test]

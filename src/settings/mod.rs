@@ -15,6 +15,7 @@
 
 pub mod cache;
 pub mod file;
+pub mod notify;
 pub mod pipeline;
 mod resolve;
 mod vars;

@@ -91,6 +91,15 @@ pub const SETTING_VARS: &[SettingVar] = &[
     MAX_DEEPEN_ROUNDS,
     AUTO_CLEANUP,
     CACHE_RETENTION_DAYS,
+    COMMENT,
+    COMMENT_HEADER,
+    COMMENT_AUTHOR,
+    SLACK_WEBHOOK,
+    SLACK_ON,
+    SARIF,
+    FAIL_ON_NOTIFY_ERROR,
+    GITHUB_TOKEN,
+    GITLAB_TOKEN,
 ];
 
 // The cache's settings (resolved in `cache.rs`).
@@ -134,4 +143,45 @@ pub const REGISTRY_PASSWORD: SettingVar = var(
     "BUILDOPT_REGISTRY_PASSWORD",
     None,
     "INPUT_REGISTRY_PASSWORD",
+);
+// Notifications (resolved in `notify.rs`).
+pub const COMMENT: SettingVar = var("comment", "BUILDOPT_COMMENT", None, "INPUT_COMMENT");
+pub const COMMENT_HEADER: SettingVar = var(
+    "comment_header",
+    "BUILDOPT_COMMENT_HEADER",
+    None,
+    "INPUT_COMMENT_HEADER",
+);
+pub const COMMENT_AUTHOR: SettingVar = var(
+    "comment_author",
+    "BUILDOPT_COMMENT_AUTHOR",
+    None,
+    "INPUT_COMMENT_AUTHOR",
+);
+pub const SLACK_WEBHOOK: SettingVar = var(
+    "slack_webhook",
+    "BUILDOPT_SLACK_WEBHOOK",
+    Some("SLACK_WEBHOOK"),
+    "INPUT_SLACK_WEBHOOK",
+);
+pub const SLACK_ON: SettingVar = var("slack_on", "BUILDOPT_SLACK_ON", None, "INPUT_SLACK_ON");
+pub const SARIF: SettingVar = var("sarif", "BUILDOPT_SARIF", None, "INPUT_SARIF");
+pub const FAIL_ON_NOTIFY_ERROR: SettingVar = var(
+    "fail_on_notify_error",
+    "BUILDOPT_FAIL_ON_NOTIFY_ERROR",
+    None,
+    "INPUT_FAIL_ON_NOTIFY_ERROR",
+);
+/// `GITHUB_TOKEN` is what workflows usually export; it is the "legacy" layer here.
+pub const GITHUB_TOKEN: SettingVar = var(
+    "github_token",
+    "BUILDOPT_GITHUB_TOKEN",
+    Some("GITHUB_TOKEN"),
+    "INPUT_GITHUB_TOKEN",
+);
+pub const GITLAB_TOKEN: SettingVar = var(
+    "gitlab_token",
+    "BUILDOPT_GITLAB_TOKEN",
+    None,
+    "INPUT_GITLAB_TOKEN",
 );

@@ -10,6 +10,7 @@ use serde_json::{Value, json};
 
 use crate::build::{Images, daemon_available, example_repo, prefix, result_of};
 use crate::cli::buildopt;
+use crate::fake_api;
 use crate::support::TestRepo;
 
 /// A canary secret: it must show up only in the `::add-mask::` line.
@@ -32,7 +33,7 @@ impl Runner {
         self.dir.path().join("github_output")
     }
 
-    /// Runs `buildopt ci ARGS` for a push of `sha` whose previous tip was `before`.
+    /// Runs `buildopt ci ARGS` for a push of HEAD whose previous tip was `before`.
     fn push(&self, repo: &TestRepo, before: Option<&str>, args: &[&str]) -> Output {
         let sha = repo.sha("HEAD");
         let payload = json!({
@@ -43,34 +44,74 @@ impl Runner {
             "forced": false,
             "repository": {"full_name": "acme/app", "default_branch": "main"},
         });
-        let event = self.dir.path().join("event.json");
-        std::fs::write(&event, payload.to_string()).expect("event");
-        // Each run appends, as the runner's file per step would be fresh: start empty.
+        self.github(repo, "push", "refs/heads/main", &payload, &[], args)
+    }
+
+    /// Runs `buildopt ci ARGS` as a GitHub runner would for `event` at HEAD, with `extra`
+    /// variables on top of the runner's.
+    fn github(
+        &self,
+        repo: &TestRepo,
+        event: &str,
+        git_ref: &str,
+        payload: &Value,
+        extra: &[(String, String)],
+        args: &[&str],
+    ) -> Output {
+        let path = self.dir.path().join("event.json");
+        std::fs::write(&path, payload.to_string()).expect("event");
+        // The runner gives every step fresh files.
         std::fs::write(self.output_file(), "").expect("outputs");
-        let (event, output, store) = (
-            event.display().to_string(),
-            self.output_file().display().to_string(),
-            self.store.display().to_string(),
-        );
-        let env = [
+        std::fs::write(self.summary_file(), "").expect("summary");
+        let mut env: Vec<(String, String)> = [
             ("CI", "true"),
             ("GITHUB_ACTIONS", "true"),
-            ("GITHUB_EVENT_NAME", "push"),
-            ("GITHUB_EVENT_PATH", event.as_str()),
-            ("GITHUB_REF", "refs/heads/main"),
-            ("GITHUB_SHA", sha.as_str()),
+            ("GITHUB_EVENT_NAME", event),
+            ("GITHUB_REF", git_ref),
             ("GITHUB_REPOSITORY", "acme/app"),
             ("GITHUB_SERVER_URL", "https://github.com"),
             ("GITHUB_RUN_ID", "4242"),
-            ("GITHUB_OUTPUT", output.as_str()),
-            ("BUILDOPT_CACHE_DIR", store.as_str()),
             ("INPUT_TAGS", "ci-{short_sha}"),
             ("INPUT_REGISTRY_USERNAME", "robot"),
             ("INPUT_REGISTRY_PASSWORD", CANARY),
-        ];
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+        env.extend([
+            ("GITHUB_SHA".to_string(), repo.sha("HEAD")),
+            ("GITHUB_EVENT_PATH".into(), path.display().to_string()),
+            (
+                "GITHUB_OUTPUT".into(),
+                self.output_file().display().to_string(),
+            ),
+            (
+                "GITHUB_STEP_SUMMARY".into(),
+                self.summary_file().display().to_string(),
+            ),
+        ]);
+        env.extend(self.store_env());
+        env.extend(extra.iter().cloned());
+        self.ci(repo, &env, args)
+    }
+
+    /// Runs `buildopt ci --jobs 2 ARGS` with `env` and the test's cache store.
+    fn ci(&self, repo: &TestRepo, env: &[(String, String)], args: &[&str]) -> Output {
+        let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
         let mut all = vec!["ci", "--jobs", "2"];
         all.extend(args);
         buildopt(repo.path(), &all, &env)
+    }
+
+    fn store_env(&self) -> [(String, String); 1] {
+        [(
+            "BUILDOPT_CACHE_DIR".into(),
+            self.store.display().to_string(),
+        )]
+    }
+
+    fn summary_file(&self) -> PathBuf {
+        self.dir.path().join("step_summary")
     }
 
     /// The step outputs, parsed from the `name<<DELIMITER` blocks.
@@ -249,4 +290,294 @@ fn a_failing_step_is_annotated_on_its_dockerfile_line_and_exits_1() {
     assert_eq!(runner.outputs()["failed"], r#"["broken"]"#);
     let report = read_json(&repo.path().join("buildopt-report.json"));
     assert_eq!(result_of(&report, "broken"), "failed");
+}
+
+/// A canary GitHub/GitLab token and Slack webhook path: only `::add-mask::` may print them.
+const TOKEN: &str = "ghs_CANARYtoken0123456789abcdefABCDEF";
+const HOOK_PATH: &str = "/services/T000/B000/CANARYwebhook";
+
+/// The example repository on `main` with a feature branch that changes the api; returns the
+/// repository and the commit the branch forked from.
+fn feature_branch(prefix: &str) -> (TestRepo, String) {
+    let repo = example_repo(prefix);
+    let base = repo.sha("HEAD");
+    repo.checkout_new("feature");
+    repo.write("services/api/app.sh", "#!/bin/sh\necho feature\n");
+    repo.commit("feature: change the api");
+    (repo, base)
+}
+
+/// Asserts that no byte of the canaries reached stdout (but the mask lines), stderr or a file.
+fn assert_no_canary(output: &Output, files: &[PathBuf]) {
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    for line in stdout.lines().filter(|l| !l.starts_with("::add-mask::")) {
+        assert!(!line.contains("CANARY") && !line.contains(CANARY), "{line}");
+    }
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(!stderr.contains("CANARY"), "{stderr}");
+    for file in files {
+        let text = std::fs::read_to_string(file).unwrap_or_default();
+        assert!(!text.contains("CANARY"), "{}: {text}", file.display());
+    }
+}
+
+#[test]
+fn a_pull_request_keeps_one_sticky_comment_uploads_sarif_and_posts_to_slack() {
+    if !daemon_available("ci pull request") {
+        return;
+    }
+    let prefix = prefix("ci-pr");
+    let _images = Images(prefix.clone());
+    let (repo, base) = feature_branch(&prefix);
+    let (server, forge) = fake_api::fake_forge::start("github-actions[bot]");
+    for n in 0..120 {
+        let author = if n % 2 == 0 {
+            "octocat"
+        } else {
+            "github-actions[bot]"
+        };
+        forge.seed(author, &format!("review comment {n}"));
+    }
+    // Someone quoting our marker must not capture the sticky comment.
+    forge.seed("mallory", "<!-- buildopt:default --> fake");
+    let runner = Runner::new();
+    let sarif = runner.dir.path().join("scan.sarif");
+    let sarif_text = json!({"version": "2.1.0", "runs": [{"tool": {"driver": {"name": "t"}},
+        "results": []}]})
+    .to_string();
+    std::fs::write(&sarif, &sarif_text).expect("sarif");
+    let payload = json!({"number": 7, "pull_request": {"number": 7,
+        "head": {"sha": repo.sha("HEAD"), "ref": "feature"},
+        "base": {"sha": base, "ref": "main"}},
+        "repository": {"full_name": "acme/app", "default_branch": "main"}});
+    let extra: Vec<(String, String)> = [
+        ("GITHUB_API_URL", server.url()),
+        ("GITHUB_TOKEN", TOKEN.to_string()),
+        (
+            "BUILDOPT_SLACK_WEBHOOK",
+            format!("{}{HOOK_PATH}", server.url()),
+        ),
+        ("BUILDOPT_SLACK_ON", "always".to_string()),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_string(), v))
+    .collect();
+    let sarif_arg = sarif.display().to_string();
+    let args = ["--sarif", sarif_arg.as_str()];
+
+    // The first run meets a 502 on the comment listing and a rate limit on the SARIF upload.
+    forge.fail_once("GET", "/issues/7/comments", fake_api::Reply::status(502));
+    forge.fail_once(
+        "POST",
+        "/code-scanning/sarifs",
+        fake_api::Reply::json(429, json!({"message": "rate limited"})).header("retry-after", "1"),
+    );
+    let first = runner.github(
+        &repo,
+        "pull_request",
+        "refs/pull/7/merge",
+        &payload,
+        &extra,
+        &args,
+    );
+    assert_eq!(first.status.code(), Some(0), "{}", text(&first));
+    let report = read_json(&repo.path().join("buildopt-report.json"));
+    assert_eq!(result_of(&report, "api"), "built");
+    assert_eq!(report["run"]["ci"]["pr_number"], 7);
+    let stdout = String::from_utf8_lossy(&first.stdout);
+    assert!(stdout.contains(&format!("::add-mask::{TOKEN}")), "{stdout}");
+    let summary = std::fs::read_to_string(runner.summary_file()).expect("summary");
+    assert!(summary.contains("api"), "{summary}");
+
+    let second = runner.github(
+        &repo,
+        "pull_request",
+        "refs/pull/7/merge",
+        &payload,
+        &extra,
+        &args,
+    );
+    assert_eq!(second.status.code(), Some(0), "{}", text(&second));
+
+    let ours: Vec<_> = forge
+        .comments()
+        .into_iter()
+        .filter(|c| {
+            c.author == "github-actions[bot]" && c.body.contains("<!-- buildopt:default -->")
+        })
+        .collect();
+    assert_eq!(ours.len(), 1, "one sticky comment after two runs");
+    assert!(ours[0].body.contains("api"), "{}", ours[0].body);
+    assert_eq!(forge.comments().len(), 122, "121 seeded plus ours");
+    assert_eq!(
+        forge.comments()[120].body,
+        "<!-- buildopt:default --> fake",
+        "another author's comment with the marker is untouched"
+    );
+
+    let uploads = forge.sarif_uploads.lock().expect("uploads").clone();
+    assert_eq!(
+        uploads.len(),
+        2,
+        "one upload per run, the rate-limited one retried"
+    );
+    for upload in &uploads {
+        assert_eq!(upload["commit_sha"], repo.sha("HEAD"));
+        assert_eq!(upload["ref"], "refs/pull/7/merge");
+        let zipped = base64::Engine::decode(
+            &base64::engine::general_purpose::STANDARD,
+            upload["sarif"].as_str().expect("sarif field"),
+        )
+        .expect("base64");
+        let mut unzipped = String::new();
+        std::io::Read::read_to_string(
+            &mut flate2::read::GzDecoder::new(&zipped[..]),
+            &mut unzipped,
+        )
+        .expect("gzip");
+        assert_eq!(unzipped, sarif_text);
+    }
+    let requests = server.requests();
+    let slack = requests.iter().filter(|r| r.path() == HOOK_PATH).count();
+    assert_eq!(slack, 2, "always: one message per run");
+    let lists = requests
+        .iter()
+        .filter(|r| r.method == "GET" && r.path().ends_with("/issues/7/comments"))
+        .count();
+    assert!(
+        lists >= 5,
+        "the 502 was retried and both pages listed: {lists}"
+    );
+    let files = [
+        repo.path().join("buildopt-report.json"),
+        repo.path().join("buildopt-junit.xml"),
+        runner.summary_file(),
+        runner.output_file(),
+    ];
+    assert_no_canary(&first, &files);
+    assert_no_canary(&second, &files);
+    for request in &requests {
+        let body = String::from_utf8_lossy(&request.body);
+        assert!(
+            !body.contains("CANARY"),
+            "a secret was sent in a body: {body}"
+        );
+    }
+}
+
+#[test]
+fn a_missing_pull_request_is_a_warning_and_a_404_is_not_retried() {
+    if !daemon_available("ci 404") {
+        return;
+    }
+    let prefix = prefix("ci-404");
+    let _images = Images(prefix.clone());
+    let (repo, base) = feature_branch(&prefix);
+    let server = fake_api::FakeServer::scripted(vec![fake_api::Reply::json(
+        404,
+        json!({"message": "Not Found"}),
+    )]);
+    let runner = Runner::new();
+    let payload = json!({"number": 8, "pull_request": {"number": 8,
+        "head": {"sha": repo.sha("HEAD"), "ref": "feature"},
+        "base": {"sha": base, "ref": "main"}}});
+    let extra = vec![
+        ("GITHUB_API_URL".to_string(), server.url()),
+        ("GITHUB_TOKEN".to_string(), TOKEN.to_string()),
+    ];
+    let output = runner.github(
+        &repo,
+        "pull_request",
+        "refs/pull/8/merge",
+        &payload,
+        &extra,
+        &[],
+    );
+    assert_eq!(output.status.code(), Some(0), "{}", text(&output));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("warning: PR comment failed"), "{stderr}");
+    assert_eq!(server.requests().len(), 1, "a 404 is final");
+    let mut failing = extra.clone();
+    failing.push(("BUILDOPT_FAIL_ON_NOTIFY_ERROR".into(), "true".into()));
+    let output = runner.github(
+        &repo,
+        "pull_request",
+        "refs/pull/8/merge",
+        &payload,
+        &failing,
+        &[],
+    );
+    assert_eq!(output.status.code(), Some(5), "{}", text(&output));
+    assert_no_canary(&output, &[repo.path().join("buildopt-report.json")]);
+}
+
+#[test]
+fn a_gitlab_merge_request_keeps_one_note_and_writes_its_reports() {
+    if !daemon_available("ci gitlab") {
+        return;
+    }
+    let prefix = prefix("ci-gl");
+    let _images = Images(prefix.clone());
+    let (repo, base) = feature_branch(&prefix);
+    let (server, forge) = fake_api::fake_forge::start("buildopt-bot");
+    for n in 0..25 {
+        forge.seed("reviewer", &format!("note {n}"));
+    }
+    let runner = Runner::new();
+    let env: Vec<(String, String)> = [
+        ("CI", "true".to_string()),
+        ("GITLAB_CI", "true".to_string()),
+        ("CI_PIPELINE_SOURCE", "merge_request_event".to_string()),
+        ("CI_COMMIT_SHA", repo.sha("HEAD")),
+        ("CI_COMMIT_REF_NAME", "feature".to_string()),
+        ("CI_MERGE_REQUEST_IID", "3".to_string()),
+        ("CI_MERGE_REQUEST_DIFF_BASE_SHA", base),
+        ("CI_MERGE_REQUEST_SOURCE_BRANCH_NAME", "feature".to_string()),
+        ("CI_MERGE_REQUEST_TARGET_BRANCH_NAME", "main".to_string()),
+        ("CI_DEFAULT_BRANCH", "main".to_string()),
+        ("CI_PROJECT_ID", "42".to_string()),
+        ("CI_PROJECT_PATH", "acme/app".to_string()),
+        ("CI_API_V4_URL", format!("{}/api/v4", server.url())),
+        ("BUILDOPT_GITLAB_TOKEN", TOKEN.to_string()),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_string(), v))
+    .chain(runner.store_env())
+    .collect();
+    for expected in ["built", "reused"] {
+        let output = runner.ci(&repo, &env, &[]);
+        assert_eq!(output.status.code(), Some(0), "{}", text(&output));
+        let report = read_json(&repo.path().join("buildopt-report.json"));
+        assert_eq!(result_of(&report, "api"), expected);
+        assert_eq!(result_of(&report, "linter"), "skipped", "not affected");
+        assert!(
+            String::from_utf8_lossy(&output.stdout)
+                .lines()
+                .all(|l| !l.starts_with("::")),
+            "no GitHub workflow commands in GitLab"
+        );
+        assert_no_canary(&output, &[repo.path().join("buildopt-report.json")]);
+    }
+    let ours: Vec<_> = forge
+        .comments()
+        .into_iter()
+        .filter(|c| c.author == "buildopt-bot")
+        .collect();
+    assert_eq!(ours.len(), 1, "one note after two runs");
+    assert!(ours[0].body.starts_with("<!-- buildopt:default -->"));
+    let posts = server.requests();
+    assert!(
+        posts
+            .iter()
+            .filter(|r| r
+                .path()
+                .starts_with("/api/v4/projects/42/merge_requests/3/notes"))
+            .all(|r| r.header("private-token") == Some(TOKEN)),
+        "every call carries the token as PRIVATE-TOKEN"
+    );
+    let report = read_json(&repo.path().join("buildopt-report.json"));
+    assert_eq!(report["run"]["ci"]["provider"], "gitlab");
+    assert_eq!(report["run"]["ci"]["pr_number"], 3);
+    let dotenv = std::fs::read_to_string(repo.path().join("buildopt.env")).expect("dotenv");
+    assert!(dotenv.contains("BUILDOPT_REUSED=api"), "{dotenv}");
 }
