@@ -205,6 +205,8 @@ mod tests {
             tags: vec![format!("{name}:latest")],
             failure: None,
             warnings: Vec::new(),
+            previous_size: None,
+            stages: Vec::new(),
         }
     }
 

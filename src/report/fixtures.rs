@@ -35,6 +35,8 @@ pub fn image(name: &str, result: ImageResult) -> ImageReport {
         tags: Vec::new(),
         failure: None,
         warnings: Vec::new(),
+        previous_size: None,
+        stages: Vec::new(),
     }
 }
 

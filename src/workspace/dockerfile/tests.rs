@@ -625,7 +625,11 @@ fn intermediate_stages_are_the_named_stages_the_final_one_needs() {
     assert_eq!(stages(None), ["deps", "builder", "tools"]);
     assert_eq!(stages(Some("builder")), ["deps"]);
     assert_eq!(stages(Some("DEPS")), Vec::<String>::new());
-    assert!(dockerfile.intermediate_stages(&BTreeMap::new(), Some("nope")).is_err());
+    assert!(
+        dockerfile
+            .intermediate_stages(&BTreeMap::new(), Some("nope"))
+            .is_err()
+    );
     assert_eq!(
         parse("FROM alpine\nRUN x\n")
             .intermediate_stages(&BTreeMap::new(), None)
