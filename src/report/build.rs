@@ -6,7 +6,8 @@ use std::fmt::Write as _;
 
 use super::model::{CacheReport, ImageReport, ImageResult, RunReport};
 
-/// The final table: one row per image (image, result, duration, cached steps, size, tags), then
+/// The final table: one row per image (image, result, duration, cached steps, size and the size
+/// before the run when it changed, tags), then
 /// failures with their log tail, warnings, then the totals.
 pub fn table(report: &RunReport) -> String {
     let rows: Vec<[String; 6]> = report.images.iter().map(row).collect();
@@ -111,7 +112,13 @@ fn row(image: &ImageReport) -> [String; 6] {
             duration(image.duration_ms)
         },
         cached,
-        image.size.map_or("-".into(), size),
+        match (image.size, image.previous_size) {
+            (Some(now), Some(before)) if before != now => {
+                format!("{} (was {})", size(now), size(before))
+            }
+            (Some(now), _) => size(now),
+            (None, _) => "-".into(),
+        },
         if image.tags.is_empty() {
             "-".into()
         } else {
@@ -159,6 +166,20 @@ pub fn duration(ms: u64) -> String {
         1000..60_000 => format!("{:.1} s", ms as f64 / 1000.0),
         _ => format!("{} m {:02} s", ms / 60_000, (ms % 60_000) / 1000),
     }
+}
+
+/// `+400.0 kB (+10.0%)`, `-1.2 MB (-3.5%)`, `no change`.
+pub fn size_change(before: u64, now: u64) -> String {
+    if before == now {
+        return "no change".to_string();
+    }
+    let sign = if now > before { '+' } else { '-' };
+    let amount = size(now.abs_diff(before));
+    if before == 0 {
+        return format!("{sign}{amount}");
+    }
+    let percent = now.abs_diff(before) as f64 * 100.0 / before as f64;
+    format!("{sign}{amount} ({sign}{percent:.1}%)")
 }
 
 /// `512 B`, `2.0 MB` (decimal units, as the docker CLI prints).
@@ -309,6 +330,26 @@ mod tests {
             text.contains("cache export: skipped (interrupted)"),
             "{text}"
         );
+    }
+
+    #[test]
+    fn the_size_column_shows_the_size_before_the_run_when_it_changed() {
+        let mut grown = image("grown", ImageResult::Built);
+        grown.size = Some(4_400_000);
+        grown.previous_size = Some(4_000_000);
+        let mut same = image("same", ImageResult::Reused);
+        same.size = Some(2_000_000);
+        same.previous_size = Some(2_000_000);
+        let rows: Vec<String> = [grown, same].iter().map(|i| row(i)[4].clone()).collect();
+        assert_eq!(rows, ["4.4 MB (was 4.0 MB)", "2.0 MB"]);
+    }
+
+    #[test]
+    fn size_changes_are_signed_with_a_percentage() {
+        assert_eq!(size_change(4_000_000, 4_400_000), "+400.0 kB (+10.0%)");
+        assert_eq!(size_change(4_000_000, 3_000_000), "-1.0 MB (-25.0%)");
+        assert_eq!(size_change(5, 5), "no change");
+        assert_eq!(size_change(0, 2_000), "+2.0 kB");
     }
 
     #[test]
