@@ -2,13 +2,15 @@
 //! or the clock. `model.rs` holds the RunReport that every renderer of a build reads.
 //!
 //! One file per format: `plan` and `build` for the terminal and JSON; `summary` (job summary and
-//! PR comment Markdown), `annotations` (GitHub workflow commands), `junit`, `dotenv` (GitLab) and
-//! `slack` for CI; `escape` holds the escaping every CI format shares.
+//! PR comment Markdown), `annotations` (GitHub workflow commands), `junit`, `dotenv` (GitLab),
+//! `slack` and `html` (a self-contained page with charts) for CI; `escape` holds the escaping
+//! every CI format shares.
 
 pub mod annotations;
 pub mod build;
 pub mod dotenv;
 pub mod escape;
+pub mod html;
 pub mod junit;
 pub mod model;
 pub mod plan;
