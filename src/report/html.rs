@@ -9,7 +9,7 @@
 
 use std::fmt::Write as _;
 
-use super::build::{duration, size, size_change};
+use super::build::{ImageFigures, counts, duration, export_figures, restore_figures, size};
 use super::escape::{html_text, shorten};
 use super::model::{CacheReport, ImageReport, ImageResult, RunReport};
 
@@ -61,14 +61,7 @@ fn text(value: &str, max: usize) -> String {
 }
 
 fn heading(out: &mut String, report: &RunReport) {
-    let counts = [
-        ImageResult::Built,
-        ImageResult::Reused,
-        ImageResult::Failed,
-        ImageResult::Skipped,
-    ]
-    .map(|result| format!("{} {}", report.count(result), result.as_str()))
-    .join(", ");
+    let counts = counts(report);
     let interrupted = if report.run.interrupted {
         " (interrupted)"
     } else {
@@ -191,20 +184,12 @@ fn table(out: &mut String, images: &[ImageReport]) {
             Some(why) => format!("{result} ({})", text(why, MAX_TEXT_CHARS)),
             None => result.to_string(),
         };
-        let took = if image.result == ImageResult::Skipped {
-            "-".to_string()
-        } else {
-            duration(image.duration_ms)
-        };
-        let cached = if image.steps.is_empty() {
-            "-".to_string()
-        } else {
-            format!("{}/{}", image.cached_steps(), image.steps.len())
-        };
-        let change = match (image.size, image.previous_size) {
-            (Some(now), Some(before)) => size_change(before, now),
-            _ => "-".to_string(),
-        };
+        let ImageFigures {
+            took,
+            cached,
+            size,
+            change,
+        } = ImageFigures::of(image);
         let stages = if image.stages.is_empty() {
             "-".to_string()
         } else {
@@ -232,10 +217,9 @@ fn table(out: &mut String, images: &[ImageReport]) {
         let _ = writeln!(
             out,
             "<tr><td>{}</td><td class=\"{result}\">{result_cell}</td><td class=\"n\">{took}</td>\
-             <td class=\"n\">{cached}</td><td class=\"n\">{}</td><td class=\"n\">{change}</td>\
+             <td class=\"n\">{cached}</td><td class=\"n\">{size}</td><td class=\"n\">{change}</td>\
              <td>{stages}</td><td>{why}</td></tr>",
             text(&image.name, MAX_NAME_CHARS),
-            image.size.map_or("-".to_string(), size),
         );
     }
     out.push_str("</table>\n");
@@ -309,14 +293,7 @@ fn cache_section(out: &mut String, cache: &CacheReport) {
             "<li class=\"warning\">Restore: {} (a cache miss)</li>",
             text(warning, MAX_TEXT_CHARS)
         ),
-        None => writeln!(
-            out,
-            "<li>Restore: {} images loaded ({}), {} already in the daemon, in {}</li>",
-            restore.loaded.len(),
-            size(restore.bytes),
-            restore.already_in_daemon.len(),
-            duration(restore.duration_ms)
-        ),
+        None => writeln!(out, "<li>Restore: {}</li>", restore_figures(restore)),
     };
     let _ = match &cache.export {
         None => writeln!(out, "<li>Export: skipped (the run was interrupted)</li>"),
@@ -326,15 +303,7 @@ fn cache_section(out: &mut String, cache: &CacheReport) {
                 "<li class=\"warning\">Export: {}</li>",
                 text(warning, MAX_TEXT_CHARS)
             ),
-            None => writeln!(
-                out,
-                "<li>Export: {} images saved, {} new blobs ({}), {} entries pruned, in {}</li>",
-                export.saved.len(),
-                export.new_blobs,
-                size(export.new_bytes),
-                export.pruned.len(),
-                duration(export.duration_ms)
-            ),
+            None => writeln!(out, "<li>Export: {}</li>", export_figures(export)),
         },
     };
     out.push_str("</ul>\n");

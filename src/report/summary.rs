@@ -10,7 +10,7 @@
 
 use std::fmt::Write as _;
 
-use super::build::{duration, size, size_change};
+use super::build::{ImageFigures, counts, duration, export_figures, restore_figures, size};
 use super::escape::{code_block, code_span, markdown_text, shorten};
 use super::model::{CacheReport, ImageReport, ImageResult, RunReport};
 
@@ -198,14 +198,7 @@ impl Page<'_> {
 
     fn heading(&self, out: &mut String) {
         let report = self.report;
-        let counts = [
-            ImageResult::Built,
-            ImageResult::Reused,
-            ImageResult::Failed,
-            ImageResult::Skipped,
-        ]
-        .map(|result| format!("{} {}", report.count(result), result.as_str()))
-        .join(", ");
+        let counts = counts(report);
         let interrupted = if report.run.interrupted {
             " (interrupted)"
         } else {
@@ -251,27 +244,14 @@ impl Page<'_> {
             ),
             None => image.result.as_str().to_string(),
         };
-        let took = if image.result == ImageResult::Skipped {
-            "-".to_string()
-        } else {
-            duration(image.duration_ms)
-        };
-        let cached = if image.steps.is_empty() {
-            "-".to_string()
-        } else {
-            format!("{}/{}", image.cached_steps(), image.steps.len())
-        };
-        let change = match (image.size, image.previous_size) {
-            (Some(now), Some(before)) => size_change(before, now),
-            _ => "-".to_string(),
-        };
+        let figures = ImageFigures::of(image);
         [
             name(image),
             result,
-            took,
-            cached,
-            image.size.map_or("-".to_string(), size),
-            change,
+            figures.took,
+            figures.cached,
+            figures.size,
+            figures.change,
         ]
     }
 
@@ -427,14 +407,7 @@ fn cache_figures(out: &mut String, cache: &CacheReport) {
             "- Restore: {} (a cache miss)",
             markdown_text(&shorten(warning, MAX_MESSAGE_CHARS))
         ),
-        None => writeln!(
-            out,
-            "- Restore: {} images loaded ({}), {} already in the daemon, in {}",
-            restore.loaded.len(),
-            size(restore.bytes),
-            restore.already_in_daemon.len(),
-            duration(restore.duration_ms)
-        ),
+        None => writeln!(out, "- Restore: {}", restore_figures(restore)),
     };
     let _ = match &cache.export {
         None => writeln!(out, "- Export: skipped (the run was interrupted)"),
@@ -444,15 +417,7 @@ fn cache_figures(out: &mut String, cache: &CacheReport) {
                 "- Export: {}",
                 markdown_text(&shorten(warning, MAX_MESSAGE_CHARS))
             ),
-            None => writeln!(
-                out,
-                "- Export: {} images saved, {} new blobs ({}), {} entries pruned, in {}",
-                export.saved.len(),
-                export.new_blobs,
-                size(export.new_bytes),
-                export.pruned.len(),
-                duration(export.duration_ms)
-            ),
+            None => writeln!(out, "- Export: {}", export_figures(export)),
         },
     };
     out.push('\n');
