@@ -42,7 +42,7 @@ step "buildopt build --base HEAD~1"
 
 step "buildopt ci --base HEAD~1   (the CI pipeline: build, then the report files)"
 "$buildopt" -C "$work" ci --base HEAD~1
-for file in buildopt-report.json buildopt-junit.xml buildopt.env; do
+for file in buildopt-report.json buildopt-junit.xml buildopt.env buildopt-report.html; do
     printf '%s: %s bytes\n' "$file" "$(wc -c < "$work/$file")"
 done
 sed -n '1,12p' "$work/buildopt.env"

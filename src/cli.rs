@@ -92,6 +92,9 @@ pub struct CiArgs {
     /// Where the dotenv report goes (GitLab `artifacts:reports:dotenv`).
     #[arg(long, value_name = "FILE", default_value = "buildopt.env")]
     pub dotenv: PathBuf,
+    /// Where the HTML report goes (one self-contained page with charts).
+    #[arg(long, value_name = "FILE", default_value = "buildopt-report.html")]
+    pub html: PathBuf,
     /// Upload this SARIF file to GitHub code scanning (repeatable; also BUILDOPT_SARIF).
     #[arg(long = "sarif", value_name = "FILE")]
     pub sarif: Vec<PathBuf>,

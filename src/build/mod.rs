@@ -44,6 +44,26 @@ pub struct Job {
     pub reuse: bool,
     /// With `--push`: where to look for an existing image, and which tags to push.
     pub publish: Option<Publish>,
+    /// Intermediate stages to build on their own, in order, before the image (when it is built,
+    /// not reused), so their layers can be cached (level maximum).
+    pub stages: Vec<StageBuild>,
+}
+
+/// One intermediate stage built as its own image.
+#[derive(Debug, Clone)]
+pub struct StageBuild {
+    /// The stage name.
+    pub stage: String,
+    /// The build of that stage (`target` set) with the tags and labels its image gets.
+    pub request: BuildRequest,
+}
+
+/// What building one intermediate stage did.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StageOutcome {
+    pub stage: String,
+    pub duration: Duration,
+    pub steps: Vec<StepRecord>,
 }
 
 /// How a job refers to one of its parents.
@@ -98,6 +118,8 @@ pub struct JobOutcome {
     pub failure: Option<Failure>,
     /// Problems that did not fail the job (a failing post-build hook).
     pub warnings: Vec<Warning>,
+    /// The intermediate stages built before the image (up to a failing one).
+    pub stages: Vec<StageOutcome>,
 }
 
 impl JobOutcome {
@@ -110,6 +132,7 @@ impl JobOutcome {
             image: None,
             failure: None,
             warnings: Vec::new(),
+            stages: Vec::new(),
         }
     }
 }

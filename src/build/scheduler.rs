@@ -12,7 +12,10 @@ use futures_util::stream::FuturesUnordered;
 use super::hooks::{HookError, Hooks};
 use super::remote;
 use super::tags::split_reference;
-use super::{BuildError, DIGEST_LABEL, Job, JobOutcome, Options, Progress, RunOutcome, is_fatal};
+use super::{
+    BuildError, DIGEST_LABEL, Job, JobOutcome, Options, Progress, RunOutcome, StageOutcome,
+    is_fatal,
+};
 use crate::engine::{BuildEvent, Engine, EngineError, ImageInfo};
 use crate::report::model::{Failure, ImageResult, Warning};
 
@@ -260,6 +263,26 @@ async fn make_image<E: Engine>(
             });
         }
     };
+    let mut stages = Vec::new();
+    for stage in &job.stages {
+        let clock = Instant::now();
+        match engine.build(&stage.request, &mut on_event).await {
+            Ok(built) => stages.push(StageOutcome {
+                stage: stage.stage.clone(),
+                duration: clock.elapsed(),
+                steps: built.steps,
+            }),
+            Err(error) if is_fatal(&error) => return Err(error),
+            Err(error) => {
+                let mut outcome = failed(error);
+                if let Some(failure) = &mut outcome.failure {
+                    failure.message = format!("stage '{}': {}", stage.stage, failure.message);
+                }
+                outcome.stages = stages;
+                return Ok(outcome);
+            }
+        }
+    }
     let built = engine.build(&job.request, &mut on_event).await?;
     tag(engine, &built.image_id, &job.digest_ref).await?;
     let image = engine
@@ -269,7 +292,9 @@ async fn make_image<E: Engine>(
             during: format!("build of {}", job.name),
             reason: format!("the image {} it reported does not exist", built.image_id),
         })?;
-    Ok(done(ImageResult::Built, built.steps, image))
+    let mut outcome = done(ImageResult::Built, built.steps, image);
+    outcome.stages = stages;
+    Ok(outcome)
 }
 
 /// The local image recorded under the job's digest reference (and really labelled with that
@@ -305,6 +330,7 @@ fn done(
         image: Some(image),
         failure: None,
         warnings: Vec::new(),
+        stages: Vec::new(),
     }
 }
 
@@ -351,5 +377,6 @@ fn failed_with(failure: Failure) -> JobOutcome {
         image: None,
         failure: Some(failure),
         warnings: Vec::new(),
+        stages: Vec::new(),
     }
 }

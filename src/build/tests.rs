@@ -25,6 +25,7 @@ fn job(name: &str, parents: &[(usize, &str)]) -> Job {
         digest_ref: format!("{name}:inputs-digest"),
         reuse: true,
         publish: None,
+        stages: Vec::new(),
     }
 }
 
@@ -360,4 +361,72 @@ fn when_pushing_an_image_the_registry_has_is_pulled_not_built_and_every_tag_push
         engine.pushed(),
         ["reg.example/api:inputs-2", "reg.example/core:inputs-1"]
     );
+}
+
+fn with_stages(mut job: Job, stages: &[&str]) -> Job {
+    job.stages = stages
+        .iter()
+        .map(|stage| {
+            let mut request = job.request.clone();
+            request.target = Some((*stage).to_string());
+            request.tags = vec![format!("{}:stage-{stage}", job.name)];
+            StageBuild {
+                stage: (*stage).to_string(),
+                request,
+            }
+        })
+        .collect();
+    job
+}
+
+#[test]
+fn stages_build_in_order_before_the_image_and_are_reported() {
+    let engine = FakeEngine::new();
+    let jobs = [with_stages(job("api", &[]), &["deps", "builder"])];
+    let outcome = run_on(&engine, &jobs, sequential(false));
+    assert_eq!(outcome.jobs[0].result, ImageResult::Built);
+    assert_eq!(
+        builds(&engine),
+        ["api:stage-deps", "api:stage-builder", "api:latest"]
+    );
+    let targets: Vec<Option<String>> = engine
+        .calls()
+        .into_iter()
+        .filter_map(|c| match c {
+            FakeCall::Build { target, .. } => Some(target),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(targets, [Some("deps".into()), Some("builder".into()), None]);
+    let stages: Vec<(&str, usize)> = outcome.jobs[0]
+        .stages
+        .iter()
+        .map(|s| (s.stage.as_str(), s.steps.len()))
+        .collect();
+    assert_eq!(stages, [("deps", 1), ("builder", 1)]);
+}
+
+#[test]
+fn a_failing_stage_fails_the_image_without_building_it() {
+    let engine = FakeEngine::new();
+    engine.fail_builds_tagged("api:stage-builder", "exit code: 1");
+    let jobs = [with_stages(job("api", &[]), &["deps", "builder"])];
+    let outcome = run_on(&engine, &jobs, sequential(false));
+    let api = &outcome.jobs[0];
+    assert_eq!(api.result, ImageResult::Failed);
+    assert_eq!(builds(&engine), ["api:stage-deps", "api:stage-builder"]);
+    let failure = api.failure.as_ref().expect("failure");
+    assert_eq!(failure.message, "stage 'builder': exit code: 1");
+    assert_eq!(api.stages.len(), 1, "the stage that succeeded is kept");
+}
+
+#[test]
+fn a_reused_image_builds_no_stage() {
+    let engine = FakeEngine::new();
+    engine.add_image(&["api:inputs-digest"], &[(DIGEST_LABEL, "digest-api")]);
+    let jobs = [with_stages(job("api", &[]), &["builder"])];
+    let outcome = run_on(&engine, &jobs, sequential(false));
+    assert_eq!(outcome.jobs[0].result, ImageResult::Reused);
+    assert!(builds(&engine).is_empty());
+    assert!(outcome.jobs[0].stages.is_empty());
 }

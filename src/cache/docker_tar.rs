@@ -106,7 +106,7 @@ fn image_entry(
     now: u64,
 ) -> Result<Option<ImageEntry>, CacheError> {
     let tags = image.repo_tags.clone().unwrap_or_default();
-    let Some(first) = tags.first() else {
+    let Some(name) = super::store::entry_name(&tags) else {
         return Ok(None);
     };
     let lookup = |path: &String| {
@@ -125,7 +125,7 @@ fn image_entry(
         layers.push(digest);
     }
     Ok(Some(ImageEntry {
-        name: repository(first).to_owned(),
+        name,
         tags,
         inputs_digest: None,
         config,

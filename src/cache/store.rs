@@ -32,10 +32,45 @@ pub const INDEX_VERSION: u32 = 1;
 /// How many build records [`Index::record_build`] keeps.
 pub const BUILD_RECORDS_KEPT: usize = 20;
 
+/// The tag prefix of an intermediate stage's image, `<repository>:stage-<name>` (level maximum).
+pub const STAGE_TAG_PREFIX: &str = "stage-";
+
+/// The reference the intermediate stage `stage` of `repository` is built and cached under;
+/// `None` when `stage-<name>` cannot be a tag (a tag is at most 128 of `[A-Za-z0-9_.-]`).
+pub fn stage_reference(repository: &str, stage: &str) -> Option<String> {
+    let tag = format!("{STAGE_TAG_PREFIX}{stage}");
+    let valid = tag.len() <= 128
+        && tag
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-'));
+    valid.then(|| format!("{repository}:{tag}"))
+}
+
+/// Whether `reference` names an intermediate stage's image (its tag starts with `stage-`).
+pub fn is_stage_reference(reference: &str) -> bool {
+    let repository = super::docker_tar::repository(reference);
+    reference
+        .get(repository.len()..)
+        .and_then(|tag| tag.strip_prefix(':'))
+        .is_some_and(|tag| tag.starts_with(STAGE_TAG_PREFIX))
+}
+
+/// The index name of an image saved with `tags`: its repository; for an image that has only
+/// stage tags, its first stage reference, so a stage's entry sits next to its image's entry
+/// instead of replacing it. `None` without tags.
+pub fn entry_name(tags: &[String]) -> Option<String> {
+    let name = tags
+        .iter()
+        .find(|tag| !is_stage_reference(tag))
+        .map(|tag| super::docker_tar::repository(tag));
+    name.or(tags.first().map(String::as_str)).map(str::to_owned)
+}
+
 /// One image the store can give back to the daemon.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ImageEntry {
-    /// The repository name, e.g. `acme/api`; one entry per name.
+    /// The repository name, e.g. `acme/api`; one entry per name. An intermediate stage's image
+    /// is named by its reference, e.g. `acme/api:stage-builder` (see [`entry_name`]).
     pub name: String,
     /// Every `name:tag` the image had when saved.
     pub tags: Vec<String>,
@@ -338,6 +373,38 @@ mod tests {
             last_used,
             size: (config.len() + layers.iter().map(|l| l.len()).sum::<usize>()) as u64,
         }
+    }
+
+    #[test]
+    fn a_stage_image_gets_its_own_entry_name() {
+        let tags = |list: &[&str]| list.iter().map(|t| t.to_string()).collect::<Vec<_>>();
+        assert_eq!(
+            entry_name(&tags(&[
+                "reg:5000/acme/api:inputs-ab",
+                "reg:5000/acme/api:latest"
+            ])),
+            Some("reg:5000/acme/api".into())
+        );
+        assert_eq!(
+            entry_name(&tags(&["acme/api:stage-builder"])),
+            Some("acme/api:stage-builder".into())
+        );
+        // The same image as a stage and the final image: the image's entry, with every tag.
+        assert_eq!(
+            entry_name(&tags(&["acme/api:stage-builder", "acme/api:latest"])),
+            Some("acme/api".into())
+        );
+        assert_eq!(entry_name(&[]), None);
+        assert!(is_stage_reference("reg:5000/acme/api:stage-x"));
+        assert!(!is_stage_reference("reg:5000/stage-x"));
+        assert!(!is_stage_reference("acme/api:latest"));
+        assert_eq!(
+            stage_reference("acme/api", "builder"),
+            Some("acme/api:stage-builder".into())
+        );
+        assert_eq!(stage_reference("acme/api", "a/b"), None);
+        assert_eq!(stage_reference("acme/api", &"x".repeat(123)), None);
+        assert!(stage_reference("acme/api", &"x".repeat(122)).is_some());
     }
 
     #[test]

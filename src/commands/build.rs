@@ -17,12 +17,13 @@ use crate::build::credentials::{Credentials, CredentialsError};
 use crate::build::remote::{digest_tag, registry_host};
 use crate::build::tags::{self, TagError, TagVars};
 use crate::build::{
-    self, DIGEST_LABEL, Hooks, Job, JobOutcome, Options, ParentRef, Publish, RemoteRef,
+    self, DIGEST_LABEL, Hooks, Job, JobOutcome, Options, ParentRef, Publish, RemoteRef, StageBuild,
 };
+use crate::cache::store::stage_reference;
 use crate::ci;
 use crate::cli::{BuildArgs, BuilderChoice, Format, PlanArgs};
 use crate::engine::{
-    BuildRequest, Builder, DockerEngine, Dockerfile, Engine, EngineError, ImageInfo,
+    BuildRequest, Builder, DockerEngine, Dockerfile, Engine, EngineError, ImageInfo, StepRecord,
 };
 use crate::error::Error;
 use crate::exit;
@@ -30,12 +31,13 @@ use crate::git::Git;
 use crate::plan::{Plan, PlannedImage, Reason, ReasonKind};
 use crate::report::model::{
     CacheReport, CleanupReport, ContextSize, ImageReport, ImageResult, RUN_REPORT_VERSION, RunInfo,
-    RunReport, StepReport,
+    RunReport, StageReport, StepReport,
 };
 use crate::report::{self, build::table};
 use crate::settings::cache::{CacheFlags, CacheSettings};
 use crate::settings::{Flags, Level, Settings};
 use crate::workspace::context::{self as build_context, ContextError};
+use crate::workspace::dockerfile::ParseError;
 use crate::workspace::{Image, Workspace, repository_of};
 
 /// Why `buildopt build` could not run.
@@ -172,16 +174,7 @@ pub fn execute(
         .collect();
     excluded.extend(keep_out.iter().map(|path| canonical_or_lexical(path)));
     let mut report = runtime.block_on(build_all(
-        ctx,
-        args,
-        settings,
-        git,
-        plan,
-        workspace,
-        &selection,
-        &vars,
-        cache.enabled,
-        &excluded,
+        ctx, args, settings, git, plan, workspace, &selection, &vars, &cache, &excluded,
     ))?;
     report.run.ci = ci_context.run_identity();
     if let Some(restore) = restore {
@@ -285,7 +278,7 @@ async fn build_all(
     workspace: &Workspace,
     selection: &Selection,
     vars: &TagVars,
-    caching: bool,
+    cache: &CacheSettings,
     excluded: &[PathBuf],
 ) -> Result<RunReport, BuildCommandError> {
     let started = chrono::Utc::now();
@@ -311,8 +304,9 @@ async fn build_all(
     } else {
         None
     };
-    let cache_from = if caching {
-        cache_sources(&engine, &order, workspace).await?
+    let previous = previous_images(&engine, &order, workspace, cache.stages).await?;
+    let cache_from = if cache.enabled {
+        previous.present.clone()
     } else {
         BTreeSet::new()
     };
@@ -338,7 +332,8 @@ async fn build_all(
                 labels: &labels,
                 credentials: credentials.as_ref(),
                 cache_from: &cache_from,
-                inline_cache: caching && builder == Builder::BuildKit,
+                inline_cache: cache.enabled && builder == Builder::BuildKit,
+                stages: cache.stages,
                 excluded,
             },
         )?;
@@ -371,7 +366,9 @@ async fn build_all(
         .zip(outcome.jobs)
         .zip(contexts)
         .map(|(((planned, job), outcome), context)| {
-            image_report(planned, &selection[&planned.name], job, outcome, context)
+            let mut image = image_report(planned, &selection[&planned.name], job, outcome, context);
+            image.previous_size = previous.sizes.get(&planned.name).copied();
+            image
         })
         .collect();
     images.extend(
@@ -403,25 +400,70 @@ async fn build_all(
     })
 }
 
-/// The `<repository>:latest` images the daemon has (restored from the store or left by an
-/// earlier build) for the images to build: each serves as the cache source of its repository.
-async fn cache_sources(
+/// What the daemon holds before the build (restored from the store or left by an earlier build)
+/// for the images to build.
+#[derive(Debug, Default)]
+struct Previous {
+    /// `<repository>:latest`, and with `stages` each `<repository>:stage-<name>`, that exist:
+    /// each may serve as a cache source of its repository.
+    present: BTreeSet<String>,
+    /// The size of each image's `<repository>:latest`, by image name: its size before this run.
+    sizes: BTreeMap<String, u64>,
+}
+
+async fn previous_images(
     engine: &DockerEngine,
     order: &[&PlannedImage],
     workspace: &Workspace,
-) -> Result<BTreeSet<String>, EngineError> {
-    let mut present = BTreeSet::new();
+    stages: bool,
+) -> Result<Previous, BuildCommandError> {
+    let mut previous = Previous::default();
     for image in workspace
         .images
         .iter()
         .filter(|i| order.iter().any(|p| p.name == i.def.name))
     {
         let latest = latest_of(&image.def.repository);
-        if engine.inspect(&latest).await?.is_some() {
-            present.insert(latest);
+        if let Some(info) = engine.inspect(&latest).await? {
+            previous.sizes.insert(image.def.name.clone(), info.size);
+            previous.present.insert(latest);
+        }
+        let stage_refs = if stages {
+            intermediate_stages(image)?
+        } else {
+            Vec::new()
+        };
+        for (_, reference) in stage_refs {
+            if engine.inspect(&reference).await?.is_some() {
+                previous.present.insert(reference);
+            }
         }
     }
-    Ok(present)
+    Ok(previous)
+}
+
+/// The intermediate stages of the image's Dockerfile that can be built on their own, each with
+/// the reference its image gets (`<repository>:stage-<name>`).
+fn intermediate_stages(image: &Image) -> Result<Vec<(String, String)>, BuildCommandError> {
+    let stages = image
+        .dockerfile
+        .intermediate_stages(&image.def.args, image.def.target.as_deref())
+        .map_err(|e| dockerfile_error(image, e))?;
+    Ok(stages
+        .into_iter()
+        .filter_map(|stage| {
+            let reference = stage_reference(&image.def.repository, &stage)?;
+            Some((stage, reference))
+        })
+        .collect())
+}
+
+fn dockerfile_error(image: &Image, error: ParseError) -> BuildCommandError {
+    BuildCommandError::Dockerfile {
+        file: image.def.dockerfile.clone(),
+        line: error.line,
+        message: error.message,
+    }
 }
 
 fn latest_of(repository: &str) -> String {
@@ -478,6 +520,8 @@ struct JobSettings<'a> {
     cache_from: &'a BTreeSet<String>,
     /// Build with `BUILDKIT_INLINE_CACHE=1`, so the image carries its cache metadata.
     inline_cache: bool,
+    /// Build each intermediate stage as its own image first (level maximum).
+    stages: bool,
     /// Canonical paths never sent as part of a context: the cache store, report files.
     excluded: &'a [PathBuf],
 }
@@ -523,7 +567,14 @@ fn make_job(
     request.build_args = def.args.clone();
     request.builder = settings.builder;
     request.no_cache = settings.force;
-    add_cache_sources(&mut request, &def.repository, settings);
+    let stage_refs = if settings.stages {
+        intermediate_stages(image)?
+    } else {
+        Vec::new()
+    };
+    add_cache_sources(&mut request, &def.repository, &stage_refs, settings);
+    request.labels = labels(settings.labels, &planned.inputs_digest);
+    let stages = stage_builds(&mut request, stage_refs);
     request.tags = tags::image_tags(
         &def.name,
         &def.repository,
@@ -531,7 +582,6 @@ fn make_job(
         settings.extra_tags,
         settings.vars,
     )?;
-    request.labels = labels(settings.labels, &planned.inputs_digest);
     let publish = settings.credentials.and_then(|credentials| {
         publish(
             &def.repository,
@@ -548,23 +598,57 @@ fn make_job(
         digest_ref: format!("{}:{}", def.repository, digest_tag(&planned.inputs_digest)),
         reuse: !settings.force,
         publish,
+        stages,
     };
     Ok((job, size))
 }
 
-/// The previous image of the repository as cache source: with BuildKit through its inline cache
-/// metadata, with the classic builder through its parent chain (which `docker load` does not
-/// restore, so without it a loaded image would not serve as cache).
-fn add_cache_sources(request: &mut BuildRequest, repository: &str, settings: &JobSettings<'_>) {
-    let latest = latest_of(repository);
-    if settings.cache_from.contains(&latest) {
-        request.cache_from.push(latest);
-    }
+/// The previous image of the repository, and of each of its intermediate stages, as cache
+/// sources: with BuildKit through their inline cache metadata, with the classic builder through
+/// their parent chain (which `docker load` does not restore, so without it a loaded image would
+/// not serve as cache).
+fn add_cache_sources(
+    request: &mut BuildRequest,
+    repository: &str,
+    stage_refs: &[(String, String)],
+    settings: &JobSettings<'_>,
+) {
+    let previous = std::iter::once(latest_of(repository))
+        .chain(stage_refs.iter().map(|(_, reference)| reference.clone()));
+    request
+        .cache_from
+        .extend(previous.filter(|r| settings.cache_from.contains(r)));
     if settings.inline_cache {
         request
             .build_args
             .insert(INLINE_CACHE_ARG.into(), "1".into());
     }
+}
+
+/// One build per intermediate stage, copied from the image's `request` (same context, arguments,
+/// labels and cache sources) with the stage as target and its own reference as only tag. The
+/// image's build then also takes every stage image as cache source: built just before, they
+/// hold the steps the final image's cache metadata (BuildKit's `mode=min`) or parent chain
+/// leaves out.
+fn stage_builds(request: &mut BuildRequest, stage_refs: Vec<(String, String)>) -> Vec<StageBuild> {
+    let builds: Vec<StageBuild> = stage_refs
+        .into_iter()
+        .map(|(stage, reference)| {
+            let mut build = request.clone();
+            build.target = Some(stage.clone());
+            build.tags = vec![reference];
+            StageBuild {
+                stage,
+                request: build,
+            }
+        })
+        .collect();
+    for build in &builds {
+        if !request.cache_from.contains(&build.request.tags[0]) {
+            request.cache_from.push(build.request.tags[0].clone());
+        }
+    }
+    builds
 }
 
 /// The BuildKit build argument that writes cache metadata into the image config.
@@ -627,11 +711,7 @@ fn parent_refs(
     let refs = image
         .dockerfile
         .external_refs(&image.def.args, image.def.target.as_deref())
-        .map_err(|e| BuildCommandError::Dockerfile {
-            file: image.def.dockerfile.clone(),
-            line: e.line,
-            message: e.message,
-        })?;
+        .map_err(|e| dockerfile_error(image, e))?;
     let mut parents = Vec::new();
     for parent in &planned.depends_on {
         let Some(job) = order.iter().position(|p| &p.name == parent) else {
@@ -687,16 +767,7 @@ fn image_report(
         reasons: reasons.to_vec(),
         inputs_digest: planned.inputs_digest.clone(),
         duration_ms: outcome.duration.as_millis() as u64,
-        steps: outcome
-            .steps
-            .iter()
-            .map(|s| StepReport {
-                name: s.name.clone(),
-                line: s.dockerfile_line,
-                duration_ms: s.duration.as_millis() as u64,
-                cached: s.cached,
-            })
-            .collect(),
+        steps: step_reports(&outcome.steps),
         context: (outcome.result == ImageResult::Built).then_some(context),
         size: info.as_ref().map(|i| i.size),
         layers: info.as_ref().map(|i| i.layers),
@@ -709,7 +780,31 @@ fn image_report(
         },
         failure: outcome.failure,
         warnings: outcome.warnings,
+        previous_size: None,
+        stages: outcome
+            .stages
+            .iter()
+            .zip(&job.stages)
+            .map(|(built, build)| StageReport {
+                name: built.stage.clone(),
+                reference: build.request.tags[0].clone(),
+                duration_ms: built.duration.as_millis() as u64,
+                steps: step_reports(&built.steps),
+            })
+            .collect(),
     }
+}
+
+fn step_reports(steps: &[StepRecord]) -> Vec<StepReport> {
+    steps
+        .iter()
+        .map(|s| StepReport {
+            name: s.name.clone(),
+            line: s.dockerfile_line,
+            duration_ms: s.duration.as_millis() as u64,
+            cached: s.cached,
+        })
+        .collect()
 }
 
 fn not_selected(planned: &PlannedImage, only: &[String]) -> ImageReport {
@@ -741,6 +836,8 @@ fn not_selected(planned: &PlannedImage, only: &[String]) -> ImageReport {
         tags: Vec::new(),
         failure: None,
         warnings: Vec::new(),
+        previous_size: None,
+        stages: Vec::new(),
     }
 }
 

@@ -14,15 +14,17 @@ use tokio::runtime::Runtime;
 use super::Context;
 use super::cache::{self as cache_command, Saved};
 use crate::build::remote::digest_tag;
-use crate::cache::store::BuildRecord;
+use crate::cache::docker_tar;
+use crate::cache::store::{BuildRecord, is_stage_reference};
 use crate::cache::{ImageEntry, Index};
 use crate::error::Error;
 use crate::report::model::{CacheExport, CacheRestore, ImageReport, ImageResult, RunReport};
 use crate::settings::cache::CacheSettings;
 
 /// Loads the store's image of each of `repositories` into the daemon (one entry per repository,
-/// so this is bounded by the plan): an entry whose inputs digest matches is reused by the
-/// scheduler through its `inputs-…` tag, any other serves as a cache source.
+/// so this is bounded by the plan), and with `cache.stages` their intermediate stages' images:
+/// an entry whose inputs digest matches is reused by the scheduler through its `inputs-…` tag,
+/// any other serves as a cache source.
 pub fn restore(
     ctx: &Context,
     cache: &CacheSettings,
@@ -53,7 +55,7 @@ fn try_restore(
     let wanted: Vec<ImageEntry> = index
         .images
         .iter()
-        .filter(|entry| repositories.contains(&entry.name))
+        .filter(|entry| wanted(&entry.name, repositories, cache.stages))
         .cloned()
         .collect();
     if wanted.is_empty() {
@@ -75,6 +77,16 @@ fn try_restore(
         duration_ms: 0,
         warning: None,
     })
+}
+
+/// Whether the store entry `name` is restored for `repositories`: an image's entry, and with
+/// `stages` the entries of its intermediate stages.
+fn wanted(name: &str, repositories: &BTreeSet<String>, stages: bool) -> bool {
+    if is_stage_reference(name) {
+        stages && repositories.contains(docker_tar::repository(name))
+    } else {
+        repositories.contains(name)
+    }
 }
 
 /// Marks the restored entries as used now, so retention keeps images that builds still use.
@@ -120,7 +132,7 @@ fn try_export(
         let references: Vec<String> = to_save.iter().flat_map(|i| references(i)).collect();
         let digests = to_save
             .iter()
-            .map(|i| (i.repository.clone(), i.inputs_digest.clone()))
+            .flat_map(|i| entry_names(i).map(|name| (name, i.inputs_digest.clone())))
             .collect();
         let saved: Saved = runtime.block_on(cache_command::save_into_store(
             ctx,
@@ -144,23 +156,40 @@ fn try_export(
     Ok(export)
 }
 
-/// Built or reused images whose repository has no store entry with their inputs digest.
+/// Built or reused images whose repository, or one of whose stages built in this run, has no
+/// store entry with their inputs digest.
 fn unsaved<'a>(index: &Index, report: &'a RunReport) -> Vec<&'a ImageReport> {
+    // A stage whose image is also the final image is kept in the image's entry, under its tag.
     let stored: BTreeSet<(&str, &str)> = index
         .images
         .iter()
-        .filter_map(|e| Some((e.name.as_str(), e.inputs_digest.as_deref()?)))
+        .filter_map(|e| Some((e, e.inputs_digest.as_deref()?)))
+        .flat_map(|(e, digest)| {
+            let stage_tags = e.tags.iter().filter(|t| is_stage_reference(t));
+            std::iter::once(e.name.as_str())
+                .chain(stage_tags.map(String::as_str))
+                .map(move |name| (name, digest))
+        })
         .collect();
     report
         .images
         .iter()
         .filter(|i| matches!(i.result, ImageResult::Built | ImageResult::Reused))
-        .filter(|i| !stored.contains(&(i.repository.as_str(), i.inputs_digest.as_str())))
+        .filter(|i| {
+            entry_names(i).any(|name| !stored.contains(&(name.as_str(), i.inputs_digest.as_str())))
+        })
         .collect()
 }
 
-/// What to save of one image: its `inputs-…` tag (so a later run reuses it) and its tags in its
-/// own repository (tags elsewhere would name the store entry after another repository).
+/// The store entries one image of the run makes: its repository's, and one per stage built.
+fn entry_names(image: &ImageReport) -> impl Iterator<Item = String> + '_ {
+    std::iter::once(image.repository.clone())
+        .chain(image.stages.iter().map(|s| s.reference.clone()))
+}
+
+/// What to save of one image: its `inputs-…` tag (so a later run reuses it), its tags in its
+/// own repository (tags elsewhere would name the store entry after another repository) and the
+/// images of the stages it built (each its own entry).
 fn references(image: &ImageReport) -> Vec<String> {
     let own = format!("{}:", image.repository);
     std::iter::once(format!(
@@ -169,6 +198,7 @@ fn references(image: &ImageReport) -> Vec<String> {
         digest_tag(&image.inputs_digest)
     ))
     .chain(image.tags.iter().filter(|t| t.starts_with(&own)).cloned())
+    .chain(image.stages.iter().map(|s| s.reference.clone()))
     .collect()
 }
 
@@ -232,6 +262,55 @@ mod tests {
             references(&image),
             vec!["acme/api:inputs-abc".to_string(), "acme/api:latest".into()]
         );
+    }
+
+    fn stage(name: &str, reference: &str) -> crate::report::model::StageReport {
+        crate::report::model::StageReport {
+            name: name.into(),
+            reference: reference.into(),
+            duration_ms: 1,
+            steps: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn stage_entries_are_restored_only_when_stages_are_cached() {
+        let repositories = BTreeSet::from(["acme/api".to_string()]);
+        assert!(wanted("acme/api", &repositories, false));
+        assert!(!wanted("acme/api:stage-builder", &repositories, false));
+        assert!(wanted("acme/api:stage-builder", &repositories, true));
+        assert!(!wanted("acme/web:stage-builder", &repositories, true));
+        assert!(!wanted("acme/web", &repositories, true));
+    }
+
+    #[test]
+    fn an_image_is_saved_again_when_a_stage_it_built_is_not_stored() {
+        let mut report = fixtures::report();
+        report.images.truncate(1);
+        let image = &mut report.images[0];
+        image.result = ImageResult::Built;
+        image.stages = vec![stage(
+            "builder",
+            &format!("{}:stage-builder", image.repository),
+        )];
+        let image = image.clone();
+        let mut index = Index {
+            images: vec![entry(&image.repository, Some(&image.inputs_digest), 0)],
+            ..Index::default()
+        };
+        assert_eq!(unsaved(&index, &report).len(), 1, "the stage is missing");
+        assert_eq!(
+            references(&image).last(),
+            Some(&format!("{}:stage-builder", image.repository))
+        );
+        let mut stage_entry = entry(&image.stages[0].reference, Some(&image.inputs_digest), 0);
+        stage_entry.tags = vec![image.stages[0].reference.clone()];
+        index.images.push(stage_entry.clone());
+        assert!(unsaved(&index, &report).is_empty());
+        // The stage's image was the final image too: kept under the image's entry's tags.
+        index.images.pop();
+        index.images[0].tags.push(image.stages[0].reference.clone());
+        assert!(unsaved(&index, &report).is_empty());
     }
 
     #[test]

@@ -1,6 +1,6 @@
 //! `buildopt ci`: the whole pipeline the wrappers run — restore the cache, plan, build, save the
 //! cache (all inside [`build::execute`]), then write the report files (RunReport JSON, JUnit,
-//! dotenv), the GitHub step outputs and annotations, and publish as `buildopt notify` does
+//! dotenv, HTML), the GitHub step outputs and annotations, and publish as `buildopt notify` does
 //! (job summary, sticky comment, SARIF, Slack). A build failure's exit code wins over a
 //! publisher's.
 //!
@@ -29,6 +29,7 @@ struct ReportFiles {
     report: PathBuf,
     junit: PathBuf,
     dotenv: PathBuf,
+    html: PathBuf,
 }
 
 impl ReportFiles {
@@ -37,11 +38,17 @@ impl ReportFiles {
             report: dir.join(&args.report),
             junit: dir.join(&args.junit),
             dotenv: dir.join(&args.dotenv),
+            html: dir.join(&args.html),
         }
     }
 
     fn all(&self) -> Vec<PathBuf> {
-        vec![self.report.clone(), self.junit.clone(), self.dotenv.clone()]
+        vec![
+            self.report.clone(),
+            self.junit.clone(),
+            self.dotenv.clone(),
+            self.html.clone(),
+        ]
     }
 }
 
@@ -125,13 +132,15 @@ fn mask_secrets(pipeline: &PipelineSettings) -> Result<(), Error> {
     write_stdout(&masks)
 }
 
-/// The RunReport JSON, the JUnit XML and the dotenv file, each replaced atomically.
+/// The RunReport JSON, the JUnit XML, the dotenv file and the HTML page, each replaced
+/// atomically.
 fn write_reports(report: &RunReport, files: &ReportFiles) -> Result<(), Error> {
     let dotenv = report::dotenv::dotenv(report);
     for (path, text) in [
         (&files.report, report::build::json(report) + "\n"),
         (&files.junit, report::junit::junit(report)),
         (&files.dotenv, dotenv.text),
+        (&files.html, report::html::html(report)),
     ] {
         atomic::write(path, text.as_bytes()).map_err(|source| Error::Io {
             path: path.display().to_string(),

@@ -14,7 +14,6 @@
 //! in the outcome, and [`PublishOutcome::exit_code`] says whether it should fail the command.
 //! Call it from synchronous code, not inside a tokio runtime (the HTTP client is blocking).
 
-use std::collections::BTreeMap;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
@@ -230,7 +229,7 @@ fn job_summary(
         }
         return;
     };
-    let text = summary::job_summary(report, &BTreeMap::new());
+    let text = summary::job_summary(report);
     let appended = std::fs::OpenOptions::new()
         .append(true)
         .create(true)
@@ -260,8 +259,7 @@ impl Publisher<'_> {
         let target = self
             .run
             .and_then(|run| Some((run.provider.as_str(), run.pr_number?)));
-        let body =
-            summary::pr_comment(self.report, &BTreeMap::new(), &self.settings.comment_header);
+        let body = summary::pr_comment(self.report, &self.settings.comment_header);
         match target {
             Some(("github", pr)) => self.github_comment(pr, &body, outcome),
             Some(("gitlab", _)) => self.gitlab_note(&body, outcome),

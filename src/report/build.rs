@@ -4,9 +4,10 @@
 
 use std::fmt::Write as _;
 
-use super::model::{CacheReport, ImageReport, ImageResult, RunReport};
+use super::model::{CacheExport, CacheReport, CacheRestore, ImageReport, ImageResult, RunReport};
 
-/// The final table: one row per image (image, result, duration, cached steps, size, tags), then
+/// The final table: one row per image (image, result, duration, cached steps, size and the size
+/// before the run when it changed, tags), then
 /// failures with their log tail, warnings, then the totals.
 pub fn table(report: &RunReport) -> String {
     let rows: Vec<[String; 6]> = report.images.iter().map(row).collect();
@@ -30,11 +31,8 @@ pub fn table(report: &RunReport) -> String {
     }
     let _ = writeln!(
         out,
-        "\n{} built, {} reused, {} failed, {} skipped in {}{}",
-        report.count(ImageResult::Built),
-        report.count(ImageResult::Reused),
-        report.count(ImageResult::Failed),
-        report.count(ImageResult::Skipped),
+        "\n{} in {}{}",
+        counts(report),
         duration(report.run.duration_ms),
         if report.run.interrupted {
             " (interrupted)"
@@ -60,31 +58,84 @@ pub fn table(report: &RunReport) -> String {
 
 /// One line for the restore and one for the export, or their warnings.
 fn write_cache(out: &mut String, cache: &CacheReport) {
-    let restore = &cache.restore;
-    let _ = match &restore.warning {
+    let _ = match &cache.restore.warning {
         Some(warning) => writeln!(out, "cache restore: {warning}"),
-        None => writeln!(
-            out,
-            "cache restore: loaded {} images ({}), {} already in the daemon, in {}",
-            restore.loaded.len(),
-            size(restore.bytes),
-            restore.already_in_daemon.len(),
-            duration(restore.duration_ms)
-        ),
+        None => writeln!(out, "cache restore: {}", restore_figures(&cache.restore)),
     };
     let _ = match cache.export.as_ref().map(|e| (e, &e.warning)) {
         None => writeln!(out, "cache export: skipped (interrupted)"),
         Some((_, Some(warning))) => writeln!(out, "cache export: {warning}"),
-        Some((export, None)) => writeln!(
-            out,
-            "cache export: saved {} images, {} new blobs ({}), pruned {}, in {}",
-            export.saved.len(),
-            export.new_blobs,
-            size(export.new_bytes),
-            export.pruned.len(),
-            duration(export.duration_ms)
-        ),
+        Some((export, None)) => writeln!(out, "cache export: {}", export_figures(export)),
     };
+}
+
+/// The figures of one image as the tables print them; `-` where there is none.
+pub struct ImageFigures {
+    /// Its duration (`-` when skipped).
+    pub took: String,
+    /// `cached/total` steps.
+    pub cached: String,
+    pub size: String,
+    /// Against `previous_size`: `+400.0 kB (+10.0%)`, `no change`.
+    pub change: String,
+}
+
+impl ImageFigures {
+    pub fn of(image: &ImageReport) -> Self {
+        let dash = || "-".to_string();
+        Self {
+            took: if image.result == ImageResult::Skipped {
+                dash()
+            } else {
+                duration(image.duration_ms)
+            },
+            cached: if image.steps.is_empty() {
+                dash()
+            } else {
+                format!("{}/{}", image.cached_steps(), image.steps.len())
+            },
+            size: image.size.map_or_else(dash, size),
+            change: match (image.size, image.previous_size) {
+                (Some(now), Some(before)) => size_change(before, now),
+                _ => dash(),
+            },
+        }
+    }
+}
+
+/// `1 built, 2 reused, 0 failed, 1 skipped`.
+pub fn counts(report: &RunReport) -> String {
+    [
+        ImageResult::Built,
+        ImageResult::Reused,
+        ImageResult::Failed,
+        ImageResult::Skipped,
+    ]
+    .map(|result| format!("{} {}", report.count(result), result.as_str()))
+    .join(", ")
+}
+
+/// `2 images loaded (2.0 MB), 1 already in the daemon, in 1.5 s`.
+pub fn restore_figures(restore: &CacheRestore) -> String {
+    format!(
+        "{} images loaded ({}), {} already in the daemon, in {}",
+        restore.loaded.len(),
+        size(restore.bytes),
+        restore.already_in_daemon.len(),
+        duration(restore.duration_ms)
+    )
+}
+
+/// `1 images saved, 2 new blobs (512 B), 0 entries pruned, in 850 ms`.
+pub fn export_figures(export: &CacheExport) -> String {
+    format!(
+        "{} images saved, {} new blobs ({}), {} entries pruned, in {}",
+        export.saved.len(),
+        export.new_blobs,
+        size(export.new_bytes),
+        export.pruned.len(),
+        duration(export.duration_ms)
+    )
 }
 
 /// The versioned JSON form.
@@ -97,21 +148,18 @@ fn row(image: &ImageReport) -> [String; 6] {
         Some(reason) => format!("{}: {reason}", image.result.as_str()),
         None => image.result.as_str().to_string(),
     };
-    let cached = if image.steps.is_empty() {
-        "-".to_string()
-    } else {
-        format!("{}/{}", image.cached_steps(), image.steps.len())
-    };
+    let figures = ImageFigures::of(image);
     [
         image.name.clone(),
         result,
-        if image.result == ImageResult::Skipped {
-            "-".into()
-        } else {
-            duration(image.duration_ms)
+        figures.took,
+        figures.cached,
+        match (image.size, image.previous_size) {
+            (Some(now), Some(before)) if before != now => {
+                format!("{} (was {})", figures.size, size(before))
+            }
+            _ => figures.size,
         },
-        cached,
-        image.size.map_or("-".into(), size),
         if image.tags.is_empty() {
             "-".into()
         } else {
@@ -161,6 +209,20 @@ pub fn duration(ms: u64) -> String {
     }
 }
 
+/// `+400.0 kB (+10.0%)`, `-1.2 MB (-3.5%)`, `no change`.
+pub fn size_change(before: u64, now: u64) -> String {
+    if before == now {
+        return "no change".to_string();
+    }
+    let sign = if now > before { '+' } else { '-' };
+    let amount = size(now.abs_diff(before));
+    if before == 0 {
+        return format!("{sign}{amount}");
+    }
+    let percent = now.abs_diff(before) as f64 * 100.0 / before as f64;
+    format!("{sign}{amount} ({sign}{percent:.1}%)")
+}
+
 /// `512 B`, `2.0 MB` (decimal units, as the docker CLI prints).
 pub fn size(bytes: u64) -> String {
     const UNITS: [&str; 4] = ["kB", "MB", "GB", "TB"];
@@ -205,6 +267,8 @@ mod tests {
             tags: vec![format!("{name}:latest")],
             failure: None,
             warnings: Vec::new(),
+            previous_size: None,
+            stages: Vec::new(),
         }
     }
 
@@ -287,12 +351,14 @@ mod tests {
         let text = table(&report);
         assert!(
             text.contains(
-                "cache restore: loaded 2 images (2.0 MB), 1 already in the daemon, in 1.5 s"
+                "cache restore: 2 images loaded (2.0 MB), 1 already in the daemon, in 1.5 s"
             ),
             "{text}"
         );
         assert!(
-            text.contains("cache export: saved 1 images, 2 new blobs (512 B), pruned 0, in 850 ms"),
+            text.contains(
+                "cache export: 1 images saved, 2 new blobs (512 B), 0 entries pruned, in 850 ms"
+            ),
             "{text}"
         );
         let cache = report.cache.as_mut().expect("cache");
@@ -307,6 +373,26 @@ mod tests {
             text.contains("cache export: skipped (interrupted)"),
             "{text}"
         );
+    }
+
+    #[test]
+    fn the_size_column_shows_the_size_before_the_run_when_it_changed() {
+        let mut grown = image("grown", ImageResult::Built);
+        grown.size = Some(4_400_000);
+        grown.previous_size = Some(4_000_000);
+        let mut same = image("same", ImageResult::Reused);
+        same.size = Some(2_000_000);
+        same.previous_size = Some(2_000_000);
+        let rows: Vec<String> = [grown, same].iter().map(|i| row(i)[4].clone()).collect();
+        assert_eq!(rows, ["4.4 MB (was 4.0 MB)", "2.0 MB"]);
+    }
+
+    #[test]
+    fn size_changes_are_signed_with_a_percentage() {
+        assert_eq!(size_change(4_000_000, 4_400_000), "+400.0 kB (+10.0%)");
+        assert_eq!(size_change(4_000_000, 3_000_000), "-1.0 MB (-25.0%)");
+        assert_eq!(size_change(5, 5), "no change");
+        assert_eq!(size_change(0, 2_000), "+2.0 kB");
     }
 
     #[test]

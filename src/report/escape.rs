@@ -121,6 +121,23 @@ pub fn slack_text(text: &str) -> String {
     out
 }
 
+/// `text` safe as HTML text or a double- or single-quoted attribute value: `& < > " '` as
+/// character references, control characters made visible (see [`visible_controls`]).
+pub fn html_text(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in visible_controls(text).chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
 /// `text` cut to at most `max` characters, the last of them `…` when it was cut.
 pub fn shorten(text: &str, max: usize) -> String {
     if text.chars().count() <= max {
@@ -166,6 +183,14 @@ fn break_comment_openers(text: &str) -> String {
 mod tests {
     use super::*;
     use crate::report::fixtures::HOSTILE;
+
+    #[test]
+    fn html_text_escapes_markup_quotes_and_controls() {
+        assert_eq!(
+            html_text("<a href='x'>\"&amp;\"</a>\u{1b}[0m"),
+            "&lt;a href=&#39;x&#39;&gt;&quot;&amp;amp;&quot;&lt;/a&gt;\u{241b}[0m"
+        );
+    }
 
     #[test]
     fn markdown_text_escapes_every_punctuation_mark_and_html() {

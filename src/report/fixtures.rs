@@ -3,8 +3,8 @@
 //! Every renderer snapshots the same reports so a change to the model shows up in all formats.
 
 use super::model::{
-    CleanupReport, ContextSize, Failure, ImageReport, ImageResult, RUN_REPORT_VERSION, RunInfo,
-    RunReport, StepReport,
+    CacheExport, CacheReport, CacheRestore, CleanupReport, ContextSize, Failure, ImageReport,
+    ImageResult, RUN_REPORT_VERSION, RunInfo, RunReport, StepReport,
 };
 use crate::plan::{Reason, ReasonKind};
 
@@ -35,6 +35,8 @@ pub fn image(name: &str, result: ImageResult) -> ImageReport {
         tags: Vec::new(),
         failure: None,
         warnings: Vec::new(),
+        previous_size: None,
+        stages: Vec::new(),
     }
 }
 
@@ -86,6 +88,7 @@ pub fn report() -> RunReport {
         step("[3/3] RUN adduser -D app", 3, true),
     ];
     base.size = Some(4_400_000);
+    base.previous_size = Some(4_000_000);
     base.layers = Some(3);
     base.image_id = Some("sha256:1111".into());
     base.digest = Some("registry.example.com/base@sha256:aaaa".into());
@@ -94,6 +97,7 @@ pub fn report() -> RunReport {
     let mut linter = image("linter", ImageResult::Reused);
     linter.duration_ms = 120;
     linter.size = Some(12_000_000);
+    linter.previous_size = Some(12_000_000);
     linter.digest = Some("registry.example.com/linter@sha256:bbbb".into());
     linter.tags = vec!["registry.example.com/linter:89abcdef".into()];
 
@@ -131,7 +135,27 @@ pub fn report() -> RunReport {
             build_cache_bytes: 3_000_000,
             retention_days: 7,
         }),
-        cache: None,
+        cache: Some(CacheReport {
+            store: "/ci/.build_cache".into(),
+            restore: CacheRestore {
+                loaded: vec!["registry.example.com/base".into()],
+                already_in_daemon: vec!["registry.example.com/linter".into()],
+                bytes: 2_000_000,
+                duration_ms: 1500,
+                warning: None,
+            },
+            export: Some(CacheExport {
+                saved: vec![
+                    "registry.example.com/base".into(),
+                    "registry.example.com/base:stage-builder".into(),
+                ],
+                new_blobs: 5,
+                new_bytes: 1_200_000,
+                pruned: vec!["registry.example.com/old".into()],
+                duration_ms: 850,
+                warning: None,
+            }),
+        }),
     }
 }
 
@@ -140,6 +164,12 @@ pub fn report() -> RunReport {
 pub fn hostile_report() -> RunReport {
     let mut report = report();
     report.run.range_reason = HOSTILE.into();
+    if let Some(cache) = &mut report.cache {
+        cache.restore.warning = Some(HOSTILE.into());
+        if let Some(export) = &mut cache.export {
+            export.warning = Some(HOSTILE.into());
+        }
+    }
     for image in &mut report.images {
         image.name = format!("{}{HOSTILE}", image.name);
         for reason in &mut image.reasons {

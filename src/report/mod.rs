@@ -3,13 +3,15 @@
 //!
 //! One file per format: `plan` and `build` for the terminal and JSON; `summary` (job summary and
 //! PR comment Markdown), `annotations` (GitHub workflow commands), `junit`, `dotenv` (GitLab),
-//! `outputs` (GitHub step outputs) and `slack` for CI; `escape` holds the escaping every CI format shares.
+//! `outputs` (GitHub step outputs), `slack` and `html` (a self-contained page with charts) for CI;
+//! `escape` holds the escaping every CI format shares.
 
 pub mod annotations;
 pub mod benchmark;
 pub mod build;
 pub mod dotenv;
 pub mod escape;
+pub mod html;
 pub mod junit;
 pub mod model;
 pub mod outputs;

@@ -119,6 +119,10 @@ pub struct ImageReport {
     /// Bytes, all layers included.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub size: Option<u64>,
+    /// Bytes of the image that held `<repository>:latest` before this run, when there was one:
+    /// with `size`, the image's size change.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub previous_size: Option<u64>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub layers: Option<usize>,
     /// `sha256:…` image id.
@@ -134,6 +138,9 @@ pub struct ImageReport {
     /// Problems that did not fail the image, such as a failing post-build hook.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub warnings: Vec<Warning>,
+    /// Intermediate stages built on their own before the image (level maximum), in build order.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub stages: Vec<StageReport>,
 }
 
 impl ImageReport {
@@ -145,6 +152,26 @@ impl ImageReport {
     /// Cached steps over all steps; `None` without steps.
     pub fn cached_ratio(&self) -> Option<f64> {
         (!self.steps.is_empty()).then(|| self.cached_steps() as f64 / self.steps.len() as f64)
+    }
+}
+
+/// An intermediate stage built as its own image (`--target <stage>`), so the cache keeps its
+/// layers: the final build alone keeps only the final stage's.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StageReport {
+    /// The stage name (`FROM … AS name`).
+    pub name: String,
+    /// The reference it was tagged with, `<repository>:stage-<name>`.
+    pub reference: String,
+    pub duration_ms: u64,
+    /// Its build steps in start order.
+    pub steps: Vec<StepReport>,
+}
+
+impl StageReport {
+    /// Steps that were served from the build cache.
+    pub fn cached_steps(&self) -> usize {
+        self.steps.iter().filter(|s| s.cached).count()
     }
 }
 
@@ -284,6 +311,8 @@ mod tests {
             tags: Vec::new(),
             failure: None,
             warnings: Vec::new(),
+            previous_size: None,
+            stages: Vec::new(),
         };
         assert_eq!(image.cached_ratio(), None);
         image.steps = vec![step(true), step(false), step(true), step(true)];

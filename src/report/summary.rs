@@ -1,18 +1,18 @@
 //! The Markdown report of a run for GitHub: the job summary (`$GITHUB_STEP_SUMMARY`) and the
 //! sticky PR comment, which differ only in their size budget and the comment's hidden marker.
 //!
-//! Owns the layout (heading with counts, range, one table row per image, reasons, failures with
-//! their log tail, cleanup) and fitting it under a budget. GitHub drops a job summary over 1 MiB
+//! Owns the layout (heading with counts, range, one table row per image with its size change,
+//! reasons, failures with their log tail, the cache restore and export, cleanup) and fitting it
+//! under a budget. GitHub drops a job summary over 1 MiB
 //! whole and rejects a comment over 65,536 characters, so the least important parts go first —
 //! reasons, then log-tail lines, then failure details, then table rows — and the text says what
 //! was left out. Every piece of repository or build text goes through [`super::escape`].
 
-use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
-use super::build::{duration, size};
+use super::build::{ImageFigures, counts, duration, export_figures, restore_figures, size};
 use super::escape::{code_block, code_span, markdown_text, shorten};
-use super::model::{ImageReport, ImageResult, RunReport};
+use super::model::{CacheReport, ImageReport, ImageResult, RunReport};
 
 /// The job summary budget in bytes: GitHub's limit is 1 MiB, but content just under it has been
 /// dropped silently (actions/runner#4337), so stay near 1,000,000.
@@ -32,23 +32,15 @@ const MAX_MESSAGE_CHARS: usize = 2_000;
 const MAX_LOG_LINE_CHARS: usize = 1_000;
 
 /// The job summary, within [`JOB_SUMMARY_BUDGET`].
-pub fn job_summary(report: &RunReport, previous_sizes: &BTreeMap<String, u64>) -> String {
-    markdown(report, previous_sizes, JOB_SUMMARY_BUDGET)
+pub fn job_summary(report: &RunReport) -> String {
+    markdown(report, JOB_SUMMARY_BUDGET)
 }
 
 /// The sticky PR comment: the hidden marker for `header`, then the report, within
 /// [`PR_COMMENT_BUDGET`].
-pub fn pr_comment(
-    report: &RunReport,
-    previous_sizes: &BTreeMap<String, u64>,
-    header: &str,
-) -> String {
+pub fn pr_comment(report: &RunReport, header: &str) -> String {
     let marker = comment_marker(header);
-    let body = markdown(
-        report,
-        previous_sizes,
-        PR_COMMENT_BUDGET.saturating_sub(marker.len() + 1),
-    );
+    let body = markdown(report, PR_COMMENT_BUDGET.saturating_sub(marker.len() + 1));
     format!("{marker}\n{body}")
 }
 
@@ -76,19 +68,10 @@ pub fn comment_marker(header: &str) -> String {
     format!("<!-- buildopt:{header} -->")
 }
 
-/// The report as Markdown within `budget` bytes.
-///
-/// `previous_sizes` maps image names to their size before this run (e.g. at the base commit);
-/// images found there get a size change.
-pub fn markdown(
-    report: &RunReport,
-    previous_sizes: &BTreeMap<String, u64>,
-    budget: usize,
-) -> String {
-    let page = Page {
-        report,
-        previous_sizes,
-    };
+/// The report as Markdown within `budget` bytes. An image's size change is from its
+/// `previous_size` (the image that held `<repository>:latest` before the run).
+pub fn markdown(report: &RunReport, budget: usize) -> String {
+    let page = Page { report };
     let failures = report.count(ImageResult::Failed);
     let full = Detail {
         reasons: true,
@@ -194,7 +177,6 @@ fn cut(text: &str, budget: usize) -> String {
 
 struct Page<'a> {
     report: &'a RunReport,
-    previous_sizes: &'a BTreeMap<String, u64>,
 }
 
 impl Page<'_> {
@@ -206,6 +188,9 @@ impl Page<'_> {
             self.reasons(&mut out);
         }
         self.failures(&mut out, detail);
+        if let Some(cache) = &self.report.cache {
+            cache_figures(&mut out, cache);
+        }
         self.cleanup(&mut out);
         self.shortened_notice(&mut out, detail);
         out
@@ -213,14 +198,7 @@ impl Page<'_> {
 
     fn heading(&self, out: &mut String) {
         let report = self.report;
-        let counts = [
-            ImageResult::Built,
-            ImageResult::Reused,
-            ImageResult::Failed,
-            ImageResult::Skipped,
-        ]
-        .map(|result| format!("{} {}", report.count(result), result.as_str()))
-        .join(", ");
+        let counts = counts(report);
         let interrupted = if report.run.interrupted {
             " (interrupted)"
         } else {
@@ -266,27 +244,14 @@ impl Page<'_> {
             ),
             None => image.result.as_str().to_string(),
         };
-        let took = if image.result == ImageResult::Skipped {
-            "-".to_string()
-        } else {
-            duration(image.duration_ms)
-        };
-        let cached = if image.steps.is_empty() {
-            "-".to_string()
-        } else {
-            format!("{}/{}", image.cached_steps(), image.steps.len())
-        };
-        let change = match (image.size, self.previous_sizes.get(&image.name)) {
-            (Some(now), Some(&before)) => size_change(before, now),
-            _ => "-".to_string(),
-        };
+        let figures = ImageFigures::of(image);
         [
             name(image),
             result,
-            took,
-            cached,
-            image.size.map_or("-".to_string(), size),
-            change,
+            figures.took,
+            figures.cached,
+            figures.size,
+            figures.change,
         ]
     }
 
@@ -427,18 +392,35 @@ fn short_sha(sha: &str) -> &str {
     sha.char_indices().nth(12).map_or(sha, |(i, _)| &sha[..i])
 }
 
-/// `+400.0 kB (+10.0%)`, `-1.2 MB (-3.5%)`, `no change`.
-fn size_change(before: u64, now: u64) -> String {
-    if before == now {
-        return "no change".to_string();
-    }
-    let sign = if now > before { '+' } else { '-' };
-    let amount = size(now.abs_diff(before));
-    if before == 0 {
-        return format!("{sign}{amount}");
-    }
-    let percent = now.abs_diff(before) as f64 * 100.0 / before as f64;
-    format!("{sign}{amount} ({sign}{percent:.1}%)")
+/// The cache's restore and export: what came back and went in, how long it took, and any
+/// warning (a cache miss), plus the intermediate stages built to be cached.
+fn cache_figures(out: &mut String, cache: &CacheReport) {
+    out.push_str(
+        "### Cache
+
+",
+    );
+    let restore = &cache.restore;
+    let _ = match &restore.warning {
+        Some(warning) => writeln!(
+            out,
+            "- Restore: {} (a cache miss)",
+            markdown_text(&shorten(warning, MAX_MESSAGE_CHARS))
+        ),
+        None => writeln!(out, "- Restore: {}", restore_figures(restore)),
+    };
+    let _ = match &cache.export {
+        None => writeln!(out, "- Export: skipped (the run was interrupted)"),
+        Some(export) => match &export.warning {
+            Some(warning) => writeln!(
+                out,
+                "- Export: {}",
+                markdown_text(&shorten(warning, MAX_MESSAGE_CHARS))
+            ),
+            None => writeln!(out, "- Export: {}", export_figures(export)),
+        },
+    };
+    out.push('\n');
 }
 
 #[cfg(test)]
@@ -446,21 +428,14 @@ mod tests {
     use super::*;
     use crate::report::fixtures::{self, HOSTILE};
 
-    fn previous() -> BTreeMap<String, u64> {
-        BTreeMap::from([
-            ("base".to_string(), 4_000_000),
-            ("linter".to_string(), 12_000_000),
-        ])
-    }
-
     #[test]
     fn job_summary_of_a_mixed_run() {
-        insta::assert_snapshot!(job_summary(&fixtures::report(), &previous()));
+        insta::assert_snapshot!(job_summary(&fixtures::report()));
     }
 
     #[test]
     fn pr_comment_starts_with_its_marker() {
-        let comment = pr_comment(&fixtures::report(), &BTreeMap::new(), "images");
+        let comment = pr_comment(&fixtures::report(), "images");
         insta::assert_snapshot!(comment);
         assert!(comment.starts_with("<!-- buildopt:images -->\n## buildopt:"));
     }
@@ -472,7 +447,7 @@ mod tests {
         report.run.range_reason = "shallow clone without history".into();
         report.run.interrupted = true;
         report.cleanup = None;
-        let text = job_summary(&report, &BTreeMap::new());
+        let text = job_summary(&report);
         let heading: Vec<&str> = text.lines().take(3).collect();
         insta::assert_snapshot!(heading.join("\n"), @r"
         ## buildopt: 1 built, 1 reused, 1 failed, 1 skipped (interrupted)
@@ -486,17 +461,54 @@ mod tests {
     fn a_run_without_images_says_so() {
         let mut report = fixtures::report();
         report.images.clear();
-        let text = job_summary(&report, &BTreeMap::new());
+        let text = job_summary(&report);
         assert!(text.contains("No images."), "{text}");
         assert!(!text.contains("| Image"));
     }
 
     #[test]
-    fn size_changes_are_signed_with_a_percentage() {
-        assert_eq!(size_change(4_000_000, 4_400_000), "+400.0 kB (+10.0%)");
-        assert_eq!(size_change(4_000_000, 3_000_000), "-1.0 MB (-25.0%)");
-        assert_eq!(size_change(5, 5), "no change");
-        assert_eq!(size_change(0, 2_000), "+2.0 kB");
+    fn cache_figures_and_size_changes_come_from_the_report() {
+        let mut report = fixtures::report();
+        let text = job_summary(&report);
+        assert!(
+            text.contains("| base | built | 3.2 s | 2/3 | 4.4 MB | +400.0 kB (+10.0%) |"),
+            "{text}"
+        );
+        assert!(
+            text.contains("| linter | reused | 120 ms | - | 12.0 MB | no change |"),
+            "{text}"
+        );
+        assert!(
+            text.contains(
+                "- Restore: 1 images loaded (2.0 MB), 1 already in the daemon, in 1.5 s\n"
+            ),
+            "{text}"
+        );
+        assert!(
+            text.contains(
+                "- Export: 2 images saved, 5 new blobs (1.2 MB), 1 entries pruned, in 850 ms\n"
+            ),
+            "{text}"
+        );
+        report.images[0].previous_size = None;
+        let cache = report.cache.as_mut().expect("cache");
+        cache.restore.warning = Some("cache restore failed: index.json: bad".into());
+        cache.export = None;
+        let text = job_summary(&report);
+        assert!(
+            text.contains("| base | built | 3.2 s | 2/3 | 4.4 MB | - |"),
+            "{text}"
+        );
+        assert!(
+            text.contains("- Restore: cache restore failed: index.json: bad (a cache miss)"),
+            "{text}"
+        );
+        assert!(
+            text.contains("- Export: skipped (the run was interrupted)"),
+            "{text}"
+        );
+        report.cache = None;
+        assert!(!job_summary(&report).contains("### Cache"));
     }
 
     #[test]
@@ -512,7 +524,7 @@ mod tests {
 
     #[test]
     fn hostile_text_cannot_inject_markdown_html_mentions_or_markers() {
-        let text = pr_comment(&fixtures::hostile_report(), &BTreeMap::new(), "images");
+        let text = pr_comment(&fixtures::hostile_report(), "images");
         insta::assert_snapshot!(text);
         assert_eq!(text.matches("<!-- buildopt:").count(), 1, "only the marker");
         let markdown = fixtures::outside_code(&text);
@@ -536,7 +548,7 @@ mod tests {
     #[test]
     fn many_images_fit_the_comment_budget_and_say_what_was_left_out() {
         let report = fixtures::many_images(10_000);
-        let comment = pr_comment(&report, &BTreeMap::new(), "images");
+        let comment = pr_comment(&report, "images");
         assert!(comment.len() <= PR_COMMENT_BUDGET, "{}", comment.len());
         assert!(comment.contains("| image-00000 |"));
         assert!(!comment.contains("| image-09999 |"));
@@ -553,7 +565,7 @@ mod tests {
     #[test]
     fn many_images_fit_the_job_summary_with_every_row() {
         let report = fixtures::many_images(10_000);
-        let summary = job_summary(&report, &BTreeMap::new());
+        let summary = job_summary(&report);
         assert!(summary.len() <= JOB_SUMMARY_BUDGET, "{}", summary.len());
         assert!(summary.contains("| image-09999 |"));
         assert!(summary.contains("_Shortened to fit the size limit: left out reasons"));
@@ -562,11 +574,11 @@ mod tests {
     #[test]
     fn budgets_drop_reasons_then_tail_lines_then_failures() {
         let report = fixtures::many_images(40);
-        let full = markdown(&report, &BTreeMap::new(), usize::MAX);
+        let full = markdown(&report, usize::MAX);
         assert!(!full.contains("_Shortened"));
         assert!(full.contains("### Why images were built"));
 
-        let no_reasons = markdown(&report, &BTreeMap::new(), full.len() - 1);
+        let no_reasons = markdown(&report, full.len() - 1);
         assert!(!no_reasons.contains("### Why images were built"));
         assert!(no_reasons.contains("log line 0 of 2\n"));
         assert!(
@@ -574,14 +586,14 @@ mod tests {
                 .ends_with("left out reasons. The full report is in `buildopt-report.json`._\n")
         );
 
-        let twenty = markdown(&report, &BTreeMap::new(), no_reasons.len() - 1);
+        let twenty = markdown(&report, no_reasons.len() - 1);
         assert!(twenty.contains("Last 20 log lines") && !twenty.contains("log line 19 of 2\n"));
         assert!(twenty.contains("log tails beyond 20 lines"));
     }
 
     #[test]
     fn tiny_budgets_are_cut_at_a_line_and_say_so() {
-        let text = markdown(&fixtures::report(), &BTreeMap::new(), 80);
+        let text = markdown(&fixtures::report(), 80);
         assert!(text.len() <= 80, "{text}");
         assert!(text.ends_with("_Cut to fit the size limit._\n"), "{text}");
     }
@@ -591,7 +603,7 @@ mod tests {
         let mut report = fixtures::report();
         let failure = report.images[2].failure.as_mut().expect("failure");
         failure.log_tail = vec!["x".repeat(50_000)];
-        let text = job_summary(&report, &BTreeMap::new());
+        let text = job_summary(&report);
         assert!(text.contains(&format!("{}…", "x".repeat(MAX_LOG_LINE_CHARS - 1))));
         assert!(!text.contains(&"x".repeat(MAX_LOG_LINE_CHARS)));
     }

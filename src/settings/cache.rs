@@ -24,6 +24,9 @@ pub const DEFAULT_RETENTION_DAYS: u64 = 7;
 pub struct CacheSettings {
     /// Restore before and export after builds (levels medium, maximum and ci by default).
     pub enabled: bool,
+    /// Also build, cache and restore the intermediate stages of multi-stage Dockerfiles as
+    /// their own images (level maximum, when caching is on).
+    pub stages: bool,
     /// The store folder, absolute.
     pub dir: PathBuf,
     pub size_limit_bytes: u64,
@@ -67,6 +70,7 @@ impl CacheSettings {
         };
         Ok(Self {
             enabled,
+            stages: enabled && level == Level::Maximum,
             dir: base.join(dir),
             size_limit_bytes: size_gb.saturating_mul(1 << 30),
             retention_days,
@@ -123,6 +127,15 @@ mod tests {
         assert_eq!(s.dir, Path::new("/repo/.build_cache"));
         assert_eq!((s.size_limit_bytes, s.retention_days), (10 << 30, 7));
         assert!(!resolve(&[], Level::Minimal).expect("ok").enabled);
+    }
+
+    #[test]
+    fn only_level_maximum_caches_intermediate_stages() {
+        assert!(!resolve(&[], Level::Medium).expect("ok").stages);
+        assert!(!resolve(&[], Level::Ci).expect("ok").stages);
+        assert!(resolve(&[], Level::Maximum).expect("ok").stages);
+        let off = resolve(&[("ENABLE_CACHING", "false")], Level::Maximum).expect("ok");
+        assert!(!off.stages, "no stages without the cache");
     }
 
     #[test]

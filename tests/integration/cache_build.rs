@@ -209,3 +209,123 @@ fn a_corrupt_store_is_a_warning_and_the_build_succeeds() {
     }
     assert!(stderr.contains("warning: cache restore failed"), "{stderr}");
 }
+
+/// A repository with one two-stage image: a `builder` stage with a slow `RUN` whose result the
+/// final stage copies, and a file only the final stage uses. Every image the builder stage
+/// makes carries the label `bo.test=<prefix>`, so the test can wipe them from the shared daemon.
+fn two_stage_repo(prefix: &str) -> TestRepo {
+    let repo = TestRepo::new();
+    repo.write(
+        "buildopt.toml",
+        &format!("[images.app]\nimage = \"{prefix}/app\"\ncontext = \"app\"\n"),
+    );
+    repo.write(
+        "app/Dockerfile",
+        &format!(
+            "FROM buildopt-test/busybox:latest AS builder\n\
+             LABEL bo.test={prefix}\n\
+             COPY build.sh /build.sh\n\
+             RUN sleep 2 && sh /build.sh > /artifact\n\
+             FROM buildopt-test/busybox:latest\n\
+             COPY --from=builder /artifact /artifact\n\
+             COPY app.txt /app.txt\n"
+        ),
+    );
+    repo.write("app/build.sh", &format!("echo built for {prefix}\n"));
+    repo.write("app/app.txt", "one\n");
+    repo.commit("two-stage app");
+    repo
+}
+
+/// Removes the test's tagged images and every image its builder stage left (the classic
+/// builder's cache), so the next build has only what the store restores.
+fn wipe_two_stage(prefix: &str) {
+    drop(Images(prefix.to_string()));
+    let label = format!("label=bo.test={prefix}");
+    let ids = docker(&["images", "-a", "-q", "--filter", &label]);
+    let ids: Vec<&str> = ids.lines().collect();
+    if !ids.is_empty() {
+        let mut args = vec!["rmi", "-f"];
+        args.extend(ids.iter().copied());
+        docker(&args);
+    }
+    let left = docker(&["images", "-a", "-q", "--filter", &label]);
+    assert!(left.trim().is_empty(), "images left: {left}");
+}
+
+/// Whether the step of `steps` whose name contains `needle` was cached; panics when none does.
+fn step_cached(steps: &Value, needle: &str) -> bool {
+    steps
+        .as_array()
+        .and_then(|s| {
+            s.iter()
+                .find(|s| s["name"].as_str().is_some_and(|n| n.contains(needle)))
+        })
+        .map(|s| s["cached"] == true)
+        .unwrap_or_else(|| panic!("no step with {needle:?} in {steps}"))
+}
+
+/// Builds the two-stage image at `level` with the classic builder, wipes the daemon, changes the
+/// final stage's file and builds again; returns the second report.
+fn rebuild_after_wipe(level: &str, prefix: &str) -> Value {
+    let repo = two_stage_repo(prefix);
+    let store = tempfile::tempdir().expect("store");
+    let args = ["--builder", "classic", "--level", level];
+    let (code, report, stderr) = build_cached(&repo, store.path(), &args);
+    assert_eq!(code, Some(0), "{stderr}");
+    assert_eq!(result_of(&report, "app"), "built");
+    wipe_two_stage(prefix);
+    repo.commit_file("app/app.txt", "two\n", "change the final stage");
+    let (code, report, stderr) = build_cached(&repo, store.path(), &args);
+    assert_eq!(code, Some(0), "{stderr}");
+    assert_eq!(result_of(&report, "app"), "built");
+    report
+}
+
+#[test]
+fn level_maximum_caches_the_builder_stage_and_medium_does_not() {
+    if !daemon_available("cache_build stages") {
+        return;
+    }
+    let prefix = prefix("stagesmax");
+    let _images = Images(prefix.clone());
+    let stage_ref = format!("{prefix}/app:stage-builder");
+    let report = rebuild_after_wipe("maximum", &prefix);
+    let cache = &report["cache"];
+    assert_eq!(
+        names(&cache["restore"]["loaded"]),
+        [format!("{prefix}/app"), stage_ref.clone()],
+        "{cache}"
+    );
+    let app = image(&report, "app");
+    let stages = app["stages"].as_array().expect("stages");
+    assert_eq!(stages.len(), 1, "{app}");
+    assert_eq!(stages[0]["name"], "builder");
+    assert_eq!(stages[0]["reference"], stage_ref.as_str());
+    assert!(step_cached(&stages[0]["steps"], "sleep 2"), "{app}");
+    assert!(step_cached(&app["steps"], "sleep 2"), "{app}");
+    assert!(!step_cached(&app["steps"], "app.txt"), "{app}");
+    assert!(app["previous_size"].as_u64().is_some(), "{app}");
+    // The stage image is saved again under the new inputs digest, next to the image.
+    assert_eq!(
+        names(&cache["export"]["saved"]),
+        [format!("{prefix}/app"), stage_ref],
+        "{cache}"
+    );
+    wipe_two_stage(&prefix);
+
+    let medium = crate::build::prefix("stagesmed");
+    let _images = Images(medium.clone());
+    let report = rebuild_after_wipe("medium", &medium);
+    let cache = &report["cache"];
+    assert_eq!(
+        names(&cache["restore"]["loaded"]),
+        [format!("{medium}/app")],
+        "{cache}"
+    );
+    let app = image(&report, "app");
+    assert!(app.get("stages").is_none(), "{app}");
+    assert!(!step_cached(&app["steps"], "sleep 2"), "{app}");
+    assert!(!step_cached(&app["steps"], "app.txt"), "{app}");
+    wipe_two_stage(&medium);
+}

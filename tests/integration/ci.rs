@@ -183,6 +183,15 @@ fn a_push_builds_writes_reports_and_outputs_then_builds_only_what_changed() {
     assert_eq!(junit.matches("<testcase ").count(), 4, "{junit}");
     let dotenv = std::fs::read_to_string(repo.path().join("buildopt.env")).expect("dotenv");
     assert!(dotenv.contains("BUILDOPT_RESULT=success"), "{dotenv}");
+    let html = std::fs::read_to_string(repo.path().join("buildopt-report.html")).expect("html");
+    assert!(
+        html.starts_with("<!DOCTYPE html>") && html.contains("<svg"),
+        "{html}"
+    );
+    assert!(
+        html.contains(&format!("{prefix}/api")) || html.contains(">api<"),
+        "{html}"
+    );
 
     let outputs = runner.outputs();
     assert_eq!(

@@ -124,15 +124,9 @@ fn everything_enabled_is_published_and_a_second_run_updates_the_one_comment() {
 
     let comments = forge.comments();
     assert_eq!(comments.len(), 1);
-    assert_eq!(
-        comments[0].body,
-        summary::pr_comment(&report, &BTreeMap::new(), "default")
-    );
+    assert_eq!(comments[0].body, summary::pr_comment(&report, "default"));
     let summary_text = std::fs::read_to_string(dir.path().join("summary.md")).expect("summary");
-    assert_eq!(
-        summary_text,
-        summary::job_summary(&report, &BTreeMap::new()).repeat(2)
-    );
+    assert_eq!(summary_text, summary::job_summary(&report).repeat(2));
     let slack: Vec<Recorded> = server
         .requests()
         .into_iter()

@@ -127,6 +127,18 @@ impl Dockerfile {
         resolve::external_refs(self, build_args, target)
     }
 
+    /// The named stages the final stage (`target`, else the last) builds on, directly or not,
+    /// in file order, without the final stage itself: what a build of the final stage also
+    /// builds, and what can be built on its own with `--target`. Unnamed stages are left out
+    /// (a target must be a name). Errors as [`Dockerfile::external_refs`].
+    pub fn intermediate_stages(
+        &self,
+        build_args: &BTreeMap<String, String>,
+        target: Option<&str>,
+    ) -> Result<Vec<String>, ParseError> {
+        resolve::intermediate_stages(self, build_args, target)
+    }
+
     /// The parser directives at the top of the file, in order.
     pub fn directives(&self) -> &[Directive] {
         &self.directives

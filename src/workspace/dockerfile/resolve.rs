@@ -24,16 +24,7 @@ pub(super) fn external_refs(
     build_args: &BTreeMap<String, String>,
     target: Option<&str>,
 ) -> Result<Vec<ImageRef>, ParseError> {
-    let resolver = Resolver {
-        dockerfile,
-        build_args,
-        globals: global_arg_values(dockerfile, build_args)?,
-    };
-    let mut needs: Vec<StageNeeds> = Vec::new();
-    for (index, stage) in dockerfile.stages().iter().enumerate() {
-        let stage_needs = resolver.stage_needs(index, stage, &needs)?;
-        needs.push(stage_needs);
-    }
+    let needs = stage_needs(dockerfile, build_args)?;
     let wanted = match target {
         Some(name) => reachable_from(target_index(dockerfile, name)?, &needs),
         None => (0..needs.len()).collect(),
@@ -45,6 +36,47 @@ pub(super) fn external_refs(
             .filter(|(index, _)| wanted.contains(index))
             .flat_map(|(_, stage)| stage.images),
     ))
+}
+
+pub(super) fn intermediate_stages(
+    dockerfile: &Dockerfile,
+    build_args: &BTreeMap<String, String>,
+    target: Option<&str>,
+) -> Result<Vec<String>, ParseError> {
+    let stages = dockerfile.stages();
+    let Some(last) = stages.len().checked_sub(1) else {
+        return Ok(Vec::new());
+    };
+    let needs = stage_needs(dockerfile, build_args)?;
+    let last = match target {
+        Some(name) => target_index(dockerfile, name)?,
+        None => last,
+    };
+    let wanted = reachable_from(last, &needs);
+    Ok(stages
+        .iter()
+        .enumerate()
+        .filter(|(index, _)| *index != last && wanted.contains(index))
+        .filter_map(|(_, stage)| stage.name.clone())
+        .collect())
+}
+
+/// What each stage needs, in file order.
+fn stage_needs(
+    dockerfile: &Dockerfile,
+    build_args: &BTreeMap<String, String>,
+) -> Result<Vec<StageNeeds>, ParseError> {
+    let resolver = Resolver {
+        dockerfile,
+        build_args,
+        globals: global_arg_values(dockerfile, build_args)?,
+    };
+    let mut needs: Vec<StageNeeds> = Vec::new();
+    for (index, stage) in dockerfile.stages().iter().enumerate() {
+        let stage_needs = resolver.stage_needs(index, stage, &needs)?;
+        needs.push(stage_needs);
+    }
+    Ok(needs)
 }
 
 /// Values of the ARGs before the first FROM: a supplied build arg wins over the default, and

@@ -597,3 +597,43 @@ fn exercise(text: &str) {
         Err(error) => assert!((1..=line_count).contains(&error.line), "{error}\n{text}"),
     }
 }
+
+#[test]
+fn intermediate_stages_are_the_named_stages_the_final_one_needs() {
+    let dockerfile = parse(
+        "ARG BASE=alpine\n\
+         FROM $BASE AS deps\n\
+         RUN fetch\n\
+         FROM deps AS builder\n\
+         RUN make\n\
+         FROM alpine AS unused\n\
+         RUN nothing\n\
+         FROM alpine\n\
+         RUN --mount=type=cache,target=/c echo\n\
+         FROM scratch AS tools\n\
+         COPY --from=builder /app /app\n\
+         FROM alpine AS final\n\
+         COPY --from=tools /app /app\n\
+         COPY --from=3 /x /x\n",
+    );
+    let stages = |target: Option<&str>| {
+        dockerfile
+            .intermediate_stages(&BTreeMap::new(), target)
+            .expect("stages")
+    };
+    // The unnamed stage 3 is needed but cannot be a target; `unused` is not needed.
+    assert_eq!(stages(None), ["deps", "builder", "tools"]);
+    assert_eq!(stages(Some("builder")), ["deps"]);
+    assert_eq!(stages(Some("DEPS")), Vec::<String>::new());
+    assert!(
+        dockerfile
+            .intermediate_stages(&BTreeMap::new(), Some("nope"))
+            .is_err()
+    );
+    assert_eq!(
+        parse("FROM alpine\nRUN x\n")
+            .intermediate_stages(&BTreeMap::new(), None)
+            .expect("single stage"),
+        Vec::<String>::new()
+    );
+}

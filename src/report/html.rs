@@ -1,0 +1,391 @@
+//! The HTML report of a run: one self-contained page (inline CSS and SVG, no scripts, no external
+//! assets, no links) that the `ci` command writes to `buildopt-report.html` for a CI artifact.
+//!
+//! Owns the page layout: the heading with counts and range, a bar chart of each image's build
+//! time and share of cached steps, the image table (with size change and the intermediate
+//! stages level maximum builds), failures with their log tail, the cache restore and export,
+//! and the cleanup. Every piece of repository or build text goes through
+//! [`super::escape::html_text`].
+
+use std::fmt::Write as _;
+
+use super::build::{ImageFigures, counts, duration, export_figures, restore_figures, size};
+use super::escape::{html_text, shorten};
+use super::model::{CacheReport, ImageReport, ImageResult, RunReport};
+
+/// Images drawn in the chart; the table lists them all.
+const MAX_CHART_IMAGES: usize = 60;
+/// Caps on single pieces of text, so one runaway line cannot swamp the page.
+const MAX_NAME_CHARS: usize = 200;
+const MAX_TEXT_CHARS: usize = 2_000;
+const MAX_LOG_LINE_CHARS: usize = 1_000;
+
+const STYLE: &str = "body{font-family:system-ui,sans-serif;margin:2em;color:#1f2328}\
+table{border-collapse:collapse;margin:1em 0}th,td{border:1px solid #d0d7de;padding:4px 8px;\
+text-align:left;vertical-align:top}th{background:#f6f8fa}td.n{text-align:right}\
+.built{color:#1a7f37}.reused{color:#0969da}.failed{color:#cf222e}.skipped{color:#6e7781}\
+pre{background:#f6f8fa;padding:8px;overflow-x:auto}svg text{font-size:12px}\
+.warning{color:#9a6700}";
+
+/// The whole page.
+pub fn html(report: &RunReport) -> String {
+    let mut out = String::new();
+    let _ = write!(
+        out,
+        "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n\
+         <title>buildopt report</title>\n<style>{STYLE}</style>\n</head>\n<body>\n"
+    );
+    heading(&mut out, report);
+    chart(&mut out, &report.images);
+    table(&mut out, &report.images);
+    failures(&mut out, &report.images);
+    if let Some(cache) = &report.cache {
+        cache_section(&mut out, cache);
+    }
+    if let Some(cleanup) = &report.cleanup {
+        let _ = writeln!(
+            out,
+            "<p>Cleanup freed {}: dangling images {}, build cache older than {} days {}.</p>",
+            size(cleanup.dangling_images_bytes + cleanup.build_cache_bytes),
+            size(cleanup.dangling_images_bytes),
+            cleanup.retention_days,
+            size(cleanup.build_cache_bytes),
+        );
+    }
+    out.push_str("</body>\n</html>\n");
+    out
+}
+
+fn text(value: &str, max: usize) -> String {
+    html_text(&shorten(value, max))
+}
+
+fn heading(out: &mut String, report: &RunReport) {
+    let counts = counts(report);
+    let interrupted = if report.run.interrupted {
+        " (interrupted)"
+    } else {
+        ""
+    };
+    let _ = writeln!(out, "<h1>buildopt: {counts}{interrupted}</h1>");
+    let run = &report.run;
+    let reason = text(&run.range_reason, MAX_TEXT_CHARS);
+    let head = html_text(&run.head);
+    let range = match &run.base {
+        Some(base) => format!(
+            "Range <code>{}</code> → <code>{head}</code> ({reason})",
+            html_text(base)
+        ),
+        None => format!("Everything built at <code>{head}</code> ({reason})"),
+    };
+    let _ = writeln!(
+        out,
+        "<p>{range} · level {} · {} · {} jobs · started {} · {}</p>",
+        html_text(&run.level),
+        html_text(&run.builder),
+        run.jobs,
+        html_text(&run.started),
+        duration(run.duration_ms)
+    );
+}
+
+/// Two bars per image that ran: its build time (scaled to the longest) and its share of cached
+/// steps, with the figures written next to them.
+fn chart(out: &mut String, images: &[ImageReport]) {
+    let ran: Vec<&ImageReport> = images
+        .iter()
+        .filter(|i| i.result != ImageResult::Skipped)
+        .collect();
+    if ran.is_empty() {
+        return;
+    }
+    let shown = &ran[..ran.len().min(MAX_CHART_IMAGES)];
+    let longest = shown
+        .iter()
+        .map(|i| i.duration_ms)
+        .max()
+        .unwrap_or(0)
+        .max(1);
+    const ROW: usize = 22;
+    const LABEL: usize = 180;
+    const TIME: usize = 300;
+    const RATIO: usize = 150;
+    let width = LABEL + TIME + 90 + RATIO + 60;
+    let height = ROW * (shown.len() + 1);
+    out.push_str("<h2>Build time and cached steps</h2>\n");
+    let _ = writeln!(
+        out,
+        "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{width}\" height=\"{height}\" \
+         role=\"img\" aria-label=\"build time and cached steps per image\">"
+    );
+    let ratio_x = LABEL + TIME + 90;
+    let _ = writeln!(
+        out,
+        "<text x=\"{LABEL}\" y=\"14\">build time</text><text x=\"{ratio_x}\" y=\"14\">cached steps</text>"
+    );
+    for (row, image) in shown.iter().enumerate() {
+        let y = ROW * (row + 1);
+        let bar = (image.duration_ms as f64 / longest as f64 * TIME as f64).round() as usize;
+        let _ = writeln!(
+            out,
+            "<text x=\"0\" y=\"{}\">{}</text>\
+             <rect x=\"{LABEL}\" y=\"{}\" width=\"{}\" height=\"14\" fill=\"#0969da\"/>\
+             <text x=\"{}\" y=\"{}\">{}</text>",
+            y + 13,
+            text(&image.name, 24),
+            y + 2,
+            bar.max(1),
+            LABEL + bar.max(1) + 4,
+            y + 13,
+            duration(image.duration_ms)
+        );
+        let (fill, label) = match image.cached_ratio() {
+            Some(ratio) => (
+                (ratio * RATIO as f64).round() as usize,
+                format!("{}/{}", image.cached_steps(), image.steps.len()),
+            ),
+            None => (0, "-".to_string()),
+        };
+        let _ = writeln!(
+            out,
+            "<rect x=\"{ratio_x}\" y=\"{}\" width=\"{RATIO}\" height=\"14\" fill=\"#d0d7de\"/>\
+             <rect x=\"{ratio_x}\" y=\"{}\" width=\"{fill}\" height=\"14\" fill=\"#1a7f37\"/>\
+             <text x=\"{}\" y=\"{}\">{label}</text>",
+            y + 2,
+            y + 2,
+            ratio_x + RATIO + 4,
+            y + 13,
+        );
+    }
+    out.push_str("</svg>\n");
+    if shown.len() < ran.len() {
+        let _ = writeln!(
+            out,
+            "<p>The chart shows the first {} of {} images that ran; the table lists all.</p>",
+            shown.len(),
+            ran.len()
+        );
+    }
+}
+
+fn table(out: &mut String, images: &[ImageReport]) {
+    out.push_str("<h2>Images</h2>\n");
+    if images.is_empty() {
+        out.push_str("<p>No images.</p>\n");
+        return;
+    }
+    out.push_str(
+        "<table>\n<tr><th>Image</th><th>Result</th><th>Duration</th><th>Cached steps</th>\
+         <th>Size</th><th>Change</th><th>Stages</th><th>Why</th></tr>\n",
+    );
+    for image in images {
+        let result = image.result.as_str();
+        let result_cell = match &image.skip_reason {
+            Some(why) => format!("{result} ({})", text(why, MAX_TEXT_CHARS)),
+            None => result.to_string(),
+        };
+        let ImageFigures {
+            took,
+            cached,
+            size,
+            change,
+        } = ImageFigures::of(image);
+        let stages = if image.stages.is_empty() {
+            "-".to_string()
+        } else {
+            image
+                .stages
+                .iter()
+                .map(|s| {
+                    format!(
+                        "{}: {}, {}/{} cached",
+                        text(&s.name, MAX_NAME_CHARS),
+                        duration(s.duration_ms),
+                        s.cached_steps(),
+                        s.steps.len()
+                    )
+                })
+                .collect::<Vec<_>>()
+                .join("<br>")
+        };
+        let why = image
+            .reasons
+            .iter()
+            .map(|r| text(&r.detail, MAX_TEXT_CHARS))
+            .collect::<Vec<_>>()
+            .join("<br>");
+        let _ = writeln!(
+            out,
+            "<tr><td>{}</td><td class=\"{result}\">{result_cell}</td><td class=\"n\">{took}</td>\
+             <td class=\"n\">{cached}</td><td class=\"n\">{size}</td><td class=\"n\">{change}</td>\
+             <td>{stages}</td><td>{why}</td></tr>",
+            text(&image.name, MAX_NAME_CHARS),
+        );
+    }
+    out.push_str("</table>\n");
+}
+
+fn failures(out: &mut String, images: &[ImageReport]) {
+    let failed: Vec<&ImageReport> = images.iter().filter(|i| i.failure.is_some()).collect();
+    let warned: Vec<&ImageReport> = images.iter().filter(|i| !i.warnings.is_empty()).collect();
+    if !failed.is_empty() {
+        out.push_str("<h2>Failures</h2>\n");
+    }
+    for image in failed {
+        let Some(failure) = &image.failure else {
+            continue;
+        };
+        let at = match (&failure.step, failure.line) {
+            (Some(step), Some(line)) => format!(
+                " at <code>{}</code> (Dockerfile line {line})",
+                text(step, MAX_TEXT_CHARS)
+            ),
+            (Some(step), None) => format!(" at <code>{}</code>", text(step, MAX_TEXT_CHARS)),
+            (None, Some(line)) => format!(" at Dockerfile line {line}"),
+            (None, None) => String::new(),
+        };
+        let _ = writeln!(
+            out,
+            "<p><strong>{}</strong> failed{at}: {}</p>",
+            text(&image.name, MAX_NAME_CHARS),
+            text(&failure.message, MAX_TEXT_CHARS)
+        );
+        log_tail(out, &failure.log_tail);
+    }
+    if !warned.is_empty() {
+        out.push_str("<h2>Warnings</h2>\n");
+    }
+    for image in warned {
+        for warning in &image.warnings {
+            let _ = writeln!(
+                out,
+                "<p class=\"warning\"><strong>{}</strong>: {}</p>",
+                text(&image.name, MAX_NAME_CHARS),
+                text(&warning.message, MAX_TEXT_CHARS)
+            );
+            log_tail(out, &warning.log_tail);
+        }
+    }
+}
+
+fn log_tail(out: &mut String, lines: &[String]) {
+    if lines.is_empty() {
+        return;
+    }
+    let lines: Vec<String> = lines
+        .iter()
+        .map(|line| text(line, MAX_LOG_LINE_CHARS))
+        .collect();
+    let _ = writeln!(out, "<pre>{}</pre>", lines.join("\n"));
+}
+
+fn cache_section(out: &mut String, cache: &CacheReport) {
+    out.push_str("<h2>Cache</h2>\n<ul>\n");
+    let _ = writeln!(
+        out,
+        "<li>Store: <code>{}</code></li>",
+        html_text(&cache.store)
+    );
+    let restore = &cache.restore;
+    let _ = match &restore.warning {
+        Some(warning) => writeln!(
+            out,
+            "<li class=\"warning\">Restore: {} (a cache miss)</li>",
+            text(warning, MAX_TEXT_CHARS)
+        ),
+        None => writeln!(out, "<li>Restore: {}</li>", restore_figures(restore)),
+    };
+    let _ = match &cache.export {
+        None => writeln!(out, "<li>Export: skipped (the run was interrupted)</li>"),
+        Some(export) => match &export.warning {
+            Some(warning) => writeln!(
+                out,
+                "<li class=\"warning\">Export: {}</li>",
+                text(warning, MAX_TEXT_CHARS)
+            ),
+            None => writeln!(out, "<li>Export: {}</li>", export_figures(export)),
+        },
+    };
+    out.push_str("</ul>\n");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::report::fixtures::{self, HOSTILE};
+    use crate::report::model::StageReport;
+
+    /// The element names the page opens, in order of first use.
+    fn elements(page: &str) -> Vec<String> {
+        let mut names: Vec<String> = Vec::new();
+        for part in page.split('<').skip(1) {
+            let name: String = part
+                .trim_start_matches('/')
+                .chars()
+                .take_while(|c| c.is_ascii_alphanumeric() || *c == '!')
+                .collect();
+            if !names.contains(&name) {
+                names.push(name);
+            }
+        }
+        names
+    }
+
+    #[test]
+    fn page_of_a_mixed_run() {
+        let mut report = fixtures::report();
+        report.images[0].stages = vec![StageReport {
+            name: "builder".into(),
+            reference: "registry.example.com/base:stage-builder".into(),
+            duration_ms: 2100,
+            steps: vec![
+                fixtures::step("[builder 1/2] FROM busybox", 1, true),
+                fixtures::step("[builder 2/2] RUN make", 2, true),
+            ],
+        }];
+        let page = html(&report);
+        insta::assert_snapshot!(page);
+        assert!(page.contains("builder: 2.1 s, 2/2 cached"));
+        assert!(page.contains("+400.0 kB (+10.0%)"));
+        assert!(page.contains("<li>Restore: 1 images loaded (2.0 MB)"));
+    }
+
+    #[test]
+    fn hostile_text_is_escaped_and_the_page_is_self_contained() {
+        let page = html(&fixtures::hostile_report());
+        insta::assert_snapshot!(page);
+        assert!(!page.contains(HOSTILE));
+        let allowed = [
+            "!DOCTYPE", "html", "head", "meta", "title", "style", "body", "h1", "p", "code", "h2",
+            "svg", "text", "rect", "table", "tr", "th", "td", "br", "strong", "pre", "ul", "li",
+        ];
+        for element in elements(&page) {
+            assert!(
+                allowed.contains(&element.as_str()),
+                "<{element} in the page"
+            );
+        }
+        for needle in [
+            "<script",
+            "<!-- buildopt",
+            "href=",
+            "src=",
+            "url(",
+            "\u{1b}",
+            "\r",
+        ] {
+            assert!(!page.contains(needle), "{needle:?} in the page");
+        }
+        // The only comment-like text is escaped.
+        assert!(page.contains("&lt;!-- buildopt:summary --&gt;"));
+    }
+
+    #[test]
+    fn many_images_are_all_in_the_table_and_the_chart_is_capped() {
+        let report = fixtures::many_images(200);
+        let page = html(&report);
+        assert!(page.contains("<td>image-00199</td>"));
+        assert!(page.contains("The chart shows the first 60 of 150 images that ran"));
+        assert_eq!(page.matches("fill=\"#0969da\"").count(), MAX_CHART_IMAGES);
+    }
+}
