@@ -5,6 +5,7 @@
 //! `github_api` keeps the sticky PR comment and uploads SARIF, `gitlab` keeps the sticky merge
 //! request note, `slack` posts to an incoming webhook.
 
+#[cfg(any(test, feature = "test-support"))]
 #[doc(hidden)]
 pub mod fake_forge;
 pub mod github;
@@ -15,5 +16,6 @@ pub mod retry;
 pub mod secret;
 pub mod slack;
 mod sticky;
+#[cfg(any(test, feature = "test-support"))]
 #[doc(hidden)]
 pub mod testserver;
