@@ -15,7 +15,9 @@ use super::Context;
 use super::cache::{self as cache_command, Saved};
 use crate::build::remote::digest_tag;
 use crate::cache::docker_tar;
-use crate::cache::store::{BuildRecord, is_stage_reference};
+use crate::cache::lock::StoreLock;
+use crate::cache::prune;
+use crate::cache::store::{BuildRecord, Store, is_stage_reference};
 use crate::cache::{ImageEntry, Index};
 use crate::error::Error;
 use crate::report::model::{CacheExport, CacheRestore, ImageReport, ImageResult, RunReport};
@@ -64,12 +66,12 @@ fn try_restore(
     let sizes: BTreeMap<String, u64> = wanted.iter().map(|e| (e.name.clone(), e.size)).collect();
     let (loaded, present) =
         runtime.block_on(cache_command::load_into_daemon(ctx, &store, wanted))?;
-    touch(
-        &mut index,
-        loaded.iter().chain(&present),
-        cache_command::now(),
-    );
-    store.write_index(&index, &lock)?;
+    // Entries already in the daemon are marked used by the export's one index write; a write
+    // here (fsync and all) is only worth it for what was loaded.
+    if !loaded.is_empty() {
+        touch(&mut index, loaded.iter(), cache_command::now());
+        store.write_index(&index, &lock)?;
+    }
     Ok(CacheRestore {
         bytes: loaded.iter().filter_map(|name| sizes.get(name)).sum(),
         loaded,
@@ -146,14 +148,45 @@ fn try_export(
             (saved.images, saved.new_blobs, saved.new_bytes);
     }
     let mut index = store.read_index()?;
-    index.record_build(build_record(report, cache_command::now()));
+    let now = cache_command::now();
+    touch(&mut index, used_entries(report).iter(), now);
+    index.record_build(build_record(report, now));
     store.write_index(&index, &lock)?;
-    let pruned = cache_command::merge(
-        cache_command::enforce_retention(&store, &lock, cache)?,
-        cache_command::enforce_limit(&store, &lock, cache)?,
-    );
-    export.pruned = pruned.images_removed;
+    export.pruned = enforce_bounds(&store, &lock, cache, &index, now)?;
     Ok(export)
+}
+
+/// The store entries this run used: the repository of every built or reused image and the
+/// stages it built.
+fn used_entries(report: &RunReport) -> Vec<String> {
+    report
+        .images
+        .iter()
+        .filter(|i| matches!(i.result, ImageResult::Built | ImageResult::Reused))
+        .flat_map(entry_names)
+        .collect()
+}
+
+/// Retention, then the size limit; each rewrites the index and collects garbage only when it
+/// has something to drop, so a build that changed nothing does not scan the blobs twice.
+fn enforce_bounds(
+    store: &Store,
+    lock: &StoreLock,
+    cache: &CacheSettings,
+    index: &Index,
+    now: u64,
+) -> Result<Vec<String>, Error> {
+    let mut pruned = prune::expired(index, now, cache.retention_days);
+    if !pruned.is_empty() {
+        prune::remove_images(store, lock, &pruned)?;
+    }
+    let index = store.read_index()?;
+    let over = prune::over_limit(&index, &store.blob_sizes()?, cache.size_limit_bytes);
+    if !over.is_empty() {
+        prune::remove_images(store, lock, &over)?;
+        pruned.extend(over);
+    }
+    Ok(pruned)
 }
 
 /// Built or reused images whose repository, or one of whose stages built in this run, has no

@@ -91,6 +91,9 @@ pub struct Git {
     /// Set when git refused the repository for "dubious ownership" (a checkout owned by another
     /// user, common in containers); passed as `-c safe.directory=` so no config is written.
     safe_directory: Option<String>,
+    /// Whether the clone was shallow when opened (asked together with the top folder, to save
+    /// a git process on every run).
+    shallow: bool,
 }
 
 impl Git {
@@ -101,21 +104,22 @@ impl Git {
                 path: dir.to_path_buf(),
             });
         }
+        const TOP_AND_SHALLOW: [&str; 3] =
+            ["rev-parse", "--show-toplevel", "--is-shallow-repository"];
         let probe = Self {
             root: dir.to_path_buf(),
             safe_directory: None,
+            shallow: false,
         };
-        let output = probe.output(&["rev-parse", "--show-toplevel"], false)?;
+        let output = probe.output(&TOP_AND_SHALLOW, false)?;
         let (output, safe_directory) = match dubious_path(&output) {
             Some(path) => {
                 let retry = Self {
                     root: dir.to_path_buf(),
                     safe_directory: Some(path.clone()),
+                    shallow: false,
                 };
-                (
-                    retry.output(&["rev-parse", "--show-toplevel"], false)?,
-                    Some(path),
-                )
+                (retry.output(&TOP_AND_SHALLOW, false)?, Some(path))
             }
             None => (output, None),
         };
@@ -124,9 +128,9 @@ impl Git {
                 path: dir.to_path_buf(),
             });
         }
-        let top = String::from_utf8_lossy(&output.stdout)
-            .trim_end_matches('\n')
-            .to_owned();
+        let stdout = String::from_utf8_lossy(&output.stdout);
+        let mut lines = stdout.lines();
+        let top = lines.next().unwrap_or_default().to_owned();
         if top.is_empty() {
             return Err(GitError::NotARepository {
                 path: dir.to_path_buf(),
@@ -135,6 +139,7 @@ impl Git {
         Ok(Self {
             root: PathBuf::from(top),
             safe_directory,
+            shallow: lines.next() == Some("true"),
         })
     }
 
@@ -269,11 +274,9 @@ impl Git {
         self.optional_line(&["symbolic-ref", "-q", "--short", "HEAD"], false)
     }
 
-    /// True when the repository is a shallow clone.
+    /// True when the repository was a shallow clone when it was opened.
     pub fn is_shallow(&self) -> Result<bool, GitError> {
-        Ok(self
-            .stdout(&["rev-parse", "--is-shallow-repository"])?
-            .starts_with(b"true"))
+        Ok(self.shallow)
     }
 
     /// True when `sha` is a shallow boundary: its parents exist upstream but were not fetched.
