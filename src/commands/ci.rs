@@ -10,7 +10,7 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use super::notify::{PublishRequest, publish, tell};
+use super::notify::{PublishRequest, mask_commands, publish, tell};
 use super::{Context, build, plan::plan_with_workspace, write_stdout};
 use crate::cache::atomic;
 use crate::cli::{BuildArgs, CiArgs, Format};
@@ -136,12 +136,9 @@ fn without_commands(text: &str, token: &str) -> String {
 
 /// Tells the runner to hide the registry password in every later log line.
 fn mask_secrets(pipeline: &PipelineSettings) -> Result<(), Error> {
-    let masks: String = pipeline
-        .registry
-        .iter()
-        .map(|login| format!("::add-mask::{}\n", login.password))
-        .collect();
-    write_stdout(&masks)
+    // Line by line: a multi-line `::add-mask::` masks its first line and prints the rest.
+    let passwords = pipeline.registry.iter().map(|login| login.password.as_str());
+    write_stdout(&mask_commands(passwords))
 }
 
 /// The RunReport JSON, the JUnit XML, the dotenv file and the HTML page, each replaced

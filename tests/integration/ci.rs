@@ -321,7 +321,7 @@ fn live_commands(stdout: &str) -> Vec<String> {
 }
 
 #[test]
-fn build_output_on_stdout_cannot_fire_workflow_commands() {
+fn build_output_on_stdout_cannot_fire_workflow_commands_and_secrets_are_masked_per_line() {
     if !daemon_available("ci hostile output") {
         return;
     }
@@ -340,9 +340,23 @@ fn build_output_on_stdout_cannot_fire_workflow_commands() {
     );
     repo.commit("hostile");
     let runner = Runner::new();
-    let output = runner.push(&repo, None, &[]);
+    let payload = json!({
+        "ref": "refs/heads/main", "before": "0".repeat(40), "after": repo.sha("HEAD"),
+        "created": true, "forced": false,
+        "repository": {"full_name": "acme/app", "default_branch": "main"},
+    });
+    // A multi-line registry password: `::add-mask::` masks one line, so each needs its own.
+    let password = [(
+        "INPUT_REGISTRY_PASSWORD".to_string(),
+        "pw-line-one-Zq8\npw-line-two-Zq8".to_string(),
+    )];
+    let output = runner.github(&repo, "push", "refs/heads/main", &payload, &password, &[]);
     assert_eq!(output.status.code(), Some(1), "{}", text(&output));
     let stdout = String::from_utf8_lossy(&output.stdout);
+    for line in ["pw-line-one-Zq8", "pw-line-two-Zq8"] {
+        assert!(stdout.contains(&format!("::add-mask::{line}\n")), "{stdout}");
+        assert!(!stdout.lines().any(|l| l == line), "{line} printed: {stdout}");
+    }
     assert!(stdout.contains("forged"), "the log tail is shown: {stdout}");
     let forged: Vec<String> = live_commands(&stdout)
         .into_iter()
