@@ -137,7 +137,10 @@ fn without_commands(text: &str, token: &str) -> String {
 /// Tells the runner to hide the registry password in every later log line.
 fn mask_secrets(pipeline: &PipelineSettings) -> Result<(), Error> {
     // Line by line: a multi-line `::add-mask::` masks its first line and prints the rest.
-    let passwords = pipeline.registry.iter().map(|login| login.password.as_str());
+    let passwords = pipeline
+        .registry
+        .iter()
+        .map(|login| login.password.as_str());
     write_stdout(&mask_commands(passwords))
 }
 

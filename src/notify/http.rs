@@ -491,9 +491,14 @@ pub(crate) mod tests {
         let (client, _) = fast_client(&[]);
         let call = Call::get(format!("{}/notes", forge.url()), "list the notes")
             .header("private-token", "glpat-CANARY-0123456789");
-        let err = client.send(&call).expect_err("a cross-origin redirect is an error");
+        let err = client
+            .send(&call)
+            .expect_err("a cross-origin redirect is an error");
         assert_eq!(err.status(), Some(302), "{err}");
-        assert!(thief.requests().is_empty(), "the token went to another server");
+        assert!(
+            thief.requests().is_empty(),
+            "the token went to another server"
+        );
         assert_eq!(forge.requests().len(), 1, "not retried");
     }
 

@@ -231,14 +231,23 @@ mod tests {
         let base = api.url();
         let err = list_all(&http, first, &base).expect_err("refused");
         assert!(err.to_string().contains("another server"), "{err}");
-        assert!(thief.requests().is_empty(), "the token went to another server");
+        assert!(
+            thief.requests().is_empty(),
+            "the token went to another server"
+        );
     }
 
     #[test]
     fn next_pages_must_stay_under_the_api_base() {
         let base = "https://gitlab.example/api/v4";
-        assert!(within(base, "https://gitlab.example/api/v4/projects/1/notes?page=2"));
-        assert!(within("https://api.github.com", "https://api.github.com/repos/o/r"));
+        assert!(within(
+            base,
+            "https://gitlab.example/api/v4/projects/1/notes?page=2"
+        ));
+        assert!(within(
+            "https://api.github.com",
+            "https://api.github.com/repos/o/r"
+        ));
         for url in [
             "https://gitlab.example.evil/api/v4/x",
             "https://gitlab.example@evil.example/api/v4/x",

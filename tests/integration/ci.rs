@@ -354,8 +354,14 @@ fn build_output_on_stdout_cannot_fire_workflow_commands_and_secrets_are_masked_p
     assert_eq!(output.status.code(), Some(1), "{}", text(&output));
     let stdout = String::from_utf8_lossy(&output.stdout);
     for line in ["pw-line-one-Zq8", "pw-line-two-Zq8"] {
-        assert!(stdout.contains(&format!("::add-mask::{line}\n")), "{stdout}");
-        assert!(!stdout.lines().any(|l| l == line), "{line} printed: {stdout}");
+        assert!(
+            stdout.contains(&format!("::add-mask::{line}\n")),
+            "{stdout}"
+        );
+        assert!(
+            !stdout.lines().any(|l| l == line),
+            "{line} printed: {stdout}"
+        );
     }
     assert!(stdout.contains("forged"), "the log tail is shown: {stdout}");
     let forged: Vec<String> = live_commands(&stdout)

@@ -964,7 +964,11 @@ fn wrappers_install_sh_refuses_a_binary_that_is_a_link() {
     let site = tempfile::tempdir().unwrap();
     let release = site.path().join(format!("v{VERSION}"));
     std::fs::create_dir_all(&release).unwrap();
-    std::fs::write(release.join(format!("buildopt-{VERSION}-{TARGET}.tar.gz")), &bytes).unwrap();
+    std::fs::write(
+        release.join(format!("buildopt-{VERSION}-{TARGET}.tar.gz")),
+        &bytes,
+    )
+    .unwrap();
     let sha: String = sha2::Sha256::digest(&bytes)
         .iter()
         .map(|b| format!("{b:02x}"))
