@@ -17,7 +17,8 @@
 # binary at its top or in one top folder. Nothing is installed unless its checksum is known and
 # matches: an unknown version without BUILDOPT_SHA256, a wrong checksum or a failed download
 # exits non-zero and leaves the tool cache as it was. The install is atomic (a temporary folder
-# renamed into place), and an install verified earlier is reused.
+# renamed into place) and keeps the verified archive; a later run reuses the install without a
+# download only when that archive still has the checksum and holds the very same binary.
 set -eu
 
 say() { printf 'buildopt install: %s\n' "$*" >&2; }
@@ -86,7 +87,6 @@ else
 fi
 parent="$cache_root/buildopt/$version"
 dest="$parent/$target"
-marker="$dest/.sha256"
 
 publish() {
   if [ -n "${GITHUB_PATH:-}" ]; then
@@ -94,13 +94,6 @@ publish() {
   fi
   printf '%s\n' "$dest"
 }
-
-# An install this script verified before is reused: its marker names the same archive checksum.
-if [ -x "$dest/buildopt" ] && [ -f "$marker" ] && [ "$(cat "$marker")" = "$expected" ]; then
-  say "reusing $dest"
-  publish
-  exit 0
-fi
 
 base=${BUILDOPT_DOWNLOAD_BASE:-https://github.com/buildopt/buildopt/releases/download}
 base=${base%/}
@@ -144,25 +137,49 @@ tmp=$(mktemp -d "$parent/.install.XXXXXX")
 trap 'rm -rf "$tmp"' EXIT
 trap 'exit 1' HUP INT TERM
 
-say "downloading $url"
-download "$url" "$tmp/$archive" || die "download failed: $url"
-actual=$(sha256_of "$tmp/$archive")
-[ "$actual" = "$expected" ] || die "checksum mismatch for $archive: expected $expected, got $actual; nothing installed"
+# The tool cache can be written by other jobs on the same runner, so an earlier install is
+# trusted only through the archive kept beside it: when that archive still has the expected
+# checksum, its binary is unpacked again and must be byte for byte the installed one. A marker
+# file alone proves nothing (whoever swaps the binary can rewrite it too).
+kept="$dest/.archive.tar.gz"
+if [ -f "$kept" ] && [ ! -L "$kept" ] && [ "$(sha256_of "$kept")" = "$expected" ]; then
+  cp "$kept" "$tmp/$archive"
+  from_cache=1
+else
+  say "downloading $url"
+  download "$url" "$tmp/$archive" || die "download failed: $url"
+  actual=$(sha256_of "$tmp/$archive")
+  [ "$actual" = "$expected" ] || die "checksum mismatch for $archive: expected $expected, got $actual; nothing installed"
+  from_cache=0
+fi
 
 mkdir "$tmp/root"
 tar -xzf "$tmp/$archive" -C "$tmp/root" || die "could not extract $archive"
-if [ -f "$tmp/root/buildopt" ]; then
+# A regular file, not a link: a link would make the chmod below and the install point elsewhere.
+if [ -f "$tmp/root/buildopt" ] && [ ! -L "$tmp/root/buildopt" ]; then
   unpacked="$tmp/root"
-elif [ -f "$tmp/root/buildopt-$version-$target/buildopt" ]; then
+elif [ -f "$tmp/root/buildopt-$version-$target/buildopt" ] &&
+  [ ! -L "$tmp/root/buildopt-$version-$target" ] &&
+  [ ! -L "$tmp/root/buildopt-$version-$target/buildopt" ]; then
   unpacked="$tmp/root/buildopt-$version-$target"
 else
-  die "$archive holds no buildopt binary"
+  die "$archive holds no buildopt binary (a regular file named buildopt)"
 fi
+
+if [ "$from_cache" = 1 ] && [ -x "$dest/buildopt" ] && [ ! -L "$dest/buildopt" ] &&
+  cmp -s "$unpacked/buildopt" "$dest/buildopt"; then
+  say "reusing $dest (verified against its archive)"
+  publish
+  exit 0
+fi
+[ "$from_cache" = 0 ] || say "the install in $dest does not match its verified archive; replacing it"
+
 chmod 755 "$unpacked/buildopt"
 printf '%s\n' "$expected" >"$unpacked/.sha256"
+mv "$tmp/$archive" "$unpacked/.archive.tar.gz"
 
 # A previous install that failed verification is replaced; the rename is the commit point.
-if [ -e "$dest" ]; then
+if [ -e "$dest" ] || [ -L "$dest" ]; then
   mv "$dest" "$tmp/old"
 fi
 mv "$unpacked" "$dest"

@@ -10,7 +10,7 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use super::notify::{PublishRequest, publish, tell};
+use super::notify::{PublishRequest, mask_commands, publish, tell};
 use super::{Context, build, plan::plan_with_workspace, write_stdout};
 use crate::cache::atomic;
 use crate::cli::{BuildArgs, CiArgs, Format};
@@ -89,7 +89,11 @@ pub fn run(ctx: &Context, args: &CiArgs) -> Result<u8, Error> {
         Format::Json => report::build::json(&report) + "\n",
         Format::Human => table(&report),
     };
-    write_stdout(&rendered)?;
+    write_stdout(&if github {
+        without_commands(&rendered, &super::console::stop_token())
+    } else {
+        rendered
+    })?;
     let request = PublishRequest {
         sarif: args.sarif.iter().map(|path| ctx.dir.join(path)).collect(),
         ..PublishRequest::default()
@@ -122,14 +126,22 @@ fn build_args(args: &CiArgs, pipeline: &PipelineSettings) -> BuildArgs {
     }
 }
 
+/// `text` between `::stop-commands::TOKEN` and `::TOKEN::`: the table holds failure messages and
+/// build log tails, and the runner reads a line after every `\r` too, so a progress line of a
+/// build could otherwise issue `::error`, `::add-mask::` or `::stop-commands::` itself.
+fn without_commands(text: &str, token: &str) -> String {
+    let newline = if text.ends_with('\n') { "" } else { "\n" };
+    format!("::stop-commands::{token}\n{text}{newline}::{token}::\n")
+}
+
 /// Tells the runner to hide the registry password in every later log line.
 fn mask_secrets(pipeline: &PipelineSettings) -> Result<(), Error> {
-    let masks: String = pipeline
+    // Line by line: a multi-line `::add-mask::` masks its first line and prints the rest.
+    let passwords = pipeline
         .registry
         .iter()
-        .map(|login| format!("::add-mask::{}\n", login.password))
-        .collect();
-    write_stdout(&masks)
+        .map(|login| login.password.as_str());
+    write_stdout(&mask_commands(passwords))
 }
 
 /// The RunReport JSON, the JUnit XML, the dotenv file and the HTML page, each replaced

@@ -95,7 +95,7 @@ fn plain_line(progress: &Progress) -> String {
 }
 
 /// A token nobody can guess from the log, so no step line can resume commands early.
-fn stop_token() -> String {
+pub(super) fn stop_token() -> String {
     let mut bytes = [0u8; 16];
     // Without randomness, a fixed token still stops commands; it is only guessable.
     let _ = getrandom::fill(&mut bytes);

@@ -200,13 +200,16 @@ fn secrets(settings: &NotifySettings) -> Vec<&Secret> {
 /// Tells the GitHub runner to hide each secret, line by line (a multi-line `::add-mask::` masks
 /// only its first line).
 fn mask(secrets: &[&Secret]) -> Result<(), Error> {
-    let lines: String = secrets
-        .iter()
-        .flat_map(|secret| secret.expose().lines())
+    super::write_stdout(&mask_commands(secrets.iter().map(|s| s.expose())))
+}
+
+/// One `::add-mask::` line per non-blank line of each value.
+pub(super) fn mask_commands<'a>(values: impl Iterator<Item = &'a str>) -> String {
+    values
+        .flat_map(str::lines)
         .filter(|line| !line.trim().is_empty())
         .map(|line| format!("::add-mask::{line}\n"))
-        .collect();
-    super::write_stdout(&lines)
+        .collect()
 }
 
 /// The run's CI facts: from the report, else from this process's CI environment.

@@ -156,7 +156,7 @@ impl Call {
     }
 }
 
-/// A successful (2xx or 3xx) answer.
+/// A successful (2xx) answer.
 #[derive(Debug, Clone)]
 pub struct Answer {
     pub status: u16,
@@ -204,6 +204,7 @@ impl HttpClient {
             .user_agent(concat!("buildopt/", env!("CARGO_PKG_VERSION")))
             .timeout(config.timeout)
             .connect_timeout(config.connect_timeout)
+            .redirect(same_origin_redirects())
             .build()
             .map_err(|err| HttpError::Setup(err.without_url().to_string()))?;
         Ok(Self {
@@ -223,7 +224,7 @@ impl HttpClient {
         (self.config.sleep)(duration);
     }
 
-    /// Makes the call, retrying as [`RetryPolicy`] says; a non-2xx/3xx final answer is an error.
+    /// Makes the call, retrying as [`RetryPolicy`] says; a non-2xx final answer is an error.
     pub fn send(&self, call: &Call) -> Result<Answer, HttpError> {
         let mut attempt = 1;
         loop {
@@ -282,7 +283,13 @@ impl HttpClient {
     ) -> Result<Answer, HttpError> {
         let what = self.redactor.redact(&call.what);
         match result {
-            Ok(answer) if answer.status < 400 => Ok(answer),
+            Ok(answer) if answer.status < 300 => Ok(answer),
+            Ok(answer) if answer.status < 400 => Err(HttpError::Status {
+                what,
+                status: answer.status,
+                message: "redirected to another server; not followed, it would get the token"
+                    .into(),
+            }),
             Ok(answer) => Err(HttpError::Status {
                 what,
                 status: answer.status,
@@ -294,6 +301,33 @@ impl HttpClient {
             }),
         }
     }
+}
+
+/// Follows redirects on the same scheme, host and port only (GitHub answers 301 for a renamed
+/// repository). reqwest drops `Authorization` on a redirect to another host, but not GitLab's
+/// `PRIVATE-TOKEN` or `JOB-TOKEN`, and it follows `https` to `http`: a redirect elsewhere is
+/// handed back unfollowed, and [`HttpClient::send`] makes it an error.
+fn same_origin_redirects() -> reqwest::redirect::Policy {
+    reqwest::redirect::Policy::custom(|attempt| {
+        let origin = |url: &reqwest::Url| {
+            (
+                url.scheme().to_string(),
+                url.host_str().map(str::to_string),
+                url.port_or_known_default(),
+            )
+        };
+        let same = attempt
+            .previous()
+            .first()
+            .is_some_and(|first| origin(first) == origin(attempt.url()));
+        if !same {
+            attempt.stop()
+        } else if attempt.previous().len() > 5 {
+            attempt.error("too many redirects")
+        } else {
+            attempt.follow()
+        }
+    })
 }
 
 /// reqwest's error without its URL, with the causes that say what went wrong.
@@ -446,6 +480,39 @@ pub(crate) mod tests {
             1,
             "a POST is not repeated after a timeout"
         );
+    }
+
+    #[test]
+    fn a_redirect_to_another_server_is_not_followed_with_the_token() {
+        let thief = FakeServer::scripted(vec![Reply::text(200, "[]")]);
+        let forge = FakeServer::scripted(vec![
+            Reply::status(302).header("location", &format!("{}/steal", thief.url())),
+        ]);
+        let (client, _) = fast_client(&[]);
+        let call = Call::get(format!("{}/notes", forge.url()), "list the notes")
+            .header("private-token", "glpat-CANARY-0123456789");
+        let err = client
+            .send(&call)
+            .expect_err("a cross-origin redirect is an error");
+        assert_eq!(err.status(), Some(302), "{err}");
+        assert!(
+            thief.requests().is_empty(),
+            "the token went to another server"
+        );
+        assert_eq!(forge.requests().len(), 1, "not retried");
+    }
+
+    #[test]
+    fn a_redirect_on_the_same_server_is_followed() {
+        let server = FakeServer::start(|request| match request.path() {
+            "/old" => Reply::status(301).header("location", "/new"),
+            _ => Reply::text(200, "moved"),
+        });
+        let (client, _) = fast_client(&[]);
+        let answer = client
+            .send(&Call::get(format!("{}/old", server.url()), "fetch"))
+            .expect("followed");
+        assert_eq!(answer.body, b"moved");
     }
 
     #[test]

@@ -148,11 +148,28 @@ pub fn list_all(
         }
         match next_page(&answer, &first_url) {
             None => return Ok(items),
-            Some(next) if next.starts_with(api_base) => call = call.with_url(next),
+            Some(next) if within(api_base, &next) => call = call.with_url(next),
             Some(_) => return Err(decode(&what, "the next page is on another server")),
         }
     }
     Err(decode(&what, &format!("more than {MAX_PAGES} pages")))
+}
+
+/// Whether `url` is on the server of `base` (scheme, host and port, no user info) and under its
+/// path. A text prefix check is not enough: `https://api.github.com.evil.example/` and
+/// `https://api.github.com@evil.example/` both start with `https://api.github.com`.
+fn within(base: &str, url: &str) -> bool {
+    let (Ok(base), Ok(url)) = (reqwest::Url::parse(base), reqwest::Url::parse(url)) else {
+        return false;
+    };
+    let base_path = base.path().trim_end_matches('/');
+    let path = url.path();
+    url.scheme() == base.scheme()
+        && url.host_str() == base.host_str()
+        && url.port_or_known_default() == base.port_or_known_default()
+        && url.username().is_empty()
+        && url.password().is_none()
+        && (path == base_path || path.starts_with(&format!("{base_path}/")))
 }
 
 fn decode(what: &str, message: &str) -> HttpError {
@@ -192,6 +209,56 @@ mod tests {
     use std::cell::RefCell;
 
     use super::*;
+
+    #[test]
+    fn a_next_page_on_another_server_is_refused_even_when_its_url_starts_like_the_api() {
+        use crate::notify::http::tests::fast_client;
+        use crate::notify::testserver::{FakeServer, Reply};
+        let thief = FakeServer::scripted(vec![Reply::json(200, serde_json::json!([]))]);
+        let thief_port = thief.url().rsplit(':').next().expect("port").to_string();
+        let next = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
+        let link = next.clone();
+        let api = FakeServer::start(move |_| {
+            let next = link.lock().expect("next").clone();
+            Reply::json(200, serde_json::json!([]))
+                .header("link", &format!("<{next}>; rel=\"next\""))
+        });
+        // `http://127.0.0.1:P@127.0.0.1:Q/…` starts with the API base, yet goes to port Q.
+        *next.lock().expect("next") = format!("{}@127.0.0.1:{thief_port}/page2", api.url());
+        let (http, _) = fast_client(&[]);
+        let first = Call::get(format!("{}/comments", api.url()), "list the comments")
+            .header("authorization", "Bearer ghp_CANARY");
+        let base = api.url();
+        let err = list_all(&http, first, &base).expect_err("refused");
+        assert!(err.to_string().contains("another server"), "{err}");
+        assert!(
+            thief.requests().is_empty(),
+            "the token went to another server"
+        );
+    }
+
+    #[test]
+    fn next_pages_must_stay_under_the_api_base() {
+        let base = "https://gitlab.example/api/v4";
+        assert!(within(
+            base,
+            "https://gitlab.example/api/v4/projects/1/notes?page=2"
+        ));
+        assert!(within(
+            "https://api.github.com",
+            "https://api.github.com/repos/o/r"
+        ));
+        for url in [
+            "https://gitlab.example.evil/api/v4/x",
+            "https://gitlab.example@evil.example/api/v4/x",
+            "https://gitlab.example/api/v4evil/x",
+            "http://gitlab.example/api/v4/x",
+            "https://gitlab.example:8443/api/v4/x",
+            "not a url",
+        ] {
+            assert!(!within(base, url), "{url}");
+        }
+    }
 
     #[test]
     fn next_links_are_found_among_the_others() {

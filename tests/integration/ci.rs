@@ -301,6 +301,77 @@ fn a_failing_step_is_annotated_on_its_dockerfile_line_and_exits_1() {
     assert_eq!(result_of(&report, "broken"), "failed");
 }
 
+/// The workflow commands a GitHub runner would run from `stdout`: it reads lines ended by `\n`
+/// or `\r`, trims leading blanks, and runs none between `::stop-commands::TOKEN` and `::TOKEN::`.
+fn live_commands(stdout: &str) -> Vec<String> {
+    let mut stopped: Option<String> = None;
+    let mut live = Vec::new();
+    for line in stdout.split(['\n', '\r']).map(str::trim_start) {
+        match &stopped {
+            Some(token) if line == format!("::{token}::") => stopped = None,
+            Some(_) => {}
+            None => match line.strip_prefix("::stop-commands::") {
+                Some(token) => stopped = Some(token.to_string()),
+                None if line.starts_with("::") => live.push(line.to_string()),
+                None => {}
+            },
+        }
+    }
+    live
+}
+
+#[test]
+fn build_output_on_stdout_cannot_fire_workflow_commands_and_secrets_are_masked_per_line() {
+    if !daemon_available("ci hostile output") {
+        return;
+    }
+    let prefix = prefix("ci-hostile");
+    let _images = Images(prefix.clone());
+    let repo = TestRepo::new();
+    repo.write(
+        "buildopt.toml",
+        &format!("[images.hostile]\nimage = \"{prefix}/hostile\"\ncontext = \"hostile\"\n"),
+    );
+    // A progress line that returns the carriage, then a command; the runner splits on `\r`.
+    repo.write(
+        "hostile/Dockerfile",
+        "FROM buildopt-test/busybox:latest\n\
+         RUN printf 'step 1/2\\r::error title=forged::forged\\n::warning::forged2\\n'; exit 3\n",
+    );
+    repo.commit("hostile");
+    let runner = Runner::new();
+    let payload = json!({
+        "ref": "refs/heads/main", "before": "0".repeat(40), "after": repo.sha("HEAD"),
+        "created": true, "forced": false,
+        "repository": {"full_name": "acme/app", "default_branch": "main"},
+    });
+    // A multi-line registry password: `::add-mask::` masks one line, so each needs its own.
+    let password = [(
+        "INPUT_REGISTRY_PASSWORD".to_string(),
+        "pw-line-one-Zq8\npw-line-two-Zq8".to_string(),
+    )];
+    let output = runner.github(&repo, "push", "refs/heads/main", &payload, &password, &[]);
+    assert_eq!(output.status.code(), Some(1), "{}", text(&output));
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    for line in ["pw-line-one-Zq8", "pw-line-two-Zq8"] {
+        assert!(
+            stdout.contains(&format!("::add-mask::{line}\n")),
+            "{stdout}"
+        );
+        assert!(
+            !stdout.lines().any(|l| l == line),
+            "{line} printed: {stdout}"
+        );
+    }
+    assert!(stdout.contains("forged"), "the log tail is shown: {stdout}");
+    let forged: Vec<String> = live_commands(&stdout)
+        .into_iter()
+        .filter(|line| !line.starts_with("::error file=hostile/Dockerfile,"))
+        .filter(|line| line.contains("forged"))
+        .collect();
+    assert!(forged.is_empty(), "{forged:?} in {stdout:?}");
+}
+
 /// A canary GitHub/GitLab token and Slack webhook path: only `::add-mask::` may print them.
 const TOKEN: &str = "ghs_CANARYtoken0123456789abcdefABCDEF";
 const HOOK_PATH: &str = "/services/T000/B000/CANARYwebhook";

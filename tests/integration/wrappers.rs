@@ -884,6 +884,7 @@ fn wrappers_install_sh_installs_a_verified_release_and_reuses_it() {
         vec![
             VERSION.to_string(),
             format!("{VERSION}/{TARGET}"),
+            format!("{VERSION}/{TARGET}/.archive.tar.gz"),
             format!("{VERSION}/{TARGET}/.sha256"),
             format!("{VERSION}/{TARGET}/buildopt"),
         ]
@@ -904,6 +905,81 @@ fn wrappers_install_sh_installs_a_verified_release_and_reuses_it() {
     let out = fresh.install(&server.base, &[("BUILDOPT_SHA256", &sha.to_uppercase())]);
     assert_ok(&out, "install.sh with BUILDOPT_SHA256");
     assert!(fresh.dest().join("buildopt").is_file());
+}
+
+#[test]
+fn wrappers_install_sh_does_not_trust_a_tampered_install_in_the_tool_cache() {
+    let Some(Release { sha, server, _dir }) = Release::serve("install.sh") else {
+        return;
+    };
+    let machine = Machine::new();
+    machine.pin(&sha);
+    assert_ok(&machine.install(&server.base, &[]), "first install");
+    drop(server);
+    let binary = machine.dest().join("buildopt");
+    let run = || {
+        let out = Command::new(&binary).arg("x").output().unwrap();
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    let evil = "#!/bin/sh\necho evil\n";
+
+    // Another job swapped the binary and left the marker: the kept archive restores it, offline.
+    std::fs::write(&binary, evil).unwrap();
+    let out = machine.install("http://127.0.0.1:9", &[]);
+    assert_ok(&out, "install.sh over a tampered binary");
+    assert!(!stderr(&out).contains("reusing"), "{}", text(&out));
+    assert_eq!(run(), "fake buildopt x\n", "{}", text(&out));
+
+    // Binary and archive both swapped (the marker still names the pinned checksum): nothing
+    // in the cache is trusted, and without the release server the install fails.
+    std::fs::write(&binary, evil).unwrap();
+    std::fs::write(machine.dest().join(".archive.tar.gz"), b"not the release").unwrap();
+    std::fs::write(machine.dest().join(".sha256"), format!("{sha}\n")).unwrap();
+    let published = std::fs::read_to_string(machine.path("github_path")).unwrap();
+    let out = machine.install("http://127.0.0.1:9", &[]);
+    assert_refused(&out, "download failed");
+    let after = std::fs::read_to_string(machine.path("github_path")).unwrap();
+    assert_eq!(after, published, "the refused install was put on the PATH");
+}
+
+#[test]
+fn wrappers_install_sh_refuses_a_binary_that_is_a_link() {
+    use sha2::Digest;
+    if tool("python3", "install.sh link").is_none() {
+        return;
+    }
+    let machine = Machine::new();
+    let outside = machine.path("outside");
+    std::fs::write(&outside, "not for chmod").unwrap();
+    let mut tar = tar::Builder::new(flate2::write::GzEncoder::new(
+        Vec::new(),
+        flate2::Compression::default(),
+    ));
+    let mut header = tar::Header::new_gnu();
+    header.set_entry_type(tar::EntryType::Symlink);
+    header.set_size(0);
+    header.set_mode(0o777);
+    tar.append_link(&mut header, "buildopt", &outside).unwrap();
+    let bytes = tar.into_inner().unwrap().finish().unwrap();
+    let site = tempfile::tempdir().unwrap();
+    let release = site.path().join(format!("v{VERSION}"));
+    std::fs::create_dir_all(&release).unwrap();
+    std::fs::write(
+        release.join(format!("buildopt-{VERSION}-{TARGET}.tar.gz")),
+        &bytes,
+    )
+    .unwrap();
+    let sha: String = sha2::Sha256::digest(&bytes)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    let server = Server::start(site.path());
+    let out = machine.install(&server.base, &[("BUILDOPT_SHA256", &sha)]);
+    assert_refused(&out, "holds no buildopt binary");
+    use std::os::unix::fs::PermissionsExt;
+    let mode = std::fs::metadata(&outside).unwrap().permissions().mode();
+    assert_eq!(mode & 0o111, 0, "the link's target was made executable");
+    assert_eq!(machine.installed(), vec![VERSION.to_string()]);
 }
 
 #[test]
