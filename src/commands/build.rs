@@ -95,7 +95,8 @@ pub fn run(ctx: &Context, args: &BuildArgs) -> Result<u8, Error> {
         Format::Json => report::build::json(&report) + "\n",
         Format::Human => table(&report),
     };
-    write_stdout(&rendered)?;
+    let github = ctx.format == Format::Human && ctx.env.is_true("GITHUB_ACTIONS");
+    write_stdout(&super::console::inert_in_github(github, rendered))?;
     Ok(exit_code(&report))
 }
 

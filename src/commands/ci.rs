@@ -89,11 +89,7 @@ pub fn run(ctx: &Context, args: &CiArgs) -> Result<u8, Error> {
         Format::Json => report::build::json(&report) + "\n",
         Format::Human => table(&report),
     };
-    write_stdout(&if github {
-        without_commands(&rendered, &super::console::stop_token())
-    } else {
-        rendered
-    })?;
+    write_stdout(&super::console::inert_in_github(github, rendered))?;
     let request = PublishRequest {
         sarif: args.sarif.iter().map(|path| ctx.dir.join(path)).collect(),
         ..PublishRequest::default()
@@ -124,14 +120,6 @@ fn build_args(args: &CiArgs, pipeline: &PipelineSettings) -> BuildArgs {
         base: args.base.clone(),
         head: args.head.clone(),
     }
-}
-
-/// `text` between `::stop-commands::TOKEN` and `::TOKEN::`: the table holds failure messages and
-/// build log tails, and the runner reads a line after every `\r` too, so a progress line of a
-/// build could otherwise issue `::error`, `::add-mask::` or `::stop-commands::` itself.
-fn without_commands(text: &str, token: &str) -> String {
-    let newline = if text.ends_with('\n') { "" } else { "\n" };
-    format!("::stop-commands::{token}\n{text}{newline}::{token}::\n")
 }
 
 /// Tells the runner to hide the registry password in every later log line.

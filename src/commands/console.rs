@@ -95,6 +95,19 @@ fn plain_line(progress: &Progress) -> String {
 }
 
 /// A token nobody can guess from the log, so no step line can resume commands early.
+/// In GitHub Actions, `text` between `::stop-commands::TOKEN` and `::TOKEN::`: final tables hold
+/// failure messages and build log tails, and the runner reads a line after every `\r` too, so a
+/// progress line of a build could otherwise issue `::error`, `::add-mask::` or
+/// `::stop-commands::` itself. Elsewhere `text` as it is.
+pub(super) fn inert_in_github(github: bool, text: String) -> String {
+    if !github {
+        return text;
+    }
+    let token = stop_token();
+    let newline = if text.ends_with('\n') { "" } else { "\n" };
+    format!("::stop-commands::{token}\n{text}{newline}::{token}::\n")
+}
+
 pub(super) fn stop_token() -> String {
     let mut bytes = [0u8; 16];
     // Without randomness, a fixed token still stops commands; it is only guessable.
