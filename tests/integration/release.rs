@@ -417,10 +417,10 @@ fn rule_breaks(text: &str) -> Vec<String> {
             breaks.push(format!("job {name} does not state its permissions"));
         }
         for step in job["steps"].as_array().into_iter().flatten() {
-            if let Some(script) = step["run"].as_str() {
-                if script.contains("${{") {
-                    breaks.push(format!("job {name}: an expression inside run: {script}"));
-                }
+            if let Some(script) = step["run"].as_str()
+                && script.contains("${{")
+            {
+                breaks.push(format!("job {name}: an expression inside run: {script}"));
             }
             let uses = step["uses"].as_str().unwrap_or_default();
             if uses.starts_with("actions/checkout@") && step["with"]["persist-credentials"] != false
