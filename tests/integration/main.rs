@@ -14,5 +14,6 @@ mod git_plumbing;
 mod notify;
 mod plan;
 mod range;
+mod release;
 mod support;
 mod wrappers;
