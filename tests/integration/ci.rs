@@ -232,6 +232,25 @@ fn a_push_builds_writes_reports_and_outputs_then_builds_only_what_changed() {
     assert_eq!(names(&runner.outputs()["built"]), ["api"]);
 }
 
+/// A repository with one image `name` (repository `<prefix>/<name>`) built from `context`,
+/// whose Dockerfile is `dockerfile`, plus a data file; committed.
+fn one_image(prefix: &str, name: &str, context: &str, dockerfile: &str) -> TestRepo {
+    let repo = TestRepo::new();
+    repo.write(
+        "buildopt.toml",
+        &format!("[images.{name}]\nimage = \"{prefix}/{name}\"\ncontext = \"{context}\"\n"),
+    );
+    let path = if context == "." {
+        "Dockerfile".to_string()
+    } else {
+        format!("{context}/Dockerfile")
+    };
+    repo.write(&path, dockerfile);
+    repo.write("data.txt", "one\n");
+    repo.commit(name);
+    repo
+}
+
 #[test]
 fn report_files_never_enter_a_build_context() {
     if !daemon_available("ci report files") {
@@ -239,17 +258,12 @@ fn report_files_never_enter_a_build_context() {
     }
     let prefix = prefix("ci-files");
     let _images = Images(prefix.clone());
-    let repo = TestRepo::new();
-    repo.write(
-        "buildopt.toml",
-        &format!("[images.app]\nimage = \"{prefix}/app\"\ncontext = \".\"\n"),
-    );
-    repo.write(
-        "Dockerfile",
+    let repo = one_image(
+        &prefix,
+        "app",
+        ".",
         "FROM buildopt-test/busybox:latest\nCOPY . /src\n",
     );
-    repo.write("data.txt", "one\n");
-    repo.commit("app");
     let runner = Runner::new();
     let files_sent = |output: &Output| {
         assert_eq!(output.status.code(), Some(0), "{}", text(output));
@@ -271,16 +285,12 @@ fn a_failing_step_is_annotated_on_its_dockerfile_line_and_exits_1() {
     }
     let prefix = prefix("ci-fail");
     let _images = Images(prefix.clone());
-    let repo = TestRepo::new();
-    repo.write(
-        "buildopt.toml",
-        &format!("[images.broken]\nimage = \"{prefix}/broken\"\ncontext = \"broken\"\n"),
-    );
-    repo.write(
-        "broken/Dockerfile",
+    let repo = one_image(
+        &prefix,
+        "broken",
+        "broken",
         "FROM buildopt-test/busybox:latest\nRUN true\nRUN echo ci-broken-step && exit 3\n",
     );
-    repo.commit("broken");
     let runner = Runner::new();
     let output = runner.push(&repo, None, &[]);
     assert_eq!(output.status.code(), Some(1), "{}", text(&output));

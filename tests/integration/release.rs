@@ -8,10 +8,11 @@
 //! the test when `CI` is set; elsewhere the test prints a note and returns.
 
 use std::collections::BTreeSet;
-use std::io::{BufRead, BufReader, Read};
+use std::io::Read;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Command, Output};
 
+use crate::support::{StaticServer, required_tool};
 use serde_json::Value;
 
 const VERSION: &str = env!("CARGO_PKG_VERSION");
@@ -47,27 +48,6 @@ fn root() -> PathBuf {
 
 fn read(rel: &str) -> String {
     std::fs::read_to_string(root().join(rel)).unwrap_or_else(|e| panic!("{rel}: {e}"))
-}
-
-/// The path of `name` on PATH; `None` (with a note) when it is missing outside CI.
-#[allow(
-    clippy::print_stderr,
-    reason = "the note says why a test did not check anything"
-)]
-fn required(name: &str, test: &str) -> Option<PathBuf> {
-    let found = std::env::var_os("PATH").and_then(|path| {
-        std::env::split_paths(&path)
-            .map(|dir| dir.join(name))
-            .find(|candidate| candidate.is_file())
-    });
-    if found.is_none() {
-        assert!(
-            std::env::var_os("CI").is_none(),
-            "{test}: `{name}` is required in CI (tests/testbed/install-peers.sh installs it)"
-        );
-        eprintln!("note: {test} skipped, `{name}` is not installed");
-    }
-    found
 }
 
 fn report(output: &Output) -> String {
@@ -128,48 +108,10 @@ fn entries(archive: &Path) -> Vec<(String, u32, u64, u64, Vec<u8>)> {
     found
 }
 
-/// `python3 -m http.server` on 127.0.0.1 and a free port, serving `dir`; killed on drop.
-struct LocalServer {
-    child: Child,
-    base: String,
-}
-
-impl LocalServer {
-    fn serve(dir: &Path) -> Self {
-        let mut child = Command::new("python3")
-            .args(["-u", "-m", "http.server", "--bind", "127.0.0.1", "0"])
-            .current_dir(dir)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("python3 -m http.server");
-        let mut first = String::new();
-        BufReader::new(child.stdout.take().unwrap())
-            .read_line(&mut first)
-            .expect("the server's first line");
-        // "Serving HTTP on 127.0.0.1 port 40123 (http://127.0.0.1:40123/) ..."
-        let words: Vec<&str> = first.split_whitespace().collect();
-        let port = words
-            .iter()
-            .position(|w| *w == "port")
-            .and_then(|i| words.get(i + 1))
-            .unwrap_or_else(|| panic!("no port in {first:?}"));
-        let base = format!("http://127.0.0.1:{port}");
-        LocalServer { child, base }
-    }
-}
-
-impl Drop for LocalServer {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
 #[test]
 fn release_archive_of_this_build_installs_with_install_sh_and_runs() {
     let test = "package.sh and install.sh";
-    let Some(_) = required("python3", test) else {
+    let Some(_) = required_tool("python3", test) else {
         return;
     };
     let target = host_target();
@@ -224,7 +166,7 @@ fn release_archive_of_this_build_installs_with_install_sh_and_runs() {
     );
 
     // install.sh reads the line from a checksums file, as it reads dist/checksums.txt.
-    let server = LocalServer::serve(releases.path());
+    let server = StaticServer::start(releases.path());
     let machine = tempfile::tempdir().unwrap();
     let checksums = machine.path().join("checksums.txt");
     std::fs::write(&checksums, format!("# released\n{line}")).unwrap();
@@ -264,7 +206,7 @@ fn release_archive_of_this_build_installs_with_install_sh_and_runs() {
         [bytes.as_slice(), b"trailing byte".as_slice()].concat(),
     )
     .unwrap();
-    let server = LocalServer::serve(releases.path());
+    let server = StaticServer::start(releases.path());
     let other = tempfile::tempdir().unwrap();
     let refused = Command::new("sh")
         .arg(root().join("dist/install.sh"))
@@ -369,7 +311,7 @@ fn release_package_sh_is_reproducible_and_refuses_bad_input() {
 
     let script = read("dist/package.sh");
     assert!(script.starts_with("#!/bin/sh\n") && script.contains("\nset -eu\n"));
-    if let Some(shellcheck) = required("shellcheck", "shellcheck package.sh") {
+    if let Some(shellcheck) = required_tool("shellcheck", "shellcheck package.sh") {
         let checked = Command::new(shellcheck)
             .args(["-s", "sh", "dist/package.sh"])
             .current_dir(root())
@@ -483,9 +425,9 @@ fn release_workflows_follow_the_rules_and_the_rules_catch_breaks() {
 fn release_workflows_pass_actionlint_and_the_workflow_schema() {
     let test = "actionlint and check-jsonschema on the workflows";
     let (Some(linter), Some(_), Some(checker)) = (
-        required("actionlint", test),
-        required("shellcheck", test),
-        required("check-jsonschema", test),
+        required_tool("actionlint", test),
+        required_tool("shellcheck", test),
+        required_tool("check-jsonschema", test),
     ) else {
         return;
     };

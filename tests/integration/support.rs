@@ -291,3 +291,70 @@ impl TestRepo {
         self.clock.set(self.clock.get() + 60);
     }
 }
+
+/// The path of `name` on PATH; `None` (with a note) when it is missing outside CI. In CI a
+/// missing peer tool fails the test: `tests/testbed/install-peers.sh` installs them all.
+#[allow(
+    clippy::print_stderr,
+    reason = "the note says why a test did not check anything"
+)]
+pub fn required_tool(name: &str, test: &str) -> Option<PathBuf> {
+    let found = std::env::var_os("PATH").and_then(|path| {
+        std::env::split_paths(&path)
+            .map(|dir| dir.join(name))
+            .find(|candidate| candidate.is_file())
+    });
+    if found.is_none() {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "{test}: `{name}` is required in CI (tests/testbed/install-peers.sh installs it)"
+        );
+        eprintln!(
+            "note: {test} skipped, `{name}` is not installed (tests/testbed/install-peers.sh)"
+        );
+    }
+    found
+}
+
+/// `python3 -m http.server` on 127.0.0.1 and a free port, serving `dir` (a release download
+/// site for `dist/install.sh`); killed on drop.
+pub struct StaticServer {
+    child: std::process::Child,
+    /// `http://127.0.0.1:PORT`.
+    pub base: String,
+}
+
+impl StaticServer {
+    pub fn start(dir: &Path) -> Self {
+        use std::io::{BufRead, BufReader};
+        let mut child = Command::new("python3")
+            .args(["-u", "-m", "http.server", "--bind", "127.0.0.1", "0"])
+            .current_dir(dir)
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("python3 -m http.server");
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().expect("stdout"))
+            .read_line(&mut line)
+            .expect("the server's first line");
+        // "Serving HTTP on 127.0.0.1 port 40123 (http://127.0.0.1:40123/) ..."
+        let port = line
+            .split_whitespace()
+            .skip_while(|w| *w != "port")
+            .nth(1)
+            .unwrap_or_else(|| panic!("no port in {line:?}"))
+            .to_string();
+        Self {
+            child,
+            base: format!("http://127.0.0.1:{port}"),
+        }
+    }
+}
+
+impl Drop for StaticServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}

@@ -7,10 +7,11 @@
 //! `CI` is set; elsewhere the test prints a note and returns.
 
 use std::collections::BTreeSet;
-use std::io::{BufRead, BufReader, Write};
+use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Command, Output};
 
+use crate::support::{StaticServer, required_tool};
 use serde_json::{Value, json};
 
 fn root() -> PathBuf {
@@ -24,29 +25,6 @@ fn read(rel: &str) -> String {
 /// YAML (one document) as JSON values, the form the checks below walk.
 fn yaml(text: &str, what: &str) -> Value {
     serde_norway::from_str(text).unwrap_or_else(|e| panic!("{what} is not YAML: {e}"))
-}
-
-/// The path of `name` on PATH; `None` (with a note) when it is missing outside CI.
-#[allow(
-    clippy::print_stderr,
-    reason = "the note says why a test did not check anything"
-)]
-fn tool(name: &str, test: &str) -> Option<PathBuf> {
-    let found = std::env::var_os("PATH").and_then(|path| {
-        std::env::split_paths(&path)
-            .map(|dir| dir.join(name))
-            .find(|candidate| candidate.is_file())
-    });
-    if found.is_none() {
-        assert!(
-            std::env::var_os("CI").is_none(),
-            "{test}: `{name}` is required in CI (tests/testbed/install-peers.sh installs it)"
-        );
-        eprintln!(
-            "note: {test} skipped, `{name}` is not installed (tests/testbed/install-peers.sh)"
-        );
-    }
-    found
 }
 
 fn run(program: &Path, args: &[&str], dir: &Path) -> Output {
@@ -127,7 +105,7 @@ fn input_env_name(input: &str) -> String {
 
 #[test]
 fn wrappers_action_passes_the_github_action_schema() {
-    let Some(checker) = tool("check-jsonschema", "action schema") else {
+    let Some(checker) = required_tool("check-jsonschema", "action schema") else {
         return;
     };
     let out = schema_check(
@@ -291,7 +269,10 @@ fn actionlint(actionlint: &Path, workflow: &Value) -> Output {
 #[test]
 fn wrappers_action_scripts_pass_actionlint_and_shellcheck() {
     let test = "actionlint on action.yml";
-    let (Some(linter), Some(_)) = (tool("actionlint", test), tool("shellcheck", test)) else {
+    let (Some(linter), Some(_)) = (
+        required_tool("actionlint", test),
+        required_tool("shellcheck", test),
+    ) else {
         return;
     };
     let action = action();
@@ -314,11 +295,11 @@ fn wrappers_action_scripts_pass_actionlint_and_shellcheck() {
 fn wrappers_example_workflow_passes_the_schema_and_actionlint() {
     let test = "example workflow";
     let file = root().join("examples/ci/github-workflow.yml");
-    if let Some(checker) = tool("check-jsonschema", test) {
+    if let Some(checker) = required_tool("check-jsonschema", test) {
         let out = schema_check(&checker, "vendor.github-workflows", &file);
         assert_ok(&out, "check-jsonschema vendor.github-workflows");
     }
-    if let Some(linter) = tool("actionlint", test) {
+    if let Some(linter) = required_tool("actionlint", test) {
         let out = run(
             &linter,
             &["-no-color", &file.display().to_string()],
@@ -394,7 +375,7 @@ fn assert_fails(out: &Output, what: &str) {
 
 #[test]
 fn wrappers_gitlab_template_and_example_pass_the_gitlab_schema() {
-    let Some(checker) = tool("check-jsonschema", "gitlab schema") else {
+    let Some(checker) = required_tool("check-jsonschema", "gitlab schema") else {
         return;
     };
     for file in ["gitlab/buildopt.gitlab-ci.yml", "examples/ci/gitlab-ci.yml"] {
@@ -422,7 +403,7 @@ fn wrappers_gitlab_template_and_example_pass_the_gitlab_schema() {
 
 #[test]
 fn wrappers_gitlab_component_header_and_job_pass_the_gitlab_schema() {
-    let Some(checker) = tool("check-jsonschema", "gitlab component schema") else {
+    let Some(checker) = required_tool("check-jsonschema", "gitlab component schema") else {
         return;
     };
     let (header, job) = component();
@@ -491,7 +472,10 @@ fn wrappers_gitlab_component_uses_every_input_and_matches_the_template() {
 // Jenkins
 
 fn groovy_tools(test: &str) -> Option<(PathBuf, PathBuf)> {
-    Some((tool("groovyc", test)?, tool("groovy", test)?))
+    Some((
+        required_tool("groovyc", test)?,
+        required_tool("groovy", test)?,
+    ))
 }
 
 /// Runs the step under the recording harness with `args` and the exit status `sh` returns.
@@ -678,7 +662,7 @@ fn wrappers_dockerfile_passes_hadolint_and_its_context_holds_what_it_copies() {
             "dist/Dockerfile lacks {needed}"
         );
     }
-    let Some(hadolint) = tool("hadolint", "hadolint") else {
+    let Some(hadolint) = required_tool("hadolint", "hadolint") else {
         return;
     };
     let out = run(&hadolint, &["--no-color", "dist/Dockerfile"], &root());
@@ -690,46 +674,6 @@ fn wrappers_dockerfile_passes_hadolint_and_its_context_holds_what_it_copies() {
 
 const VERSION: &str = "0.1.0";
 const TARGET: &str = "x86_64-unknown-linux-gnu";
-
-/// `python3 -m http.server` on 127.0.0.1 and a free port, serving `dir`; killed on drop.
-struct Server {
-    child: Child,
-    base: String,
-}
-
-impl Server {
-    fn start(dir: &Path) -> Self {
-        let mut child = Command::new("python3")
-            .args(["-u", "-m", "http.server", "--bind", "127.0.0.1", "0"])
-            .current_dir(dir)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("python3 -m http.server");
-        let mut line = String::new();
-        BufReader::new(child.stdout.take().unwrap())
-            .read_line(&mut line)
-            .expect("the server's first line");
-        // "Serving HTTP on 127.0.0.1 port 40123 (http://127.0.0.1:40123/) ..."
-        let port = line
-            .split_whitespace()
-            .skip_while(|w| *w != "port")
-            .nth(1)
-            .unwrap_or_else(|| panic!("no port in {line:?}"))
-            .to_string();
-        Server {
-            child,
-            base: format!("http://127.0.0.1:{port}"),
-        }
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
 
 /// A release folder `v<VERSION>/` holding a tar.gz whose `buildopt` is a shell script; returns
 /// the archive's SHA-256.
@@ -837,7 +781,7 @@ fn assert_refused(out: &Output, why: &str) {
 struct Release {
     /// The archive's SHA-256.
     sha: String,
-    server: Server,
+    server: StaticServer,
     /// Declared after the server, so the server stops before its folder goes.
     _dir: tempfile::TempDir,
 }
@@ -845,10 +789,10 @@ struct Release {
 impl Release {
     /// `None` when python3 (the HTTP server) is missing outside CI.
     fn serve(test: &str) -> Option<Self> {
-        tool("python3", test)?;
+        required_tool("python3", test)?;
         let dir = tempfile::tempdir().unwrap();
         let sha = publish_release(dir.path());
-        let server = Server::start(dir.path());
+        let server = StaticServer::start(dir.path());
         Some(Release {
             sha,
             server,
@@ -945,7 +889,7 @@ fn wrappers_install_sh_does_not_trust_a_tampered_install_in_the_tool_cache() {
 #[test]
 fn wrappers_install_sh_refuses_a_binary_that_is_a_link() {
     use sha2::Digest;
-    if tool("python3", "install.sh link").is_none() {
+    if required_tool("python3", "install.sh link").is_none() {
         return;
     }
     let machine = Machine::new();
@@ -973,7 +917,7 @@ fn wrappers_install_sh_refuses_a_binary_that_is_a_link() {
         .iter()
         .map(|b| format!("{b:02x}"))
         .collect();
-    let server = Server::start(site.path());
+    let server = StaticServer::start(site.path());
     let out = machine.install(&server.base, &[("BUILDOPT_SHA256", &sha)]);
     assert_refused(&out, "holds no buildopt binary");
     use std::os::unix::fs::PermissionsExt;
@@ -1050,7 +994,7 @@ fn wrappers_install_sh_fails_clearly_on_404_and_refuses_plain_http() {
 
 #[test]
 fn wrappers_install_sh_passes_shellcheck() {
-    let Some(shellcheck) = tool("shellcheck", "shellcheck install.sh") else {
+    let Some(shellcheck) = required_tool("shellcheck", "shellcheck install.sh") else {
         return;
     };
     let out = run(&shellcheck, &["-s", "sh", "dist/install.sh"], &root());
