@@ -2,7 +2,8 @@
 # Installs a prebuilt buildopt binary, verified by SHA-256, into a tool cache, and prints the
 # folder that holds it. Used by action.yml; works on any Linux or macOS machine.
 #
-#   BUILDOPT_VERSION        the version to install, e.g. 0.1.0 (required; a leading v is dropped)
+#   BUILDOPT_VERSION        the version to install, e.g. 0.1.0 (a leading v is dropped); default:
+#                           the newest version BUILDOPT_CHECKSUMS pins for this target
 #   BUILDOPT_SHA256         the archive's SHA-256; default: its line in BUILDOPT_CHECKSUMS
 #   BUILDOPT_CHECKSUMS      checksum file in sha256sum format (default: checksums.txt beside this
 #                           script, which pins every released version)
@@ -28,12 +29,6 @@ die() {
 }
 
 script_dir=$(CDPATH='' cd -- "$(dirname -- "$0")" && pwd)
-version=${BUILDOPT_VERSION:-}
-version=${version#v}
-[ -n "$version" ] || die "BUILDOPT_VERSION is not set (for example 0.1.0)"
-case "$version" in
-  *[!0-9A-Za-z.+-]*) die "invalid version '$version'" ;;
-esac
 
 detect_target() {
   os=$(uname -s)
@@ -63,10 +58,35 @@ case "$target" in
     aarch64-unknown-linux-musl | x86_64-apple-darwin | aarch64-apple-darwin) ;;
   *) die "unsupported target '$target'" ;;
 esac
+checksums=${BUILDOPT_CHECKSUMS:-$script_dir/checksums.txt}
+
+# The newest version with a pinned archive for this target: each release of this script can
+# only pin the releases before it, so "the default" is the newest one it can verify.
+newest_pinned() {
+  [ -f "$checksums" ] || return 0
+  awk -v suffix="-$target.tar.gz" '
+    /^[[:space:]]*#/ { next }
+    {
+      name = $2; sub(/^\*/, "", name)
+      if (index(name, "buildopt-") == 1 && substr(name, length(name) - length(suffix) + 1) == suffix) {
+        print substr(name, 10, length(name) - 9 - length(suffix))
+      }
+    }' "$checksums" | sort -t. -k1,1n -k2,2n -k3,3n | tail -n 1
+}
+
+version=${BUILDOPT_VERSION:-}
+version=${version#v}
+if [ -z "$version" ]; then
+  version=$(newest_pinned)
+  [ -n "$version" ] || die "no version of buildopt for $target is pinned in $checksums yet; set BUILDOPT_VERSION and BUILDOPT_SHA256 (the action's version and sha256 inputs) to the release and its checksum"
+  say "installing buildopt $version, the newest version pinned in $checksums"
+fi
+case "$version" in
+  *[!0-9A-Za-z.+-]*) die "invalid version '$version'" ;;
+esac
 archive="buildopt-$version-$target.tar.gz"
 
 expected=${BUILDOPT_SHA256:-}
-checksums=${BUILDOPT_CHECKSUMS:-$script_dir/checksums.txt}
 if [ -z "$expected" ] && [ -f "$checksums" ]; then
   expected=$(awk -v name="$archive" '$2 == name || $2 == "*" name { print $1; exit }' "$checksums")
 fi

@@ -1003,3 +1003,34 @@ fn wrappers_install_sh_passes_shellcheck() {
     assert!(script.starts_with("#!/bin/sh\n"));
     assert!(script.contains("\nset -eu\n"));
 }
+
+#[test]
+fn wrappers_install_sh_without_a_version_takes_the_newest_pinned_one() {
+    let Some(Release { sha, server, _dir }) = Release::serve("install.sh") else {
+        return;
+    };
+    let machine = Machine::new();
+    let unpinned = machine.install(&server.base, &[("BUILDOPT_VERSION", "")]);
+    assert_refused(&unpinned, "no version of buildopt for");
+    assert!(machine.installed().is_empty(), "{:?}", machine.installed());
+    // Two releases pinned for this target (the older with a checksum that would not match, so
+    // choosing it fails), one newer for another target, and a comment naming a newer one.
+    let pins = format!(
+        "# {z}  buildopt-9.9.9-{TARGET}.tar.gz\n\
+         {z}  buildopt-0.0.9-{TARGET}.tar.gz\n\
+         {sha}  buildopt-{VERSION}-{TARGET}.tar.gz\n\
+         {z}  buildopt-5.0.0-aarch64-apple-darwin.tar.gz\n",
+        z = "0".repeat(64)
+    );
+    std::fs::write(machine.path("checksums.txt"), pins).unwrap();
+    let out = machine.install(&server.base, &[("BUILDOPT_VERSION", "")]);
+    assert_ok(&out, "install.sh without a version");
+    assert!(
+        stderr(&out).contains(&format!(
+            "installing buildopt {VERSION}, the newest version pinned"
+        )),
+        "{}",
+        text(&out)
+    );
+    assert!(machine.dest().join("buildopt").is_file());
+}
