@@ -10,8 +10,10 @@
 //! records (they can smuggle a size), a size that differs from the manifest, a duplicate, a blob
 //! whose bytes do not hash to its name, too many entries, or too many decompressed bytes rejects
 //! the whole archive. Blobs are hashed while they stream into a fresh staging folder inside the
-//! store; only when the whole archive checked out are they renamed into place and the index
-//! merged, under the store lock. A refused archive leaves the store exactly as it was.
+//! store; only when the whole archive checked out are they synced, renamed into place and the
+//! index merged, under the store lock. A refused archive leaves the store exactly as it was.
+//! A [`BlobTee`] may receive the blobs as they stream (the `docker load` of `cache import`); it
+//! hears whether they all checked out before anything is committed.
 //!
 //! Export writes a temp file next to the destination and renames it over, so a full disk or a
 //! killed job leaves the previous archive intact.
@@ -229,10 +231,57 @@ pub fn import(
     archive: &Path,
     limits: &Limits,
 ) -> Result<ImportOutcome, CacheError> {
+    import_teeing(store, lock, archive, limits, &mut NoTee)
+}
+
+/// Something that also receives the archive's blobs while they stream in: the `docker load`
+/// upload of `cache import`, which so runs while the archive is read rather than after it.
+///
+/// A tee sees a blob's bytes before they are verified: [`BlobTee::verified`] follows each blob
+/// that checked out, [`BlobTee::all_verified`] comes only when the whole archive did, and on a
+/// refusal the tee is left without that call (dropping it must then undo what it started). Its
+/// own failures are its business: they never make the archive bad.
+pub trait BlobTee {
+    /// The archive's manifest checked out; called once, before any blob.
+    fn start(&mut self, manifest: &Manifest);
+    /// Whether the bytes of `digest` (`size` of them) should come through [`BlobTee::write`].
+    fn wants(&mut self, digest: &Digest, size: u64) -> bool;
+    /// The next bytes of the wanted blob being read.
+    fn write(&mut self, bytes: &[u8]);
+    /// The blob just read matched its digest; `staged` holds its bytes until the commit.
+    fn verified(&mut self, digest: &Digest, staged: &Path);
+    /// Every blob checked out; the store commit follows.
+    fn all_verified(&mut self);
+}
+
+/// The tee of a plain import: wants nothing.
+struct NoTee;
+
+impl BlobTee for NoTee {
+    fn start(&mut self, _: &Manifest) {}
+    fn wants(&mut self, _: &Digest, _: u64) -> bool {
+        false
+    }
+    fn write(&mut self, _: &[u8]) {}
+    fn verified(&mut self, _: &Digest, _: &Path) {}
+    fn all_verified(&mut self) {}
+}
+
+/// [`import`], passing the blobs to `tee` as they stream (see [`BlobTee`]).
+pub fn import_teeing(
+    store: &Store,
+    lock: &StoreLock,
+    archive: &Path,
+    limits: &Limits,
+    tee: &mut dyn BlobTee,
+) -> Result<ImportOutcome, CacheError> {
     let staging = store.staging_dir("import")?;
-    let staged = stage(archive, &staging, limits);
+    let staged = stage(archive, &staging, limits, tee);
     let result = match staged {
-        Ok(manifest) => commit(store, lock, &staging, manifest),
+        Ok(manifest) => {
+            tee.all_verified();
+            commit(store, lock, &staging, manifest)
+        }
         Err(reason) => Err(CacheError::BadArchive {
             path: archive.display().to_string(),
             reason,
@@ -244,7 +293,12 @@ pub fn import(
 }
 
 /// Reads and verifies the whole archive into `staging`; the error is the refusal reason.
-fn stage(archive: &Path, staging: &Path, limits: &Limits) -> Result<Manifest, String> {
+fn stage(
+    archive: &Path,
+    staging: &Path,
+    limits: &Limits,
+    tee: &mut dyn BlobTee,
+) -> Result<Manifest, String> {
     let file = File::open(archive).map_err(|e| e.to_string())?;
     let decoded = decoder(BufReader::with_capacity(1 << 20, file)).map_err(|e| e.to_string())?;
     let capped = CappedReader {
@@ -254,6 +308,7 @@ fn stage(archive: &Path, staging: &Path, limits: &Limits) -> Result<Manifest, St
     let mut tar = tar::Archive::new(capped);
     let mut entries = tar.entries().map_err(|e| e.to_string())?;
     let manifest = read_manifest(entries.next(), limits)?;
+    tee.start(&manifest);
     let expected: BTreeMap<&Digest, u64> =
         manifest.blobs.iter().map(|b| (&b.digest, b.size)).collect();
     let mut seen = BTreeSet::new();
@@ -268,7 +323,7 @@ fn stage(archive: &Path, staging: &Path, limits: &Limits) -> Result<Manifest, St
         if !seen.insert(digest.clone()) {
             return Err(format!("{digest} appears twice"));
         }
-        stage_blob(&mut entry, &digest, expected[&digest], staging)?;
+        stage_blob(&mut entry, &digest, expected[&digest], staging, tee)?;
     }
     if let Some(missing) = expected.keys().find(|d| !seen.contains(**d)) {
         return Err(format!("{missing} is listed in the manifest but missing"));
@@ -417,24 +472,49 @@ fn check_blob_header<R: Read>(
     Ok(digest)
 }
 
-/// Streams one blob into `staging/<hex>`, hashing as it goes.
+/// Streams one blob into `staging/<hex>` (and to `tee` when it wants it), hashing as it goes.
+/// The staged file is not synced here: [`commit`] syncs each file it moves into the store.
 fn stage_blob<R: Read>(
     entry: &mut tar::Entry<'_, R>,
     digest: &Digest,
     size: u64,
     staging: &Path,
+    tee: &mut dyn BlobTee,
 ) -> Result<(), String> {
     let path = staging.join(digest.hex());
-    let mut limited = entry.take(size);
+    let teeing = tee.wants(digest, size);
+    let mut reader = TeeReader {
+        inner: entry.take(size),
+        tee: teeing.then_some(&mut *tee),
+    };
     let (actual, written) =
-        store::write_hashed(&mut limited, &path).map_err(|e| format!("{digest}: {e}"))?;
+        store::write_hashed(&mut reader, &path, false).map_err(|e| format!("{digest}: {e}"))?;
     if written != size {
         return Err(format!("{digest} ends after {written} of {size} bytes"));
     }
     if &actual != digest {
         return Err(format!("{digest} does not match its content ({actual})"));
     }
+    if teeing {
+        tee.verified(digest, &path);
+    }
     Ok(())
+}
+
+/// Passes what it reads to the tee too.
+struct TeeReader<'a, R> {
+    inner: R,
+    tee: Option<&'a mut dyn BlobTee>,
+}
+
+impl<R: Read> Read for TeeReader<'_, R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        if let Some(tee) = &mut self.tee {
+            tee.write(&buf[..n]);
+        }
+        Ok(n)
+    }
 }
 
 /// Moves the verified blobs into the store and merges the index.
@@ -447,6 +527,12 @@ fn commit(
     let mut added = 0;
     for blob in &manifest.blobs {
         let staged: PathBuf = staging.join(blob.digest.hex());
+        if !store.has_blob(&blob.digest) {
+            // Durable before it is renamed into the store under its digest.
+            File::open(&staged)
+                .and_then(|f| f.sync_all())
+                .map_err(|e| CacheError::io(&staged, e))?;
+        }
         if store.adopt_blob(&staged, &blob.digest)? {
             added += 1;
         }

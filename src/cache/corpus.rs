@@ -389,6 +389,95 @@ fn duplicates_mismatches_and_unlisted_blobs_are_refused() {
     fixture.assert_refused("missing blob", &missing, &Limits::default(), "missing");
 }
 
+/// Records what an import passes to its tee; wants the blobs in `wanted`.
+#[derive(Default)]
+struct RecordingTee {
+    wanted: Vec<Digest>,
+    started: bool,
+    /// The bytes passed per wanted blob, in order.
+    bytes: BTreeMap<Digest, Vec<u8>>,
+    current: Option<Digest>,
+    /// The verified blobs with their staged bytes at the time.
+    verified: Vec<(Digest, Vec<u8>)>,
+    all_verified: bool,
+}
+
+impl archive::BlobTee for RecordingTee {
+    fn start(&mut self, _: &Manifest) {
+        self.started = true;
+    }
+    fn wants(&mut self, digest: &Digest, _: u64) -> bool {
+        assert!(self.started, "a blob before the manifest");
+        let wants = self.wanted.contains(digest);
+        self.current = wants.then(|| digest.clone());
+        wants
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        let current = self.current.clone().expect("a write outside a wanted blob");
+        self.bytes
+            .entry(current)
+            .or_default()
+            .extend_from_slice(bytes);
+    }
+    fn verified(&mut self, digest: &Digest, staged: &Path) {
+        assert_eq!(self.current.as_ref(), Some(digest));
+        let staged = std::fs::read(staged).expect("the staged blob");
+        self.verified.push((digest.clone(), staged));
+    }
+    fn all_verified(&mut self) {
+        assert!(!self.all_verified, "twice");
+        self.all_verified = true;
+    }
+}
+
+#[test]
+fn a_tee_gets_the_wanted_blobs_and_the_all_clear_only_for_a_good_archive() {
+    let fixture = Fixture::new();
+    let (config, layer) = (Digest::of(CONFIG), Digest::of(LAYER));
+    let import = |archive: &[u8], wanted: &[&Digest]| {
+        let path = fixture.write_archive(archive);
+        let mut tee = RecordingTee {
+            wanted: wanted.iter().map(|d| (*d).clone()).collect(),
+            ..RecordingTee::default()
+        };
+        let lock = fixture.store.lock(|_| {}).expect("lock");
+        let result =
+            archive::import_teeing(&fixture.store, &lock, &path, &Limits::default(), &mut tee);
+        (result, tee)
+    };
+
+    let (result, tee) = import(&archive_with(|_| {}), &[&layer]);
+    result.expect("valid");
+    assert_eq!(
+        tee.bytes.keys().collect::<Vec<_>>(),
+        [&layer],
+        "only what it wants"
+    );
+    assert_eq!(tee.bytes[&layer], LAYER);
+    assert_eq!(tee.verified, [(layer.clone(), LAYER.to_vec())]);
+    assert!(tee.all_verified);
+
+    // The layer's bytes are wrong: the config was verified, the layer never is, and the tee
+    // hears no all-clear; the store stays as it was.
+    let before = fixture.snapshot();
+    let evil_layer = {
+        let mut tar = RawTar::default();
+        tar.file(MANIFEST_NAME.as_bytes(), &manifest_json(&[CONFIG, LAYER]));
+        tar.file(&blob_name(&config), CONFIG);
+        tar.file(&blob_name(&layer), b"LAYER BYTES");
+        zstd(&tar.finish())
+    };
+    let (result, tee) = import(&evil_layer, &[&config, &layer]);
+    assert!(matches!(result, Err(CacheError::BadArchive { .. })));
+    assert_eq!(
+        tee.bytes[&layer], b"LAYER BYTES",
+        "bytes stream before the check"
+    );
+    assert_eq!(tee.verified, [(config, CONFIG.to_vec())]);
+    assert!(!tee.all_verified);
+    assert_eq!(fixture.snapshot(), before, "the store is unchanged");
+}
+
 #[test]
 fn bad_manifests_are_refused() {
     let fixture = Fixture::new();

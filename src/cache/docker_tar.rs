@@ -4,13 +4,15 @@
 //! (`<dir>/layer.tar`, the uncompressed layer, whose digest is its diff id), streamed straight
 //! into the store, which keeps only what it lacks. `manifest.json` then says which config and
 //! layers make each tagged image. Loading writes the reverse: a minimal tar the daemon accepts
-//! (`manifest.json`, the configs, one `<hex>/layer.tar` per layer), streamed from the store.
+//! (the configs, one `<hex>/layer.tar` per layer, then `manifest.json`), streamed from the store
+//! or, during `cache import`, from the archive as it is read ([`LoadTar`]).
 //!
 //! The daemon's tar is trusted only as far as needed: names are looked up, never used as paths,
 //! and every blob is addressed by the digest of its bytes.
 
 use std::collections::BTreeMap;
-use std::io::{self, Read, Write};
+use std::fs::File;
+use std::io::{self, Read, Seek, SeekFrom, Write};
 
 use serde::{Deserialize, Serialize};
 
@@ -145,37 +147,165 @@ pub fn repository(reference: &str) -> &str {
 
 /// Writes a tar `docker load` accepts for `images`, streaming every blob from the store.
 pub fn write_load(store: &Store, images: &[ImageEntry], out: &mut dyn Write) -> io::Result<()> {
-    let manifest: Vec<SaveManifestEntry> = images
-        .iter()
-        .map(|image| SaveManifestEntry {
-            config: format!("{}.json", image.config.hex()),
-            repo_tags: Some(image.tags.clone()),
-            layers: image
-                .layers
-                .iter()
-                .map(|l| format!("{}/layer.tar", l.hex()))
-                .collect(),
-        })
-        .collect();
-    let mut files: BTreeMap<String, &Digest> = BTreeMap::new();
-    for image in images {
-        files.insert(format!("{}.json", image.config.hex()), &image.config);
-        for layer in &image.layers {
-            files.insert(format!("{}/layer.tar", layer.hex()), layer);
+    let mut tar = LoadTar::new(images, out);
+    for digest in tar.wanted() {
+        let mut file = store.open_blob(&digest).map_err(io::Error::other)?;
+        let size = file.metadata()?.len();
+        tar.begin_blob(&digest, size)?;
+        // `take` pins the entry to the size in its header even if the file changed meanwhile.
+        let copied = io::copy(&mut (&mut file).take(size), &mut tar)?;
+        if copied != size {
+            return Err(io::Error::other(format!(
+                "{digest} shrank while being read"
+            )));
+        }
+        tar.end_blob(&digest, &mut file)?;
+    }
+    tar.finish()?.flush()
+}
+
+/// A `docker load` tar written blob by blob, in any order: `manifest.json` comes last, in
+/// [`LoadTar::finish`], once every blob it names was written. The daemon extracts the whole tar
+/// before it reads the manifest, so the order costs it nothing, and a tar cut short before its
+/// end (a blob that failed verification) names no image to load.
+pub struct LoadTar<W: Write> {
+    out: W,
+    manifest: Vec<SaveManifestEntry>,
+    /// The names each wanted blob still has to be written under (a config `<hex>.json`, a layer
+    /// `<hex>/layer.tar`; a digest that is both has two).
+    pending: BTreeMap<Digest, Vec<String>>,
+    /// Bytes of the current entry still expected, and its padding.
+    current: Option<(u64, u64)>,
+}
+
+impl<W: Write> LoadTar<W> {
+    pub fn new(images: &[ImageEntry], out: W) -> Self {
+        let manifest = images
+            .iter()
+            .map(|image| SaveManifestEntry {
+                config: config_name(&image.config),
+                repo_tags: Some(image.tags.clone()),
+                layers: image.layers.iter().map(layer_name).collect(),
+            })
+            .collect();
+        let mut pending: BTreeMap<Digest, Vec<String>> = BTreeMap::new();
+        for image in images {
+            let names = std::iter::once((&image.config, config_name(&image.config)))
+                .chain(image.layers.iter().map(|l| (l, layer_name(l))));
+            for (digest, name) in names {
+                let entry = pending.entry(digest.clone()).or_default();
+                if !entry.contains(&name) {
+                    entry.push(name);
+                }
+            }
+        }
+        Self {
+            out,
+            manifest,
+            pending,
+            current: None,
         }
     }
-    let mut builder = tar::Builder::new(out);
-    let json = serde_json::to_vec(&manifest).map_err(io::Error::other)?;
-    builder.append(
-        &header("manifest.json", json.len() as u64)?,
-        json.as_slice(),
-    )?;
-    for (name, digest) in files {
-        let file = store.open_blob(digest).map_err(io::Error::other)?;
-        let size = file.metadata()?.len();
-        builder.append(&header(&name, size)?, file.take(size))?;
+
+    /// The blobs still to be written.
+    pub fn wanted(&self) -> Vec<Digest> {
+        self.pending.keys().cloned().collect()
     }
-    builder.into_inner()?.flush()
+
+    pub fn wants(&self, digest: &Digest) -> bool {
+        self.pending.contains_key(digest)
+    }
+
+    /// Starts the entry of `digest` (its first name); its `size` bytes follow through `write`.
+    pub fn begin_blob(&mut self, digest: &Digest, size: u64) -> io::Result<()> {
+        let name = self
+            .pending
+            .get_mut(digest)
+            .and_then(|names| names.pop())
+            .ok_or_else(|| io::Error::other(format!("{digest} is not wanted")))?;
+        self.out.write_all(header(&name, size)?.as_bytes())?;
+        self.current = Some((size, padding(size)));
+        Ok(())
+    }
+
+    /// Ends the entry of `digest` after all its bytes were written, then writes it under its
+    /// other names, if any, from `again` (its bytes from the start, e.g. the verified file).
+    pub fn end_blob(&mut self, digest: &Digest, again: &mut File) -> io::Result<()> {
+        match self.current.take() {
+            Some((0, pad)) => self.out.write_all(&ZEROS[..pad as usize])?,
+            Some((left, _)) => {
+                return Err(io::Error::other(format!("{digest} is {left} bytes short")));
+            }
+            None => return Err(io::Error::other("no entry is open")),
+        }
+        let names = self.pending.remove(digest).unwrap_or_default();
+        for name in names {
+            again.seek(SeekFrom::Start(0))?;
+            let size = again.metadata()?.len();
+            self.out.write_all(header(&name, size)?.as_bytes())?;
+            let copied = io::copy(&mut again.take(size), &mut self.out)?;
+            if copied != size {
+                return Err(io::Error::other(format!(
+                    "{digest} shrank while being read"
+                )));
+            }
+            self.out.write_all(&ZEROS[..padding(size) as usize])?;
+        }
+        Ok(())
+    }
+
+    /// Writes `manifest.json` and the end of the tar; fails if a wanted blob was not written.
+    pub fn finish(mut self) -> io::Result<W> {
+        if let Some(missing) = self.pending.keys().next() {
+            return Err(io::Error::other(format!("{missing} was never written")));
+        }
+        if self.current.is_some() {
+            return Err(io::Error::other("an entry is still open"));
+        }
+        let json = serde_json::to_vec(&self.manifest).map_err(io::Error::other)?;
+        let size = json.len() as u64;
+        self.out
+            .write_all(header("manifest.json", size)?.as_bytes())?;
+        self.out.write_all(&json)?;
+        self.out.write_all(&ZEROS[..padding(size) as usize])?;
+        // The end of a tar: two zero blocks.
+        self.out.write_all(&ZEROS)?;
+        self.out.write_all(&ZEROS)?;
+        Ok(self.out)
+    }
+}
+
+impl<W: Write> Write for LoadTar<W> {
+    /// Bytes of the open entry; more than its header announced is an error.
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        let Some((left, _)) = &mut self.current else {
+            return Err(io::Error::other("no entry is open"));
+        };
+        if buf.len() as u64 > *left {
+            return Err(io::Error::other("more bytes than the entry's header says"));
+        }
+        let n = self.out.write(buf)?;
+        *left -= n as u64;
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.out.flush()
+    }
+}
+
+const ZEROS: [u8; 512] = [0; 512];
+
+fn padding(size: u64) -> u64 {
+    (512 - size % 512) % 512
+}
+
+fn config_name(digest: &Digest) -> String {
+    format!("{}.json", digest.hex())
+}
+
+fn layer_name(digest: &Digest) -> String {
+    format!("{}/layer.tar", digest.hex())
 }
 
 fn header(name: &str, size: u64) -> io::Result<tar::Header> {
@@ -262,11 +392,116 @@ mod tests {
                     .to_string()
             })
             .collect();
-        assert_eq!(names[0], "manifest.json");
+        assert_eq!(names.last().map(String::as_str), Some("manifest.json"));
         assert_eq!(names.len(), 1 + 2 + 2);
         // And it reads back as the same images.
         let again = ingest_save(&store, &lock, &mut out.as_slice(), 9).expect("re-ingest");
         assert_eq!(again, images);
+    }
+
+    fn image(config: &[u8], layers: &[&[u8]]) -> ImageEntry {
+        ImageEntry {
+            name: "app".into(),
+            tags: vec!["app:1".into()],
+            inputs_digest: None,
+            config: Digest::of(config),
+            layers: layers.iter().map(|l| Digest::of(l)).collect(),
+            last_used: 0,
+            size: 0,
+        }
+    }
+
+    /// (name, bytes) of every entry of a tar.
+    fn entries(tar: &[u8]) -> Vec<(String, Vec<u8>)> {
+        let mut archive = tar::Archive::new(tar);
+        archive
+            .entries()
+            .expect("entries")
+            .map(|e| {
+                let mut e = e.expect("entry");
+                let mut bytes = Vec::new();
+                e.read_to_end(&mut bytes).expect("read");
+                (e.path().expect("path").display().to_string(), bytes)
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_load_tar_streamed_blob_by_blob_names_the_images_only_at_its_end() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        // The layer's bytes are also the config's: it goes in under both names.
+        let shared: &[u8] = b"both";
+        let other: &[u8] = b"another layer";
+        let images = [image(shared, &[shared, other])];
+        let mut tar = LoadTar::new(&images, Vec::new());
+        let mut wanted = tar.wanted();
+        wanted.sort_by_key(|d| *d != Digest::of(other));
+        for digest in wanted {
+            let bytes = if digest == Digest::of(shared) {
+                shared
+            } else {
+                other
+            };
+            let path = dir.path().join(digest.hex());
+            std::fs::write(&path, bytes).expect("staged");
+            tar.begin_blob(&digest, bytes.len() as u64).expect("begin");
+            let (head, tail) = bytes.split_at(2);
+            tar.write_all(head).expect("write");
+            tar.write_all(tail).expect("write");
+            tar.end_blob(&digest, &mut File::open(&path).expect("open"))
+                .expect("end");
+        }
+        let out = tar.finish().expect("finish");
+        let got = entries(&out);
+        let names: Vec<&str> = got.iter().map(|(n, _)| n.as_str()).collect();
+        let (hs, ho) = (Digest::of(shared), Digest::of(other));
+        assert_eq!(names.len(), 4, "{names:?}");
+        assert_eq!(names[0], format!("{}/layer.tar", ho.hex()));
+        assert!(names.contains(&format!("{}.json", hs.hex()).as_str()));
+        assert!(names.contains(&format!("{}/layer.tar", hs.hex()).as_str()));
+        assert_eq!(names[3], "manifest.json");
+        for (name, bytes) in &got[..3] {
+            let expected = if name.starts_with(ho.hex()) {
+                other
+            } else {
+                shared
+            };
+            assert_eq!(bytes, expected, "{name}");
+        }
+        let manifest: Vec<SaveManifestEntry> = serde_json::from_slice(&got[3].1).expect("manifest");
+        assert_eq!(manifest[0].layers.len(), 2);
+        assert_eq!(manifest[0].repo_tags, Some(vec!["app:1".to_string()]));
+    }
+
+    #[test]
+    fn a_load_tar_refuses_short_long_and_missing_blobs() {
+        let blob: &[u8] = b"layer";
+        let images = [image(b"config", &[blob])];
+        let digest = Digest::of(blob);
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("staged");
+        std::fs::write(&path, blob).expect("staged");
+
+        let mut tar = LoadTar::new(&images, Vec::new());
+        tar.begin_blob(&digest, 5).expect("begin");
+        assert!(
+            tar.write_all(b"layer!").is_err(),
+            "more than the header says"
+        );
+
+        let mut tar = LoadTar::new(&images, Vec::new());
+        tar.begin_blob(&digest, 5).expect("begin");
+        tar.write_all(b"lay").expect("write");
+        let short = tar.end_blob(&digest, &mut File::open(&path).expect("open"));
+        assert!(short.is_err(), "fewer bytes than the header says");
+
+        let mut tar = LoadTar::new(&images, Vec::new());
+        assert!(tar.begin_blob(&Digest::of(b"unknown"), 1).is_err());
+        tar.begin_blob(&digest, 5).expect("begin");
+        tar.write_all(blob).expect("write");
+        tar.end_blob(&digest, &mut File::open(&path).expect("open"))
+            .expect("end");
+        assert!(tar.finish().is_err(), "the config was never written");
     }
 
     #[test]

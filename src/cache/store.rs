@@ -15,7 +15,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs::File;
-use std::io::{self, Read};
+use std::io::{self, Read, Write};
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
@@ -254,7 +254,7 @@ impl Store {
         let tmp_dir = self.tmp_dir();
         let suffix = atomic::random_suffix().map_err(|e| CacheError::io(&tmp_dir, e))?;
         let temp = tmp_dir.join(format!("blob-{suffix}"));
-        let written = write_hashed(reader, &temp);
+        let written = write_hashed(reader, &temp, true);
         let (digest, size) = match written {
             Ok(done) => done,
             Err(e) => {
@@ -329,18 +329,34 @@ impl Store {
     }
 }
 
-/// Copies `reader` into a new file at `path`, synced, and returns the digest and length.
-pub(crate) fn write_hashed(reader: &mut dyn Read, path: &Path) -> io::Result<(Digest, u64)> {
-    let file = File::create_new(path)?;
-    let mut writer = HashingWriter::new(io::BufWriter::with_capacity(1 << 20, file));
-    io::copy(reader, &mut writer)?;
-    let (digest, size, buffered) = writer.finish();
-    buffered
-        .into_inner()
-        .map_err(|e| e.into_error())?
-        .sync_all()?;
+/// Copies `reader` into a new file at `path` (synced when `sync`) and returns the digest and
+/// length.
+pub(crate) fn write_hashed(
+    reader: &mut dyn Read,
+    path: &Path,
+    sync: bool,
+) -> io::Result<(Digest, u64)> {
+    let mut writer = HashingWriter::new(File::create_new(path)?);
+    // Large reads: fewer trips through the decoder and tar layers, and whole-chunk writes.
+    let mut buf = vec![0u8; COPY_BUFFER];
+    loop {
+        let n = match reader.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+        };
+        writer.write_all(&buf[..n])?;
+    }
+    let (digest, size, file) = writer.finish();
+    if sync {
+        file.sync_all()?;
+    }
     Ok((digest, size))
 }
+
+/// The copy buffer of [`write_hashed`].
+const COPY_BUFFER: usize = 1 << 20;
 
 /// The files of `dir` whose names are sha256 digests, with their paths; other names are skipped.
 pub(crate) fn digest_named_files(dir: &Path) -> Result<Vec<(Digest, PathBuf)>, CacheError> {

@@ -3,19 +3,23 @@
 //! retention and the size limit, so the store never grows past them.
 
 use std::collections::BTreeMap;
+use std::io::Write as _;
 use std::path::Path;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use serde::Serialize;
 
 use super::{Context, write_stdout};
+use crate::cache::archive::{BlobTee, Manifest};
+use crate::cache::digest::Digest;
 use crate::cache::keys::{self, KeyInput};
 use crate::cache::lock::StoreLock;
 use crate::cache::prune::{self, PruneSummary};
-use crate::cache::{CacheError, Limits, Store, archive, docker_tar};
+use crate::cache::{CacheError, ImageEntry, Limits, Store, archive, docker_tar};
 use crate::ci;
 use crate::cli::{CacheAction, CacheArgs, Format, PlanArgs};
-use crate::engine::{DockerEngine, Engine};
+use crate::engine::LoadStream;
+use crate::engine::{DockerEngine, Engine, EngineError};
 use crate::error::Error;
 use crate::exit;
 use crate::git::Git;
@@ -387,9 +391,27 @@ fn import(ctx: &Context, cache: &CacheSettings, path: &Path, load: bool) -> Resu
         return miss(format!("no cache archive at {}", path.display()));
     }
     let (store, lock) = open_locked(ctx, cache)?;
-    let outcome = match archive::import(&store, &lock, path, &Limits::default()) {
+    let runtime = runtime()?;
+    // The images go to the daemon while the archive is read (see `DaemonTee`). A daemon that
+    // cannot be reached does not stop the store from being restored; its error comes after.
+    let mut tee = if load {
+        Some(DaemonTee::new(&runtime, runtime.block_on(connect(ctx))))
+    } else {
+        None
+    };
+    let limits = Limits::default();
+    let imported = match &mut tee {
+        Some(tee) => archive::import_teeing(&store, &lock, path, &limits, tee),
+        None => archive::import(&store, &lock, path, &limits),
+    };
+    let outcome = match imported {
         Ok(outcome) => outcome,
         Err(CacheError::BadArchive { path, reason }) => {
+            // The upload, if any, was failed when the tee saw no `all_verified`; its error is
+            // the expected one.
+            if let Some(tee) = tee {
+                tee.abandon();
+            }
             return miss(format!("refused cache archive {path}: {reason}"));
         }
         Err(other) => return Err(other.into()),
@@ -403,9 +425,8 @@ fn import(ctx: &Context, cache: &CacheSettings, path: &Path, load: bool) -> Resu
         loaded: Vec::new(),
         already_in_daemon: Vec::new(),
     };
-    if load {
-        let (loaded, present) =
-            runtime()?.block_on(load_into_daemon(ctx, &store, outcome.images))?;
+    if let Some(tee) = tee {
+        let (loaded, present) = tee.finish()?;
         report.loaded = loaded;
         report.already_in_daemon = present;
     }
@@ -422,15 +443,177 @@ fn import(ctx: &Context, cache: &CacheSettings, path: &Path, load: bool) -> Resu
     Ok(exit::SUCCESS)
 }
 
+/// Loads an archive's images into the daemon while the archive is imported: once the manifest
+/// checked out, the images the daemon lacks are found, and a `docker load` upload starts that
+/// receives their blobs as they are read. The load tar's `manifest.json`, which alone makes the
+/// daemon load anything, is written only after every blob of the archive matched its digest;
+/// a refused archive fails the upload instead, and the daemon discards what it received.
+/// Images the daemon already has get their tags back only after the archive checked out.
+struct DaemonTee<'a> {
+    runtime: &'a tokio::runtime::Runtime,
+    engine: Option<DockerEngine>,
+    /// The first error talking to the daemon: [`DaemonTee::finish`] returns it.
+    error: Option<Error>,
+    /// The images the daemon has, and the ones being loaded.
+    present: Vec<ImageEntry>,
+    missing: Vec<ImageEntry>,
+    tar: Option<docker_tar::LoadTar<LoadStream>>,
+    /// The daemon's answer to the upload.
+    done: Option<tokio::task::JoinHandle<Result<Vec<String>, EngineError>>>,
+}
+
+impl<'a> DaemonTee<'a> {
+    fn new(runtime: &'a tokio::runtime::Runtime, engine: Result<DockerEngine, Error>) -> Self {
+        let (engine, error) = match engine {
+            Ok(engine) => (Some(engine), None),
+            Err(error) => (None, Some(error)),
+        };
+        Self {
+            runtime,
+            engine,
+            error,
+            present: Vec::new(),
+            missing: Vec::new(),
+            tar: None,
+            done: None,
+        }
+    }
+
+    /// Sorts the manifest's images into present and missing, asking the daemon.
+    fn sort_images(&mut self, engine: &DockerEngine, manifest: &Manifest) -> Result<(), Error> {
+        for image in &manifest.images {
+            let found = self
+                .runtime
+                .block_on(engine.inspect(&image.config.to_string()))
+                .map_err(cache_err)?;
+            match found {
+                Some(_) => self.present.push(image.clone()),
+                None => self.missing.push(image.clone()),
+            }
+        }
+        Ok(())
+    }
+
+    /// The upload failed (the daemon stopped reading, say): it is abandoned, and the rest of
+    /// the archive only goes into the store. The daemon's answer says why.
+    fn stop(&mut self, error: std::io::Error) {
+        self.tar = None;
+        self.error.get_or_insert(cache_err(EngineError::Io {
+            path: "docker load stream".into(),
+            source: error,
+        }));
+    }
+
+    /// Waits for the daemon's answer to the upload, if one was started; an unfinished upload is
+    /// failed first (see `LoadStream`).
+    fn wait_for_load(&mut self) -> Result<(), Error> {
+        drop(self.tar.take());
+        let Some(done) = self.done.take() else {
+            return Ok(());
+        };
+        self.runtime
+            .block_on(done)
+            .map_err(|e| EngineError::DaemonGone {
+                during: "docker load".into(),
+                reason: e.to_string(),
+            })
+            .and_then(|answer| answer)
+            .map(drop)
+            .map_err(cache_err)
+    }
+
+    /// After a refused archive: the upload is failed and its expected error ignored.
+    fn abandon(mut self) {
+        let _ = self.wait_for_load();
+    }
+
+    /// After a successful import: waits for the load and tags the present images. Returns
+    /// (loaded, already present) image names, or the first error from the daemon.
+    fn finish(mut self) -> Result<(Vec<String>, Vec<String>), Error> {
+        // The daemon's answer first: when it stopped reading, it says why.
+        self.wait_for_load()?;
+        if let Some(error) = self.error {
+            return Err(error);
+        }
+        let engine = self.engine.as_ref().expect("no error, so connected");
+        for image in &self.present {
+            self.runtime.block_on(retag(engine, image))?;
+        }
+        let names = |images: Vec<ImageEntry>| images.into_iter().map(|i| i.name).collect();
+        Ok((names(self.missing), names(self.present)))
+    }
+}
+
+fn cache_err(error: EngineError) -> Error {
+    Error::Cache(error.into())
+}
+
+impl BlobTee for DaemonTee<'_> {
+    fn start(&mut self, manifest: &Manifest) {
+        let Some(engine) = self.engine.take() else {
+            return;
+        };
+        let sorted = self.sort_images(&engine, manifest);
+        if let Err(error) = sorted {
+            self.error = Some(error);
+        } else if !self.missing.is_empty() {
+            let upload = {
+                let _context = self.runtime.enter();
+                engine.start_load()
+            };
+            self.tar = Some(docker_tar::LoadTar::new(&self.missing, upload.stream));
+            self.done = Some(upload.done);
+        }
+        self.engine = Some(engine);
+    }
+
+    fn wants(&mut self, digest: &Digest, size: u64) -> bool {
+        let Some(tar) = &mut self.tar else {
+            return false;
+        };
+        if !tar.wants(digest) {
+            return false;
+        }
+        if let Err(error) = tar.begin_blob(digest, size) {
+            self.stop(error);
+            return false;
+        }
+        true
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        if let Some(tar) = &mut self.tar
+            && let Err(error) = tar.write_all(bytes)
+        {
+            self.stop(error);
+        }
+    }
+
+    fn verified(&mut self, digest: &Digest, staged: &Path) {
+        let Some(tar) = &mut self.tar else { return };
+        let ended =
+            std::fs::File::open(staged).and_then(|mut file| tar.end_blob(digest, &mut file));
+        if let Err(error) = ended {
+            self.stop(error);
+        }
+    }
+
+    fn all_verified(&mut self) {
+        let Some(tar) = self.tar.take() else { return };
+        if let Err(error) = tar.finish().and_then(LoadStream::finish) {
+            self.stop(error);
+        }
+    }
+}
+
 /// Loads the images the daemon lacks; images it has (same id) only get their tags back.
 /// Returns (loaded, already present) image names.
 pub(super) async fn load_into_daemon(
     ctx: &Context,
     store: &Store,
-    images: Vec<crate::cache::ImageEntry>,
+    images: Vec<ImageEntry>,
 ) -> Result<(Vec<String>, Vec<String>), Error> {
     let engine = connect(ctx).await?;
-    let cache_err = |e: crate::engine::EngineError| Error::Cache(e.into());
     let mut missing = Vec::new();
     let mut present = Vec::new();
     for image in images {
@@ -440,13 +623,7 @@ pub(super) async fn load_into_daemon(
             .map_err(cache_err)?
             .is_some()
         {
-            for tag in &image.tags {
-                let (repo, version) = (docker_tar::repository(tag), tag_of(tag));
-                engine
-                    .tag(&image.config.to_string(), repo, version)
-                    .await
-                    .map_err(cache_err)?;
-            }
+            retag(&engine, &image).await?;
             present.push(image.name);
         } else {
             missing.push(image);
@@ -461,6 +638,18 @@ pub(super) async fn load_into_daemon(
             .map_err(cache_err)?;
     }
     Ok((names, present))
+}
+
+/// Gives an image the daemon has (by id) every tag it was saved with.
+async fn retag(engine: &DockerEngine, image: &ImageEntry) -> Result<(), Error> {
+    for tag in &image.tags {
+        let (repo, version) = (docker_tar::repository(tag), tag_of(tag));
+        engine
+            .tag(&image.config.to_string(), repo, version)
+            .await
+            .map_err(cache_err)?;
+    }
+    Ok(())
 }
 
 fn tag_of(reference: &str) -> &str {

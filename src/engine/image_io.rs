@@ -55,27 +55,13 @@ impl DockerEngine {
         &self,
         produce: impl FnOnce(&mut dyn Write) -> io::Result<()> + Send + 'static,
     ) -> Result<Vec<String>, EngineError> {
-        let (sender, receiver) = mpsc::channel::<io::Result<Bytes>>(IN_FLIGHT_CHUNKS);
+        let upload = self.start_load();
+        let mut stream = upload.stream;
         let writer_task = tokio::task::spawn_blocking(move || {
-            let mut writer = io::BufWriter::with_capacity(CHUNK, ChannelWriter(sender.clone()));
-            let result = produce(&mut writer).and_then(|()| writer.flush());
-            if let Err(error) = &result {
-                // Fail the upload too, so the daemon does not load a truncated tar.
-                let _ = sender.blocking_send(Err(io::Error::other(error.to_string())));
-            }
-            result
+            produce(&mut stream)?;
+            stream.finish()
         });
-        let body = tokio_stream_of(receiver);
-        let options = ImportImageOptionsBuilder::default().quiet(true).build();
-        let mut messages = self.long_client().import_image_stream(options, body, None);
-        let mut loaded = Vec::new();
-        let mut failure = None;
-        while let Some(message) = messages.next().await {
-            match message {
-                Ok(info) => loaded.extend(info.stream.map(|s| s.trim().to_owned())),
-                Err(error) => failure = Some(error),
-            }
-        }
+        let loaded = upload.done.await;
         let written = writer_task.await.map_err(|e| EngineError::DaemonGone {
             during: "docker load".into(),
             reason: e.to_string(),
@@ -84,12 +70,96 @@ impl DockerEngine {
             path: "docker load stream".into(),
             source,
         })?;
-        match failure {
-            Some(source) => Err(EngineError::Api {
-                call: "docker load".into(),
-                source,
-            }),
-            None => Ok(loaded),
+        loaded.map_err(|e| EngineError::DaemonGone {
+            during: "docker load".into(),
+            reason: e.to_string(),
+        })?
+    }
+
+    /// Starts a `docker load` whose tar is written to the returned [`LoadUpload::stream`] (from a
+    /// thread that may block, never from async code); [`LoadUpload::done`] gives the daemon's
+    /// "Loaded image" lines once the stream was finished. A stream dropped without
+    /// [`LoadStream::finish`] fails the upload, so the daemon loads nothing from it. Must be
+    /// called within the tokio runtime's context.
+    pub fn start_load(&self) -> LoadUpload {
+        let (sender, receiver) = mpsc::channel::<io::Result<Bytes>>(IN_FLIGHT_CHUNKS);
+        let docker = self.long_client().clone();
+        let done = tokio::spawn(async move {
+            let body = tokio_stream_of(receiver);
+            let options = ImportImageOptionsBuilder::default().quiet(true).build();
+            let mut messages = docker.import_image_stream(options, body, None);
+            let mut loaded = Vec::new();
+            let mut failure = None;
+            while let Some(message) = messages.next().await {
+                match message {
+                    Ok(info) => loaded.extend(info.stream.map(|s| s.trim().to_owned())),
+                    Err(error) => failure = Some(error),
+                }
+            }
+            match failure {
+                Some(source) => Err(EngineError::Api {
+                    call: "docker load".into(),
+                    source,
+                }),
+                None => Ok(loaded),
+            }
+        });
+        LoadUpload {
+            stream: LoadStream {
+                writer: Some(io::BufWriter::with_capacity(CHUNK, ChannelWriter(sender))),
+            },
+            done,
+        }
+    }
+}
+
+/// A `docker load` under way (see [`DockerEngine::start_load`]).
+pub struct LoadUpload {
+    pub stream: LoadStream,
+    pub done: tokio::task::JoinHandle<Result<Vec<String>, EngineError>>,
+}
+
+/// The tar going to `docker load`. Writes block while the upload is [`IN_FLIGHT_CHUNKS`] behind.
+pub struct LoadStream {
+    writer: Option<io::BufWriter<ChannelWriter>>,
+}
+
+impl LoadStream {
+    /// Sends what is buffered and ends the upload: the daemon then loads what it received.
+    pub fn finish(mut self) -> io::Result<()> {
+        let writer = self.writer.take().expect("open until finish or drop");
+        writer.into_inner().map_err(|e| e.into_error())?;
+        Ok(())
+    }
+
+    fn writer(&mut self) -> &mut io::BufWriter<ChannelWriter> {
+        self.writer.as_mut().expect("open until finish or drop")
+    }
+}
+
+impl Write for LoadStream {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.writer().write(buf)
+    }
+
+    fn write_all(&mut self, buf: &[u8]) -> io::Result<()> {
+        self.writer().write_all(buf)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.writer().flush()
+    }
+}
+
+impl Drop for LoadStream {
+    /// Not finished: the buffered rest is dropped and the upload fails, so the daemon does not
+    /// load a truncated tar.
+    fn drop(&mut self) {
+        if let Some(writer) = self.writer.take() {
+            let (channel, _unsent) = writer.into_parts();
+            let _ = channel
+                .0
+                .blocking_send(Err(io::Error::other("the docker load tar was abandoned")));
         }
     }
 }

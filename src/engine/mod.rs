@@ -37,6 +37,7 @@ use std::time::Duration;
 
 pub use context::stream_context;
 pub use docker::{DaemonInfo, DockerEngine};
+pub use image_io::{LoadStream, LoadUpload};
 pub use progress::{BuildKitFolder, ClassicFolder};
 
 /// The name under which [`Dockerfile::Contents`] is added to the context tar.

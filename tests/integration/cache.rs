@@ -298,3 +298,113 @@ fn a_bad_archive_is_a_cache_miss_with_exit_0() {
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
     assert!(text(&out).contains("no cache archive"), "{}", text(&out));
 }
+
+/// `c.tzst` with the bytes of the image's config changed (same length, still valid JSON, so
+/// only the digest check can tell); returns the archive and the changed config's id.
+fn with_changed_config(archive: &[u8], from: &str, to: &str) -> (Vec<u8>, String) {
+    let tar = zstd::decode_all(archive).expect("zstd");
+    let mut entries = tar::Archive::new(tar.as_slice());
+    let mut out = tar::Builder::new(Vec::new());
+    let mut config = None;
+    let mut changed = None;
+    // The changed config goes last, so everything else reached the daemon before its check.
+    let mut last = None;
+    for entry in entries.entries().expect("entries") {
+        let mut entry = entry.expect("entry");
+        let name = entry.path().expect("path").display().to_string();
+        let mut bytes = Vec::new();
+        std::io::Read::read_to_end(&mut entry, &mut bytes).expect("read");
+        if name == "manifest.json" {
+            let manifest: serde_json::Value = serde_json::from_slice(&bytes).expect("manifest");
+            let digest = manifest["images"][0]["config"].as_str().expect("config");
+            config = Some(format!("blobs/sha256/{}", &digest["sha256:".len()..]));
+        } else if Some(&name) == config.as_ref() {
+            let text = String::from_utf8(bytes).expect("config json");
+            assert!(text.contains(from), "{text}");
+            let text = text.replacen(from, to, 1);
+            changed = Some(format!("sha256:{}", sha256_hex(text.as_bytes())));
+            last = Some((entry.header().clone(), text.into_bytes()));
+            continue;
+        }
+        out.append(&entry.header().clone(), bytes.as_slice())
+            .expect("append");
+    }
+    let (header, bytes) = last.expect("the config blob is in the archive");
+    out.append(&header, bytes.as_slice()).expect("append");
+    let tar = out.into_inner().expect("tar");
+    let changed = changed.expect("changed");
+    (zstd::encode_all(tar.as_slice(), 3).expect("zstd"), changed)
+}
+
+fn sha256_hex(bytes: &[u8]) -> String {
+    use sha2::Digest as _;
+    sha2::Sha256::digest(bytes)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+/// The import streams blobs to `docker load` before they are verified; a blob that then fails
+/// its digest must leave the daemon without the image (and without the forged one), and the
+/// store without anything. The config is the blob changed: the daemon recomputes an image id
+/// from whatever config it gets, so only buildopt's check stands between it and a forged image.
+#[test]
+fn a_blob_failing_its_digest_mid_import_loads_nothing_into_the_daemon() {
+    let Some((dir, image)) = store_with_image("forged") else {
+        return;
+    };
+    let tag = format!("{image}:v1");
+    let good = std::fs::read(dir.path().join("c.tzst")).expect("archive");
+    let (bad, forged_id) = with_changed_config(&good, "forged-", "FORGED-");
+    let fresh = dir.path().join("fresh");
+    std::fs::create_dir(&fresh).expect("mkdir");
+    std::fs::write(fresh.join("bad.tzst"), bad).expect("write");
+    std::fs::write(fresh.join("good.tzst"), good).expect("write");
+    let inspect = |reference: &str| {
+        Command::new("docker")
+            .args(["image", "inspect", reference])
+            .output()
+            .expect("docker")
+            .status
+            .success()
+    };
+
+    let out = run(
+        &fresh,
+        &["--format", "json", "cache", "import", "bad.tzst"],
+        &[],
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    assert_eq!(report["restored"], false, "{report}");
+    let warning = report["warning"].as_str().unwrap_or_default();
+    assert!(warning.contains("does not match"), "{report}");
+    assert!(
+        !inspect(&tag),
+        "the image was loaded from a refused archive"
+    );
+    assert!(!inspect(&forged_id), "the forged config was loaded");
+    let store = fresh.join(".build_cache");
+    assert!(!store.join("index.json").exists());
+    assert_eq!(
+        std::fs::read_dir(store.join("blobs/sha256"))
+            .expect("blobs")
+            .count(),
+        0
+    );
+    assert_eq!(
+        std::fs::read_dir(store.join("tmp")).expect("tmp").count(),
+        0
+    );
+
+    // The control: the same archive unchanged loads the image.
+    let out = run(
+        &fresh,
+        &["--format", "json", "cache", "import", "good.tzst"],
+        &[],
+    );
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    assert_eq!(report["loaded"][0], image.as_str(), "{report}");
+    assert!(inspect(&tag));
+    docker(&["rmi", "-f", &tag], dir.path());
+}
