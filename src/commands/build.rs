@@ -418,27 +418,39 @@ async fn previous_images(
     workspace: &Workspace,
     stages: bool,
 ) -> Result<Previous, BuildCommandError> {
-    let mut previous = Previous::default();
+    // (image name when the reference is its `latest`, reference), asked of the daemon at once.
+    let mut wanted: Vec<(Option<String>, String)> = Vec::new();
     for image in workspace
         .images
         .iter()
         .filter(|i| order.iter().any(|p| p.name == i.def.name))
     {
-        let latest = latest_of(&image.def.repository);
-        if let Some(info) = engine.inspect(&latest).await? {
-            previous.sizes.insert(image.def.name.clone(), info.size);
-            previous.present.insert(latest);
+        wanted.push((
+            Some(image.def.name.clone()),
+            latest_of(&image.def.repository),
+        ));
+        if stages {
+            let stage_refs = intermediate_stages(image)?;
+            wanted.extend(
+                stage_refs
+                    .into_iter()
+                    .map(|(_, reference)| (None, reference)),
+            );
         }
-        let stage_refs = if stages {
-            intermediate_stages(image)?
-        } else {
-            Vec::new()
-        };
-        for (_, reference) in stage_refs {
-            if engine.inspect(&reference).await?.is_some() {
-                previous.present.insert(reference);
-            }
+    }
+    let infos = futures_util::future::try_join_all(
+        wanted
+            .iter()
+            .map(|(_, reference)| engine.inspect(reference)),
+    )
+    .await?;
+    let mut previous = Previous::default();
+    for ((name, reference), info) in wanted.into_iter().zip(infos) {
+        let Some(info) = info else { continue };
+        if let Some(name) = name {
+            previous.sizes.insert(name, info.size);
         }
+        previous.present.insert(reference);
     }
     Ok(previous)
 }

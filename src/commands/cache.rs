@@ -537,7 +537,7 @@ impl<'a> DaemonTee<'a> {
         }
         let engine = self.engine.as_ref().expect("no error, so connected");
         for image in &self.present {
-            self.runtime.block_on(retag(engine, image))?;
+            self.runtime.block_on(retag(engine, image, &[]))?;
         }
         let names = |images: Vec<ImageEntry>| images.into_iter().map(|i| i.name).collect();
         Ok((names(self.missing), names(self.present)))
@@ -616,17 +616,17 @@ pub(super) async fn load_into_daemon(
     let engine = connect(ctx).await?;
     let mut missing = Vec::new();
     let mut present = Vec::new();
-    for image in images {
-        if engine
-            .inspect(&image.config.to_string())
-            .await
-            .map_err(cache_err)?
-            .is_some()
-        {
-            retag(&engine, &image).await?;
-            present.push(image.name);
-        } else {
-            missing.push(image);
+    let ids: Vec<String> = images.iter().map(|i| i.config.to_string()).collect();
+    let infos = futures_util::future::try_join_all(ids.iter().map(|id| engine.inspect(id)))
+        .await
+        .map_err(cache_err)?;
+    for (image, info) in images.into_iter().zip(infos) {
+        match info {
+            Some(info) => {
+                retag(&engine, &image, &info.repo_tags).await?;
+                present.push(image.name);
+            }
+            None => missing.push(image),
         }
     }
     let names = missing.iter().map(|i| i.name.clone()).collect();
@@ -640,9 +640,9 @@ pub(super) async fn load_into_daemon(
     Ok((names, present))
 }
 
-/// Gives an image the daemon has (by id) every tag it was saved with.
-async fn retag(engine: &DockerEngine, image: &ImageEntry) -> Result<(), Error> {
-    for tag in &image.tags {
+/// Gives an image the daemon has (by id) every tag it was saved with that it lacks (`has`).
+async fn retag(engine: &DockerEngine, image: &ImageEntry, has: &[String]) -> Result<(), Error> {
+    for tag in image.tags.iter().filter(|tag| !has.contains(tag)) {
         let (repo, version) = (docker_tar::repository(tag), tag_of(tag));
         engine
             .tag(&image.config.to_string(), repo, version)
