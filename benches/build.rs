@@ -8,10 +8,12 @@
 //! CLI with `DOCKER_BUILDKIT=0` (the classic builder), one image after another in dependency
 //! order. Numbers only; nothing here asserts a time.
 
-use std::io::Write;
+mod support;
+
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
+use support::{ms, report, run};
 
 const RUNS: usize = 3;
 const GENERATED_IMAGES: usize = 20;
@@ -226,30 +228,6 @@ fn remove_images(prefix: &str) {
             .stdout(Stdio::null())
             .status();
     }
-}
-
-fn report(line: &str) {
-    let _ = writeln!(std::io::stdout(), "{line}");
-}
-
-fn ms(d: Duration) -> f64 {
-    d.as_secs_f64() * 1000.0
-}
-
-fn run(command: &mut Command) -> Duration {
-    let started = Instant::now();
-    let output = command
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .output()
-        .expect("spawn");
-    let elapsed = started.elapsed();
-    assert!(
-        output.status.success(),
-        "{command:?} failed: {}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    elapsed
 }
 
 fn median(mut f: impl FnMut() -> Duration) -> Duration {

@@ -18,10 +18,10 @@
 mod support;
 
 use std::fs::File;
-use std::io::Write;
 use std::path::Path;
 use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Instant;
+use support::{children_peak_kib, report, run};
 
 const BASE: &str = "buildopt-test/busybox:latest";
 const IMAGES: [&str; 3] = [
@@ -374,25 +374,8 @@ fn save_to(dest: &Path, filter: Option<&[&str]>) {
     }
 }
 
-fn report(line: &str) {
-    let _ = writeln!(std::io::stdout(), "{line}");
-}
-
 fn path_str(path: &Path) -> &str {
     path.to_str().expect("utf-8 path")
-}
-
-/// Runs `command` (its output captured unless redirected); panics with its stderr when it fails.
-fn run(command: &mut Command) -> Duration {
-    let started = Instant::now();
-    let output = command.output().expect("spawn");
-    let elapsed = started.elapsed();
-    assert!(
-        output.status.success(),
-        "{command:?} failed: {}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    elapsed
 }
 
 fn succeeds(command: &mut Command) -> bool {
@@ -411,11 +394,6 @@ fn fresh_dir(dir: &Path) {
     if dir.exists() {
         std::fs::remove_dir_all(dir).expect("remove store");
     }
-}
-
-fn children_peak_kib() -> i64 {
-    nix::sys::resource::getrusage(nix::sys::resource::UsageWho::RUSAGE_CHILDREN)
-        .map_or(0, |u| u.max_rss())
 }
 
 /// The benchmark's images; removed from the daemon on drop, even after a panic.

@@ -10,6 +10,7 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
+use support::{children_peak_kib, ms, report, run};
 
 const FILES: usize = 100_000;
 const IMAGES: usize = 200;
@@ -96,40 +97,11 @@ fn peak_of(command: &[&str]) -> i64 {
         .unwrap_or(0)
 }
 
-fn report(line: &str) {
-    let _ = writeln!(std::io::stdout(), "{line}");
-}
-
-fn ms(d: Duration) -> f64 {
-    d.as_secs_f64() * 1000.0
-}
-
-fn run(command: &mut Command) -> Duration {
-    let started = Instant::now();
-    let output = command
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .output()
-        .expect("spawn");
-    let elapsed = started.elapsed();
-    assert!(
-        output.status.success(),
-        "{command:?} failed: {}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    elapsed
-}
-
 fn median(mut f: impl FnMut() -> Duration) -> Duration {
     f(); // warm the page cache
     let mut times: Vec<Duration> = (0..RUNS).map(|_| f()).collect();
     times.sort();
     times[RUNS / 2]
-}
-
-fn children_peak_kib() -> i64 {
-    nix::sys::resource::getrusage(nix::sys::resource::UsageWho::RUSAGE_CHILDREN)
-        .map_or(0, |u| u.max_rss())
 }
 
 /// Writes three commits with `git fast-import`: the tree, a one-file change, a 5,000-file change.
