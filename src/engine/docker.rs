@@ -341,6 +341,40 @@ impl DockerEngine {
         }
     }
 
+    /// Passes the status lines of a push or pull (`what`) of `reference` to `on_event` until the
+    /// stream ends; an error message from the daemon or the registry becomes `refused`'s error.
+    async fn relay_status<S>(
+        &self,
+        mut stream: S,
+        what: &str,
+        reference: &str,
+        on_event: EventSink<'_>,
+        refused: impl FnOnce(String, String) -> EngineError,
+    ) -> Result<(), EngineError>
+    where
+        S: Stream<Item = Result<Option<String>, BollardError>> + Unpin,
+    {
+        let during = format!("the {what}");
+        while let Some(item) = self.next_or_gone(&mut stream, &during).await? {
+            match item {
+                Ok(Some(line)) => on_event(BuildEvent::Log { step: None, line }),
+                Ok(None) => {}
+                Err(error) if is_connection_error(&error) => {
+                    return Err(EngineError::DaemonGone {
+                        during,
+                        reason: error.to_string(),
+                    });
+                }
+                Err(BollardError::DockerStreamError { error: message })
+                | Err(BollardError::DockerResponseServerError { message, .. }) => {
+                    return Err(refused(reference.to_owned(), message));
+                }
+                Err(error) => return Err(api_error(format!("{what} {reference}"))(error)),
+            }
+        }
+        Ok(())
+    }
+
     async fn build_once(
         &self,
         request: &BuildRequest,
@@ -705,30 +739,18 @@ impl Engine for DockerEngine {
             tag: Some(tag.to_owned()),
             ..PushImageOptions::default()
         };
-        let mut stream = self
+        let stream = self
             .long_docker
-            .push_image(repo, Some(options), credentials);
-        while let Some(item) = self.next_or_gone(&mut stream, "the push").await? {
-            match item {
-                Ok(info) => {
-                    if let Some(line) = info.status {
-                        on_event(BuildEvent::Log { step: None, line });
-                    }
-                }
-                Err(error) if is_connection_error(&error) => {
-                    return Err(EngineError::DaemonGone {
-                        during: "the push".into(),
-                        reason: error.to_string(),
-                    });
-                }
-                Err(BollardError::DockerStreamError { error: message })
-                | Err(BollardError::DockerResponseServerError { message, .. }) => {
-                    return Err(EngineError::Push { reference, message });
-                }
-                Err(error) => return Err(api_error(format!("push {reference}"))(error)),
-            }
-        }
-        Ok(())
+            .push_image(repo, Some(options), credentials)
+            .map(|item| item.map(|info| info.status));
+        self.relay_status(
+            stream,
+            "push",
+            &reference,
+            on_event,
+            |reference, message| EngineError::Push { reference, message },
+        )
+        .await
     }
 
     async fn registry_digest(
@@ -769,30 +791,18 @@ impl Engine for DockerEngine {
             tag: Some(tag.to_owned()),
             ..CreateImageOptions::default()
         };
-        let mut stream =
-            self.long_docker
-                .create_image(Some(options), None, credentials.map(docker_credentials));
-        while let Some(item) = self.next_or_gone(&mut stream, "the pull").await? {
-            match item {
-                Ok(info) => {
-                    if let Some(line) = info.status {
-                        on_event(BuildEvent::Log { step: None, line });
-                    }
-                }
-                Err(error) if is_connection_error(&error) => {
-                    return Err(EngineError::DaemonGone {
-                        during: "the pull".into(),
-                        reason: error.to_string(),
-                    });
-                }
-                Err(BollardError::DockerStreamError { error: message })
-                | Err(BollardError::DockerResponseServerError { message, .. }) => {
-                    return Err(EngineError::Registry { reference, message });
-                }
-                Err(error) => return Err(api_error(format!("pull {reference}"))(error)),
-            }
-        }
-        Ok(())
+        let stream = self
+            .long_docker
+            .create_image(Some(options), None, credentials.map(docker_credentials))
+            .map(|item| item.map(|info| info.status));
+        self.relay_status(
+            stream,
+            "pull",
+            &reference,
+            on_event,
+            |reference, message| EngineError::Registry { reference, message },
+        )
+        .await
     }
 
     async fn remove_image(&self, reference: &str) -> Result<bool, EngineError> {
