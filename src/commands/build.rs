@@ -833,24 +833,13 @@ fn not_selected(planned: &PlannedImage, only: &[String]) -> ImageReport {
         )
     };
     ImageReport {
-        name: planned.name.clone(),
-        repository: planned.name.clone(),
-        result: ImageResult::Skipped,
         skip_reason: Some(reason),
-        reasons: Vec::new(),
-        inputs_digest: planned.inputs_digest.clone(),
-        duration_ms: 0,
-        steps: Vec::new(),
-        context: None,
-        size: None,
-        layers: None,
-        image_id: None,
-        digest: None,
-        tags: Vec::new(),
-        failure: None,
-        warnings: Vec::new(),
-        previous_size: None,
-        stages: Vec::new(),
+        ..ImageReport::new(
+            planned.name.clone(),
+            planned.name.clone(),
+            ImageResult::Skipped,
+            planned.inputs_digest.clone(),
+        )
     }
 }
 

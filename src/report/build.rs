@@ -248,14 +248,7 @@ mod tests {
 
     fn image(name: &str, result: ImageResult) -> ImageReport {
         ImageReport {
-            name: name.into(),
-            repository: name.into(),
-            result,
-            skip_reason: None,
-            reasons: Vec::new(),
-            inputs_digest: format!("blake3:{name}"),
             duration_ms: 3200,
-            steps: Vec::new(),
             context: Some(ContextSize {
                 bytes: 10,
                 files: 2,
@@ -263,12 +256,8 @@ mod tests {
             size: Some(2_100_000),
             layers: Some(3),
             image_id: Some("sha256:abc".into()),
-            digest: None,
             tags: vec![format!("{name}:latest")],
-            failure: None,
-            warnings: Vec::new(),
-            previous_size: None,
-            stages: Vec::new(),
+            ..ImageReport::new(name.into(), name.into(), result, format!("blake3:{name}"))
         }
     }
 

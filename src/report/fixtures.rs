@@ -16,27 +16,17 @@ pub const HOSTILE: &str = "::error file=x::pwned\r\n::add-mask::secret @channel 
 
 pub fn image(name: &str, result: ImageResult) -> ImageReport {
     ImageReport {
-        name: name.into(),
-        repository: format!("registry.example.com/{name}"),
-        result,
-        skip_reason: None,
-        reasons: Vec::new(),
-        inputs_digest: format!("blake3:{name}"),
         duration_ms: 3200,
-        steps: Vec::new(),
         context: Some(ContextSize {
             bytes: 4096,
             files: 12,
         }),
-        size: None,
-        layers: None,
-        image_id: None,
-        digest: None,
-        tags: Vec::new(),
-        failure: None,
-        warnings: Vec::new(),
-        previous_size: None,
-        stages: Vec::new(),
+        ..ImageReport::new(
+            name.into(),
+            format!("registry.example.com/{name}"),
+            result,
+            format!("blake3:{name}"),
+        )
     }
 }
 

@@ -144,6 +144,35 @@ pub struct ImageReport {
 }
 
 impl ImageReport {
+    /// An image that has not run: no steps, sizes, tags, failure or warnings yet.
+    pub fn new(
+        name: String,
+        repository: String,
+        result: ImageResult,
+        inputs_digest: String,
+    ) -> Self {
+        Self {
+            name,
+            repository,
+            result,
+            skip_reason: None,
+            reasons: Vec::new(),
+            inputs_digest,
+            duration_ms: 0,
+            steps: Vec::new(),
+            context: None,
+            size: None,
+            layers: None,
+            image_id: None,
+            digest: None,
+            tags: Vec::new(),
+            failure: None,
+            warnings: Vec::new(),
+            previous_size: None,
+            stages: Vec::new(),
+        }
+    }
+
     /// Steps that were served from the build cache.
     pub fn cached_steps(&self) -> usize {
         self.steps.iter().filter(|s| s.cached).count()
@@ -294,26 +323,12 @@ mod tests {
 
     #[test]
     fn cached_ratio_counts_cached_steps_and_is_none_without_steps() {
-        let mut image = ImageReport {
-            name: "api".into(),
-            repository: "api".into(),
-            result: ImageResult::Built,
-            skip_reason: None,
-            reasons: Vec::new(),
-            inputs_digest: "blake3:x".into(),
-            duration_ms: 0,
-            steps: Vec::new(),
-            context: None,
-            size: None,
-            layers: None,
-            image_id: None,
-            digest: None,
-            tags: Vec::new(),
-            failure: None,
-            warnings: Vec::new(),
-            previous_size: None,
-            stages: Vec::new(),
-        };
+        let mut image = ImageReport::new(
+            "api".into(),
+            "api".into(),
+            ImageResult::Built,
+            "blake3:x".into(),
+        );
         assert_eq!(image.cached_ratio(), None);
         image.steps = vec![step(true), step(false), step(true), step(true)];
         assert_eq!(image.cached_steps(), 3);
