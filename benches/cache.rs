@@ -21,7 +21,7 @@ use std::fs::File;
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::Instant;
-use support::{children_peak_kib, report, run};
+use support::{report, run};
 
 const BASE: &str = "buildopt-test/busybox:latest";
 const IMAGES: [&str; 3] = [
@@ -36,17 +36,7 @@ const MB: f64 = 1_000_000.0;
 const MIB: f64 = 1024.0 * 1024.0;
 
 fn main() {
-    let args: Vec<String> = std::env::args().collect();
-    if let Some(at) = args.iter().position(|a| a == "--peak-of") {
-        // Child mode: run one command, then report its wall time and the peak memory of it and
-        // its own children.
-        let command = &args[at + 1..];
-        let elapsed = run(Command::new(&command[0]).args(&command[1..]));
-        report(&format!(
-            "{} {}",
-            elapsed.as_secs_f64(),
-            children_peak_kib()
-        ));
+    if support::run_as_peak_child() {
         return;
     }
     if !docker_ok() {
@@ -322,21 +312,7 @@ fn timed(f: impl FnOnce()) -> Sample {
 /// memory of `command` and its children, so that docker and compressor processes this
 /// benchmark ran earlier do not count.
 fn peak_of(command: &[&str]) -> Sample {
-    let me = std::env::current_exe().expect("current exe");
-    let output = Command::new(me)
-        .arg("--peak-of")
-        .args(command)
-        .output()
-        .expect("spawn peak child");
-    assert!(
-        output.status.success(),
-        "peak child failed: {}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    let text = String::from_utf8_lossy(&output.stdout);
-    let mut fields = text.split_whitespace();
-    let seconds = fields.next().and_then(|s| s.parse().ok()).unwrap_or(0.0);
-    let peak = fields.next().and_then(|s| s.parse().ok()).unwrap_or(0);
+    let (seconds, peak) = support::peak_of(command);
     Sample {
         seconds,
         bytes: 0,

@@ -10,19 +10,14 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
-use support::{children_peak_kib, ms, report, run};
+use support::{ms, report, run};
 
 const FILES: usize = 100_000;
 const IMAGES: usize = 200;
 const RUNS: usize = 11;
 
 fn main() {
-    let args: Vec<String> = std::env::args().collect();
-    if let Some(at) = args.iter().position(|a| a == "--peak-of") {
-        // Child mode: run one command and report the peak memory of it and its own children.
-        let command = &args[at + 1..];
-        run(Command::new(&command[0]).args(&command[1..]));
-        report(&children_peak_kib().to_string());
+    if support::run_as_peak_child() {
         return;
     }
     let dir = tempfile::tempdir().expect("tempdir");
@@ -80,21 +75,7 @@ fn main() {
 /// The peak resident memory (KiB) of `command` and the git processes it runs, measured in a
 /// fresh child of this benchmark so that the generator's own children do not count.
 fn peak_of(command: &[&str]) -> i64 {
-    let me = std::env::current_exe().expect("current exe");
-    let output = Command::new(me)
-        .arg("--peak-of")
-        .args(command)
-        .output()
-        .expect("spawn peak child");
-    assert!(
-        output.status.success(),
-        "peak child failed: {}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    String::from_utf8_lossy(&output.stdout)
-        .trim()
-        .parse()
-        .unwrap_or(0)
+    support::peak_of(command).1
 }
 
 fn median(mut f: impl FnMut() -> Duration) -> Duration {

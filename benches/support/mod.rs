@@ -52,7 +52,47 @@ pub fn run(command: &mut Command) -> Duration {
 }
 
 /// The largest resident set of any waited-for child process so far, in KiB.
-pub fn children_peak_kib() -> i64 {
+fn children_peak_kib() -> i64 {
     nix::sys::resource::getrusage(nix::sys::resource::UsageWho::RUSAGE_CHILDREN)
         .map_or(0, |u| u.max_rss())
+}
+
+/// Child mode of a benchmark started by [`peak_of`]: when this process was called with
+/// `--peak-of COMMAND...`, runs the command, prints "SECONDS PEAK_KIB" (the wall time, and the
+/// peak memory of the command and its own children) and returns true.
+pub fn run_as_peak_child() -> bool {
+    let args: Vec<String> = std::env::args().collect();
+    let Some(at) = args.iter().position(|a| a == "--peak-of") else {
+        return false;
+    };
+    let command = &args[at + 1..];
+    let elapsed = run(Command::new(&command[0]).args(&command[1..]));
+    report(&format!(
+        "{} {}",
+        elapsed.as_secs_f64(),
+        children_peak_kib()
+    ));
+    true
+}
+
+/// Runs `command` in a fresh child of this benchmark (see [`run_as_peak_child`]), so that
+/// processes the benchmark ran earlier do not count; returns its wall time in seconds and the
+/// peak memory in KiB of it and its children.
+pub fn peak_of(command: &[&str]) -> (f64, i64) {
+    let me = std::env::current_exe().expect("current exe");
+    let output = Command::new(me)
+        .arg("--peak-of")
+        .args(command)
+        .output()
+        .expect("spawn peak child");
+    assert!(
+        output.status.success(),
+        "peak child failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let text = String::from_utf8_lossy(&output.stdout);
+    let mut fields = text.split_whitespace();
+    let seconds = fields.next().and_then(|s| s.parse().ok()).unwrap_or(0.0);
+    let peak = fields.next().and_then(|s| s.parse().ok()).unwrap_or(0);
+    (seconds, peak)
 }
