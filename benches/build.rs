@@ -15,7 +15,7 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 use support::{ms, report, run};
 
-const RUNS: usize = 3;
+const RUNS: usize = 5;
 const GENERATED_IMAGES: usize = 20;
 /// Generated images 0..ROOTS build FROM busybox; image i ≥ ROOTS builds FROM image i - ROOTS.
 const ROOTS: usize = 5;

@@ -34,6 +34,7 @@ pub async fn run<E: Engine>(
     observe: &(dyn Fn(Progress) + Sync),
     cancel: impl Future<Output = ()>,
 ) -> Result<RunOutcome, BuildError> {
+    let probed = probe_reusable(engine, jobs).await?;
     let mut outcomes: Vec<Option<JobOutcome>> = vec![None; jobs.len()];
     let mut started = vec![false; jobs.len()];
     let mut running: FuturesUnordered<BoxFuture<'_, (usize, Result<JobOutcome, EngineError>)>> =
@@ -52,8 +53,10 @@ pub async fn run<E: Engine>(
                 started[index] = true;
                 let parents = parent_images(&jobs[index], &outcomes);
                 let hooks = options.hooks;
+                let probed = &probed[index];
                 running.push(Box::pin(async move {
-                    let outcome = run_job(engine, &jobs[index], parents, hooks, observe).await;
+                    let outcome =
+                        run_job(engine, &jobs[index], parents, probed, hooks, observe).await;
                     (index, outcome)
                 }));
             }
@@ -101,6 +104,34 @@ pub async fn run<E: Engine>(
         jobs: outcomes,
         interrupted,
     })
+}
+
+/// What the up-front look at a job's digest reference found.
+#[derive(Debug, Clone)]
+enum Probed {
+    /// Not looked at (the job may not reuse), or the look failed: look again when the job runs.
+    NotAsked,
+    Absent,
+    Found(ImageInfo),
+}
+
+/// Inspects every reusable job's digest reference at once. A job's inputs digest covers its
+/// parents' inputs, so what its reference holds does not depend on how the parents end; asked
+/// up front, a no-change run needs one daemon round trip instead of one per level of the graph.
+/// Only a daemon that is gone is an error here; any other failure is retried by the job.
+async fn probe_reusable<E: Engine>(engine: &E, jobs: &[Job]) -> Result<Vec<Probed>, BuildError> {
+    let looks = jobs.iter().map(|job| async move {
+        if !job.reuse {
+            return Ok(Probed::NotAsked);
+        }
+        match engine.inspect(&job.digest_ref).await {
+            Ok(Some(image)) => Ok(Probed::Found(image)),
+            Ok(None) => Ok(Probed::Absent),
+            Err(error) if is_fatal(&error) => Err(BuildError::Daemon(error)),
+            Err(_) => Ok(Probed::NotAsked),
+        }
+    });
+    futures_util::future::try_join_all(looks).await
 }
 
 /// Jobs not yet started whose parents all have an image, in job order.
@@ -156,6 +187,7 @@ async fn run_job<E: Engine>(
     engine: &E,
     job: &Job,
     parents: Vec<(String, String)>,
+    probed: &Probed,
     hooks: &Hooks,
     observe: &(dyn Fn(Progress) + Sync),
 ) -> Result<JobOutcome, EngineError> {
@@ -165,7 +197,7 @@ async fn run_job<E: Engine>(
     });
     let mut outcome = match hooks.run_pre_build(&job.name, first_tag(job)).await {
         Err(hook) => hook_failed(hook),
-        Ok(()) => match make_image(engine, job, &parents, observe).await {
+        Ok(()) => match make_image(engine, job, &parents, probed, observe).await {
             Ok(outcome) => outcome,
             Err(error) if is_fatal(&error) => return Err(error),
             Err(error) => failed(error),
@@ -234,19 +266,23 @@ async fn make_image<E: Engine>(
     engine: &E,
     job: &Job,
     parents: &[(String, String)],
+    probed: &Probed,
     observe: &(dyn Fn(Progress) + Sync),
 ) -> Result<JobOutcome, EngineError> {
+    if job.reuse
+        && let Some(existing) = find_reusable(engine, job, probed).await?
+    {
+        // A tag is a write the daemon serialises; a no-change run finds most already in place.
+        for reference in job.request.tags.iter().chain([&job.digest_ref]) {
+            if !carries_tag(&existing, reference) {
+                tag(engine, &existing.id, reference).await?;
+            }
+        }
+        return Ok(done(ImageResult::Reused, Vec::new(), existing));
+    }
     // Point the child's references at the parents built (or reused) in this run.
     for (reference, id) in parents {
         tag(engine, id, reference).await?;
-    }
-    if job.reuse
-        && let Some(existing) = find_reusable(engine, job).await?
-    {
-        for reference in job.request.tags.iter().chain([&job.digest_ref]) {
-            tag(engine, &existing.id, reference).await?;
-        }
-        return Ok(done(ImageResult::Reused, Vec::new(), existing));
     }
     let name = job.name.clone();
     let mut on_event = |event: BuildEvent| {
@@ -299,8 +335,16 @@ async fn make_image<E: Engine>(
 
 /// The local image recorded under the job's digest reference (and really labelled with that
 /// digest), else (when pushing) the one its registry holds under the digest tag, pulled.
-async fn find_reusable<E: Engine>(engine: &E, job: &Job) -> Result<Option<ImageInfo>, EngineError> {
-    let local = engine.inspect(&job.digest_ref).await?;
+async fn find_reusable<E: Engine>(
+    engine: &E,
+    job: &Job,
+    probed: &Probed,
+) -> Result<Option<ImageInfo>, EngineError> {
+    let local = match probed {
+        Probed::Found(image) => Some(image.clone()),
+        Probed::Absent => None,
+        Probed::NotAsked => engine.inspect(&job.digest_ref).await?,
+    };
     if let Some(image) = local.filter(|i| i.labels.get(DIGEST_LABEL) == Some(&job.inputs_digest)) {
         return Ok(Some(image));
     }
@@ -308,6 +352,14 @@ async fn find_reusable<E: Engine>(engine: &E, job: &Job) -> Result<Option<ImageI
         Some(lookup) => remote::pull_existing(engine, lookup).await,
         None => Ok(None),
     }
+}
+
+/// Whether the daemon already lists `reference` (`repo` alone meaning `repo:latest`) among the
+/// image's tags.
+fn carries_tag(image: &ImageInfo, reference: &str) -> bool {
+    let (repo, tag) = split_reference(reference);
+    let full = format!("{repo}:{}", tag.as_deref().unwrap_or("latest"));
+    image.repo_tags.contains(&full)
 }
 
 async fn tag<E: Engine>(engine: &E, id: &str, reference: &str) -> Result<(), EngineError> {

@@ -125,6 +125,53 @@ fn an_image_whose_digest_exists_is_retagged_not_rebuilt() {
 }
 
 #[test]
+fn a_reused_image_that_already_carries_its_tags_is_not_tagged_again() {
+    let engine = FakeEngine::new();
+    engine.add_image(
+        &["core:inputs-digest", "core:latest"],
+        &[(DIGEST_LABEL, "digest-core")],
+    );
+    let outcome = run_on(&engine, &[job("core", &[])], sequential(false));
+    assert_eq!(outcome.jobs[0].result, ImageResult::Reused);
+    let tags: Vec<FakeCall> = engine
+        .calls()
+        .into_iter()
+        .filter(|c| matches!(c, FakeCall::Tag { .. }))
+        .collect();
+    assert!(tags.is_empty(), "{tags:#?}");
+}
+
+#[test]
+fn a_no_change_chain_looks_up_every_digest_once_before_any_job_runs() {
+    let engine = FakeEngine::new();
+    for name in ["core", "api", "web"] {
+        engine.add_image(
+            &[&format!("{name}:inputs-digest"), &format!("{name}:latest")],
+            &[(DIGEST_LABEL, &format!("digest-{name}"))],
+        );
+    }
+    let jobs = [
+        job("core", &[]),
+        job("api", &[(0, "core:1.0")]),
+        job("web", &[(1, "api:latest")]),
+    ];
+    let outcome = run_on(&engine, &jobs, sequential(false));
+    assert!(
+        outcome.jobs.iter().all(|j| j.result == ImageResult::Reused),
+        "{outcome:#?}"
+    );
+    assert_eq!(
+        engine.calls(),
+        [
+            FakeCall::Inspect("core:inputs-digest".into()),
+            FakeCall::Inspect("api:inputs-digest".into()),
+            FakeCall::Inspect("web:inputs-digest".into()),
+        ],
+        "one look per image, nothing tagged: the images already carry their tags"
+    );
+}
+
+#[test]
 fn a_digest_tag_on_an_image_with_another_digest_is_not_reused() {
     let engine = FakeEngine::new();
     engine.add_image(&["core:inputs-digest"], &[(DIGEST_LABEL, "digest-other")]);

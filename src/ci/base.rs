@@ -55,7 +55,8 @@ struct Resolver<'a> {
     ci: &'a CiContext,
     req: &'a RangeRequest,
     shallow: bool,
-    has_origin: bool,
+    /// Whether an `origin` remote exists, asked only when a fetch is considered.
+    has_origin: Option<bool>,
     steps: Vec<String>,
 }
 
@@ -65,13 +66,12 @@ type Found = Result<String, String>;
 impl<'a> Resolver<'a> {
     fn new(git: &'a Git, ci: &'a CiContext, req: &'a RangeRequest) -> Result<Self, CiError> {
         let shallow = git.is_shallow()?;
-        let has_origin = git.has_remote(REMOTE)?;
         let mut resolver = Self {
             git,
             ci,
             req,
             shallow,
-            has_origin,
+            has_origin: None,
             steps: Vec::new(),
         };
         let name = ci.event_name.as_deref().unwrap_or("-");
@@ -87,6 +87,16 @@ impl<'a> Resolver<'a> {
 
     fn step(&mut self, line: String) {
         self.steps.push(line);
+    }
+
+    /// Whether an `origin` remote exists to fetch from.
+    fn has_origin(&mut self) -> Result<bool, CiError> {
+        if let Some(known) = self.has_origin {
+            return Ok(known);
+        }
+        let known = self.git.has_remote(REMOTE)?;
+        self.has_origin = Some(known);
+        Ok(known)
     }
 
     fn resolve(&mut self) -> Result<(String, Base), CiError> {
@@ -157,7 +167,7 @@ impl<'a> Resolver<'a> {
         if let Some(sha) = self.git.resolve_commit(rev)? {
             return Ok(Some(sha));
         }
-        if !is_full_sha(rev) || !self.has_origin {
+        if !is_full_sha(rev) || !self.has_origin()? {
             return Ok(None);
         }
         let depth = self.shallow.then_some(1);
@@ -179,7 +189,7 @@ impl<'a> Resolver<'a> {
                 return Ok(Some((label, sha)));
             }
         }
-        if !self.has_origin {
+        if !self.has_origin()? {
             return Ok(None);
         }
         let refspec = format!("+refs/heads/{branch}:{remote_ref}");
@@ -272,7 +282,7 @@ impl<'a> Resolver<'a> {
         if let Some(found) = attempt(self.git)? {
             return Ok(Some(found));
         }
-        if !self.shallow || !self.has_origin {
+        if !self.shallow || !self.has_origin()? {
             return Ok(None);
         }
         let mut count = self.git.commit_count()?;
@@ -382,7 +392,7 @@ impl<'a> Resolver<'a> {
         if head == pr_head {
             return Ok(None);
         }
-        if self.shallow && self.has_origin && self.git.is_shallow_boundary(&head)? {
+        if self.shallow && self.has_origin()? && self.git.is_shallow_boundary(&head)? {
             match self.git.deepen(REMOTE, 1, std::slice::from_ref(&head)) {
                 Ok(()) => self.step("deepened the merge commit by 1 to see its parents".to_owned()),
                 Err(e) => self.step(format!("could not deepen the merge commit: {e}")),
@@ -614,11 +624,15 @@ impl<'a> Resolver<'a> {
     fn local(&mut self) -> Result<(String, Base), CiError> {
         let head = self.head(None)?;
         let current = self.git.current_branch()?;
-        for (label, rev) in self.local_candidates(current.as_deref()) {
-            let Some(tip) = self.git.resolve_commit(&rev)? else {
-                continue;
-            };
-            let found = self.merge_base(&label, &tip, &head, &[])?;
+        let candidates = self.local_candidates(current.as_deref());
+        let revs: Vec<&str> = candidates.iter().map(|(_, rev)| rev.as_str()).collect();
+        let tips = self.git.resolve_commits(&revs)?;
+        if let Some(((label, _), tip)) = candidates
+            .iter()
+            .zip(tips)
+            .find_map(|(candidate, tip)| tip.map(|tip| (candidate, tip)))
+        {
+            let found = self.merge_base(label, &tip, &head, &[])?;
             return Ok((head, base_from(found, &format!("merge-base with {label}"))));
         }
         Ok((

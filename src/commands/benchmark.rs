@@ -16,7 +16,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Instant;
 
-use super::build::{connect, execute, plan_args, resolve_settings};
+use super::build::{Connecting, execute, plan_args, resolve_settings};
 use super::plan::plan_with_workspace;
 use super::{Context, read_config, write_stdout};
 use crate::build::remote::digest_tag;
@@ -191,7 +191,17 @@ fn measure(
             let settings = resolve_settings(ctx, &run_args, None)?;
             let (plan, workspace) =
                 plan_with_workspace(ctx, &settings, git, &plan_args(&run_args))?;
-            let run = execute(ctx, &run_args, &settings, git, &plan, &workspace, &[])?;
+            let daemon = Connecting::start(ctx)?;
+            let run = execute(
+                ctx,
+                daemon,
+                &run_args,
+                &settings,
+                git,
+                &plan,
+                &workspace,
+                &[],
+            )?;
             made.record(&run);
             report.runs.push(summarise(level, cache, &run));
             if run.run.interrupted {
@@ -286,7 +296,7 @@ fn remove_made(ctx: &Context, made: &Made) -> BenchmarkCleanup {
         return left_all(made);
     };
     runtime.block_on(async {
-        let Ok(engine) = connect(ctx).await else {
+        let Ok(engine) = ctx.connect_daemon().await else {
             return left_all(made);
         };
         for reference in &made.references {
@@ -337,7 +347,8 @@ fn baseline(
     made.references
         .extend(requests.iter().flat_map(|r| r.tags.iter().cloned()));
     runtime.block_on(async {
-        let engine = connect(ctx)
+        let engine = ctx
+            .connect_daemon()
             .await
             .map_err(crate::commands::build::BuildCommandError::from)?;
         let passes = async {

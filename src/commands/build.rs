@@ -84,13 +84,17 @@ pub fn run(ctx: &Context, args: &BuildArgs) -> Result<u8, Error> {
         return super::benchmark::run(ctx, args);
     }
     let settings = resolve_settings(ctx, args, None)?;
+    // Not for `--dry-run`, which never talks to the daemon.
+    let daemon = (!args.dry_run)
+        .then(|| Connecting::start(ctx))
+        .transpose()?;
     let git = Git::open(&ctx.dir)?;
     let (plan, workspace) = plan_with_workspace(ctx, &settings, &git, &plan_args(args))?;
-    if args.dry_run {
+    let Some(daemon) = daemon else {
         write_stdout(&report::plan::text(&plan))?;
         return Ok(exit::SUCCESS);
-    }
-    let report = execute(ctx, args, &settings, &git, &plan, &workspace, &[])?;
+    };
+    let report = execute(ctx, daemon, args, &settings, &git, &plan, &workspace, &[])?;
     let rendered = match ctx.format {
         Format::Json => report::build::json(&report) + "\n",
         Format::Human => table(&report),
@@ -139,10 +143,39 @@ pub fn exit_code(report: &RunReport) -> u8 {
     }
 }
 
+/// A daemon connection under way. Started before the plan, its handshake (a `/version` call the
+/// daemon takes several milliseconds to answer) runs while git works.
+pub struct Connecting {
+    runtime: tokio::runtime::Runtime,
+    engine: tokio::task::JoinHandle<Result<DockerEngine, EngineError>>,
+}
+
+impl Connecting {
+    /// Starts the runtime the build runs on and the connection in it.
+    pub fn start(ctx: &Context) -> Result<Self, BuildCommandError> {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .enable_all()
+            .build()
+            .map_err(BuildCommandError::Runtime)?;
+        let engine = runtime.spawn(ctx.connect_daemon());
+        Ok(Self { runtime, engine })
+    }
+
+    /// Waits for the connection: the runtime and the engine, or why the daemon is unreachable.
+    fn finish(self) -> Result<(tokio::runtime::Runtime, DockerEngine), BuildCommandError> {
+        let joined = self.runtime.block_on(self.engine);
+        let engine =
+            joined.unwrap_or_else(|error| std::panic::resume_unwind(error.into_panic()))?;
+        Ok((self.runtime, engine))
+    }
+}
+
 /// Restores the cache, builds what the plan selects, saves the cache, and returns the report.
 /// `keep_out` names files and folders (such as report files) never sent in a build context.
+#[allow(clippy::too_many_arguments)]
 pub fn execute(
     ctx: &Context,
+    daemon: Connecting,
     args: &BuildArgs,
     settings: &Settings,
     git: &Git,
@@ -154,10 +187,9 @@ pub fn execute(
     let ci_context = ci::detect(&ctx.env)?;
     let vars = tag_vars(&ci_context, git, plan)?;
     let cache = CacheSettings::resolve(&CacheFlags::default(), &ctx.env, settings.level, &ctx.dir)?;
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .map_err(BuildCommandError::Runtime)?;
+    // One connection for the restore, the build and the export.
+    let (runtime, engine) = daemon.finish()?;
+    let daemon = (&runtime, &engine);
     let restore = cache.enabled.then(|| {
         let repositories = workspace
             .images
@@ -165,7 +197,7 @@ pub fn execute(
             .filter(|i| selection.contains_key(&i.def.name))
             .map(|i| i.def.repository.clone())
             .collect();
-        build_cache::restore(ctx, &cache, &runtime, &repositories)
+        build_cache::restore(ctx, &cache, daemon, &repositories)
     });
     // Canonical, to compare with context folders; the store exists once the restore opened it.
     let mut excluded: Vec<PathBuf> = restore
@@ -175,12 +207,12 @@ pub fn execute(
         .collect();
     excluded.extend(keep_out.iter().map(|path| canonical_or_lexical(path)));
     let mut report = runtime.block_on(build_all(
-        ctx, args, settings, git, plan, workspace, &selection, &vars, &cache, &excluded,
+        ctx, &engine, args, settings, git, plan, workspace, &selection, &vars, &cache, &excluded,
     ))?;
     report.run.ci = ci_context.run_identity();
     if let Some(restore) = restore {
         let export =
-            (!report.run.interrupted).then(|| build_cache::export(ctx, &cache, &runtime, &report));
+            (!report.run.interrupted).then(|| build_cache::export(ctx, &cache, daemon, &report));
         report.cache = Some(CacheReport {
             store: cache.dir.display().to_string(),
             restore,
@@ -272,6 +304,7 @@ fn tag_vars(ci_context: &ci::CiContext, git: &Git, plan: &Plan) -> Result<TagVar
 #[allow(clippy::too_many_arguments)]
 async fn build_all(
     ctx: &Context,
+    engine: &DockerEngine,
     args: &BuildArgs,
     settings: &Settings,
     git: &Git,
@@ -284,7 +317,6 @@ async fn build_all(
 ) -> Result<RunReport, BuildCommandError> {
     let started = chrono::Utc::now();
     let clock = Instant::now();
-    let engine = connect(ctx).await?;
     let builder = match args.builder {
         Some(BuilderChoice::Buildkit) => Builder::BuildKit,
         Some(BuilderChoice::Classic) => Builder::Classic,
@@ -305,7 +337,7 @@ async fn build_all(
     } else {
         None
     };
-    let previous = previous_images(&engine, &order, workspace, cache.stages).await?;
+    let previous = previous_images(engine, &order, workspace, cache.stages).await?;
     let cache_from = if cache.enabled {
         previous.present.clone()
     } else {
@@ -355,9 +387,9 @@ async fn build_all(
             std::future::pending::<()>().await;
         }
     };
-    let outcome = build::run(&engine, &jobs, options, &observe, cancel).await?;
+    let outcome = build::run(engine, &jobs, options, &observe, cancel).await?;
     let cleanup = if settings.auto_cleanup && !args.no_cleanup && !outcome.interrupted {
-        Some(cleanup(&engine, settings.cache_retention_days).await?)
+        Some(cleanup(engine, settings.cache_retention_days).await?)
     } else {
         None
     };
@@ -481,16 +513,6 @@ fn dockerfile_error(image: &Image, error: ParseError) -> BuildCommandError {
 
 fn latest_of(repository: &str) -> String {
     format!("{repository}:latest")
-}
-
-pub(crate) async fn connect(ctx: &Context) -> Result<DockerEngine, EngineError> {
-    let cert_path = ctx.env.get("DOCKER_CERT_PATH").map(PathBuf::from);
-    DockerEngine::connect(
-        ctx.env.get("DOCKER_HOST"),
-        cert_path.as_deref(),
-        ctx.env.is_true("DOCKER_TLS_VERIFY"),
-    )
-    .await
 }
 
 fn style(ctx: &Context, settings: &Settings) -> Style {

@@ -19,6 +19,7 @@ use crate::cache::lock::StoreLock;
 use crate::cache::prune;
 use crate::cache::store::{BuildRecord, Store, is_stage_reference};
 use crate::cache::{ImageEntry, Index};
+use crate::engine::DockerEngine;
 use crate::error::Error;
 use crate::report::model::{CacheExport, CacheRestore, ImageReport, ImageResult, RunReport};
 use crate::settings::cache::CacheSettings;
@@ -30,11 +31,11 @@ use crate::settings::cache::CacheSettings;
 pub fn restore(
     ctx: &Context,
     cache: &CacheSettings,
-    runtime: &Runtime,
+    daemon: (&Runtime, &DockerEngine),
     repositories: &BTreeSet<String>,
 ) -> CacheRestore {
     let clock = Instant::now();
-    let mut restore = try_restore(ctx, cache, runtime, repositories).unwrap_or_else(|error| {
+    let mut restore = try_restore(ctx, cache, daemon, repositories).unwrap_or_else(|error| {
         let warning = format!("cache restore failed: {error}");
         ctx.info(&format!("warning: {warning}; building without the cache"));
         CacheRestore {
@@ -49,7 +50,7 @@ pub fn restore(
 fn try_restore(
     ctx: &Context,
     cache: &CacheSettings,
-    runtime: &Runtime,
+    (runtime, engine): (&Runtime, &DockerEngine),
     repositories: &BTreeSet<String>,
 ) -> Result<CacheRestore, Error> {
     let (store, lock) = cache_command::open_locked(ctx, cache)?;
@@ -65,7 +66,7 @@ fn try_restore(
     }
     let sizes: BTreeMap<String, u64> = wanted.iter().map(|e| (e.name.clone(), e.size)).collect();
     let (loaded, present) =
-        runtime.block_on(cache_command::load_into_daemon(ctx, &store, wanted))?;
+        runtime.block_on(cache_command::load_into_daemon(engine, &store, wanted))?;
     // Entries already in the daemon are marked used by the export's one index write; a write
     // here (fsync and all) is only worth it for what was loaded.
     if !loaded.is_empty() {
@@ -105,11 +106,11 @@ fn touch<'a>(index: &mut Index, names: impl Iterator<Item = &'a String>, now: u6
 pub fn export(
     ctx: &Context,
     cache: &CacheSettings,
-    runtime: &Runtime,
+    daemon: (&Runtime, &DockerEngine),
     report: &RunReport,
 ) -> CacheExport {
     let clock = Instant::now();
-    let mut export = try_export(ctx, cache, runtime, report).unwrap_or_else(|error| {
+    let mut export = try_export(ctx, cache, daemon, report).unwrap_or_else(|error| {
         let warning = format!("cache export failed: {error}");
         ctx.info(&format!("warning: {warning}"));
         CacheExport {
@@ -124,7 +125,7 @@ pub fn export(
 fn try_export(
     ctx: &Context,
     cache: &CacheSettings,
-    runtime: &Runtime,
+    (runtime, engine): (&Runtime, &DockerEngine),
     report: &RunReport,
 ) -> Result<CacheExport, Error> {
     let (store, mut lock) = cache_command::open_locked(ctx, cache)?;
@@ -137,7 +138,7 @@ fn try_export(
             .flat_map(|i| entry_names(i).map(|name| (name, i.inputs_digest.clone())))
             .collect();
         let saved: Saved = runtime.block_on(cache_command::save_into_store(
-            ctx,
+            engine,
             &store,
             lock,
             &references,

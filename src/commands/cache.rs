@@ -262,14 +262,7 @@ fn runtime() -> Result<tokio::runtime::Runtime, Error> {
 }
 
 async fn connect(ctx: &Context) -> Result<DockerEngine, Error> {
-    let cert = ctx.env.get("DOCKER_CERT_PATH").map(Path::new);
-    DockerEngine::connect(
-        ctx.env.get("DOCKER_HOST"),
-        cert,
-        ctx.env.is_true("DOCKER_TLS_VERIFY"),
-    )
-    .await
-    .map_err(|e| Error::Cache(e.into()))
+    ctx.connect_daemon().await.map_err(cache_err)
 }
 
 fn export(
@@ -280,8 +273,10 @@ fn export(
 ) -> Result<u8, Error> {
     let (store, mut lock) = open_locked(ctx, cache)?;
     if !images.is_empty() {
-        let saved =
-            runtime()?.block_on(save_into_store(ctx, &store, lock, images, &BTreeMap::new()))?;
+        let saved = runtime()?.block_on(async {
+            let engine = connect(ctx).await?;
+            save_into_store(&engine, &store, lock, images, &BTreeMap::new()).await
+        })?;
         lock = saved.lock;
         ctx.info(&format!(
             "saved {} images into the store ({} new blobs)",
@@ -325,13 +320,12 @@ pub(super) struct Saved {
 /// Saves `images` from the daemon into the store (only blobs it lacks are written) and indexes
 /// them; `digests` gives the inputs digest to record per repository, when known.
 pub(super) async fn save_into_store(
-    ctx: &Context,
+    engine: &DockerEngine,
     store: &Store,
     lock: StoreLock,
     images: &[String],
     digests: &BTreeMap<String, String>,
 ) -> Result<Saved, Error> {
-    let engine = connect(ctx).await?;
     let before = store.blob_sizes()?;
     let (task_store, at) = (store.clone(), now());
     let (entries, lock) = engine
@@ -609,11 +603,10 @@ impl BlobTee for DaemonTee<'_> {
 /// Loads the images the daemon lacks; images it has (same id) only get their tags back.
 /// Returns (loaded, already present) image names.
 pub(super) async fn load_into_daemon(
-    ctx: &Context,
+    engine: &DockerEngine,
     store: &Store,
     images: Vec<ImageEntry>,
 ) -> Result<(Vec<String>, Vec<String>), Error> {
-    let engine = connect(ctx).await?;
     let mut missing = Vec::new();
     let mut present = Vec::new();
     let ids: Vec<String> = images.iter().map(|i| i.config.to_string()).collect();
@@ -623,7 +616,7 @@ pub(super) async fn load_into_daemon(
     for (image, info) in images.into_iter().zip(infos) {
         match info {
             Some(info) => {
-                retag(&engine, &image, &info.repo_tags).await?;
+                retag(engine, &image, &info.repo_tags).await?;
                 present.push(image.name);
             }
             None => missing.push(image),

@@ -68,12 +68,14 @@ pub fn run(ctx: &Context, args: &CiArgs) -> Result<u8, Error> {
     }
     let build_args = build_args(args, &pipeline);
     let settings = build::resolve_settings(ctx, &build_args, Some(Level::Ci))?;
+    let daemon = build::Connecting::start(ctx)?;
     let git = Git::open(&ctx.dir)?;
     let (plan, workspace) =
         plan_with_workspace(ctx, &settings, &git, &build::plan_args(&build_args))?;
     let files = ReportFiles::new(&ctx.dir, args);
     let report = build::execute(
         ctx,
+        daemon,
         &build_args,
         &settings,
         &git,

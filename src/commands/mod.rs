@@ -14,6 +14,8 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use crate::cli::{Cli, Command};
+use crate::engine::DockerEngine;
+use crate::engine::EngineError;
 use crate::env::Env;
 use crate::error::Error;
 use crate::settings::file::{self as config_file, FileOptions};
@@ -76,6 +78,18 @@ impl Context {
             quiet: cli.quiet,
             format: cli.format,
         })
+    }
+
+    /// Connects to the daemon `DOCKER_HOST`, `DOCKER_CERT_PATH` and `DOCKER_TLS_VERIFY` name.
+    /// A command connects once and passes the engine on: each connection costs the daemon a
+    /// version handshake. Use the engine within the runtime that made it.
+    pub fn connect_daemon(
+        &self,
+    ) -> impl Future<Output = Result<DockerEngine, EngineError>> + Send + 'static {
+        let host = self.env.get("DOCKER_HOST").map(str::to_owned);
+        let cert_path = self.env.get("DOCKER_CERT_PATH").map(PathBuf::from);
+        let tls_verify = self.env.is_true("DOCKER_TLS_VERIFY");
+        async move { DockerEngine::connect(host.as_deref(), cert_path.as_deref(), tls_verify).await }
     }
 
     /// Writes a line on stderr unless `--quiet`.

@@ -7,7 +7,7 @@ use crate::ci::{self, Base, Range, RangeRequest};
 use crate::cli::{Format, PlanArgs, PlanOutput};
 use crate::error::Error;
 use crate::exit;
-use crate::git::{Change, Git};
+use crate::git::{Change, ChangeStatus, EMPTY_TREE, Git, TreeEntry};
 use crate::notify;
 use crate::plan::{self, Graph, Mode, Plan, PlanInput, PlanRange, ReasonKind};
 use crate::report;
@@ -87,7 +87,8 @@ pub fn plan_with_workspace(
     let snapshot = Snapshot::new(git.tree_entries(&range.head)?, git);
     let workspace = workspace::load(&snapshot, &location)?;
     let graph = Graph::build(&workspace.images)?;
-    let (mut mode, changes, mut plan_range) = mode_and_changes(settings, git, &range)?;
+    let (mut mode, changes, mut plan_range) =
+        mode_and_changes(settings, git, &range, snapshot.entries())?;
     let mut base_definitions = None;
     if let (Mode::Selective, Base::Commit { sha, .. }) = (&mode, &range.base)
         && touches_definitions(&changes, &workspace, &location)
@@ -159,6 +160,7 @@ fn mode_and_changes(
     settings: &Settings,
     git: &Git,
     range: &Range,
+    head_entries: &[TreeEntry],
 ) -> Result<(Mode, Vec<Change>, PlanRange), Error> {
     let everything = |kind: ReasonKind, detail: String| {
         let plan_range = PlanRange {
@@ -186,7 +188,19 @@ fn mode_and_changes(
                 head: range.head.clone(),
                 reason: reason.clone(),
             };
-            Ok((Mode::Selective, git.diff(sha, &range.head)?, plan_range))
+            let changes = if sha == EMPTY_TREE {
+                // Everything at head is new: the listing already read says what, without a diff.
+                head_entries
+                    .iter()
+                    .map(|entry| Change {
+                        status: ChangeStatus::Added,
+                        path: entry.path.clone(),
+                    })
+                    .collect()
+            } else {
+                git.diff(sha, &range.head)?
+            };
+            Ok((Mode::Selective, changes, plan_range))
         }
         Base::BuildAll { reason } => everything(ReasonKind::NoBase, reason.clone()),
     }

@@ -19,7 +19,7 @@ use bollard::query_parameters::{
     BuildImageOptions, BuilderVersion, CreateImageOptions, ListImagesOptions, PruneBuildOptions,
     PruneImagesOptions, PushImageOptions, RemoveImageOptions, TagImageOptions,
 };
-use bollard::{API_DEFAULT_VERSION, Docker};
+use bollard::{API_DEFAULT_VERSION, ClientVersion, Docker};
 use futures_util::{Stream, StreamExt};
 use tokio::task::JoinHandle;
 
@@ -45,7 +45,7 @@ const LONG_CALL_TIMEOUT: Duration = Duration::from_secs(6 * 3600);
 const STREAM_PROBE_INTERVAL: Duration = Duration::from_secs(30);
 
 /// The oldest API that serves BuildKit sessions (`POST /session` left experimental in 1.39).
-const BUILDKIT_MIN_API: (u32, u32) = (1, 39);
+const BUILDKIT_MIN_API: (usize, usize) = (1, 39);
 
 /// What the daemon said about itself when we connected.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -108,12 +108,17 @@ fn parse_host(host: Option<&str>, tls_verify: bool) -> Result<Endpoint, String> 
     Err("unsupported address: use unix:///path/to/docker.sock or tcp://host:port".to_owned())
 }
 
-fn api_at_least(version: &str, minimum: (u32, u32)) -> bool {
-    let mut parts = version.split('.').map(|p| p.parse::<u32>().ok());
-    match (parts.next().flatten(), parts.next().flatten()) {
-        (Some(major), Some(minor)) => (major, minor) >= minimum,
-        _ => false,
-    }
+fn api_at_least(version: &str, minimum: (usize, usize)) -> bool {
+    parse_api_version(version).is_some_and(|api| (api.major_version, api.minor_version) >= minimum)
+}
+
+/// `"1.41"` as bollard's version type; `None` for anything else.
+fn parse_api_version(version: &str) -> Option<ClientVersion> {
+    let (major, minor) = version.split_once('.')?;
+    Some(ClientVersion {
+        major_version: major.parse().ok()?,
+        minor_version: minor.parse().ok()?,
+    })
 }
 
 /// Splits `repo[:tag]` at the tag's colon (not a registry port's); the tag defaults to `latest`.
@@ -203,18 +208,18 @@ impl DockerEngine {
             }
         };
         let endpoint = parse_host(docker_host, tls_verify).map_err(&no_daemon)?;
-        let docker = Self::client(&endpoint, cert_path).map_err(&no_daemon)?;
-        let version =
-            match tokio::time::timeout(PING_TIMEOUT, Self::handshake(docker.clone())).await {
-                Ok(Ok(version)) => version,
-                Ok(Err(error)) => return Err(no_daemon(error.to_string())),
-                Err(_) => {
-                    return Err(no_daemon(format!(
-                        "no answer within {} s",
-                        PING_TIMEOUT.as_secs()
-                    )));
-                }
-            };
+        let docker = Self::client(&endpoint, cert_path, API_DEFAULT_VERSION).map_err(&no_daemon)?;
+        let handshake = Self::handshake(docker, &endpoint, cert_path);
+        let version = match tokio::time::timeout(PING_TIMEOUT, handshake).await {
+            Ok(Ok(version)) => version,
+            Ok(Err(error)) => return Err(no_daemon(error)),
+            Err(_) => {
+                return Err(no_daemon(format!(
+                    "no answer within {} s",
+                    PING_TIMEOUT.as_secs()
+                )));
+            }
+        };
         let (docker, server_version, api_version, os) = version;
         let info = DaemonInfo {
             address: tried,
@@ -234,14 +239,18 @@ impl DockerEngine {
         })
     }
 
-    fn client(endpoint: &Endpoint, cert_path: Option<&Path>) -> Result<Docker, String> {
+    fn client(
+        endpoint: &Endpoint,
+        cert_path: Option<&Path>,
+        api: &ClientVersion,
+    ) -> Result<Docker, String> {
         let timeout = CALL_TIMEOUT.as_secs();
         let connected = match endpoint {
-            Endpoint::Unix(path) => Docker::connect_with_unix(path, timeout, API_DEFAULT_VERSION),
+            Endpoint::Unix(path) => Docker::connect_with_unix(path, timeout, api),
             Endpoint::Tcp {
                 address,
                 tls: false,
-            } => Docker::connect_with_http(address, timeout, API_DEFAULT_VERSION),
+            } => Docker::connect_with_http(address, timeout, api),
             Endpoint::Tcp { address, tls: true } => {
                 let certs = cert_path.ok_or(
                     "TLS needs DOCKER_CERT_PATH (a folder with ca.pem, cert.pem, key.pem)",
@@ -252,19 +261,43 @@ impl DockerEngine {
                     &certs.join("cert.pem"),
                     &certs.join("ca.pem"),
                     timeout,
-                    API_DEFAULT_VERSION,
+                    api,
                 )
             }
         };
         connected.map_err(|e| e.to_string())
     }
 
-    /// Pings, negotiates, and reads the versions: (client, server version, API version, os).
-    async fn handshake(docker: Docker) -> Result<(Docker, String, String, String), BollardError> {
-        docker.ping().await?;
-        let docker = docker.negotiate_version().await?;
-        let version = docker.version().await?;
-        let api = docker.client_version();
+    /// Pings and reads the versions, then settles on the older of the daemon's API version and
+    /// ours: (client, server version, API version, os). One `/version` call, not bollard's
+    /// `negotiate_version` and a second one: each costs the daemon several milliseconds, paid on
+    /// every run.
+    async fn handshake(
+        docker: Docker,
+        endpoint: &Endpoint,
+        cert_path: Option<&Path>,
+    ) -> Result<(Docker, String, String, String), String> {
+        docker.ping().await.map_err(|e| e.to_string())?;
+        let version = docker.version().await.map_err(|e| e.to_string())?;
+        let server_api = version
+            .api_version
+            .as_deref()
+            .and_then(parse_api_version)
+            .ok_or_else(|| {
+                format!(
+                    "the daemon reported no usable API version ({:?})",
+                    version.api_version
+                )
+            })?;
+        let ours = *API_DEFAULT_VERSION;
+        let api = if (server_api.major_version, server_api.minor_version)
+            < (ours.major_version, ours.minor_version)
+        {
+            server_api
+        } else {
+            ours
+        };
+        let docker = Self::client(endpoint, cert_path, &api)?;
         Ok((
             docker,
             version.version.unwrap_or_default(),

@@ -10,8 +10,10 @@ mod parse;
 
 mod blobs;
 
+use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
+use std::sync::OnceLock;
 
 pub use parse::ParseError;
 
@@ -94,6 +96,8 @@ pub struct Git {
     /// Whether the clone was shallow when opened (asked together with the top folder, to save
     /// a git process on every run).
     shallow: bool,
+    /// The branch HEAD points at, asked once: the base lookup and the tag templates both want it.
+    current_branch: OnceLock<Option<String>>,
 }
 
 impl Git {
@@ -110,6 +114,7 @@ impl Git {
             root: dir.to_path_buf(),
             safe_directory: None,
             shallow: false,
+            current_branch: OnceLock::new(),
         };
         let output = probe.output(&TOP_AND_SHALLOW, false)?;
         let (output, safe_directory) = match dubious_path(&output) {
@@ -118,6 +123,7 @@ impl Git {
                     root: dir.to_path_buf(),
                     safe_directory: Some(path.clone()),
                     shallow: false,
+                    current_branch: OnceLock::new(),
                 };
                 (retry.output(&TOP_AND_SHALLOW, false)?, Some(path))
             }
@@ -140,6 +146,7 @@ impl Git {
             root: PathBuf::from(top),
             safe_directory,
             shallow: lines.next() == Some("true"),
+            current_branch: OnceLock::new(),
         })
     }
 
@@ -159,6 +166,64 @@ impl Git {
             &["rev-parse", "--verify", "-q", "--end-of-options", &peeled],
             true,
         )
+    }
+
+    /// [`Git::resolve_commit`] for several revisions through one `git cat-file --batch-check`
+    /// (the same `X^{commit}` peeling, lazy fetching off): one process instead of one each.
+    pub fn resolve_commits(&self, revs: &[&str]) -> Result<Vec<Option<String>>, GitError> {
+        // A revision with a line break cannot be a ref; it would split the request.
+        let asked: Vec<&str> = revs
+            .iter()
+            .copied()
+            .filter(|rev| !rev.contains(['\n', '\r']))
+            .collect();
+        if asked.is_empty() {
+            return Ok(vec![None; revs.len()]);
+        }
+        let request: String = asked
+            .iter()
+            .map(|rev| format!("{rev}^{{commit}}\n"))
+            .collect();
+        let answers = self.batch_check(&request)?;
+        let mut answers =
+            parse::batch_check(&answers, asked.len()).map_err(|source| GitError::Output {
+                args: "cat-file --batch-check".into(),
+                source,
+            })?;
+        answers.reverse();
+        Ok(revs
+            .iter()
+            .map(|rev| {
+                if rev.contains(['\n', '\r']) {
+                    None
+                } else {
+                    answers.pop().flatten()
+                }
+            })
+            .collect())
+    }
+
+    /// Runs `git cat-file --batch-check` on `request` (one object name per line).
+    fn batch_check(&self, request: &str) -> Result<Vec<u8>, GitError> {
+        let mut child = self
+            .command(&["cat-file", "--batch-check"], true)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .map_err(GitError::NotFound)?;
+        // The request is a few short lines: it fits the pipe, so writing before reading is safe.
+        if let Some(mut stdin) = child.stdin.take() {
+            stdin
+                .write_all(request.as_bytes())
+                .map_err(GitError::NotFound)?;
+        }
+        let output = child.wait_with_output().map_err(GitError::NotFound)?;
+        if output.status.success() {
+            Ok(output.stdout)
+        } else {
+            Err(command_error(&["cat-file", "--batch-check"], &output))
+        }
     }
 
     /// Changed paths from `base` to `head` (base may be [`EMPTY_TREE`]).
@@ -193,6 +258,9 @@ impl Git {
 
     /// Every blob of `rev`'s tree, recursively.
     pub fn tree_entries(&self, rev: &str) -> Result<Vec<TreeEntry>, GitError> {
+        if rev == EMPTY_TREE {
+            return Ok(Vec::new());
+        }
         let args = [
             "ls-tree",
             "-r",
@@ -271,7 +339,11 @@ impl Git {
 
     /// The branch HEAD points at, or None when HEAD is detached.
     pub fn current_branch(&self) -> Result<Option<String>, GitError> {
-        self.optional_line(&["symbolic-ref", "-q", "--short", "HEAD"], false)
+        if let Some(branch) = self.current_branch.get() {
+            return Ok(branch.clone());
+        }
+        let branch = self.optional_line(&["symbolic-ref", "-q", "--short", "HEAD"], false)?;
+        Ok(self.current_branch.get_or_init(|| branch).clone())
     }
 
     /// True when the repository was a shallow clone when it was opened.

@@ -1,7 +1,8 @@
 //! Pure parsers for the NUL-separated (`-z`) output of git plumbing.
 //!
 //! Owns: turning the bytes of `diff --name-status -z` and `ls-tree -r -z` into [`Change`] and
-//! [`TreeEntry`] values, and reading the repository path out of git's "dubious ownership" error.
+//! [`TreeEntry`] values, the answers of `cat-file --batch-check` into commit ids, and reading
+//! the repository path out of git's "dubious ownership" error.
 //! Nothing here runs git, so every rule is unit-tested on literal bytes.
 
 use super::{Change, ChangeStatus, TreeEntry};
@@ -15,6 +16,12 @@ pub enum ParseError {
     /// An `ls-tree` record did not have the `<mode> <type> <oid>\t<path>` shape.
     #[error("malformed tree entry `{record}`")]
     MalformedTreeEntry { record: String },
+    /// A `cat-file --batch-check` answer was neither `<oid> <type> <size>` nor `<name> missing`.
+    #[error("malformed object check `{line}`")]
+    MalformedCheck { line: String },
+    /// `cat-file --batch-check` answered a different number of lines than it was asked.
+    #[error("{answered} object checks answered for {asked} asked")]
+    CheckCount { asked: usize, answered: usize },
 }
 
 /// Parses `git diff --name-status -z` output: `STATUS\0PATH\0`, or `R|C<score>\0OLD\0NEW\0`.
@@ -110,6 +117,38 @@ pub fn ls_tree(bytes: &[u8]) -> Result<Vec<TreeEntry>, ParseError> {
         });
     }
     Ok(entries)
+}
+
+/// Parses `git cat-file --batch-check` answers to `<rev>^{commit}` requests, one line each:
+/// `<oid> commit <size>` is the commit, `<rev> missing` (or `ambiguous`) is none.
+pub fn batch_check(bytes: &[u8], asked: usize) -> Result<Vec<Option<String>>, ParseError> {
+    let text = String::from_utf8_lossy(bytes);
+    let answers = text
+        .lines()
+        .map(|line| {
+            let malformed = || ParseError::MalformedCheck { line: line.into() };
+            let fields: Vec<&str> = line.split(' ').collect();
+            match fields.as_slice() {
+                [oid, "commit", size] if is_object_id(oid) && size.parse::<u64>().is_ok() => {
+                    Ok(Some((*oid).to_owned()))
+                }
+                [.., "missing" | "ambiguous"] if fields.len() >= 2 => Ok(None),
+                _ => Err(malformed()),
+            }
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    if answers.len() != asked {
+        return Err(ParseError::CheckCount {
+            asked,
+            answered: answers.len(),
+        });
+    }
+    Ok(answers)
+}
+
+/// 40 (SHA-1) or 64 (SHA-256) lowercase hex digits.
+fn is_object_id(text: &str) -> bool {
+    matches!(text.len(), 40 | 64) && text.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
 }
 
 /// Bytes as text: the common valid UTF-8 case without the lossy decoder's per-chunk walk.
@@ -215,6 +254,46 @@ mod tests {
             ls_tree(b"100644 blob\tpath\0"),
             Err(ParseError::MalformedTreeEntry { .. })
         ));
+    }
+
+    #[test]
+    fn batch_check_reads_commits_and_absences_in_order() {
+        let oid = "5db7dbeb868266f5d1f828d36ea326c192331efc";
+        let out = format!(
+            "{oid} commit 230\nrefs/remotes/origin/HEAD^{{commit}} missing\nab^{{commit}} ambiguous\n"
+        );
+        assert_eq!(
+            batch_check(out.as_bytes(), 3).unwrap(),
+            vec![Some(oid.to_owned()), None, None]
+        );
+        assert_eq!(batch_check(b"", 0).unwrap(), vec![]);
+    }
+
+    #[test]
+    fn batch_check_rejects_malformed_answers() {
+        let oid = "5db7dbeb868266f5d1f828d36ea326c192331efc";
+        for bad in [
+            "garbage".to_owned(),
+            format!("{oid} commit"),
+            format!("{oid} commit many"),
+            "5db7 commit 230".to_owned(),
+            format!("{oid} tree 12 extra"),
+        ] {
+            assert!(
+                matches!(
+                    batch_check(bad.as_bytes(), 1),
+                    Err(ParseError::MalformedCheck { .. })
+                ),
+                "{bad}"
+            );
+        }
+        assert_eq!(
+            batch_check(format!("{oid} commit 1\n").as_bytes(), 2),
+            Err(ParseError::CheckCount {
+                asked: 2,
+                answered: 1
+            })
+        );
     }
 
     #[test]

@@ -117,6 +117,16 @@ pub struct Definitions {
     pub images: Vec<ImageDef>,
 }
 
+/// Whether a path is probably a Dockerfile or an ignore file, which [`load`] reads right after
+/// the definitions: read in the same batch, they save a git process.
+fn looks_like_build_file(path: &str) -> bool {
+    let name = path.rsplit('/').next().unwrap_or(path);
+    name == "Dockerfile"
+        || name.starts_with("Dockerfile.")
+        || name.ends_with(".Dockerfile")
+        || name.ends_with(".dockerignore")
+}
+
 /// The image definitions at a commit, without parsing Dockerfiles (used to compare with the base).
 pub fn definitions(snapshot: &Snapshot<'_>, at: &Location) -> Result<Definitions, WorkspaceError> {
     let config_path = at
@@ -129,7 +139,9 @@ pub fn definitions(snapshot: &Snapshot<'_>, at: &Location) -> Result<Definitions
         .collect();
     let mut wanted: Vec<&str> = vec![config_path.as_str()];
     wanted.extend(compose_paths.iter().map(String::as_str));
-    let mut contents = snapshot.read_many(&wanted)?.into_iter();
+    let mut contents = snapshot
+        .read_many_and(&wanted, looks_like_build_file)?
+        .into_iter();
 
     let config = match contents.next().flatten() {
         Some(bytes) => Some(config_file::parse(

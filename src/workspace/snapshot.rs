@@ -1,6 +1,12 @@
 //! The repository's files at one commit: a sorted listing, and batched reads of their content.
 
+use std::cell::RefCell;
+use std::collections::HashMap;
+
 use crate::git::{GitError, TreeEntry};
+
+/// At most this many files are read ahead of need (see [`Snapshot::read_many_and`]).
+const READ_AHEAD_LIMIT: usize = 512;
 
 /// Reads blob contents by object id, many at once.
 pub trait BlobSource {
@@ -13,6 +19,8 @@ pub struct Snapshot<'a> {
     /// Sorted by path (git's order, which is byte order of the full paths).
     entries: Vec<TreeEntry>,
     blobs: &'a dyn BlobSource,
+    /// Contents read ahead of need, by object id; taken out when asked for.
+    read_ahead: RefCell<HashMap<String, Vec<u8>>>,
 }
 
 impl std::fmt::Debug for Snapshot<'_> {
@@ -29,7 +37,11 @@ impl<'a> Snapshot<'a> {
         if !entries.is_sorted_by(|a, b| a.path <= b.path) {
             entries.sort_by(|a, b| a.path.cmp(&b.path));
         }
-        Self { entries, blobs }
+        Self {
+            entries,
+            blobs,
+            read_ahead: RefCell::new(HashMap::new()),
+        }
     }
 
     /// Every entry, sorted by path.
@@ -65,12 +77,43 @@ impl<'a> Snapshot<'a> {
 
     /// Reads several files at once; a missing path gives `None`.
     pub fn read_many(&self, paths: &[&str]) -> Result<Vec<Option<Vec<u8>>>, GitError> {
+        self.read_many_and(paths, |_| false)
+    }
+
+    /// [`Snapshot::read_many`], and in the same request the files whose path `likely` accepts
+    /// (up to [`READ_AHEAD_LIMIT`]), kept for a later read. When the first read decides what
+    /// the second wants (a configuration naming Dockerfiles), this saves a git process per run.
+    pub fn read_many_and(
+        &self,
+        paths: &[&str],
+        likely: impl Fn(&str) -> bool,
+    ) -> Result<Vec<Option<Vec<u8>>>, GitError> {
         let found: Vec<Option<&TreeEntry>> = paths.iter().map(|p| self.get(p)).collect();
-        let oids: Vec<&str> = found.iter().flatten().map(|e| e.oid.as_str()).collect();
-        let mut contents = self.blobs.read_blobs(&oids)?.into_iter();
+        let mut kept = self.read_ahead.borrow_mut();
+        let mut asked: Vec<&str> = found
+            .iter()
+            .flatten()
+            .map(|e| e.oid.as_str())
+            .filter(|oid| !kept.contains_key(*oid))
+            .collect();
+        let wanted = asked.len();
+        if wanted > 0 {
+            asked.extend(
+                self.entries
+                    .iter()
+                    .filter(|e| likely(&e.path) && !kept.contains_key(&e.oid))
+                    .map(|e| e.oid.as_str())
+                    .take(READ_AHEAD_LIMIT),
+            );
+            asked.sort_unstable();
+            asked.dedup();
+            let contents = self.blobs.read_blobs(&asked)?;
+            kept.extend(asked.iter().map(|oid| (*oid).to_owned()).zip(contents));
+        }
+        // Two paths may share one object id (identical files): clone rather than take.
         Ok(found
             .into_iter()
-            .map(|entry| entry.and_then(|_| contents.next()))
+            .map(|entry| entry.and_then(|e| kept.get(&e.oid).cloned()))
             .collect())
     }
 }
@@ -87,6 +130,7 @@ pub(crate) mod fake {
     pub struct FakeTree {
         blobs: HashMap<String, Vec<u8>>,
         pub entries: Vec<TreeEntry>,
+        requests: std::cell::Cell<usize>,
     }
 
     impl FakeTree {
@@ -107,10 +151,16 @@ pub(crate) mod fake {
         pub fn snapshot(&self) -> Snapshot<'_> {
             Snapshot::new(self.entries.clone(), self)
         }
+
+        /// How many batched reads were made.
+        pub fn requests(&self) -> usize {
+            self.requests.get()
+        }
     }
 
     impl BlobSource for FakeTree {
         fn read_blobs(&self, oids: &[&str]) -> Result<Vec<Vec<u8>>, GitError> {
+            self.requests.set(self.requests.get() + 1);
             Ok(oids.iter().map(|oid| self.blobs[*oid].clone()).collect())
         }
     }
@@ -144,5 +194,21 @@ mod tests {
             .read_many(&["b", "nope", "a"])
             .expect("read");
         assert_eq!(got, vec![Some(b"2".to_vec()), None, Some(b"1".to_vec())]);
+    }
+
+    #[test]
+    fn files_read_ahead_are_served_without_asking_again() {
+        let tree = FakeTree::with(&[("buildopt.toml", "x"), ("a/Dockerfile", "FROM a")]);
+        let snap = tree.snapshot();
+        let first = snap
+            .read_many_and(&["buildopt.toml"], |path| path.ends_with("Dockerfile"))
+            .expect("read");
+        assert_eq!(first, vec![Some(b"x".to_vec())]);
+        assert_eq!(tree.requests(), 1);
+        let second = snap.read_many(&["a/Dockerfile"]).expect("read");
+        assert_eq!(second, vec![Some(b"FROM a".to_vec())]);
+        assert_eq!(tree.requests(), 1, "the Dockerfile was read ahead");
+        assert_eq!(snap.read_many(&["nope"]).expect("read"), vec![None]);
+        assert_eq!(tree.requests(), 1, "nothing to ask for a missing path");
     }
 }

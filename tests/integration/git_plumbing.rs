@@ -194,6 +194,44 @@ fn resolve_commit_distinguishes_present_missing_and_non_commits() {
 }
 
 #[test]
+fn resolve_commits_answers_as_resolve_commit_does_one_by_one() {
+    let repo = TestRepo::new();
+    repo.commit_file("a", "a", "one");
+    repo.annotated_tag("v1", "release one");
+    repo.commit_file("a", "b", "two");
+    repo.push_to_origin();
+    let git = repo.open();
+    let revs = [
+        "HEAD",
+        "refs/remotes/origin/main",
+        "refs/remotes/origin/nope",
+        "refs/tags/v1",
+        "HEAD:a",
+        "ffffffffffffffffffffffffffffffffffffffff",
+        "--all",
+        "main",
+        "bad\nref",
+    ];
+    let batched = git.resolve_commits(&revs).unwrap();
+    let one_by_one: Vec<Option<String>> = revs
+        .iter()
+        .map(|rev| git.resolve_commit(rev).unwrap())
+        .collect();
+    assert_eq!(batched, one_by_one);
+    assert_eq!(batched[0].as_deref(), Some(repo.sha("HEAD").as_str()));
+    assert_eq!(
+        batched[3].as_deref(),
+        Some(repo.sha("HEAD~1").as_str()),
+        "an annotated tag peels to its commit"
+    );
+    assert_eq!(batched[4], None, "a blob is not a commit");
+    assert_eq!(
+        git.resolve_commits(&[]).unwrap(),
+        Vec::<Option<String>>::new()
+    );
+}
+
+#[test]
 fn tree_entries_lists_a_hundred_thousand_files_in_one_call() {
     let repo = TestRepo::new();
     let head = repo.commit_many_files(100_000);

@@ -91,6 +91,31 @@ fn multi_commit_change_rebuilds_chain_in_order_with_reasons() {
     assert_eq!(plan["range"]["base"], first);
 }
 
+/// [`chain_repo`]'s files committed on top of an empty commit: (repository, empty, head).
+fn chain_repo_after_an_empty_commit() -> (TestRepo, String, String) {
+    let (source, _) = chain_repo();
+    let repo = TestRepo::new();
+    let empty = repo.empty_commits(1, "empty");
+    for path in source.git(&["ls-files"]).lines() {
+        let content = std::fs::read_to_string(source.path().join(path)).expect("read");
+        repo.write(path, &content);
+    }
+    let head = repo.commit("files");
+    (repo, empty, head)
+}
+
+#[test]
+fn a_root_commit_plans_as_if_every_file_were_added() {
+    let (root, _) = chain_repo();
+    // No base given and no parent: every file at head is new (read from the listing).
+    let implied = plan_in(&root, ".", &[]);
+    let (repo, empty, head) = chain_repo_after_an_empty_commit();
+    let diffed = plan(&repo, &empty, &head);
+    assert_eq!(built(&implied), ["core", "tool", "api", "web"]);
+    assert_eq!(implied["images"], diffed["images"]);
+    assert_eq!(implied["range"]["reason"], "initial commit");
+}
+
 #[test]
 fn identical_base_and_head_is_an_empty_plan_and_exit_0() {
     let (repo, first) = chain_repo();
