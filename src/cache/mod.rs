@@ -12,6 +12,7 @@
 //! - `prune.rs`: retention by age, the size limit by least recent use, garbage collection of
 //!   unreferenced blobs, and the same for a BuildKit `type=local` cache folder;
 //! - `docker_tar.rs`: splitting `docker save` tars into blobs and writing `docker load` tars;
+//! - `requests.rs`: which images each of several concurrent `docker save`/`load` requests carries;
 //! - `keys.rs`: CI cache keys and restore-key prefixes, with the run's trust in the prefix.
 
 pub mod archive;
@@ -23,6 +24,7 @@ pub mod docker_tar;
 pub mod keys;
 pub mod lock;
 pub mod prune;
+pub mod requests;
 pub mod store;
 
 pub use archive::{Compression, ExportSummary, ImportOutcome, Limits};

@@ -5,6 +5,7 @@
 use std::collections::BTreeMap;
 use std::io::Write as _;
 use std::path::Path;
+use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use serde::Serialize;
@@ -15,6 +16,7 @@ use crate::cache::digest::Digest;
 use crate::cache::keys::{self, KeyInput};
 use crate::cache::lock::StoreLock;
 use crate::cache::prune::{self, PruneSummary};
+use crate::cache::requests::{self, ImageLayers};
 use crate::cache::{CacheError, ImageEntry, Limits, Store, archive, docker_tar};
 use crate::ci;
 use crate::cli::{CacheAction, CacheArgs, Format, PlanArgs};
@@ -279,9 +281,10 @@ fn export(
         })?;
         lock = saved.lock;
         ctx.info(&format!(
-            "saved {} images into the store ({} new blobs)",
+            "saved {} images into the store ({} new blobs) through {} docker save requests",
             saved.images.len(),
-            saved.new_blobs
+            saved.new_blobs,
+            saved.requests
         ));
     }
     let pruned = merge(
@@ -306,6 +309,27 @@ fn export(
     Ok(exit::SUCCESS)
 }
 
+/// The save requests for `images`: several when their layers say it pays (see
+/// `cache::requests`), else one.
+async fn save_groups(engine: &DockerEngine, images: &[String]) -> Result<Vec<Vec<String>>, Error> {
+    if images.len() < 2 {
+        return Ok(vec![images.to_vec()]);
+    }
+    let looks = images.iter().map(|image| engine.layers_and_history(image));
+    let found = futures_util::future::try_join_all(looks)
+        .await
+        .map_err(cache_err)?;
+    let candidates: Vec<ImageLayers> = images
+        .iter()
+        .zip(found)
+        .map(|(reference, found)| ImageLayers {
+            reference: reference.clone(),
+            layers: found.and_then(|(ids, history)| requests::align_layer_sizes(&ids, &history)),
+        })
+        .collect();
+    Ok(requests::group(&candidates, requests::MAX_REQUESTS))
+}
+
 /// What [`save_into_store`] did.
 pub(super) struct Saved {
     /// The repositories of the indexed entries.
@@ -313,6 +337,8 @@ pub(super) struct Saved {
     /// Blobs the store did not have before, and their bytes.
     pub new_blobs: usize,
     pub new_bytes: u64,
+    /// The `docker save` requests it took (see `cache::requests`).
+    pub requests: usize,
     /// The store lock, back from the blocking thread that read the save stream.
     pub lock: StoreLock,
 }
@@ -327,13 +353,22 @@ pub(super) async fn save_into_store(
     digests: &BTreeMap<String, String>,
 ) -> Result<Saved, Error> {
     let before = store.blob_sizes()?;
-    let (task_store, at) = (store.clone(), now());
-    let (entries, lock) = engine
-        .save_images(images, move |reader| {
-            docker_tar::ingest_save(&task_store, &lock, reader, at).map(|entries| (entries, lock))
+    let at = now();
+    let groups = save_groups(engine, images).await?;
+    // Every group's stream is read on its own blocking thread, all under the one store lock.
+    let shared = Arc::new(lock);
+    let saves = groups.iter().map(|group| {
+        let (store, lock) = (store.clone(), Arc::clone(&shared));
+        engine.save_images(group, move |reader| {
+            docker_tar::ingest_save(&store, &lock, reader, at)
         })
-        .await
-        .map_err(|e| Error::Cache(e.into()))??;
+    });
+    // All of them end before anything is returned: no thread keeps writing after an error.
+    let mut entries = Vec::new();
+    for saved in futures_util::future::join_all(saves).await {
+        entries.extend(saved.map_err(cache_err)??);
+    }
+    let lock = Arc::into_inner(shared).expect("every save thread has ended");
     let mut index = store.read_index()?;
     for entry in &entries {
         let mut entry = entry.clone();
@@ -351,6 +386,7 @@ pub(super) async fn save_into_store(
         images: entries.into_iter().map(|e| e.name).collect(),
         new_blobs: new.len(),
         new_bytes: new.iter().sum(),
+        requests: groups.len(),
         lock,
     })
 }
@@ -365,6 +401,8 @@ struct ImportReport {
     blobs_present: usize,
     loaded: Vec<String>,
     already_in_daemon: Vec<String>,
+    /// The `docker load` uploads the loaded images went through (see `cache::requests`).
+    load_requests: usize,
 }
 
 fn import(ctx: &Context, cache: &CacheSettings, path: &Path, load: bool) -> Result<u8, Error> {
@@ -378,6 +416,7 @@ fn import(ctx: &Context, cache: &CacheSettings, path: &Path, load: bool) -> Resu
             blobs_present: 0,
             loaded: Vec::new(),
             already_in_daemon: Vec::new(),
+            load_requests: 0,
         };
         render(ctx, &report, format!("cache miss: {warning}\n")).map(|()| exit::SUCCESS)
     };
@@ -418,8 +457,10 @@ fn import(ctx: &Context, cache: &CacheSettings, path: &Path, load: bool) -> Resu
         blobs_present: outcome.blobs_present,
         loaded: Vec::new(),
         already_in_daemon: Vec::new(),
+        load_requests: 0,
     };
     if let Some(tee) = tee {
+        report.load_requests = tee.done.len();
         let (loaded, present) = tee.finish()?;
         report.loaded = loaded;
         report.already_in_daemon = present;
@@ -438,11 +479,12 @@ fn import(ctx: &Context, cache: &CacheSettings, path: &Path, load: bool) -> Resu
 }
 
 /// Loads an archive's images into the daemon while the archive is imported: once the manifest
-/// checked out, the images the daemon lacks are found, and a `docker load` upload starts that
-/// receives their blobs as they are read. The load tar's `manifest.json`, which alone makes the
-/// daemon load anything, is written only after every blob of the archive matched its digest;
-/// a refused archive fails the upload instead, and the daemon discards what it received.
-/// Images the daemon already has get their tags back only after the archive checked out.
+/// checked out, the images the daemon lacks are found, and `docker load` uploads start (several
+/// when the images' layers say it pays, see `cache::requests`) that receive their blobs as they
+/// are read. A load tar's `manifest.json`, which alone makes the daemon load anything, is
+/// written only after every blob of the archive matched its digest; a refused archive fails the
+/// uploads instead, and the daemon discards what it received. Images the daemon already has get
+/// their tags back only after the archive checked out.
 struct DaemonTee<'a> {
     runtime: &'a tokio::runtime::Runtime,
     engine: Option<DockerEngine>,
@@ -451,9 +493,12 @@ struct DaemonTee<'a> {
     /// The images the daemon has, and the ones being loaded.
     present: Vec<ImageEntry>,
     missing: Vec<ImageEntry>,
-    tar: Option<docker_tar::LoadTar<LoadStream>>,
-    /// The daemon's answer to the upload.
-    done: Option<tokio::task::JoinHandle<Result<Vec<String>, EngineError>>>,
+    /// One load tar per upload; `None` once finished or abandoned.
+    tars: Vec<Option<docker_tar::LoadTar<LoadStream>>>,
+    /// The daemon's answer to each upload.
+    done: Vec<tokio::task::JoinHandle<Result<Vec<String>, EngineError>>>,
+    /// The uploads that take the blob being read.
+    taking: Vec<usize>,
 }
 
 impl<'a> DaemonTee<'a> {
@@ -468,8 +513,9 @@ impl<'a> DaemonTee<'a> {
             error,
             present: Vec::new(),
             missing: Vec::new(),
-            tar: None,
-            done: None,
+            tars: Vec::new(),
+            done: Vec::new(),
+            taking: Vec::new(),
         }
     }
 
@@ -488,32 +534,64 @@ impl<'a> DaemonTee<'a> {
         Ok(())
     }
 
-    /// The upload failed (the daemon stopped reading, say): it is abandoned, and the rest of
-    /// the archive only goes into the store. The daemon's answer says why.
-    fn stop(&mut self, error: std::io::Error) {
-        self.tar = None;
+    /// Starts one upload per group of the missing images.
+    fn start_uploads(&mut self, engine: &DockerEngine, manifest: &Manifest) {
+        let sizes: BTreeMap<&Digest, u64> =
+            manifest.blobs.iter().map(|b| (&b.digest, b.size)).collect();
+        let _context = self.runtime.enter();
+        for images in load_groups(&self.missing, |d| sizes.get(d).copied()) {
+            let upload = engine.start_load();
+            self.tars
+                .push(Some(docker_tar::LoadTar::new(&images, upload.stream)));
+            self.done.push(upload.done);
+        }
+    }
+
+    /// An upload failed (the daemon stopped reading, say): it is abandoned, and the rest of the
+    /// archive goes into the store and the other uploads. The daemon's answer says why.
+    fn stop(&mut self, upload: usize, error: std::io::Error) {
+        self.tars[upload] = None;
         self.error.get_or_insert(cache_err(EngineError::Io {
             path: "docker load stream".into(),
             source: error,
         }));
     }
 
-    /// Waits for the daemon's answer to the upload, if one was started; an unfinished upload is
-    /// failed first (see `LoadStream`).
+    /// Applies `step` to every upload taking the current blob; a failing one is stopped.
+    fn each_taking(
+        &mut self,
+        mut step: impl FnMut(&mut docker_tar::LoadTar<LoadStream>) -> std::io::Result<()>,
+    ) {
+        for upload in std::mem::take(&mut self.taking) {
+            let Some(tar) = &mut self.tars[upload] else {
+                continue;
+            };
+            match step(tar) {
+                Ok(()) => self.taking.push(upload),
+                Err(error) => self.stop(upload, error),
+            }
+        }
+    }
+
+    /// Waits for the daemon's answers to the uploads started; unfinished uploads are failed
+    /// first (see `LoadStream`). The first error wins.
     fn wait_for_load(&mut self) -> Result<(), Error> {
-        drop(self.tar.take());
-        let Some(done) = self.done.take() else {
-            return Ok(());
-        };
-        self.runtime
-            .block_on(done)
-            .map_err(|e| EngineError::DaemonGone {
-                during: "docker load".into(),
-                reason: e.to_string(),
-            })
-            .and_then(|answer| answer)
-            .map(drop)
-            .map_err(cache_err)
+        self.tars.clear();
+        let mut first_error = None;
+        for done in std::mem::take(&mut self.done) {
+            let answer = self
+                .runtime
+                .block_on(done)
+                .map_err(|e| EngineError::DaemonGone {
+                    during: "docker load".into(),
+                    reason: e.to_string(),
+                })
+                .and_then(|answer| answer);
+            if let Err(error) = answer {
+                first_error.get_or_insert(cache_err(error));
+            }
+        }
+        first_error.map_or(Ok(()), Err)
     }
 
     /// After a refused archive: the upload is failed and its expected error ignored.
@@ -551,51 +629,38 @@ impl BlobTee for DaemonTee<'_> {
         if let Err(error) = sorted {
             self.error = Some(error);
         } else if !self.missing.is_empty() {
-            let upload = {
-                let _context = self.runtime.enter();
-                engine.start_load()
-            };
-            self.tar = Some(docker_tar::LoadTar::new(&self.missing, upload.stream));
-            self.done = Some(upload.done);
+            self.start_uploads(&engine, manifest);
         }
         self.engine = Some(engine);
     }
 
     fn wants(&mut self, digest: &Digest, size: u64) -> bool {
-        let Some(tar) = &mut self.tar else {
-            return false;
-        };
-        if !tar.wants(digest) {
-            return false;
-        }
-        if let Err(error) = tar.begin_blob(digest, size) {
-            self.stop(error);
-            return false;
-        }
-        true
+        self.taking = (0..self.tars.len())
+            .filter(|&i| self.tars[i].as_ref().is_some_and(|tar| tar.wants(digest)))
+            .collect();
+        self.each_taking(|tar| tar.begin_blob(digest, size));
+        !self.taking.is_empty()
     }
 
     fn write(&mut self, bytes: &[u8]) {
-        if let Some(tar) = &mut self.tar
-            && let Err(error) = tar.write_all(bytes)
-        {
-            self.stop(error);
-        }
+        self.each_taking(|tar| tar.write_all(bytes));
     }
 
     fn verified(&mut self, digest: &Digest, staged: &Path) {
-        let Some(tar) = &mut self.tar else { return };
-        let ended =
-            std::fs::File::open(staged).and_then(|mut file| tar.end_blob(digest, &mut file));
-        if let Err(error) = ended {
-            self.stop(error);
-        }
+        self.each_taking(|tar| {
+            std::fs::File::open(staged).and_then(|mut file| tar.end_blob(digest, &mut file))
+        });
+        self.taking.clear();
     }
 
     fn all_verified(&mut self) {
-        let Some(tar) = self.tar.take() else { return };
-        if let Err(error) = tar.finish().and_then(LoadStream::finish) {
-            self.stop(error);
+        for upload in 0..self.tars.len() {
+            let Some(tar) = self.tars[upload].take() else {
+                continue;
+            };
+            if let Err(error) = tar.finish().and_then(LoadStream::finish) {
+                self.stop(upload, error);
+            }
         }
     }
 }
@@ -623,14 +688,49 @@ pub(super) async fn load_into_daemon(
         }
     }
     let names = missing.iter().map(|i| i.name.clone()).collect();
-    if !missing.is_empty() {
+    let sizes = if missing.is_empty() {
+        BTreeMap::new()
+    } else {
+        store.blob_sizes()?
+    };
+    let groups = load_groups(&missing, |d| sizes.get(d).copied());
+    let loads = groups.into_iter().map(|group| {
         let store = store.clone();
-        engine
-            .load_images(move |out| docker_tar::write_load(&store, &missing, out))
-            .await
-            .map_err(cache_err)?;
+        engine.load_images(move |out| docker_tar::write_load(&store, &group, out))
+    });
+    // Every upload ends before an error is returned.
+    for loaded in futures_util::future::join_all(loads).await {
+        loaded.map_err(cache_err)?;
     }
     Ok((names, present))
+}
+
+/// `images` split into the `docker load` uploads that move them fastest (see
+/// `cache::requests`); `size_of` gives a blob's bytes.
+fn load_groups(
+    images: &[ImageEntry],
+    size_of: impl Fn(&Digest) -> Option<u64>,
+) -> Vec<Vec<ImageEntry>> {
+    let candidates: Vec<ImageLayers> = images
+        .iter()
+        .map(|image| ImageLayers {
+            reference: image.name.clone(),
+            layers: image
+                .blobs()
+                .map(|d| size_of(d).map(|size| (d.to_string(), size)))
+                .collect(),
+        })
+        .collect();
+    requests::group(&candidates, requests::MAX_REQUESTS)
+        .into_iter()
+        .map(|names| {
+            images
+                .iter()
+                .filter(|image| names.contains(&image.name))
+                .cloned()
+                .collect()
+        })
+        .collect()
 }
 
 /// Gives an image the daemon has (by id) every tag it was saved with that it lacks (`has`).

@@ -306,6 +306,31 @@ impl DockerEngine {
         ))
     }
 
+    /// An image's layer diff ids (oldest first) and the bytes of each `docker history` entry
+    /// (oldest first; entries without a layer have none). `None` when the image is gone.
+    pub async fn layers_and_history(
+        &self,
+        reference: &str,
+    ) -> Result<Option<(Vec<String>, Vec<u64>)>, EngineError> {
+        let inspect = match self.docker.inspect_image(reference).await {
+            Ok(inspect) => inspect,
+            Err(error) if is_not_found(&error) => return Ok(None),
+            Err(error) => return Err(api_error(format!("inspect {reference}"))(error)),
+        };
+        let diff_ids = inspect.root_fs.and_then(|r| r.layers).unwrap_or_default();
+        let history = match self.docker.image_history(reference).await {
+            Ok(history) => history,
+            Err(error) if is_not_found(&error) => return Ok(None),
+            Err(error) => return Err(api_error(format!("history of {reference}"))(error)),
+        };
+        let sizes = history
+            .iter()
+            .rev()
+            .map(|entry| u64::try_from(entry.size).unwrap_or(0))
+            .collect();
+        Ok(Some((diff_ids, sizes)))
+    }
+
     /// What the daemon said about itself.
     pub fn info(&self) -> &DaemonInfo {
         &self.info

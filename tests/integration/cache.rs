@@ -110,16 +110,7 @@ fn export_wipe_import_then_rebuild_uses_the_cache_and_exports_only_new_layers() 
     // `rmi` also removes the classic builder's intermediate images, its whole cache for this
     // build. BuildKit's cache is left alone: other tests share this daemon and it plays no part.
 
-    let fresh = dir.path().join("fresh");
-    std::fs::create_dir(&fresh).expect("mkdir");
-    std::fs::copy(dir.path().join("c.tzst"), fresh.join("c.tzst")).expect("copy");
-    let out = run(
-        &fresh,
-        &["--format", "json", "cache", "import", "c.tzst"],
-        &[],
-    );
-    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
-    let report: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    let (fresh, report) = import_into_fresh_folder(dir.path());
     assert_eq!(report["restored"], true, "{report}");
     assert_eq!(report["loaded"][0], image.as_str(), "{report}");
 
@@ -155,6 +146,86 @@ fn export_wipe_import_then_rebuild_uses_the_cache_and_exports_only_new_layers() 
     assert_eq!(report["loaded"], serde_json::json!([]), "{report}");
     assert_eq!(report["already_in_daemon"][0], image.as_str(), "{report}");
     docker(&["rmi", "-f", &tag, &tag2], dir.path());
+}
+
+#[test]
+fn independent_images_move_through_concurrent_saves_and_loads_unchanged() {
+    if !daemon_available("concurrent saves and loads") {
+        return;
+    }
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (image, nonce) = unique("parallel");
+    // Each image's own layer (8 MB of random bytes) outweighs the busybox layer they share, so
+    // one request per image finishes sooner than one request for both. (Two repositories: the
+    // store keeps one entry per repository.)
+    let tags: Vec<String> = ["one", "two"]
+        .iter()
+        .map(|n| format!("{image}-{n}:latest"))
+        .collect();
+    for (n, tag) in tags.iter().enumerate() {
+        let context = dir.path().join(format!("context{n}"));
+        std::fs::create_dir(&context).expect("mkdir");
+        std::fs::write(
+            context.join("Dockerfile"),
+            format!(
+                "FROM buildopt-test/busybox:latest\nRUN echo {nonce}-{n} > /id && head -c 8000000 /dev/urandom > /big\n"
+            ),
+        )
+        .expect("Dockerfile");
+        docker(&["build", "-q", "-t", tag, "."], &context);
+    }
+    let ids: Vec<String> = tags
+        .iter()
+        .map(|tag| {
+            let out = docker(
+                &["image", "inspect", "--format", "{{.Id}}", tag],
+                dir.path(),
+            );
+            String::from_utf8_lossy(&out.stdout).trim().to_owned()
+        })
+        .collect();
+
+    let mut export = vec!["cache", "export", "c.tzst"];
+    for tag in &tags {
+        export.extend(["--image", tag.as_str()]);
+    }
+    let out = run(dir.path(), &export, &[]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert!(
+        text(&out).contains("through 2 docker save requests"),
+        "{}",
+        text(&out)
+    );
+    let mut remove = vec!["rmi", "-f"];
+    remove.extend(tags.iter().map(String::as_str));
+    docker(&remove, dir.path());
+
+    let (_, report) = import_into_fresh_folder(dir.path());
+    assert_eq!(report["load_requests"], 2, "{report}");
+    for (tag, id) in tags.iter().zip(&ids) {
+        let out = docker(
+            &["image", "inspect", "--format", "{{.Id}}", tag],
+            dir.path(),
+        );
+        assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), id, "{tag}");
+    }
+    docker(&remove, dir.path());
+}
+
+/// Imports `dir/c.tzst` into a new folder `dir/fresh` (its own store), as a fresh CI runner
+/// would; returns the folder and the JSON import report.
+fn import_into_fresh_folder(dir: &Path) -> (std::path::PathBuf, serde_json::Value) {
+    let fresh = dir.join("fresh");
+    std::fs::create_dir(&fresh).expect("mkdir");
+    std::fs::copy(dir.join("c.tzst"), fresh.join("c.tzst")).expect("copy");
+    let out = run(
+        &fresh,
+        &["--format", "json", "cache", "import", "c.tzst"],
+        &[],
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let report = serde_json::from_slice(&out.stdout).expect("json");
+    (fresh, report)
 }
 
 /// A store with one image saved from the daemon, for the tests that need real blobs.
