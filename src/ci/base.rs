@@ -146,12 +146,7 @@ impl<'a> Resolver<'a> {
                 short(sha)
             ));
         }
-        self.git
-            .resolve_commit("HEAD")?
-            .ok_or_else(|| CiError::UnknownRevision {
-                what: "HEAD".into(),
-                rev: "HEAD".into(),
-            })
+        self.git.resolve_commit("HEAD")?.ok_or_else(no_head)
     }
 
     /// A revision the user named: it must resolve (after fetching a missing SHA).
@@ -622,11 +617,20 @@ impl<'a> Resolver<'a> {
 
     /// No CI: merge-base with the remote's default branch, else a local main/master.
     fn local(&mut self) -> Result<(String, Base), CiError> {
-        let head = self.head(None)?;
         let current = self.git.current_branch()?;
         let candidates = self.local_candidates(current.as_deref());
-        let revs: Vec<&str> = candidates.iter().map(|(_, rev)| rev.as_str()).collect();
-        let tips = self.git.resolve_commits(&revs)?;
+        let mut revs: Vec<&str> = candidates.iter().map(|(_, rev)| rev.as_str()).collect();
+        // Without --head, HEAD is resolved in the same git call as the candidates.
+        let batched_head = self.req.head.is_none();
+        if batched_head {
+            revs.insert(0, "HEAD");
+        }
+        let mut tips = self.git.resolve_commits(&revs)?;
+        let head = if batched_head {
+            tips.remove(0).ok_or_else(no_head)?
+        } else {
+            self.head(None)?
+        };
         if let Some(((label, _), tip)) = candidates
             .iter()
             .zip(tips)
@@ -686,6 +690,14 @@ impl<'a> Resolver<'a> {
             sha: EMPTY_TREE.to_owned(),
             reason: "initial commit".into(),
         })
+    }
+}
+
+/// HEAD names no commit (an empty repository).
+fn no_head() -> CiError {
+    CiError::UnknownRevision {
+        what: "HEAD".into(),
+        rev: "HEAD".into(),
     }
 }
 

@@ -191,8 +191,22 @@ fn enforce_bounds(
 }
 
 /// Built or reused images whose repository, or one of whose stages built in this run, has no
-/// store entry with their inputs digest.
+/// store entry with their inputs digest, or whose repository's entry holds another image (a
+/// `--force` rebuild makes a new image from the same inputs: the store must follow, or the next
+/// restore would put the old image back under the tags).
 fn unsaved<'a>(index: &Index, report: &'a RunReport) -> Vec<&'a ImageReport> {
+    let stored_ids: BTreeMap<&str, String> = index
+        .images
+        .iter()
+        .map(|e| (e.name.as_str(), e.config.to_string()))
+        .collect();
+    let other_image = |image: &ImageReport| {
+        image.image_id.as_ref().is_some_and(|id| {
+            stored_ids
+                .get(image.repository.as_str())
+                .is_some_and(|stored| stored != id)
+        })
+    };
     // A stage whose image is also the final image is kept in the image's entry, under its tag.
     let stored: BTreeSet<(&str, &str)> = index
         .images
@@ -210,7 +224,9 @@ fn unsaved<'a>(index: &Index, report: &'a RunReport) -> Vec<&'a ImageReport> {
         .iter()
         .filter(|i| matches!(i.result, ImageResult::Built | ImageResult::Reused))
         .filter(|i| {
-            entry_names(i).any(|name| !stored.contains(&(name.as_str(), i.inputs_digest.as_str())))
+            other_image(i)
+                || entry_names(i)
+                    .any(|name| !stored.contains(&(name.as_str(), i.inputs_digest.as_str())))
         })
         .collect()
 }
@@ -263,12 +279,19 @@ mod tests {
         }
     }
 
-    #[test]
-    fn only_images_the_store_lacks_under_their_digest_are_saved() {
+    /// A run whose images were all built, each with the image id [`entry`] stores for it.
+    fn built_report() -> RunReport {
         let mut report = fixtures::report();
         for image in &mut report.images {
             image.result = ImageResult::Built;
+            image.image_id = Some(Digest::of(image.repository.as_bytes()).to_string());
         }
+        report
+    }
+
+    #[test]
+    fn only_images_the_store_lacks_under_their_digest_are_saved() {
+        let report = built_report();
         let first = report.images[0].clone();
         let second = report.images[1].clone();
         let index = Index {
@@ -284,6 +307,21 @@ mod tests {
             .collect();
         assert!(!names.contains(&first.name.as_str()), "{names:?}");
         assert!(names.contains(&second.name.as_str()), "{names:?}");
+    }
+
+    #[test]
+    fn a_rebuild_of_the_same_inputs_replaces_the_stored_image() {
+        let mut report = built_report();
+        report.images.truncate(1);
+        let image = report.images[0].clone();
+        let index = Index {
+            images: vec![entry(&image.repository, Some(&image.inputs_digest), 0)],
+            ..Index::default()
+        };
+        assert!(unsaved(&index, &report).is_empty());
+        // `--force`: same inputs, a new image.
+        report.images[0].image_id = Some(Digest::of(b"rebuilt").to_string());
+        assert_eq!(unsaved(&index, &report).len(), 1);
     }
 
     #[test]
@@ -319,10 +357,9 @@ mod tests {
 
     #[test]
     fn an_image_is_saved_again_when_a_stage_it_built_is_not_stored() {
-        let mut report = fixtures::report();
+        let mut report = built_report();
         report.images.truncate(1);
         let image = &mut report.images[0];
-        image.result = ImageResult::Built;
         image.stages = vec![stage(
             "builder",
             &format!("{}:stage-builder", image.repository),

@@ -35,6 +35,7 @@ pub struct BenchmarkRun {
     pub level: String,
     /// `cold` (`--force`: no build cache, nothing reused) or `warm` (right after the cold run).
     pub cache: String,
+    /// The whole run: settings, plan, daemon connection, cache restore, build, cache export.
     pub duration_ms: u64,
     /// Dockerfile instructions run (the builder's internal work left out), and how many of them
     /// the build cache served.

@@ -144,6 +144,36 @@ fn a_build_restores_from_the_store_and_saves_only_new_layers() {
 }
 
 #[test]
+fn after_a_forced_rebuild_the_next_build_keeps_the_new_images() {
+    if !daemon_available("cache_build") {
+        return;
+    }
+    let prefix = prefix("forced");
+    let _images = Images(prefix.clone());
+    let repo = example_repo(&prefix);
+    let store = tempfile::tempdir().expect("store");
+    let (code, _, stderr) = build_cached(&repo, store.path(), &[]);
+    assert_eq!(code, Some(0), "{stderr}");
+    let (code, forced, stderr) = build_cached(&repo, store.path(), &["--force"]);
+    assert_eq!(code, Some(0), "{stderr}");
+    // The forced build made new images from the same inputs: the store follows them.
+    assert_eq!(
+        forced["cache"]["export"]["saved"].as_array().map(Vec::len),
+        Some(4)
+    );
+    let (code, next, stderr) = build_cached(&repo, store.path(), &[]);
+    assert_eq!(code, Some(0), "{stderr}");
+    for name in ["api", "base", "linter", "worker"] {
+        assert_eq!(image(&next, name)["result"], "reused", "{name}: {next}");
+        assert_eq!(
+            image(&next, name)["image_id"],
+            image(&forced, name)["image_id"],
+            "{name}: the next build must not bring back the image the forced build replaced"
+        );
+    }
+}
+
+#[test]
 fn with_the_classic_builder_a_restored_image_is_the_cache_source_of_its_rebuild() {
     if !daemon_available("cache_build classic") {
         return;
