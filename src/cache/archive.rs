@@ -488,7 +488,7 @@ fn stage_blob<R: Read>(
         tee: teeing.then_some(&mut *tee),
     };
     let (actual, written) =
-        store::write_hashed(&mut reader, &path, false).map_err(|e| format!("{digest}: {e}"))?;
+        store::write_hashed(&mut reader, &path).map_err(|e| format!("{digest}: {e}"))?;
     if written != size {
         return Err(format!("{digest} ends after {written} of {size} bytes"));
     }

@@ -19,7 +19,7 @@ use serde::{Deserialize, Serialize};
 use super::CacheError;
 use super::digest::Digest;
 use super::lock::StoreLock;
-use super::store::{ImageEntry, Store};
+use super::store::{ImageEntry, StagedBlob, Store};
 
 /// The largest `manifest.json` read from a `docker save` stream.
 const MAX_MANIFEST_BYTES: u64 = 16 << 20;
@@ -34,19 +34,28 @@ pub struct SaveManifestEntry {
     pub layers: Vec<String>,
 }
 
-/// Reads a `docker save` stream into the store and returns an index entry per tagged image
-/// (with `last_used` = `now`, no inputs digest). The index itself is not changed.
+/// What [`ingest_save`] read: an index entry per tagged image, and the blobs staged for the store.
+#[derive(Debug)]
+pub struct Ingested {
+    pub images: Vec<ImageEntry>,
+    /// To be put in place with [`Store::adopt_staged`] before an index names them.
+    pub staged: Vec<StagedBlob>,
+}
+
+/// Reads a `docker save` stream, staging its blobs in the store, and returns an index entry per
+/// tagged image (with `last_used` = `now`, no inputs digest). The index itself is not changed.
 pub fn ingest_save(
     store: &Store,
     lock: &StoreLock,
     reader: &mut dyn Read,
     now: u64,
-) -> Result<Vec<ImageEntry>, CacheError> {
+) -> Result<Ingested, CacheError> {
     let format = |m: String| CacheError::SaveFormat(m);
     let mut archive = tar::Archive::new(reader);
     let mut blobs: BTreeMap<String, (Digest, u64)> = BTreeMap::new();
     let mut links: BTreeMap<String, String> = BTreeMap::new();
     let mut manifest = None;
+    let mut staged = Vec::new();
     for entry in archive.entries().map_err(|e| format(e.to_string()))? {
         let mut entry = entry.map_err(|e| format(e.to_string()))?;
         let path = String::from_utf8_lossy(&entry.path_bytes()).into_owned();
@@ -68,15 +77,17 @@ pub fn ingest_save(
                 resolve_link(&path, &String::from_utf8_lossy(&target)),
             );
         } else if kind.is_file() && is_blob_path(&path) {
-            let stored = store.add_blob(&mut entry, lock)?;
-            blobs.insert(path, (stored.digest, stored.size));
+            let blob = store.stage_blob(&mut entry, lock)?;
+            blobs.insert(path, (blob.digest.clone(), blob.size));
+            staged.push(blob);
         }
     }
     let manifest = manifest.ok_or_else(|| format("no manifest.json".into()))?;
-    manifest
+    let images = manifest
         .iter()
         .filter_map(|image| image_entry(image, &blobs, &links, now).transpose())
-        .collect()
+        .collect::<Result<_, _>>()?;
+    Ok(Ingested { images, staged })
 }
 
 fn is_blob_path(path: &str) -> bool {
@@ -353,12 +364,35 @@ mod tests {
         builder.into_inner().expect("tar")
     }
 
+    /// Ingests `tar` and puts its blobs in place, as a save does.
+    fn ingest_into(store: &Store, lock: &StoreLock, tar: &[u8]) -> Vec<ImageEntry> {
+        let ingested = ingest_save(store, lock, &mut &tar[..], 9).expect("ingest");
+        store.adopt_staged(ingested.staged, lock).expect("adopt");
+        ingested.images
+    }
+
+    #[test]
+    fn staged_blobs_enter_the_store_only_when_adopted() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = Store::open(dir.path()).expect("open");
+        let lock = store.lock(|_| {}).expect("lock");
+        let ingested = ingest_save(&store, &lock, &mut save_tar().as_slice(), 9).expect("ingest");
+        assert_eq!(ingested.staged.len(), 4);
+        assert!(store.blob_sizes().expect("sizes").is_empty());
+        drop(ingested);
+        let tmp = std::fs::read_dir(store.tmp_dir()).expect("tmp").count();
+        assert_eq!(tmp, 0, "dropped staged blobs leave no temp files");
+        assert_eq!(ingest_into(&store, &lock, &save_tar()).len(), 2);
+        assert_eq!(store.blob_sizes().expect("sizes").len(), 4);
+        assert_eq!(std::fs::read_dir(store.tmp_dir()).expect("tmp").count(), 0);
+    }
+
     #[test]
     fn save_tars_split_into_shared_blobs() {
         let dir = tempfile::tempdir().expect("tempdir");
         let store = Store::open(dir.path()).expect("open");
         let lock = store.lock(|_| {}).expect("lock");
-        let images = ingest_save(&store, &lock, &mut save_tar().as_slice(), 9).expect("ingest");
+        let images = ingest_into(&store, &lock, &save_tar());
         assert_eq!(images.len(), 2, "the untagged image is skipped");
         assert_eq!(images[0].name, "reg:5000/app");
         assert_eq!(
@@ -368,7 +402,8 @@ mod tests {
         assert_eq!(images[1].layers[1], Digest::of(b"top layer"));
         assert_eq!(store.blob_sizes().expect("sizes").len(), 4);
         // Saving again adds nothing.
-        ingest_save(&store, &lock, &mut save_tar().as_slice(), 9).expect("again");
+        let again = ingest_save(&store, &lock, &mut save_tar().as_slice(), 9).expect("again");
+        assert_eq!(store.adopt_staged(again.staged, &lock).expect("adopt"), 0);
         assert_eq!(store.blob_sizes().expect("sizes").len(), 4);
     }
 
@@ -377,7 +412,7 @@ mod tests {
         let dir = tempfile::tempdir().expect("tempdir");
         let store = Store::open(dir.path()).expect("open");
         let lock = store.lock(|_| {}).expect("lock");
-        let images = ingest_save(&store, &lock, &mut save_tar().as_slice(), 9).expect("ingest");
+        let images = ingest_into(&store, &lock, &save_tar());
         let mut out = Vec::new();
         write_load(&store, &images, &mut out).expect("write");
         let mut archive = tar::Archive::new(out.as_slice());
@@ -395,8 +430,7 @@ mod tests {
         assert_eq!(names.last().map(String::as_str), Some("manifest.json"));
         assert_eq!(names.len(), 1 + 2 + 2);
         // And it reads back as the same images.
-        let again = ingest_save(&store, &lock, &mut out.as_slice(), 9).expect("re-ingest");
-        assert_eq!(again, images);
+        assert_eq!(ingest_into(&store, &lock, &out), images);
     }
 
     fn image(config: &[u8], layers: &[&[u8]]) -> ImageEntry {

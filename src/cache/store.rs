@@ -176,6 +176,30 @@ pub struct StoredBlob {
     pub added: bool,
 }
 
+/// A blob written to the store's temp folder, not yet under its digest (see
+/// [`Store::stage_blob`]). Dropped without [`Store::adopt_staged`], its temp file is removed.
+#[derive(Debug)]
+pub struct StagedBlob {
+    pub digest: Digest,
+    pub size: u64,
+    /// `None` when the store already had the blob, or once adopted.
+    temp: Option<PathBuf>,
+}
+
+impl StagedBlob {
+    fn discard(&mut self) {
+        if let Some(temp) = self.temp.take() {
+            let _ = std::fs::remove_file(temp);
+        }
+    }
+}
+
+impl Drop for StagedBlob {
+    fn drop(&mut self) {
+        self.discard();
+    }
+}
+
 /// The store at one folder.
 #[derive(Debug, Clone)]
 pub struct Store {
@@ -244,30 +268,84 @@ impl Store {
         atomic::write(&path, &bytes).map_err(|e| CacheError::io(&path, e))
     }
 
-    /// Streams `reader` into the store under the digest of its bytes. Bytes the store already has
-    /// are dropped, so a layer shared by many images is kept once. Call with the lock held.
-    pub fn add_blob(
+    /// Streams `reader` into the store under the digest of its bytes, durably, at once. Bytes the
+    /// store already has are dropped, so a layer shared by many images is kept once.
+    #[cfg(test)]
+    pub(crate) fn add_blob(
+        &self,
+        reader: &mut dyn Read,
+        lock: &StoreLock,
+    ) -> Result<StoredBlob, CacheError> {
+        let staged = self.stage_blob(reader, lock)?;
+        let (digest, size) = (staged.digest.clone(), staged.size);
+        let added = self.adopt_staged(vec![staged], lock)? == 1;
+        Ok(StoredBlob {
+            digest,
+            size,
+            added,
+        })
+    }
+
+    /// Streams `reader` into a temp file named for nothing yet, hashing it, without waiting for
+    /// the disk: [`Store::adopt_staged`] makes a batch durable and puts it in place at once, so
+    /// concurrent `docker save` streams are not held up by an fsync per blob. Bytes the store
+    /// already has are dropped at once. Call with the lock held.
+    pub fn stage_blob(
         &self,
         reader: &mut dyn Read,
         _lock: &StoreLock,
-    ) -> Result<StoredBlob, CacheError> {
+    ) -> Result<StagedBlob, CacheError> {
         let tmp_dir = self.tmp_dir();
         let suffix = atomic::random_suffix().map_err(|e| CacheError::io(&tmp_dir, e))?;
         let temp = tmp_dir.join(format!("blob-{suffix}"));
-        let written = write_hashed(reader, &temp, true);
-        let (digest, size) = match written {
+        let (digest, size) = match write_hashed(reader, &temp) {
             Ok(done) => done,
             Err(e) => {
                 let _ = std::fs::remove_file(&temp);
                 return Err(CacheError::io(&temp, e));
             }
         };
-        let added = self.adopt_blob(&temp, &digest)?;
-        Ok(StoredBlob {
+        let mut staged = StagedBlob {
             digest,
             size,
-            added,
-        })
+            temp: Some(temp),
+        };
+        if self.has_blob(&staged.digest) {
+            staged.discard();
+        }
+        Ok(staged)
+    }
+
+    /// Makes the staged blobs durable (an fsync each), renames them into place under their
+    /// digests (a blob staged twice is kept once) and syncs the blob folder once. Returns how
+    /// many the store did not have.
+    pub fn adopt_staged(
+        &self,
+        staged: Vec<StagedBlob>,
+        _lock: &StoreLock,
+    ) -> Result<usize, CacheError> {
+        let mut added = 0;
+        for mut blob in staged {
+            let Some(temp) = blob.temp.take() else {
+                continue;
+            };
+            if self.has_blob(&blob.digest) {
+                std::fs::remove_file(&temp).map_err(|e| CacheError::io(&temp, e))?;
+                continue;
+            }
+            // Durable before it is named by its digest: a crash never leaves a short blob there.
+            File::open(&temp)
+                .and_then(|file| file.sync_all())
+                .map_err(|e| CacheError::io(&temp, e))?;
+            let target = self.blob_path(&blob.digest);
+            std::fs::rename(&temp, &target).map_err(|e| CacheError::io(&target, e))?;
+            added += 1;
+        }
+        if added > 0 {
+            let dir = self.blob_dir();
+            atomic::sync_dir(&dir).map_err(|e| CacheError::io(&dir, e))?;
+        }
+        Ok(added)
     }
 
     /// Moves an already verified file (on the store's file system) into place as `digest`;
@@ -329,13 +407,9 @@ impl Store {
     }
 }
 
-/// Copies `reader` into a new file at `path` (synced when `sync`) and returns the digest and
-/// length.
-pub(crate) fn write_hashed(
-    reader: &mut dyn Read,
-    path: &Path,
-    sync: bool,
-) -> io::Result<(Digest, u64)> {
+/// Copies `reader` into a new file at `path` and returns the digest and length. The file is not
+/// synced: the caller does that before naming it by its digest.
+pub(crate) fn write_hashed(reader: &mut dyn Read, path: &Path) -> io::Result<(Digest, u64)> {
     let mut writer = HashingWriter::new(File::create_new(path)?);
     // Large reads: fewer trips through the decoder and tar layers, and whole-chunk writes.
     let mut buf = vec![0u8; COPY_BUFFER];
@@ -348,10 +422,7 @@ pub(crate) fn write_hashed(
         };
         writer.write_all(&buf[..n])?;
     }
-    let (digest, size, file) = writer.finish();
-    if sync {
-        file.sync_all()?;
-    }
+    let (digest, size, _file) = writer.finish();
     Ok((digest, size))
 }
 

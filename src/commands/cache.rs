@@ -365,10 +365,15 @@ pub(super) async fn save_into_store(
     });
     // All of them end before anything is returned: no thread keeps writing after an error.
     let mut entries = Vec::new();
+    let mut staged = Vec::new();
     for saved in futures_util::future::join_all(saves).await {
-        entries.extend(saved.map_err(cache_err)??);
+        let ingested = saved.map_err(cache_err)??;
+        entries.extend(ingested.images);
+        staged.extend(ingested.staged);
     }
     let lock = Arc::into_inner(shared).expect("every save thread has ended");
+    // Durable and in place before the index names them.
+    store.adopt_staged(staged, &lock)?;
     let mut index = store.read_index()?;
     for entry in &entries {
         let mut entry = entry.clone();
