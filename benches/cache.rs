@@ -5,8 +5,9 @@
 //! export with zstd and with gzip into a fresh store (and once more without `--image`, from the
 //! filled store: the archive step alone), and import of those archives into a fresh store with
 //! the images removed from the daemon; next to `docker save | gzip`,
-//! `docker save | zstd -T0`, `docker save` to a plain tar and `docker load` of that tar. Each
-//! figure is the median of `BENCH_RUNS` runs (default 3). Exports are compared with
+//! `docker save | zstd -T0`, `docker save` to a plain tar and `docker load` of that tar (the
+//! three imports in an order that turns each run). Each figure is the median of `BENCH_RUNS`
+//! runs (default 3). Exports are compared with
 //! `docker save | gzip`, imports with `docker load` of the plain tar. The peak memory of the
 //! buildopt processes is measured with `getrusage(RUSAGE_CHILDREN)` in a fresh child of this
 //! benchmark (the daemon's own memory is not counted). The targets are printed next to
@@ -127,30 +128,42 @@ fn main() {
             .with_size(&store_only),
         );
         // Imports, each into a daemon without the images (and buildopt's into an empty store,
-        // as on a fresh CI runner).
-        remove_images();
-        row.push(timed(|| {
-            run(Command::new("docker")
-                .args(["load", "-q", "-i"])
-                .arg(&plain));
-        }));
-        check_loaded(&ids, "docker load");
-        for archive in [&ours_zst, &ours_gz] {
+        // as on a fresh CI runner). Their order turns each round, so that none is always the
+        // first after the exports (or always right after another import's removal).
+        let mut imports: [Option<Sample>; 3] = [None, None, None];
+        for turn in 0..imports.len() {
+            let which = (turn + round) % imports.len();
             remove_images();
-            fresh_dir(&store);
-            row.push(peak_of(&[
-                path_str(&buildopt),
-                "-C",
-                path_str(work),
-                "--quiet",
-                "cache",
-                "--cache-dir",
-                path_str(&store),
-                "import",
-                path_str(archive),
-            ]));
-            check_loaded(&ids, "buildopt cache import");
+            imports[which] = Some(match which {
+                0 => {
+                    let sample = timed(|| {
+                        run(Command::new("docker")
+                            .args(["load", "-q", "-i"])
+                            .arg(&plain));
+                    });
+                    check_loaded(&ids, "docker load");
+                    sample
+                }
+                _ => {
+                    let archive = if which == 1 { &ours_zst } else { &ours_gz };
+                    fresh_dir(&store);
+                    let sample = peak_of(&[
+                        path_str(&buildopt),
+                        "-C",
+                        path_str(work),
+                        "--quiet",
+                        "cache",
+                        "--cache-dir",
+                        path_str(&store),
+                        "import",
+                        path_str(archive),
+                    ]);
+                    check_loaded(&ids, "buildopt cache import");
+                    sample
+                }
+            });
         }
+        row.extend(imports.into_iter().map(|s| s.expect("every import ran")));
         report(&format!("run {}/{runs} done", round + 1));
         samples.push(row);
     }

@@ -130,6 +130,10 @@ pub fn export(
         Compression::Zstd => {
             let mut encoder = zstd::stream::write::Encoder::new(writer, 3)
                 .and_then(|mut e| e.multithread(threads).map(|()| e))
+                .and_then(|mut e| {
+                    e.set_parameter(zstd::stream::raw::CParameter::JobSize(ZSTD_JOB_SIZE))
+                        .map(|()| e)
+                })
                 .map_err(|e| CacheError::io(dest, e))?;
             write_tar(store, lock, &manifest, &mut encoder).map_err(|e| CacheError::io(dest, e))?;
             finish(encoder.finish(), dest)?;
@@ -152,6 +156,11 @@ pub fn export(
         compression,
     })
 }
+
+/// The size of each zstd worker's job. zstd's default at level 3 (several times the window)
+/// held about 80 MiB with two workers; 4 MiB jobs hold about 40 MiB, run as fast, and compress to
+/// the same size (measured on the cache benchmark's image set).
+const ZSTD_JOB_SIZE: u32 = 4 << 20;
 
 fn finish<W: Write>(encoded: io::Result<BufWriter<W>>, dest: &Path) -> Result<(), CacheError> {
     encoded

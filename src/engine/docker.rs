@@ -271,7 +271,8 @@ impl DockerEngine {
     /// Pings and reads the versions, then settles on the older of the daemon's API version and
     /// ours: (client, server version, API version, os). One `/version` call, not bollard's
     /// `negotiate_version` and a second one: each costs the daemon several milliseconds, paid on
-    /// every run.
+    /// every run. (bollard 0.21 joins request paths so that the `/v1.xx` prefix is dropped: on
+    /// the wire every request is unversioned, whatever is settled here.)
     async fn handshake(
         docker: Docker,
         endpoint: &Endpoint,
