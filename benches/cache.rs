@@ -92,19 +92,12 @@ fn main() {
         }
         for (archive, compression) in [(&ours_zst, "zstd"), (&ours_gz, "gzip")] {
             fresh_dir(&store);
-            let mut command = vec![
-                path_str(&buildopt),
-                "-C",
-                path_str(work),
-                "--quiet",
-                "cache",
-                "--cache-dir",
-                path_str(&store),
-                "export",
-                path_str(archive),
-                "--compression",
-                compression,
-            ];
+            let mut command = cache_command(
+                &buildopt,
+                work,
+                &store,
+                &["export", path_str(archive), "--compression", compression],
+            );
             for image in IMAGES {
                 command.extend(["--image", image]);
             }
@@ -112,19 +105,12 @@ fn main() {
         }
         // The archive step alone: the store already holds every blob, no `docker save`.
         row.push(
-            peak_of(&[
-                path_str(&buildopt),
-                "-C",
-                path_str(work),
-                "--quiet",
-                "cache",
-                "--cache-dir",
-                path_str(&store),
-                "export",
-                path_str(&store_only),
-                "--compression",
-                "zstd",
-            ])
+            peak_of(&cache_command(
+                &buildopt,
+                work,
+                &store,
+                &["export", path_str(&store_only), "--compression", "zstd"],
+            ))
             .with_size(&store_only),
         );
         // Imports, each into a daemon without the images (and buildopt's into an empty store,
@@ -147,17 +133,12 @@ fn main() {
                 _ => {
                     let archive = if which == 1 { &ours_zst } else { &ours_gz };
                     fresh_dir(&store);
-                    let sample = peak_of(&[
-                        path_str(&buildopt),
-                        "-C",
-                        path_str(work),
-                        "--quiet",
-                        "cache",
-                        "--cache-dir",
-                        path_str(&store),
-                        "import",
-                        path_str(archive),
-                    ]);
+                    let sample = peak_of(&cache_command(
+                        &buildopt,
+                        work,
+                        &store,
+                        &["import", path_str(archive)],
+                    ));
                     check_loaded(&ids, "buildopt cache import");
                     sample
                 }
@@ -377,6 +358,26 @@ fn succeeds(command: &mut Command) -> bool {
 
 fn docker_ok() -> bool {
     succeeds(Command::new("docker").args(["version"]))
+}
+
+/// `buildopt -C WORK --quiet cache --cache-dir STORE ARGS...`
+fn cache_command<'a>(
+    buildopt: &'a Path,
+    work: &'a Path,
+    store: &'a Path,
+    args: &[&'a str],
+) -> Vec<&'a str> {
+    let mut command = vec![
+        path_str(buildopt),
+        "-C",
+        path_str(work),
+        "--quiet",
+        "cache",
+        "--cache-dir",
+        path_str(store),
+    ];
+    command.extend_from_slice(args);
+    command
 }
 
 fn fresh_dir(dir: &Path) {
