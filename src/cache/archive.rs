@@ -1,8 +1,9 @@
 //! The cache archive: the whole store as one file for the CI's cache, and its safe import.
 //!
-//! Format: a tar stream, compressed with zstd (multi-threaded) or gzip, holding exactly
+//! Format: a tar stream, compressed with zstd or gzip (on every core), holding exactly
 //! `manifest.json` first (format version, the index of images, every blob's digest and size),
 //! then one regular file `blobs/sha256/<hex>` per blob listed there. Nothing else is valid.
+//! Each entry is compressed in frames of its own (see `frames.rs`); readers see one stream.
 //!
 //! Because the format has only regular files with fixed-shape names, import is an allow-list
 //! rather than a sanitiser: any other entry type (links, hard links, devices, FIFOs), any other
@@ -28,6 +29,7 @@ use serde::{Deserialize, Serialize};
 use super::CacheError;
 use super::atomic::AtomicFile;
 use super::digest::Digest;
+use super::frames::{self, FrameCompressor, ReadyFrames};
 use super::lock::StoreLock;
 use super::store::{self, ImageEntry, Index, Store};
 
@@ -35,7 +37,7 @@ use super::store::{self, ImageEntry, Index, Store};
 pub const ARCHIVE_VERSION: u32 = 1;
 /// The first entry's name.
 pub const MANIFEST_NAME: &str = "manifest.json";
-const BLOB_PREFIX: &str = "blobs/sha256/";
+const BLOB_PREFIX: &str = frames::BLOB_PREFIX;
 const ZSTD_MAGIC: [u8; 4] = [0x28, 0xb5, 0x2f, 0xfd];
 const GZIP_MAGIC: [u8; 2] = [0x1f, 0x8b];
 /// The largest zstd window a frame may ask for (32 MiB): ours use 2 MiB at level 3; a larger
@@ -48,7 +50,7 @@ const ZSTD_WINDOW_LOG_MAX: u32 = 25;
 pub enum Compression {
     /// zstd level 3 on every core: fast, and what CI caches use.
     Zstd,
-    /// gzip level 6, for tools that cannot read zstd.
+    /// gzip level 6 on every core, for tools that cannot read zstd.
     Gzip,
 }
 
@@ -114,36 +116,33 @@ pub struct ImportOutcome {
 }
 
 /// Writes the whole store (every indexed image and its blobs) to `dest`, atomically.
-/// `threads` is the number of zstd workers (0 for single-threaded).
+/// `threads` is the number of compression threads (0 or 1: the calling one); blob entries already in
+/// `ready` (made for the same compression) are copied rather than compressed again.
 pub fn export(
     store: &Store,
     lock: &StoreLock,
     dest: &Path,
     compression: Compression,
     threads: u32,
+    ready: &ReadyFrames,
 ) -> Result<ExportSummary, CacheError> {
     let index = store.read_index()?;
     let manifest = manifest_of(store, &index)?;
     let mut file = AtomicFile::create(dest).map_err(|e| CacheError::io(dest, e))?;
-    let writer = BufWriter::with_capacity(1 << 20, file.file());
-    match compression {
-        Compression::Zstd => {
-            let mut encoder = zstd::stream::write::Encoder::new(writer, 3)
-                .and_then(|mut e| e.multithread(threads).map(|()| e))
-                .and_then(|mut e| {
-                    e.set_parameter(zstd::stream::raw::CParameter::JobSize(ZSTD_JOB_SIZE))
-                        .map(|()| e)
-                })
-                .map_err(|e| CacheError::io(dest, e))?;
-            write_tar(store, lock, &manifest, &mut encoder).map_err(|e| CacheError::io(dest, e))?;
-            finish(encoder.finish(), dest)?;
-        }
-        Compression::Gzip => {
-            let mut encoder = flate2::write::GzEncoder::new(writer, flate2::Compression::new(6));
-            write_tar(store, lock, &manifest, &mut encoder).map_err(|e| CacheError::io(dest, e))?;
-            finish(encoder.finish(), dest)?;
-        }
-    }
+    let mut writer = BufWriter::with_capacity(1 << 20, file.file());
+    let ready = (ready.compression == Some(compression)).then_some(ready);
+    write_frames(
+        store,
+        lock,
+        &manifest,
+        compression,
+        threads,
+        ready,
+        &mut writer,
+    )
+    .and_then(|()| writer.flush())
+    .map_err(|e| CacheError::io(dest, e))?;
+    drop(writer);
     file.commit().map_err(|e| CacheError::io(dest, e))?;
     let archive_bytes = std::fs::metadata(dest)
         .map_err(|e| CacheError::io(dest, e))?
@@ -155,17 +154,6 @@ pub fn export(
         archive_bytes,
         compression,
     })
-}
-
-/// The size of each zstd worker's job. zstd's default at level 3 (several times the window)
-/// held about 80 MiB with two workers; 4 MiB jobs hold about 40 MiB, run as fast, and compress to
-/// the same size (measured on the cache benchmark's image set).
-const ZSTD_JOB_SIZE: u32 = 4 << 20;
-
-fn finish<W: Write>(encoded: io::Result<BufWriter<W>>, dest: &Path) -> Result<(), CacheError> {
-    encoded
-        .and_then(|mut w| w.flush())
-        .map_err(|e| CacheError::io(dest, e))
 }
 
 /// The manifest of everything the index references, with sizes from disk.
@@ -189,32 +177,34 @@ fn manifest_of(store: &Store, index: &Index) -> Result<Manifest, CacheError> {
     })
 }
 
-fn write_tar(
+/// The archive as frames (see `frames.rs`): the manifest, each blob, the tar's end.
+fn write_frames(
     store: &Store,
     _lock: &StoreLock,
     manifest: &Manifest,
-    out: &mut dyn Write,
+    compression: Compression,
+    threads: u32,
+    ready: Option<&ReadyFrames>,
+    out: &mut BufWriter<&mut File>,
 ) -> io::Result<()> {
-    let mut builder = tar::Builder::new(out);
+    let mut compressor = FrameCompressor::new(compression, threads)?;
     let json = serde_json::to_vec(manifest).map_err(io::Error::other)?;
-    builder.append(
-        &file_header(MANIFEST_NAME, json.len() as u64)?,
-        json.as_slice(),
-    )?;
+    let size = json.len() as u64;
+    compressor.write_entry(out, MANIFEST_NAME, size, &mut json.as_slice())?;
     for blob in &manifest.blobs {
-        let path = store.blob_path(&blob.digest);
-        let file = File::open(&path)?;
-        let name = format!("{BLOB_PREFIX}{}", blob.digest.hex());
-        // `take` pins the entry to the manifest's size even if the file changed meanwhile.
-        builder.append(&file_header(&name, blob.size)?, file.take(blob.size))?;
+        match ready.and_then(|ready| ready.get(&blob.digest, blob.size)) {
+            Some(frame) => {
+                // File to file: the kernel copies (copy_file_range), no trip through us.
+                io::copy(&mut File::open(&frame.path)?, out)?;
+            }
+            None => {
+                let mut file = File::open(store.blob_path(&blob.digest))?;
+                let name = frames::blob_entry_name(&blob.digest);
+                compressor.write_entry(out, &name, blob.size, &mut file)?;
+            }
+        }
     }
-    builder.into_inner()?.flush()
-}
-
-/// A plain ustar header: no PAX records, no owner, fixed mode and time, so archives of the same
-/// store are identical.
-fn file_header(name: &str, size: u64) -> io::Result<tar::Header> {
-    regular_file_header(tar::Header::new_ustar(), name, size)
+    compressor.write_end(out)
 }
 
 /// Fills `header` as a regular file with a fixed mode and time (reproducible archives).

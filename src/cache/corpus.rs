@@ -10,6 +10,7 @@ use std::path::{Path, PathBuf};
 use super::CacheError;
 use super::archive::{self, Compression, Limits, MANIFEST_NAME, Manifest};
 use super::digest::Digest;
+use super::frames::ReadyFrames;
 use super::store::{ImageEntry, Index, Store};
 
 /// Raw tar writer: names, types, modes and sizes exactly as given, checksums correct.
@@ -620,7 +621,15 @@ fn export_import_round_trip_with_both_compressions() {
         source.add_image("app", b"config-2", &[b"layer-1", b"layer-2"], 200);
         let lock = source.store.lock(|_| {}).expect("lock");
         let dest = source.dir.path().join("cache.archive");
-        let summary = archive::export(&source.store, &lock, &dest, compression, 2).expect("export");
+        let summary = archive::export(
+            &source.store,
+            &lock,
+            &dest,
+            compression,
+            2,
+            &ReadyFrames::default(),
+        )
+        .expect("export");
         assert_eq!((summary.images, summary.blobs), (2, 4), "layer-1 is shared");
         drop(lock);
         let target = Fixture::new();
@@ -640,12 +649,30 @@ fn a_failed_export_keeps_the_previous_archive() {
     let fixture = Fixture::new();
     let lock = fixture.store.lock(|_| {}).expect("lock");
     let dest = fixture.dir.path().join("cache.archive");
-    archive::export(&fixture.store, &lock, &dest, Compression::Zstd, 0).expect("export");
+    archive::export(
+        &fixture.store,
+        &lock,
+        &dest,
+        Compression::Zstd,
+        0,
+        &ReadyFrames::default(),
+    )
+    .expect("export");
     let previous = std::fs::read(&dest).expect("read");
     // A blob disappearing mid-export stands in for ENOSPC: the write fails part-way.
     let index: Index = fixture.store.read_index().expect("index");
     std::fs::remove_file(fixture.store.blob_path(&index.images[0].layers[0])).expect("rm");
-    assert!(archive::export(&fixture.store, &lock, &dest, Compression::Zstd, 0).is_err());
+    assert!(
+        archive::export(
+            &fixture.store,
+            &lock,
+            &dest,
+            Compression::Zstd,
+            0,
+            &ReadyFrames::default()
+        )
+        .is_err()
+    );
     assert_eq!(std::fs::read(&dest).expect("read"), previous);
     let names: Vec<_> = std::fs::read_dir(fixture.dir.path())
         .expect("ls")

@@ -44,11 +44,13 @@ pub struct Ingested {
 
 /// Reads a `docker save` stream, staging its blobs in the store, and returns an index entry per
 /// tagged image (with `last_used` = `now`, no inputs digest). The index itself is not changed.
+/// `staged_hook` hears of each blob as soon as it is staged.
 pub fn ingest_save(
     store: &Store,
     lock: &StoreLock,
     reader: &mut dyn Read,
     now: u64,
+    staged_hook: &mut dyn FnMut(&StagedBlob),
 ) -> Result<Ingested, CacheError> {
     let format = |m: String| CacheError::SaveFormat(m);
     let mut archive = tar::Archive::new(reader);
@@ -78,6 +80,7 @@ pub fn ingest_save(
             );
         } else if kind.is_file() && is_blob_path(&path) {
             let blob = store.stage_blob(&mut entry, lock)?;
+            staged_hook(&blob);
             blobs.insert(path, (blob.digest.clone(), blob.size));
             staged.push(blob);
         }
@@ -366,7 +369,7 @@ mod tests {
 
     /// Ingests `tar` and puts its blobs in place, as a save does.
     fn ingest_into(store: &Store, lock: &StoreLock, tar: &[u8]) -> Vec<ImageEntry> {
-        let ingested = ingest_save(store, lock, &mut &tar[..], 9).expect("ingest");
+        let ingested = ingest_save(store, lock, &mut &tar[..], 9, &mut |_| {}).expect("ingest");
         store.adopt_staged(ingested.staged, lock).expect("adopt");
         ingested.images
     }
@@ -376,8 +379,23 @@ mod tests {
         let dir = tempfile::tempdir().expect("tempdir");
         let store = Store::open(dir.path()).expect("open");
         let lock = store.lock(|_| {}).expect("lock");
-        let ingested = ingest_save(&store, &lock, &mut save_tar().as_slice(), 9).expect("ingest");
+        let mut heard = Vec::new();
+        let mut hook = |blob: &StagedBlob| {
+            let staged = blob.open_staged().expect("new").expect("open");
+            heard.push((blob.size, staged.metadata().expect("metadata").len()));
+        };
+        let ingested =
+            ingest_save(&store, &lock, &mut save_tar().as_slice(), 9, &mut hook).expect("ingest");
         assert_eq!(ingested.staged.len(), 4);
+        assert_eq!(
+            heard.len(),
+            4,
+            "the hook hears of every blob as it is staged"
+        );
+        assert!(
+            heard.iter().all(|(size, on_disk)| size == on_disk),
+            "{heard:?}"
+        );
         assert!(store.blob_sizes().expect("sizes").is_empty());
         drop(ingested);
         let tmp = std::fs::read_dir(store.tmp_dir()).expect("tmp").count();
@@ -402,7 +420,11 @@ mod tests {
         assert_eq!(images[1].layers[1], Digest::of(b"top layer"));
         assert_eq!(store.blob_sizes().expect("sizes").len(), 4);
         // Saving again adds nothing.
-        let again = ingest_save(&store, &lock, &mut save_tar().as_slice(), 9).expect("again");
+        let mut present = 0;
+        let mut hook = |blob: &StagedBlob| present += usize::from(blob.open_staged().is_none());
+        let again =
+            ingest_save(&store, &lock, &mut save_tar().as_slice(), 9, &mut hook).expect("again");
+        assert_eq!(present, 4, "blobs the store has are not staged");
         assert_eq!(store.adopt_staged(again.staged, &lock).expect("adopt"), 0);
         assert_eq!(store.blob_sizes().expect("sizes").len(), 4);
     }
@@ -564,7 +586,7 @@ mod tests {
         ] {
             assert!(
                 matches!(
-                    ingest_save(&store, &lock, &mut bytes.as_slice(), 0),
+                    ingest_save(&store, &lock, &mut bytes.as_slice(), 0, &mut |_| {}),
                     Err(CacheError::SaveFormat(_))
                 ),
                 "{case}"

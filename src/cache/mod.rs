@@ -9,6 +9,8 @@
 //! - `store.rs`: the store on disk (blobs by digest, the index of images) and its invariants;
 //! - `archive.rs`: exporting the store as tar + zstd/gzip and importing it back, verifying every
 //!   blob and refusing anything but the expected regular files;
+//! - `frames.rs`: archive entries as independent compressed frames, and the worker that
+//!   compresses saved blobs while other saves still run;
 //! - `prune.rs`: retention by age, the size limit by least recent use, garbage collection of
 //!   unreferenced blobs, and the same for a BuildKit `type=local` cache folder;
 //! - `docker_tar.rs`: splitting `docker save` tars into blobs and writing `docker load` tars;
@@ -21,6 +23,7 @@ pub mod atomic;
 mod corpus;
 pub mod digest;
 pub mod docker_tar;
+pub mod frames;
 pub mod keys;
 pub mod lock;
 pub mod prune;

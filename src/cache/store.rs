@@ -17,6 +17,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::fs::File;
 use std::io::{self, Read, Write};
 use std::path::{Path, PathBuf};
+use std::thread::JoinHandle;
 
 use serde::{Deserialize, Serialize};
 
@@ -184,12 +185,31 @@ pub struct StagedBlob {
     pub size: u64,
     /// `None` when the store already had the blob, or once adopted.
     temp: Option<PathBuf>,
+    /// The fsync of the temp file, started as soon as it was written so that the disk works
+    /// while the next blobs stream in; [`Store::adopt_staged`] waits for it.
+    synced: Option<JoinHandle<io::Result<()>>>,
 }
 
 impl StagedBlob {
+    /// The staged bytes, for a reader that wants them before the blob is adopted; `None` when
+    /// the store already had the blob (nothing was staged).
+    pub fn open_staged(&self) -> Option<io::Result<File>> {
+        self.temp.as_ref().map(File::open)
+    }
+
     fn discard(&mut self) {
         if let Some(temp) = self.temp.take() {
             let _ = std::fs::remove_file(temp);
+        }
+    }
+
+    /// Waits for the fsync started at staging.
+    fn wait_synced(&mut self) -> io::Result<()> {
+        match self.synced.take() {
+            Some(handle) => handle
+                .join()
+                .unwrap_or_else(|_| Err(io::Error::other("the fsync thread panicked"))),
+            None => Ok(()),
         }
     }
 }
@@ -298,7 +318,7 @@ impl Store {
         let tmp_dir = self.tmp_dir();
         let suffix = atomic::random_suffix().map_err(|e| CacheError::io(&tmp_dir, e))?;
         let temp = tmp_dir.join(format!("blob-{suffix}"));
-        let (digest, size) = match write_hashed(reader, &temp) {
+        let (digest, size, file) = match write_hashed_file(reader, &temp) {
             Ok(done) => done,
             Err(e) => {
                 let _ = std::fs::remove_file(&temp);
@@ -309,16 +329,19 @@ impl Store {
             digest,
             size,
             temp: Some(temp),
+            synced: None,
         };
         if self.has_blob(&staged.digest) {
             staged.discard();
+        } else {
+            staged.synced = Some(std::thread::spawn(move || file.sync_all()));
         }
         Ok(staged)
     }
 
-    /// Makes the staged blobs durable (an fsync each), renames them into place under their
-    /// digests (a blob staged twice is kept once) and syncs the blob folder once. Returns how
-    /// many the store did not have.
+    /// Waits until the staged blobs are durable (their fsyncs started at staging), renames them
+    /// into place under their digests (a blob staged twice is kept once) and syncs the blob
+    /// folder once. Returns how many the store did not have.
     pub fn adopt_staged(
         &self,
         staged: Vec<StagedBlob>,
@@ -326,6 +349,7 @@ impl Store {
     ) -> Result<usize, CacheError> {
         let mut added = 0;
         for mut blob in staged {
+            let synced = blob.wait_synced();
             let Some(temp) = blob.temp.take() else {
                 continue;
             };
@@ -334,9 +358,7 @@ impl Store {
                 continue;
             }
             // Durable before it is named by its digest: a crash never leaves a short blob there.
-            File::open(&temp)
-                .and_then(|file| file.sync_all())
-                .map_err(|e| CacheError::io(&temp, e))?;
+            synced.map_err(|e| CacheError::io(&temp, e))?;
             let target = self.blob_path(&blob.digest);
             std::fs::rename(&temp, &target).map_err(|e| CacheError::io(&target, e))?;
             added += 1;
@@ -410,6 +432,11 @@ impl Store {
 /// Copies `reader` into a new file at `path` and returns the digest and length. The file is not
 /// synced: the caller does that before naming it by its digest.
 pub(crate) fn write_hashed(reader: &mut dyn Read, path: &Path) -> io::Result<(Digest, u64)> {
+    write_hashed_file(reader, path).map(|(digest, size, _)| (digest, size))
+}
+
+/// [`write_hashed`], handing back the written file.
+fn write_hashed_file(reader: &mut dyn Read, path: &Path) -> io::Result<(Digest, u64, File)> {
     let mut writer = HashingWriter::new(File::create_new(path)?);
     // Large reads: fewer trips through the decoder and tar layers, and whole-chunk writes.
     let mut buf = vec![0u8; COPY_BUFFER];
@@ -422,8 +449,7 @@ pub(crate) fn write_hashed(reader: &mut dyn Read, path: &Path) -> io::Result<(Di
         };
         writer.write_all(&buf[..n])?;
     }
-    let (digest, size, _file) = writer.finish();
-    Ok((digest, size))
+    Ok(writer.finish())
 }
 
 /// The copy buffer of [`write_hashed`].

@@ -15,9 +15,7 @@ use super::Context;
 use super::cache::{self as cache_command, Saved};
 use crate::build::remote::digest_tag;
 use crate::cache::docker_tar;
-use crate::cache::lock::StoreLock;
-use crate::cache::prune;
-use crate::cache::store::{BuildRecord, Store, is_stage_reference};
+use crate::cache::store::{BuildRecord, is_stage_reference};
 use crate::cache::{ImageEntry, Index};
 use crate::engine::DockerEngine;
 use crate::error::Error;
@@ -143,6 +141,7 @@ fn try_export(
             lock,
             &references,
             &digests,
+            None,
         ))?;
         lock = saved.lock;
         (export.saved, export.new_blobs, export.new_bytes) =
@@ -153,7 +152,8 @@ fn try_export(
     touch(&mut index, used_entries(report).iter(), now);
     index.record_build(build_record(report, now));
     store.write_index(&index, &lock)?;
-    export.pruned = enforce_bounds(&store, &lock, cache, &index, now)?;
+    export.pruned =
+        cache_command::enforce_bounds(&store, &lock, cache, &index, now)?.images_removed;
     Ok(export)
 }
 
@@ -166,28 +166,6 @@ fn used_entries(report: &RunReport) -> Vec<String> {
         .filter(|i| matches!(i.result, ImageResult::Built | ImageResult::Reused))
         .flat_map(entry_names)
         .collect()
-}
-
-/// Retention, then the size limit; each rewrites the index and collects garbage only when it
-/// has something to drop, so a build that changed nothing does not scan the blobs twice.
-fn enforce_bounds(
-    store: &Store,
-    lock: &StoreLock,
-    cache: &CacheSettings,
-    index: &Index,
-    now: u64,
-) -> Result<Vec<String>, Error> {
-    let mut pruned = prune::expired(index, now, cache.retention_days);
-    if !pruned.is_empty() {
-        prune::remove_images(store, lock, &pruned)?;
-    }
-    let index = store.read_index()?;
-    let over = prune::over_limit(&index, &store.blob_sizes()?, cache.size_limit_bytes);
-    if !over.is_empty() {
-        prune::remove_images(store, lock, &over)?;
-        pruned.extend(over);
-    }
-    Ok(pruned)
 }
 
 /// Built or reused images whose repository, or one of whose stages built in this run, has no

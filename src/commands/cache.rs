@@ -13,11 +13,13 @@ use serde::Serialize;
 use super::{Context, write_stdout};
 use crate::cache::archive::{BlobTee, Manifest};
 use crate::cache::digest::Digest;
+use crate::cache::frames::{FrameSubmitter, FrameWorker, ReadyFrames};
 use crate::cache::keys::{self, KeyInput};
 use crate::cache::lock::StoreLock;
 use crate::cache::prune::{self, PruneSummary};
 use crate::cache::requests::{self, ImageLayers};
-use crate::cache::{CacheError, ImageEntry, Limits, Store, archive, docker_tar};
+use crate::cache::store::StagedBlob;
+use crate::cache::{CacheError, ImageEntry, Index, Limits, Store, archive, docker_tar};
 use crate::ci;
 use crate::cli::{CacheAction, CacheArgs, Format, PlanArgs};
 use crate::engine::LoadStream;
@@ -218,6 +220,29 @@ pub(super) fn enforce_limit(
     Ok(prune::remove_images(store, lock, &over)?)
 }
 
+/// Retention, then the size limit; each rewrites the index and collects garbage only when it
+/// has something to drop: a collection reads every blob's size, and it clears `tmp/`, where an
+/// export's frames wait. `index` is the store's current index.
+pub(super) fn enforce_bounds(
+    store: &Store,
+    lock: &StoreLock,
+    cache: &CacheSettings,
+    index: &Index,
+    now: u64,
+) -> Result<PruneSummary, Error> {
+    let expired = prune::expired(index, now, cache.retention_days);
+    let mut summary = PruneSummary::default();
+    if !expired.is_empty() {
+        summary = prune::remove_images(store, lock, &expired)?;
+    }
+    let index = store.read_index()?;
+    let over = prune::over_limit(&index, &store.blob_sizes()?, cache.size_limit_bytes);
+    if !over.is_empty() {
+        summary = merge(summary, prune::remove_images(store, lock, &over)?);
+    }
+    Ok(summary)
+}
+
 pub(super) fn merge(mut a: PruneSummary, b: PruneSummary) -> PruneSummary {
     a.images_removed.extend(b.images_removed);
     a.blobs_removed += b.blobs_removed;
@@ -274,11 +299,26 @@ fn export(
     images: &[String],
 ) -> Result<u8, Error> {
     let (store, mut lock) = open_locked(ctx, cache)?;
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get() as u32);
+    let mut ready = ReadyFrames::default();
     if !images.is_empty() {
+        // The archive entries of saved blobs are compressed while the other saves still run.
+        let worker = FrameWorker::start(store.staging_dir("frames")?, cache.compression, threads);
+        let submitter = worker.submitter();
         let saved = runtime()?.block_on(async {
             let engine = connect(ctx).await?;
-            save_into_store(&engine, &store, lock, images, &BTreeMap::new()).await
-        })?;
+            save_into_store(
+                &engine,
+                &store,
+                lock,
+                images,
+                &BTreeMap::new(),
+                Some(submitter),
+            )
+            .await
+        });
+        ready = worker.finish();
+        let saved = saved?;
         lock = saved.lock;
         ctx.info(&format!(
             "saved {} images into the store ({} new blobs) through {} docker save requests",
@@ -287,15 +327,13 @@ fn export(
             saved.requests
         ));
     }
-    let pruned = merge(
-        enforce_retention(&store, &lock, cache)?,
-        enforce_limit(&store, &lock, cache)?,
-    );
+    let pruned = enforce_bounds(&store, &lock, cache, &store.read_index()?, now())?;
     if !pruned.images_removed.is_empty() {
         ctx.info(&format!("pruned: {}", describe(&pruned).trim_end()));
+        // Garbage collection cleared `tmp/`, the frames with it.
+        ready = ReadyFrames::default();
     }
-    let threads = std::thread::available_parallelism().map_or(1, |n| n.get() as u32);
-    let summary = archive::export(&store, &lock, path, cache.compression, threads)?;
+    let summary = archive::export(&store, &lock, path, cache.compression, threads, &ready)?;
     let human = format!(
         "exported {} images, {} blobs ({} bytes) to {} ({} bytes, {:?})\n",
         summary.images,
@@ -344,13 +382,15 @@ pub(super) struct Saved {
 }
 
 /// Saves `images` from the daemon into the store (only blobs it lacks are written) and indexes
-/// them; `digests` gives the inputs digest to record per repository, when known.
+/// them; `digests` gives the inputs digest to record per repository, when known. Each new blob
+/// also goes to `frames` as soon as it is staged.
 pub(super) async fn save_into_store(
     engine: &DockerEngine,
     store: &Store,
     lock: StoreLock,
     images: &[String],
     digests: &BTreeMap<String, String>,
+    frames: Option<FrameSubmitter>,
 ) -> Result<Saved, Error> {
     let before = store.blob_sizes()?;
     let at = now();
@@ -358,9 +398,14 @@ pub(super) async fn save_into_store(
     // Every group's stream is read on its own blocking thread, all under the one store lock.
     let shared = Arc::new(lock);
     let saves = groups.iter().map(|group| {
-        let (store, lock) = (store.clone(), Arc::clone(&shared));
+        let (store, lock, frames) = (store.clone(), Arc::clone(&shared), frames.clone());
         engine.save_images(group, move |reader| {
-            docker_tar::ingest_save(&store, &lock, reader, at)
+            let mut hook = |blob: &StagedBlob| {
+                if let (Some(frames), Some(Ok(file))) = (&frames, blob.open_staged()) {
+                    frames.submit(blob.digest.clone(), blob.size, file);
+                }
+            };
+            docker_tar::ingest_save(&store, &lock, reader, at, &mut hook)
         })
     });
     // All of them end before anything is returned: no thread keeps writing after an error.
