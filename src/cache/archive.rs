@@ -21,7 +21,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs::File;
-use std::io::{self, BufReader, BufWriter, Read, Write};
+use std::io::{self, BufReader, BufWriter, Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
@@ -29,7 +29,7 @@ use serde::{Deserialize, Serialize};
 use super::CacheError;
 use super::atomic::AtomicFile;
 use super::digest::Digest;
-use super::frames::{self, FrameCompressor, ReadyFrames};
+use super::frames::{self, FrameCompressor, PlacedFrames};
 use super::lock::StoreLock;
 use super::store::{self, ImageEntry, Index, Store};
 
@@ -116,33 +116,36 @@ pub struct ImportOutcome {
 }
 
 /// Writes the whole store (every indexed image and its blobs) to `dest`, atomically.
-/// `threads` is the number of compression threads (0 or 1: the calling one); blob entries already in
-/// `ready` (made for the same compression) are copied rather than compressed again.
+/// `threads` is the number of compression threads (0 or 1: the calling one).
 pub fn export(
     store: &Store,
     lock: &StoreLock,
     dest: &Path,
     compression: Compression,
     threads: u32,
-    ready: &ReadyFrames,
+) -> Result<ExportSummary, CacheError> {
+    let file = AtomicFile::create(dest).map_err(|e| CacheError::io(dest, e))?;
+    export_into(store, lock, file, dest, compression, threads, None)
+}
+
+/// [`export`] into `file`, the temp file of `dest`, which may already hold the `placed` frames
+/// of a [`frames::FrameWorker`]. They are kept when every one is still wanted and the manifest
+/// fits the head left for it; otherwise the file is written again from the start.
+pub fn export_into(
+    store: &Store,
+    lock: &StoreLock,
+    mut file: AtomicFile,
+    dest: &Path,
+    compression: Compression,
+    threads: u32,
+    placed: Option<&PlacedFrames>,
 ) -> Result<ExportSummary, CacheError> {
     let index = store.read_index()?;
     let manifest = manifest_of(store, &index)?;
-    let mut file = AtomicFile::create(dest).map_err(|e| CacheError::io(dest, e))?;
-    let mut writer = BufWriter::with_capacity(1 << 20, file.file());
-    let ready = (ready.compression == Some(compression)).then_some(ready);
-    write_frames(
-        store,
-        lock,
-        &manifest,
-        compression,
-        threads,
-        ready,
-        &mut writer,
-    )
-    .and_then(|()| writer.flush())
-    .map_err(|e| CacheError::io(dest, e))?;
-    drop(writer);
+    let mut compressor =
+        FrameCompressor::new(compression, threads).map_err(|e| CacheError::io(dest, e))?;
+    write_archive(store, lock, &manifest, &mut compressor, placed, file.file())
+        .map_err(|e| CacheError::io(dest, e))?;
     file.commit().map_err(|e| CacheError::io(dest, e))?;
     let archive_bytes = std::fs::metadata(dest)
         .map_err(|e| CacheError::io(dest, e))?
@@ -154,6 +157,15 @@ pub fn export(
         archive_bytes,
         compression,
     })
+}
+
+/// The bytes to leave for the manifest at the start of an archive whose frames are placed
+/// while `saving` more images are saved into a store indexed by `index`: a compressed manifest
+/// is smaller than the index's JSON and the blob list together, and a saved image adds far less
+/// than 16 KiB; what is left over becomes padding.
+pub fn manifest_reservation(index: &Index, saving: usize) -> u64 {
+    let index_json = serde_json::to_vec(index).map_or(0, |json| json.len() as u64);
+    (64 << 10) + 2 * index_json + (16 << 10) * saving as u64
 }
 
 /// The manifest of everything the index references, with sizes from disk.
@@ -177,34 +189,68 @@ fn manifest_of(store: &Store, index: &Index) -> Result<Manifest, CacheError> {
     })
 }
 
-/// The archive as frames (see `frames.rs`): the manifest, each blob, the tar's end.
-fn write_frames(
+/// The archive as frames (see `frames.rs`): the manifest, each blob, the tar's end. With
+/// usable `placed` frames, the manifest and padding fill the head and only the blobs not placed
+/// follow the placed ones; else the file is truncated and written in the manifest's order.
+fn write_archive(
     store: &Store,
     _lock: &StoreLock,
     manifest: &Manifest,
-    compression: Compression,
-    threads: u32,
-    ready: Option<&ReadyFrames>,
-    out: &mut BufWriter<&mut File>,
+    compressor: &mut FrameCompressor,
+    placed: Option<&PlacedFrames>,
+    file: &mut File,
 ) -> io::Result<()> {
-    let mut compressor = FrameCompressor::new(compression, threads)?;
+    let mut head = Vec::new();
     let json = serde_json::to_vec(manifest).map_err(io::Error::other)?;
     let size = json.len() as u64;
-    compressor.write_entry(out, MANIFEST_NAME, size, &mut json.as_slice())?;
-    for blob in &manifest.blobs {
-        match ready.and_then(|ready| ready.get(&blob.digest, blob.size)) {
-            Some(frame) => {
-                // File to file: the kernel copies (copy_file_range), no trip through us.
-                io::copy(&mut File::open(&frame.path)?, out)?;
-            }
-            None => {
-                let mut file = File::open(store.blob_path(&blob.digest))?;
-                let name = frames::blob_entry_name(&blob.digest);
-                compressor.write_entry(out, &name, blob.size, &mut file)?;
-            }
+    compressor.write_entry(&mut head, MANIFEST_NAME, size, &mut json.as_slice())?;
+    let kept = placed.and_then(|placed| keep_placed(manifest, compressor, placed, &head));
+    let mut missing: Vec<&BlobRef> = manifest.blobs.iter().collect();
+    match kept {
+        Some((placed, padding)) => {
+            file.seek(SeekFrom::Start(0))?;
+            file.write_all(&head)?;
+            file.write_all(&padding)?;
+            file.seek(SeekFrom::Start(placed.end))?;
+            missing.retain(|blob| !placed.blobs.contains_key(&blob.digest));
+        }
+        None => {
+            file.set_len(0)?;
+            file.seek(SeekFrom::Start(0))?;
+            file.write_all(&head)?;
         }
     }
-    compressor.write_end(out)
+    let mut out = BufWriter::with_capacity(1 << 20, file);
+    for blob in missing {
+        let mut blob_file = File::open(store.blob_path(&blob.digest))?;
+        let name = frames::blob_entry_name(&blob.digest);
+        compressor.write_entry(&mut out, &name, blob.size, &mut blob_file)?;
+    }
+    compressor.write_end(&mut out)?;
+    out.flush()
+}
+
+/// The placed frames and the padding that completes their head, when they can stay: made with
+/// this compression, every placed blob still in the manifest at the same size (the import
+/// refuses anything else), and the manifest's frames fitting the head.
+fn keep_placed<'a>(
+    manifest: &Manifest,
+    compressor: &FrameCompressor,
+    placed: &'a PlacedFrames,
+    head: &[u8],
+) -> Option<(&'a PlacedFrames, Vec<u8>)> {
+    if placed.compression != compressor.compression() {
+        return None;
+    }
+    let wanted: BTreeMap<&Digest, u64> =
+        manifest.blobs.iter().map(|b| (&b.digest, b.size)).collect();
+    let all_wanted = placed
+        .blobs
+        .iter()
+        .all(|(digest, size)| wanted.get(digest) == Some(size));
+    let room = placed.reserved.checked_sub(head.len() as u64)?;
+    let padding = frames::padding_frames(placed.compression, room)?;
+    all_wanted.then_some((placed, padding))
 }
 
 /// Fills `header` as a regular file with a fixed mode and time (reproducible archives).

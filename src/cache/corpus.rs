@@ -4,13 +4,15 @@
 //! no staging folder behind, and write nothing outside the store.
 
 use std::collections::BTreeMap;
+use std::fs::File;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use super::CacheError;
 use super::archive::{self, Compression, Limits, MANIFEST_NAME, Manifest};
+use super::atomic::AtomicFile;
 use super::digest::Digest;
-use super::frames::ReadyFrames;
+use super::frames::FrameWorker;
 use super::store::{ImageEntry, Index, Store};
 
 /// Raw tar writer: names, types, modes and sizes exactly as given, checksums correct.
@@ -621,15 +623,7 @@ fn export_import_round_trip_with_both_compressions() {
         source.add_image("app", b"config-2", &[b"layer-1", b"layer-2"], 200);
         let lock = source.store.lock(|_| {}).expect("lock");
         let dest = source.dir.path().join("cache.archive");
-        let summary = archive::export(
-            &source.store,
-            &lock,
-            &dest,
-            compression,
-            2,
-            &ReadyFrames::default(),
-        )
-        .expect("export");
+        let summary = archive::export(&source.store, &lock, &dest, compression, 2).expect("export");
         assert_eq!((summary.images, summary.blobs), (2, 4), "layer-1 is shared");
         drop(lock);
         let target = Fixture::new();
@@ -649,30 +643,12 @@ fn a_failed_export_keeps_the_previous_archive() {
     let fixture = Fixture::new();
     let lock = fixture.store.lock(|_| {}).expect("lock");
     let dest = fixture.dir.path().join("cache.archive");
-    archive::export(
-        &fixture.store,
-        &lock,
-        &dest,
-        Compression::Zstd,
-        0,
-        &ReadyFrames::default(),
-    )
-    .expect("export");
+    archive::export(&fixture.store, &lock, &dest, Compression::Zstd, 0).expect("export");
     let previous = std::fs::read(&dest).expect("read");
     // A blob disappearing mid-export stands in for ENOSPC: the write fails part-way.
     let index: Index = fixture.store.read_index().expect("index");
     std::fs::remove_file(fixture.store.blob_path(&index.images[0].layers[0])).expect("rm");
-    assert!(
-        archive::export(
-            &fixture.store,
-            &lock,
-            &dest,
-            Compression::Zstd,
-            0,
-            &ReadyFrames::default()
-        )
-        .is_err()
-    );
+    assert!(archive::export(&fixture.store, &lock, &dest, Compression::Zstd, 0).is_err());
     assert_eq!(std::fs::read(&dest).expect("read"), previous);
     let names: Vec<_> = std::fs::read_dir(fixture.dir.path())
         .expect("ls")
@@ -683,4 +659,82 @@ fn a_failed_export_keeps_the_previous_archive() {
         3,
         "no temp file left next to the archive: {names:?}"
     );
+}
+
+/// The entry names of an archive, in order.
+fn entry_names(archive: &Path) -> Vec<String> {
+    let bytes = std::fs::read(archive).expect("read");
+    let decoded: Box<dyn std::io::Read> = if bytes.starts_with(&[0x1f, 0x8b]) {
+        Box::new(flate2::read::MultiGzDecoder::new(bytes.as_slice()))
+    } else {
+        Box::new(zstd::stream::read::Decoder::new(bytes.as_slice()).expect("zstd"))
+    };
+    let mut names = Vec::new();
+    for entry in tar::Archive::new(decoded).entries().expect("entries") {
+        let path = entry.expect("entry").path().expect("path").into_owned();
+        names.push(path.display().to_string());
+    }
+    names
+}
+
+#[test]
+fn placed_frames_stay_when_they_fit_and_are_rewritten_when_not() {
+    for compression in [Compression::Zstd, Compression::Gzip] {
+        for case in ["kept", "head too small", "blob no longer wanted"] {
+            let source = Fixture::new();
+            source.add_image("app", b"config-2", &[b"layer-1", b"layer-2"], 200);
+            let lock = source.store.lock(|_| {}).expect("lock");
+            let index = source.store.read_index().expect("index");
+            let dest = source.dir.path().join("cache.archive");
+            let mut file = AtomicFile::create(&dest).expect("temp");
+            let reserved = match case {
+                "head too small" => 30,
+                _ => archive::manifest_reservation(&index, 0),
+            };
+            let handle = file.file().try_clone().expect("clone");
+            let worker = FrameWorker::start(handle, reserved, compression, 2);
+            // The last blob in the manifest's order, so that keeping it first is visible.
+            let last = index
+                .referenced()
+                .into_iter()
+                .next_back()
+                .expect("blob")
+                .clone();
+            let path = source.store.blob_path(&last);
+            let size = std::fs::metadata(&path).expect("size").len();
+            worker
+                .submitter()
+                .submit(last.clone(), size, File::open(&path).expect("open"));
+            if case == "blob no longer wanted" {
+                let stray = source.dir.path().join("stray");
+                std::fs::write(&stray, b"stray").expect("stray");
+                let file = File::open(&stray).expect("open");
+                worker.submitter().submit(Digest::of(b"stray"), 5, file);
+            }
+            let placed = worker.finish().expect("placed");
+            archive::export_into(
+                &source.store,
+                &lock,
+                file,
+                &dest,
+                compression,
+                2,
+                Some(&placed),
+            )
+            .expect("export");
+            let names = entry_names(&dest);
+            let second = format!("blobs/sha256/{}", last.hex());
+            assert_eq!(names.len(), 5, "{compression:?} {case}: {names:?}");
+            assert_eq!(
+                names[1] == second,
+                case == "kept",
+                "{compression:?} {case}: {names:?}"
+            );
+            drop(lock);
+            let target = Fixture::new();
+            let lock = target.store.lock(|_| {}).expect("lock");
+            archive::import(&target.store, &lock, &dest, &Limits::default()).expect("import");
+            assert_eq!(target.store.read_index().expect("index"), index, "{case}");
+        }
+    }
 }

@@ -4,16 +4,15 @@
 //! members (gzip), each holding at most one chunk of one entry ([`FrameCompressor`]), then one
 //! for the tar's end. Decoders read concatenated frames as one stream, so the format is
 //! unchanged for readers, but a blob's entry no longer depends on what came before it, and the
-//! chunks of one entry compress on every core. That lets [`FrameWorker`] compress
-//! each blob a `cache export --image` saves while the other `docker save` streams still run;
-//! the export then copies the finished frames after the manifest instead of compressing
-//! everything once the last save ended. The same function makes every frame, ahead or not, so
-//! an archive's bytes do not depend on which blobs were ready.
+//! chunks of one entry compress on every core. That lets [`FrameWorker`] write each blob a
+//! `cache export --image` saves into the archive file while the other `docker save` streams
+//! still run, after a head left free for the manifest, which is only known once the saves end;
+//! the export then fills the head with the manifest and padding that decoders skip
+//! ([`padding_frames`]) and appends what is still missing.
 
 use std::collections::BTreeMap;
 use std::fs::File;
-use std::io::{self, Read, Write};
-use std::path::{Path, PathBuf};
+use std::io::{self, Read, Seek, SeekFrom, Write};
 use std::sync::{Arc, Mutex, mpsc};
 use std::thread::JoinHandle;
 
@@ -41,6 +40,10 @@ pub struct FrameCompressor {
 }
 
 impl FrameCompressor {
+    pub fn compression(&self) -> Compression {
+        self.inline.compression
+    }
+
     /// `threads` threads for entries larger than one chunk (0 or 1: all on the calling thread).
     pub fn new(compression: Compression, threads: u32) -> io::Result<Self> {
         let pool = if threads > 1 {
@@ -276,84 +279,39 @@ pub fn blob_entry_name(digest: &Digest) -> String {
     format!("{BLOB_PREFIX}{}", digest.hex())
 }
 
-/// A blob's entry, compressed ahead into a file of its own.
+/// Blob entries a [`FrameWorker`] wrote into the archive file ahead of the export, after a
+/// head left free for the manifest.
 #[derive(Debug)]
-pub struct ReadyFrame {
-    /// The blob size the frame was made for.
-    pub size: u64,
-    pub path: PathBuf,
-}
-
-/// The frames [`FrameWorker`] finished, in a folder removed on drop.
-#[derive(Debug, Default)]
-pub struct ReadyFrames {
-    pub compression: Option<Compression>,
-    frames: BTreeMap<Digest, ReadyFrame>,
-    dir: Option<PathBuf>,
-}
-
-impl ReadyFrames {
-    /// The frame of `digest`, if it was made for a blob of `size` bytes.
-    pub fn get(&self, digest: &Digest, size: u64) -> Option<&ReadyFrame> {
-        self.frames.get(digest).filter(|frame| frame.size == size)
-    }
-
-    pub fn len(&self) -> usize {
-        self.frames.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.frames.is_empty()
-    }
-}
-
-impl Drop for ReadyFrames {
-    fn drop(&mut self) {
-        if let Some(dir) = self.dir.take() {
-            let _ = std::fs::remove_dir_all(dir);
-        }
-    }
+pub struct PlacedFrames {
+    pub compression: Compression,
+    /// The bytes at the start of the file left for the manifest's frames and padding.
+    pub reserved: u64,
+    /// Where the placed frames end: the next frame goes here.
+    pub end: u64,
+    /// The blobs placed, with the size each entry was made for.
+    pub blobs: BTreeMap<Digest, u64>,
 }
 
 /// A blob to compress: its digest, size and open bytes.
 type Job = (Digest, u64, File);
 
-/// A thread that compresses blobs' archive entries into frames as they are submitted.
+/// A thread that compresses blobs' archive entries straight into the archive file while the
+/// saves that stage them still run, and starts the file's fsync after each.
 ///
-/// Its failures cost speed, never correctness: a blob whose frame could not be made is simply
-/// absent from [`ReadyFrames`], and the export compresses it itself.
+/// Its failures cost speed, never correctness: after an error the placed frames are given up
+/// ([`FrameWorker::finish`] says `None`) and the export writes the whole file again.
 #[derive(Debug)]
 pub struct FrameWorker {
     sender: mpsc::Sender<Job>,
-    thread: JoinHandle<ReadyFrames>,
+    thread: JoinHandle<io::Result<PlacedFrames>>,
 }
 
 impl FrameWorker {
-    /// Starts the worker; its frames go to `dir` (created by the caller, removed with the
-    /// [`ReadyFrames`]). `threads` is the number of zstd workers per large entry.
-    pub fn start(dir: PathBuf, compression: Compression, threads: u32) -> Self {
+    /// Starts writing frames into `file` at offset `reserved`. `threads` compress each entry.
+    pub fn start(file: File, reserved: u64, compression: Compression, threads: u32) -> Self {
         let (sender, receiver) = mpsc::channel::<Job>();
         let thread = std::thread::spawn(move || {
-            let mut ready = ReadyFrames {
-                compression: Some(compression),
-                frames: BTreeMap::new(),
-                dir: Some(dir.clone()),
-            };
-            let Ok(mut compressor) = FrameCompressor::new(compression, threads) else {
-                return ready;
-            };
-            for (digest, size, mut file) in receiver {
-                if ready.frames.contains_key(&digest) {
-                    continue;
-                }
-                let path = dir.join(digest.hex());
-                if compress_into(&mut compressor, &path, &digest, size, &mut file).is_ok() {
-                    ready.frames.insert(digest, ReadyFrame { size, path });
-                } else {
-                    let _ = std::fs::remove_file(&path);
-                }
-            }
-            ready
+            place_frames(file, reserved, compression, threads, receiver)
         });
         Self { sender, thread }
     }
@@ -363,11 +321,46 @@ impl FrameWorker {
         FrameSubmitter(self.sender.clone())
     }
 
-    /// Waits until every submitted blob is compressed (or failed) and returns the frames.
-    pub fn finish(self) -> ReadyFrames {
+    /// Waits until every submitted blob is placed; `None` when the worker failed.
+    pub fn finish(self) -> Option<PlacedFrames> {
         drop(self.sender);
-        self.thread.join().unwrap_or_default()
+        self.thread.join().ok().and_then(Result::ok)
     }
+}
+
+fn place_frames(
+    mut file: File,
+    reserved: u64,
+    compression: Compression,
+    threads: u32,
+    receiver: mpsc::Receiver<Job>,
+) -> io::Result<PlacedFrames> {
+    let mut compressor = FrameCompressor::new(compression, threads)?;
+    file.seek(SeekFrom::Start(reserved))?;
+    let mut out = io::BufWriter::with_capacity(1 << 20, file);
+    let mut blobs = BTreeMap::new();
+    let mut syncs = Vec::new();
+    for (digest, size, mut blob) in receiver {
+        if blobs.contains_key(&digest) {
+            continue;
+        }
+        compressor.write_entry(&mut out, &blob_entry_name(&digest), size, &mut blob)?;
+        out.flush()?;
+        blobs.insert(digest, size);
+        // Written back while the saves go on, so the export's final fsync finds little to do.
+        let synced = out.get_ref().try_clone()?;
+        syncs.push(std::thread::spawn(move || synced.sync_data()));
+    }
+    for sync in syncs {
+        let _ = sync.join();
+    }
+    let end = out.stream_position()?;
+    Ok(PlacedFrames {
+        compression,
+        reserved,
+        end,
+        blobs,
+    })
 }
 
 /// Hands blobs to a [`FrameWorker`].
@@ -382,16 +375,57 @@ impl FrameSubmitter {
     }
 }
 
-fn compress_into(
-    compressor: &mut FrameCompressor,
-    path: &Path,
-    digest: &Digest,
-    size: u64,
-    data: &mut File,
-) -> io::Result<()> {
-    let mut out = io::BufWriter::with_capacity(1 << 20, File::create_new(path)?);
-    compressor.write_entry(&mut out, &blob_entry_name(digest), size, data)?;
-    out.flush()
+/// The largest gzip member that decodes to nothing: header, a 65,535-byte extra field, an
+/// empty deflate block, trailer.
+const GZIP_PAD_MAX: u64 = 22 + 65_535;
+/// The smallest: the extra field holds one subfield header and nothing else.
+const GZIP_PAD_MIN: u64 = 22 + 4;
+/// The first skippable frame magic number, little-endian (zstd format, section "Skippable
+/// Frames"): decoders skip such frames whole.
+const ZSTD_SKIPPABLE_MAGIC: u32 = 0x184D_2A50;
+
+/// Bytes that fill exactly `len` bytes and decode to nothing: one zstd skippable frame, or empty
+/// gzip members whose extra field carries the padding. `None` when `len` is too small for one.
+pub fn padding_frames(compression: Compression, len: u64) -> Option<Vec<u8>> {
+    if len == 0 {
+        return Some(Vec::new());
+    }
+    match compression {
+        Compression::Zstd => {
+            let content = u32::try_from(len.checked_sub(8)?).ok()?;
+            let mut frame = Vec::with_capacity(len as usize);
+            frame.extend_from_slice(&ZSTD_SKIPPABLE_MAGIC.to_le_bytes());
+            frame.extend_from_slice(&content.to_le_bytes());
+            frame.resize(len as usize, 0);
+            Some(frame)
+        }
+        Compression::Gzip => {
+            if len < GZIP_PAD_MIN {
+                return None;
+            }
+            let members = len.div_ceil(GZIP_PAD_MAX);
+            let mut padding = Vec::with_capacity(len as usize);
+            for n in 0..members {
+                let size = len / members + u64::from(n < len % members);
+                padding.extend_from_slice(&empty_gzip_member(size));
+            }
+            Some(padding)
+        }
+    }
+}
+
+/// A gzip member of exactly `size` bytes (26..=65,557) with no content (RFC 1952).
+fn empty_gzip_member(size: u64) -> Vec<u8> {
+    let extra = (size - 22) as u16;
+    let mut member = vec![0x1f, 0x8b, 8, 0x04, 0, 0, 0, 0, 0, 0xff];
+    member.extend_from_slice(&extra.to_le_bytes());
+    // One subfield, 'B' 'P' (buildopt padding), holding zeros.
+    member.extend_from_slice(b"BP");
+    member.extend_from_slice(&(extra - 4).to_le_bytes());
+    member.resize(member.len() + usize::from(extra - 4), 0);
+    // An empty final block with fixed codes, then CRC-32 and size of nothing.
+    member.extend_from_slice(&[0x03, 0x00, 0, 0, 0, 0, 0, 0, 0, 0]);
+    member
 }
 
 #[cfg(test)]
@@ -531,47 +565,84 @@ mod tests {
     }
 
     #[test]
-    fn the_worker_makes_the_same_frame_as_the_export_would() {
+    fn the_worker_places_each_blob_once_after_the_reserved_head() {
         let dir = tempfile::tempdir().expect("tempdir");
-        let frames_dir = dir.path().join("frames");
-        std::fs::create_dir(&frames_dir).expect("frames dir");
         let bytes = b"layer bytes".repeat(1000);
         let blob = dir.path().join("blob");
         std::fs::write(&blob, &bytes).expect("blob");
         let digest = Digest::of(&bytes);
-        let worker = FrameWorker::start(frames_dir.clone(), Compression::Zstd, 2);
-        let submitter = worker.submitter();
+        let size = bytes.len() as u64;
+        let archive = File::create(dir.path().join("archive")).expect("archive");
+        let worker = FrameWorker::start(
+            archive.try_clone().expect("clone"),
+            100,
+            Compression::Zstd,
+            2,
+        );
         for _ in 0..2 {
             let file = File::open(&blob).expect("open");
-            submitter.submit(digest.clone(), bytes.len() as u64, file);
+            worker.submitter().submit(digest.clone(), size, file);
         }
-        // A blob whose file is shorter than it claims gets no frame.
-        let short = Digest::of(b"other");
-        let claimed = bytes.len() as u64 + 1;
-        submitter.submit(short.clone(), claimed, File::open(&blob).expect("open"));
-        drop(submitter);
-        let ready = worker.finish();
-        assert_eq!(ready.len(), 1);
-        assert!(ready.get(&short, claimed).is_none());
-        assert!(
-            ready.get(&digest, 1).is_none(),
-            "another size is another blob"
-        );
-        let frame = ready.get(&digest, bytes.len() as u64).expect("frame");
-        let mut direct = Vec::new();
-        // A compressor that made other frames first, as the export's does.
-        let mut compressor = FrameCompressor::new(Compression::Zstd, 2).expect("compressor");
-        compressor.write_end(&mut Vec::new()).expect("end");
-        let name = blob_entry_name(&digest);
-        let size = bytes.len() as u64;
+        let placed = worker.finish().expect("placed");
+        let mut expected = vec![0u8; 100];
+        let mut compressor = FrameCompressor::new(Compression::Zstd, 0).expect("compressor");
         compressor
-            .write_entry(&mut direct, &name, size, &mut bytes.as_slice())
-            .expect("direct");
-        assert_eq!(std::fs::read(&frame.path).expect("frame file"), direct);
-        drop(ready);
-        assert!(
-            !frames_dir.exists(),
-            "the frames folder goes with the frames"
+            .write_entry(
+                &mut expected,
+                &blob_entry_name(&digest),
+                size,
+                &mut bytes.as_slice(),
+            )
+            .expect("entry");
+        assert_eq!(placed.blobs, BTreeMap::from([(digest, size)]));
+        assert_eq!((placed.reserved, placed.end), (100, expected.len() as u64));
+        assert_eq!(
+            std::fs::read(dir.path().join("archive")).expect("read"),
+            expected
         );
+    }
+
+    #[test]
+    fn a_blob_shorter_than_claimed_gives_up_the_placed_frames() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let blob = dir.path().join("blob");
+        std::fs::write(&blob, b"short").expect("blob");
+        let archive = File::create(dir.path().join("archive")).expect("archive");
+        let worker = FrameWorker::start(archive, 0, Compression::Gzip, 2);
+        let file = File::open(&blob).expect("open");
+        worker.submitter().submit(Digest::of(b"short"), 6, file);
+        assert!(worker.finish().is_none());
+    }
+
+    #[test]
+    fn padding_fills_exactly_and_decodes_to_nothing() {
+        let mut tail = Vec::new();
+        let mut compressor = FrameCompressor::new(Compression::Zstd, 0).expect("compressor");
+        compressor.write_end(&mut tail).expect("end");
+        for compression in [Compression::Zstd, Compression::Gzip] {
+            let mut compressor = FrameCompressor::new(compression, 0).expect("compressor");
+            for len in [0, 26, 27, 1000, 65_557, 65_558, 200_000] {
+                let padding = padding_frames(compression, len).expect("room");
+                assert_eq!(padding.len() as u64, len, "{compression:?} {len}");
+                let mut archive = Vec::new();
+                compressor
+                    .write_entry(&mut archive, "a", 1, &mut &b"x"[..])
+                    .expect("entry");
+                archive.extend_from_slice(&padding);
+                compressor.write_end(&mut archive).expect("end");
+                let read = entries(&archive, compression);
+                assert_eq!(
+                    read,
+                    [("a".to_string(), b"x".to_vec())],
+                    "{compression:?} {len}"
+                );
+            }
+        }
+        for len in 1..8 {
+            assert!(padding_frames(Compression::Zstd, len).is_none(), "{len}");
+        }
+        for len in 1..GZIP_PAD_MIN {
+            assert!(padding_frames(Compression::Gzip, len).is_none(), "{len}");
+        }
     }
 }

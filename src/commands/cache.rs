@@ -12,8 +12,9 @@ use serde::Serialize;
 
 use super::{Context, write_stdout};
 use crate::cache::archive::{BlobTee, Manifest};
+use crate::cache::atomic::AtomicFile;
 use crate::cache::digest::Digest;
-use crate::cache::frames::{FrameSubmitter, FrameWorker, ReadyFrames};
+use crate::cache::frames::{FrameSubmitter, FrameWorker};
 use crate::cache::keys::{self, KeyInput};
 use crate::cache::lock::StoreLock;
 use crate::cache::prune::{self, PruneSummary};
@@ -221,8 +222,8 @@ pub(super) fn enforce_limit(
 }
 
 /// Retention, then the size limit; each rewrites the index and collects garbage only when it
-/// has something to drop: a collection reads every blob's size, and it clears `tmp/`, where an
-/// export's frames wait. `index` is the store's current index.
+/// has something to drop (a collection reads every blob's size). `index` is the store's current
+/// index.
 pub(super) fn enforce_bounds(
     store: &Store,
     lock: &StoreLock,
@@ -300,24 +301,21 @@ fn export(
 ) -> Result<u8, Error> {
     let (store, mut lock) = open_locked(ctx, cache)?;
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get() as u32);
-    let mut ready = ReadyFrames::default();
+    let mut file = AtomicFile::create(path).map_err(|e| CacheError::io(path, e))?;
+    let mut placed = None;
     if !images.is_empty() {
-        // The archive entries of saved blobs are compressed while the other saves still run.
-        let worker = FrameWorker::start(store.staging_dir("frames")?, cache.compression, threads);
+        // Saved blobs go into the archive while the other saves still run (see cache::frames).
+        let reserved = archive::manifest_reservation(&store.read_index()?, images.len());
+        let handle = file.file().try_clone();
+        let handle = handle.map_err(|e| CacheError::io(path, e))?;
+        let worker = FrameWorker::start(handle, reserved, cache.compression, threads);
         let submitter = worker.submitter();
         let saved = runtime()?.block_on(async {
             let engine = connect(ctx).await?;
-            save_into_store(
-                &engine,
-                &store,
-                lock,
-                images,
-                &BTreeMap::new(),
-                Some(submitter),
-            )
-            .await
+            let digests = BTreeMap::new();
+            save_into_store(&engine, &store, lock, images, &digests, Some(submitter)).await
         });
-        ready = worker.finish();
+        placed = worker.finish();
         let saved = saved?;
         lock = saved.lock;
         ctx.info(&format!(
@@ -330,10 +328,9 @@ fn export(
     let pruned = enforce_bounds(&store, &lock, cache, &store.read_index()?, now())?;
     if !pruned.images_removed.is_empty() {
         ctx.info(&format!("pruned: {}", describe(&pruned).trim_end()));
-        // Garbage collection cleared `tmp/`, the frames with it.
-        ready = ReadyFrames::default();
     }
-    let summary = archive::export(&store, &lock, path, cache.compression, threads, &ready)?;
+    let (compression, placed) = (cache.compression, placed.as_ref());
+    let summary = archive::export_into(&store, &lock, file, path, compression, threads, placed)?;
     let human = format!(
         "exported {} images, {} blobs ({} bytes) to {} ({} bytes, {:?})\n",
         summary.images,
