@@ -40,10 +40,6 @@ pub struct FrameCompressor {
 }
 
 impl FrameCompressor {
-    pub fn compression(&self) -> Compression {
-        self.inline.compression
-    }
-
     /// `threads` threads for entries larger than one chunk (0 or 1: all on the calling thread).
     pub fn new(compression: Compression, threads: u32) -> io::Result<Self> {
         let pool = if threads > 1 {
@@ -55,6 +51,11 @@ impl FrameCompressor {
             inline: ChunkEncoder::new(compression)?,
             pool,
         })
+    }
+
+    /// The compression it writes.
+    pub fn compression(&self) -> Compression {
+        self.inline.compression
     }
 
     /// Writes one tar entry (ustar header, `size` bytes of `data`, zero padding) as frames.
