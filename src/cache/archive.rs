@@ -37,7 +37,6 @@ use super::store::{self, ImageEntry, Index, Store};
 pub const ARCHIVE_VERSION: u32 = 1;
 /// The first entry's name.
 pub const MANIFEST_NAME: &str = "manifest.json";
-const BLOB_PREFIX: &str = frames::BLOB_PREFIX;
 const ZSTD_MAGIC: [u8; 4] = [0x28, 0xb5, 0x2f, 0xfd];
 const GZIP_MAGIC: [u8; 2] = [0x1f, 0x8b];
 /// The largest zstd window a frame may ask for (32 MiB): ours use 2 MiB at level 3; a larger
@@ -251,6 +250,11 @@ fn keep_placed<'a>(
     let room = placed.reserved.checked_sub(head.len() as u64)?;
     let padding = frames::padding_frames(placed.compression, room)?;
     all_wanted.then_some((placed, padding))
+}
+
+/// The zero bytes that round a tar entry of `size` bytes up to whole 512-byte blocks.
+pub(super) fn tar_padding(size: u64) -> u64 {
+    (512 - size % 512) % 512
 }
 
 /// Fills `header` as a regular file with a fixed mode and time (reproducible archives).
@@ -502,7 +506,7 @@ fn check_blob_header<R: Read>(
     let raw = entry.path_bytes();
     let name = std::str::from_utf8(&raw).map_err(|_| "a name that is not UTF-8".to_string())?;
     let digest = name
-        .strip_prefix(BLOB_PREFIX)
+        .strip_prefix(frames::BLOB_PREFIX)
         .and_then(|hex| Digest::from_hex(hex).ok())
         .ok_or_else(|| format!("unexpected entry {name:?}"))?;
     let size = *expected

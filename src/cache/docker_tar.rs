@@ -17,6 +17,7 @@ use std::io::{self, Read, Seek, SeekFrom, Write};
 use serde::{Deserialize, Serialize};
 
 use super::CacheError;
+use super::archive::tar_padding;
 use super::digest::Digest;
 use super::lock::StoreLock;
 use super::store::{ImageEntry, StagedBlob, Store};
@@ -238,7 +239,7 @@ impl<W: Write> LoadTar<W> {
             .and_then(|names| names.pop())
             .ok_or_else(|| io::Error::other(format!("{digest} is not wanted")))?;
         self.out.write_all(header(&name, size)?.as_bytes())?;
-        self.current = Some((size, padding(size)));
+        self.current = Some((size, tar_padding(size)));
         Ok(())
     }
 
@@ -263,7 +264,7 @@ impl<W: Write> LoadTar<W> {
                     "{digest} shrank while being read"
                 )));
             }
-            self.out.write_all(&ZEROS[..padding(size) as usize])?;
+            self.out.write_all(&ZEROS[..tar_padding(size) as usize])?;
         }
         Ok(())
     }
@@ -281,7 +282,7 @@ impl<W: Write> LoadTar<W> {
         self.out
             .write_all(header("manifest.json", size)?.as_bytes())?;
         self.out.write_all(&json)?;
-        self.out.write_all(&ZEROS[..padding(size) as usize])?;
+        self.out.write_all(&ZEROS[..tar_padding(size) as usize])?;
         // The end of a tar: two zero blocks.
         self.out.write_all(&ZEROS)?;
         self.out.write_all(&ZEROS)?;
@@ -309,10 +310,6 @@ impl<W: Write> Write for LoadTar<W> {
 }
 
 const ZEROS: [u8; 512] = [0; 512];
-
-fn padding(size: u64) -> u64 {
-    (512 - size % 512) % 512
-}
 
 fn config_name(digest: &Digest) -> String {
     format!("{}.json", digest.hex())

@@ -16,7 +16,7 @@ use std::io::{self, Read, Seek, SeekFrom, Write};
 use std::sync::{Arc, Mutex, mpsc};
 use std::thread::JoinHandle;
 
-use super::archive::{Compression, regular_file_header};
+use super::archive::{Compression, regular_file_header, tar_padding};
 use super::digest::Digest;
 
 /// Each frame holds at most this much of the tar stream: small enough that a few chunks in
@@ -75,7 +75,7 @@ impl FrameCompressor {
         let mut stream = header
             .as_bytes()
             .chain(&mut counted)
-            .chain(io::repeat(0).take(padding(size)));
+            .chain(io::repeat(0).take(tar_padding(size)));
         match &mut self.pool {
             Some(pool) if BLOCK + size > CHUNK as u64 => pool.compress(&mut stream, out)?,
             _ => compress_inline(&mut self.inline, &mut stream, out)?,
@@ -115,10 +115,6 @@ fn read_chunk(stream: &mut dyn Read) -> io::Result<Vec<u8>> {
     let mut chunk = Vec::with_capacity(CHUNK);
     stream.take(CHUNK as u64).read_to_end(&mut chunk)?;
     Ok(chunk)
-}
-
-fn padding(size: u64) -> u64 {
-    (BLOCK - size % BLOCK) % BLOCK
 }
 
 /// Counts what passes, so a short blob is noticed.
@@ -506,7 +502,7 @@ mod tests {
         let archive = archive_of(Compression::Zstd, 2, &[("small", b"x"), ("b", &large)]);
         let chunk = CHUNK as u64;
         // The small entry; the large one's header, bytes and padding in chunks; the tar's end.
-        let stream = 512 + large.len() as u64 + padding(large.len() as u64);
+        let stream = 512 + large.len() as u64 + tar_padding(large.len() as u64);
         assert_eq!(
             zstd_frames(&archive),
             [1024, chunk, chunk, chunk, stream - 3 * chunk, 1024]
