@@ -37,6 +37,7 @@ const BLOCK: u64 = 512;
 pub struct FrameCompressor {
     inline: ChunkEncoder,
     pool: Option<Pool>,
+    spare: Spare,
 }
 
 impl FrameCompressor {
@@ -50,6 +51,7 @@ impl FrameCompressor {
         Ok(Self {
             inline: ChunkEncoder::new(compression)?,
             pool,
+            spare: Spare::default(),
         })
     }
 
@@ -76,9 +78,10 @@ impl FrameCompressor {
             .as_bytes()
             .chain(&mut counted)
             .chain(io::repeat(0).take(tar_padding(size)));
+        let spare = &mut self.spare;
         match &mut self.pool {
-            Some(pool) if BLOCK + size > CHUNK as u64 => pool.compress(&mut stream, out)?,
-            _ => compress_inline(&mut self.inline, &mut stream, out)?,
+            Some(pool) if BLOCK + size > CHUNK as u64 => pool.compress(&mut stream, out, spare)?,
+            _ => compress_inline(&mut self.inline, &mut stream, out, spare)?,
         }
         if counted.count != size {
             return Err(io::Error::new(
@@ -92,7 +95,9 @@ impl FrameCompressor {
     /// Writes the end of the tar (two zero blocks) as one frame.
     pub fn write_end(&mut self, out: &mut dyn Write) -> io::Result<()> {
         let zeros = [0u8; 2 * BLOCK as usize];
-        out.write_all(&self.inline.compress(&zeros)?)
+        let mut frame = self.spare.frame();
+        self.inline.compress_into(&zeros, &mut frame)?;
+        out.write_all(&frame)
     }
 }
 
@@ -100,21 +105,39 @@ fn compress_inline(
     encoder: &mut ChunkEncoder,
     stream: &mut dyn Read,
     out: &mut dyn Write,
+    spare: &mut Spare,
 ) -> io::Result<()> {
-    loop {
-        let chunk = read_chunk(stream)?;
-        if chunk.is_empty() {
-            return Ok(());
+    let (mut chunk, mut frame) = (spare.chunk(), spare.frame());
+    let outcome = loop {
+        let len = match read_chunk(stream, &mut chunk) {
+            Ok(0) => break Ok(()),
+            Ok(len) => len,
+            Err(e) => break Err(e),
+        };
+        if let Err(e) = encoder
+            .compress_into(&chunk[..len], &mut frame)
+            .and_then(|()| out.write_all(&frame))
+        {
+            break Err(e);
         }
-        out.write_all(&encoder.compress(&chunk)?)?;
-    }
+    };
+    spare.keep(chunk, frame);
+    outcome
 }
 
-/// The next [`CHUNK`] bytes of `stream` (fewer only at its end).
-fn read_chunk(stream: &mut dyn Read) -> io::Result<Vec<u8>> {
-    let mut chunk = Vec::with_capacity(CHUNK);
-    stream.take(CHUNK as u64).read_to_end(&mut chunk)?;
-    Ok(chunk)
+/// Fills `chunk` from `stream`; returns how many bytes it holds (fewer than its length only at
+/// the stream's end).
+fn read_chunk(stream: &mut dyn Read, chunk: &mut [u8]) -> io::Result<usize> {
+    let mut filled = 0;
+    while filled < chunk.len() {
+        match stream.read(&mut chunk[filled..]) {
+            Ok(0) => break,
+            Ok(n) => filled += n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(filled)
 }
 
 /// Counts what passes, so a short blob is noticed.
@@ -128,6 +151,31 @@ impl<R: Read> Read for Counted<R> {
         let n = self.inner.read(buf)?;
         self.count += n as u64;
         Ok(n)
+    }
+}
+
+/// Chunk and frame buffers kept for the next chunks: a compressor allocates (and the kernel
+/// zeroes) a few of each once, rather than two fresh ones per chunk, which the allocator then
+/// hands back to the kernel.
+#[derive(Debug, Default)]
+struct Spare {
+    chunks: Vec<Vec<u8>>,
+    frames: Vec<Vec<u8>>,
+}
+
+impl Spare {
+    /// A chunk buffer, [`CHUNK`] bytes long.
+    fn chunk(&mut self) -> Vec<u8> {
+        self.chunks.pop().unwrap_or_else(|| vec![0; CHUNK])
+    }
+
+    fn frame(&mut self) -> Vec<u8> {
+        self.frames.pop().unwrap_or_default()
+    }
+
+    fn keep(&mut self, chunk: Vec<u8>, frame: Vec<u8>) {
+        self.chunks.push(chunk);
+        self.frames.push(frame);
     }
 }
 
@@ -153,29 +201,42 @@ impl ChunkEncoder {
         })
     }
 
-    fn compress(&mut self, chunk: &[u8]) -> io::Result<Vec<u8>> {
+    /// Replaces what `frame` holds with `chunk`'s frame.
+    fn compress_into(&mut self, chunk: &[u8], frame: &mut Vec<u8>) -> io::Result<()> {
+        frame.clear();
         match self.compression {
-            Compression::Zstd => self.zstd.compress(chunk),
+            Compression::Zstd => {
+                frame.reserve(zstd::zstd_safe::compress_bound(chunk.len()));
+                self.zstd.compress_to_buffer(chunk, frame)?;
+            }
             Compression::Gzip => {
                 let mut encoder = flate2::write::GzEncoder::new(
-                    Vec::with_capacity(chunk.len() / 2),
+                    std::mem::take(frame),
                     flate2::Compression::new(GZIP_LEVEL),
                 );
                 encoder.write_all(chunk)?;
-                encoder.finish()
+                *frame = encoder.finish()?;
             }
         }
+        Ok(())
     }
 }
 
-/// A chunk's place in its entry, and its bytes.
-type Chunk = (u64, Vec<u8>);
+/// A chunk to compress: its place in its entry, its buffer and how much of it is filled, and
+/// the buffer its frame goes into. Both buffers come back to be used again.
+#[derive(Debug)]
+struct ChunkJob {
+    place: u64,
+    chunk: Vec<u8>,
+    len: usize,
+    frame: Vec<u8>,
+}
 
-/// Threads that compress chunks; results come back tagged with their place.
+/// Threads that compress chunks; jobs come back with their frames, or an error.
 #[derive(Debug)]
 struct Pool {
-    jobs: Option<mpsc::Sender<Chunk>>,
-    results: mpsc::Receiver<(u64, io::Result<Vec<u8>>)>,
+    jobs: Option<mpsc::Sender<ChunkJob>>,
+    results: mpsc::Receiver<(ChunkJob, io::Result<()>)>,
     threads: Vec<JoinHandle<()>>,
     /// Chunks handed out at once: enough that no thread waits for the writer.
     in_flight: usize,
@@ -183,7 +244,7 @@ struct Pool {
 
 impl Pool {
     fn start(compression: Compression, threads: usize) -> io::Result<Self> {
-        let (jobs, queue) = mpsc::channel::<Chunk>();
+        let (jobs, queue) = mpsc::channel::<ChunkJob>();
         let queue = Arc::new(Mutex::new(queue));
         let (done, results) = mpsc::channel();
         let mut handles = Vec::with_capacity(threads);
@@ -196,10 +257,11 @@ impl Pool {
                         .lock()
                         .map_err(|_| ())
                         .and_then(|q| q.recv().map_err(|_| ()));
-                    let Ok((place, chunk)) = job else {
+                    let Ok(mut job) = job else {
                         return;
                     };
-                    if done.send((place, encoder.compress(&chunk))).is_err() {
+                    let outcome = encoder.compress_into(&job.chunk[..job.len], &mut job.frame);
+                    if done.send((job, outcome)).is_err() {
                         return;
                     }
                 }
@@ -215,40 +277,63 @@ impl Pool {
 
     /// Compresses all of `stream`, writing the frames to `out` in order. Every chunk handed out
     /// is collected before returning, even after an error, so the next entry starts clean.
-    fn compress(&mut self, stream: &mut dyn Read, out: &mut dyn Write) -> io::Result<()> {
+    fn compress(
+        &mut self,
+        stream: &mut dyn Read,
+        out: &mut dyn Write,
+        spare: &mut Spare,
+    ) -> io::Result<()> {
         let jobs = self.jobs.as_ref().expect("present until drop");
         let mut outcome = Ok(());
         let (mut sent, mut received, mut next) = (0u64, 0u64, 0u64);
-        let mut finished: BTreeMap<u64, Vec<u8>> = BTreeMap::new();
+        let mut finished: BTreeMap<u64, ChunkJob> = BTreeMap::new();
         let mut more = true;
         loop {
             while more && outcome.is_ok() && sent - received < self.in_flight as u64 {
-                match read_chunk(stream) {
-                    Ok(chunk) if chunk.is_empty() => more = false,
-                    Ok(chunk) => {
-                        jobs.send((sent, chunk)).map_err(|_| pool_gone())?;
+                let mut chunk = spare.chunk();
+                match read_chunk(stream, &mut chunk) {
+                    Ok(0) => {
+                        more = false;
+                        spare.chunks.push(chunk);
+                    }
+                    Ok(len) => {
+                        let frame = spare.frame();
+                        let job = ChunkJob {
+                            place: sent,
+                            chunk,
+                            len,
+                            frame,
+                        };
+                        jobs.send(job).map_err(|_| pool_gone())?;
                         sent += 1;
                     }
-                    Err(e) => outcome = Err(e),
+                    Err(e) => {
+                        outcome = Err(e);
+                        spare.chunks.push(chunk);
+                    }
                 }
             }
             if received == sent {
                 return outcome;
             }
-            let (place, frame) = self.results.recv().map_err(|_| pool_gone())?;
+            let (job, compressed) = self.results.recv().map_err(|_| pool_gone())?;
             received += 1;
-            match (frame, &outcome) {
-                (Ok(frame), Ok(())) => {
-                    finished.insert(place, frame);
+            match (compressed, &outcome) {
+                (Ok(()), Ok(())) => {
+                    finished.insert(job.place, job);
                 }
-                (Err(e), Ok(())) => outcome = Err(e),
-                _ => {}
+                (Err(e), Ok(())) => {
+                    outcome = Err(e);
+                    spare.keep(job.chunk, job.frame);
+                }
+                _ => spare.keep(job.chunk, job.frame),
             }
             while outcome.is_ok() {
-                let Some(frame) = finished.remove(&next) else {
+                let Some(job) = finished.remove(&next) else {
                     break;
                 };
-                outcome = out.write_all(&frame);
+                outcome = out.write_all(&job.frame);
+                spare.keep(job.chunk, job.frame);
                 next += 1;
             }
         }
@@ -481,13 +566,24 @@ mod tests {
     #[test]
     fn concatenated_frames_read_as_one_tar_whatever_the_threads() {
         let large = large();
-        let files: [(&str, &[u8]); 3] = [("a", b"first"), ("b", &large), ("c", b"")];
+        // Chunk buffers go round between entries: shorter entries after longer ones must not
+        // pick up what an earlier chunk left in a buffer.
+        let shorter: Vec<u8> = (0..CHUNK + 17).map(|i| (i % 13) as u8 + 1).collect();
+        let files: [(&str, &[u8]); 5] = [
+            ("a", b"first"),
+            ("b", &large),
+            ("c", b""),
+            ("d", &shorter),
+            ("e", b"last"),
+        ];
         for compression in [Compression::Zstd, Compression::Gzip] {
             let archive = archive_of(compression, 3, &files);
             let read = entries(&archive, compression);
-            let names: Vec<&str> = read.iter().map(|(n, _)| n.as_str()).collect();
-            assert_eq!(names, ["a", "b", "c"], "{compression:?}");
-            assert_eq!(read[1].1, large, "{compression:?}");
+            let expected: Vec<(String, Vec<u8>)> = files
+                .iter()
+                .map(|(name, bytes)| (name.to_string(), bytes.to_vec()))
+                .collect();
+            assert!(read == expected, "{compression:?}: entries differ");
             assert_eq!(
                 archive,
                 archive_of(compression, 0, &files),
