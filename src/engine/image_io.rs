@@ -35,24 +35,13 @@ impl DockerEngine {
         E: Send + 'static,
     {
         let names: Vec<&str> = references.iter().map(String::as_str).collect();
-        let stream = self.long_client().export_images(&names);
-        let (pieces, received) = mpsc::channel(SAVE_PIECES_IN_FLIGHT);
-        let (spare, returned) = std::sync::mpsc::channel();
-        tokio::spawn(gather_pieces(Box::pin(stream), pieces, returned));
-        tokio::task::spawn_blocking(move || {
-            let mut reader = PieceReader {
-                pieces: received,
-                piece: Vec::new(),
-                read: 0,
-                spare,
-            };
-            consume(&mut reader)
-        })
-        .await
-        .map_err(|e| EngineError::DaemonGone {
-            during: "docker save".into(),
-            reason: e.to_string(),
-        })
+        let mut reader = read_in_pieces(Box::pin(self.long_client().export_images(&names)));
+        tokio::task::spawn_blocking(move || consume(&mut reader))
+            .await
+            .map_err(|e| EngineError::DaemonGone {
+                during: "docker save".into(),
+                reason: e.to_string(),
+            })
     }
 
     /// Streams the tar that `produce` writes (on a blocking thread) into `docker load`; returns
@@ -194,6 +183,23 @@ fn tokio_stream_of(
     futures_util::stream::poll_fn(move |cx| receiver.poll_recv(cx))
 }
 
+/// Starts gathering `body` into pieces on the runtime (call within its context) and returns
+/// the reader of those pieces, for a blocking thread.
+fn read_in_pieces<S>(body: S) -> PieceReader
+where
+    S: futures_util::Stream<Item = Result<Bytes, bollard::errors::Error>> + Send + Unpin + 'static,
+{
+    let (pieces, received) = mpsc::channel(SAVE_PIECES_IN_FLIGHT);
+    let (spare, returned) = std::sync::mpsc::channel();
+    tokio::spawn(gather_pieces(body, pieces, returned));
+    PieceReader {
+        pieces: received,
+        piece: Vec::new(),
+        read: 0,
+        spare,
+    }
+}
+
 /// Gathers the `docker save` body into pieces of [`SAVE_PIECE`] bytes (buffers come back
 /// through `returned` to be filled again) and sends them to the reading thread; an error ends
 /// the stream after it is sent. Stops when the reader is gone.
@@ -277,18 +283,9 @@ mod tests {
             .enable_all()
             .build()
             .expect("runtime");
-        let (pieces, received) = mpsc::channel(SAVE_PIECES_IN_FLIGHT);
-        let (spare, returned) = std::sync::mpsc::channel();
-        runtime.spawn(gather_pieces(
-            futures_util::stream::iter(body),
-            pieces,
-            returned,
-        ));
-        let mut reader = PieceReader {
-            pieces: received,
-            piece: Vec::new(),
-            read: 0,
-            spare,
+        let mut reader = {
+            let _inside = runtime.enter();
+            read_in_pieces(futures_util::stream::iter(body))
         };
         let mut all = Vec::new();
         let mut buf = vec![0u8; 100_000];
