@@ -15,6 +15,7 @@ pub mod env;
 pub mod error;
 pub mod exit;
 pub mod git;
+pub mod image_archive;
 pub mod notify;
 pub mod plan;
 pub mod report;

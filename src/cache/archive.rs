@@ -33,8 +33,9 @@ use super::frames::{self, FrameCompressor, PlacedFrames};
 use super::lock::StoreLock;
 use super::store::{self, ImageEntry, Index, Store};
 
-/// The archive format this version writes and reads.
-pub const ARCHIVE_VERSION: u32 = 1;
+/// The archive format this version writes and reads; 2 carries the index entries of store
+/// format 2 (see `store::INDEX_VERSION`).
+pub const ARCHIVE_VERSION: u32 = 2;
 /// The first entry's name.
 pub const MANIFEST_NAME: &str = "manifest.json";
 const ZSTD_MAGIC: [u8; 4] = [0x28, 0xb5, 0x2f, 0xfd];
@@ -253,12 +254,12 @@ fn keep_placed<'a>(
 }
 
 /// The zero bytes that round a tar entry of `size` bytes up to whole 512-byte blocks.
-pub(super) fn tar_padding(size: u64) -> u64 {
+pub(crate) fn tar_padding(size: u64) -> u64 {
     (512 - size % 512) % 512
 }
 
 /// Fills `header` as a regular file with a fixed mode and time (reproducible archives).
-pub(super) fn regular_file_header(
+pub(crate) fn regular_file_header(
     mut header: tar::Header,
     name: &str,
     size: u64,
@@ -436,10 +437,33 @@ fn read_manifest<R: Read>(
     if bytes.len() as u64 != entry.size() {
         return Err(format!("{MANIFEST_NAME} is shorter than its header says"));
     }
+    check_version(&bytes)?;
     let manifest: Manifest =
         serde_json::from_slice(&bytes).map_err(|e| format!("{MANIFEST_NAME}: {e}"))?;
     check_manifest(&manifest, limits)?;
     Ok(manifest)
+}
+
+/// An archive of another format is refused before its entries are parsed, saying which.
+fn check_version(manifest: &[u8]) -> Result<(), String> {
+    #[derive(Deserialize)]
+    struct Version {
+        version: u32,
+    }
+    let found = serde_json::from_slice::<Version>(manifest)
+        .map_err(|e| format!("{MANIFEST_NAME}: {e}"))?
+        .version;
+    match found.cmp(&ARCHIVE_VERSION) {
+        std::cmp::Ordering::Equal => Ok(()),
+        std::cmp::Ordering::Less => Err(format!(
+            "archive format {found}, written by an older buildopt (this one reads format \
+             {ARCHIVE_VERSION}); the next save writes a new one"
+        )),
+        std::cmp::Ordering::Greater => Err(format!(
+            "archive format {found}, written by a newer buildopt (this one reads format \
+             {ARCHIVE_VERSION})"
+        )),
+    }
 }
 
 fn check_manifest(manifest: &Manifest, limits: &Limits) -> Result<(), String> {

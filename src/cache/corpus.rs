@@ -102,6 +102,9 @@ fn manifest_json(blobs: &[&[u8]]) -> Vec<u8> {
             inputs_digest: None,
             config: digests[0].clone(),
             layers: digests[1..].to_vec(),
+            diff_ids: Vec::new(),
+            target: None,
+            other_blobs: Vec::new(),
             last_used: 1,
             size: 2,
         }],
@@ -148,6 +151,9 @@ impl Fixture {
             inputs_digest: Some("blake3:x".into()),
             config: config.digest,
             layers: layers.iter().map(|l| l.digest.clone()).collect(),
+            diff_ids: Vec::new(),
+            target: None,
+            other_blobs: Vec::new(),
             last_used,
             size: config.size + layers.iter().map(|l| l.size).sum::<u64>(),
         });
@@ -487,9 +493,10 @@ fn bad_manifests_are_refused() {
     let cases: Vec<(&str, Vec<u8>, &str)> = vec![
         ("not first", zstd(&RawTar::default().file(b"blobs/x", b"x").file(MANIFEST_NAME.as_bytes(), b"{}").finish()), "first entry"),
         ("not JSON", zstd(&RawTar::default().file(MANIFEST_NAME.as_bytes(), b"{").finish()), MANIFEST_NAME),
-        ("unknown field", zstd(&RawTar::default().file(MANIFEST_NAME.as_bytes(), b"{\"version\":1,\"images\":[],\"blobs\":[],\"x\":1}").finish()), MANIFEST_NAME),
-        ("future version", zstd(&RawTar::default().file(MANIFEST_NAME.as_bytes(), b"{\"version\":9,\"images\":[],\"blobs\":[]}").finish()), "version"),
-        ("bad digest", zstd(&RawTar::default().file(MANIFEST_NAME.as_bytes(), b"{\"version\":1,\"images\":[],\"blobs\":[{\"digest\":\"sha256:../x\",\"size\":1}]}").finish()), MANIFEST_NAME),
+        ("unknown field", zstd(&RawTar::default().file(MANIFEST_NAME.as_bytes(), b"{\"version\":2,\"images\":[],\"blobs\":[],\"x\":1}").finish()), MANIFEST_NAME),
+        ("future version", zstd(&RawTar::default().file(MANIFEST_NAME.as_bytes(), b"{\"version\":9,\"images\":[],\"blobs\":[]}").finish()), "newer buildopt"),
+        ("older version", zstd(&RawTar::default().file(MANIFEST_NAME.as_bytes(), b"{\"version\":1,\"images\":[{\"name\":\"a\"}],\"blobs\":[]}").finish()), "older buildopt"),
+        ("bad digest", zstd(&RawTar::default().file(MANIFEST_NAME.as_bytes(), b"{\"version\":2,\"images\":[],\"blobs\":[{\"digest\":\"sha256:../x\",\"size\":1}]}").finish()), MANIFEST_NAME),
         ("empty", zstd(&RawTar::default().finish()), "empty"),
     ];
     for (case, archive, reason) in cases {

@@ -182,6 +182,9 @@ mod tests {
             inputs_digest: None,
             config: Digest::of(name.as_bytes()),
             layers: blobs.iter().map(|b| Digest::of(b)).collect(),
+            diff_ids: Vec::new(),
+            target: None,
+            other_blobs: Vec::new(),
             last_used,
             size: 0,
         }

@@ -2,8 +2,10 @@
 //!
 //! ```text
 //! <root>/                    default `.build_cache/`
-//!   blobs/sha256/<hex>       image configs and uncompressed layer tars, each kept once
-//!   index.json               the images: name, tags, inputs digest, config, layers, last use, size
+//!   blobs/sha256/<hex>       every blob of the saved images, each kept once, exactly as
+//!                            `docker save` wrote it: configs, layers (compressed or not),
+//!                            manifests and indexes
+//!   index.json               the images: name, tags, inputs digest, blobs, last use, size
 //!   tmp/                     temp files and import staging (same file system, so renames are atomic)
 //!   lock                     see `lock.rs`
 //! ```
@@ -25,11 +27,14 @@ use super::CacheError;
 use super::atomic;
 use super::digest::{Digest, HashingWriter};
 use super::lock::StoreLock;
+use crate::engine::ImageStore;
+use crate::image_archive::{Descriptor, SavedImage};
 
 /// The store folder when nothing else is configured.
 pub const DEFAULT_DIR: &str = ".build_cache";
-/// The index format this version reads and writes.
-pub const INDEX_VERSION: u32 = 1;
+/// The index format this version reads and writes. 2: images keep their OCI target, its other
+/// blobs and the layers' diff ids, and layers are kept as saved (1 kept uncompressed layers).
+pub const INDEX_VERSION: u32 = 2;
 /// How many build records [`Index::record_build`] keeps.
 pub const BUILD_RECORDS_KEPT: usize = 20;
 
@@ -78,10 +83,20 @@ pub struct ImageEntry {
     /// The planner's inputs digest of the build that made it, when known.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub inputs_digest: Option<String>,
-    /// The image config blob; its digest is the image id.
+    /// The image config blob; its digest is the image id on the classic image store.
     pub config: Digest,
-    /// The layer blobs (uncompressed tars), base first.
+    /// The layer blobs as saved (compressed on the containerd image store), base first.
     pub layers: Vec<Digest>,
+    /// The layers' uncompressed digests, from the config.
+    pub diff_ids: Vec<Digest>,
+    /// What the saved OCI layout's `index.json` pointed at (the image's manifest or index),
+    /// whose digest is the image id on the containerd image store; `None` for a legacy save.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub target: Option<Descriptor>,
+    /// The blobs the target reaches besides the config and layers (the target itself, indexes,
+    /// manifests, attestations), so that it loads back whole.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub other_blobs: Vec<Digest>,
     /// Seconds since the Unix epoch when a build last saved or restored it.
     pub last_used: u64,
     /// Bytes of its config and layers (shared layers counted in each image).
@@ -89,9 +104,52 @@ pub struct ImageEntry {
 }
 
 impl ImageEntry {
-    /// The config and every layer.
+    /// The entry of an image read from a save stream, or `None` for an untagged one; `now` is
+    /// its last use.
+    pub fn from_saved(image: SavedImage, sizes: &BTreeMap<Digest, u64>, now: u64) -> Option<Self> {
+        let name = entry_name(&image.tags)?;
+        let size = image.blobs().iter().filter_map(|d| sizes.get(*d)).sum();
+        Some(Self {
+            name,
+            tags: image.tags,
+            inputs_digest: None,
+            config: image.config,
+            layers: image.layers,
+            diff_ids: image.diff_ids,
+            target: image.target,
+            other_blobs: image.other_blobs,
+            last_used: now,
+            size,
+        })
+    }
+
+    /// The image as an archive reader describes it, for writing a load stream.
+    pub fn as_saved(&self) -> SavedImage {
+        SavedImage {
+            tags: self.tags.clone(),
+            config: self.config.clone(),
+            layers: self.layers.clone(),
+            diff_ids: self.diff_ids.clone(),
+            target: self.target.clone(),
+            other_blobs: self.other_blobs.clone(),
+        }
+    }
+
+    /// The config, every layer and the target's other blobs (the target among them).
     pub fn blobs(&self) -> impl Iterator<Item = &Digest> {
-        std::iter::once(&self.config).chain(&self.layers)
+        std::iter::once(&self.config)
+            .chain(&self.layers)
+            .chain(&self.other_blobs)
+    }
+
+    /// The id a daemon with `image_store` gives this image after a load: the config digest on
+    /// the classic store, the target's digest on the containerd store (unknown there for an
+    /// image saved in the legacy layout).
+    pub fn id_on(&self, image_store: ImageStore) -> Option<&Digest> {
+        match image_store {
+            ImageStore::Classic => Some(&self.config),
+            ImageStore::Containerd => self.target.as_ref().map(|t| &t.digest),
+        }
     }
 }
 
@@ -114,6 +172,10 @@ pub struct Index {
     pub images: Vec<ImageEntry>,
     #[serde(default)]
     pub builds: Vec<BuildRecord>,
+    /// The version of an older index that this empty one stands in for (its entries are not
+    /// readable any more; their blobs are garbage the next prune collects).
+    #[serde(skip)]
+    pub replaced_version: Option<u32>,
 }
 
 impl Default for Index {
@@ -122,6 +184,7 @@ impl Default for Index {
             version: INDEX_VERSION,
             images: Vec::new(),
             builds: Vec::new(),
+            replaced_version: None,
         }
     }
 }
@@ -157,6 +220,17 @@ impl Index {
             path: path.display().to_string(),
             message,
         };
+        #[derive(Deserialize)]
+        struct Version {
+            version: u32,
+        }
+        let version: Version = serde_json::from_slice(bytes).map_err(|e| state(e.to_string()))?;
+        if version.version < INDEX_VERSION {
+            return Ok(Self {
+                replaced_version: Some(version.version),
+                ..Self::default()
+            });
+        }
         let index: Self = serde_json::from_slice(bytes).map_err(|e| state(e.to_string()))?;
         if index.version != INDEX_VERSION {
             return Err(state(format!(
@@ -483,6 +557,9 @@ mod tests {
             inputs_digest: None,
             config: Digest::of(config),
             layers: layers.iter().map(|l| Digest::of(l)).collect(),
+            diff_ids: Vec::new(),
+            target: None,
+            other_blobs: Vec::new(),
             last_used,
             size: (config.len() + layers.iter().map(|l| l.len()).sum::<usize>()) as u64,
         }
@@ -576,9 +653,9 @@ mod tests {
             &b""[..],
             b"{",
             b"[]",
-            b"{\"version\":2,\"images\":[]}",
-            b"{\"version\":1,\"images\":[],\"extra\":1}",
-            b"{\"version\":1,\"images\":[{\"name\":\"a\",\"tags\":[],\"config\":\"sha256:00\",\"layers\":[],\"last_used\":0,\"size\":0}]}",
+            b"{\"version\":3,\"images\":[]}",
+            b"{\"version\":2,\"images\":[],\"extra\":1}",
+            b"{\"version\":2,\"images\":[{\"name\":\"a\",\"tags\":[],\"config\":\"sha256:00\",\"layers\":[],\"last_used\":0,\"size\":0}]}",
         ] {
             assert!(
                 matches!(Index::parse(bad, path), Err(CacheError::State { .. })),
@@ -586,6 +663,14 @@ mod tests {
                 String::from_utf8_lossy(bad)
             );
         }
+    }
+
+    #[test]
+    fn an_index_of_an_older_format_reads_as_an_empty_one_that_says_so() {
+        let old = br#"{"version":1,"images":[{"name":"a","tags":[],"config":"sha256:00","layers":[],"last_used":0,"size":0}]}"#;
+        let index = Index::parse(old, Path::new("index.json")).expect("parse");
+        assert!(index.images.is_empty());
+        assert_eq!(index.replaced_version, Some(1));
     }
 
     #[test]

@@ -17,7 +17,7 @@ use crate::build::remote::digest_tag;
 use crate::cache::docker_tar;
 use crate::cache::store::{BuildRecord, is_stage_reference};
 use crate::cache::{ImageEntry, Index};
-use crate::engine::DockerEngine;
+use crate::engine::{DockerEngine, ImageStore};
 use crate::error::Error;
 use crate::report::model::{CacheExport, CacheRestore, ImageReport, ImageResult, RunReport};
 use crate::settings::cache::CacheSettings;
@@ -53,6 +53,19 @@ fn try_restore(
 ) -> Result<CacheRestore, Error> {
     let (store, lock) = cache_command::open_locked(ctx, cache)?;
     let mut index = store.read_index()?;
+    if let Some(version) = index.replaced_version {
+        let warning = format!(
+            "the cache store {} is in format {version} of an older buildopt (this one uses {}); \
+             it starts afresh",
+            store.root().display(),
+            crate::cache::store::INDEX_VERSION
+        );
+        ctx.info(&format!("warning: {warning}"));
+        return Ok(CacheRestore {
+            warning: Some(warning),
+            ..CacheRestore::default()
+        });
+    }
     let wanted: Vec<ImageEntry> = index
         .images
         .iter()
@@ -127,7 +140,7 @@ fn try_export(
     report: &RunReport,
 ) -> Result<CacheExport, Error> {
     let (store, mut lock) = cache_command::open_locked(ctx, cache)?;
-    let to_save = unsaved(&store.read_index()?, report);
+    let to_save = unsaved(&store.read_index()?, report, engine.info().image_store);
     let mut export = CacheExport::default();
     if !to_save.is_empty() {
         let references: Vec<String> = to_save.iter().flat_map(|i| references(i)).collect();
@@ -172,11 +185,15 @@ fn used_entries(report: &RunReport) -> Vec<String> {
 /// store entry with their inputs digest, or whose repository's entry holds another image (a
 /// `--force` rebuild makes a new image from the same inputs: the store must follow, or the next
 /// restore would put the old image back under the tags).
-fn unsaved<'a>(index: &Index, report: &'a RunReport) -> Vec<&'a ImageReport> {
+fn unsaved<'a>(
+    index: &Index,
+    report: &'a RunReport,
+    image_store: ImageStore,
+) -> Vec<&'a ImageReport> {
     let stored_ids: BTreeMap<&str, String> = index
         .images
         .iter()
-        .map(|e| (e.name.as_str(), e.config.to_string()))
+        .filter_map(|e| Some((e.name.as_str(), e.id_on(image_store)?.to_string())))
         .collect();
     let other_image = |image: &ImageReport| {
         image.image_id.as_ref().is_some_and(|id| {
@@ -252,6 +269,9 @@ mod tests {
             inputs_digest: digest.map(String::from),
             config: Digest::of(name.as_bytes()),
             layers: Vec::new(),
+            diff_ids: Vec::new(),
+            target: None,
+            other_blobs: Vec::new(),
             last_used,
             size: 1,
         }
@@ -279,7 +299,7 @@ mod tests {
             ],
             ..Index::default()
         };
-        let names: Vec<&str> = unsaved(&index, &report)
+        let names: Vec<&str> = unsaved(&index, &report, ImageStore::Classic)
             .iter()
             .map(|i| i.name.as_str())
             .collect();
@@ -296,10 +316,10 @@ mod tests {
             images: vec![entry(&image.repository, Some(&image.inputs_digest), 0)],
             ..Index::default()
         };
-        assert!(unsaved(&index, &report).is_empty());
+        assert!(unsaved(&index, &report, ImageStore::Classic).is_empty());
         // `--force`: same inputs, a new image.
         report.images[0].image_id = Some(Digest::of(b"rebuilt").to_string());
-        assert_eq!(unsaved(&index, &report).len(), 1);
+        assert_eq!(unsaved(&index, &report, ImageStore::Classic).len(), 1);
     }
 
     #[test]
@@ -347,7 +367,11 @@ mod tests {
             images: vec![entry(&image.repository, Some(&image.inputs_digest), 0)],
             ..Index::default()
         };
-        assert_eq!(unsaved(&index, &report).len(), 1, "the stage is missing");
+        assert_eq!(
+            unsaved(&index, &report, ImageStore::Classic).len(),
+            1,
+            "the stage is missing"
+        );
         assert_eq!(
             references(&image).last(),
             Some(&format!("{}:stage-builder", image.repository))
@@ -355,11 +379,11 @@ mod tests {
         let mut stage_entry = entry(&image.stages[0].reference, Some(&image.inputs_digest), 0);
         stage_entry.tags = vec![image.stages[0].reference.clone()];
         index.images.push(stage_entry.clone());
-        assert!(unsaved(&index, &report).is_empty());
+        assert!(unsaved(&index, &report, ImageStore::Classic).is_empty());
         // The stage's image was the final image too: kept under the image's entry's tags.
         index.images.pop();
         index.images[0].tags.push(image.stages[0].reference.clone());
-        assert!(unsaved(&index, &report).is_empty());
+        assert!(unsaved(&index, &report, ImageStore::Classic).is_empty());
     }
 
     #[test]

@@ -28,6 +28,7 @@ use crate::engine::{DockerEngine, Engine, EngineError};
 use crate::error::Error;
 use crate::exit;
 use crate::git::Git;
+use crate::image_archive::LoadTar;
 use crate::notify;
 use crate::settings::cache::{CacheFlags, CacheSettings};
 use crate::settings::{Flags, Settings};
@@ -541,7 +542,7 @@ struct DaemonTee<'a> {
     present: Vec<ImageEntry>,
     missing: Vec<ImageEntry>,
     /// One load tar per upload; `None` once finished or abandoned.
-    tars: Vec<Option<docker_tar::LoadTar<LoadStream>>>,
+    tars: Vec<Option<LoadTar<LoadStream>>>,
     /// The daemon's answer to each upload.
     done: Vec<tokio::task::JoinHandle<Result<Vec<String>, EngineError>>>,
     /// The uploads that take the blob being read.
@@ -568,11 +569,15 @@ impl<'a> DaemonTee<'a> {
 
     /// Sorts the manifest's images into present and missing, asking the daemon.
     fn sort_images(&mut self, engine: &DockerEngine, manifest: &Manifest) -> Result<(), Error> {
+        let image_store = engine.info().image_store;
         for image in &manifest.images {
-            let found = self
-                .runtime
-                .block_on(engine.inspect(&image.config.to_string()))
-                .map_err(cache_err)?;
+            let found = match image.id_on(image_store) {
+                Some(id) => self
+                    .runtime
+                    .block_on(engine.inspect(&id.to_string()))
+                    .map_err(cache_err)?,
+                None => None,
+            };
             match found {
                 Some(_) => self.present.push(image.clone()),
                 None => self.missing.push(image.clone()),
@@ -589,7 +594,7 @@ impl<'a> DaemonTee<'a> {
         for images in load_groups(&self.missing, |d| sizes.get(d).copied()) {
             let upload = engine.start_load();
             self.tars
-                .push(Some(docker_tar::LoadTar::new(&images, upload.stream)));
+                .push(Some(docker_tar::load_tar(&images, upload.stream)));
             self.done.push(upload.done);
         }
     }
@@ -607,7 +612,7 @@ impl<'a> DaemonTee<'a> {
     /// Applies `step` to every upload taking the current blob; a failing one is stopped.
     fn each_taking(
         &mut self,
-        mut step: impl FnMut(&mut docker_tar::LoadTar<LoadStream>) -> std::io::Result<()>,
+        mut step: impl FnMut(&mut LoadTar<LoadStream>) -> std::io::Result<()>,
     ) {
         for upload in std::mem::take(&mut self.taking) {
             let Some(tar) = &mut self.tars[upload] else {
@@ -693,10 +698,8 @@ impl BlobTee for DaemonTee<'_> {
         self.each_taking(|tar| tar.write_all(bytes));
     }
 
-    fn verified(&mut self, digest: &Digest, staged: &Path) {
-        self.each_taking(|tar| {
-            std::fs::File::open(staged).and_then(|mut file| tar.end_blob(digest, &mut file))
-        });
+    fn verified(&mut self, digest: &Digest, _staged: &Path) {
+        self.each_taking(|tar| tar.end_blob(digest));
         self.taking.clear();
     }
 
@@ -721,10 +724,15 @@ pub(super) async fn load_into_daemon(
 ) -> Result<(Vec<String>, Vec<String>), Error> {
     let mut missing = Vec::new();
     let mut present = Vec::new();
-    let ids: Vec<String> = images.iter().map(|i| i.config.to_string()).collect();
-    let infos = futures_util::future::try_join_all(ids.iter().map(|id| engine.inspect(id)))
-        .await
-        .map_err(cache_err)?;
+    let image_store = engine.info().image_store;
+    let infos = futures_util::future::try_join_all(images.iter().map(|image| async move {
+        match image.id_on(image_store) {
+            Some(id) => engine.inspect(&id.to_string()).await,
+            None => Ok(None),
+        }
+    }))
+    .await
+    .map_err(cache_err)?;
     for (image, info) in images.into_iter().zip(infos) {
         match info {
             Some(info) => {
@@ -753,11 +761,29 @@ pub(super) async fn load_into_daemon(
 }
 
 /// `images` split into the `docker load` uploads that move them fastest (see
-/// `cache::requests`); `size_of` gives a blob's bytes.
+/// `cache::requests`); `size_of` gives a blob's bytes. Images saved in the OCI layout never share
+/// an upload with images saved in the legacy layout: a tar of both has no `index.json`, and the
+/// containerd image store would give the OCI ones new ids.
 fn load_groups(
     images: &[ImageEntry],
     size_of: impl Fn(&Digest) -> Option<u64>,
 ) -> Vec<Vec<ImageEntry>> {
+    let (oci, legacy): (Vec<_>, Vec<_>) = images.iter().partition(|i| i.target.is_some());
+    let oci_share = requests::MAX_REQUESTS.saturating_sub(usize::from(!legacy.is_empty()));
+    let mut groups = upload_groups(&oci, oci_share.max(1), &size_of);
+    let legacy_share = requests::MAX_REQUESTS.saturating_sub(groups.len()).max(1);
+    groups.extend(upload_groups(&legacy, legacy_share, &size_of));
+    groups
+}
+
+fn upload_groups(
+    images: &[&ImageEntry],
+    most: usize,
+    size_of: &impl Fn(&Digest) -> Option<u64>,
+) -> Vec<Vec<ImageEntry>> {
+    if images.is_empty() {
+        return Vec::new();
+    }
     let candidates: Vec<ImageLayers> = images
         .iter()
         .map(|image| ImageLayers {
@@ -768,13 +794,13 @@ fn load_groups(
                 .collect(),
         })
         .collect();
-    requests::group(&candidates, requests::MAX_REQUESTS)
+    requests::group(&candidates, most)
         .into_iter()
         .map(|names| {
             images
                 .iter()
                 .filter(|image| names.contains(&image.name))
-                .cloned()
+                .map(|image| (*image).clone())
                 .collect()
         })
         .collect()
@@ -782,22 +808,17 @@ fn load_groups(
 
 /// Gives an image the daemon has (by id) every tag it was saved with that it lacks (`has`).
 async fn retag(engine: &DockerEngine, image: &ImageEntry, has: &[String]) -> Result<(), Error> {
+    let Some(id) = image.id_on(engine.info().image_store) else {
+        return Ok(());
+    };
     for tag in image.tags.iter().filter(|tag| !has.contains(tag)) {
-        let (repo, version) = (docker_tar::repository(tag), tag_of(tag));
+        let (repo, version) = (docker_tar::repository(tag), docker_tar::tag_of(tag));
         engine
-            .tag(&image.config.to_string(), repo, version)
+            .tag(&id.to_string(), repo, version)
             .await
             .map_err(cache_err)?;
     }
     Ok(())
-}
-
-fn tag_of(reference: &str) -> &str {
-    let repo = docker_tar::repository(reference);
-    reference
-        .get(repo.len() + 1..)
-        .filter(|t| !t.is_empty())
-        .unwrap_or("latest")
 }
 
 fn key(ctx: &Context, settings: &Settings) -> Result<u8, Error> {
@@ -869,12 +890,5 @@ mod tests {
             Some(7 * 24 * 3600)
         );
         assert_eq!(policies[1]["keepBytes"].as_integer(), Some(10 << 30));
-    }
-
-    #[test]
-    fn tags_split_at_the_tag_colon() {
-        assert_eq!(tag_of("reg:5000/a:v1"), "v1");
-        assert_eq!(tag_of("reg:5000/a"), "latest");
-        assert_eq!(tag_of("a:"), "latest");
     }
 }

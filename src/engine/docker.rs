@@ -27,7 +27,7 @@ use super::context::stream_context;
 use super::progress::{BuildKitFolder, ClassicFolder};
 use super::{
     BuildEvent, BuildOutcome, BuildRequest, Builder, Dockerfile, Engine, EngineError, EventSink,
-    INLINE_DOCKERFILE_NAME, ImageInfo, RegistryAuth,
+    INLINE_DOCKERFILE_NAME, ImageInfo, ImageStore, RegistryAuth,
 };
 
 /// The socket tried when no `DOCKER_HOST` is given.
@@ -60,6 +60,10 @@ pub struct DaemonInfo {
     pub os: String,
     /// Whether builds default to BuildKit (see [`DockerEngine::buildkit_available`]).
     pub buildkit: bool,
+    /// Where the daemon keeps images, from `/info`.
+    pub image_store: ImageStore,
+    /// The storage driver (`overlay2`, or the snapshotter on the containerd store).
+    pub storage_driver: String,
 }
 
 /// The Docker Engine API client.
@@ -74,6 +78,16 @@ pub struct DockerEngine {
     ping_timeout: Duration,
     /// Set once the daemon refused a BuildKit build; shared by clones.
     buildkit_refused: Arc<AtomicBool>,
+}
+
+/// What the handshake learnt, with a client speaking the settled API version.
+struct Handshake {
+    docker: Docker,
+    server_version: String,
+    api_version: String,
+    os: String,
+    image_store: ImageStore,
+    storage_driver: String,
 }
 
 /// A parsed `DOCKER_HOST`.
@@ -220,13 +234,22 @@ impl DockerEngine {
                 )));
             }
         };
-        let (docker, server_version, api_version, os) = version;
+        let Handshake {
+            docker,
+            server_version,
+            api_version,
+            os,
+            image_store,
+            storage_driver,
+        } = version;
         let info = DaemonInfo {
             address: tried,
             buildkit: api_at_least(&api_version, BUILDKIT_MIN_API) && os == "linux",
             server_version,
             api_version,
             os,
+            image_store,
+            storage_driver,
         };
         let long_docker = docker.clone().with_timeout(LONG_CALL_TIMEOUT);
         Ok(Self {
@@ -268,8 +291,8 @@ impl DockerEngine {
         connected.map_err(|e| e.to_string())
     }
 
-    /// Pings and reads the versions, then settles on the older of the daemon's API version and
-    /// ours: (client, server version, API version, os). One `/version` call, not bollard's
+    /// Pings, reads the versions and the image store, then settles on the older of the daemon's
+    /// API version and ours. One `/version` call (beside `/info`), not bollard's
     /// `negotiate_version` and a second one: each costs the daemon several milliseconds, paid on
     /// every run. (bollard 0.21 joins request paths so that the `/v1.xx` prefix is dropped: on
     /// the wire every request is unversioned, whatever is settled here.)
@@ -277,9 +300,11 @@ impl DockerEngine {
         docker: Docker,
         endpoint: &Endpoint,
         cert_path: Option<&Path>,
-    ) -> Result<(Docker, String, String, String), String> {
+    ) -> Result<Handshake, String> {
         docker.ping().await.map_err(|e| e.to_string())?;
-        let version = docker.version().await.map_err(|e| e.to_string())?;
+        let (version, info) = tokio::join!(docker.version(), docker.info());
+        let version = version.map_err(|e| e.to_string())?;
+        let info = info.map_err(|e| e.to_string())?;
         let server_api = version
             .api_version
             .as_deref()
@@ -298,13 +323,14 @@ impl DockerEngine {
         } else {
             ours
         };
-        let docker = Self::client(endpoint, cert_path, &api)?;
-        Ok((
-            docker,
-            version.version.unwrap_or_default(),
-            format!("{}.{}", api.major_version, api.minor_version),
-            version.os.unwrap_or_default(),
-        ))
+        Ok(Handshake {
+            docker: Self::client(endpoint, cert_path, &api)?,
+            server_version: version.version.unwrap_or_default(),
+            api_version: format!("{}.{}", api.major_version, api.minor_version),
+            os: version.os.unwrap_or_default(),
+            image_store: ImageStore::from_driver_status(&info.driver_status.unwrap_or_default()),
+            storage_driver: info.driver.unwrap_or_default(),
+        })
     }
 
     /// An image's layer diff ids (oldest first) and the bytes of each `docker history` entry

@@ -209,6 +209,40 @@ pub struct BuildOutcome {
     pub duration: Duration,
 }
 
+/// Where a daemon keeps images, which decides what an image's id is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ImageStore {
+    /// The graph driver store (overlay2 and the like): an image's id is its config digest.
+    Classic,
+    /// The containerd image store (the default of fresh Docker 29 installations): an image's id
+    /// is its manifest or index digest.
+    Containerd,
+}
+
+impl ImageStore {
+    /// The store of a daemon from its `/info` `DriverStatus` pairs: containerd's snapshotters
+    /// announce themselves as the `driver-type`.
+    pub fn from_driver_status(status: &[Vec<String>]) -> Self {
+        let containerd = status.iter().any(|pair| {
+            matches!(pair.as_slice(), [key, value]
+                if key == "driver-type" && value.starts_with("io.containerd.snapshotter"))
+        });
+        if containerd {
+            Self::Containerd
+        } else {
+            Self::Classic
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Classic => "classic",
+            Self::Containerd => "containerd",
+        }
+    }
+}
+
 /// What the daemon knows about one image.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ImageInfo {
