@@ -8,7 +8,7 @@
 //! The daemon's tar is trusted only as far as needed: names are looked up, never used as paths,
 //! and every blob is addressed by the digest of its bytes.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::io::{self, Read, Write};
 
 use super::CacheError;
@@ -54,10 +54,14 @@ pub fn ingest_save(
         Ok(named)
     };
     let saved = image_archive::read_save(reader, &mut stage)?;
-    let images = saved
+    let images: Vec<ImageEntry> = saved
         .into_iter()
         .filter_map(|image| ImageEntry::from_saved(image, &sizes, now))
         .collect();
+    // Blobs no indexed image names (untagged images', the v1 `json` files Docker 25+ keeps
+    // among its blobs) are dropped now rather than collected later.
+    let named: BTreeSet<&Digest> = images.iter().flat_map(ImageEntry::blobs).collect();
+    staged.retain(|blob| named.contains(&blob.digest));
     Ok(Ingested { images, staged })
 }
 

@@ -30,8 +30,8 @@ use crate::exit;
 use crate::git::Git;
 use crate::plan::{Plan, PlannedImage, Reason, ReasonKind};
 use crate::report::model::{
-    CacheReport, CleanupReport, ContextSize, ImageReport, ImageResult, RUN_REPORT_VERSION, RunInfo,
-    RunReport, StageReport, StepReport,
+    CacheReport, CleanupReport, ContextSize, EngineReport, ImageReport, ImageResult,
+    RUN_REPORT_VERSION, RunInfo, RunReport, StageReport, StepReport,
 };
 use crate::report::{self, build::table};
 use crate::settings::cache::{CacheFlags, CacheSettings};
@@ -426,11 +426,21 @@ async fn build_all(
             duration_ms: clock.elapsed().as_millis() as u64,
             interrupted: outcome.interrupted,
             ci: None,
+            engine: Some(engine_report(engine.info())),
         },
         images,
         cleanup,
         cache: None,
     })
+}
+
+fn engine_report(info: &crate::engine::DaemonInfo) -> EngineReport {
+    EngineReport {
+        version: info.server_version.clone(),
+        api_version: info.api_version.clone(),
+        image_store: info.image_store,
+        storage_driver: info.storage_driver.clone(),
+    }
 }
 
 /// What the daemon holds before the build (restored from the store or left by an earlier build)

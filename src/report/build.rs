@@ -40,6 +40,9 @@ pub fn table(report: &RunReport) -> String {
             ""
         }
     );
+    if let Some(engine) = &report.run.engine {
+        let _ = writeln!(out, "engine: {}", engine.describe());
+    }
     if let Some(cleanup) = &report.cleanup {
         let _ = writeln!(
             out,
@@ -304,6 +307,7 @@ mod tests {
                 duration_ms: 65_000,
                 interrupted: false,
                 ci: None,
+                engine: None,
             },
             images: vec![base, reused, failed, skipped],
             cleanup: Some(CleanupReport {

@@ -6,7 +6,9 @@ use super::model::{
     CacheExport, CacheReport, CacheRestore, CleanupReport, ContextSize, Failure, ImageReport,
     ImageResult, RUN_REPORT_VERSION, RunInfo, RunReport, StepReport,
 };
+use crate::engine::ImageStore;
 use crate::plan::{Reason, ReasonKind};
+use crate::report::model::EngineReport;
 
 /// Text an attacker controls through file names, branch names or build output: workflow
 /// commands, mentions, HTML, a sticky-comment marker, backtick runs and line breaks.
@@ -60,6 +62,12 @@ pub fn run_info() -> RunInfo {
         duration_ms: 65_000,
         interrupted: false,
         ci: None,
+        engine: Some(EngineReport {
+            version: "28.5.2".into(),
+            api_version: "1.51".into(),
+            image_store: ImageStore::Containerd,
+            storage_driver: "overlayfs".into(),
+        }),
     }
 }
 

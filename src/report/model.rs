@@ -3,6 +3,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::engine::ImageStore;
 use crate::plan::Reason;
 
 /// The version of the JSON form of a RunReport; bumped on incompatible changes.
@@ -45,6 +46,34 @@ pub struct RunInfo {
     /// The CI run this was, when buildopt ran in CI: what publishers and links need later.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ci: Option<CiRun>,
+    /// The Docker engine the run built on.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub engine: Option<EngineReport>,
+}
+
+/// Which engine a run used: what decides how images are built, saved and identified.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EngineReport {
+    /// The engine's version, e.g. `28.5.2`.
+    pub version: String,
+    /// The API version both sides spoke, e.g. `1.51`.
+    pub api_version: String,
+    /// Where the engine keeps images.
+    pub image_store: ImageStore,
+    /// The storage driver (`overlay2`; the snapshotter on the containerd store).
+    pub storage_driver: String,
+}
+
+impl EngineReport {
+    /// One line for people: `Docker 28.5.2 (API 1.51, containerd image store)`.
+    pub fn describe(&self) -> String {
+        format!(
+            "Docker {} (API {}, {} image store)",
+            self.version,
+            self.api_version,
+            self.image_store.as_str()
+        )
+    }
 }
 
 /// The identity of the CI run a report belongs to, copied from the CI's facts.

@@ -212,9 +212,14 @@ impl Page<'_> {
             Some(base) => format!("Range {} → {head} ({reason})", code_span(short_sha(base))),
             None => format!("Everything built at {head} ({reason})"),
         };
+        let engine = run
+            .engine
+            .as_ref()
+            .map(|e| format!(" · {}", markdown_text(&e.describe())))
+            .unwrap_or_default();
         let _ = writeln!(
             out,
-            "{range} · level {} · {} · {}\n",
+            "{range} · level {} · {}{engine} · {}\n",
             markdown_text(&run.level),
             markdown_text(&run.builder),
             duration(run.duration_ms)
@@ -452,7 +457,7 @@ mod tests {
         insta::assert_snapshot!(heading.join("\n"), @r"
         ## buildopt: 1 built, 1 reused, 1 failed, 1 skipped (interrupted)
 
-        Everything built at `89abcdef0123` (shallow clone without history) · level medium · buildkit · 1 m 05 s
+        Everything built at `89abcdef0123` (shallow clone without history) · level medium · buildkit · Docker 28.5.2 \(API 1.51, containerd image store\) · 1 m 05 s
         ");
         assert!(!text.contains("Cleanup"));
     }
