@@ -24,6 +24,7 @@ use crate::ci;
 use crate::cli::{BuildArgs, BuilderChoice, Format, PlanArgs};
 use crate::engine::{
     BuildRequest, Builder, DockerEngine, Dockerfile, Engine, EngineError, ImageInfo, StepRecord,
+    capabilities,
 };
 use crate::error::Error;
 use crate::exit;
@@ -68,6 +69,9 @@ pub enum BuildCommandError {
     /// The async runtime could not start.
     #[error("cannot start the async runtime: {0}")]
     Runtime(std::io::Error),
+    /// The engine cannot do what the run asks (the line says what and why).
+    #[error("{0}")]
+    EngineCannot(String),
 }
 
 impl From<build::BuildError> for BuildCommandError {
@@ -317,11 +321,16 @@ async fn build_all(
 ) -> Result<RunReport, BuildCommandError> {
     let started = chrono::Utc::now();
     let clock = Instant::now();
-    let builder = match args.builder {
-        Some(BuilderChoice::Buildkit) => Builder::BuildKit,
-        Some(BuilderChoice::Classic) => Builder::Classic,
-        None => engine.default_builder(),
-    };
+    let requested = args.builder.map(|choice| match choice {
+        BuilderChoice::Buildkit => Builder::BuildKit,
+        BuilderChoice::Classic => Builder::Classic,
+    });
+    let decision = capabilities::choose_builder(engine.info(), requested, cache.enabled)
+        .map_err(BuildCommandError::EngineCannot)?;
+    for note in &decision.notes {
+        ctx.info(&format!("note: {note}"));
+    }
+    let builder = decision.builder;
     let order: Vec<&PlannedImage> = plan
         .images
         .iter()
@@ -426,7 +435,7 @@ async fn build_all(
             duration_ms: clock.elapsed().as_millis() as u64,
             interrupted: outcome.interrupted,
             ci: None,
-            engine: Some(engine_report(engine.info())),
+            engine: Some(engine_report(engine.info(), decision.notes)),
         },
         images,
         cleanup,
@@ -434,12 +443,13 @@ async fn build_all(
     })
 }
 
-fn engine_report(info: &crate::engine::DaemonInfo) -> EngineReport {
+fn engine_report(info: &crate::engine::DaemonInfo, notes: Vec<String>) -> EngineReport {
     EngineReport {
         version: info.server_version.clone(),
         api_version: info.api_version.clone(),
         image_store: info.image_store,
         storage_driver: info.storage_driver.clone(),
+        notes,
     }
 }
 

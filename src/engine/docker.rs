@@ -44,9 +44,6 @@ const LONG_CALL_TIMEOUT: Duration = Duration::from_secs(6 * 3600);
 /// Silence on a build or push stream after which the daemon is pinged.
 const STREAM_PROBE_INTERVAL: Duration = Duration::from_secs(30);
 
-/// The oldest API that serves BuildKit sessions (`POST /session` left experimental in 1.39).
-const BUILDKIT_MIN_API: (usize, usize) = (1, 39);
-
 /// What the daemon said about itself when we connected.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DaemonInfo {
@@ -122,7 +119,7 @@ fn parse_host(host: Option<&str>, tls_verify: bool) -> Result<Endpoint, String> 
     Err("unsupported address: use unix:///path/to/docker.sock or tcp://host:port".to_owned())
 }
 
-fn api_at_least(version: &str, minimum: (usize, usize)) -> bool {
+pub(super) fn api_at_least(version: &str, minimum: (usize, usize)) -> bool {
     parse_api_version(version).is_some_and(|api| (api.major_version, api.minor_version) >= minimum)
 }
 
@@ -242,15 +239,16 @@ impl DockerEngine {
             image_store,
             storage_driver,
         } = version;
-        let info = DaemonInfo {
+        let mut info = DaemonInfo {
             address: tried,
-            buildkit: api_at_least(&api_version, BUILDKIT_MIN_API) && os == "linux",
+            buildkit: false,
             server_version,
             api_version,
             os,
             image_store,
             storage_driver,
         };
+        info.buildkit = super::capabilities::buildkit_unavailable(&info).is_none();
         let long_docker = docker.clone().with_timeout(LONG_CALL_TIMEOUT);
         Ok(Self {
             docker,

@@ -23,6 +23,7 @@
 //! The daemon applies a `.dockerignore` it finds at the root of the tar, so a caller that already
 //! filtered the files may leave it out (or include it: filtering twice gives the same set).
 
+pub mod capabilities;
 mod context;
 mod docker;
 pub mod fake;

@@ -42,6 +42,9 @@ pub fn table(report: &RunReport) -> String {
     );
     if let Some(engine) = &report.run.engine {
         let _ = writeln!(out, "engine: {}", engine.describe());
+        for note in &engine.notes {
+            let _ = writeln!(out, "engine note: {note}");
+        }
     }
     if let Some(cleanup) = &report.cleanup {
         let _ = writeln!(

@@ -67,6 +67,7 @@ pub fn run_info() -> RunInfo {
             api_version: "1.51".into(),
             image_store: ImageStore::Containerd,
             storage_driver: "overlayfs".into(),
+            notes: Vec::new(),
         }),
     }
 }

@@ -62,6 +62,10 @@ pub struct EngineReport {
     pub image_store: ImageStore,
     /// The storage driver (`overlay2`; the snapshotter on the containerd store).
     pub storage_driver: String,
+    /// What the engine could not do of what the run asked, one line each (a fallback taken, a
+    /// cache limit).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub notes: Vec<String>,
 }
 
 impl EngineReport {

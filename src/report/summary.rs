@@ -224,6 +224,9 @@ impl Page<'_> {
             markdown_text(&run.builder),
             duration(run.duration_ms)
         );
+        for note in run.engine.iter().flat_map(|e| &e.notes) {
+            let _ = writeln!(out, "> Engine: {}\n", markdown_text(note));
+        }
     }
 
     fn table(&self, out: &mut String, rows: usize) {
@@ -436,6 +439,21 @@ mod tests {
     #[test]
     fn job_summary_of_a_mixed_run() {
         insta::assert_snapshot!(job_summary(&fixtures::report()));
+    }
+
+    #[test]
+    fn engine_notes_follow_the_range_line() {
+        let mut report = fixtures::report();
+        if let Some(engine) = &mut report.run.engine {
+            engine.notes = vec!["this engine's BuildKit ignores the inline cache".into()];
+        }
+        let text = job_summary(&report);
+        let heading: Vec<&str> = text.lines().skip(2).take(3).collect();
+        insta::assert_snapshot!(heading.join("\n"), @r"
+        Range `0123456789ab` → `89abcdef0123` (merge base with origin/main) · level medium · buildkit · Docker 28.5.2 \(API 1.51, containerd image store\) · 1 m 05 s
+
+        > Engine: this engine's BuildKit ignores the inline cache
+        ");
     }
 
     #[test]
