@@ -5,8 +5,10 @@
 //! planned and reused by its inputs digest) and a no-change commit range (`--base HEAD`: the plan
 //! is empty) against a plain sequential `docker build` of every image with a warm cache, and (b) a build
 //! after a one-image change against the same baseline, as ratios. The baseline is the docker
-//! CLI with `DOCKER_BUILDKIT=0` (the classic builder), one image after another in dependency
-//! order. Numbers only; nothing here asserts a time.
+//! CLI, one image after another in dependency order, with the classic builder
+//! (`DOCKER_BUILDKIT=0`) or, with `BENCH_BASELINE=buildkit`, BuildKit (`DOCKER_BUILDKIT=1`,
+//! which needs the buildx plugin on a current CLI). Runs on the engine `DOCKER_HOST` names and
+//! prints it. Numbers only; nothing here asserts a time.
 
 mod support;
 
@@ -29,6 +31,8 @@ struct Plain {
 }
 
 fn main() {
+    report(&support::engine_line());
+    report(&format!("baseline builder: {}", baseline_builder().0));
     let prefix = format!("bo-bench-{}", std::process::id());
     let example = tempfile::tempdir().expect("tempdir");
     let images = example_repo(example.path(), &prefix);
@@ -64,7 +68,8 @@ fn measure(label: &str, repo: &Path, images: &[Plain], leaf: &str) {
         run(&mut buildopt(repo))
     });
     report(&format!(
-        "{label}: baseline = sequential `docker build` of every image, DOCKER_BUILDKIT=0, warm cache: {:.0} ms",
+        "{label}: baseline = sequential `docker build` of every image, {}, warm cache: {:.0} ms",
+        baseline_builder().0,
         ms(baseline)
     ));
     report(&format!(
@@ -97,18 +102,22 @@ fn buildopt(repo: &Path) -> Command {
     command
 }
 
+/// The baseline's builder (name, `DOCKER_BUILDKIT` value), from `BENCH_BASELINE`.
+fn baseline_builder() -> (&'static str, &'static str) {
+    match std::env::var("BENCH_BASELINE").as_deref() {
+        Ok("buildkit") => ("BuildKit (DOCKER_BUILDKIT=1)", "1"),
+        _ => ("the classic builder (DOCKER_BUILDKIT=0)", "0"),
+    }
+}
+
 fn plain_build_all(repo: &Path, images: &[Plain]) -> Duration {
     let started = Instant::now();
     for image in images {
         let mut command = Command::new("docker");
-        command.current_dir(repo).env("DOCKER_BUILDKIT", "0").args([
-            "build",
-            "-q",
-            "-t",
-            &image.tag,
-            "-f",
-            &image.dockerfile,
-        ]);
+        command
+            .current_dir(repo)
+            .env("DOCKER_BUILDKIT", baseline_builder().1)
+            .args(["build", "-q", "-t", &image.tag, "-f", &image.dockerfile]);
         for arg in &image.args {
             command.args(["--build-arg", arg]);
         }

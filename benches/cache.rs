@@ -56,6 +56,7 @@ fn main() {
         .filter(|&n| n > 0)
         .unwrap_or(3);
     let zstd_cli = succeeds(Command::new("sh").args(["-c", "command -v zstd"]));
+    report(&support::engine_line());
 
     let buildopt = support::buildopt_binary();
     let dir = tempfile::tempdir().expect("tempdir");

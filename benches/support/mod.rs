@@ -28,6 +28,36 @@ pub fn buildopt_binary() -> PathBuf {
     binary
 }
 
+/// The engine the benchmark runs on (`DOCKER_HOST` or the default socket), as one line:
+/// version, API, storage driver and image store, from the docker CLI.
+pub fn engine_line() -> String {
+    let ask = |args: &[&str]| {
+        Command::new("docker")
+            .args(args)
+            .output()
+            .ok()
+            .filter(|o| o.status.success())
+            .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_owned())
+    };
+    let version = ask(&[
+        "version",
+        "--format",
+        "Docker {{.Server.Version}}, API {{.Server.APIVersion}}",
+    ]);
+    let driver = ask(&["info", "--format", "{{.Driver}} {{json .DriverStatus}}"]);
+    let Some(version) = version else {
+        return "engine: none answers".to_owned();
+    };
+    let driver = driver.unwrap_or_default();
+    let store = if driver.contains("io.containerd.snapshotter") {
+        "containerd"
+    } else {
+        "classic"
+    };
+    let name = driver.split_whitespace().next().unwrap_or("?");
+    format!("engine: {version}, storage driver {name}, {store} image store")
+}
+
 /// Prints one line of the benchmark's report.
 pub fn report(line: &str) {
     let _ = writeln!(std::io::stdout(), "{line}");
