@@ -1,17 +1,161 @@
 #!/usr/bin/env bash
-# The whole test suite, set-up included: starts a Docker daemon (installing it when missing),
-# imports the base images, starts a local registry, installs the peer tools (the validators the
-# wrapper tests run: tests/testbed/install-peers.sh), then runs
-# formatting, lints and every test.
+# The whole test suite, set-up included, once per Docker engine ("pass"):
+#   docker20             the system's Docker 20.10 on /var/run/docker.sock: starts it (installing
+#                        it when missing), imports the base images, starts the local registry, then
+#                        formatting, lints and every test (cargo test --lib --bins --tests)
+#   docker28-overlay2    Docker 28, classic image store (overlay2)   started by
+#   docker28-containerd  Docker 28, containerd image store           tests/testbed/start-engine.sh
+#                        in a network namespace of its own, with its own registry and base images;
+#                        then the integration test binary (the tests that need a daemon), run
+#                        inside that namespace with Docker 28's CLI first on PATH
+# The peer tools the wrapper tests run are installed first (tests/testbed/install-peers.sh).
+# Each pass starts with tests/integration/engine_identity.rs, which prints the engine that answers
+# ("engine: docker28-containerd: Docker 28.5.2, API 1.51, ...") and ends the pass when it is not
+# the engine the pass names (BUILDOPT_TEST_ENGINE).
+#
+# Choose the engines (default: all three, in this order):
+#   tests/run.sh --engine docker28-containerd [--engine docker20 ...]
+#   BUILDOPT_TEST_ENGINES="docker20 docker28-overlay2" tests/run.sh
+# A failed pass does not stop the next one; the run ends with each pass's result and time, and
+# exits 1 when any pass failed. An engine that cannot be started fails the run at once when CI is
+# set; elsewhere its pass is skipped with a note.
 # Safe to run again: each step skips what is already there.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-tests/testbed/start-dockerd.sh
-tests/testbed/make-base-images.sh
-tests/testbed/start-registry.sh
+all_engines="docker20 docker28-overlay2 docker28-containerd"
+engines=()
+while [ $# -gt 0 ]; do
+  case $1 in
+  --engine)
+    [ $# -ge 2 ] || { echo "tests/run.sh: --engine needs a name ($all_engines)" >&2; exit 2; }
+    engines+=("$2")
+    shift 2
+    ;;
+  --engine=*)
+    engines+=("${1#--engine=}")
+    shift
+    ;;
+  -h | --help)
+    sed -n '2,/^set -euo pipefail$/{/^set /d; s/^# \{0,1\}//; p}' "$0"
+    exit 0
+    ;;
+  *)
+    echo "tests/run.sh: unknown argument $1 (--engine NAME, --help)" >&2
+    exit 2
+    ;;
+  esac
+done
+if [ ${#engines[@]} -eq 0 ]; then
+  read -r -a engines <<<"${BUILDOPT_TEST_ENGINES:-$all_engines}"
+fi
+for engine in "${engines[@]}"; do
+  case " $all_engines " in
+  *" $engine "*) ;;
+  *)
+    echo "tests/run.sh: unknown engine $engine (one of: $all_engines)" >&2
+    exit 2
+    ;;
+  esac
+done
+
+# Starts ENGINE's daemon (and its registry and base images). A daemon that cannot be started is
+# an environment failure: fatal in CI, where every engine must be tested; a skipped pass elsewhere.
+start_engine() {
+  local engine=$1 status=0
+  echo "=== $engine: starting the engine"
+  case $engine in
+  docker20)
+    tests/testbed/start-dockerd.sh && tests/testbed/make-base-images.sh &&
+      tests/testbed/start-registry.sh || status=$?
+    ;;
+  docker28-*)
+    tests/testbed/start-engine.sh "$engine" "${engine#docker28-}" || status=$?
+    ;;
+  esac
+  if [ "$status" -ne 0 ]; then
+    if [ -n "${CI:-}" ]; then
+      echo "tests/run.sh: FATAL: engine $engine could not be started (exit $status); CI tests every engine" >&2
+      exit 1
+    fi
+    echo "tests/run.sh: note: engine $engine could not be started (exit $status); its pass is skipped" >&2
+  fi
+  return "$status"
+}
+
+# The tests of one pass. Runs in a subshell with `set -e`, so the first failing step ends the pass
+# (and what it sets stays in the pass).
+run_pass() {
+  local engine=$1
+  export BUILDOPT_TEST_ENGINE=$engine
+  case $engine in
+  docker20)
+    cargo fmt --check
+    cargo clippy --all-targets --locked -- -D warnings
+    # The identity line first, visible (--nocapture), before the tests whose results it names.
+    cargo test --locked --test integration -- --nocapture engine_identity
+    cargo test --locked --lib --bins --tests
+    ;;
+  docker28-*)
+    # /run/buildopt-NAME/env (from start-engine.sh): BUILDOPT_ENGINE_NETNS, DOCKER_HOST,
+    # DOCKER_CONFIG (the install's, with buildx), BUILDOPT_ENGINE_PATH (Docker 28's CLI).
+    # shellcheck disable=SC1090 # written by tests/testbed/start-engine.sh
+    . "/run/buildopt-$engine/env"
+    # Built on the host first: inside the namespace there is no network to fetch crates, so the
+    # runs there are --frozen (--locked and offline).
+    cargo test --locked --test integration --no-run
+    # Inside the engine's network namespace, 127.0.0.1:5000 is that engine's registry, and the
+    # tests' fake HTTP servers on 127.0.0.1 are still reachable from the test process.
+    # Some tests run buildopt with a cleared environment (no DOCKER_HOST), so it goes to
+    # /var/run/docker.sock: in a mount namespace of the pass's own, the engine's socket is bound
+    # over that path, and every client of the pass reaches the engine under test (the system
+    # daemon keeps its socket outside). With no system daemon there is nothing to bind over.
+    # shellcheck disable=SC2016 # $1 and $@ are the inner shell's
+    local in_engine=(nsenter "--net=/var/run/netns/$BUILDOPT_ENGINE_NETNS"
+      unshare --mount --propagation private
+      sh -c 'if [ -S /var/run/docker.sock ]; then mount --bind "$1" /var/run/docker.sock || exit 1; fi
+        shift; exec "$@"'
+      engine-pass "${DOCKER_HOST#unix://}"
+      env "DOCKER_HOST=$DOCKER_HOST" "DOCKER_CONFIG=$DOCKER_CONFIG" "PATH=$BUILDOPT_ENGINE_PATH:$PATH")
+    "${in_engine[@]}" cargo test --frozen --test integration -- --nocapture engine_identity
+    "${in_engine[@]}" cargo test --frozen --test integration
+    ;;
+  esac
+}
+
+duration() { printf '%dm%02ds' $(($1 / 60)) $(($1 % 60)); }
+
 tests/testbed/install-peers.sh
 
-cargo fmt --check
-cargo clippy --all-targets --locked -- -D warnings
-cargo test --locked --lib --bins --tests
+summary=()
+failed=false
+for engine in "${engines[@]}"; do
+  began=$SECONDS
+  if ! start_engine "$engine"; then
+    summary+=("$engine: skipped (the engine could not be started)")
+    continue
+  fi
+  started=$SECONDS
+  echo "=== $engine: tests (engine up in $(duration $((started - began))))"
+  # set +e around the subshell, set -e inside: a subshell run as a condition (`if (…)`, `|| …`)
+  # would ignore set -e and carry on past a failing step.
+  set +e
+  (
+    set -e
+    run_pass "$engine"
+  )
+  status=$?
+  set -e
+  took="$(duration $((SECONDS - began))) (start $(duration $((started - began))), tests $(duration $((SECONDS - started))))"
+  if [ "$status" -eq 0 ]; then
+    summary+=("$engine: ok in $took")
+  else
+    summary+=("$engine: FAILED (exit $status) in $took")
+    failed=true
+  fi
+  echo "=== $engine: ${summary[-1]#"$engine: "}"
+done
+
+echo "=== summary"
+printf '  %s\n' "${summary[@]}"
+[ "$failed" = false ]

@@ -8,6 +8,7 @@ mod ci;
 mod cli;
 mod dockerignore_oracle;
 mod engine;
+mod engine_identity;
 mod failures;
 mod fake_api;
 mod git_plumbing;
