@@ -347,7 +347,7 @@ async fn build_all(
         None
     };
     let previous = previous_images(engine, &order, workspace, cache.stages).await?;
-    let cache_from = if cache.enabled {
+    let cache_from = if cache.enabled && decision.cache_sources {
         previous.present.clone()
     } else {
         BTreeSet::new()
@@ -805,6 +805,21 @@ async fn cleanup(engine: &DockerEngine, retention_days: u64) -> Result<CleanupRe
     })
 }
 
+/// The registry digest of a pushed image: the repo digest of a repository it was pushed to.
+/// (The containerd image store lists repo digests for images never pushed, too.)
+fn pushed_digest(job: &Job, repo_digests: &[String]) -> Option<String> {
+    let publish = job.publish.as_ref()?;
+    repo_digests
+        .iter()
+        .find(|digest| {
+            let repository = digest.split_once('@').map_or("", |(r, _)| r);
+            publish.push.iter().any(|target| {
+                crate::image_archive::layout::repository(&target.reference) == repository
+            })
+        })
+        .cloned()
+}
+
 fn image_report(
     planned: &PlannedImage,
     reasons: &[Reason],
@@ -826,7 +841,9 @@ fn image_report(
         context: (outcome.result == ImageResult::Built).then_some(context),
         size: info.as_ref().map(|i| i.size),
         layers: info.as_ref().map(|i| i.layers),
-        digest: info.as_ref().and_then(|i| i.repo_digests.first().cloned()),
+        digest: info
+            .as_ref()
+            .and_then(|i| pushed_digest(job, &i.repo_digests)),
         image_id: info.map(|i| i.id),
         tags: if made {
             job.request.tags.clone()

@@ -12,6 +12,8 @@ pub const BUILDKIT_MIN_API: (usize, usize) = (1, 39);
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct BuilderDecision {
     pub builder: Builder,
+    /// Whether images the engine holds may be named as the build's cache sources.
+    pub cache_sources: bool,
     /// One line each: a fallback taken, or a limit that changes what the cache can do.
     pub notes: Vec<String>,
 }
@@ -54,7 +56,8 @@ pub fn uses_inline_cache_of_stored_images(info: &DaemonInfo) -> bool {
 
 /// The builder for a run: `requested` when the engine can, else the classic builder with a note
 /// when nothing was requested; an error (the one line to print) when BuildKit was requested
-/// and the engine cannot. `inline_cache` says whether the run relies on the inline cache.
+/// and the engine cannot. `inline_cache` says whether the run relies on cached images (the
+/// inline cache, cache sources).
 pub fn choose_builder(
     info: &DaemonInfo,
     requested: Option<Builder>,
@@ -73,6 +76,18 @@ pub fn choose_builder(
     if let (None, Some(reason)) = (requested, unavailable) {
         notes.push(format!("building with the classic builder: {reason}"));
     }
+    // Docker 28.5's classic builder on the containerd store fails the whole build when a cache
+    // source is a loaded image ("failed to restore cached image … failed validation").
+    let cache_sources =
+        !(builder == Builder::Classic && info.image_store == ImageStore::Containerd);
+    if inline_cache && !cache_sources {
+        notes.push(
+            "the classic builder of the containerd image store fails builds that name a stored \
+             image as their cache source: building without cache sources; unchanged images are \
+             still reused"
+                .to_owned(),
+        );
+    }
     if builder == Builder::BuildKit && inline_cache && !uses_inline_cache_of_stored_images(info) {
         notes.push(
             "this engine's BuildKit ignores the inline cache of the images it holds (containerd \
@@ -81,7 +96,11 @@ pub fn choose_builder(
                 .to_owned(),
         );
     }
-    Ok(BuilderDecision { builder, notes })
+    Ok(BuilderDecision {
+        builder,
+        cache_sources,
+        notes,
+    })
 }
 
 #[cfg(test)]
@@ -119,7 +138,13 @@ mod tests {
         assert!(no_cache.notes.is_empty(), "no cache, nothing lost");
         let classic_builder =
             choose_builder(&containerd, Some(Builder::Classic), true).expect("ok");
-        assert!(classic_builder.notes.is_empty());
+        assert!(!classic_builder.cache_sources);
+        assert!(
+            classic_builder.notes[0].contains("cache source"),
+            "{classic_builder:?}"
+        );
+        let on_classic_store = choose_builder(&classic, Some(Builder::Classic), true).expect("ok");
+        assert!(on_classic_store.cache_sources && on_classic_store.notes.is_empty());
     }
 
     #[test]

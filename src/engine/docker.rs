@@ -516,6 +516,16 @@ impl DockerEngine {
                         message,
                     });
                 }
+                // Docker 28 on the containerd image store now and then ends a finished build's
+                // stream in the middle of its last line: once the image id was said and the
+                // daemon still answers, the build is done (the id is checked below).
+                Err(error)
+                    if is_connection_error(&error)
+                        && image_id.is_some()
+                        && self.daemon_answers().await =>
+                {
+                    break;
+                }
                 Err(error) if is_connection_error(&error) => {
                     return Err(EngineError::DaemonGone {
                         during: "the build".into(),
@@ -540,11 +550,9 @@ impl DockerEngine {
         self.full_image_id(&id).await
     }
 
-    /// The classic builder may only print a short id; the caller wants `sha256:…`.
+    /// The image's full id (the classic builder may only print a short one), once the daemon
+    /// confirms it has the image.
     async fn full_image_id(&self, id: &str) -> Result<String, EngineError> {
-        if id.starts_with("sha256:") {
-            return Ok(id.to_owned());
-        }
         let inspected = self
             .docker
             .inspect_image(id)

@@ -9,6 +9,11 @@ pub fn buildopt(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Output {
     command.current_dir(dir).args(args).env_clear();
     command.env("PATH", std::env::var_os("PATH").unwrap_or_default());
     command.env("HOME", dir);
+    // The engine under test (tests/run.sh runs the suite once per engine); a test's own
+    // DOCKER_HOST, in `env`, wins.
+    if let Some(host) = std::env::var_os("DOCKER_HOST") {
+        command.env("DOCKER_HOST", host);
+    }
     for (key, value) in env {
         command.env(key, value);
     }

@@ -476,6 +476,9 @@ async fn serve(
                 reply(r#"{"Version":"20.10.0-fake","ApiVersion":"1.41","Os":"linux"}"#).as_bytes(),
             )
             .await;
+    } else if path.contains("/info") {
+        let info = r#"{"Driver":"overlay2","DriverStatus":[["Backing Filesystem","extfs"]]}"#;
+        let _ = connection.write_all(reply(info).as_bytes()).await;
     } else if path.contains("/build") {
         let line = "{\"stream\":\"Step 1/2 : FROM scratch\\n\"}\n";
         let response = format!(
