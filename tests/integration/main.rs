@@ -11,6 +11,7 @@ mod engine;
 mod failures;
 mod fake_api;
 mod git_plumbing;
+mod hostile_input;
 mod notify;
 mod plan;
 mod range;
