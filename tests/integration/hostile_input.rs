@@ -119,3 +119,80 @@ fn hundred_thousand_ignore_patterns_stay_in_bounded_memory() {
     assert_eq!(peak.code, Some(0), "{}", peak.stderr);
     assert!(peak.kib < PEAK_LIMIT_KIB / 2, "peak {} KiB", peak.kib);
 }
+
+/// A shallow clone whose own `.git/config` names commands for `git fetch` to run; each one
+/// would create `marker`. Returns the origin too: the clone lives in its folder.
+fn hostile_clone(marker: &Path) -> (TestRepo, TestRepo) {
+    let origin = TestRepo::new();
+    for n in 0..3 {
+        origin.commit_file("f", &n.to_string(), "c");
+    }
+    origin.push_to_origin();
+    let clone = origin.shallow_clone("clone", 1);
+    let run = format!(
+        "sh -c 'touch {}; exec git-upload-pack \"$@\"' --",
+        marker.display()
+    );
+    clone.git(&["config", "remote.origin.uploadpack", &run]);
+    clone.git(&[
+        "config",
+        "core.sshCommand",
+        &format!("touch {}", marker.display()),
+    ]);
+    clone.git(&[
+        "config",
+        "credential.helper",
+        &format!("!touch {}", marker.display()),
+    ]);
+    clone.git(&["config", "protocol.ext.allow", "always"]);
+    (origin, clone)
+}
+
+#[test]
+fn fetch_never_runs_a_command_from_the_repository_config() {
+    let marker_dir = tempfile::tempdir().expect("tempdir");
+    let marker = marker_dir.path().join("pwned");
+    let (_origin, clone) = hostile_clone(&marker);
+    let git = buildopt::git::Git::open(clone.path()).expect("open");
+    git.deepen("origin", 1, &[]).expect("deepen still works");
+    assert!(!marker.exists(), "remote.origin.uploadpack ran");
+
+    let ext = format!("ext::sh -c touch% {}", marker.display());
+    clone.git(&["remote", "add", "evil", &ext]);
+    assert!(git.fetch("evil", &[], None).is_err());
+    assert!(!marker.exists(), "an ext:: remote ran");
+}
+
+#[test]
+fn a_repository_git_does_not_trust_stops_with_exit_4_and_the_command_to_trust_it() {
+    let repo = repo_with(&[("Dockerfile", "FROM alpine\n")]);
+    let other_owner = [("GIT_TEST_ASSUME_DIFFERENT_OWNER", "1")];
+    let output = buildopt(repo.path(), &["plan"], &other_owner);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(4), "{stderr}");
+    assert!(
+        stderr.contains("git config --global --add safe.directory "),
+        "{stderr}"
+    );
+
+    // Trusted the way actions/checkout does it (global config, here under HOME = the repo).
+    let path = repo.path().to_str().expect("utf-8");
+    repo.git(&[
+        "config",
+        "--file",
+        ".gitconfig-trust",
+        "safe.directory",
+        path,
+    ]);
+    std::fs::rename(
+        repo.path().join(".gitconfig-trust"),
+        repo.path().join(".gitconfig"),
+    )
+    .expect("global config");
+    let output = buildopt(repo.path(), &["plan"], &other_owner);
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+}
