@@ -20,6 +20,26 @@ pub const PRE_BUILD_SCRIPT: &str = "scripts/pre-build-hook.sh";
 /// The script run after each image's build when `hooks.post_build` is not set.
 pub const POST_BUILD_SCRIPT: &str = "scripts/post-build-hook.sh";
 
+/// The variables that hold buildopt's own secrets, also in the `INPUT_` form the GitHub Action
+/// passes inputs in. Hooks run without them unless `hooks.pass_env` names them: a hook is
+/// repository code, and on a pull request the repository is the attacker's.
+pub const SECRET_VARS: [&str; 14] = [
+    "GITHUB_TOKEN",
+    "BUILDOPT_GITHUB_TOKEN",
+    "BUILDOPT_GITLAB_TOKEN",
+    "BUILDOPT_REGISTRY_PASSWORD",
+    "SLACK_WEBHOOK",
+    "BUILDOPT_SLACK_WEBHOOK",
+    "INPUT_GITHUB_TOKEN",
+    "INPUT_GITHUB-TOKEN",
+    "INPUT_GITLAB_TOKEN",
+    "INPUT_GITLAB-TOKEN",
+    "INPUT_REGISTRY_PASSWORD",
+    "INPUT_REGISTRY-PASSWORD",
+    "INPUT_SLACK_WEBHOOK",
+    "INPUT_SLACK-WEBHOOK",
+];
+
 /// The hooks of one run.
 #[derive(Debug, Clone, Default)]
 pub struct Hooks {
@@ -27,6 +47,8 @@ pub struct Hooks {
     post_build: Option<HookCommand>,
     /// Where hooks start.
     dir: PathBuf,
+    /// Secret variables (of [`SECRET_VARS`]) the configuration lets hooks see.
+    pass_env: Vec<String>,
 }
 
 /// One hook.
@@ -101,6 +123,7 @@ impl Hooks {
             pre_build: configured(|o| &o.pre_build).or_else(|| script(PRE_BUILD_SCRIPT)),
             post_build: configured(|o| &o.post_build).or_else(|| script(POST_BUILD_SCRIPT)),
             dir: dir.to_path_buf(),
+            pass_env: options.map(|o| o.pass_env.clone()).unwrap_or_default(),
         }
     }
 
@@ -160,6 +183,9 @@ impl Hooks {
             .stdin(Stdio::null())
             // A cancelled run (Ctrl-C) drops the future; the hook must not outlive it.
             .kill_on_drop(true);
+        for var in withheld_vars(&self.pass_env) {
+            process.env_remove(var);
+        }
         match result {
             Some(result) => process.env("BUILDOPT_RESULT", result.as_str()),
             None => process.env_remove("BUILDOPT_RESULT"),
@@ -179,6 +205,13 @@ impl Hooks {
             log_tail: tail(&[&output.stdout, &output.stderr]),
         })
     }
+}
+
+/// The secret variables a hook runs without: all of [`SECRET_VARS`] but those `pass_env` names.
+fn withheld_vars(pass_env: &[String]) -> impl Iterator<Item = &'static str> + '_ {
+    SECRET_VARS
+        .into_iter()
+        .filter(|var| !pass_env.iter().any(|passed| passed == var))
 }
 
 impl HookCommand {
@@ -242,7 +275,18 @@ mod tests {
         HookOptions {
             pre_build: pre.map(str::to_string),
             post_build: post.map(str::to_string),
+            pass_env: Vec::new(),
         }
+    }
+
+    #[test]
+    fn hooks_run_without_buildopts_secrets_unless_pass_env_names_them() {
+        let all: Vec<&str> = withheld_vars(&[]).collect();
+        assert_eq!(all, SECRET_VARS);
+        let passed = ["SLACK_WEBHOOK".to_string()];
+        let withheld: Vec<&str> = withheld_vars(&passed).collect();
+        assert!(!withheld.contains(&"SLACK_WEBHOOK"));
+        assert!(withheld.contains(&"GITHUB_TOKEN") && withheld.contains(&"INPUT_SLACK_WEBHOOK"));
     }
 
     #[test]

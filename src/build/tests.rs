@@ -311,6 +311,7 @@ fn hooks_in(dir: &std::path::Path, pre: &str, post: &str) -> Hooks {
     let options = crate::settings::file::HookOptions {
         pre_build: Some(pre.into()),
         post_build: Some(post.into()),
+        pass_env: Vec::new(),
     };
     Hooks::resolve(Some(&options), dir)
 }

@@ -5,6 +5,11 @@
 //! describe, fetch/deepen. Each one runs with repository hooks and fsmonitor off, `quotepath`
 //! off, without the caller's `GIT_DIR`/`GIT_WORK_TREE`/`GIT_INDEX_FILE`, and never changes any
 //! git configuration. Lists are read with `-z`; diffs never detect renames (reference §3).
+//!
+//! Trust: buildopt trusts a repository exactly when plain git does. A checkout owned by another
+//! user is refused unless `safe.directory` (system or global config) names it; buildopt never
+//! overrides that. Fetches also ignore every setting of the repository's own config that would
+//! run a command ([`FETCH_CONFIG`]).
 
 mod parse;
 
@@ -31,6 +36,34 @@ const SAFE_CONFIG: [&str; 6] = [
     "core.quotepath=off",
 ];
 
+/// Options on every fetch: a checkout's `.git/config` comes from whoever prepared the runner's
+/// folder, so nothing in it may choose a command to run. `ext::` (and any transport not listed)
+/// is refused, `git://` too (its `core.gitProxy` is a command), ssh runs as `ssh`, credential
+/// helpers and askpass programs are dropped. `remote.<name>.uploadpack` is overridden by
+/// `--upload-pack` on the command line (see `Git::fetch_with`).
+const FETCH_CONFIG: [&str; 20] = [
+    "-c",
+    "protocol.allow=never",
+    "-c",
+    "protocol.file.allow=always",
+    "-c",
+    "protocol.https.allow=always",
+    "-c",
+    "protocol.http.allow=always",
+    "-c",
+    "protocol.ssh.allow=always",
+    "-c",
+    "protocol.git.allow=never",
+    "-c",
+    "protocol.ext.allow=never",
+    "-c",
+    "core.sshCommand=ssh",
+    "-c",
+    "credential.helper=",
+    "-c",
+    "core.askPass=",
+];
+
 /// Variables a caller may have exported that would point git at another repository or index.
 const FOREIGN_REPO_VARS: [&str; 3] = ["GIT_DIR", "GIT_WORK_TREE", "GIT_INDEX_FILE"];
 
@@ -46,6 +79,14 @@ pub enum GitError {
     /// A git command failed.
     #[error("`git {args}` failed: {stderr}")]
     Command { args: String, stderr: String },
+    /// git refuses the repository because another user owns it, and no `safe.directory` in the
+    /// system or global config trusts it. buildopt trusts exactly what plain git trusts.
+    #[error(
+        "git does not trust the repository at {path}: it is owned by another user. \
+         If this checkout is yours to build, trust it with:\n  \
+         git config --global --add safe.directory {path}"
+    )]
+    Untrusted { path: String },
     /// A git command succeeded but printed something buildopt cannot read.
     #[error("could not read the output of `git {args}`: {source}")]
     Output {
@@ -90,9 +131,6 @@ pub struct TreeEntry {
 #[derive(Debug, Clone)]
 pub struct Git {
     root: PathBuf,
-    /// Set when git refused the repository for "dubious ownership" (a checkout owned by another
-    /// user, common in containers); passed as `-c safe.directory=` so no config is written.
-    safe_directory: Option<String>,
     /// Whether the clone was shallow when opened (asked together with the top folder, to save
     /// a git process on every run).
     shallow: bool,
@@ -112,23 +150,13 @@ impl Git {
             ["rev-parse", "--show-toplevel", "--is-shallow-repository"];
         let probe = Self {
             root: dir.to_path_buf(),
-            safe_directory: None,
             shallow: false,
             current_branch: OnceLock::new(),
         };
         let output = probe.output(&TOP_AND_SHALLOW, false)?;
-        let (output, safe_directory) = match dubious_path(&output) {
-            Some(path) => {
-                let retry = Self {
-                    root: dir.to_path_buf(),
-                    safe_directory: Some(path.clone()),
-                    shallow: false,
-                    current_branch: OnceLock::new(),
-                };
-                (retry.output(&TOP_AND_SHALLOW, false)?, Some(path))
-            }
-            None => (output, None),
-        };
+        if let Some(path) = dubious_path(&output) {
+            return Err(GitError::Untrusted { path });
+        }
         if !output.status.success() {
             return Err(GitError::NotARepository {
                 path: dir.to_path_buf(),
@@ -144,7 +172,6 @@ impl Git {
         }
         Ok(Self {
             root: PathBuf::from(top),
-            safe_directory,
             shallow: lines.next() == Some("true"),
             current_branch: OnceLock::new(),
         })
@@ -378,16 +405,7 @@ impl Git {
     /// `git fetch --no-tags --deepen=<depth> <remote> <refspecs>`: extends a shallow history.
     pub fn deepen(&self, remote: &str, depth: u32, refspecs: &[String]) -> Result<(), GitError> {
         let depth = format!("--deepen={depth}");
-        let mut args = vec![
-            "fetch",
-            "--quiet",
-            "--no-tags",
-            "--no-write-fetch-head",
-            &depth,
-            remote,
-        ];
-        args.extend(refspecs.iter().map(String::as_str));
-        self.stdout(&args).map(drop)
+        self.fetch_with(remote, refspecs, &depth)
     }
 
     /// `git fetch --no-tags [--depth=<depth>] <remote> <refspecs>`: fetches missing commits or
@@ -399,9 +417,23 @@ impl Git {
         depth: Option<u32>,
     ) -> Result<(), GitError> {
         let depth = depth.map(|d| format!("--depth={d}"));
-        let mut args = vec!["fetch", "--quiet", "--no-tags", "--no-write-fetch-head"];
-        args.extend(depth.as_deref());
-        args.push(remote);
+        self.fetch_with(remote, refspecs, depth.as_deref().unwrap_or("--quiet"))
+    }
+
+    /// `git fetch` with [`FETCH_CONFIG`] and `--upload-pack` pinned, so the remote's configured
+    /// `uploadpack` command never runs.
+    fn fetch_with(&self, remote: &str, refspecs: &[String], depth: &str) -> Result<(), GitError> {
+        let mut args: Vec<&str> = FETCH_CONFIG.to_vec();
+        args.extend([
+            "fetch",
+            "--quiet",
+            "--no-tags",
+            "--no-write-fetch-head",
+            "--upload-pack=git-upload-pack",
+            depth,
+            "--end-of-options",
+            remote,
+        ]);
         args.extend(refspecs.iter().map(String::as_str));
         self.stdout(&args).map(drop)
     }
@@ -456,9 +488,6 @@ impl Git {
     fn command(&self, args: &[&str], no_lazy_fetch: bool) -> Command {
         let mut command = Command::new("git");
         command.args(SAFE_CONFIG);
-        if let Some(dir) = &self.safe_directory {
-            command.arg("-c").arg(format!("safe.directory={dir}"));
-        }
         command.args(args).current_dir(&self.root);
         for var in FOREIGN_REPO_VARS {
             command.env_remove(var);

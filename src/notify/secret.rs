@@ -1,8 +1,10 @@
 //! Secrets (API tokens, webhook URLs) and the redaction of their text from anything shown.
 //!
 //! A [`Secret`] never prints its value (`Debug` shows `***`), and a [`Redactor`] replaces every
-//! known secret, also URL-encoded or base64-encoded, in error messages and warnings before they
-//! leave the publishers. A Slack webhook URL is itself a secret: whoever has it can post.
+//! known secret in error messages, warnings and output tails before they leave the publishers:
+//! as is, %-encoded (either case), hex (either case), and base64 or base64url at each of the
+//! three alignments a secret can have inside a longer encoded value (HTTP Basic's `user:token`
+//! encodes the token shifted), also when the text wraps it across lines. A Slack webhook URL is itself a secret: whoever has it can post.
 
 use base64::Engine;
 
@@ -55,21 +57,118 @@ impl Redactor {
 
     /// `text` with every secret replaced by `***`.
     pub fn redact(&self, text: &str) -> String {
-        self.forms
+        let text = self
+            .forms
             .iter()
-            .fold(text.to_string(), |text, form| text.replace(&form.0, "***"))
+            .fold(text.to_string(), |text, form| text.replace(&form.0, "***"));
+        if text.contains(['\n', '\r']) {
+            self.redact_wrapped(&text)
+        } else {
+            text
+        }
+    }
+
+    /// Every line of `lines` redacted, also where a secret runs from one line into the next.
+    pub fn redact_lines(&self, lines: &[String]) -> Vec<String> {
+        self.redact(&lines.join("\n"))
+            .split('\n')
+            .map(str::to_owned)
+            .collect()
+    }
+
+    /// Replaces secrets that line breaks cut in pieces: the text is searched with its line
+    /// breaks removed, and each hit's whole span (breaks included) becomes `***`.
+    fn redact_wrapped(&self, text: &str) -> String {
+        let kept: Vec<(usize, char)> = text
+            .char_indices()
+            .filter(|(_, c)| !matches!(c, '\n' | '\r'))
+            .collect();
+        let squashed: String = kept.iter().map(|(_, c)| c).collect();
+        // The byte offset in `squashed` of each kept character.
+        let offsets: Vec<usize> = squashed.char_indices().map(|(at, _)| at).collect();
+        let mut spans: Vec<(usize, usize)> = Vec::new();
+        for form in &self.forms {
+            for (at, found) in squashed.match_indices(&form.0) {
+                let first = offsets.partition_point(|o| *o < at);
+                let last = offsets.partition_point(|o| *o < at + found.len()) - 1;
+                let (end_at, end_char) = kept[last];
+                spans.push((kept[first].0, end_at + end_char.len_utf8()));
+            }
+        }
+        spans.sort_unstable();
+        let mut out = String::with_capacity(text.len());
+        let mut done = 0;
+        for (start, end) in spans {
+            if start >= done {
+                out.push_str(&text[done..start]);
+                out.push_str("***");
+                done = end;
+            } else if end > done {
+                done = end;
+            }
+        }
+        out.push_str(&text[done..]);
+        out
     }
 }
 
-/// The secret as it may appear in a message: as is, percent-encoded, and base64 (padded or not).
+/// The secret as it may appear in a message: as is, percent-encoded and hex (either case), and
+/// base64 and base64url at every alignment.
 fn encodings(value: &str) -> Vec<String> {
-    let base64 = base64::engine::general_purpose::STANDARD.encode(value);
-    vec![
+    let hex: String = value.bytes().map(|b| format!("{b:02x}")).collect();
+    let mut forms = vec![
         value.to_string(),
         percent_encode(value),
-        base64.trim_end_matches('=').to_string(),
-        base64,
-    ]
+        percent_encode(value).replace_hex_case(),
+        hex.to_ascii_uppercase(),
+        hex,
+    ];
+    for engine in [
+        &base64::engine::general_purpose::STANDARD_NO_PAD,
+        &base64::engine::general_purpose::URL_SAFE_NO_PAD,
+    ] {
+        forms.extend((0..3).map(|shift| aligned_base64(engine, value.as_bytes(), shift)));
+    }
+    // The whole value encoded on its own, padding included, so no tail of it is left behind.
+    forms.push(base64::engine::general_purpose::STANDARD.encode(value));
+    forms.push(base64::engine::general_purpose::URL_SAFE.encode(value));
+    forms.retain(|form| form.len() >= MIN_SECRET_CHARS);
+    forms
+}
+
+/// The base64 characters that depend only on `value` when it starts `shift` bytes into the
+/// encoded data: whatever surrounds it, these appear in the encoding.
+fn aligned_base64(engine: &impl Engine, value: &[u8], shift: usize) -> String {
+    let mut data = vec![0u8; shift];
+    data.extend_from_slice(value);
+    let encoded = engine.encode(&data);
+    let start = (8 * shift).div_ceil(6);
+    let end = (8 * (shift + value.len())) / 6;
+    encoded.get(start..end).unwrap_or_default().to_string()
+}
+
+trait HexCase {
+    fn replace_hex_case(&self) -> String;
+}
+
+impl HexCase for String {
+    /// `%2F` → `%2f`: the escapes' hex digits in lower case, the rest unchanged.
+    fn replace_hex_case(&self) -> String {
+        let mut out = String::with_capacity(self.len());
+        let mut escape_left = 0;
+        for c in self.chars() {
+            if c == '%' {
+                escape_left = 2;
+                out.push(c);
+            } else if escape_left > 0 {
+                escape_left -= 1;
+                out.push(c.to_ascii_lowercase());
+            } else {
+                out.push(c);
+            }
+        }
+        out
+    }
 }
 
 fn percent_encode(value: &str) -> String {
@@ -106,5 +205,46 @@ mod tests {
         );
         let redacted = redactor.redact(&text);
         assert_eq!(redacted, "a *** b *** c *** d ab");
+    }
+
+    fn canary_forms(secret: &str) -> Vec<String> {
+        use base64::engine::general_purpose::{STANDARD, URL_SAFE};
+        let hex: String = secret.bytes().map(|b| format!("{b:02x}")).collect();
+        let mut forms = vec![
+            "ghp_Canary%2f%2b%3f~Value-0123456789".to_string(),
+            hex.to_uppercase(),
+            hex,
+        ];
+        for prefix in ["", "u:", "us:", "use:"] {
+            forms.push(STANDARD.encode(format!("{prefix}{secret}")));
+            forms.push(URL_SAFE.encode(format!("{prefix}{secret}?>")));
+        }
+        forms
+    }
+
+    #[test]
+    fn encoded_forms_at_any_alignment_are_replaced() {
+        let secret = "ghp_Canary/+?~Value-0123456789";
+        let redactor = Redactor::new([&Secret::new(secret)]);
+        for form in canary_forms(secret) {
+            let redacted = redactor.redact(&format!("Authorization: Basic {form}"));
+            assert!(redacted.contains("***"), "{form} -> {redacted}");
+            assert!(redacted.len() < form.len() + 24, "{form} -> {redacted}");
+        }
+    }
+
+    #[test]
+    fn a_secret_split_across_lines_is_replaced() {
+        let secret = "ghp_CANARY0123456789";
+        let redactor = Redactor::new([&Secret::new(secret)]);
+        let lines = vec![
+            "token: ghp_CANA".to_string(),
+            "RY0123456789 end".to_string(),
+            "next".to_string(),
+        ];
+        let redacted = redactor.redact_lines(&lines);
+        assert_eq!(redacted, ["token: *** end", "next"]);
+        let wrapped = redactor.redact("ghp_CAN\r\nARY0123456789");
+        assert_eq!(wrapped, "***");
     }
 }

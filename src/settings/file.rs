@@ -64,6 +64,10 @@ pub struct NotifyOptions {
 pub struct HookOptions {
     pub pre_build: Option<String>,
     pub post_build: Option<String>,
+    /// buildopt's own secrets ([`crate::build::hooks::SECRET_VARS`]) that hooks may see; by
+    /// default hooks run without them.
+    #[serde(default)]
+    pub pass_env: Vec<String>,
 }
 
 /// One `[images.NAME]` table. Paths are relative to the folder of `buildopt.toml`.

@@ -15,6 +15,8 @@
 use std::borrow::Cow;
 use std::collections::HashMap;
 
+use super::glob::Glob;
+
 /// A parse error in an ignore file; `line` is 1-based.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("line {line}: {message}")]
@@ -32,9 +34,16 @@ enum Form {
     Prefix(String),
     /// `**/foo` (or `**foo`): the path ends with the text after `**`; `**/foo` also matches `foo`.
     Suffix(String),
-    /// Everything else, anchored at both ends.
+    /// Everything else, anchored at both ends, matched step by step (see [`Glob`]).
+    Glob(Glob),
+    /// What [`Glob`] does not read (escapes such as `\\d`, POSIX classes): a compiled regexp,
+    /// about 9 KiB each, so their number is capped ([`MAX_REGEX_PATTERNS`]).
     Regex(regex::Regex),
 }
+
+/// At most this many patterns of an ignore file may need a compiled regexp; real files have
+/// none. The cap keeps a hostile file's memory bounded.
+pub const MAX_REGEX_PATTERNS: usize = 1000;
 
 /// One compiled line of an ignore file.
 #[derive(Debug, Clone)]
@@ -53,6 +62,7 @@ impl Pattern {
             Form::Suffix(s) => {
                 path.ends_with(s.as_str()) || s.strip_prefix('/').is_some_and(|bare| path == bare)
             }
+            Form::Glob(glob) => glob.is_match(path),
             Form::Regex(re) => re.is_match(path),
         }
     }
@@ -69,7 +79,16 @@ pub struct IgnoreRules {
 /// "no information", which is right for top-level paths.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct MatchState {
-    parent_matched: Vec<bool>,
+    /// One bit per pattern (a bit set rather than `Vec<bool>`: walkers keep one per directory).
+    parent_matched: Vec<u64>,
+}
+
+impl MatchState {
+    fn matched(&self, pattern: usize) -> bool {
+        self.parent_matched
+            .get(pattern / 64)
+            .is_some_and(|word| word >> (pattern % 64) & 1 == 1)
+    }
 }
 
 impl IgnoreRules {
@@ -81,6 +100,7 @@ impl IgnoreRules {
     /// also rejected rather than silently matched differently.
     pub fn parse(text: &str) -> Result<Self, IgnoreError> {
         let mut patterns = Vec::new();
+        let mut regexes = 0;
         for (index, raw) in text.split('\n').enumerate() {
             let line = index + 1;
             let raw = if index == 0 {
@@ -103,6 +123,16 @@ impl IgnoreRules {
                 .map_err(|m| err(format!("syntax error in pattern {cleaned:?}: {m}")))?;
             let form = compile(&cleaned)
                 .map_err(|m| err(format!("unsupported pattern {cleaned:?}: {m}")))?;
+            if matches!(form, Form::Regex(_)) {
+                regexes += 1;
+                if regexes > MAX_REGEX_PATTERNS {
+                    return Err(err(format!(
+                        "more than {MAX_REGEX_PATTERNS} patterns need a regular expression \
+                         (escapes such as \\d or classes such as [[:alpha:]]); that is \
+                         buildopt's limit for one ignore file"
+                    )));
+                }
+            }
             patterns.push(Pattern {
                 text: cleaned,
                 exception,
@@ -152,17 +182,17 @@ impl IgnoreRules {
     pub fn evaluate(&self, path: &str, parent: &MatchState) -> (bool, MatchState) {
         let known = !parent.parent_matched.is_empty();
         let mut matched = false;
-        let mut out = Vec::with_capacity(self.patterns.len());
+        let mut out = vec![0u64; self.patterns.len().div_ceil(64)];
         for (i, pattern) in self.patterns.iter().enumerate() {
-            let mut hit = known && parent.parent_matched[i];
+            let mut hit = known && parent.matched(i);
             // Skipping is what makes the last matching line win: an include cannot change an
             // excluded path, and an exception cannot change an included one.
             if !hit && pattern.exception == matched {
                 hit = pattern.matches(path)
                     || (!known && ancestors(path).any(|dir| pattern.matches(dir)));
             }
-            out.push(hit);
             if hit {
+                out[i / 64] |= 1 << (i % 64);
                 matched = !pattern.exception;
             }
         }
@@ -511,6 +541,9 @@ fn compile(pattern: &str) -> Result<Form, String> {
         Kind::Prefix => Form::Prefix(pattern[..pattern.len() - 2].to_string()),
         Kind::Suffix => Form::Suffix(pattern[2..].to_string()),
         Kind::Regex => {
+            if let Some(glob) = Glob::from_go_regex(&go) {
+                return Ok(Form::Glob(glob));
+            }
             let rust = go_regex_to_rust(&go)?;
             Form::Regex(regex::Regex::new(&rust).map_err(|e| e.to_string())?)
         }
@@ -885,7 +918,7 @@ mod tests {
             Form::Exact(_) => "exact",
             Form::Prefix(_) => "prefix",
             Form::Suffix(_) => "suffix",
-            Form::Regex(_) => "regex",
+            Form::Glob(_) | Form::Regex(_) => "regex",
         };
         assert_eq!(form("a/b.c"), "exact");
         assert_eq!(form("a(b)|{c}$"), "exact");

@@ -9,6 +9,7 @@ pub mod compose;
 pub mod context;
 pub mod dockerfile;
 pub mod dockerignore;
+mod glob;
 mod image;
 pub mod paths;
 mod snapshot;

@@ -12,6 +12,7 @@ mod engine_identity;
 mod failures;
 mod fake_api;
 mod git_plumbing;
+mod hostile_input;
 mod notify;
 mod plan;
 mod range;

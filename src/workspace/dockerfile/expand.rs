@@ -2,6 +2,10 @@
 //! (quotes kept, for later processing) and expanding one word (`$VAR`, `${VAR}`, `${VAR:-word}`,
 //! `${VAR-word}`, `${VAR:+word}`, `${VAR+word}`, `${VAR:?msg}`, `${VAR?msg}`, quotes removed,
 //! escapes applied). The escape character is the file's (`\` or `` ` ``).
+//!
+//! Expansion is bounded: a word may expand to at most [`MAX_WORD_BYTES`] and a whole file's
+//! expansions to [`MAX_FILE_BYTES`] ([`Budget`]); nested ARGs that each repeat the previous one
+//! would otherwise grow tenfold per line.
 
 use std::collections::BTreeMap;
 
@@ -9,16 +13,85 @@ use std::collections::BTreeMap;
 /// `${VAR-word}` and `${VAR+word}`).
 pub type Env = BTreeMap<String, String>;
 
-/// Expands one word: variables substituted, quotes removed, escapes applied. Errors are
-/// lowercase messages (the caller adds the line).
-pub fn expand_word(word: &str, env: &Env, escape: char) -> Result<String, String> {
+/// Where an expansion looks variables up (a stage looks in its ENVs, then its ARGs, without
+/// merging them into a new map for every instruction).
+pub trait Vars {
+    fn var(&self, name: &str) -> Option<&str>;
+}
+
+impl Vars for Env {
+    fn var(&self, name: &str) -> Option<&str> {
+        self.get(name).map(String::as_str)
+    }
+}
+
+/// The longest text one word may expand to; real Dockerfiles stay far below.
+pub const MAX_WORD_BYTES: usize = 64 * 1024;
+/// The most text all expansions of one file may produce together.
+pub const MAX_FILE_BYTES: usize = 1024 * 1024;
+
+/// What is left of a file's expansion allowance ([`MAX_FILE_BYTES`]).
+#[derive(Debug)]
+pub struct Budget {
+    left: usize,
+}
+
+impl Default for Budget {
+    fn default() -> Self {
+        Self {
+            left: MAX_FILE_BYTES,
+        }
+    }
+}
+
+/// Why a word could not be expanded.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ExpandError {
+    /// The word is malformed or a required variable is unset (lowercase message).
+    #[error("{0}")]
+    Invalid(String),
+    /// The expansion outgrew a limit: a hostile or broken file, never a real build.
+    #[error("{0}")]
+    TooLarge(String),
+}
+
+/// Expands one word: variables substituted, quotes removed, escapes applied, its length charged
+/// to `budget`. Errors are lowercase messages (the caller adds the line).
+pub fn expand_word(
+    word: &str,
+    vars: &dyn Vars,
+    escape: char,
+    budget: &mut Budget,
+) -> Result<String, ExpandError> {
     let mut expander = Expander {
         chars: word.chars().collect(),
         pos: 0,
-        env,
+        vars,
         escape,
     };
-    expander.process_until(None)
+    let out = expander.process_until(None)?;
+    budget.left = budget.left.checked_sub(out.len()).ok_or_else(|| {
+        ExpandError::TooLarge(format!(
+            "ARG/ENV expansions in this file exceed {MAX_FILE_BYTES} bytes in total \
+             (buildopt's limit)"
+        ))
+    })?;
+    Ok(out)
+}
+
+fn invalid(message: impl Into<String>) -> ExpandError {
+    ExpandError::Invalid(message.into())
+}
+
+/// Appends an expanded piece, refusing to grow the word beyond [`MAX_WORD_BYTES`].
+fn append(out: &mut String, piece: &str) -> Result<(), ExpandError> {
+    if out.len() + piece.len() > MAX_WORD_BYTES {
+        return Err(ExpandError::TooLarge(format!(
+            "ARG/ENV expansion of a word exceeds {MAX_WORD_BYTES} bytes (buildopt's limit)"
+        )));
+    }
+    out.push_str(piece);
+    Ok(())
 }
 
 /// Splits text into whitespace-separated words, keeping quotes and escapes in the words (BuildKit's
@@ -64,7 +137,7 @@ pub fn split_words(text: &str, escape: char) -> Vec<String> {
 struct Expander<'a> {
     chars: Vec<char>,
     pos: usize,
-    env: &'a Env,
+    vars: &'a dyn Vars,
     escape: char,
 }
 
@@ -82,7 +155,7 @@ impl Expander<'_> {
     }
 
     /// Processes characters until `stop` (left unconsumed) or the end of the word.
-    fn process_until(&mut self, stop: Option<char>) -> Result<String, String> {
+    fn process_until(&mut self, stop: Option<char>) -> Result<String, ExpandError> {
         let mut out = String::new();
         while let Some(ch) = self.peek() {
             if Some(ch) == stop {
@@ -90,9 +163,9 @@ impl Expander<'_> {
             }
             self.pos += 1;
             match ch {
-                '\'' => out.push_str(&self.single_quoted()?),
-                '"' => out.push_str(&self.double_quoted()?),
-                '$' => out.push_str(&self.dollar()?),
+                '\'' => append(&mut out, &self.single_quoted()?)?,
+                '"' => append(&mut out, &self.double_quoted()?)?,
+                '$' => append(&mut out, &self.dollar()?)?,
                 // A trailing escape character has nothing to escape and is dropped.
                 c if c == self.escape => out.extend(self.bump()),
                 c => out.push(c),
@@ -101,25 +174,27 @@ impl Expander<'_> {
         Ok(out)
     }
 
-    fn single_quoted(&mut self) -> Result<String, String> {
+    fn single_quoted(&mut self) -> Result<String, ExpandError> {
         let mut out = String::new();
         loop {
             match self.bump() {
                 Some('\'') => return Ok(out),
                 Some(c) => out.push(c),
                 None => {
-                    return Err("unexpected end of word looking for matching single quote".into());
+                    return Err(invalid(
+                        "unexpected end of word looking for matching single quote",
+                    ));
                 }
             }
         }
     }
 
-    fn double_quoted(&mut self) -> Result<String, String> {
+    fn double_quoted(&mut self) -> Result<String, ExpandError> {
         let mut out = String::new();
         loop {
             match self.bump() {
                 Some('"') => return Ok(out),
-                Some('$') => out.push_str(&self.dollar()?),
+                Some('$') => append(&mut out, &self.dollar()?)?,
                 Some(c) if c == self.escape => match self.peek() {
                     // Inside double quotes the escape only applies to what the shell treats as special.
                     Some(next) if next == '"' || next == '$' || next == self.escape => {
@@ -130,14 +205,16 @@ impl Expander<'_> {
                 },
                 Some(c) => out.push(c),
                 None => {
-                    return Err("unexpected end of word looking for matching double quote".into());
+                    return Err(invalid(
+                        "unexpected end of word looking for matching double quote",
+                    ));
                 }
             }
         }
     }
 
     /// Called after `$`.
-    fn dollar(&mut self) -> Result<String, String> {
+    fn dollar(&mut self) -> Result<String, ExpandError> {
         if self.peek() == Some('{') {
             self.pos += 1;
             return self.braced();
@@ -146,7 +223,7 @@ impl Expander<'_> {
         if name.is_empty() {
             return Ok("$".into());
         }
-        Ok(self.env.get(&name).cloned().unwrap_or_default())
+        Ok(self.vars.var(&name).unwrap_or_default().to_string())
     }
 
     /// A variable name; a leading digit is a one-character positional name, as in the shell.
@@ -168,12 +245,14 @@ impl Expander<'_> {
     }
 
     /// Called after `${`.
-    fn braced(&mut self) -> Result<String, String> {
+    fn braced(&mut self) -> Result<String, ExpandError> {
         let name = self.name();
         if name.is_empty() {
-            return Err("bad substitution: missing variable name after '${'".into());
+            return Err(invalid(
+                "bad substitution: missing variable name after '${'",
+            ));
         }
-        let value = self.env.get(&name).map(String::as_str);
+        let value = self.vars.var(&name);
         let colon = self.peek() == Some(':');
         if colon {
             self.pos += 1;
@@ -182,15 +261,15 @@ impl Expander<'_> {
             Some('}') if !colon => return Ok(value.unwrap_or_default().to_string()),
             Some(m @ ('-' | '+' | '?')) => m,
             Some(other) => {
-                return Err(format!(
+                return Err(invalid(format!(
                     "unsupported modifier '{other}' in substitution of '{name}'"
-                ));
+                )));
             }
-            None => return Err(format!("missing '}}' in substitution of '{name}'")),
+            None => return Err(invalid(format!("missing '}}' in substitution of '{name}'"))),
         };
         let word = self.process_until(Some('}'))?;
         if self.bump() != Some('}') {
-            return Err(format!("missing '}}' in substitution of '{name}'"));
+            return Err(invalid(format!("missing '}}' in substitution of '{name}'")));
         }
         // With a colon, an empty value counts as unset.
         let present = value.filter(|v| !colon || !v.is_empty());
@@ -203,15 +282,15 @@ fn apply_modifier(
     present: Option<&str>,
     modifier: char,
     word: String,
-) -> Result<String, String> {
+) -> Result<String, ExpandError> {
     match (modifier, present) {
         ('-', Some(value)) => Ok(value.to_string()),
         ('-', None) => Ok(word),
         ('+', Some(_)) => Ok(word),
         ('+', None) => Ok(String::new()),
         ('?', Some(value)) => Ok(value.to_string()),
-        (_, None) if word.is_empty() => Err(format!("{name}: is not allowed to be unset")),
-        _ => Err(format!("{name}: {word}")),
+        (_, None) if word.is_empty() => Err(invalid(format!("{name}: is not allowed to be unset"))),
+        _ => Err(invalid(format!("{name}: {word}"))),
     }
 }
 
@@ -227,7 +306,7 @@ mod tests {
     }
 
     fn expand(word: &str, pairs: &[(&str, &str)]) -> Result<String, String> {
-        expand_word(word, &env(pairs), '\\')
+        expand_word(word, &env(pairs), '\\', &mut Budget::default()).map_err(|e| e.to_string())
     }
 
     #[test]
@@ -275,7 +354,7 @@ mod tests {
         assert_eq!(expand(r#"'$A'"$A"\$A"#, &vars).as_deref(), Ok("$Ax$A"));
         assert_eq!(expand(r#""a\b\"c""#, &vars).as_deref(), Ok(r#"a\b"c"#));
         assert_eq!(
-            expand_word(r"C:\a`$A", &env(&vars), '`').as_deref(),
+            expand_word(r"C:\a`$A", &env(&vars), '`', &mut Budget::default()).as_deref(),
             Ok(r"C:\a$A")
         );
     }
@@ -287,6 +366,27 @@ mod tests {
         ] {
             assert!(expand(word, &[("A", "1")]).is_err(), "{word}");
         }
+    }
+
+    #[test]
+    fn a_word_may_not_expand_beyond_its_limit() {
+        let big = "x".repeat(MAX_WORD_BYTES / 4 + 1);
+        let err = expand("$A$A$A$A", &[("A", &big)]).unwrap_err();
+        assert!(err.contains("exceeds 65536 bytes"), "{err}");
+        let nested = expand("${U:-\"$A$A\"}$A$A", &[("A", &big)]).unwrap_err();
+        assert!(nested.contains("exceeds"), "{nested}");
+    }
+
+    #[test]
+    fn a_file_may_not_expand_beyond_its_total() {
+        let vars = env(&[("A", &"x".repeat(MAX_WORD_BYTES / 2))]);
+        let mut budget = Budget::default();
+        let words = (0..MAX_FILE_BYTES / (MAX_WORD_BYTES / 2))
+            .map(|_| expand_word("$A", &vars, '\\', &mut budget))
+            .collect::<Result<Vec<_>, _>>();
+        assert!(words.is_ok());
+        let err = expand_word("$A", &vars, '\\', &mut budget).unwrap_err();
+        assert!(matches!(err, ExpandError::TooLarge(_)), "{err}");
     }
 
     #[test]

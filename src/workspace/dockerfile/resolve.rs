@@ -3,9 +3,10 @@
 //! `from=` with the stage's ARGs and ENVs, tells earlier stages, stage indexes and `scratch` apart
 //! from images, and keeps only the stages a `--target` needs.
 
+use std::cell::RefCell;
 use std::collections::{BTreeMap, BTreeSet, HashSet};
 
-use super::expand::{Env, expand_word};
+use super::expand::{Budget, Env, ExpandError, Vars, expand_word};
 use super::{
     Arguments, Dockerfile, ImageRef, Instruction, KeyValue, Keyword, ParseError, RefKind, Stage,
 };
@@ -66,10 +67,13 @@ fn stage_needs(
     dockerfile: &Dockerfile,
     build_args: &BTreeMap<String, String>,
 ) -> Result<Vec<StageNeeds>, ParseError> {
+    let mut budget = Budget::default();
+    let globals = global_arg_values(dockerfile, build_args, &mut budget)?;
     let resolver = Resolver {
         dockerfile,
         build_args,
-        globals: global_arg_values(dockerfile, build_args)?,
+        globals,
+        budget: RefCell::new(budget),
     };
     let mut needs: Vec<StageNeeds> = Vec::new();
     for (index, stage) in dockerfile.stages().iter().enumerate() {
@@ -84,6 +88,7 @@ fn stage_needs(
 fn global_arg_values(
     dockerfile: &Dockerfile,
     build_args: &BTreeMap<String, String>,
+    budget: &mut Budget,
 ) -> Result<Env, ParseError> {
     let mut globals = Env::new();
     for instruction in dockerfile.global_args() {
@@ -95,6 +100,7 @@ fn global_arg_values(
                     &globals,
                     dockerfile.escape(),
                     instruction,
+                    budget,
                 )?),
                 (None, None) => None,
             };
@@ -120,20 +126,42 @@ fn set_or_unset(env: &mut Env, key: &str, value: Option<String>) {
 
 fn expand_at(
     word: &str,
-    env: &Env,
+    vars: &dyn Vars,
     escape: char,
     instruction: &Instruction,
+    budget: &mut Budget,
 ) -> Result<String, ParseError> {
-    expand_word(word, env, escape).map_err(|message| ParseError {
+    expand_word(word, vars, escape, budget).map_err(|error| ParseError {
         line: instruction.start_line,
-        message,
+        message: error.to_string(),
     })
+}
+
+/// Like [`expand_at`], but a malformed word is only an unknown value (`None`); a word that
+/// outgrows the limits still stops the parse.
+fn expand_lenient(
+    word: &str,
+    vars: &dyn Vars,
+    escape: char,
+    instruction: &Instruction,
+    budget: &mut Budget,
+) -> Result<Option<String>, ParseError> {
+    match expand_word(word, vars, escape, budget) {
+        Ok(value) => Ok(Some(value)),
+        Err(ExpandError::Invalid(_)) => Ok(None),
+        Err(error @ ExpandError::TooLarge(_)) => Err(ParseError {
+            line: instruction.start_line,
+            message: error.to_string(),
+        }),
+    }
 }
 
 struct Resolver<'a> {
     dockerfile: &'a Dockerfile,
     build_args: &'a BTreeMap<String, String>,
     globals: Env,
+    /// The file's expansion allowance, shared by every stage.
+    budget: RefCell<Budget>,
 }
 
 /// Variables visible inside a stage: ARGs (scoped to the stage) and ENVs (inherited by stages
@@ -143,11 +171,9 @@ struct StageScope {
     env: Env,
 }
 
-impl StageScope {
-    fn visible(&self) -> Env {
-        let mut visible = self.args.clone();
-        visible.extend(self.env.clone());
-        visible
+impl Vars for StageScope {
+    fn var(&self, name: &str) -> Option<&str> {
+        self.env.var(name).or_else(|| self.args.var(name))
     }
 }
 
@@ -187,7 +213,7 @@ impl Resolver<'_> {
         from: &Instruction,
         needs: &mut StageNeeds,
     ) -> Result<Option<usize>, ParseError> {
-        let base = expand_at(&stage.base, &self.globals, self.dockerfile.escape(), from)?;
+        let base = self.expand(&stage.base, &self.globals, from)?;
         if base.is_empty() {
             return Err(ParseError {
                 line: stage.line,
@@ -219,8 +245,8 @@ impl Resolver<'_> {
         needs: &mut StageNeeds,
     ) -> Result<(), ParseError> {
         match instruction.keyword {
-            Keyword::Arg => self.declare_args(instruction, scope),
-            Keyword::Env => self.assign_env(instruction, scope),
+            Keyword::Arg => self.declare_args(instruction, scope)?,
+            Keyword::Env => self.assign_env(instruction, scope)?,
             Keyword::Copy | Keyword::Add => {
                 if let Some(source) = instruction.flag_value("from") {
                     self.add_source(source, RefKind::CopyFrom, instruction, scope, needs)?;
@@ -237,29 +263,72 @@ impl Resolver<'_> {
     }
 
     /// A stage ARG takes the supplied build arg, else its default, else the global ARG's value.
-    fn declare_args(&self, instruction: &Instruction, scope: &mut StageScope) {
+    fn declare_args(
+        &self,
+        instruction: &Instruction,
+        scope: &mut StageScope,
+    ) -> Result<(), ParseError> {
         for pair in pairs(instruction) {
             let supplied = self.build_args.get(&pair.key).cloned();
+            // A default that does not expand leaves the ARG unknown; only words that name images
+            // are worth failing for (and words that outgrow the limits).
+            let default = match (&supplied, &pair.value) {
+                (None, Some(default)) => self.expand_lenient(default, scope, instruction)?,
+                _ => None,
+            };
             let value = supplied
-                .or_else(|| {
-                    let default = pair.value.as_ref()?;
-                    // A default that does not expand leaves the ARG unknown; only words that name
-                    // images are worth failing for.
-                    expand_word(default, &scope.visible(), self.dockerfile.escape()).ok()
-                })
+                .or(default)
                 .or_else(|| self.globals.get(&pair.key).cloned());
             set_or_unset(&mut scope.args, &pair.key, value);
         }
+        Ok(())
     }
 
-    fn assign_env(&self, instruction: &Instruction, scope: &mut StageScope) {
+    fn assign_env(
+        &self,
+        instruction: &Instruction,
+        scope: &mut StageScope,
+    ) -> Result<(), ParseError> {
         for pair in pairs(instruction) {
-            let value = pair
-                .value
-                .as_ref()
-                .and_then(|raw| expand_word(raw, &scope.visible(), self.dockerfile.escape()).ok());
+            let value = match &pair.value {
+                Some(raw) => self.expand_lenient(raw, scope, instruction)?,
+                None => None,
+            };
             set_or_unset(&mut scope.env, &pair.key, value);
         }
+        Ok(())
+    }
+
+    fn expand(
+        &self,
+        word: &str,
+        vars: &dyn Vars,
+        instruction: &Instruction,
+    ) -> Result<String, ParseError> {
+        let mut budget = self.budget.borrow_mut();
+        expand_at(
+            word,
+            vars,
+            self.dockerfile.escape(),
+            instruction,
+            &mut budget,
+        )
+    }
+
+    fn expand_lenient(
+        &self,
+        word: &str,
+        vars: &dyn Vars,
+        instruction: &Instruction,
+    ) -> Result<Option<String>, ParseError> {
+        let mut budget = self.budget.borrow_mut();
+        expand_lenient(
+            word,
+            vars,
+            self.dockerfile.escape(),
+            instruction,
+            &mut budget,
+        )
     }
 
     /// `--from` / mount `from=`: a stage index, a stage name (any stage, as BuildKit resolves
@@ -276,7 +345,7 @@ impl Resolver<'_> {
             line: instruction.start_line,
             message,
         };
-        let source = expand_at(raw, &scope.visible(), self.dockerfile.escape(), instruction)?;
+        let source = self.expand(raw, scope, instruction)?;
         if source.is_empty() {
             return Err(error(format!("--from value ({raw}) expands to nothing")));
         }
