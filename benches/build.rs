@@ -51,6 +51,65 @@ fn main() {
         &format!("img{:02}/file.txt", GENERATED_IMAGES - 1),
     );
     remove_images(&prefix);
+    measure_fresh_runner(&prefix);
+    remove_images(&prefix);
+}
+
+/// What a restore is worth after a one-line change on a fresh runner (the daemon's images and
+/// BuildKit's cache gone, the store kept), against the same change on a warm daemon, for one
+/// image whose slow step comes before the changed file. Where the engine uses the inline cache
+/// of restored images (the classic store) the slow step is cached in both; where it does not
+/// (the containerd image store), the difference is what a fresh runner pays.
+fn measure_fresh_runner(prefix: &str) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let repo = dir.path();
+    std::fs::create_dir(repo.join("app")).expect("mkdir");
+    std::fs::write(
+        repo.join("buildopt.toml"),
+        format!("[images.app]\nimage = \"{prefix}/fresh\"\ncontext = \"app\"\n"),
+    )
+    .expect("config");
+    std::fs::write(
+        repo.join("app/Dockerfile"),
+        "FROM buildopt-test/busybox:latest\n\
+         RUN i=0; while [ $i -lt 400000 ]; do i=$((i+1)); done; echo $i > /count\n\
+         COPY app.txt /app.txt\n",
+    )
+    .expect("Dockerfile");
+    std::fs::write(repo.join("app/app.txt"), "0\n").expect("file");
+    init(repo);
+    let store = repo.join("store");
+    let build = || {
+        let mut command = buildopt(repo);
+        command.env("BUILDOPT_CACHE_DIR", &store);
+        command
+    };
+    run(&mut build().arg("--force"));
+    let mut change = 0;
+    let mut next_change = || {
+        change += 1;
+        std::fs::write(repo.join("app/app.txt"), format!("{change}\n")).expect("write");
+        git(repo, &["commit", "-qam", "one change"]);
+    };
+    let warm = median(|| {
+        next_change();
+        run(&mut build())
+    });
+    let fresh = median(|| {
+        next_change();
+        remove_images(prefix);
+        let _ = Command::new("docker")
+            .args(["builder", "prune", "-af"])
+            .stdout(Stdio::null())
+            .status();
+        run(&mut build())
+    });
+    report(&format!(
+        "fresh runner: one-line change after the slow step, warm daemon {:.0} ms; fresh runner restoring from the store {:.0} ms ({:.1}x the warm time)",
+        ms(warm),
+        ms(fresh),
+        fresh.as_secs_f64() / warm.as_secs_f64().max(f64::EPSILON)
+    ));
 }
 
 /// Prints the two ratios for one repository; `leaf` is a file only one image uses.
