@@ -84,7 +84,7 @@ fn measure_fresh_runner(prefix: &str) {
         command.env("BUILDOPT_CACHE_DIR", &store);
         command
     };
-    run(&mut build().arg("--force"));
+    run(build().arg("--force"));
     let mut change = 0;
     let mut next_change = || {
         change += 1;

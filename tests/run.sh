@@ -13,6 +13,8 @@
 # ("engine: docker28-containerd: Docker 28.5.2, API 1.51, ...") and ends the pass when it is not
 # the engine the pass names (BUILDOPT_TEST_ENGINE).
 #
+# After the passes, when two or more engines ran, tests/integration/cross_engine.rs carries an
+# image between every two of them through the cache archive, in both directions.
 # Choose the engines (default: all three, in this order):
 #   tests/run.sh --engine docker28-containerd [--engine docker20 ...]
 #   BUILDOPT_TEST_ENGINES="docker20 docker28-overlay2" tests/run.sh
@@ -140,12 +142,14 @@ tests/testbed/install-peers.sh
 
 summary=()
 failed=false
+started_engines=()
 for engine in "${engines[@]}"; do
   began=$SECONDS
   if ! start_engine "$engine"; then
     summary+=("$engine: skipped (the engine could not be started)")
     continue
   fi
+  started_engines+=("$engine")
   started=$SECONDS
   echo "=== $engine: tests (engine up in $(duration $((started - began))))"
   # set +e around the subshell, set -e inside: a subshell run as a condition (`if (…)`, `|| …`)
@@ -166,6 +170,26 @@ for engine in "${engines[@]}"; do
   fi
   echo "=== $engine: ${summary[-1]#"$engine: "}"
 done
+
+# Images carried between every two engines through the cache archive (both directions): one
+# test, run after the passes because it needs every engine at once.
+cross=()
+for engine in "${started_engines[@]}"; do
+  case $engine in
+  docker20) cross+=("docker20=unix:///var/run/docker.sock") ;;
+  *) cross+=("$engine=unix:///run/buildopt-$engine/docker.sock") ;;
+  esac
+done
+if [ ${#cross[@]} -ge 2 ]; then
+  began=$SECONDS
+  echo "=== cross-engine: ${cross[*]}"
+  if BUILDOPT_TEST_CROSS="${cross[*]}" cargo test --locked --test integration -- --ignored cross_engine; then
+    summary+=("cross-engine: ok in $(duration $((SECONDS - began)))")
+  else
+    summary+=("cross-engine: FAILED in $(duration $((SECONDS - began)))")
+    failed=true
+  fi
+fi
 
 echo "=== summary"
 printf '  %s\n' "${summary[@]}"

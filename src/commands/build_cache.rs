@@ -61,6 +61,9 @@ fn try_restore(
             crate::cache::store::INDEX_VERSION
         );
         ctx.info(&format!("warning: {warning}"));
+        // The old entries are gone: their blobs would only count against the size limit.
+        store.write_index(&index, &lock)?;
+        crate::cache::prune::collect_garbage(&store, &lock, &index)?;
         return Ok(CacheRestore {
             warning: Some(warning),
             ..CacheRestore::default()

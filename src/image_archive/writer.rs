@@ -16,7 +16,7 @@ use std::io::{self, Write};
 
 use super::layout::{
     CONTAINERD_NAME_ANNOTATION, Descriptor, Index, OCI_INDEX, OCI_LAYOUT_VERSION,
-    OCI_REF_NAME_ANNOTATION, SaveManifestEntry, normalized,
+    OCI_REF_NAME_ANNOTATION, SaveManifestEntry, normalized, tag_of,
 };
 use super::reader::SavedImage;
 use crate::cache::archive::{regular_file_header, tar_padding};
@@ -156,7 +156,7 @@ fn index_entries(image: &SavedImage) -> Option<Vec<Descriptor>> {
     let entry = |tag: &String| {
         let mut descriptor = target.clone();
         let full = normalized(tag);
-        let short = crate::cache::docker_tar::tag_of(&full).to_owned();
+        let short = tag_of(&full).to_owned();
         descriptor.annotations = BTreeMap::from([
             (CONTAINERD_NAME_ANNOTATION.to_owned(), full),
             (OCI_REF_NAME_ANNOTATION.to_owned(), short),

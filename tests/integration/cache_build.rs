@@ -226,6 +226,46 @@ fn with_the_classic_builder_a_restored_image_is_the_cache_source_of_its_rebuild(
 }
 
 #[test]
+fn a_store_of_an_older_buildopt_starts_afresh_with_a_warning() {
+    if !daemon_available("cache_build older store") {
+        return;
+    }
+    let prefix = prefix("cacheolder");
+    let _images = Images(prefix.clone());
+    let repo = example_repo(&prefix);
+    let store = tempfile::tempdir().expect("store");
+    // Format 1 kept uncompressed layers and no OCI documents; its entries cannot be read now.
+    let old_blob = store.path().join("blobs/sha256").join("ab".repeat(32));
+    std::fs::create_dir_all(old_blob.parent().expect("folder")).expect("mkdir");
+    std::fs::write(&old_blob, "an old layer").expect("blob");
+    std::fs::write(
+        store.path().join("index.json"),
+        r#"{"version":1,"images":[{"name":"x","tags":["x:latest"],"config":"sha256:abababababababababababababababababababababababababababababababab","layers":[],"last_used":1,"size":12}]}"#,
+    )
+    .expect("index");
+    let (code, report, stderr) = build_cached(&repo, store.path(), &["--only", "linter"]);
+    assert_eq!(code, Some(0), "{stderr}");
+    assert_eq!(result_of(&report, "linter"), "built");
+    let warning = report["cache"]["restore"]["warning"]
+        .as_str()
+        .unwrap_or_default();
+    assert!(
+        warning.contains("format 1 of an older buildopt"),
+        "{report}"
+    );
+    assert!(stderr.contains("starts afresh"), "{stderr}");
+    assert!(!old_blob.exists(), "the old format's blobs are collected");
+    let index: Value =
+        serde_json::from_slice(&std::fs::read(store.path().join("index.json")).expect("index"))
+            .expect("json");
+    assert_eq!(index["version"], 2, "{index}");
+    assert!(
+        names(&report["cache"]["export"]["saved"]).contains(&format!("{prefix}/linter")),
+        "{report}"
+    );
+}
+
+#[test]
 fn a_corrupt_store_is_a_warning_and_the_build_succeeds() {
     if !daemon_available("cache_build corrupt") {
         return;

@@ -6,6 +6,7 @@ mod cache;
 mod cache_build;
 mod ci;
 mod cli;
+mod cross_engine;
 mod dockerignore_oracle;
 mod engine;
 mod engine_identity;
