@@ -155,7 +155,8 @@ fn wrappers_every_input_reaches_buildopt_and_every_setting_has_an_input() {
         );
     }
     assert_eq!(inputs["github-token"]["default"], "${{ github.token }}");
-    assert_eq!(inputs["cache-dir"]["default"], ".build_cache");
+    // The store lives outside the checkout unless the user names a folder (issue 13).
+    assert_eq!(inputs["cache-dir"]["default"], "");
 }
 
 #[test]
@@ -460,8 +461,13 @@ fn wrappers_gitlab_component_uses_every_input_and_matches_the_template() {
         json!({"junit": "buildopt-junit.xml", "dotenv": "buildopt.env"})
     );
     assert_eq!(template["artifacts"]["when"], "always");
-    assert_eq!(template["cache"]["paths"], json!(["$BUILDOPT_CACHE_DIR/"]));
-    assert_eq!(template["variables"]["BUILDOPT_CACHE_DIR"], ".build_cache");
+    // GitLab's cache carries the exported archive; the store is outside the checkout and is
+    // filled by `cache import`, which checks every blob (issue 13).
+    assert_eq!(template["cache"]["paths"], json!(["$BUILDOPT_CACHE_ARCHIVE"]));
+    assert_eq!(template["variables"]["BUILDOPT_CACHE_DIR"], "/tmp/buildopt-cache");
+    assert_eq!(component["after_script"], template["after_script"]);
+    let restore = template["script"][0].as_str().expect("the restore line");
+    assert!(restore.contains("buildopt cache import --no-load"), "{restore}");
     assert_eq!(
         yaml(&read("gitlab/buildopt.gitlab-ci.yml"), "the template")["buildopt"]["extends"],
         ".buildopt"
