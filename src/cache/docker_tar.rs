@@ -12,7 +12,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::io::{self, Read, Write};
 
 use super::CacheError;
-use super::digest::Digest;
+use super::digest::{Digest, HashingWriter};
 use super::lock::StoreLock;
 use super::store::{ImageEntry, StagedBlob, Store};
 use crate::image_archive::{self, LoadTar, SaveFormatError};
@@ -65,18 +65,28 @@ pub fn ingest_save(
     Ok(Ingested { images, staged })
 }
 
-/// Writes a tar `docker load` accepts for `images`, streaming every blob from the store.
+/// Writes a tar `docker load` accepts for `images`, streaming every blob from the store and
+/// checking it against its digest on the way: whoever wrote the store's files (a CI cache
+/// restored as a folder, say), a blob that does not match ends the tar before the documents
+/// that name its images, so the daemon loads nothing of it.
 pub fn write_load(store: &Store, images: &[ImageEntry], out: &mut dyn Write) -> io::Result<()> {
     let mut tar = load_tar(images, out);
     for digest in tar.wanted() {
         let mut file = store.open_blob(&digest).map_err(io::Error::other)?;
         let size = file.metadata()?.len();
         tar.begin_blob(&digest, size)?;
+        let mut hashing = HashingWriter::new(&mut tar);
         // `take` pins the entry to the size in its header even if the file changed meanwhile.
-        let copied = io::copy(&mut (&mut file).take(size), &mut tar)?;
+        let copied = io::copy(&mut (&mut file).take(size), &mut hashing)?;
+        let (actual, _, _) = hashing.finish();
         if copied != size {
             return Err(io::Error::other(format!(
                 "{digest} shrank while being read"
+            )));
+        }
+        if actual != digest {
+            return Err(io::Error::other(format!(
+                "the store's blob {digest} holds other bytes ({actual}); nothing was loaded"
             )));
         }
         tar.end_blob(&digest)?;
@@ -176,6 +186,30 @@ mod tests {
             write_load(&store, &images, &mut out).expect("write");
             assert_eq!(ingest_into(&store, &lock, &out), images);
         }
+    }
+
+    #[test]
+    fn a_tampered_blob_ends_the_load_before_anything_names_an_image() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = Store::open(dir.path()).expect("open");
+        let lock = store.lock(|_| {}).expect("lock");
+        let images = ingest_into(&store, &lock, &fixtures::containerd_save().tar);
+        let layer = store.blob_path(&images[0].layers[1]);
+        let mut bytes = std::fs::read(&layer).expect("layer");
+        bytes[0] ^= 1;
+        std::fs::write(&layer, &bytes).expect("tamper");
+        let mut out = Vec::new();
+        let error = write_load(&store, &images, &mut out).expect_err("refused");
+        assert!(error.to_string().contains("holds other bytes"), "{error}");
+        let names: Vec<String> = tar::Archive::new(out.as_slice())
+            .entries()
+            .expect("entries")
+            .filter_map(|e| Some(e.ok()?.path().ok()?.display().to_string()))
+            .collect();
+        assert!(
+            !names.iter().any(|n| n.ends_with(".json")),
+            "no document names an image: {names:?}"
+        );
     }
 
     #[test]
