@@ -19,10 +19,12 @@
 //! Export writes a temp file next to the destination and renames it over, so a full disk or a
 //! killed job leaves the previous archive intact.
 
+use std::cell::Cell;
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs::File;
 use std::io::{self, BufReader, BufWriter, Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
+use std::rc::Rc;
 
 use serde::{Deserialize, Serialize};
 
@@ -59,7 +61,8 @@ pub enum Compression {
 pub struct Limits {
     /// Entries in the tar, manifest included.
     pub max_entries: u64,
-    /// Decompressed bytes, counted after the decoder.
+    /// Bytes the manifest may declare for all blobs together; the decompressed stream may hold
+    /// no more than these and their tar headers.
     pub max_total_bytes: u64,
     /// Bytes of `manifest.json`.
     pub max_manifest_bytes: u64,
@@ -72,6 +75,17 @@ impl Default for Limits {
             max_total_bytes: 64 << 30,
             max_manifest_bytes: 16 << 20,
         }
+    }
+}
+
+impl Limits {
+    /// The decompressed bytes allowed before the manifest says what follows.
+    fn max_stream_bytes(&self) -> u64 {
+        let headers = self.max_entries.saturating_mul(BLOCK);
+        self.max_total_bytes
+            .saturating_add(self.max_manifest_bytes)
+            .saturating_add(headers.saturating_mul(2))
+            .saturating_add(END_RECORD)
     }
 }
 
@@ -334,7 +348,7 @@ pub fn import_teeing(
         }
         Err(reason) => Err(CacheError::BadArchive {
             path: archive.display().to_string(),
-            reason,
+            reason: bounded(reason),
         }),
     };
     // The staging folder is ours alone (fresh, random name); whatever is left goes.
@@ -351,13 +365,32 @@ fn stage(
 ) -> Result<Manifest, String> {
     let file = File::open(archive).map_err(|e| e.to_string())?;
     let decoded = decoder(BufReader::with_capacity(1 << 20, file)).map_err(|e| e.to_string())?;
+    let remaining = Rc::new(Cell::new(limits.max_stream_bytes()));
     let capped = CappedReader {
         inner: decoded,
-        remaining: limits.max_total_bytes,
+        remaining: Rc::clone(&remaining),
     };
     let mut tar = tar::Archive::new(capped);
-    let mut entries = tar.entries().map_err(|e| e.to_string())?;
+    let manifest = stage_entries(&mut tar, &remaining, staging, limits, tee)?;
+    check_end(tar.into_inner())?;
+    Ok(manifest)
+}
+
+/// The manifest, then every blob into `staging`. Entries are read raw: GNU long names, PAX
+/// records and sparse maps arrive as entries of their own and are refused from their header,
+/// before their body is read (the `tar` crate would otherwise read those bodies into memory
+/// first, whatever their size).
+fn stage_entries<R: Read>(
+    tar: &mut tar::Archive<R>,
+    remaining: &Cell<u64>,
+    staging: &Path,
+    limits: &Limits,
+    tee: &mut dyn BlobTee,
+) -> Result<Manifest, String> {
+    let mut entries = tar.entries().map_err(|e| e.to_string())?.raw(true);
     let manifest = read_manifest(entries.next(), limits)?;
+    // From here on the stream may hold only what the manifest declares.
+    remaining.set(remaining.get().min(declared_stream_bytes(&manifest)));
     tee.start(&manifest);
     let expected: BTreeMap<&Digest, u64> =
         manifest.blobs.iter().map(|b| (&b.digest, b.size)).collect();
@@ -369,7 +402,7 @@ fn stage(
             return Err(format!("more than {} entries", limits.max_entries));
         }
         let mut entry = entry.map_err(|e| format!("corrupt tar: {e}"))?;
-        let digest = check_blob_header(&mut entry, &expected)?;
+        let digest = check_blob_header(&entry, &expected)?;
         if !seen.insert(digest.clone()) {
             return Err(format!("{digest} appears twice"));
         }
@@ -379,6 +412,46 @@ fn stage(
         return Err(format!("{missing} is listed in the manifest but missing"));
     }
     Ok(manifest)
+}
+
+/// The most decompressed bytes an archive with `manifest` can hold: each blob with its header
+/// and padding, the manifest's own entry (already read) and the end of the archive, which
+/// GNU tar pads to a 10 KiB record.
+fn declared_stream_bytes(manifest: &Manifest) -> u64 {
+    let blobs = manifest.blobs.iter().fold(0u64, |total, blob| {
+        total.saturating_add(BLOCK + blob.size + tar_padding(blob.size))
+    });
+    blobs.saturating_add(END_RECORD)
+}
+
+/// A tar block.
+const BLOCK: u64 = 512;
+/// The most bytes allowed after the last entry: the two end blocks and GNU tar's padding to its
+/// default record of 20 blocks, all zeros.
+const END_RECORD: u64 = 22 * BLOCK;
+
+/// After the tar's first end-of-archive block: the rest of the decompressed stream must be
+/// zeros, the second end block among them, and the decoder must reach its end cleanly (zstd
+/// checksums, gzip CRC and length, no trailing garbage), as GNU tar requires.
+fn check_end<R: Read>(mut rest: R) -> Result<(), String> {
+    let mut buf = [0u8; 8192];
+    let mut zeros = 0u64;
+    loop {
+        let n = match rest.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(format!("corrupt compressed stream after the tar: {e}")),
+        };
+        if buf[..n].iter().any(|&b| b != 0) {
+            return Err("data after the end of the tar".into());
+        }
+        zeros += n as u64;
+    }
+    if zeros < BLOCK {
+        return Err("the tar's end-of-archive blocks are missing".into());
+    }
+    Ok(())
 }
 
 fn decoder<'a, R: io::BufRead + 'a>(mut reader: R) -> io::Result<Box<dyn Read + 'a>> {
@@ -394,19 +467,22 @@ fn decoder<'a, R: io::BufRead + 'a>(mut reader: R) -> io::Result<Box<dyn Read + 
     }
 }
 
-/// Fails (rather than truncating silently) once more than the cap was decompressed.
+/// Fails (rather than truncating silently) once more than the cap was decompressed. The cap is
+/// shared so that it can be lowered once the manifest says what follows.
 struct CappedReader<R> {
     inner: R,
-    remaining: u64,
+    remaining: Rc<Cell<u64>>,
 }
 
 impl<R: Read> Read for CappedReader<R> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         let n = self.inner.read(buf)?;
-        self.remaining = self
+        let remaining = self
             .remaining
+            .get()
             .checked_sub(n as u64)
             .ok_or_else(|| io::Error::other("decompressed size over the limit"))?;
+        self.remaining.set(remaining);
         Ok(n)
     }
 }
@@ -418,8 +494,8 @@ fn read_manifest<R: Read>(
     let mut entry = first
         .ok_or("empty archive")?
         .map_err(|e| format!("corrupt tar: {e}"))?;
-    check_plain_regular(&mut entry)?;
-    if entry.path_bytes().as_ref() != MANIFEST_NAME.as_bytes() {
+    check_plain_regular(entry.header())?;
+    if entry.header().path_bytes().as_ref() != MANIFEST_NAME.as_bytes() {
         return Err(format!("the first entry is not {MANIFEST_NAME}"));
     }
     if entry.size() > limits.max_manifest_bytes {
@@ -482,7 +558,10 @@ fn check_manifest(manifest: &Manifest, limits: &Limits) -> Result<(), String> {
         total = total.saturating_add(blob.size);
     }
     if total > limits.max_total_bytes {
-        return Err(format!("declares {total} bytes, over the limit"));
+        return Err(format!(
+            "declares {total} bytes, over the limit of {} bytes",
+            limits.max_total_bytes
+        ));
     }
     let referenced = manifest.images.iter().flat_map(ImageEntry::blobs);
     if let Some(missing) = referenced.into_iter().find(|d| !listed.contains(d)) {
@@ -493,56 +572,73 @@ fn check_manifest(manifest: &Manifest, limits: &Limits) -> Result<(), String> {
     Ok(())
 }
 
-/// Refuses anything but a plain regular file: other types, special mode bits, PAX records,
-/// GNU long names, and a size that differs between the header and the parsed entry.
-fn check_plain_regular<R: Read>(entry: &mut tar::Entry<'_, R>) -> Result<(), String> {
-    let header = entry.header();
-    let name = String::from_utf8_lossy(&entry.path_bytes()).into_owned();
+/// Refuses anything but a plain regular file, from its header alone: other types (links,
+/// devices, directories, GNU long names `L`/`K`, PAX records `x`/`g`, GNU sparse `S`) and
+/// setuid, setgid or sticky bits.
+fn check_plain_regular(header: &tar::Header) -> Result<(), String> {
+    let name = shown(&header.path_bytes());
     let kind = header.entry_type();
     if kind != tar::EntryType::Regular {
-        return Err(format!("{name:?} is a {kind:?} entry, not a regular file"));
+        return Err(format!("{name} is a {kind:?} entry, not a regular file"));
     }
-    let mode = header.mode().map_err(|e| format!("{name:?}: {e}"))?;
+    let mode = header.mode().map_err(|e| format!("{name}: {e}"))?;
     if mode & 0o7000 != 0 {
         return Err(format!(
-            "{name:?} has setuid, setgid or sticky bits ({mode:o})"
+            "{name} has setuid, setgid or sticky bits ({mode:o})"
         ));
-    }
-    let header_size = header.entry_size().map_err(|e| format!("{name:?}: {e}"))?;
-    if header_size != entry.size() {
-        return Err(format!("{name:?}: PAX size differs from the header size"));
-    }
-    if entry.header().path_bytes() != entry.path_bytes() {
-        return Err(format!("{name:?} uses an extended (long) name"));
-    }
-    if entry.pax_extensions().map_err(|e| e.to_string())?.is_some() {
-        return Err(format!("{name:?} carries PAX records"));
     }
     Ok(())
 }
 
 /// Checks one blob entry's header and returns its digest.
 fn check_blob_header<R: Read>(
-    entry: &mut tar::Entry<'_, R>,
+    entry: &tar::Entry<'_, R>,
     expected: &BTreeMap<&Digest, u64>,
 ) -> Result<Digest, String> {
-    check_plain_regular(entry)?;
-    let raw = entry.path_bytes();
-    let name = std::str::from_utf8(&raw).map_err(|_| "a name that is not UTF-8".to_string())?;
-    let digest = name
-        .strip_prefix(frames::BLOB_PREFIX)
+    let header = entry.header();
+    check_plain_regular(header)?;
+    let raw = header.path_bytes();
+    let digest = std::str::from_utf8(&raw)
+        .ok()
+        .and_then(|name| name.strip_prefix(frames::BLOB_PREFIX))
         .and_then(|hex| Digest::from_hex(hex).ok())
-        .ok_or_else(|| format!("unexpected entry {name:?}"))?;
+        .ok_or_else(|| format!("unexpected entry {}", shown(&raw)))?;
     let size = *expected
         .get(&digest)
-        .ok_or_else(|| format!("{name:?} is not listed in the manifest"))?;
+        .ok_or_else(|| format!("{} is not listed in the manifest", shown(&raw)))?;
     if entry.size() != size {
         return Err(format!(
-            "{name:?} is {} bytes, the manifest says {size}",
+            "{} is {} bytes, the manifest says {size}",
+            shown(&raw),
             entry.size()
         ));
     }
     Ok(digest)
+}
+
+/// The most characters of an archive's text (an entry name, a parser's message) that a
+/// refusal repeats: a hostile archive must not fill the console or the JSON report.
+const SHOWN_CHARS: usize = 300;
+
+/// `text` quoted and escaped for a message, cut to [`SHOWN_CHARS`] characters.
+pub(crate) fn shown(text: &[u8]) -> String {
+    let text = String::from_utf8_lossy(text);
+    let cut: String = text.chars().take(SHOWN_CHARS).collect();
+    if cut.len() < text.len() {
+        format!("{cut:?}… ({} bytes)", text.len())
+    } else {
+        format!("{cut:?}")
+    }
+}
+
+/// A refusal reason cut to a bounded length (parsers' messages may quote the archive).
+fn bounded(reason: String) -> String {
+    const MOST: usize = 4 * SHOWN_CHARS;
+    if reason.chars().count() <= MOST {
+        return reason;
+    }
+    let cut: String = reason.chars().take(MOST).collect();
+    format!("{cut}… ({} bytes)", reason.len())
 }
 
 /// Streams one blob into `staging/<hex>` (and to `tee` when it wants it), hashing as it goes.
