@@ -236,7 +236,7 @@ fn write_archive(
     }
     let mut out = BufWriter::with_capacity(1 << 20, file);
     for blob in missing {
-        let mut blob_file = File::open(store.blob_path(&blob.digest))?;
+        let mut blob_file = store.open_blob(&blob.digest).map_err(io::Error::other)?;
         let name = frames::blob_entry_name(&blob.digest);
         compressor.write_entry(&mut out, &name, blob.size, &mut blob_file)?;
     }
@@ -339,7 +339,7 @@ pub fn import_teeing(
     limits: &Limits,
     tee: &mut dyn BlobTee,
 ) -> Result<ImportOutcome, CacheError> {
-    let staging = store.staging_dir("import")?;
+    let staging = store.staging_dir("import", lock)?;
     let staged = stage(archive, &staging, limits, tee);
     let result = match staged {
         Ok(manifest) => {
@@ -708,9 +708,11 @@ fn commit(
     }
     let mut index = store.read_index()?;
     // Restoring is not a use: last use stays what the saving build recorded, so an image no
-    // build produces any more still ages out.
-    let images = manifest.images;
-    for image in &images {
+    // build produces any more still ages out; but never later than now, or it would never age.
+    let now = unix_now();
+    let mut images = manifest.images;
+    for image in &mut images {
+        image.last_used = image.last_used.min(now);
         index.upsert(image.clone());
     }
     store.write_index(&index, lock)?;
@@ -719,4 +721,10 @@ fn commit(
         blobs_added: added,
         blobs_present: manifest.blobs.len() - added,
     })
+}
+
+fn unix_now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
 }

@@ -1,10 +1,12 @@
-//! `buildopt cache` against hostile archives, through the real binary: memory bombs in tar
-//! headers (peak memory measured), streams that do not end cleanly. None of these needs the
-//! Docker daemon (`cache import --no-load`).
+//! `buildopt cache` against hostile archives and stores, through the real binary: memory bombs
+//! in tar headers (peak memory measured), leftovers of killed jobs, a held lock,
+//! links in the store, a store committed to git. None of these needs the Docker daemon
+//! (`cache import --no-load`).
 
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
 
 use crate::cli::buildopt;
 
@@ -362,4 +364,280 @@ fn an_archive_whose_stream_does_not_end_cleanly_is_refused() {
         let (out, report) = import(dir.path(), "c.tzst", &[]);
         assert_eq!(report["restored"], true, "{case}: {}", text(&out));
     }
+}
+
+fn names(dir: &Path) -> Vec<String> {
+    std::fs::read_dir(dir).map_or_else(
+        |_| Vec::new(),
+        |entries| {
+            entries
+                .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
+                .collect()
+        },
+    )
+}
+
+#[test]
+fn leftovers_of_a_killed_job_are_removed_by_the_next_run() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    std::fs::write(
+        dir.path().join("c.tzst"),
+        zstd(&archive_of(&[b"{}", b"l"], 1)),
+    )
+    .expect("write");
+    let (out, report) = import(dir.path(), "c.tzst", &[]);
+    assert_eq!(report["restored"], true, "{}", text(&out));
+    // What a SIGKILL during an import and during an export leaves behind.
+    let tmp = store_dir(dir.path()).join("tmp");
+    let staging = tmp.join("import-0123456789abcdef");
+    std::fs::create_dir(&staging).expect("mkdir");
+    std::fs::write(staging.join("ab".repeat(32)), vec![1u8; 1 << 20]).expect("write");
+    std::fs::write(tmp.join("blob-0123456789abcdef"), "half a blob").expect("write");
+    let export_temp = dir.path().join(".c.tzst.fedcba9876543210.tmp");
+    std::fs::write(&export_temp, "half an archive").expect("write");
+
+    let out = buildopt(dir.path(), &["cache", "stats"], &[]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert_eq!(
+        names(&tmp).len(),
+        2,
+        "stats takes no lock and removes nothing"
+    );
+    let out = buildopt(dir.path(), &["cache", "cleanup"], &[]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert!(names(&tmp).is_empty(), "left in tmp/: {:?}", names(&tmp));
+
+    let out = buildopt(dir.path(), &["cache", "export", "c.tzst"], &[]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert!(
+        !export_temp.exists(),
+        "the killed export's temp file stayed"
+    );
+    let left: Vec<String> = names(dir.path())
+        .into_iter()
+        .filter(|n| n.ends_with(".tmp"))
+        .collect();
+    assert!(left.is_empty(), "{left:?}");
+}
+
+/// Runs `buildopt` and kills it after `deadline`; returns its output and how long it ran.
+fn run_with_deadline(
+    dir: &Path,
+    args: &[&str],
+    env: &[(&str, &str)],
+    deadline: Duration,
+) -> (Output, Duration) {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_buildopt"));
+    command
+        .current_dir(dir)
+        .args(args)
+        .env_clear()
+        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+        .env("HOME", dir)
+        .envs(env.iter().copied())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let start = Instant::now();
+    let mut child = command.spawn().expect("spawn");
+    while child.try_wait().expect("wait").is_none() && start.elapsed() < deadline {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let _ = child.kill();
+    let output = child.wait_with_output().expect("output");
+    (output, start.elapsed())
+}
+
+#[test]
+fn a_held_cache_lock_is_waited_for_at_most_the_timeout() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    std::fs::write(
+        dir.path().join("c.tzst"),
+        zstd(&archive_of(&[b"{}", b"l"], 1)),
+    )
+    .expect("write");
+    let store = store_dir(dir.path());
+    std::fs::create_dir_all(&store).expect("mkdir");
+    // A hung job holding the lock.
+    let held = std::fs::File::create(store.join("lock")).expect("lock file");
+    held.lock().expect("lock");
+    let env = [("BUILDOPT_CACHE_LOCK_TIMEOUT", "1")];
+    let deadline = Duration::from_secs(60);
+    let args = ["--format", "json", "cache", "import", "--no-load", "c.tzst"];
+    let (out, took) = run_with_deadline(dir.path(), &args, &env, deadline);
+    assert!(took < Duration::from_secs(30), "waited {took:?}");
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    assert_eq!(report["restored"], false, "{report}");
+    assert!(
+        report["warning"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("cache lock"),
+        "{report}"
+    );
+    for command in [&["cache", "cleanup"][..], &["cache", "export", "c2.tzst"]] {
+        let (out, took) = run_with_deadline(dir.path(), command, &env, deadline);
+        assert!(
+            took < Duration::from_secs(30),
+            "{command:?} waited {took:?}"
+        );
+        assert_eq!(out.status.code(), Some(0), "{command:?}: {}", text(&out));
+        assert!(
+            text(&out).contains("warning"),
+            "{command:?}: {}",
+            text(&out)
+        );
+    }
+    drop(held);
+}
+
+/// An index with one entry last used at the epoch's start: expired, so a prune runs.
+fn expired_index() -> String {
+    serde_json::json!({
+        "version": 2,
+        "images": [{
+            "name": "old", "tags": ["old:latest"],
+            "config": format!("sha256:{}", "cd".repeat(32)),
+            "layers": [], "diff_ids": [], "last_used": 1, "size": 1,
+        }],
+    })
+    .to_string()
+}
+
+#[test]
+fn links_in_the_store_never_lead_a_removal_outside_it() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let outside = dir.path().join("outside");
+    std::fs::create_dir_all(outside.join("sha256")).expect("mkdir");
+    let victim = outside.join("victim");
+    std::fs::write(&victim, "keep me").expect("write");
+    let blob_victim = outside.join("sha256").join("ef".repeat(32));
+    std::fs::write(&blob_victim, "keep me too").expect("write");
+    for link in ["tmp", "blobs"] {
+        let store = dir.path().join(format!("store-{link}"));
+        std::fs::create_dir_all(store.join("blobs/sha256")).expect("mkdir");
+        std::fs::create_dir_all(store.join("tmp")).expect("mkdir");
+        std::fs::write(store.join("index.json"), expired_index()).expect("index");
+        let (at, to) = match link {
+            "tmp" => (store.join("tmp"), outside.clone()),
+            _ => (store.join("blobs"), outside.clone()),
+        };
+        std::fs::remove_dir_all(&at).expect("rm");
+        std::os::unix::fs::symlink(&to, &at).expect("symlink");
+        let env = [("BUILDOPT_CACHE_DIR", store.to_str().expect("utf-8"))];
+        for command in [
+            &["cache", "cleanup"][..],
+            &["cache", "optimize"],
+            &["cache", "export", "c.tzst"],
+        ] {
+            let out = buildopt(dir.path(), command, &env);
+            assert_eq!(
+                out.status.code(),
+                Some(0),
+                "{link} {command:?}: {}",
+                text(&out)
+            );
+            assert!(
+                victim.exists(),
+                "{link} {command:?} removed a file outside the store"
+            );
+            assert!(
+                blob_victim.exists(),
+                "{link} {command:?} removed a file outside"
+            );
+        }
+    }
+}
+
+#[test]
+fn a_store_that_git_tracks_or_another_user_owns_is_refused() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let git = |args: &[&str]| {
+        let out = Command::new("git")
+            .args(["-c", "user.name=t", "-c", "user.email=t@t"])
+            .args(args)
+            .current_dir(dir.path())
+            .output()
+            .expect("git");
+        assert!(out.status.success(), "{}", text(&out));
+    };
+    git(&["init", "-q"]);
+    std::fs::write(
+        dir.path().join("c.tzst"),
+        zstd(&archive_of(&[b"{}", b"l"], 1)),
+    )
+    .expect("write");
+    let outside = dir.path().join("outside");
+    std::fs::create_dir(&outside).expect("mkdir");
+    std::fs::write(outside.join("victim"), "keep").expect("write");
+    // A pull request that commits the store as a link to somewhere else.
+    std::os::unix::fs::symlink("outside", store_dir(dir.path())).expect("symlink");
+    git(&["add", ".build_cache"]);
+    git(&["commit", "-q", "-m", "store"]);
+    let (out, report) = import(dir.path(), "c.tzst", &[]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert_eq!(report["restored"], false, "{report}");
+    assert!(
+        report["warning"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("git tracks"),
+        "{report}"
+    );
+    let out = buildopt(dir.path(), &["cache", "cleanup"], &[]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert_eq!(
+        names(&outside),
+        ["victim"],
+        "the link's target was written to"
+    );
+
+    // A committed folder.
+    git(&["rm", "-q", ".build_cache"]);
+    std::fs::create_dir(store_dir(dir.path())).expect("mkdir");
+    std::fs::write(store_dir(dir.path()).join("index.json"), expired_index()).expect("index");
+    git(&["add", ".build_cache"]);
+    git(&["commit", "-q", "-m", "store"]);
+    let (_, report) = import(dir.path(), "c.tzst", &[]);
+    assert_eq!(report["restored"], false, "{report}");
+    assert_eq!(
+        std::fs::read_to_string(store_dir(dir.path()).join("index.json")).expect("index"),
+        expired_index()
+    );
+
+    // A folder another user owns.
+    let theirs = dir.path().join("theirs");
+    std::fs::create_dir(&theirs).expect("mkdir");
+    std::os::unix::fs::chown(&theirs, Some(54321), Some(54321)).expect("chown (tests run as root)");
+    let env = [("BUILDOPT_CACHE_DIR", theirs.to_str().expect("utf-8"))];
+    let (_, report) = import(dir.path(), "c.tzst", &env);
+    assert_eq!(report["restored"], false, "{report}");
+    assert!(
+        report["warning"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("owned by user 54321"),
+        "{report}"
+    );
+    assert!(names(&theirs).is_empty());
+}
+
+#[test]
+fn a_last_use_from_an_archive_is_clamped_to_now() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    std::fs::write(
+        dir.path().join("c.tzst"),
+        zstd(&archive_of(&[b"{}", b"l"], u64::MAX)),
+    )
+    .expect("write");
+    let (out, report) = import(dir.path(), "c.tzst", &[]);
+    assert_eq!(report["restored"], true, "{}", text(&out));
+    let index = std::fs::read(store_dir(dir.path()).join("index.json")).expect("index");
+    let index: serde_json::Value = serde_json::from_slice(&index).expect("json");
+    let last_used = index["images"][0]["last_used"].as_u64().expect("last_used");
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("clock")
+        .as_secs();
+    assert!(last_used <= now, "last_used {last_used} is in the future");
 }
