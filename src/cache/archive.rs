@@ -33,7 +33,7 @@ use super::atomic::AtomicFile;
 use super::digest::Digest;
 use super::frames::{self, FrameCompressor, PlacedFrames};
 use super::lock::StoreLock;
-use super::store::{self, ImageEntry, Index, Store};
+use super::store::{self, DiskRoom, ImageEntry, Index, Store};
 
 /// The archive format this version writes and reads; 2 carries the index entries of store
 /// format 2 (see `store::INDEX_VERSION`).
@@ -66,6 +66,9 @@ pub struct Limits {
     pub max_total_bytes: u64,
     /// Bytes of `manifest.json`.
     pub max_manifest_bytes: u64,
+    /// Room left on the store's file system, checked against the declared blobs before any is
+    /// staged; `None` when it could not be read.
+    pub disk: Option<DiskRoom>,
 }
 
 impl Default for Limits {
@@ -74,11 +77,23 @@ impl Default for Limits {
             max_entries: 100_000,
             max_total_bytes: 64 << 30,
             max_manifest_bytes: 16 << 20,
+            disk: None,
         }
     }
 }
 
 impl Limits {
+    /// The caps of an import into `store`: blobs no larger in all than the store's size limit
+    /// (which the next prune would enforce anyway) and than the room on its file system.
+    pub fn for_store(store: &Store, size_limit_bytes: u64) -> Self {
+        let default = Self::default();
+        Self {
+            max_total_bytes: default.max_total_bytes.min(size_limit_bytes),
+            disk: store.disk_room(),
+            ..default
+        }
+    }
+
     /// The decompressed bytes allowed before the manifest says what follows.
     fn max_stream_bytes(&self) -> u64 {
         let headers = self.max_entries.saturating_mul(BLOCK);
@@ -559,9 +574,12 @@ fn check_manifest(manifest: &Manifest, limits: &Limits) -> Result<(), String> {
     }
     if total > limits.max_total_bytes {
         return Err(format!(
-            "declares {total} bytes, over the limit of {} bytes",
+            "declares {total} bytes, over the limit of {} bytes (the store's size limit)",
             limits.max_total_bytes
         ));
+    }
+    if let Some(disk) = &limits.disk {
+        disk.check(manifest.blobs.iter().map(|b| b.size))?;
     }
     let referenced = manifest.images.iter().flat_map(ImageEntry::blobs);
     if let Some(missing) = referenced.into_iter().find(|d| !listed.contains(d)) {
@@ -686,26 +704,20 @@ impl<R: Read> Read for TeeReader<'_, R> {
     }
 }
 
-/// Moves the verified blobs into the store and merges the index.
+/// Moves the verified blobs into the store (made durable as one batch, see
+/// [`Store::adopt_files`]) and merges the index.
 fn commit(
     store: &Store,
     lock: &StoreLock,
     staging: &Path,
     manifest: Manifest,
 ) -> Result<ImportOutcome, CacheError> {
-    let mut added = 0;
-    for blob in &manifest.blobs {
-        let staged: PathBuf = staging.join(blob.digest.hex());
-        if !store.has_blob(&blob.digest) {
-            // Durable before it is renamed into the store under its digest.
-            File::open(&staged)
-                .and_then(|f| f.sync_all())
-                .map_err(|e| CacheError::io(&staged, e))?;
-        }
-        if store.adopt_blob(&staged, &blob.digest)? {
-            added += 1;
-        }
-    }
+    let staged: Vec<(PathBuf, &Digest)> = manifest
+        .blobs
+        .iter()
+        .map(|blob| (staging.join(blob.digest.hex()), &blob.digest))
+        .collect();
+    let added = store.adopt_files(&staged, lock)?;
     let mut index = store.read_index()?;
     // Restoring is not a use: last use stays what the saving build recorded, so an image no
     // build produces any more still ages out; but never later than now, or it would never age.

@@ -349,6 +349,18 @@ impl Store {
         Ok(lock)
     }
 
+    /// Room on the store's file system for new blobs (see [`DiskRoom`]); `None` when the file
+    /// system cannot say.
+    pub fn disk_room(&self) -> Option<DiskRoom> {
+        let stats = nix::sys::statvfs::statvfs(&self.root).ok()?;
+        let unit = stats.fragment_size();
+        Some(DiskRoom::new(
+            stats.blocks_available().saturating_mul(unit),
+            stats.blocks().saturating_mul(unit),
+            unit,
+        ))
+    }
+
     pub fn index_path(&self) -> PathBuf {
         self.root.join("index.json")
     }
@@ -474,18 +486,31 @@ impl Store {
         Ok(added)
     }
 
-    /// Moves an already verified file (on the store's file system) into place as `digest`;
-    /// if the store already has the blob, the file is removed instead.
-    pub(crate) fn adopt_blob(&self, file: &Path, digest: &Digest) -> Result<bool, CacheError> {
-        if self.has_blob(digest) {
-            std::fs::remove_file(file).map_err(|e| CacheError::io(file, e))?;
-            return Ok(false);
+    /// Moves verified files (on the store's file system) into place under their digests: the
+    /// ones the store lacks are made durable together (fsyncs on several threads, which the
+    /// file system commits in batches), renamed, and the blob folder is synced once. Files of
+    /// blobs the store already has are left where they are. Returns how many were added.
+    pub(crate) fn adopt_files(
+        &self,
+        files: &[(PathBuf, &Digest)],
+        _lock: &StoreLock,
+    ) -> Result<usize, CacheError> {
+        let new: Vec<&(PathBuf, &Digest)> =
+            files.iter().filter(|(_, d)| !self.has_blob(d)).collect();
+        sync_files(
+            &new.iter()
+                .map(|(path, _)| path.as_path())
+                .collect::<Vec<_>>(),
+        )?;
+        for (path, digest) in &new {
+            let target = self.blob_path(digest);
+            std::fs::rename(path, &target).map_err(|e| CacheError::io(&target, e))?;
         }
-        let target = self.blob_path(digest);
-        std::fs::rename(file, &target).map_err(|e| CacheError::io(&target, e))?;
-        let dir = self.blob_dir();
-        atomic::sync_dir(&dir).map_err(|e| CacheError::io(&dir, e))?;
-        Ok(true)
+        if !new.is_empty() {
+            let dir = self.blob_dir();
+            atomic::sync_dir(&dir).map_err(|e| CacheError::io(&dir, e))?;
+        }
+        Ok(new.len())
     }
 
     /// Opens a blob for reading (a regular file, never through a link).
@@ -541,6 +566,45 @@ impl Store {
     }
 }
 
+/// Room on a file system for an import's blobs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DiskRoom {
+    /// Bytes an unprivileged writer may still use, less [`DiskRoom::margin`].
+    pub free: u64,
+    /// Kept free for everything else on the runner: the smaller of 1 GiB and 5% of the file
+    /// system.
+    pub margin: u64,
+    /// The allocation unit: a file takes whole units.
+    pub unit: u64,
+}
+
+impl DiskRoom {
+    /// The room of a file system with `available` of `total` bytes free, allocated by `unit`.
+    pub fn new(available: u64, total: u64, unit: u64) -> Self {
+        let margin = (1u64 << 30).min(total / 20);
+        Self {
+            free: available.saturating_sub(margin),
+            margin,
+            unit: unit.max(1),
+        }
+    }
+
+    /// Refuses files of `sizes` that would not fit; the error is the reason.
+    pub fn check(&self, sizes: impl Iterator<Item = u64>) -> Result<(), String> {
+        let needed = sizes.fold(0u64, |total, size| {
+            total.saturating_add(size.div_ceil(self.unit).saturating_mul(self.unit))
+        });
+        if needed > self.free {
+            return Err(format!(
+                "needs {needed} bytes on disk, over the limit of {} bytes free on the store's \
+                 file system (a margin of {} bytes kept)",
+                self.free, self.margin
+            ));
+        }
+        Ok(())
+    }
+}
+
 /// Refuses a store whose folder `dir` is a link or not a folder.
 fn real_dir(dir: &Path) -> Result<(), CacheError> {
     let meta = std::fs::symlink_metadata(dir).map_err(|e| CacheError::io(dir, e))?;
@@ -564,6 +628,35 @@ pub(crate) fn open_regular(path: &Path) -> io::Result<File> {
         return Err(io::Error::other("not a regular file"));
     }
     Ok(file)
+}
+
+/// fsyncs `files` on several threads: the file system then commits many of them per journal
+/// commit instead of one each.
+fn sync_files(files: &[&Path]) -> Result<(), CacheError> {
+    const THREADS: usize = 16;
+    if files.is_empty() {
+        return Ok(());
+    }
+    let chunk = files.len().div_ceil(THREADS);
+    std::thread::scope(|scope| {
+        let handles: Vec<_> = files
+            .chunks(chunk)
+            .map(|paths| {
+                scope.spawn(move || {
+                    paths.iter().try_for_each(|path| {
+                        open_regular(path)
+                            .and_then(|file| file.sync_all())
+                            .map_err(|e| CacheError::io(path, e))
+                    })
+                })
+            })
+            .collect();
+        handles.into_iter().try_for_each(|handle| {
+            handle
+                .join()
+                .unwrap_or_else(|_| Err(CacheError::io(files[0], io::Error::other("panicked"))))
+        })
+    })
 }
 
 /// Copies `reader` into a new file at `path` and returns the digest and length. The file is not
@@ -742,6 +835,19 @@ mod tests {
         let store = Store::open(dir.path()).expect("open");
         std::fs::write(store.blob_dir().join("notes.txt"), "x").expect("write");
         assert!(store.blob_sizes().expect("sizes").is_empty());
+    }
+
+    #[test]
+    fn the_disk_room_keeps_a_margin_and_counts_whole_units() {
+        let small = DiskRoom::new(19 << 20, 20 << 20, 4096);
+        assert_eq!(small.margin, 1 << 20, "5% of a small file system");
+        assert_eq!(small.free, 18 << 20);
+        let big = DiskRoom::new(500 << 30, 1000 << 30, 4096);
+        assert_eq!(big.margin, 1 << 30, "at most 1 GiB");
+        // 4,608 one-byte files take 18 MiB in 4 KiB units.
+        assert!(small.check(std::iter::repeat_n(1, 4608)).is_ok());
+        let err = small.check(std::iter::repeat_n(1, 4609)).expect_err("over");
+        assert!(err.contains("free on the store's file system"), "{err}");
     }
 
     #[test]

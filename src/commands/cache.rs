@@ -577,7 +577,7 @@ fn import(ctx: &Context, cache: &CacheSettings, path: &Path, load: bool) -> Resu
     } else {
         None
     };
-    let limits = Limits::default();
+    let limits = Limits::for_store(&store, cache.size_limit_bytes);
     let imported = match &mut tee {
         Some(tee) => archive::import_teeing(&store, &lock, path, &limits, tee),
         None => archive::import(&store, &lock, path, &limits),

@@ -1,5 +1,5 @@
 //! `buildopt cache` against hostile archives and stores, through the real binary: memory bombs
-//! in tar headers (peak memory measured), leftovers of killed jobs, a held lock,
+//! in tar headers (peak memory measured), a full disk, leftovers of killed jobs, a held lock,
 //! links in the store, a store committed to git. None of these needs the Docker daemon
 //! (`cache import --no-load`).
 
@@ -366,6 +366,37 @@ fn an_archive_whose_stream_does_not_end_cleanly_is_refused() {
     }
 }
 
+/// Unmounts the test's file system when dropped.
+struct Mounted(PathBuf);
+
+impl Drop for Mounted {
+    fn drop(&mut self) {
+        let _ = Command::new("umount").arg(&self.0).status();
+    }
+}
+
+/// A tmpfs of `size` at `dir`; `None` (with a note) where mounting is not allowed, except in
+/// CI, where the test must run.
+#[allow(
+    clippy::print_stderr,
+    reason = "the note tells a developer why a test did nothing"
+)]
+fn small_filesystem(dir: &Path, size: &str, test: &str) -> Option<Mounted> {
+    let mounted = Command::new("mount")
+        .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
+        .arg(dir)
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !mounted && std::env::var_os("CI").is_some() {
+        panic!("{test}: mounting a tmpfs is required in CI (tests run as root)");
+    }
+    if !mounted {
+        eprintln!("note: {test} skipped, cannot mount a tmpfs here");
+        return None;
+    }
+    Some(Mounted(dir.to_path_buf()))
+}
+
 fn names(dir: &Path) -> Vec<String> {
     std::fs::read_dir(dir).map_or_else(
         |_| Vec::new(),
@@ -375,6 +406,45 @@ fn names(dir: &Path) -> Vec<String> {
                 .collect()
         },
     )
+}
+
+#[test]
+fn an_import_larger_than_the_free_disk_is_a_clean_cache_miss() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mount = dir.path().join("small");
+    std::fs::create_dir(&mount).expect("mkdir");
+    let Some(_mounted) = small_filesystem(&mount, "20m", "disk cap") else {
+        return;
+    };
+    let store = mount.join("store");
+    let env = [("BUILDOPT_CACHE_DIR", store.to_str().expect("utf-8"))];
+    // 30 MiB declared (zeros: the archive itself is small) on a 20 MiB file system.
+    let big = vec![0u8; 30 << 20];
+    std::fs::write(
+        dir.path().join("big.tzst"),
+        zstd(&archive_of(&[b"{}", &big], 1)),
+    )
+    .expect("write");
+    let (out, report) = import(dir.path(), "big.tzst", &env);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert_eq!(report["restored"], false, "{report}");
+    let warning = report["warning"].as_str().unwrap_or_default();
+    assert!(
+        warning.contains("free on the store's file system"),
+        "{warning}"
+    );
+    assert!(names(&store.join("tmp")).is_empty(), "tmp/ not empty");
+    assert!(names(&store.join("blobs/sha256")).is_empty(), "blobs left");
+    assert!(!store.join("index.json").exists());
+    // The control: what fits is imported.
+    let fits = vec![7u8; 4 << 20];
+    std::fs::write(
+        dir.path().join("fits.tzst"),
+        zstd(&archive_of(&[b"{}", &fits], 1)),
+    )
+    .expect("write");
+    let (out, report) = import(dir.path(), "fits.tzst", &env);
+    assert_eq!(report["restored"], true, "{}", text(&out));
 }
 
 #[test]
