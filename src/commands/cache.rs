@@ -120,11 +120,13 @@ fn check_store_root(repo: &Path, root: &Path) -> Result<(), CacheError> {
     Ok(())
 }
 
-/// Whether `git ls-files` in `repo` lists `path` or anything under it; false where git cannot
-/// say (no repository, `path` outside it, no git).
+/// Whether `git ls-files` in `repo` lists `path` or anything under it (the path taken
+/// literally, not as a pattern); false where git cannot say (no repository, `path` outside it,
+/// no git).
 fn tracked_by_git(repo: &Path, path: &Path) -> bool {
     std::process::Command::new("git")
-        .args(["-c", "core.fsmonitor=false", "ls-files", "-z", "--"])
+        .args(["--literal-pathspecs", "-c", "core.fsmonitor=false"])
+        .args(["ls-files", "-z", "--"])
         .arg(path)
         .current_dir(repo)
         .stdin(std::process::Stdio::null())
