@@ -19,10 +19,12 @@
 //! Export writes a temp file next to the destination and renames it over, so a full disk or a
 //! killed job leaves the previous archive intact.
 
+use std::cell::Cell;
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs::File;
 use std::io::{self, BufReader, BufWriter, Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
+use std::rc::Rc;
 
 use serde::{Deserialize, Serialize};
 
@@ -31,7 +33,7 @@ use super::atomic::AtomicFile;
 use super::digest::Digest;
 use super::frames::{self, FrameCompressor, PlacedFrames};
 use super::lock::StoreLock;
-use super::store::{self, ImageEntry, Index, Store};
+use super::store::{self, DiskRoom, ImageEntry, Index, Store};
 
 /// The archive format this version writes and reads; 2 carries the index entries of store
 /// format 2 (see `store::INDEX_VERSION`).
@@ -59,10 +61,14 @@ pub enum Compression {
 pub struct Limits {
     /// Entries in the tar, manifest included.
     pub max_entries: u64,
-    /// Decompressed bytes, counted after the decoder.
+    /// Bytes the manifest may declare for all blobs together; the decompressed stream may hold
+    /// no more than these and their tar headers.
     pub max_total_bytes: u64,
     /// Bytes of `manifest.json`.
     pub max_manifest_bytes: u64,
+    /// Room left on the store's file system, checked against the declared blobs before any is
+    /// staged; `None` when it could not be read.
+    pub disk: Option<DiskRoom>,
 }
 
 impl Default for Limits {
@@ -71,7 +77,30 @@ impl Default for Limits {
             max_entries: 100_000,
             max_total_bytes: 64 << 30,
             max_manifest_bytes: 16 << 20,
+            disk: None,
         }
+    }
+}
+
+impl Limits {
+    /// The caps of an import into `store`: blobs no larger in all than the store's size limit
+    /// (which the next prune would enforce anyway) and than the room on its file system.
+    pub fn for_store(store: &Store, size_limit_bytes: u64) -> Self {
+        let default = Self::default();
+        Self {
+            max_total_bytes: default.max_total_bytes.min(size_limit_bytes),
+            disk: store.disk_room(),
+            ..default
+        }
+    }
+
+    /// The decompressed bytes allowed before the manifest says what follows.
+    fn max_stream_bytes(&self) -> u64 {
+        let headers = self.max_entries.saturating_mul(BLOCK);
+        self.max_total_bytes
+            .saturating_add(self.max_manifest_bytes)
+            .saturating_add(headers.saturating_mul(2))
+            .saturating_add(END_RECORD)
     }
 }
 
@@ -222,7 +251,7 @@ fn write_archive(
     }
     let mut out = BufWriter::with_capacity(1 << 20, file);
     for blob in missing {
-        let mut blob_file = File::open(store.blob_path(&blob.digest))?;
+        let mut blob_file = store.open_blob(&blob.digest).map_err(io::Error::other)?;
         let name = frames::blob_entry_name(&blob.digest);
         compressor.write_entry(&mut out, &name, blob.size, &mut blob_file)?;
     }
@@ -325,7 +354,7 @@ pub fn import_teeing(
     limits: &Limits,
     tee: &mut dyn BlobTee,
 ) -> Result<ImportOutcome, CacheError> {
-    let staging = store.staging_dir("import")?;
+    let staging = store.staging_dir("import", lock)?;
     let staged = stage(archive, &staging, limits, tee);
     let result = match staged {
         Ok(manifest) => {
@@ -334,7 +363,7 @@ pub fn import_teeing(
         }
         Err(reason) => Err(CacheError::BadArchive {
             path: archive.display().to_string(),
-            reason,
+            reason: bounded(reason),
         }),
     };
     // The staging folder is ours alone (fresh, random name); whatever is left goes.
@@ -351,13 +380,32 @@ fn stage(
 ) -> Result<Manifest, String> {
     let file = File::open(archive).map_err(|e| e.to_string())?;
     let decoded = decoder(BufReader::with_capacity(1 << 20, file)).map_err(|e| e.to_string())?;
+    let remaining = Rc::new(Cell::new(limits.max_stream_bytes()));
     let capped = CappedReader {
         inner: decoded,
-        remaining: limits.max_total_bytes,
+        remaining: Rc::clone(&remaining),
     };
     let mut tar = tar::Archive::new(capped);
-    let mut entries = tar.entries().map_err(|e| e.to_string())?;
+    let manifest = stage_entries(&mut tar, &remaining, staging, limits, tee)?;
+    check_end(tar.into_inner())?;
+    Ok(manifest)
+}
+
+/// The manifest, then every blob into `staging`. Entries are read raw: GNU long names, PAX
+/// records and sparse maps arrive as entries of their own and are refused from their header,
+/// before their body is read (the `tar` crate would otherwise read those bodies into memory
+/// first, whatever their size).
+fn stage_entries<R: Read>(
+    tar: &mut tar::Archive<R>,
+    remaining: &Cell<u64>,
+    staging: &Path,
+    limits: &Limits,
+    tee: &mut dyn BlobTee,
+) -> Result<Manifest, String> {
+    let mut entries = tar.entries().map_err(|e| e.to_string())?.raw(true);
     let manifest = read_manifest(entries.next(), limits)?;
+    // From here on the stream may hold only what the manifest declares.
+    remaining.set(remaining.get().min(declared_stream_bytes(&manifest)));
     tee.start(&manifest);
     let expected: BTreeMap<&Digest, u64> =
         manifest.blobs.iter().map(|b| (&b.digest, b.size)).collect();
@@ -369,7 +417,7 @@ fn stage(
             return Err(format!("more than {} entries", limits.max_entries));
         }
         let mut entry = entry.map_err(|e| format!("corrupt tar: {e}"))?;
-        let digest = check_blob_header(&mut entry, &expected)?;
+        let digest = check_blob_header(&entry, &expected)?;
         if !seen.insert(digest.clone()) {
             return Err(format!("{digest} appears twice"));
         }
@@ -379,6 +427,46 @@ fn stage(
         return Err(format!("{missing} is listed in the manifest but missing"));
     }
     Ok(manifest)
+}
+
+/// The most decompressed bytes an archive with `manifest` can hold: each blob with its header
+/// and padding, the manifest's own entry (already read) and the end of the archive, which
+/// GNU tar pads to a 10 KiB record.
+fn declared_stream_bytes(manifest: &Manifest) -> u64 {
+    let blobs = manifest.blobs.iter().fold(0u64, |total, blob| {
+        total.saturating_add(BLOCK + blob.size + tar_padding(blob.size))
+    });
+    blobs.saturating_add(END_RECORD)
+}
+
+/// A tar block.
+const BLOCK: u64 = 512;
+/// The most bytes allowed after the last entry: the two end blocks and GNU tar's padding to its
+/// default record of 20 blocks, all zeros.
+const END_RECORD: u64 = 22 * BLOCK;
+
+/// After the tar's first end-of-archive block: the rest of the decompressed stream must be
+/// zeros, the second end block among them, and the decoder must reach its end cleanly (zstd
+/// checksums, gzip CRC and length, no trailing garbage), as GNU tar requires.
+fn check_end<R: Read>(mut rest: R) -> Result<(), String> {
+    let mut buf = [0u8; 8192];
+    let mut zeros = 0u64;
+    loop {
+        let n = match rest.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(format!("corrupt compressed stream after the tar: {e}")),
+        };
+        if buf[..n].iter().any(|&b| b != 0) {
+            return Err("data after the end of the tar".into());
+        }
+        zeros += n as u64;
+    }
+    if zeros < BLOCK {
+        return Err("the tar's end-of-archive blocks are missing".into());
+    }
+    Ok(())
 }
 
 fn decoder<'a, R: io::BufRead + 'a>(mut reader: R) -> io::Result<Box<dyn Read + 'a>> {
@@ -394,19 +482,22 @@ fn decoder<'a, R: io::BufRead + 'a>(mut reader: R) -> io::Result<Box<dyn Read + 
     }
 }
 
-/// Fails (rather than truncating silently) once more than the cap was decompressed.
+/// Fails (rather than truncating silently) once more than the cap was decompressed. The cap is
+/// shared so that it can be lowered once the manifest says what follows.
 struct CappedReader<R> {
     inner: R,
-    remaining: u64,
+    remaining: Rc<Cell<u64>>,
 }
 
 impl<R: Read> Read for CappedReader<R> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         let n = self.inner.read(buf)?;
-        self.remaining = self
+        let remaining = self
             .remaining
+            .get()
             .checked_sub(n as u64)
             .ok_or_else(|| io::Error::other("decompressed size over the limit"))?;
+        self.remaining.set(remaining);
         Ok(n)
     }
 }
@@ -418,8 +509,8 @@ fn read_manifest<R: Read>(
     let mut entry = first
         .ok_or("empty archive")?
         .map_err(|e| format!("corrupt tar: {e}"))?;
-    check_plain_regular(&mut entry)?;
-    if entry.path_bytes().as_ref() != MANIFEST_NAME.as_bytes() {
+    check_plain_regular(entry.header())?;
+    if entry.header().path_bytes().as_ref() != MANIFEST_NAME.as_bytes() {
         return Err(format!("the first entry is not {MANIFEST_NAME}"));
     }
     if entry.size() > limits.max_manifest_bytes {
@@ -482,7 +573,13 @@ fn check_manifest(manifest: &Manifest, limits: &Limits) -> Result<(), String> {
         total = total.saturating_add(blob.size);
     }
     if total > limits.max_total_bytes {
-        return Err(format!("declares {total} bytes, over the limit"));
+        return Err(format!(
+            "declares {total} bytes, over the limit of {} bytes (the store's size limit)",
+            limits.max_total_bytes
+        ));
+    }
+    if let Some(disk) = &limits.disk {
+        disk.check(manifest.blobs.iter().map(|b| b.size))?;
     }
     let referenced = manifest.images.iter().flat_map(ImageEntry::blobs);
     if let Some(missing) = referenced.into_iter().find(|d| !listed.contains(d)) {
@@ -493,56 +590,73 @@ fn check_manifest(manifest: &Manifest, limits: &Limits) -> Result<(), String> {
     Ok(())
 }
 
-/// Refuses anything but a plain regular file: other types, special mode bits, PAX records,
-/// GNU long names, and a size that differs between the header and the parsed entry.
-fn check_plain_regular<R: Read>(entry: &mut tar::Entry<'_, R>) -> Result<(), String> {
-    let header = entry.header();
-    let name = String::from_utf8_lossy(&entry.path_bytes()).into_owned();
+/// Refuses anything but a plain regular file, from its header alone: other types (links,
+/// devices, directories, GNU long names `L`/`K`, PAX records `x`/`g`, GNU sparse `S`) and
+/// setuid, setgid or sticky bits.
+fn check_plain_regular(header: &tar::Header) -> Result<(), String> {
+    let name = shown(&header.path_bytes());
     let kind = header.entry_type();
     if kind != tar::EntryType::Regular {
-        return Err(format!("{name:?} is a {kind:?} entry, not a regular file"));
+        return Err(format!("{name} is a {kind:?} entry, not a regular file"));
     }
-    let mode = header.mode().map_err(|e| format!("{name:?}: {e}"))?;
+    let mode = header.mode().map_err(|e| format!("{name}: {e}"))?;
     if mode & 0o7000 != 0 {
         return Err(format!(
-            "{name:?} has setuid, setgid or sticky bits ({mode:o})"
+            "{name} has setuid, setgid or sticky bits ({mode:o})"
         ));
-    }
-    let header_size = header.entry_size().map_err(|e| format!("{name:?}: {e}"))?;
-    if header_size != entry.size() {
-        return Err(format!("{name:?}: PAX size differs from the header size"));
-    }
-    if entry.header().path_bytes() != entry.path_bytes() {
-        return Err(format!("{name:?} uses an extended (long) name"));
-    }
-    if entry.pax_extensions().map_err(|e| e.to_string())?.is_some() {
-        return Err(format!("{name:?} carries PAX records"));
     }
     Ok(())
 }
 
 /// Checks one blob entry's header and returns its digest.
 fn check_blob_header<R: Read>(
-    entry: &mut tar::Entry<'_, R>,
+    entry: &tar::Entry<'_, R>,
     expected: &BTreeMap<&Digest, u64>,
 ) -> Result<Digest, String> {
-    check_plain_regular(entry)?;
-    let raw = entry.path_bytes();
-    let name = std::str::from_utf8(&raw).map_err(|_| "a name that is not UTF-8".to_string())?;
-    let digest = name
-        .strip_prefix(frames::BLOB_PREFIX)
+    let header = entry.header();
+    check_plain_regular(header)?;
+    let raw = header.path_bytes();
+    let digest = std::str::from_utf8(&raw)
+        .ok()
+        .and_then(|name| name.strip_prefix(frames::BLOB_PREFIX))
         .and_then(|hex| Digest::from_hex(hex).ok())
-        .ok_or_else(|| format!("unexpected entry {name:?}"))?;
+        .ok_or_else(|| format!("unexpected entry {}", shown(&raw)))?;
     let size = *expected
         .get(&digest)
-        .ok_or_else(|| format!("{name:?} is not listed in the manifest"))?;
+        .ok_or_else(|| format!("{} is not listed in the manifest", shown(&raw)))?;
     if entry.size() != size {
         return Err(format!(
-            "{name:?} is {} bytes, the manifest says {size}",
+            "{} is {} bytes, the manifest says {size}",
+            shown(&raw),
             entry.size()
         ));
     }
     Ok(digest)
+}
+
+/// The most characters of an archive's text (an entry name, a parser's message) that a
+/// refusal repeats: a hostile archive must not fill the console or the JSON report.
+const SHOWN_CHARS: usize = 300;
+
+/// `text` quoted and escaped for a message, cut to [`SHOWN_CHARS`] characters.
+pub(crate) fn shown(text: &[u8]) -> String {
+    let text = String::from_utf8_lossy(text);
+    let cut: String = text.chars().take(SHOWN_CHARS).collect();
+    if cut.len() < text.len() {
+        format!("{cut:?}… ({} bytes)", text.len())
+    } else {
+        format!("{cut:?}")
+    }
+}
+
+/// A refusal reason cut to a bounded length (parsers' messages may quote the archive).
+fn bounded(reason: String) -> String {
+    const MOST: usize = 4 * SHOWN_CHARS;
+    if reason.chars().count() <= MOST {
+        return reason;
+    }
+    let cut: String = reason.chars().take(MOST).collect();
+    format!("{cut}… ({} bytes)", reason.len())
 }
 
 /// Streams one blob into `staging/<hex>` (and to `tee` when it wants it), hashing as it goes.
@@ -590,31 +704,27 @@ impl<R: Read> Read for TeeReader<'_, R> {
     }
 }
 
-/// Moves the verified blobs into the store and merges the index.
+/// Moves the verified blobs into the store (made durable as one batch, see
+/// [`Store::adopt_files`]) and merges the index.
 fn commit(
     store: &Store,
     lock: &StoreLock,
     staging: &Path,
     manifest: Manifest,
 ) -> Result<ImportOutcome, CacheError> {
-    let mut added = 0;
-    for blob in &manifest.blobs {
-        let staged: PathBuf = staging.join(blob.digest.hex());
-        if !store.has_blob(&blob.digest) {
-            // Durable before it is renamed into the store under its digest.
-            File::open(&staged)
-                .and_then(|f| f.sync_all())
-                .map_err(|e| CacheError::io(&staged, e))?;
-        }
-        if store.adopt_blob(&staged, &blob.digest)? {
-            added += 1;
-        }
-    }
+    let staged: Vec<(PathBuf, &Digest)> = manifest
+        .blobs
+        .iter()
+        .map(|blob| (staging.join(blob.digest.hex()), &blob.digest))
+        .collect();
+    let added = store.adopt_files(&staged, lock)?;
     let mut index = store.read_index()?;
     // Restoring is not a use: last use stays what the saving build recorded, so an image no
-    // build produces any more still ages out.
-    let images = manifest.images;
-    for image in &images {
+    // build produces any more still ages out; but never later than now, or it would never age.
+    let now = unix_now();
+    let mut images = manifest.images;
+    for image in &mut images {
+        image.last_used = image.last_used.min(now);
         index.upsert(image.clone());
     }
     store.write_index(&index, lock)?;
@@ -623,4 +733,10 @@ fn commit(
         blobs_added: added,
         blobs_present: manifest.blobs.len() - added,
     })
+}
+
+fn unix_now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
 }

@@ -745,3 +745,45 @@ fn placed_frames_stay_when_they_fit_and_are_rewritten_when_not() {
         }
     }
 }
+
+/// The time an import of many small blobs takes: one fsync per blob dominates it unless they
+/// are batched. Not a test of a time limit; run with
+/// `cargo test --release --lib many_blobs -- --ignored --nocapture` (`BLOBS` sets the count).
+#[test]
+#[ignore = "a measurement: minutes with one fsync per blob"]
+#[allow(clippy::print_stderr, reason = "the measurement is the output")]
+fn many_blobs_import_time() {
+    let count: usize = std::env::var("BLOBS")
+        .ok()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(99_999);
+    let blobs: Vec<Vec<u8>> = (0..count)
+        .map(|i| format!("blob {i}").into_bytes())
+        .collect();
+    let manifest = Manifest {
+        version: archive::ARCHIVE_VERSION,
+        images: Vec::new(),
+        blobs: blobs
+            .iter()
+            .map(|b| archive::BlobRef {
+                digest: Digest::of(b),
+                size: b.len() as u64,
+            })
+            .collect(),
+    };
+    let mut tar = RawTar::default();
+    tar.file(
+        MANIFEST_NAME.as_bytes(),
+        &serde_json::to_vec(&manifest).expect("json"),
+    );
+    for blob in &blobs {
+        tar.file(&blob_name(&Digest::of(blob)), blob);
+    }
+    let fixture = Fixture::new();
+    let path = fixture.write_archive(&zstd(&tar.finish()));
+    let start = std::time::Instant::now();
+    let outcome = fixture.import(&path, &Limits::default()).expect("import");
+    let took = start.elapsed();
+    assert_eq!(outcome.blobs_added, count);
+    eprintln!("imported {count} blobs in {:.1} s", took.as_secs_f64());
+}

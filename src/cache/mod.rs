@@ -47,6 +47,13 @@ pub enum CacheError {
     /// The store's index (or another state file) is not what this version writes.
     #[error("{path}: unreadable cache state: {message}")]
     State { path: String, message: String },
+    /// Another job held the store lock longer than the timeout. Callers go on without the cache.
+    #[error("{path}: another job held the cache lock for {seconds} s")]
+    LockTimeout { path: String, seconds: u64 },
+    /// The store is not one buildopt may use: git tracks it, another user owns it, or one of its
+    /// folders is a link. Callers go on without the cache.
+    #[error("{path}: {reason}")]
+    UnsafeStore { path: String, reason: String },
     /// An archive was refused; the store was left unchanged. Callers treat this as a cache miss.
     #[error("refused cache archive {path}: {reason}")]
     BadArchive { path: String, reason: String },
@@ -62,6 +69,14 @@ pub enum CacheError {
 }
 
 impl CacheError {
+    /// Whether the cache is skipped for this run (a warning and a cache miss), not an error.
+    pub fn is_skip(&self) -> bool {
+        matches!(
+            self,
+            Self::LockTimeout { .. } | Self::UnsafeStore { .. } | Self::BadArchive { .. }
+        )
+    }
+
     /// An [`CacheError::Io`] naming `path`.
     pub(crate) fn io(path: &std::path::Path, source: std::io::Error) -> Self {
         Self::Io {

@@ -14,12 +14,20 @@
 //! hashing); `index.json` is replaced atomically; an image in the index references only blobs
 //! that are present, because blobs are renamed in before the index that names them is written.
 //! Blobs no image references are garbage that `prune::collect_garbage` removes.
+//!
+//! Links: the root may be a link the user configured; it is resolved once, when the store is
+//! opened. Below it nothing is followed: its folders must be real folders (else the store is
+//! refused), files are opened with `O_NOFOLLOW` and must be regular files, and removals remove
+//! a link itself, never what it points at. Whatever is in `tmp/` when the lock is taken belongs
+//! to a job that died (every writer of `tmp/` holds the lock), so taking the lock clears it.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::fs::File;
+use std::fs::{File, OpenOptions};
 use std::io::{self, Read, Write};
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use std::thread::JoinHandle;
+use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
@@ -35,6 +43,8 @@ pub const DEFAULT_DIR: &str = ".build_cache";
 /// The index format this version reads and writes. 2: images keep their OCI target, its other
 /// blobs and the layers' diff ids, and layers are kept as saved (1 kept uncompressed layers).
 pub const INDEX_VERSION: u32 = 2;
+/// How long a job waits for the store lock unless the settings say otherwise.
+pub const DEFAULT_LOCK_TIMEOUT: Duration = Duration::from_secs(600);
 /// How many build records [`Index::record_build`] keeps.
 pub const BUILD_RECORDS_KEPT: usize = 20;
 
@@ -301,13 +311,19 @@ pub struct Store {
 }
 
 impl Store {
-    /// Opens the store at `root`, creating its folders.
+    /// Opens the store at `root`, creating its folders. `root` may be a link, resolved here
+    /// once; a folder of the store that is a link (or not a folder) refuses the store.
     pub fn open(root: &Path) -> Result<Self, CacheError> {
-        let store = Self {
-            root: root.to_path_buf(),
-        };
-        for dir in [store.blob_dir(), store.tmp_dir()] {
-            std::fs::create_dir_all(&dir).map_err(|e| CacheError::io(&dir, e))?;
+        std::fs::create_dir_all(root).map_err(|e| CacheError::io(root, e))?;
+        let resolved = root.canonicalize().map_err(|e| CacheError::io(root, e))?;
+        let store = Self { root: resolved };
+        for dir in [store.root.join("blobs"), store.blob_dir(), store.tmp_dir()] {
+            match std::fs::create_dir(&dir) {
+                Ok(()) => {}
+                Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {}
+                Err(e) => return Err(CacheError::io(&dir, e)),
+            }
+            real_dir(&dir)?;
         }
         Ok(store)
     }
@@ -316,9 +332,33 @@ impl Store {
         &self.root
     }
 
-    /// Takes the store's exclusive lock (see `lock.rs`).
+    /// Takes the store's exclusive lock (see `lock.rs`), waiting at most the default time, and
+    /// clears `tmp/`.
     pub fn lock(&self, on_wait: impl FnOnce(&Path)) -> Result<StoreLock, CacheError> {
-        StoreLock::acquire(&self.root, on_wait)
+        self.lock_within(DEFAULT_LOCK_TIMEOUT, on_wait)
+    }
+
+    /// [`Store::lock`], giving up after `timeout` with [`CacheError::LockTimeout`].
+    pub fn lock_within(
+        &self,
+        timeout: Duration,
+        on_wait: impl FnOnce(&Path),
+    ) -> Result<StoreLock, CacheError> {
+        let lock = StoreLock::acquire(&self.root, timeout, on_wait)?;
+        self.clear_tmp(&lock)?;
+        Ok(lock)
+    }
+
+    /// Room on the store's file system for new blobs (see [`DiskRoom`]); `None` when the file
+    /// system cannot say.
+    pub fn disk_room(&self) -> Option<DiskRoom> {
+        let stats = nix::sys::statvfs::statvfs(&self.root).ok()?;
+        let unit = stats.fragment_size();
+        Some(DiskRoom::new(
+            stats.blocks_available().saturating_mul(unit),
+            stats.blocks().saturating_mul(unit),
+            unit,
+        ))
     }
 
     pub fn index_path(&self) -> PathBuf {
@@ -337,15 +377,17 @@ impl Store {
         self.blob_dir().join(digest.hex())
     }
 
+    /// Whether the blob is there as a regular file (a link named like a blob is not).
     pub fn has_blob(&self, digest: &Digest) -> bool {
-        self.blob_path(digest).is_file()
+        std::fs::symlink_metadata(self.blob_path(digest)).is_ok_and(|m| m.is_file())
     }
 
     /// The index; a store without one is empty.
     pub fn read_index(&self) -> Result<Index, CacheError> {
         let path = self.index_path();
-        match std::fs::read(&path) {
-            Ok(bytes) => Index::parse(&bytes, &path),
+        let mut bytes = Vec::new();
+        match open_regular(&path).and_then(|mut file| file.read_to_end(&mut bytes)) {
+            Ok(_) => Index::parse(&bytes, &path),
             Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(Index::default()),
             Err(e) => Err(CacheError::io(&path, e)),
         }
@@ -444,40 +486,56 @@ impl Store {
         Ok(added)
     }
 
-    /// Moves an already verified file (on the store's file system) into place as `digest`;
-    /// if the store already has the blob, the file is removed instead.
-    pub(crate) fn adopt_blob(&self, file: &Path, digest: &Digest) -> Result<bool, CacheError> {
-        if self.has_blob(digest) {
-            std::fs::remove_file(file).map_err(|e| CacheError::io(file, e))?;
-            return Ok(false);
+    /// Moves verified files (on the store's file system) into place under their digests: the
+    /// ones the store lacks are made durable together (fsyncs on several threads, which the
+    /// file system commits in batches), renamed, and the blob folder is synced once. Files of
+    /// blobs the store already has are left where they are. Returns how many were added.
+    pub(crate) fn adopt_files(
+        &self,
+        files: &[(PathBuf, &Digest)],
+        _lock: &StoreLock,
+    ) -> Result<usize, CacheError> {
+        let new: Vec<&(PathBuf, &Digest)> =
+            files.iter().filter(|(_, d)| !self.has_blob(d)).collect();
+        sync_files(
+            &new.iter()
+                .map(|(path, _)| path.as_path())
+                .collect::<Vec<_>>(),
+        )?;
+        for (path, digest) in &new {
+            let target = self.blob_path(digest);
+            std::fs::rename(path, &target).map_err(|e| CacheError::io(&target, e))?;
         }
-        let target = self.blob_path(digest);
-        std::fs::rename(file, &target).map_err(|e| CacheError::io(&target, e))?;
-        let dir = self.blob_dir();
-        atomic::sync_dir(&dir).map_err(|e| CacheError::io(&dir, e))?;
-        Ok(true)
+        if !new.is_empty() {
+            let dir = self.blob_dir();
+            atomic::sync_dir(&dir).map_err(|e| CacheError::io(&dir, e))?;
+        }
+        Ok(new.len())
     }
 
-    /// Opens a blob for reading.
+    /// Opens a blob for reading (a regular file, never through a link).
     pub fn open_blob(&self, digest: &Digest) -> Result<File, CacheError> {
         let path = self.blob_path(digest);
-        File::open(&path).map_err(|e| CacheError::io(&path, e))
+        open_regular(&path).map_err(|e| CacheError::io(&path, e))
     }
 
     /// Every blob on disk with its size, by digest. Files that are not named like a digest (a
     /// stray file, a temp file of an older version) are ignored, never deleted from here.
     pub fn blob_sizes(&self) -> Result<BTreeMap<Digest, u64>, CacheError> {
-        digest_named_files(&self.blob_dir())?
-            .into_iter()
-            .map(|(digest, path)| {
-                let meta = std::fs::metadata(&path).map_err(|e| CacheError::io(&path, e))?;
-                Ok((digest, meta.len()))
-            })
-            .collect()
+        let dir = self.blob_dir();
+        real_dir(&dir)?;
+        let mut sizes = BTreeMap::new();
+        for (digest, path) in digest_named_files(&dir)? {
+            let meta = std::fs::symlink_metadata(&path).map_err(|e| CacheError::io(&path, e))?;
+            if meta.is_file() {
+                sizes.insert(digest, meta.len());
+            }
+        }
+        Ok(sizes)
     }
 
     /// A fresh, empty staging folder under `tmp/`.
-    pub fn staging_dir(&self, purpose: &str) -> Result<PathBuf, CacheError> {
+    pub fn staging_dir(&self, purpose: &str, _lock: &StoreLock) -> Result<PathBuf, CacheError> {
         let tmp = self.tmp_dir();
         let suffix = atomic::random_suffix().map_err(|e| CacheError::io(&tmp, e))?;
         let dir = tmp.join(format!("{purpose}-{suffix}"));
@@ -487,12 +545,17 @@ impl Store {
 
     /// Removes leftovers of jobs that died mid-write. Safe only with the lock held, because every
     /// writer of `tmp/` holds it.
+    /// A link is removed itself, never followed; `tmp/` must still be a real folder.
     pub fn clear_tmp(&self, _lock: &StoreLock) -> Result<(), CacheError> {
         let tmp = self.tmp_dir();
+        real_dir(&tmp)?;
         let entries = std::fs::read_dir(&tmp).map_err(|e| CacheError::io(&tmp, e))?;
         for entry in entries {
-            let path = entry.map_err(|e| CacheError::io(&tmp, e))?.path();
-            let removed = if path.is_dir() {
+            let entry = entry.map_err(|e| CacheError::io(&tmp, e))?;
+            let path = entry.path();
+            // `file_type` does not follow links, and `remove_dir_all` follows none inside.
+            let is_dir = entry.file_type().is_ok_and(|t| t.is_dir());
+            let removed = if is_dir {
                 std::fs::remove_dir_all(&path)
             } else {
                 std::fs::remove_file(&path)
@@ -501,6 +564,99 @@ impl Store {
         }
         Ok(())
     }
+}
+
+/// Room on a file system for an import's blobs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DiskRoom {
+    /// Bytes an unprivileged writer may still use, less [`DiskRoom::margin`].
+    pub free: u64,
+    /// Kept free for everything else on the runner: the smaller of 1 GiB and 5% of the file
+    /// system.
+    pub margin: u64,
+    /// The allocation unit: a file takes whole units.
+    pub unit: u64,
+}
+
+impl DiskRoom {
+    /// The room of a file system with `available` of `total` bytes free, allocated by `unit`.
+    pub fn new(available: u64, total: u64, unit: u64) -> Self {
+        let margin = (1u64 << 30).min(total / 20);
+        Self {
+            free: available.saturating_sub(margin),
+            margin,
+            unit: unit.max(1),
+        }
+    }
+
+    /// Refuses files of `sizes` that would not fit; the error is the reason.
+    pub fn check(&self, sizes: impl Iterator<Item = u64>) -> Result<(), String> {
+        let needed = sizes.fold(0u64, |total, size| {
+            total.saturating_add(size.div_ceil(self.unit).saturating_mul(self.unit))
+        });
+        if needed > self.free {
+            return Err(format!(
+                "needs {needed} bytes on disk, over the limit of {} bytes free on the store's \
+                 file system (a margin of {} bytes kept)",
+                self.free, self.margin
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// Refuses a store whose folder `dir` is a link or not a folder.
+fn real_dir(dir: &Path) -> Result<(), CacheError> {
+    let meta = std::fs::symlink_metadata(dir).map_err(|e| CacheError::io(dir, e))?;
+    if meta.is_dir() {
+        return Ok(());
+    }
+    Err(CacheError::UnsafeStore {
+        path: dir.display().to_string(),
+        reason: "is a link or not a folder; a store follows no link below its root".into(),
+    })
+}
+
+/// Opens a store file for reading: not through a link (`O_NOFOLLOW`), not blocking on a FIFO
+/// (`O_NONBLOCK`, which regular files ignore), and only if what was opened is a regular file.
+pub(crate) fn open_regular(path: &Path) -> io::Result<File> {
+    let file = OpenOptions::new()
+        .read(true)
+        .custom_flags(nix::libc::O_NOFOLLOW | nix::libc::O_NONBLOCK)
+        .open(path)?;
+    if !file.metadata()?.is_file() {
+        return Err(io::Error::other("not a regular file"));
+    }
+    Ok(file)
+}
+
+/// fsyncs `files` on several threads: the file system then commits many of them per journal
+/// commit instead of one each.
+fn sync_files(files: &[&Path]) -> Result<(), CacheError> {
+    const THREADS: usize = 16;
+    if files.is_empty() {
+        return Ok(());
+    }
+    let chunk = files.len().div_ceil(THREADS);
+    std::thread::scope(|scope| {
+        let handles: Vec<_> = files
+            .chunks(chunk)
+            .map(|paths| {
+                scope.spawn(move || {
+                    paths.iter().try_for_each(|path| {
+                        open_regular(path)
+                            .and_then(|file| file.sync_all())
+                            .map_err(|e| CacheError::io(path, e))
+                    })
+                })
+            })
+            .collect();
+        handles.into_iter().try_for_each(|handle| {
+            handle
+                .join()
+                .unwrap_or_else(|_| Err(CacheError::io(files[0], io::Error::other("panicked"))))
+        })
+    })
 }
 
 /// Copies `reader` into a new file at `path` and returns the digest and length. The file is not
@@ -679,5 +835,43 @@ mod tests {
         let store = Store::open(dir.path()).expect("open");
         std::fs::write(store.blob_dir().join("notes.txt"), "x").expect("write");
         assert!(store.blob_sizes().expect("sizes").is_empty());
+    }
+
+    #[test]
+    fn the_disk_room_keeps_a_margin_and_counts_whole_units() {
+        let small = DiskRoom::new(19 << 20, 20 << 20, 4096);
+        assert_eq!(small.margin, 1 << 20, "5% of a small file system");
+        assert_eq!(small.free, 18 << 20);
+        let big = DiskRoom::new(500 << 30, 1000 << 30, 4096);
+        assert_eq!(big.margin, 1 << 30, "at most 1 GiB");
+        // 4,608 one-byte files take 18 MiB in 4 KiB units.
+        assert!(small.check(std::iter::repeat_n(1, 4608)).is_ok());
+        let err = small.check(std::iter::repeat_n(1, 4609)).expect_err("over");
+        assert!(err.contains("free on the store's file system"), "{err}");
+    }
+
+    #[test]
+    fn a_store_folder_that_is_a_link_refuses_the_store() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let outside = dir.path().join("outside");
+        std::fs::create_dir(&outside).expect("mkdir");
+        std::fs::write(outside.join("victim"), "x").expect("write");
+        let root = dir.path().join("store");
+        std::fs::create_dir_all(root.join("blobs/sha256")).expect("mkdir");
+        std::os::unix::fs::symlink(&outside, root.join("tmp")).expect("symlink");
+        assert!(matches!(
+            Store::open(&root),
+            Err(CacheError::UnsafeStore { .. })
+        ));
+        // A link as the root itself is the user's choice: resolved once.
+        let link = dir.path().join("link");
+        std::os::unix::fs::symlink(dir.path().join("real"), &link).expect("symlink");
+        std::fs::create_dir(dir.path().join("real")).expect("mkdir");
+        let store = Store::open(&link).expect("open");
+        assert_eq!(
+            store.root(),
+            dir.path().join("real").canonicalize().expect("real")
+        );
+        assert!(outside.join("victim").exists());
     }
 }

@@ -67,15 +67,101 @@ pub(super) fn now() -> u64 {
         .map_or(0, |d| d.as_secs())
 }
 
+/// Opens the store and takes its lock, waiting at most the configured time. A store that may
+/// not be used (see [`check_store_root`]) or a lock held too long is a [`CacheError`] for which
+/// [`CacheError::is_skip`] holds: callers go on without the cache.
 pub(super) fn open_locked(
     ctx: &Context,
     cache: &CacheSettings,
 ) -> Result<(Store, StoreLock), Error> {
-    let store = Store::open(&cache.dir)?;
-    let lock = store.lock(|path| {
-        ctx.info(&format!("waiting for the cache lock {}", path.display()));
+    let store = open_store(ctx, cache)?;
+    let lock = store.lock_within(cache.lock_timeout, |path| {
+        ctx.info(&format!(
+            "waiting for the cache lock {} (at most {} s)",
+            path.display(),
+            cache.lock_timeout.as_secs()
+        ));
     })?;
     Ok((store, lock))
+}
+
+/// Opens the store after [`check_store_root`].
+fn open_store(ctx: &Context, cache: &CacheSettings) -> Result<Store, Error> {
+    check_store_root(&ctx.dir, &cache.dir)?;
+    Ok(Store::open(&cache.dir)?)
+}
+
+/// Refuses a store root that the repository at `repo` tracks (a committed folder or link: a
+/// pull request could plant links or entries in it) or that another user owns.
+fn check_store_root(repo: &Path, root: &Path) -> Result<(), CacheError> {
+    let refuse = |reason: String| CacheError::UnsafeStore {
+        path: root.display().to_string(),
+        reason,
+    };
+    let resolved = root.canonicalize().ok();
+    for path in std::iter::once(root).chain(resolved.as_deref()) {
+        if tracked_by_git(repo, path) {
+            return Err(refuse(
+                "git tracks it (committed to the repository); the cache store must not come \
+                 from a checkout"
+                    .into(),
+            ));
+        }
+    }
+    if let Ok(meta) = std::fs::metadata(root) {
+        let me = nix::unistd::geteuid().as_raw();
+        let owner = std::os::unix::fs::MetadataExt::uid(&meta);
+        if owner != me {
+            return Err(refuse(format!(
+                "owned by user {owner}, not by this user ({me})"
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// Whether `git ls-files` in `repo` lists `path` or anything under it (the path taken
+/// literally, not as a pattern); false where git cannot say (no repository, `path` outside it,
+/// no git).
+fn tracked_by_git(repo: &Path, path: &Path) -> bool {
+    std::process::Command::new("git")
+        .args(["--literal-pathspecs", "-c", "core.fsmonitor=false"])
+        .args(["ls-files", "-z", "--"])
+        .arg(path)
+        .current_dir(repo)
+        .stdin(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .output()
+        .is_ok_and(|out| out.status.success() && !out.stdout.is_empty())
+}
+
+/// A command that changes the store, skipped: a warning, exit 0.
+fn skip(ctx: &Context, error: &CacheError) -> Result<u8, Error> {
+    let warning = error.to_string();
+    ctx.info(&format!("warning: {warning}; continuing without the cache"));
+    #[derive(Serialize)]
+    struct Skipped<'a> {
+        skipped: bool,
+        warning: &'a str,
+    }
+    let report = Skipped {
+        skipped: true,
+        warning: &warning,
+    };
+    render(ctx, &report, format!("cache skipped: {warning}\n"))?;
+    Ok(exit::SUCCESS)
+}
+
+/// [`open_locked`] for a command: `Err(code)` when the cache is skipped (see [`skip`]).
+fn open_or_skip(
+    ctx: &Context,
+    cache: &CacheSettings,
+) -> Result<(Store, StoreLock), Result<u8, Error>> {
+    match open_locked(ctx, cache) {
+        Ok(opened) => Ok(opened),
+        Err(Error::Cache(error)) if error.is_skip() => Err(skip(ctx, &error)),
+        Err(other) => Err(Err(other)),
+    }
 }
 
 fn render<T: Serialize>(ctx: &Context, value: &T, human: String) -> Result<(), Error> {
@@ -93,7 +179,7 @@ fn render<T: Serialize>(ctx: &Context, value: &T, human: String) -> Result<(), E
 
 /// Creates the store and `buildkitd.toml` next to it.
 fn setup(ctx: &Context, cache: &CacheSettings) -> Result<u8, Error> {
-    let store = Store::open(&cache.dir)?;
+    let store = open_store(ctx, cache)?;
     let config = store.root().join("buildkitd.toml");
     let text = buildkitd_toml(cache.size_limit_bytes, cache.retention_days);
     std::fs::write(&config, text).map_err(|source| Error::Io {
@@ -152,7 +238,7 @@ struct Stats {
 }
 
 fn stats(ctx: &Context, cache: &CacheSettings) -> Result<u8, Error> {
-    let store = Store::open(&cache.dir)?;
+    let store = open_store(ctx, cache)?;
     let index = store.read_index()?;
     let sizes = store.blob_sizes()?;
     let (cached, total) = index
@@ -263,14 +349,20 @@ fn describe(summary: &PruneSummary) -> String {
 }
 
 fn cleanup(ctx: &Context, cache: &CacheSettings) -> Result<u8, Error> {
-    let (store, lock) = open_locked(ctx, cache)?;
+    let (store, lock) = match open_or_skip(ctx, cache) {
+        Ok(opened) => opened,
+        Err(done) => return done,
+    };
     let summary = enforce_retention(&store, &lock, cache)?;
     render(ctx, &summary, describe(&summary))?;
     Ok(exit::SUCCESS)
 }
 
 fn optimize(ctx: &Context, cache: &CacheSettings, buildkit: Option<&Path>) -> Result<u8, Error> {
-    let (store, lock) = open_locked(ctx, cache)?;
+    let (store, lock) = match open_or_skip(ctx, cache) {
+        Ok(opened) => opened,
+        Err(done) => return done,
+    };
     let mut summary = enforce_limit(&store, &lock, cache)?;
     if let Some(dir) = buildkit {
         let buildkit = prune::collect_buildkit_local(&ctx.dir.join(dir))?;
@@ -300,7 +392,10 @@ fn export(
     path: &Path,
     images: &[String],
 ) -> Result<u8, Error> {
-    let (store, mut lock) = open_locked(ctx, cache)?;
+    let (store, mut lock) = match open_or_skip(ctx, cache) {
+        Ok(opened) => opened,
+        Err(done) => return done,
+    };
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get() as u32);
     let mut file = AtomicFile::create(path).map_err(|e| CacheError::io(path, e))?;
     let mut placed = None;
@@ -471,7 +566,11 @@ fn import(ctx: &Context, cache: &CacheSettings, path: &Path, load: bool) -> Resu
     if !path.is_file() {
         return miss(format!("no cache archive at {}", path.display()));
     }
-    let (store, lock) = open_locked(ctx, cache)?;
+    let (store, lock) = match open_locked(ctx, cache) {
+        Ok(opened) => opened,
+        Err(Error::Cache(error)) if error.is_skip() => return miss(error.to_string()),
+        Err(other) => return Err(other),
+    };
     let runtime = runtime()?;
     // The images go to the daemon while the archive is read (see `DaemonTee`). A daemon that
     // cannot be reached does not stop the store from being restored; its error comes after.
@@ -480,7 +579,7 @@ fn import(ctx: &Context, cache: &CacheSettings, path: &Path, load: bool) -> Resu
     } else {
         None
     };
-    let limits = Limits::default();
+    let limits = Limits::for_store(&store, cache.size_limit_bytes);
     let imported = match &mut tee {
         Some(tee) => archive::import_teeing(&store, &lock, path, &limits, tee),
         None => archive::import(&store, &lock, path, &limits),

@@ -1,17 +1,18 @@
 //! The cache's settings: whether caching is on, where the store lives, its size limit,
-//! retention and archive compression.
+//! retention, archive compression and how long to wait for the store's lock.
 //!
 //! Each comes from `BUILDOPT_<NAME>`, then the original scripts' name (`ENABLE_CACHING`,
 //! `CACHE_SIZE_LIMIT_GB`, `CACHE_RETENTION_DAYS`), then the GitHub Action input, then the
 //! default; a command-line flag wins over all of them.
 
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use super::resolve::{Layers, parse_bool};
 use super::vars::{self, SettingVar};
 use super::{ConfigError, Level};
 use crate::cache::Compression;
-use crate::cache::store::DEFAULT_DIR;
+use crate::cache::store::{DEFAULT_DIR, DEFAULT_LOCK_TIMEOUT};
 use crate::env::Env;
 
 /// The size limit when nothing sets one: GitHub's per-repository cache quota.
@@ -32,6 +33,8 @@ pub struct CacheSettings {
     pub size_limit_bytes: u64,
     pub retention_days: u64,
     pub compression: Compression,
+    /// How long a job waits for another job's store lock before going on without the cache.
+    pub lock_timeout: Duration,
 }
 
 /// Cache settings given on the command line.
@@ -68,6 +71,8 @@ impl CacheSettings {
             None => pick(env, inputs, &vars::CACHE_COMPRESSION, parse_compression)?
                 .unwrap_or(Compression::Zstd),
         };
+        let lock_timeout = pick(env, inputs, &vars::CACHE_LOCK_TIMEOUT, parse_count)?
+            .map_or(DEFAULT_LOCK_TIMEOUT, Duration::from_secs);
         Ok(Self {
             enabled,
             stages: enabled && level == Level::Maximum,
@@ -75,6 +80,7 @@ impl CacheSettings {
             size_limit_bytes: size_gb.saturating_mul(1 << 30),
             retention_days,
             compression,
+            lock_timeout,
         })
     }
 }
@@ -126,6 +132,7 @@ mod tests {
         assert!(s.enabled);
         assert_eq!(s.dir, Path::new("/repo/.build_cache"));
         assert_eq!((s.size_limit_bytes, s.retention_days), (10 << 30, 7));
+        assert_eq!(s.lock_timeout, Duration::from_secs(600));
         assert!(!resolve(&[], Level::Minimal).expect("ok").enabled);
     }
 
@@ -148,6 +155,7 @@ mod tests {
                 ("ENABLE_CACHING", "false"),
                 ("BUILDOPT_CACHE_DIR", "/tmp/c"),
                 ("BUILDOPT_CACHE_COMPRESSION", "gzip"),
+                ("BUILDOPT_CACHE_LOCK_TIMEOUT", "5"),
             ],
             Level::Ci,
         )
@@ -156,6 +164,7 @@ mod tests {
         assert!(!s.enabled);
         assert_eq!(s.dir, Path::new("/tmp/c"));
         assert_eq!(s.compression, Compression::Gzip);
+        assert_eq!(s.lock_timeout, Duration::from_secs(5));
     }
 
     #[test]
@@ -165,6 +174,7 @@ mod tests {
             ("CACHE_RETENTION_DAYS", "-1"),
             ("ENABLE_CACHING", "maybe"),
             ("BUILDOPT_CACHE_COMPRESSION", "xz"),
+            ("BUILDOPT_CACHE_LOCK_TIMEOUT", "soon"),
         ] {
             let e = resolve(&[(name, value)], Level::Medium).expect_err("bad");
             assert!(e.to_string().contains(name), "{e}");

@@ -116,6 +116,12 @@ pub const CACHE_SIZE_LIMIT_GB: SettingVar = var(
     Some("CACHE_SIZE_LIMIT_GB"),
     "INPUT_CACHE_SIZE_LIMIT_GB",
 );
+pub const CACHE_LOCK_TIMEOUT: SettingVar = var(
+    "cache_lock_timeout",
+    "BUILDOPT_CACHE_LOCK_TIMEOUT",
+    None,
+    "INPUT_CACHE_LOCK_TIMEOUT",
+);
 pub const CACHE_COMPRESSION: SettingVar = var(
     "cache_compression",
     "BUILDOPT_CACHE_COMPRESSION",

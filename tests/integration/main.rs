@@ -4,6 +4,7 @@ mod benchmark;
 mod build;
 mod cache;
 mod cache_build;
+mod cache_hardening;
 mod ci;
 mod cli;
 mod cross_engine;
