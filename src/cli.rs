@@ -273,6 +273,9 @@ pub enum CacheAction {
         /// Only fill the store; do not load images into the daemon.
         #[arg(long)]
         no_load: bool,
+        /// Let the archive's tags move tags the daemon has on other images (kept by default).
+        #[arg(long)]
+        force: bool,
     },
     /// Print the CI cache key and restore keys (and write them to GitHub step outputs).
     Key,

@@ -69,7 +69,7 @@ fn try_restore(
             ..CacheRestore::default()
         });
     }
-    let wanted: Vec<ImageEntry> = index
+    let mut wanted: Vec<ImageEntry> = index
         .images
         .iter()
         .filter(|entry| wanted(&entry.name, repositories, cache.stages))
@@ -77,6 +77,12 @@ fn try_restore(
         .collect();
     if wanted.is_empty() {
         return Ok(CacheRestore::default());
+    }
+    for tag in wanted.iter_mut().flat_map(own_tags_only) {
+        ctx.info(&format!(
+            "warning: the store's entry tags {tag}, a repository this workspace does not build: \
+             not applied"
+        ));
     }
     let sizes: BTreeMap<String, u64> = wanted.iter().map(|e| (e.name.clone(), e.size)).collect();
     let (loaded, present) =
@@ -104,6 +110,18 @@ fn wanted(name: &str, repositories: &BTreeSet<String>, stages: bool) -> bool {
     } else {
         repositories.contains(name)
     }
+}
+
+/// Keeps only the tags of `entry` in its own repository (a store restored from a CI cache is
+/// not trusted to tag anything else on the daemon); returns the tags dropped.
+fn own_tags_only(entry: &mut ImageEntry) -> Vec<String> {
+    let own = docker_tar::repository(&entry.name).to_owned();
+    let (kept, dropped) = entry
+        .tags
+        .drain(..)
+        .partition(|tag| docker_tar::repository(tag) == own);
+    entry.tags = kept;
+    dropped
 }
 
 /// Marks the restored entries as used now, so retention keeps images that builds still use.
@@ -288,6 +306,22 @@ mod tests {
             image.image_id = Some(Digest::of(image.repository.as_bytes()).to_string());
         }
         report
+    }
+
+    #[test]
+    fn a_restored_entry_tags_only_its_own_repository() {
+        let mut stage = entry("acme/api:stage-builder", None, 0);
+        stage.tags = vec!["acme/api:stage-builder".into(), "busybox:latest".into()];
+        assert_eq!(own_tags_only(&mut stage), ["busybox:latest"]);
+        assert_eq!(stage.tags, ["acme/api:stage-builder"]);
+        let mut image = entry("reg:5000/acme/api", None, 0);
+        image.tags = vec![
+            "reg:5000/acme/api:inputs-ab".into(),
+            "reg:5000/acme/api:latest".into(),
+            "reg:5000/other:latest".into(),
+        ];
+        assert_eq!(own_tags_only(&mut image), ["reg:5000/other:latest"]);
+        assert_eq!(image.tags.len(), 2);
     }
 
     #[test]

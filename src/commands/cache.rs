@@ -56,7 +56,11 @@ pub fn run(ctx: &Context, args: &CacheArgs) -> Result<u8, Error> {
         CacheAction::Export { path, images, .. } => {
             export(ctx, &cache, &ctx.dir.join(path), images)
         }
-        CacheAction::Import { path, no_load } => import(ctx, &cache, &ctx.dir.join(path), !no_load),
+        CacheAction::Import {
+            path,
+            no_load,
+            force,
+        } => import(ctx, &cache, &ctx.dir.join(path), !no_load, *force),
         CacheAction::Key => key(ctx, &settings),
     }
 }
@@ -546,9 +550,17 @@ struct ImportReport {
     already_in_daemon: Vec<String>,
     /// The `docker load` uploads the loaded images went through (see `cache::requests`).
     load_requests: usize,
+    /// The archive's tags left where they were, naming another image in the daemon.
+    tags_kept: Vec<String>,
 }
 
-fn import(ctx: &Context, cache: &CacheSettings, path: &Path, load: bool) -> Result<u8, Error> {
+fn import(
+    ctx: &Context,
+    cache: &CacheSettings,
+    path: &Path,
+    load: bool,
+    force: bool,
+) -> Result<u8, Error> {
     let miss = |warning: String| {
         ctx.info(&format!("warning: {warning}; continuing without the cache"));
         let report = ImportReport {
@@ -560,6 +572,7 @@ fn import(ctx: &Context, cache: &CacheSettings, path: &Path, load: bool) -> Resu
             loaded: Vec::new(),
             already_in_daemon: Vec::new(),
             load_requests: 0,
+            tags_kept: Vec::new(),
         };
         render(ctx, &report, format!("cache miss: {warning}\n")).map(|()| exit::SUCCESS)
     };
@@ -575,7 +588,11 @@ fn import(ctx: &Context, cache: &CacheSettings, path: &Path, load: bool) -> Resu
     // The images go to the daemon while the archive is read (see `DaemonTee`). A daemon that
     // cannot be reached does not stop the store from being restored; its error comes after.
     let mut tee = if load {
-        Some(DaemonTee::new(&runtime, runtime.block_on(connect(ctx))))
+        Some(DaemonTee::new(
+            &runtime,
+            runtime.block_on(connect(ctx)),
+            force,
+        ))
     } else {
         None
     };
@@ -605,9 +622,16 @@ fn import(ctx: &Context, cache: &CacheSettings, path: &Path, load: bool) -> Resu
         loaded: Vec::new(),
         already_in_daemon: Vec::new(),
         load_requests: 0,
+        tags_kept: Vec::new(),
     };
     if let Some(tee) = tee {
         report.load_requests = tee.done.len();
+        report.tags_kept = tee.kept_tags.clone();
+        for tag in &tee.kept_tags {
+            ctx.info(&format!(
+                "warning: kept {tag}: the daemon has it on another image (--force moves it)"
+            ));
+        }
         let (loaded, present) = tee.finish()?;
         report.loaded = loaded;
         report.already_in_daemon = present;
@@ -646,10 +670,18 @@ struct DaemonTee<'a> {
     done: Vec<tokio::task::JoinHandle<Result<Vec<String>, EngineError>>>,
     /// The uploads that take the blob being read.
     taking: Vec<usize>,
+    /// Whether the archive's tags may move tags the daemon has on other images.
+    force: bool,
+    /// Tags left where they were (they name another image; `--force` moves them).
+    kept_tags: Vec<String>,
 }
 
 impl<'a> DaemonTee<'a> {
-    fn new(runtime: &'a tokio::runtime::Runtime, engine: Result<DockerEngine, Error>) -> Self {
+    fn new(
+        runtime: &'a tokio::runtime::Runtime,
+        engine: Result<DockerEngine, Error>,
+        force: bool,
+    ) -> Self {
         let (engine, error) = match engine {
             Ok(engine) => (Some(engine), None),
             Err(error) => (None, Some(error)),
@@ -663,6 +695,8 @@ impl<'a> DaemonTee<'a> {
             tars: Vec::new(),
             done: Vec::new(),
             taking: Vec::new(),
+            force,
+            kept_tags: Vec::new(),
         }
     }
 
@@ -670,18 +704,46 @@ impl<'a> DaemonTee<'a> {
     fn sort_images(&mut self, engine: &DockerEngine, manifest: &Manifest) -> Result<(), Error> {
         let image_store = engine.info().image_store;
         for image in &manifest.images {
-            let found = match image.id_on(image_store) {
+            let id = image.id_on(image_store).map(Digest::to_string);
+            let found = match &id {
                 Some(id) => self
                     .runtime
-                    .block_on(engine.inspect(&id.to_string()))
+                    .block_on(engine.inspect(id))
                     .map_err(cache_err)?,
                 None => None,
             };
+            let mut image = image.clone();
+            if !self.force {
+                self.keep_other_images_tags(engine, &mut image, id.as_deref())?;
+            }
             match found {
-                Some(_) => self.present.push(image.clone()),
-                None => self.missing.push(image.clone()),
+                Some(_) => self.present.push(image),
+                None => self.missing.push(image),
             }
         }
+        Ok(())
+    }
+
+    /// Drops from `image` the tags the daemon has on another image: an archive the user chose
+    /// applies its tags, but never moves one that names something else (`--force` does).
+    fn keep_other_images_tags(
+        &mut self,
+        engine: &DockerEngine,
+        image: &mut ImageEntry,
+        id: Option<&str>,
+    ) -> Result<(), Error> {
+        let mut kept = Vec::new();
+        for tag in &image.tags {
+            let current = self
+                .runtime
+                .block_on(engine.inspect(tag))
+                .map_err(cache_err)?;
+            if current.is_some_and(|info| Some(info.id.as_str()) != id) {
+                kept.push(tag.clone());
+            }
+        }
+        image.tags.retain(|tag| !kept.contains(tag));
+        self.kept_tags.extend(kept);
         Ok(())
     }
 

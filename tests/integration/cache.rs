@@ -545,3 +545,41 @@ fn a_blob_failing_its_digest_mid_import_loads_nothing_into_the_daemon() {
     assert!(inspect(&tag));
     docker(&["rmi", "-f", &tag], dir.path());
 }
+
+#[test]
+fn an_import_never_moves_a_tag_from_another_image_unless_forced() {
+    let Some((dir, image)) = store_with_image("tagmove") else {
+        return;
+    };
+    let tag = format!("{image}:v1");
+    // The daemon's own image under the archive's tag.
+    docker(&["tag", "buildopt-test/busybox:latest", &tag], dir.path());
+    let theirs = image_id(&tag, dir.path());
+    let fresh = dir.path().join("fresh");
+    std::fs::create_dir(&fresh).expect("mkdir");
+    std::fs::copy(dir.path().join("c.tzst"), fresh.join("c.tzst")).expect("copy");
+
+    let out = run(
+        &fresh,
+        &["--format", "json", "cache", "import", "c.tzst"],
+        &[],
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    assert_eq!(report["tags_kept"], serde_json::json!([tag]), "{report}");
+    assert!(text(&out).contains("--force moves it"), "{}", text(&out));
+    assert_eq!(
+        image_id(&tag, dir.path()),
+        theirs,
+        "the tag stayed where it was"
+    );
+
+    let out = run(
+        &fresh,
+        &["--format", "json", "cache", "import", "--force", "c.tzst"],
+        &[],
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert_ne!(image_id(&tag, dir.path()), theirs, "--force moves it");
+    docker(&["rmi", "-f", &tag], dir.path());
+}

@@ -429,3 +429,43 @@ fn level_maximum_caches_the_builder_stage_and_medium_does_not() {
     assert!(!step_cached(&app["steps"], "app.txt"), "{app}");
     wipe_two_stage(&medium);
 }
+
+#[test]
+fn a_restore_tags_only_the_workspaces_repositories() {
+    if !daemon_available("cache_build restore tags") {
+        return;
+    }
+    let prefix = prefix("cachetags");
+    let _images = Images(prefix.clone());
+    let repo = example_repo(&prefix);
+    let store = tempfile::tempdir().expect("store");
+    let (code, _, stderr) = build_cached(&repo, store.path(), &["--only", "linter"]);
+    assert_eq!(code, Some(0), "{stderr}");
+    // A store from a CI cache names a repository this workspace does not build.
+    let victim = format!("{prefix}-victim/app:latest");
+    let index_path = store.path().join("index.json");
+    let mut index: Value =
+        serde_json::from_slice(&std::fs::read(&index_path).expect("index")).expect("json");
+    let linter = format!("{prefix}/linter");
+    let entry = index["images"]
+        .as_array_mut()
+        .and_then(|images| images.iter_mut().find(|i| i["name"] == linter.as_str()))
+        .expect("the linter's entry");
+    entry["tags"]
+        .as_array_mut()
+        .expect("tags")
+        .push(Value::from(victim.clone()));
+    std::fs::write(&index_path, serde_json::to_vec(&index).expect("json")).expect("write");
+    drop(Images(prefix.clone()));
+
+    let (code, report, stderr) = build_cached(&repo, store.path(), &["--only", "linter"]);
+    assert_eq!(code, Some(0), "{stderr}");
+    assert_eq!(
+        names(&report["cache"]["restore"]["loaded"]),
+        [linter],
+        "{report}"
+    );
+    assert!(stderr.contains(&format!("tags {victim}")), "{stderr}");
+    let listed = docker(&["images", "--format", "{{.Repository}}:{{.Tag}}"]);
+    assert!(!listed.contains(&victim), "{victim} was tagged: {listed}");
+}

@@ -463,11 +463,20 @@ fn wrappers_gitlab_component_uses_every_input_and_matches_the_template() {
     assert_eq!(template["artifacts"]["when"], "always");
     // GitLab's cache carries the exported archive; the store is outside the checkout and is
     // filled by `cache import`, which checks every blob (issue 13).
-    assert_eq!(template["cache"]["paths"], json!(["$BUILDOPT_CACHE_ARCHIVE"]));
-    assert_eq!(template["variables"]["BUILDOPT_CACHE_DIR"], "/tmp/buildopt-cache");
+    assert_eq!(
+        template["cache"]["paths"],
+        json!(["$BUILDOPT_CACHE_ARCHIVE"])
+    );
+    assert_eq!(
+        template["variables"]["BUILDOPT_CACHE_DIR"],
+        "/tmp/buildopt-cache"
+    );
     assert_eq!(component["after_script"], template["after_script"]);
     let restore = template["script"][0].as_str().expect("the restore line");
-    assert!(restore.contains("buildopt cache import --no-load"), "{restore}");
+    assert!(
+        restore.contains("buildopt cache import --no-load"),
+        "{restore}"
+    );
     assert_eq!(
         yaml(&read("gitlab/buildopt.gitlab-ci.yml"), "the template")["buildopt"]["extends"],
         ".buildopt"
