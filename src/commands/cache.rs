@@ -1,6 +1,9 @@
 //! `buildopt cache`: set up, inspect, prune, export and import the build cache, and print CI
 //! cache keys. Every change to the store happens under its lock and ends by enforcing the
 //! retention and the size limit, so the store never grows past them.
+//!
+//! Entry names, tags and paths come from the store and the checkout: the human forms show them
+//! through [`console_name`]/[`console_line`], the JSON forms through [`escape::console_json`].
 
 use std::collections::BTreeMap;
 use std::io::Write as _;
@@ -30,6 +33,7 @@ use crate::exit;
 use crate::git::Git;
 use crate::image_archive::LoadTar;
 use crate::notify;
+use crate::report::escape::{self, console_line, console_name};
 use crate::settings::cache::{CacheFlags, CacheSettings};
 use crate::settings::{Flags, Settings};
 
@@ -85,7 +89,7 @@ fn render<T: Serialize>(ctx: &Context, value: &T, human: String) -> Result<(), E
                 path: "stdout".into(),
                 source: std::io::Error::other(e),
             })?;
-            write_stdout(&(json + "\n"))
+            write_stdout(&(escape::console_json(&json) + "\n"))
         }
         Format::Human => write_stdout(&human),
     }
@@ -102,8 +106,8 @@ fn setup(ctx: &Context, cache: &CacheSettings) -> Result<u8, Error> {
     })?;
     let human = format!(
         "cache store: {}\nbuildkit config: {} (use with buildkitd --config)\n",
-        store.root().display(),
-        config.display()
+        console_name(&store.root().display().to_string()),
+        console_name(&config.display().to_string())
     );
     #[derive(Serialize)]
     struct Setup<'a> {
@@ -173,7 +177,7 @@ fn stats(ctx: &Context, cache: &CacheSettings) -> Result<u8, Error> {
     };
     let human = format!(
         "store: {}\nentries: {}\nblobs: {} ({} bytes)\nhit ratio: {}\noldest use: {}\nnewest use: {}\nlimit: {} bytes, retention {} days\n",
-        stats.store,
+        console_name(&stats.store),
         stats.entries,
         stats.blobs,
         stats.bytes,
@@ -256,7 +260,12 @@ fn describe(summary: &PruneSummary) -> String {
     format!(
         "removed {} entries ({}), {} blobs, {} bytes\n",
         summary.images_removed.len(),
-        summary.images_removed.join(", "),
+        summary
+            .images_removed
+            .iter()
+            .map(|name| console_name(name))
+            .collect::<Vec<_>>()
+            .join(", "),
         summary.blobs_removed,
         summary.bytes_freed
     )
@@ -337,7 +346,7 @@ fn export(
         summary.images,
         summary.blobs,
         summary.blob_bytes,
-        path.display(),
+        console_name(&path.display().to_string()),
         summary.archive_bytes,
         summary.compression
     );
@@ -466,7 +475,8 @@ fn import(ctx: &Context, cache: &CacheSettings, path: &Path, load: bool) -> Resu
             already_in_daemon: Vec::new(),
             load_requests: 0,
         };
-        render(ctx, &report, format!("cache miss: {warning}\n")).map(|()| exit::SUCCESS)
+        let human = format!("cache miss: {}\n", console_line(&warning));
+        render(ctx, &report, human).map(|()| exit::SUCCESS)
     };
     if !path.is_file() {
         return miss(format!("no cache archive at {}", path.display()));
@@ -844,10 +854,10 @@ fn key(ctx: &Context, settings: &Settings) -> Result<u8, Error> {
     });
     let human = format!(
         "key: {}\nrestore-keys:\n{}trust: {:?}\nsave: {}\n",
-        keys.key,
+        console_name(&keys.key),
         keys.restore_keys
             .iter()
-            .map(|k| format!("  {k}\n"))
+            .map(|k| format!("  {}\n", console_name(k)))
             .collect::<String>(),
         keys.trust,
         keys.save

@@ -18,6 +18,7 @@ use crate::engine::DockerEngine;
 use crate::engine::EngineError;
 use crate::env::Env;
 use crate::error::Error;
+use crate::report::escape::console_line;
 use crate::settings::file::{self as config_file, FileOptions};
 
 /// Everything a command needs from the command line and the process, resolved once.
@@ -45,7 +46,11 @@ pub fn run(cli: Cli, env: Env) -> u8 {
     match result {
         Ok(code) => code,
         Err(err) => {
-            let _ = writeln!(std::io::stderr(), "error: {err}");
+            let _ = writeln!(
+                std::io::stderr(),
+                "error: {}",
+                console_lines(&err.to_string())
+            );
             err.exit_code()
         }
     }
@@ -92,12 +97,25 @@ impl Context {
         async move { DockerEngine::connect(host.as_deref(), cert_path.as_deref(), tls_verify).await }
     }
 
-    /// Writes a line on stderr unless `--quiet`.
+    /// Writes a line on stderr unless `--quiet`. Callers format names into it raw: the whole
+    /// line goes through [`console_line`] once, here.
     pub fn info(&self, line: &str) {
         if !self.quiet {
-            let _ = writeln!(std::io::stderr(), "{line}");
+            let _ = writeln!(std::io::stderr(), "{}", console_line(line));
         }
     }
+}
+
+/// An error message, which may hold names from the repository, the config or a store, for
+/// stderr: its own line breaks stay (some messages end with the command that fixes the problem),
+/// each line passes through [`console_line`], so no line starts a workflow command or holds an
+/// escape sequence.
+fn console_lines(message: &str) -> String {
+    message
+        .split('\n')
+        .map(console_line)
+        .collect::<Vec<_>>()
+        .join("\n")
 }
 
 fn read_config(path: &Path) -> Result<FileOptions, Error> {

@@ -102,11 +102,11 @@ pub fn tell(ctx: &Context, outcome: &PublishOutcome) {
         ctx.info(line);
     }
     for warning in &outcome.warnings {
-        // One line each, so text from an API answer cannot start a workflow command.
+        // Text from an API answer: one inert line (see `report::escape::console`).
         let _ = writeln!(
             std::io::stderr(),
             "warning: {}",
-            warning.replace(['\r', '\n'], " ")
+            crate::report::escape::console_line(warning)
         );
     }
 }

@@ -13,6 +13,7 @@ mod failures;
 mod fake_api;
 mod git_plumbing;
 mod hostile_input;
+mod hostile_names;
 mod notify;
 mod plan;
 mod range;
