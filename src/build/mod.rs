@@ -23,6 +23,8 @@ use crate::engine::{BuildRequest, EngineError, ImageInfo, StepRecord};
 use crate::report::model::{Failure, ImageResult, Warning};
 
 pub use hooks::Hooks;
+
+use crate::notify::secret::Redactor;
 pub use remote::{Publish, RemoteRef};
 
 /// The label holding an image's inputs digest; reuse looks images up by it.
@@ -85,6 +87,9 @@ pub struct Options<'a> {
     /// Run around each job: a failing pre-build hook fails the job, a failing post-build hook
     /// adds a warning. Jobs skipped without starting get only the post-build hook.
     pub hooks: &'a Hooks,
+    /// Every secret value of the run: applied to what hooks and builds print (failures,
+    /// warnings, step names) before it leaves the scheduler, in progress events and outcomes.
+    pub redactor: &'a Redactor,
 }
 
 /// What the scheduler tells its observer while it runs.

@@ -1,6 +1,6 @@
 //! The scheduling loop: starts every job whose parents are ready, up to the job limit, and reacts
 //! to each end (success, failure, the daemon going away) and to cancellation, with each job's
-//! hooks around it.
+//! hooks around it. What hooks and builds print leaves it only through the run's redactor.
 
 use std::future::Future;
 use std::time::{Duration, Instant};
@@ -17,6 +17,7 @@ use super::{
     is_fatal,
 };
 use crate::engine::{BuildEvent, Engine, EngineError, ImageInfo};
+use crate::notify::secret::Redactor;
 use crate::report::model::{Failure, ImageResult, Warning};
 
 /// Why a job that never ran was left out.
@@ -34,6 +35,8 @@ pub async fn run<E: Engine>(
     observe: &(dyn Fn(Progress) + Sync),
     cancel: impl Future<Output = ()>,
 ) -> Result<RunOutcome, BuildError> {
+    let redacting = |progress| observe(redacted_progress(options.redactor, progress));
+    let observe: &(dyn Fn(Progress) + Sync) = &redacting;
     let probed = probe_reusable(engine, jobs).await?;
     let mut outcomes: Vec<Option<JobOutcome>> = vec![None; jobs.len()];
     let mut started = vec![false; jobs.len()];
@@ -100,10 +103,50 @@ pub async fn run<E: Engine>(
             }
         }
     }
+    for outcome in &mut outcomes {
+        redact_outcome(options.redactor, outcome);
+    }
     Ok(RunOutcome {
         jobs: outcomes,
         interrupted,
     })
+}
+
+/// `progress` with secrets removed from the step name (a Dockerfile line, or what the builder
+/// printed).
+fn redacted_progress(redactor: &Redactor, progress: Progress) -> Progress {
+    match progress {
+        Progress::Step {
+            image,
+            name,
+            position,
+        } => Progress::Step {
+            image,
+            name: redactor.redact(&name),
+            position,
+        },
+        other => other,
+    }
+}
+
+/// Removes secrets from everything in `outcome` that a hook or a build printed: the failure
+/// (step, message, log tail), the warnings, the step names and their errors. This is where that
+/// text enters the RunReport, and so every report, comment, summary and message.
+fn redact_outcome(redactor: &Redactor, outcome: &mut JobOutcome) {
+    if let Some(failure) = &mut outcome.failure {
+        failure.step = failure.step.as_deref().map(|step| redactor.redact(step));
+        failure.message = redactor.redact(&failure.message);
+        failure.log_tail = redactor.redact_lines(&failure.log_tail);
+    }
+    for warning in &mut outcome.warnings {
+        warning.message = redactor.redact(&warning.message);
+        warning.log_tail = redactor.redact_lines(&warning.log_tail);
+    }
+    let stage_steps = outcome.stages.iter_mut().flat_map(|s| s.steps.iter_mut());
+    for step in outcome.steps.iter_mut().chain(stage_steps) {
+        step.name = redactor.redact(&step.name);
+        step.error = step.error.as_deref().map(|error| redactor.redact(error));
+    }
 }
 
 /// What the up-front look at a job's digest reference found.

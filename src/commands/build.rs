@@ -389,6 +389,7 @@ async fn build_all(
         jobs: settings.jobs,
         keep_going: args.keep_going,
         hooks: &hooks,
+        redactor: &ctx.redactor,
     };
     let cancel = async {
         if tokio::signal::ctrl_c().await.is_err() {

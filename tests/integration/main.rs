@@ -4,6 +4,7 @@ mod benchmark;
 mod build;
 mod cache;
 mod cache_build;
+mod canary_sweep;
 mod ci;
 mod cli;
 mod dockerignore_oracle;
