@@ -124,11 +124,11 @@ fn console_lines(message: &str) -> String {
 }
 
 fn read_config(path: &Path) -> Result<FileOptions, Error> {
-    let text = std::fs::read_to_string(path).map_err(|source| Error::Io {
+    let bytes = std::fs::read(path).map_err(|source| Error::Io {
         path: path.display().to_string(),
         source,
     })?;
-    Ok(config_file::parse(&text, path)?)
+    Ok(config_file::parse_bytes(&bytes, path)?)
 }
 
 /// Writes the command's result on stdout; a closed pipe (`| head`) is not an error.

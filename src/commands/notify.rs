@@ -367,7 +367,13 @@ impl Publisher<'_> {
         };
         for file in files {
             let name = file.display();
-            match api.upload_sarif(file, sha, git_ref, polling) {
+            let uploaded = api.upload_sarif(file, sha, git_ref, polling);
+            if let Ok((_, trimmed)) = &uploaded
+                && !trimmed.is_empty()
+            {
+                outcome.warn(trimmed.note(&name.to_string()));
+            }
+            match uploaded.map(|(sarif, _)| sarif) {
                 Ok(SarifOutcome::Complete { id }) => {
                     outcome.published.push(format!("uploaded {name} ({id})"));
                 }
