@@ -90,6 +90,10 @@ pub struct Options<'a> {
     /// Every secret value of the run: applied to what hooks and builds print (failures,
     /// warnings, step names) before it leaves the scheduler, in progress events and outcomes.
     pub redactor: &'a Redactor,
+    /// How long one job's image may take (its stages, the image, the push); past it the job
+    /// fails, its build is dropped (which ends it on the daemon) and its dependents are skipped.
+    /// `None`: no deadline.
+    pub build_timeout: Option<Duration>,
 }
 
 /// What the scheduler tells its observer while it runs.

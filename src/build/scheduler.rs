@@ -55,11 +55,10 @@ pub async fn run<E: Engine>(
                 }
                 started[index] = true;
                 let parents = parent_images(&jobs[index], &outcomes);
-                let hooks = options.hooks;
                 let probed = &probed[index];
                 running.push(Box::pin(async move {
                     let outcome =
-                        run_job(engine, &jobs[index], parents, probed, hooks, observe).await;
+                        run_job(engine, &jobs[index], parents, probed, options, observe).await;
                     (index, outcome)
                 }));
             }
@@ -231,26 +230,26 @@ async fn run_job<E: Engine>(
     job: &Job,
     parents: Vec<(String, String)>,
     probed: &Probed,
-    hooks: &Hooks,
+    options: Options<'_>,
     observe: &(dyn Fn(Progress) + Sync),
 ) -> Result<JobOutcome, EngineError> {
     let start = Instant::now();
     observe(Progress::Started {
         image: job.name.clone(),
     });
+    let hooks = options.hooks;
     let mut outcome = match hooks.run_pre_build(&job.name, first_tag(job)).await {
         Err(hook) => hook_failed(hook),
-        Ok(()) => match make_image(engine, job, &parents, probed, observe).await {
-            Ok(outcome) => outcome,
-            Err(error) if is_fatal(&error) => return Err(error),
-            Err(error) => failed(error),
-        },
+        Ok(()) => {
+            let work = make_and_publish(engine, job, &parents, probed, observe);
+            match options.build_timeout {
+                None => work.await?,
+                Some(limit) => tokio::time::timeout(limit, work)
+                    .await
+                    .unwrap_or_else(|_| Ok(timed_out(limit)))?,
+            }
+        }
     };
-    if let Some(publish) = &job.publish
-        && outcome.image.is_some()
-    {
-        outcome = publish_image(engine, publish, outcome).await?;
-    }
     run_post_hook(hooks, job, &mut outcome).await;
     outcome.duration = start.elapsed();
     observe(Progress::Finished {
@@ -259,6 +258,39 @@ async fn run_job<E: Engine>(
         duration: outcome.duration,
     });
     Ok(outcome)
+}
+
+/// Makes the job's image and, when the job publishes, pushes it. Dropped at the deadline, which
+/// drops the daemon requests in flight and so ends the build there.
+async fn make_and_publish<E: Engine>(
+    engine: &E,
+    job: &Job,
+    parents: &[(String, String)],
+    probed: &Probed,
+    observe: &(dyn Fn(Progress) + Sync),
+) -> Result<JobOutcome, EngineError> {
+    let outcome = match make_image(engine, job, parents, probed, observe).await {
+        Ok(outcome) => outcome,
+        Err(error) if is_fatal(&error) => return Err(error),
+        Err(error) => failed(error),
+    };
+    match &job.publish {
+        Some(publish) if outcome.image.is_some() => publish_image(engine, publish, outcome).await,
+        _ => Ok(outcome),
+    }
+}
+
+/// A job whose image was not ready within the build deadline.
+fn timed_out(limit: Duration) -> JobOutcome {
+    failed_with(Failure {
+        step: None,
+        line: None,
+        message: format!(
+            "not done after {} s (build_timeout, BUILDOPT_BUILD_TIMEOUT): the build was stopped",
+            limit.as_secs()
+        ),
+        log_tail: Vec::new(),
+    })
 }
 
 /// Pushes the image's tags and refreshes its facts (the registry digests). A refused push fails

@@ -52,6 +52,7 @@ fn sequential(keep_going: bool) -> Options<'static> {
         keep_going,
         hooks: &NO_HOOKS,
         redactor: &NO_SECRETS,
+        build_timeout: None,
     }
 }
 
@@ -86,6 +87,7 @@ fn a_child_builds_after_its_parent_is_tagged_with_the_reference_the_child_uses()
             keep_going: false,
             hooks: &NO_HOOKS,
             redactor: &NO_SECRETS,
+            build_timeout: None,
         },
     );
     assert_eq!(
@@ -263,6 +265,7 @@ fn the_job_limit_holds_and_progress_reports_each_job() {
                 keep_going: false,
                 hooks: &NO_HOOKS,
                 redactor: &NO_SECRETS,
+                build_timeout: None,
             },
             &observe,
             std::future::pending(),
@@ -342,6 +345,7 @@ fn a_failing_pre_hook_fails_its_job_without_building_and_skips_its_dependents() 
         keep_going: true,
         hooks: &hooks,
         redactor: &NO_SECRETS,
+        build_timeout: None,
     };
     let outcome = run_on(&engine, &jobs, options);
     assert_eq!(
@@ -370,6 +374,7 @@ fn a_failing_post_hook_is_a_warning_and_the_job_keeps_its_result() {
         keep_going: false,
         hooks: &hooks,
         redactor: &NO_SECRETS,
+        build_timeout: None,
     };
     let outcome = run_on(&engine, &[job("core", &[])], options);
     assert_eq!(outcome.jobs[0].result, ImageResult::Built);
@@ -506,6 +511,7 @@ fn what_hooks_and_builds_print_leaves_the_scheduler_redacted() {
         keep_going: true,
         hooks: &hooks,
         redactor: &redactor,
+        build_timeout: None,
     };
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -539,4 +545,44 @@ fn what_hooks_and_builds_print_leaves_the_scheduler_redacted() {
         job.warnings[0].log_tail.last().map(String::as_str),
         Some("***")
     );
+}
+
+#[test]
+fn a_hung_build_fails_at_the_deadline_and_skips_its_dependents() {
+    for keep_going in [true, false] {
+        let engine = FakeEngine::new();
+        engine.hang_builds_tagged("core:latest");
+        let jobs = [
+            job("core", &[]),
+            job("api", &[(0, "core")]),
+            job("tool", &[]),
+        ];
+        let options = Options {
+            build_timeout: Some(std::time::Duration::from_millis(50)),
+            ..sequential(keep_going)
+        };
+        let outcome = run_on(&engine, &jobs, options);
+        let tool = if keep_going {
+            (ImageResult::Built, None)
+        } else {
+            (
+                ImageResult::Skipped,
+                Some("not started after a failure (use --keep-going to continue)"),
+            )
+        };
+        assert_eq!(
+            results(&outcome),
+            [
+                (ImageResult::Failed, None),
+                (ImageResult::Skipped, Some("parent failed")),
+                tool
+            ]
+        );
+        let failure = outcome.jobs[0].failure.as_ref().expect("failure");
+        assert!(failure.message.starts_with("not done after"), "{failure:?}");
+        assert!(
+            failure.message.contains("BUILDOPT_BUILD_TIMEOUT"),
+            "{failure:?}"
+        );
+    }
 }

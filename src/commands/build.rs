@@ -390,6 +390,7 @@ async fn build_all(
         keep_going: args.keep_going,
         hooks: &hooks,
         redactor: &ctx.redactor,
+        build_timeout: settings.build_timeout,
     };
     let cancel = async {
         if tokio::signal::ctrl_c().await.is_err() {

@@ -28,6 +28,8 @@ pub struct FileOptions {
     pub auto_cleanup: Option<bool>,
     /// How many days unused build cache is kept by the cleanup after a build.
     pub cache_retention_days: Option<u64>,
+    /// Seconds an image's build may take before it fails (0: no deadline).
+    pub build_timeout: Option<u64>,
     /// Commands run around each image's build.
     pub hooks: Option<HookOptions>,
     /// Patterns (`.dockerignore` syntax, relative to this file) whose change affects every image.
