@@ -162,7 +162,9 @@ pub fn console_line(text: &str) -> String {
 /// controls, line and paragraph separators and bidirectional overrides become `\u{HH}`. So no
 /// escape sequence (ESC, 8-bit CSI/OSC) reaches the terminal, and the text cannot end its line.
 /// The runner trims a line before it looks for `::`, so a leading `:` (after spaces) becomes
-/// `\x3a`: text placed at the start of a line cannot start a workflow command either. Text longer
+/// `\x3a`: text placed at the start of a line cannot start a workflow command either. The runner
+/// also still runs the legacy form `##[command]` found anywhere in a line (actions/runner
+/// `ActionCommand.TryParse`), so the `[` of `##[` becomes `\x5b`. Text longer
 /// than `max_chars` is cut there and says how long it was (`… (N bytes)`), so a 1 GiB name from
 /// an archive prints as a few hundred characters. Backslashes stay as they are, so the visible
 /// form of a control cannot be told from the same characters typed; that is harmless here.
@@ -180,6 +182,10 @@ pub fn console(text: &str, max_chars: usize) -> String {
             continue;
         }
         at_start &= c == ' ' || (c.is_whitespace() && !c.is_control());
+        if c == '[' && out.ends_with("##") {
+            out.push_str("\\x5b");
+            continue;
+        }
         push_console_char(&mut out, c);
     }
     out
@@ -204,14 +210,20 @@ fn is_invisible_layout(c: char) -> bool {
     matches!(c, '\u{2028}' | '\u{2029}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
 }
 
-/// JSON text (as serde_json writes it) with DEL, C1 controls, line and paragraph separators and
-/// bidirectional controls written as `\uXXXX` escapes: the same JSON value, but nothing in it
-/// acts on a terminal. serde_json escapes only C0 controls; these characters can only stand
-/// inside strings, where the escape means the same character.
+/// JSON text (as serde_json writes it) with DEL, C1 controls, line and paragraph separators,
+/// bidirectional controls and the `[` of `##[` written as `\uXXXX` escapes: the same JSON value,
+/// but nothing in it acts on a terminal or runs as a legacy workflow command. serde_json escapes
+/// only C0 controls; these characters (and `#`) can only stand inside strings, where the escape
+/// means the same character.
 pub fn console_json(json: &str) -> String {
     let mut out = String::with_capacity(json.len());
     for c in json.chars() {
-        if c == '\u{7f}' || c.is_control() && c > '\u{7f}' || is_invisible_layout(c) {
+        let legacy_command = c == '[' && out.ends_with("##");
+        if legacy_command
+            || c == '\u{7f}'
+            || c.is_control() && c > '\u{7f}'
+            || is_invisible_layout(c)
+        {
             out.push_str(&format!("\\u{:04x}", c as u32));
         } else {
             out.push(c);
@@ -385,10 +397,18 @@ mod tests {
             console_name("  \u{a0}::add-mask::x"),
             "  \u{a0}\\x3a:add-mask::x"
         );
-        for text in [HOSTILE, "::stop-commands::t", " \r::x", "\u{85}::x"] {
+        assert_eq!(console_name("x ##[add-mask]s"), "x ##\\x5badd-mask]s");
+        for text in [
+            HOSTILE,
+            "::stop-commands::t",
+            " \r::x",
+            "\u{85}::x",
+            "a ##[error]x",
+        ] {
             let line = format!("       {}", console_line(text));
             assert!(!line.trim().starts_with("::"), "{line}");
             assert!(!line.contains(['\n', '\r', '\u{85}']), "{line}");
+            assert!(!line.contains("##["), "{line}");
         }
     }
 
@@ -405,8 +425,10 @@ mod tests {
 
     #[test]
     fn console_json_is_the_same_json_without_terminal_controls() {
-        let value = serde_json::json!({"name": "a\u{7f}\u{9b}\u{2028}\u{1b}é"});
+        let value =
+            serde_json::json!({"name": "a\u{7f}\u{9b}\u{2028}\u{1b}é ##[error]x", "l": [1]});
         let json = console_json(&serde_json::to_string(&value).expect("json"));
+        assert!(!json.contains("##["), "{json}");
         assert!(
             !json.contains(['\u{7f}', '\u{9b}', '\u{2028}', '\u{1b}']),
             "{json}"

@@ -1,7 +1,8 @@
 //! Names from a repository, a config or a store on the console (issue 13, item 5, T17): whatever
 //! an image name, tag, file path or store entry holds, no line buildopt prints may start a GitHub
-//! workflow command (the runner trims a line before it looks for `::`), and no escape sequence
-//! reaches the terminal.
+//! workflow command (the runner trims a line before it looks for `::`) or hold the legacy form
+//! `##[command]` (which the runner finds anywhere in a line), and no escape sequence reaches the
+//! terminal.
 
 use std::path::Path;
 use std::process::Output;
@@ -23,7 +24,7 @@ fn assert_inert(output: &Output) {
         assert!(!text.contains('\u{9b}'), "C1 CSI on {stream}: {text:?}");
         for line in text.split(['\n', '\r']) {
             assert!(
-                !line.trim().starts_with("::"),
+                !line.trim().starts_with("::") && !line.contains("##["),
                 "{stream} line {line:?} is a workflow command in {text:?}"
             );
         }
@@ -41,7 +42,8 @@ fn hostile_repo() -> TestRepo {
         "buildopt.toml",
         "[images.\"a\\n::error title=x::y\"]\ncontext = \".\"\n\
          tags = [\"t\\u001b]8;;http://evil\\u0007x\"]\n\
-         [images.\"::warning::leading\"]\ncontext = \".\"\n",
+         [images.\"::warning::leading\"]\ncontext = \".\"\n\
+         [images.\"x ##[add-mask]legacy\"]\ncontext = \".\"\n",
     );
     repo.commit("hostile names");
     repo
