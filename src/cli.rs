@@ -212,6 +212,7 @@ Settings also come from the environment (a BUILDOPT_ name wins over its legacy a
   BUILDOPT_MAX_DEEPEN_ROUNDS                how often a shallow clone may be deepened
   BUILDOPT_AUTO_CLEANUP (AUTO_CLEANUP)      after a build, prune dangling images and old build cache
   BUILDOPT_CACHE_RETENTION_DAYS (CACHE_RETENTION_DAYS)  build cache age the cleanup keeps (7)
+  BUILDOPT_BUILD_TIMEOUT                    seconds one image's build may take (0, the default: no deadline)
   DOCKER_HOST, DOCKER_CERT_PATH, DOCKER_TLS_VERIFY       the Docker daemon to build on
   BUILDOPT_REGISTRY_USER, BUILDOPT_REGISTRY_PASSWORD     build --push credentials for every registry
   BUILDOPT_TAGS, BUILDOPT_PUSH, BUILDOPT_KEEP_GOING      ci: extra tags (comma-separated), push, keep going

@@ -15,6 +15,7 @@ use serde::Deserialize;
 
 use crate::engine::RegistryAuth;
 use crate::env::Env;
+use crate::notify::secret::Secret;
 use crate::settings::pipeline::registry_login;
 
 /// Why the credentials could not be read.
@@ -92,6 +93,15 @@ impl Credentials {
             everywhere,
             by_server,
         })
+    }
+
+    /// Every password known, for the run's redactor.
+    pub fn passwords(&self) -> Vec<Secret> {
+        self.everywhere
+            .iter()
+            .chain(self.by_server.values())
+            .map(|login| Secret::new(login.password.clone()))
+            .collect()
     }
 
     /// The credentials for `server` (a registry host), when known.

@@ -23,6 +23,8 @@ use crate::engine::{BuildRequest, EngineError, ImageInfo, StepRecord};
 use crate::report::model::{Failure, ImageResult, Warning};
 
 pub use hooks::Hooks;
+
+use crate::notify::secret::Redactor;
 pub use remote::{Publish, RemoteRef};
 
 /// The label holding an image's inputs digest; reuse looks images up by it.
@@ -85,6 +87,13 @@ pub struct Options<'a> {
     /// Run around each job: a failing pre-build hook fails the job, a failing post-build hook
     /// adds a warning. Jobs skipped without starting get only the post-build hook.
     pub hooks: &'a Hooks,
+    /// Every secret value of the run: applied to what hooks and builds print (failures,
+    /// warnings, step names) before it leaves the scheduler, in progress events and outcomes.
+    pub redactor: &'a Redactor,
+    /// How long one job's image may take (its stages, the image, the push); past it the job
+    /// fails, its build is dropped (which ends it on the daemon) and its dependents are skipped.
+    /// `None`: no deadline.
+    pub build_timeout: Option<Duration>,
 }
 
 /// What the scheduler tells its observer while it runs.

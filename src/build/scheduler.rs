@@ -1,6 +1,6 @@
 //! The scheduling loop: starts every job whose parents are ready, up to the job limit, and reacts
 //! to each end (success, failure, the daemon going away) and to cancellation, with each job's
-//! hooks around it.
+//! hooks around it. What hooks and builds print leaves it only through the run's redactor.
 
 use std::future::Future;
 use std::time::{Duration, Instant};
@@ -17,6 +17,7 @@ use super::{
     is_fatal,
 };
 use crate::engine::{BuildEvent, Engine, EngineError, ImageInfo};
+use crate::notify::secret::Redactor;
 use crate::report::model::{Failure, ImageResult, Warning};
 
 /// Why a job that never ran was left out.
@@ -34,6 +35,8 @@ pub async fn run<E: Engine>(
     observe: &(dyn Fn(Progress) + Sync),
     cancel: impl Future<Output = ()>,
 ) -> Result<RunOutcome, BuildError> {
+    let redacting = |progress| observe(redacted_progress(options.redactor, progress));
+    let observe: &(dyn Fn(Progress) + Sync) = &redacting;
     let probed = probe_reusable(engine, jobs).await?;
     let mut outcomes: Vec<Option<JobOutcome>> = vec![None; jobs.len()];
     let mut started = vec![false; jobs.len()];
@@ -52,11 +55,10 @@ pub async fn run<E: Engine>(
                 }
                 started[index] = true;
                 let parents = parent_images(&jobs[index], &outcomes);
-                let hooks = options.hooks;
                 let probed = &probed[index];
                 running.push(Box::pin(async move {
                     let outcome =
-                        run_job(engine, &jobs[index], parents, probed, hooks, observe).await;
+                        run_job(engine, &jobs[index], parents, probed, options, observe).await;
                     (index, outcome)
                 }));
             }
@@ -100,10 +102,50 @@ pub async fn run<E: Engine>(
             }
         }
     }
+    for outcome in &mut outcomes {
+        redact_outcome(options.redactor, outcome);
+    }
     Ok(RunOutcome {
         jobs: outcomes,
         interrupted,
     })
+}
+
+/// `progress` with secrets removed from the step name (a Dockerfile line, or what the builder
+/// printed).
+fn redacted_progress(redactor: &Redactor, progress: Progress) -> Progress {
+    match progress {
+        Progress::Step {
+            image,
+            name,
+            position,
+        } => Progress::Step {
+            image,
+            name: redactor.redact(&name),
+            position,
+        },
+        other => other,
+    }
+}
+
+/// Removes secrets from everything in `outcome` that a hook or a build printed: the failure
+/// (step, message, log tail), the warnings, the step names and their errors. This is where that
+/// text enters the RunReport, and so every report, comment, summary and message.
+fn redact_outcome(redactor: &Redactor, outcome: &mut JobOutcome) {
+    if let Some(failure) = &mut outcome.failure {
+        failure.step = failure.step.as_deref().map(|step| redactor.redact(step));
+        failure.message = redactor.redact(&failure.message);
+        failure.log_tail = redactor.redact_lines(&failure.log_tail);
+    }
+    for warning in &mut outcome.warnings {
+        warning.message = redactor.redact(&warning.message);
+        warning.log_tail = redactor.redact_lines(&warning.log_tail);
+    }
+    let stage_steps = outcome.stages.iter_mut().flat_map(|s| s.steps.iter_mut());
+    for step in outcome.steps.iter_mut().chain(stage_steps) {
+        step.name = redactor.redact(&step.name);
+        step.error = step.error.as_deref().map(|error| redactor.redact(error));
+    }
 }
 
 /// What the up-front look at a job's digest reference found.
@@ -188,26 +230,26 @@ async fn run_job<E: Engine>(
     job: &Job,
     parents: Vec<(String, String)>,
     probed: &Probed,
-    hooks: &Hooks,
+    options: Options<'_>,
     observe: &(dyn Fn(Progress) + Sync),
 ) -> Result<JobOutcome, EngineError> {
     let start = Instant::now();
     observe(Progress::Started {
         image: job.name.clone(),
     });
+    let hooks = options.hooks;
     let mut outcome = match hooks.run_pre_build(&job.name, first_tag(job)).await {
         Err(hook) => hook_failed(hook),
-        Ok(()) => match make_image(engine, job, &parents, probed, observe).await {
-            Ok(outcome) => outcome,
-            Err(error) if is_fatal(&error) => return Err(error),
-            Err(error) => failed(error),
-        },
+        Ok(()) => {
+            let work = make_and_publish(engine, job, &parents, probed, observe);
+            match options.build_timeout {
+                None => work.await?,
+                Some(limit) => tokio::time::timeout(limit, work)
+                    .await
+                    .unwrap_or_else(|_| Ok(timed_out(limit)))?,
+            }
+        }
     };
-    if let Some(publish) = &job.publish
-        && outcome.image.is_some()
-    {
-        outcome = publish_image(engine, publish, outcome).await?;
-    }
     run_post_hook(hooks, job, &mut outcome).await;
     outcome.duration = start.elapsed();
     observe(Progress::Finished {
@@ -216,6 +258,39 @@ async fn run_job<E: Engine>(
         duration: outcome.duration,
     });
     Ok(outcome)
+}
+
+/// Makes the job's image and, when the job publishes, pushes it. Dropped at the deadline, which
+/// drops the daemon requests in flight and so ends the build there.
+async fn make_and_publish<E: Engine>(
+    engine: &E,
+    job: &Job,
+    parents: &[(String, String)],
+    probed: &Probed,
+    observe: &(dyn Fn(Progress) + Sync),
+) -> Result<JobOutcome, EngineError> {
+    let outcome = match make_image(engine, job, parents, probed, observe).await {
+        Ok(outcome) => outcome,
+        Err(error) if is_fatal(&error) => return Err(error),
+        Err(error) => failed(error),
+    };
+    match &job.publish {
+        Some(publish) if outcome.image.is_some() => publish_image(engine, publish, outcome).await,
+        _ => Ok(outcome),
+    }
+}
+
+/// A job whose image was not ready within the build deadline.
+fn timed_out(limit: Duration) -> JobOutcome {
+    failed_with(Failure {
+        step: None,
+        line: None,
+        message: format!(
+            "not done after {} s (build_timeout, BUILDOPT_BUILD_TIMEOUT): the build was stopped",
+            limit.as_secs()
+        ),
+        log_tail: Vec::new(),
+    })
 }
 
 /// Pushes the image's tags and refreshes its facts (the registry digests). A refused push fails

@@ -6,6 +6,7 @@ use std::sync::Mutex;
 use super::*;
 use crate::engine::fake::{FakeCall, FakeEngine};
 use crate::engine::{BuildRequest, Dockerfile};
+use crate::notify::secret::{Redactor, Secret};
 
 fn job(name: &str, parents: &[(usize, &str)]) -> Job {
     let mut request = BuildRequest::new(Vec::new(), Dockerfile::Contents(name.as_bytes().to_vec()));
@@ -42,11 +43,16 @@ fn run_on(engine: &FakeEngine, jobs: &[Job], options: Options) -> RunOutcome {
 /// No hooks, for the tests that do not exercise them.
 static NO_HOOKS: std::sync::LazyLock<Hooks> = std::sync::LazyLock::new(Hooks::none);
 
+/// A run that holds no secrets.
+static NO_SECRETS: std::sync::LazyLock<Redactor> = std::sync::LazyLock::new(Redactor::default);
+
 fn sequential(keep_going: bool) -> Options<'static> {
     Options {
         jobs: 1,
         keep_going,
         hooks: &NO_HOOKS,
+        redactor: &NO_SECRETS,
+        build_timeout: None,
     }
 }
 
@@ -80,6 +86,8 @@ fn a_child_builds_after_its_parent_is_tagged_with_the_reference_the_child_uses()
             jobs: 4,
             keep_going: false,
             hooks: &NO_HOOKS,
+            redactor: &NO_SECRETS,
+            build_timeout: None,
         },
     );
     assert_eq!(
@@ -256,6 +264,8 @@ fn the_job_limit_holds_and_progress_reports_each_job() {
                 jobs: 2,
                 keep_going: false,
                 hooks: &NO_HOOKS,
+                redactor: &NO_SECRETS,
+                build_timeout: None,
             },
             &observe,
             std::future::pending(),
@@ -334,6 +344,8 @@ fn a_failing_pre_hook_fails_its_job_without_building_and_skips_its_dependents() 
         jobs: 1,
         keep_going: true,
         hooks: &hooks,
+        redactor: &NO_SECRETS,
+        build_timeout: None,
     };
     let outcome = run_on(&engine, &jobs, options);
     assert_eq!(
@@ -361,6 +373,8 @@ fn a_failing_post_hook_is_a_warning_and_the_job_keeps_its_result() {
         jobs: 1,
         keep_going: false,
         hooks: &hooks,
+        redactor: &NO_SECRETS,
+        build_timeout: None,
     };
     let outcome = run_on(&engine, &[job("core", &[])], options);
     assert_eq!(outcome.jobs[0].result, ImageResult::Built);
@@ -477,4 +491,98 @@ fn a_reused_image_builds_no_stage() {
     assert_eq!(outcome.jobs[0].result, ImageResult::Reused);
     assert!(builds(&engine).is_empty());
     assert!(outcome.jobs[0].stages.is_empty());
+}
+
+#[test]
+fn what_hooks_and_builds_print_leaves_the_scheduler_redacted() {
+    const CANARY: &str = "canary-Zq8/pw";
+    let dir = tempfile::tempdir().expect("tempdir");
+    // base64 of `user:canary-Zq8/pw`, as HTTP Basic would carry it, and the plain value split.
+    let hooks = hooks_in(
+        dir.path(),
+        "true",
+        "echo dXNlcjpjYW5hcnktWnE4L3B3; echo canary-Z; echo q8/pw; exit 1",
+    );
+    let engine = FakeEngine::new();
+    engine.fail_builds_tagged("core:latest", &format!("echo {CANARY}: exit code: 1"));
+    let redactor = Redactor::new(&[Secret::new(CANARY)]);
+    let options = Options {
+        jobs: 1,
+        keep_going: true,
+        hooks: &hooks,
+        redactor: &redactor,
+        build_timeout: None,
+    };
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let seen = std::sync::Mutex::new(Vec::new());
+    let observe = |progress: Progress| seen.lock().expect("seen").push(format!("{progress:?}"));
+    let outcome = runtime
+        .block_on(run(
+            &engine,
+            &[job("core", &[])],
+            options,
+            &observe,
+            std::future::pending(),
+        ))
+        .expect("run");
+    let everything = format!("{:?} {:?}", outcome.jobs, seen.lock().expect("seen"));
+    for leaked in [CANARY, "dXNlcjpjYW5hcnktWnE4L3B3"] {
+        assert!(!everything.contains(leaked), "{leaked} in {everything}");
+    }
+    let job = &outcome.jobs[0];
+    assert_eq!(
+        job.failure.as_ref().expect("failure").log_tail,
+        Vec::<String>::new()
+    );
+    assert_eq!(
+        job.failure.as_ref().expect("failure").message,
+        "echo ***: exit code: 1"
+    );
+    assert_eq!(
+        job.warnings[0].log_tail.last().map(String::as_str),
+        Some("***")
+    );
+}
+
+#[test]
+fn a_hung_build_fails_at_the_deadline_and_skips_its_dependents() {
+    for keep_going in [true, false] {
+        let engine = FakeEngine::new();
+        engine.hang_builds_tagged("core:latest");
+        let jobs = [
+            job("core", &[]),
+            job("api", &[(0, "core")]),
+            job("tool", &[]),
+        ];
+        let options = Options {
+            build_timeout: Some(std::time::Duration::from_millis(50)),
+            ..sequential(keep_going)
+        };
+        let outcome = run_on(&engine, &jobs, options);
+        let tool = if keep_going {
+            (ImageResult::Built, None)
+        } else {
+            (
+                ImageResult::Skipped,
+                Some("not started after a failure (use --keep-going to continue)"),
+            )
+        };
+        assert_eq!(
+            results(&outcome),
+            [
+                (ImageResult::Failed, None),
+                (ImageResult::Skipped, Some("parent failed")),
+                tool
+            ]
+        );
+        let failure = outcome.jobs[0].failure.as_ref().expect("failure");
+        assert!(failure.message.starts_with("not done after"), "{failure:?}");
+        assert!(
+            failure.message.contains("BUILDOPT_BUILD_TIMEOUT"),
+            "{failure:?}"
+        );
+    }
 }

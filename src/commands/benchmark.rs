@@ -457,6 +457,7 @@ fn scratch_copy(
         config_path: Some(config),
         file,
         env: scratch_env(&ctx.env, &scratch.join("cache")),
+        redactor: ctx.redactor.clone(),
         verbose: ctx.verbose,
         quiet: true,
         format: ctx.format,

@@ -389,6 +389,8 @@ async fn build_all(
         jobs: settings.jobs,
         keep_going: args.keep_going,
         hooks: &hooks,
+        redactor: &ctx.redactor,
+        build_timeout: settings.build_timeout,
     };
     let cancel = async {
         if tokio::signal::ctrl_c().await.is_err() {

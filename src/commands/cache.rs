@@ -1,6 +1,9 @@
 //! `buildopt cache`: set up, inspect, prune, export and import the build cache, and print CI
 //! cache keys. Every change to the store happens under its lock and ends by enforcing the
 //! retention and the size limit, so the store never grows past them.
+//!
+//! Entry names, tags and paths come from the store and the checkout: the human forms show them
+//! through [`console_name`]/[`console_line`], the JSON forms through [`escape::console_json`].
 
 use std::collections::BTreeMap;
 use std::io::Write as _;
@@ -30,6 +33,7 @@ use crate::exit;
 use crate::git::Git;
 use crate::image_archive::LoadTar;
 use crate::notify;
+use crate::report::escape::{self, console_line, console_name};
 use crate::settings::cache::{CacheFlags, CacheSettings};
 use crate::settings::{Flags, Settings};
 
@@ -175,7 +179,7 @@ fn render<T: Serialize>(ctx: &Context, value: &T, human: String) -> Result<(), E
                 path: "stdout".into(),
                 source: std::io::Error::other(e),
             })?;
-            write_stdout(&(json + "\n"))
+            write_stdout(&(escape::console_json(&json) + "\n"))
         }
         Format::Human => write_stdout(&human),
     }
@@ -192,8 +196,8 @@ fn setup(ctx: &Context, cache: &CacheSettings) -> Result<u8, Error> {
     })?;
     let human = format!(
         "cache store: {}\nbuildkit config: {} (use with buildkitd --config)\n",
-        store.root().display(),
-        config.display()
+        console_name(&store.root().display().to_string()),
+        console_name(&config.display().to_string())
     );
     #[derive(Serialize)]
     struct Setup<'a> {
@@ -263,7 +267,7 @@ fn stats(ctx: &Context, cache: &CacheSettings) -> Result<u8, Error> {
     };
     let human = format!(
         "store: {}\nentries: {}\nblobs: {} ({} bytes)\nhit ratio: {}\noldest use: {}\nnewest use: {}\nlimit: {} bytes, retention {} days\n",
-        stats.store,
+        console_name(&stats.store),
         stats.entries,
         stats.blobs,
         stats.bytes,
@@ -346,7 +350,12 @@ fn describe(summary: &PruneSummary) -> String {
     format!(
         "removed {} entries ({}), {} blobs, {} bytes\n",
         summary.images_removed.len(),
-        summary.images_removed.join(", "),
+        summary
+            .images_removed
+            .iter()
+            .map(|name| console_name(name))
+            .collect::<Vec<_>>()
+            .join(", "),
         summary.blobs_removed,
         summary.bytes_freed
     )
@@ -436,7 +445,7 @@ fn export(
         summary.images,
         summary.blobs,
         summary.blob_bytes,
-        path.display(),
+        console_name(&path.display().to_string()),
         summary.archive_bytes,
         summary.compression
     );
@@ -574,7 +583,8 @@ fn import(
             load_requests: 0,
             tags_kept: Vec::new(),
         };
-        render(ctx, &report, format!("cache miss: {warning}\n")).map(|()| exit::SUCCESS)
+        let human = format!("cache miss: {}\n", console_line(&warning));
+        render(ctx, &report, human).map(|()| exit::SUCCESS)
     };
     if !path.is_file() {
         return miss(format!("no cache archive at {}", path.display()));
@@ -1005,10 +1015,10 @@ fn key(ctx: &Context, settings: &Settings) -> Result<u8, Error> {
     });
     let human = format!(
         "key: {}\nrestore-keys:\n{}trust: {:?}\nsave: {}\n",
-        keys.key,
+        console_name(&keys.key),
         keys.restore_keys
             .iter()
-            .map(|k| format!("  {k}\n"))
+            .map(|k| format!("  {}\n", console_name(k)))
             .collect::<String>(),
         keys.trust,
         keys.save

@@ -4,6 +4,10 @@
 //! - `Plain` (CI or no terminal): timestamped lines as things happen;
 //! - `GitHub` (GitHub Actions): per image, a `::group::` with its steps, printed when it ends (so
 //!   parallel builds never interleave inside a group).
+//!
+//! Image and step names come from the repository and the builder: every line shows them through
+//! [`console_name`]/[`console_line`], the one escaping the renderers use too, so a name can
+//! neither start a workflow command nor send an escape sequence to the terminal.
 
 use std::collections::BTreeMap;
 use std::io::Write;
@@ -12,6 +16,7 @@ use std::sync::Mutex;
 use crate::build::Progress;
 use crate::report::annotations;
 use crate::report::build::duration;
+use crate::report::escape::{console_line, console_name};
 
 /// The output style.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -68,26 +73,28 @@ fn now() -> String {
 }
 
 fn step_text(name: &str, position: Option<(usize, usize)>) -> String {
+    let name = console_line(name);
     match position {
         Some((number, total)) => format!("step {number}/{total} {name}"),
-        None => name.to_string(),
+        None => name,
     }
 }
 
 fn plain_line(progress: &Progress) -> String {
     match progress {
-        Progress::Started { image } => format!("{image}: started"),
+        Progress::Started { image } => format!("{}: started", console_name(image)),
         Progress::Step {
             image,
             name,
             position,
-        } => format!("{image}: {}", step_text(name, *position)),
+        } => format!("{}: {}", console_name(image), step_text(name, *position)),
         Progress::Finished {
             image,
             result,
             duration: took,
         } => format!(
-            "{image}: {} in {}",
+            "{}: {} in {}",
+            console_name(image),
             result.as_str(),
             duration(took.as_millis() as u64)
         ),
@@ -170,7 +177,7 @@ fn live(state: &mut State, err: &mut impl Write, progress: Progress) {
     }
     let width = terminal_width();
     for (image, step) in &state.running {
-        let line = format!("{image}: {step}");
+        let line = format!("{}: {step}", console_name(image));
         let _ = writeln!(err, "{}", line.chars().take(width).collect::<String>());
     }
     state.drawn = state.running.len();
@@ -219,14 +226,16 @@ mod tests {
             .strip_prefix("::stop-commands::")
             .expect("stop-commands first");
         assert_eq!(token.len(), 32);
-        assert!(lines.contains(&"::error::forged"), "{text}");
+        let forged_line = "\\x3a:error::forged";
+        assert!(lines.contains(&forged_line), "{text}");
+        assert!(!lines.iter().any(|l| l.starts_with("::error")), "{text}");
         let resume = lines
             .iter()
             .position(|l| *l == format!("::{token}::"))
             .expect("resumed");
         let forged = lines
             .iter()
-            .position(|l| *l == "::error::forged")
+            .position(|l| *l == forged_line)
             .expect("forged line");
         assert!(
             forged < resume,

@@ -18,6 +18,8 @@ use crate::engine::DockerEngine;
 use crate::engine::EngineError;
 use crate::env::Env;
 use crate::error::Error;
+use crate::notify::secret::Redactor;
+use crate::report::escape::console_line;
 use crate::settings::file::{self as config_file, FileOptions};
 
 /// Everything a command needs from the command line and the process, resolved once.
@@ -31,11 +33,16 @@ pub struct Context {
     pub verbose: u8,
     pub quiet: bool,
     pub format: crate::cli::Format,
+    /// Every secret value of this run (see [`Redactor::of_run`]), built once: applied to what
+    /// hooks and builds print and to every line on stderr.
+    pub redactor: Redactor,
 }
 
 /// Runs the command and returns the exit code; errors are reported on stderr.
 pub fn run(cli: Cli, env: Env) -> u8 {
-    let result = Context::new(&cli, env).and_then(|ctx| match &cli.command {
+    // Errors may quote what a hook or the daemon said: redacted like everything else.
+    let redactor = Redactor::of_run(&env);
+    let result = Context::new(&cli, env, redactor.clone()).and_then(|ctx| match &cli.command {
         Command::Plan(args) => plan::run(&ctx, args),
         Command::Build(args) => build::run(&ctx, args),
         Command::Cache(args) => cache::run(&ctx, args),
@@ -45,14 +52,15 @@ pub fn run(cli: Cli, env: Env) -> u8 {
     match result {
         Ok(code) => code,
         Err(err) => {
-            let _ = writeln!(std::io::stderr(), "error: {err}");
+            let message = redactor.redact(&err.to_string());
+            let _ = writeln!(std::io::stderr(), "error: {}", console_lines(&message));
             err.exit_code()
         }
     }
 }
 
 impl Context {
-    fn new(cli: &Cli, env: Env) -> Result<Self, Error> {
+    fn new(cli: &Cli, env: Env, redactor: Redactor) -> Result<Self, Error> {
         let dir = match &cli.directory {
             Some(dir) => dir.clone(),
             None => std::env::current_dir().map_err(|source| Error::Io {
@@ -73,6 +81,7 @@ impl Context {
             dir,
             config_path,
             file,
+            redactor,
             env,
             verbose: cli.verbose,
             quiet: cli.quiet,
@@ -92,20 +101,34 @@ impl Context {
         async move { DockerEngine::connect(host.as_deref(), cert_path.as_deref(), tls_verify).await }
     }
 
-    /// Writes a line on stderr unless `--quiet`.
+    /// Writes a line on stderr unless `--quiet`. Callers format names into it raw: the whole
+    /// line goes through [`console_line`] once, here.
     pub fn info(&self, line: &str) {
         if !self.quiet {
-            let _ = writeln!(std::io::stderr(), "{line}");
+            let line = self.redactor.redact(line);
+            let _ = writeln!(std::io::stderr(), "{}", console_line(&line));
         }
     }
 }
 
+/// An error message, which may hold names from the repository, the config or a store, for
+/// stderr: its own line breaks stay (some messages end with the command that fixes the problem),
+/// each line passes through [`console_line`], so no line starts a workflow command or holds an
+/// escape sequence.
+fn console_lines(message: &str) -> String {
+    message
+        .split('\n')
+        .map(console_line)
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
 fn read_config(path: &Path) -> Result<FileOptions, Error> {
-    let text = std::fs::read_to_string(path).map_err(|source| Error::Io {
+    let bytes = std::fs::read(path).map_err(|source| Error::Io {
         path: path.display().to_string(),
         source,
     })?;
-    Ok(config_file::parse(&text, path)?)
+    Ok(config_file::parse_bytes(&bytes, path)?)
 }
 
 /// Writes the command's result on stdout; a closed pipe (`| head`) is not an error.

@@ -102,11 +102,11 @@ pub fn tell(ctx: &Context, outcome: &PublishOutcome) {
         ctx.info(line);
     }
     for warning in &outcome.warnings {
-        // One line each, so text from an API answer cannot start a workflow command.
+        // Text from an API answer: one inert line (see `report::escape::console`).
         let _ = writeln!(
             std::io::stderr(),
             "warning: {}",
-            warning.replace(['\r', '\n'], " ")
+            crate::report::escape::console_line(warning)
         );
     }
 }
@@ -367,7 +367,13 @@ impl Publisher<'_> {
         };
         for file in files {
             let name = file.display();
-            match api.upload_sarif(file, sha, git_ref, polling) {
+            let uploaded = api.upload_sarif(file, sha, git_ref, polling);
+            if let Ok((_, trimmed)) = &uploaded
+                && !trimmed.is_empty()
+            {
+                outcome.warn(trimmed.note(&name.to_string()));
+            }
+            match uploaded.map(|(sarif, _)| sarif) {
                 Ok(SarifOutcome::Complete { id }) => {
                     outcome.published.push(format!("uploaded {name} ({id})"));
                 }

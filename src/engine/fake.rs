@@ -51,6 +51,8 @@ struct State {
     tags: BTreeMap<String, String>,
     /// Tag → message of the build failure to return for requests carrying it.
     failures: BTreeMap<String, String>,
+    /// Tags whose builds start a step and then never end (a hung daemon or build).
+    hangs: BTreeSet<String>,
     pushed: BTreeSet<String>,
     /// The registry: `repo:tag` → image id.
     remote: BTreeMap<String, String>,
@@ -79,6 +81,11 @@ impl FakeEngine {
         self.state()
             .failures
             .insert(tag.to_owned(), message.to_owned());
+    }
+
+    /// Makes builds of requests tagged `tag` start their step and then hang forever.
+    pub fn hang_builds_tagged(&self, tag: &str) {
+        self.state().hangs.insert(tag.to_owned());
     }
 
     /// Adds an image as if it had been built earlier; returns its id.
@@ -195,17 +202,21 @@ impl Engine for FakeEngine {
         request: &BuildRequest,
         on_event: EventSink<'_>,
     ) -> Result<BuildOutcome, EngineError> {
-        let failure = {
+        let (failure, hangs) = {
             let mut state = self.state();
             state.calls.push(FakeCall::Build {
                 tags: request.tags.clone(),
                 labels: request.labels.clone(),
                 target: request.target.clone(),
             });
-            request
+            let failure = request
                 .tags
                 .iter()
-                .find_map(|t| state.failures.get(t).cloned())
+                .find_map(|t| state.failures.get(t).cloned());
+            (
+                failure,
+                request.tags.iter().any(|t| state.hangs.contains(t)),
+            )
         };
         let step = the_step(failure.clone());
         on_event(BuildEvent::StepStarted {
@@ -213,6 +224,9 @@ impl Engine for FakeEngine {
             name: step.name.clone(),
             position: step.position.clone(),
         });
+        if hangs {
+            std::future::pending::<()>().await;
+        }
         on_event(BuildEvent::StepFinished(step.clone()));
         if let Some(message) = failure {
             return Err(EngineError::BuildFailed {

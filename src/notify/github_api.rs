@@ -12,6 +12,7 @@ use std::time::Duration;
 use base64::Engine;
 
 use super::http::{Call, HttpClient, HttpError};
+use super::sarif::{self, Trimmed};
 use super::secret::Secret;
 use super::sticky::{self, RestThread, StickyOutcome};
 
@@ -139,15 +140,16 @@ impl<'a> GitHubApi<'a> {
         sticky::upsert(&thread, marker, author, body)
     }
 
-    /// Uploads one SARIF file for `commit_sha` and `git_ref`, then waits for GitHub to process it.
+    /// Uploads one SARIF file for `commit_sha` and `git_ref`, trimmed to GitHub's limits (see
+    /// [`sarif::fit`]), then waits for GitHub to process it; also says what the trim left out.
     pub fn upload_sarif(
         &self,
         path: &Path,
         commit_sha: &str,
         git_ref: &str,
         polling: SarifPolling,
-    ) -> Result<SarifOutcome, GitHubError> {
-        let sarif = encode_sarif(path, MAX_SARIF_GZIP_BYTES)?;
+    ) -> Result<(SarifOutcome, Trimmed), GitHubError> {
+        let (sarif, trimmed) = encode_sarif(path, MAX_SARIF_GZIP_BYTES)?;
         let name = file_name(path);
         let body = serde_json::json!({"commit_sha": commit_sha, "ref": git_ref, "sarif": sarif});
         let call = self
@@ -163,7 +165,7 @@ impl<'a> GitHubApi<'a> {
             Some(serde_json::Value::String(id)) => id.clone(),
             _ => return Err(sarif_error(path, "GitHub's answer has no upload id")),
         };
-        Ok(self.wait_for_processing(&id, &name, polling)?)
+        Ok((self.wait_for_processing(&id, &name, polling)?, trimmed))
     }
 
     fn wait_for_processing(
@@ -211,12 +213,17 @@ impl<'a> GitHubApi<'a> {
     }
 }
 
-/// The file gzip-compressed and base64-encoded, as the upload API wants it; refused when it is
-/// not JSON or GitHub would refuse its size.
-fn encode_sarif(path: &Path, max_gzip_bytes: usize) -> Result<String, GitHubError> {
-    let bytes = std::fs::read(path).map_err(|err| sarif_error(path, &err.to_string()))?;
-    serde_json::from_slice::<serde_json::Value>(&bytes)
+/// The file gzip-compressed and base64-encoded, as the upload API wants it, with what fitting
+/// it to GitHub's limits left out (a file within them is sent byte for byte); refused when it
+/// is not JSON or GitHub would refuse its size.
+fn encode_sarif(path: &Path, max_gzip_bytes: usize) -> Result<(String, Trimmed), GitHubError> {
+    let mut bytes = std::fs::read(path).map_err(|err| sarif_error(path, &err.to_string()))?;
+    let mut log = serde_json::from_slice::<serde_json::Value>(&bytes)
         .map_err(|err| sarif_error(path, &format!("not JSON: {err}")))?;
+    let trimmed = sarif::fit(&mut log);
+    if !trimmed.is_empty() {
+        bytes = serde_json::to_vec(&log).map_err(|err| sarif_error(path, &err.to_string()))?;
+    }
     let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
     let gzip = encoder
         .write_all(&bytes)
@@ -229,7 +236,10 @@ fn encode_sarif(path: &Path, max_gzip_bytes: usize) -> Result<String, GitHubErro
         );
         return Err(sarif_error(path, &message));
     }
-    Ok(base64::engine::general_purpose::STANDARD.encode(gzip))
+    Ok((
+        base64::engine::general_purpose::STANDARD.encode(gzip),
+        trimmed,
+    ))
 }
 
 fn sarif_error(path: &Path, message: &str) -> GitHubError {

@@ -2,7 +2,8 @@
 //!
 //! `http` is the one HTTP client (timeouts, retries from `retry`, secret-free errors); `secret`
 //! keeps tokens and webhook URLs out of every message. `github` writes step outputs,
-//! `github_api` keeps the sticky PR comment and uploads SARIF, `gitlab` keeps the sticky merge
+//! `github_api` keeps the sticky PR comment and uploads SARIF (fitted to GitHub's limits by
+//! `sarif`), `gitlab` keeps the sticky merge
 //! request note, `slack` posts to an incoming webhook.
 
 #[cfg(any(test, feature = "test-support"))]
@@ -13,6 +14,7 @@ pub mod github_api;
 pub mod gitlab;
 pub mod http;
 pub mod retry;
+pub mod sarif;
 pub mod secret;
 pub mod slack;
 mod sticky;

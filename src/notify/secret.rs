@@ -4,9 +4,18 @@
 //! known secret in error messages, warnings and output tails before they leave the publishers:
 //! as is, %-encoded (either case), hex (either case), and base64 or base64url at each of the
 //! three alignments a secret can have inside a longer encoded value (HTTP Basic's `user:token`
-//! encodes the token shifted), also when the text wraps it across lines. A Slack webhook URL is itself a secret: whoever has it can post.
+//! encodes the token shifted), also when the text wraps it across lines. A Slack webhook URL is
+//! itself a secret: whoever has it can post.
+//!
+//! [`Redactor::of_run`] knows every secret value a run holds; it is built once, with the
+//! command's context, and everything a hook or a build prints passes through it before it
+//! reaches a report, a comment, a summary, a message or the console.
 
 use base64::Engine;
+
+use crate::build::credentials::Credentials;
+use crate::build::hooks::SECRET_VARS;
+use crate::env::Env;
 
 /// A value that must not appear in output: its `Debug` is `***` and it has no `Display`.
 #[derive(Clone, PartialEq, Eq)]
@@ -55,6 +64,22 @@ impl Redactor {
         Self { forms }
     }
 
+    /// A redactor for every secret value this run holds: the variables of [`SECRET_VARS`]
+    /// (tokens, the registry password, the Slack webhooks, their `INPUT_` forms) and the
+    /// registry passwords of the Docker config file. A config that cannot be read adds nothing
+    /// here; `--push` reports it.
+    pub fn of_run(env: &Env) -> Self {
+        let mut secrets: Vec<Secret> = SECRET_VARS
+            .iter()
+            .filter_map(|var| env.get(var))
+            .map(Secret::new)
+            .collect();
+        if let Ok(credentials) = Credentials::load(env) {
+            secrets.extend(credentials.passwords());
+        }
+        Self::new(&secrets)
+    }
+
     /// `text` with every secret replaced by `***`.
     pub fn redact(&self, text: &str) -> String {
         let text = self
@@ -70,6 +95,9 @@ impl Redactor {
 
     /// Every line of `lines` redacted, also where a secret runs from one line into the next.
     pub fn redact_lines(&self, lines: &[String]) -> Vec<String> {
+        if lines.is_empty() {
+            return Vec::new();
+        }
         self.redact(&lines.join("\n"))
             .split('\n')
             .map(str::to_owned)

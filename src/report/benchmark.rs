@@ -4,6 +4,7 @@
 use serde::Serialize;
 
 use super::build::{duration, size};
+use super::escape::console_name;
 
 /// The version of the JSON form; bumped on incompatible changes.
 pub const BENCHMARK_REPORT_VERSION: u32 = 1;
@@ -101,7 +102,9 @@ pub fn table(report: &BenchmarkReport) -> String {
     }
     let mut out = format!(
         "benchmark of {} ({} images, as {}/…)\n\n",
-        report.repository, report.images, report.prefix
+        console_name(&report.repository),
+        report.images,
+        console_name(&report.prefix)
     );
     out.push_str(&line(&header.map(String::from), &widths));
     for row in &rows {
@@ -130,7 +133,13 @@ pub fn table(report: &BenchmarkReport) -> String {
     } else {
         out.push_str(&format!(
             "; could not remove: {}\n",
-            report.cleanup.left.join(", ")
+            report
+                .cleanup
+                .left
+                .iter()
+                .map(|name| console_name(name))
+                .collect::<Vec<_>>()
+                .join(", ")
         ));
     }
     out

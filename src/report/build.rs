@@ -1,9 +1,11 @@
 //! Renderers of a [`RunReport`]: the final table people read and the JSON programs read.
 //!
-//! Pure: each takes the report and returns text.
+//! Pure: each takes the report and returns text. Names, tags, messages and log lines go through
+//! [`escape::console_name`] and [`escape::console_line`]: the table is printed on the console.
 
 use std::fmt::Write as _;
 
+use super::escape::{self, console_line, console_name};
 use super::model::{CacheExport, CacheReport, CacheRestore, ImageReport, ImageResult, RunReport};
 
 /// The final table: one row per image (image, result, duration, cached steps, size and the size
@@ -43,7 +45,7 @@ pub fn table(report: &RunReport) -> String {
     if let Some(engine) = &report.run.engine {
         let _ = writeln!(out, "engine: {}", engine.describe());
         for note in &engine.notes {
-            let _ = writeln!(out, "engine note: {note}");
+            let _ = writeln!(out, "engine note: {}", console_line(note));
         }
     }
     if let Some(cleanup) = &report.cleanup {
@@ -65,12 +67,12 @@ pub fn table(report: &RunReport) -> String {
 /// One line for the restore and one for the export, or their warnings.
 fn write_cache(out: &mut String, cache: &CacheReport) {
     let _ = match &cache.restore.warning {
-        Some(warning) => writeln!(out, "cache restore: {warning}"),
+        Some(warning) => writeln!(out, "cache restore: {}", console_line(warning)),
         None => writeln!(out, "cache restore: {}", restore_figures(&cache.restore)),
     };
     let _ = match cache.export.as_ref().map(|e| (e, &e.warning)) {
         None => writeln!(out, "cache export: skipped (interrupted)"),
-        Some((_, Some(warning))) => writeln!(out, "cache export: {warning}"),
+        Some((_, Some(warning))) => writeln!(out, "cache export: {}", console_line(warning)),
         Some((export, None)) => writeln!(out, "cache export: {}", export_figures(export)),
     };
 }
@@ -146,17 +148,17 @@ pub fn export_figures(export: &CacheExport) -> String {
 
 /// The versioned JSON form.
 pub fn json(report: &RunReport) -> String {
-    serde_json::to_string_pretty(report).unwrap_or_default()
+    escape::console_json(&serde_json::to_string_pretty(report).unwrap_or_default())
 }
 
 fn row(image: &ImageReport) -> [String; 6] {
     let result = match &image.skip_reason {
-        Some(reason) => format!("{}: {reason}", image.result.as_str()),
+        Some(reason) => format!("{}: {}", image.result.as_str(), console_line(reason)),
         None => image.result.as_str().to_string(),
     };
     let figures = ImageFigures::of(image);
     [
-        image.name.clone(),
+        console_name(&image.name),
         result,
         figures.took,
         figures.cached,
@@ -169,7 +171,8 @@ fn row(image: &ImageReport) -> [String; 6] {
         if image.tags.is_empty() {
             "-".into()
         } else {
-            image.tags.join(", ")
+            let tags: Vec<String> = image.tags.iter().map(|t| console_name(t)).collect();
+            tags.join(", ")
         },
     ]
 }
@@ -187,21 +190,23 @@ fn write_failure(out: &mut String, image: &ImageReport) {
         return;
     };
     let at = match (&failure.step, failure.line) {
-        (Some(step), Some(line)) => format!(" at {step} (Dockerfile line {line})"),
-        (Some(step), None) => format!(" at {step}"),
+        (Some(step), Some(line)) => format!(" at {} (Dockerfile line {line})", console_line(step)),
+        (Some(step), None) => format!(" at {}", console_line(step)),
         _ => String::new(),
     };
-    let _ = writeln!(out, "\n{} failed{at}: {}", image.name, failure.message);
+    let (name, message) = (console_name(&image.name), console_line(&failure.message));
+    let _ = writeln!(out, "\n{name} failed{at}: {message}");
     for line in &failure.log_tail {
-        let _ = writeln!(out, "  | {line}");
+        let _ = writeln!(out, "  | {}", console_line(line));
     }
 }
 
 fn write_warnings(out: &mut String, image: &ImageReport) {
     for warning in &image.warnings {
-        let _ = writeln!(out, "\nwarning: {}: {}", image.name, warning.message);
+        let (name, message) = (console_name(&image.name), console_line(&warning.message));
+        let _ = writeln!(out, "\nwarning: {name}: {message}");
         for line in &warning.log_tail {
-            let _ = writeln!(out, "  | {line}");
+            let _ = writeln!(out, "  | {}", console_line(line));
         }
     }
 }
@@ -273,6 +278,29 @@ mod tests {
             line: Some(2),
             duration_ms: 10,
             cached,
+        }
+    }
+
+    #[test]
+    fn hostile_names_and_output_cannot_start_a_command_or_reach_the_terminal() {
+        let mut report = crate::report::fixtures::hostile_report();
+        for image in &mut report.images {
+            image.tags = vec![
+                "t\u{1b}]8;;http://evil\u{7}x".into(),
+                "\n::add-mask::x".into(),
+            ];
+            image.warnings = vec![crate::report::model::Warning {
+                message: "w\r::warning::x\u{9b}31m".into(),
+                log_tail: vec!["::stop-commands::t".into()],
+            }];
+        }
+        let table = table(&report);
+        assert!(
+            !table.contains(['\u{1b}', '\u{9b}', '\r', '\u{0}']),
+            "{table}"
+        );
+        for line in table.lines() {
+            assert!(!line.trim().starts_with("::"), "{line:?} in {table}");
         }
     }
 

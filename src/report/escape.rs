@@ -1,6 +1,7 @@
 //! Escaping of untrusted text (file names, branch names, image names, build output) for each
 //! place a renderer puts it: GitHub Markdown text, code spans and fences, GitHub workflow-command
-//! data and properties, and Slack mrkdwn. XML escaping belongs to the JUnit writer.
+//! data and properties, Slack mrkdwn, and the console (a terminal or a GitHub Actions log). XML
+//! escaping belongs to the JUnit writer.
 //!
 //! The rule every function keeps: whatever the input, the output cannot end the construct it is
 //! placed in, start a new one, fire a workflow command or notify anyone. Shorten text with
@@ -133,6 +134,99 @@ pub fn html_text(text: &str) -> String {
             '"' => out.push_str("&quot;"),
             '\'' => out.push_str("&#39;"),
             c => out.push(c),
+        }
+    }
+    out
+}
+
+/// The longest name (image, tag, store entry, file path, ref) [`console_name`] prints in full.
+pub const CONSOLE_NAME_CHARS: usize = 300;
+
+/// The longest free text (a message, a build log line) [`console_line`] prints in full.
+pub const CONSOLE_LINE_CHARS: usize = 2000;
+
+/// A name from a repository, a config or a store, for the console: see [`console`].
+pub fn console_name(text: &str) -> String {
+    console(text, CONSOLE_NAME_CHARS)
+}
+
+/// Free text that holds such names (a message, a build log line), for the console: see
+/// [`console`].
+pub fn console_line(text: &str) -> String {
+    console(text, CONSOLE_LINE_CHARS)
+}
+
+/// `text` as one inert piece of a console line, for a terminal and for a GitHub Actions log alike.
+///
+/// Line breaks, tabs and every other C0 control and DEL become `\n`, `\r`, `\t`, `\xHH`; C1
+/// controls, line and paragraph separators and bidirectional overrides become `\u{HH}`. So no
+/// escape sequence (ESC, 8-bit CSI/OSC) reaches the terminal, and the text cannot end its line.
+/// The runner trims a line before it looks for `::`, so a leading `:` (after spaces) becomes
+/// `\x3a`: text placed at the start of a line cannot start a workflow command either. The runner
+/// also still runs the legacy form `##[command]` found anywhere in a line (actions/runner
+/// `ActionCommand.TryParse`), so the `[` of `##[` becomes `\x5b`. Text longer
+/// than `max_chars` is cut there and says how long it was (`… (N bytes)`), so a 1 GiB name from
+/// an archive prints as a few hundred characters. Backslashes stay as they are, so the visible
+/// form of a control cannot be told from the same characters typed; that is harmless here.
+pub fn console(text: &str, max_chars: usize) -> String {
+    let mut out = String::with_capacity(text.len().min(max_chars) + 8);
+    let mut at_start = true;
+    for (taken, c) in text.chars().enumerate() {
+        if taken == max_chars {
+            out.push_str(&format!("… ({} bytes)", text.len()));
+            break;
+        }
+        if at_start && c == ':' {
+            out.push_str("\\x3a");
+            at_start = false;
+            continue;
+        }
+        at_start &= c == ' ' || (c.is_whitespace() && !c.is_control());
+        if c == '[' && out.ends_with("##") {
+            out.push_str("\\x5b");
+            continue;
+        }
+        push_console_char(&mut out, c);
+    }
+    out
+}
+
+fn push_console_char(out: &mut String, c: char) {
+    match c {
+        '\n' => out.push_str("\\n"),
+        '\r' => out.push_str("\\r"),
+        '\t' => out.push_str("\\t"),
+        '\u{0}'..='\u{1f}' | '\u{7f}' => out.push_str(&format!("\\x{:02x}", c as u32)),
+        c if c.is_control() || is_invisible_layout(c) => {
+            out.push_str(&format!("\\u{{{:x}}}", c as u32));
+        }
+        c => out.push(c),
+    }
+}
+
+/// Line and paragraph separators and the bidirectional embeddings, overrides and isolates: they
+/// break or reorder a line without being seen ("Trojan Source").
+fn is_invisible_layout(c: char) -> bool {
+    matches!(c, '\u{2028}' | '\u{2029}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
+}
+
+/// JSON text (as serde_json writes it) with DEL, C1 controls, line and paragraph separators,
+/// bidirectional controls and the `[` of `##[` written as `\uXXXX` escapes: the same JSON value,
+/// but nothing in it acts on a terminal or runs as a legacy workflow command. serde_json escapes
+/// only C0 controls; these characters (and `#`) can only stand inside strings, where the escape
+/// means the same character.
+pub fn console_json(json: &str) -> String {
+    let mut out = String::with_capacity(json.len());
+    for c in json.chars() {
+        let legacy_command = c == '[' && out.ends_with("##");
+        if legacy_command
+            || c == '\u{7f}'
+            || c.is_control() && c > '\u{7f}'
+            || is_invisible_layout(c)
+        {
+            out.push_str(&format!("\\u{:04x}", c as u32));
+        } else {
+            out.push(c);
         }
     }
     out
@@ -282,6 +376,65 @@ mod tests {
             slack_text("<!channel> & <https://x|y>"),
             "&lt;!channel&gt; &amp; &lt;https://x|y&gt;"
         );
+    }
+
+    #[test]
+    fn console_makes_controls_visible_and_keeps_the_text_on_one_line() {
+        assert_eq!(
+            console_name("a\n::error title=x::y\r\t\u{1b}]0;t\u{7}\u{7f}\u{9b}31m\u{202e}"),
+            "a\\n::error title=x::y\\r\\t\\x1b]0;t\\x07\\x7f\\u{9b}31m\\u{202e}"
+        );
+        assert_eq!(
+            console_name("registry:5000/api:v1 ok"),
+            "registry:5000/api:v1 ok"
+        );
+    }
+
+    #[test]
+    fn console_text_cannot_start_a_workflow_command_at_the_start_of_a_line() {
+        assert_eq!(console_name("::error::x"), "\\x3a:error::x");
+        assert_eq!(
+            console_name("  \u{a0}::add-mask::x"),
+            "  \u{a0}\\x3a:add-mask::x"
+        );
+        assert_eq!(console_name("x ##[add-mask]s"), "x ##\\x5badd-mask]s");
+        for text in [
+            HOSTILE,
+            "::stop-commands::t",
+            " \r::x",
+            "\u{85}::x",
+            "a ##[error]x",
+        ] {
+            let line = format!("       {}", console_line(text));
+            assert!(!line.trim().starts_with("::"), "{line}");
+            assert!(!line.contains(['\n', '\r', '\u{85}']), "{line}");
+            assert!(!line.contains("##["), "{line}");
+        }
+    }
+
+    #[test]
+    fn console_cuts_long_text_and_says_how_long_it_was() {
+        let long = "x".repeat(1 << 20);
+        let name = console_name(&long);
+        assert_eq!(
+            name,
+            format!("{}… (1048576 bytes)", "x".repeat(CONSOLE_NAME_CHARS))
+        );
+        assert_eq!(console_name(&"y".repeat(300)), "y".repeat(300));
+    }
+
+    #[test]
+    fn console_json_is_the_same_json_without_terminal_controls() {
+        let value =
+            serde_json::json!({"name": "a\u{7f}\u{9b}\u{2028}\u{1b}é ##[error]x", "l": [1]});
+        let json = console_json(&serde_json::to_string(&value).expect("json"));
+        assert!(!json.contains("##["), "{json}");
+        assert!(
+            !json.contains(['\u{7f}', '\u{9b}', '\u{2028}', '\u{1b}']),
+            "{json}"
+        );
+        let back: serde_json::Value = serde_json::from_str(&json).expect("valid");
+        assert_eq!(back, value);
     }
 
     #[test]

@@ -1,11 +1,14 @@
 //! Renderers of a [`Plan`]: the human table, versioned JSON, and the GitHub Actions matrix.
 //!
 //! Pure: each takes the plan and returns text. Nothing here reads the environment or the clock.
+//! The table prints every name, path, ref and reason through [`escape::console_name`] and
+//! [`escape::console_line`]; the JSON forms stay JSON (see [`escape::console_json`]).
 
 use std::fmt::Write as _;
 
 use serde_json::{Value, json};
 
+use super::escape::{self, console_line, console_name};
 use crate::plan::Plan;
 
 /// The readable table: range, what builds by level with every reason, what does not and why.
@@ -17,17 +20,17 @@ pub fn text(plan: &Plan) -> String {
             let _ = writeln!(
                 out,
                 "base {} → head {} ({})",
-                short(base),
-                short(&range.head),
-                range.reason
+                console_name(short(base)),
+                console_name(short(&range.head)),
+                console_line(&range.reason)
             );
         }
         None => {
             let _ = writeln!(
                 out,
                 "head {}: building everything ({})",
-                short(&range.head),
-                range.reason
+                console_name(short(&range.head)),
+                console_line(&range.reason)
             );
         }
     }
@@ -52,7 +55,7 @@ pub fn text(plan: &Plan) -> String {
     let width = plan
         .images
         .iter()
-        .map(|i| i.name.chars().count())
+        .map(|i| console_name(&i.name).chars().count())
         .max()
         .unwrap_or(0)
         .max(5);
@@ -60,11 +63,13 @@ pub fn text(plan: &Plan) -> String {
         let _ = writeln!(out, "\nlevel  {:width$}  why", "image");
         for image in plan.affected() {
             let level = image.level.map(|l| l.to_string()).unwrap_or_default();
+            let name = console_name(&image.name);
             for (n, reason) in image.reasons.iter().enumerate() {
+                let detail = console_line(&reason.detail);
                 if n == 0 {
-                    let _ = writeln!(out, "{level:<5}  {:width$}  {}", image.name, reason.detail);
+                    let _ = writeln!(out, "{level:<5}  {name:width$}  {detail}");
                 } else {
-                    let _ = writeln!(out, "{:5}  {:width$}  {}", "", "", reason.detail);
+                    let _ = writeln!(out, "{:5}  {:width$}  {detail}", "", "");
                 }
             }
         }
@@ -73,18 +78,20 @@ pub fn text(plan: &Plan) -> String {
     if !unaffected.is_empty() {
         let _ = writeln!(out, "\nnot built:");
         for image in unaffected {
-            let because = image.unaffected_because.as_deref().unwrap_or("");
-            let _ = writeln!(out, "       {:width$}  {because}", image.name);
+            let because = console_line(image.unaffected_because.as_deref().unwrap_or(""));
+            let name = console_name(&image.name);
+            let _ = writeln!(out, "       {name:width$}  {because}");
         }
     }
     if !plan.removed.is_empty() {
         let _ = writeln!(out, "\nremoved:");
         for removed in &plan.removed {
-            let _ = writeln!(out, "       {:width$}  {}", removed.name, removed.detail);
+            let (name, detail) = (console_name(&removed.name), console_line(&removed.detail));
+            let _ = writeln!(out, "       {name:width$}  {detail}");
         }
     }
     for note in &plan.notes {
-        let _ = writeln!(out, "\nnote: {note}");
+        let _ = writeln!(out, "\nnote: {}", console_line(note));
     }
     out
 }
@@ -103,8 +110,9 @@ fn short(sha: &str) -> &str {
 
 /// The versioned JSON form (`version` is [`crate::plan::model::PLAN_FORMAT_VERSION`]).
 pub fn json(plan: &Plan) -> String {
-    serde_json::to_string_pretty(plan)
-        .unwrap_or_else(|err| format!("{{\"error\":{:?}}}", err.to_string()))
+    let json = serde_json::to_string_pretty(plan)
+        .unwrap_or_else(|err| format!("{{\"error\":{:?}}}", err.to_string()));
+    escape::console_json(&json)
 }
 
 /// `{"include":[...]}` for `strategy.matrix`, one entry per image to build, in build order.
@@ -123,7 +131,7 @@ pub fn matrix(plan: &Plan) -> String {
             })
         })
         .collect();
-    json!({ "include": include }).to_string()
+    escape::console_json(&json!({ "include": include }).to_string())
 }
 
 /// The step outputs written to `GITHUB_OUTPUT`: name and value.

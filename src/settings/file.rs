@@ -28,6 +28,8 @@ pub struct FileOptions {
     pub auto_cleanup: Option<bool>,
     /// How many days unused build cache is kept by the cleanup after a build.
     pub cache_retention_days: Option<u64>,
+    /// Seconds an image's build may take before it fails (0: no deadline).
+    pub build_timeout: Option<u64>,
     /// Commands run around each image's build.
     pub hooks: Option<HookOptions>,
     /// Patterns (`.dockerignore` syntax, relative to this file) whose change affects every image.
@@ -105,6 +107,27 @@ pub struct FileError {
     pub line: usize,
     pub message: String,
     pub suggestion: Option<String>,
+}
+
+/// Parses the bytes of `buildopt.toml`, which TOML requires to be UTF-8: a file that is not
+/// is an error naming the line and the byte offset of the first byte that breaks it (a lossy
+/// reading would parse something else than what the file says). `path` only names the file.
+pub fn parse_bytes(bytes: &[u8], path: &Path) -> Result<FileOptions, FileError> {
+    match std::str::from_utf8(bytes) {
+        Ok(text) => parse(text, path),
+        Err(err) => {
+            let offset = err.valid_up_to();
+            Err(FileError {
+                path: path.display().to_string(),
+                line: bytes[..offset].iter().filter(|&&b| b == b'\n').count() + 1,
+                message: format!(
+                    "not UTF-8: invalid byte sequence at byte offset {offset} (0x{:02x})",
+                    bytes[offset]
+                ),
+                suggestion: None,
+            })
+        }
+    }
 }
 
 /// Parses the text of `buildopt.toml`; `path` only names the file in errors.
@@ -232,5 +255,14 @@ contexts = { shared = "shared" }
     #[test]
     fn empty_file_is_valid() {
         assert_eq!(parse("", Path::new("b.toml")), Ok(FileOptions::default()));
+    }
+
+    #[test]
+    fn bytes_that_are_not_utf8_name_the_line_and_offset() {
+        let err = parse_bytes(b"level = \"ci\"\n# caf\xe9\n", Path::new("buildopt.toml"))
+            .expect_err("latin-1");
+        assert_eq!(err.line, 2);
+        assert!(err.message.contains("byte offset 18 (0xe9)"), "{err}");
+        assert!(parse_bytes(b"level = \"ci\"\n", Path::new("b.toml")).is_ok());
     }
 }

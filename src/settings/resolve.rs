@@ -3,6 +3,7 @@
 use std::collections::BTreeMap;
 use std::fmt;
 use std::str::FromStr;
+use std::time::Duration;
 
 use super::file::FileOptions;
 use super::vars::{self, SettingVar};
@@ -115,6 +116,9 @@ pub struct Settings {
     pub auto_cleanup: bool,
     /// Build cache unused for longer than this is pruned by the cleanup.
     pub cache_retention_days: u64,
+    /// How long one image's build (its stages, the image, the push) may take before it fails
+    /// and its dependents are skipped; `None` (the default) waits as long as the daemon works.
+    pub build_timeout: Option<Duration>,
     /// Where each setting came from, by setting name.
     pub sources: BTreeMap<&'static str, Source>,
 }
@@ -194,6 +198,15 @@ impl Settings {
             )?
             .unwrap_or((DEFAULT_CACHE_RETENTION_DAYS, Source::Default));
         record("cache_retention_days", source);
+        let (build_timeout, source) = layers
+            .pick(
+                &vars::BUILD_TIMEOUT,
+                None,
+                file.build_timeout,
+                parse_seconds,
+            )?
+            .unwrap_or((0, Source::Default));
+        record("build_timeout", source);
 
         Ok(Self {
             level,
@@ -205,6 +218,7 @@ impl Settings {
             max_deepen_rounds,
             auto_cleanup,
             cache_retention_days,
+            build_timeout: (build_timeout > 0).then(|| Duration::from_secs(build_timeout)),
             sources,
         })
     }
@@ -302,6 +316,12 @@ fn parse_days(raw: &str) -> Result<u64, String> {
     raw.trim()
         .parse::<u64>()
         .map_err(|_| "expected a whole number of days".into())
+}
+
+fn parse_seconds(raw: &str) -> Result<u64, String> {
+    raw.trim()
+        .parse::<u64>()
+        .map_err(|_| "expected a whole number of seconds (0: no deadline)".into())
 }
 
 fn parse_string(raw: &str) -> Result<String, String> {
@@ -541,5 +561,23 @@ mod tests {
             (s.default_branch.as_deref(), s.max_deepen_rounds),
             (Some("trunk"), 2)
         );
+    }
+
+    #[test]
+    fn the_build_deadline_is_off_by_default_and_set_in_seconds() {
+        let none = resolve(Flags::default(), &[], FileOptions::default()).expect("default");
+        assert_eq!(none.build_timeout, None);
+        let file = FileOptions {
+            build_timeout: Some(600),
+            ..FileOptions::default()
+        };
+        let from_file = resolve(Flags::default(), &[], file.clone()).expect("file");
+        assert_eq!(from_file.build_timeout, Some(Duration::from_secs(600)));
+        let env = [("BUILDOPT_BUILD_TIMEOUT", "0")];
+        let off = resolve(Flags::default(), &env, file).expect("env");
+        assert_eq!(off.build_timeout, None, "0 turns the file's deadline off");
+        let bad = [("BUILDOPT_BUILD_TIMEOUT", "10m")];
+        let err = resolve(Flags::default(), &bad, FileOptions::default()).expect_err("10m");
+        assert_eq!(err.setting, "build_timeout");
     }
 }

@@ -77,6 +77,12 @@ pub const CACHE_RETENTION_DAYS: SettingVar = var(
     Some("CACHE_RETENTION_DAYS"),
     "INPUT_CACHE_RETENTION_DAYS",
 );
+pub const BUILD_TIMEOUT: SettingVar = var(
+    "build_timeout",
+    "BUILDOPT_BUILD_TIMEOUT",
+    None,
+    "INPUT_BUILD_TIMEOUT",
+);
 /// `CI_MODE=true` (legacy) selects the `ci` level when no level is named.
 pub const CI_MODE: &str = "CI_MODE";
 
@@ -91,6 +97,7 @@ pub const SETTING_VARS: &[SettingVar] = &[
     MAX_DEEPEN_ROUNDS,
     AUTO_CLEANUP,
     CACHE_RETENTION_DAYS,
+    BUILD_TIMEOUT,
     COMMENT,
     COMMENT_HEADER,
     COMMENT_AUTHOR,

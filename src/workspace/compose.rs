@@ -41,7 +41,7 @@ pub fn parse(text: &str, file: &str) -> Result<Vec<ImageDef>, ComposeError> {
         message: err.to_string(),
         line: err.location().map(|loc| loc.line()),
     })?;
-    let Some(services) = doc.get("services") else {
+    let Some(services) = top_level(&doc)?.get("services") else {
         return Ok(Vec::new());
     };
     let services = services
@@ -58,6 +58,23 @@ pub fn parse(text: &str, file: &str) -> Result<Vec<ImageDef>, ComposeError> {
         }
     }
     Ok(images)
+}
+
+/// The document's top-level mapping. Compose refuses anything else; ignoring it would plan a
+/// repository without the images the file was meant to define. An empty file defines nothing.
+fn top_level(doc: &Value) -> Result<&serde_norway::Mapping, ComposeError> {
+    static EMPTY: std::sync::LazyLock<serde_norway::Mapping> =
+        std::sync::LazyLock::new(serde_norway::Mapping::new);
+    let kind = match doc {
+        Value::Mapping(mapping) => return Ok(mapping),
+        Value::Null => return Ok(&EMPTY),
+        Value::Sequence(_) => "a sequence",
+        Value::Tagged(_) => "a tagged value",
+        Value::String(_) | Value::Number(_) | Value::Bool(_) => "a scalar",
+    };
+    Err(fail(format!(
+        "the top level must be a mapping (`services:` …), not {kind}"
+    )))
 }
 
 fn service_image(
@@ -272,5 +289,18 @@ services:
                 .expect("ok")
                 .is_empty()
         );
+    }
+
+    #[test]
+    fn a_top_level_that_is_not_a_mapping_is_an_error_and_an_empty_file_defines_nothing() {
+        for (text, kind) in [
+            ("- web\n", "a sequence"),
+            ("text\n", "a scalar"),
+            ("3\n", "a scalar"),
+        ] {
+            let err = parse(text, "compose.yaml").expect_err(text);
+            assert!(err.message.contains(kind), "{err}");
+        }
+        assert_eq!(parse("", "compose.yaml").expect("empty"), Vec::new());
     }
 }

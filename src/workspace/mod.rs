@@ -145,10 +145,7 @@ pub fn definitions(snapshot: &Snapshot<'_>, at: &Location) -> Result<Definitions
         .into_iter();
 
     let config = match contents.next().flatten() {
-        Some(bytes) => Some(config_file::parse(
-            &String::from_utf8_lossy(&bytes),
-            Path::new(&config_path),
-        )?),
+        Some(bytes) => Some(config_file::parse_bytes(&bytes, Path::new(&config_path))?),
         None => None,
     };
     let config_dir = paths::parent(&config_path).to_string();

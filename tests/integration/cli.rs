@@ -40,6 +40,38 @@ fn invalid_config_exits_2_naming_file_line_and_suggestion() {
 }
 
 #[test]
+fn a_config_that_is_not_utf8_exits_2_naming_the_byte_offset() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    // Latin-1 `é` (0xe9) at byte 18, on line 2.
+    std::fs::write(
+        dir.path().join("buildopt.toml"),
+        b"level = \"ci\"\n# caf\xe9\n",
+    )
+    .expect("write");
+    let output = buildopt(dir.path(), &["plan"], &[]);
+    let message = stderr(&output);
+    assert_eq!(output.status.code(), Some(2), "{message}");
+    assert!(message.contains("buildopt.toml:2:"), "{message}");
+    assert!(message.contains("not UTF-8"), "{message}");
+    assert!(message.contains("byte offset 18"), "{message}");
+}
+
+#[test]
+fn a_compose_file_that_is_not_a_mapping_exits_2_naming_it() {
+    for (text, kind) in [("- web\n- db\n", "a sequence"), ("just text\n", "a scalar")] {
+        let repo = crate::support::TestRepo::new();
+        repo.write("compose.yaml", text);
+        repo.write("Dockerfile", "FROM buildopt-test/busybox:latest\n");
+        repo.commit("compose");
+        let output = buildopt(repo.path(), &["plan"], &[]);
+        let message = stderr(&output);
+        assert_eq!(output.status.code(), Some(2), "{kind}: {message}");
+        assert!(message.contains("compose.yaml"), "{message}");
+        assert!(message.contains(kind), "{message}");
+    }
+}
+
+#[test]
 fn invalid_setting_in_the_environment_exits_2_naming_it() {
     let dir = tempfile::tempdir().expect("tempdir");
     let output = buildopt(dir.path(), &["plan"], &[("OPTIMIZATION_LEVEL", "turbo")]);

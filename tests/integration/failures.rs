@@ -398,3 +398,67 @@ fn ctrl_c_cancels_the_running_build_buildkit() {
 fn ctrl_c_cancels_the_running_build_classic() {
     check_ctrl_c("classic", "int-classic");
 }
+
+/// A `RUN` step that never ends while the daemon stays healthy: with `BUILDOPT_BUILD_TIMEOUT`
+/// the image fails at the deadline, its dependent is skipped, an independent image still builds
+/// (`--keep-going`), the run exits 1, and the daemon stops the step.
+#[test]
+fn a_build_past_its_deadline_fails_its_image_and_the_run_goes_on() {
+    let test = "deadline";
+    if !daemon_available(test) {
+        return;
+    }
+    let prefix = prefix(test);
+    let _images = Images(prefix.clone());
+    let token = format!("{prefix}-step");
+    let repo = sleeping_repo(&format!("{prefix}/app"), &token);
+    repo.write(
+        "buildopt.toml",
+        &format!(
+            "[images.app]\ncontext = \"app\"\nimage = \"{prefix}/app\"\n\
+             [images.child]\ncontext = \"child\"\nimage = \"{prefix}/child\"\n\
+             [images.other]\ncontext = \"other\"\nimage = \"{prefix}/other\"\n"
+        ),
+    );
+    repo.write("child/Dockerfile", &format!("FROM {prefix}/app\n"));
+    repo.write(
+        "other/Dockerfile",
+        "FROM buildopt-test/busybox:latest\nRUN echo other > /other\n",
+    );
+    repo.commit("a hung image, its child and another");
+    let child = spawn_build(
+        repo.path(),
+        &["--keep-going", "--jobs", "2"],
+        &[("BUILDOPT_BUILD_TIMEOUT", "5")],
+    );
+    let Some((output, took)) = wait_bounded(child, EXIT_BOUND) else {
+        for pid in processes_with(&token) {
+            signal(pid, "KILL");
+        }
+        panic!("buildopt still ran {EXIT_BOUND:?} with a 5 s build deadline");
+    };
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(1), "stderr: {stderr}");
+    assert!(took < Duration::from_secs(50), "took {took:?}");
+    let report: Value = serde_json::from_slice(&output.stdout).expect("the JSON report");
+    assert_eq!(result_of(&report, "app"), "failed");
+    assert_eq!(result_of(&report, "child"), "skipped");
+    assert_eq!(result_of(&report, "other"), "built");
+    let app = report["images"]
+        .as_array()
+        .expect("images")
+        .iter()
+        .find(|i| i["name"] == "app")
+        .expect("app");
+    let message = app["failure"]["message"].as_str().expect("message");
+    assert!(message.starts_with("not done after 5 s"), "{message}");
+    let step_gone = eventually(CLEANUP_BOUND, || processes_with(&token).is_empty());
+    let leftover = processes_with(&token);
+    for pid in &leftover {
+        signal(*pid, "KILL");
+    }
+    assert!(
+        step_gone,
+        "the RUN step outlived the deadline: {leftover:?}"
+    );
+}

@@ -18,6 +18,9 @@ fn context(dir: &Path, env: Vec<(String, String)>) -> Context {
         dir: dir.to_path_buf(),
         config_path: None,
         file: FileOptions::default(),
+        redactor: crate::notify::secret::Redactor::of_run(&crate::env::Env::from_pairs(
+            env.clone(),
+        )),
         env: crate::env::Env::from_pairs(env),
         verbose: 0,
         quiet: true,

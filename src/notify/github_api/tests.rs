@@ -159,7 +159,8 @@ fn sarif_is_uploaded_gzipped_and_polled_until_complete() {
 
     let outcome = api
         .upload_sarif(&path, &sha, "refs/pull/7/merge", SarifPolling::default())
-        .expect("upload");
+        .expect("upload")
+        .0;
     assert_eq!(
         outcome,
         SarifOutcome::Complete {
@@ -203,7 +204,7 @@ fn failed_processing_reports_github_s_errors_and_pending_gives_up_after_the_poll
         first_interval: Duration::from_millis(1),
     };
     let outcome = api.upload_sarif(&path, "sha", "refs/heads/main", polling);
-    let SarifOutcome::Failed { errors, .. } = outcome.expect("uploaded") else {
+    let SarifOutcome::Failed { errors, .. } = outcome.expect("uploaded").0 else {
         panic!("must fail");
     };
     assert_eq!(
@@ -215,7 +216,7 @@ fn failed_processing_reports_github_s_errors_and_pending_gives_up_after_the_poll
         forge.queue_sarif_status(json!({"processing_status": "pending"}));
     }
     let outcome = api.upload_sarif(&path, "sha", "refs/heads/main", polling);
-    assert!(matches!(outcome, Ok(SarifOutcome::Pending { .. })));
+    assert!(matches!(outcome, Ok((SarifOutcome::Pending { .. }, _))));
 }
 
 #[test]
@@ -237,5 +238,48 @@ fn unusable_sarif_files_are_refused_naming_the_file() {
         err.to_string().contains("images.sarif")
             && err.to_string().contains("GitHub accepts at most 20"),
         "{err}"
+    );
+}
+
+#[test]
+fn sarif_over_github_s_limits_is_uploaded_trimmed_to_them() {
+    let (server, forge) = fake_forge::start(BOT);
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("big.sarif");
+    let result = |level: &str| json!({"level": level, "ruleId": "r", "message": {"text": "m"}});
+    let mut big: Vec<serde_json::Value> = (0..25_010).map(|_| result("note")).collect();
+    big.push(result("error"));
+    let mut runs = vec![json!({"tool": {"driver": {"name": "t"}}, "results": big})];
+    runs.extend(
+        (0..21).map(|_| json!({"tool": {"driver": {"name": "t"}}, "results": [result("warning")]})),
+    );
+    let log = json!({"version": "2.1.0", "runs": runs});
+    std::fs::write(&path, log.to_string()).expect("write");
+    let token = token();
+    let (http, _) = fast_client(&[&token]);
+    let api = GitHubApi::new(&http, &server.url(), &token, "o/r").expect("api");
+    let polling = SarifPolling {
+        polls: 1,
+        first_interval: Duration::from_millis(1),
+    };
+    let (_, trimmed) = api
+        .upload_sarif(&path, "sha", "refs/heads/main", polling)
+        .expect("uploaded");
+    assert_eq!(trimmed.runs_left_out, 2);
+    assert_eq!(trimmed.results_left_out, 11);
+    let upload = &forge.sarif_uploads.lock().expect("uploads")[0];
+    let sent: serde_json::Value =
+        serde_json::from_slice(&gunzip_base64(upload["sarif"].as_str().expect("sarif")))
+            .expect("json");
+    let runs = sent["runs"].as_array().expect("runs");
+    assert!(runs.len() <= 20, "{} runs", runs.len());
+    for run in runs {
+        let results = run["results"].as_array().expect("results");
+        assert!(results.len() <= 25_000, "{} results", results.len());
+    }
+    let first = runs[0]["results"].as_array().expect("results");
+    assert!(
+        first.iter().any(|r| r["level"] == "error"),
+        "the error is kept"
     );
 }
