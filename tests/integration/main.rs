@@ -14,6 +14,7 @@ mod engine;
 mod engine_identity;
 mod failures;
 mod fake_api;
+mod fuzz;
 mod git_plumbing;
 mod hostile_input;
 mod hostile_names;

@@ -20,6 +20,11 @@ mod tests;
 use std::collections::BTreeMap;
 use std::ops::Range;
 
+// ARG/ENV word expansion, public so that the fuzz tests (tests/integration/fuzz.rs) can drive
+// it directly, as well as through `external_refs`.
+pub use expand::{
+    Budget, Env, ExpandError, MAX_FILE_BYTES, MAX_WORD_BYTES, Vars, expand_word, split_words,
+};
 pub use instruction::{Arguments, Flag, Heredoc, Instruction, KeyValue, Keyword};
 pub use lexer::Directive;
 
