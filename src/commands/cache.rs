@@ -728,6 +728,9 @@ impl<'a> DaemonTee<'a> {
             }
             match found {
                 Some(_) => self.present.push(image),
+                // Every tag it had names another image: nothing would name it once loaded (and
+                // the containerd store refuses a load that names no image).
+                None if image.tags.is_empty() => {}
                 None => self.missing.push(image),
             }
         }
