@@ -31,15 +31,8 @@ if [ -s "$root/VERSIONS" ] && [ -x "$root/usr/sbin/dockerd" ]; then
   exit 0
 fi
 
-apt_updated=false
-apt_install() {
-  export DEBIAN_FRONTEND=noninteractive
-  if [ "$apt_updated" = false ]; then
-    apt-get update -qq
-    apt_updated=true
-  fi
-  apt-get install -y -qq --no-install-recommends "$@" >/dev/null
-}
+# shellcheck source=tests/testbed/apt.sh
+. "$(dirname "$0")/apt.sh"
 [ -x /usr/sbin/runc ] || apt_install runc
 # The archive key that signs unstable ships in bookworm's keyring.
 [ -s /usr/share/keyrings/debian-archive-keyring.gpg ] || apt_install debian-archive-keyring

@@ -19,15 +19,8 @@ pip_install() {
 
 have() { command -v "$1" >/dev/null 2>&1; }
 
-apt_updated=false
-apt_install() {
-  export DEBIAN_FRONTEND=noninteractive
-  if [ "$apt_updated" = false ]; then
-    apt-get update -qq
-    apt_updated=true
-  fi
-  apt-get install -y -qq --no-install-recommends "$@" >/dev/null
-}
+# shellcheck source=tests/testbed/apt.sh
+. "$(dirname "$0")/apt.sh"
 
 have python3 || apt_install python3 python3-pip
 if ! python3 -m pip --version >/dev/null 2>&1; then

@@ -39,15 +39,8 @@ sock=$run/docker.sock
 log=$state/dockerd.log
 say() { echo "engine $name: $*"; }
 
-apt_updated=false
-apt_install() {
-  export DEBIAN_FRONTEND=noninteractive
-  if [ "$apt_updated" = false ]; then
-    apt-get update -qq
-    apt_updated=true
-  fi
-  apt-get install -y -qq --no-install-recommends "$@" >/dev/null
-}
+# shellcheck source=tests/testbed/apt.sh
+. "$(dirname "$0")/apt.sh"
 command -v ip >/dev/null 2>&1 || apt_install iproute2
 command -v nsenter >/dev/null 2>&1 || apt_install util-linux
 command -v curl >/dev/null 2>&1 || apt_install curl ca-certificates
