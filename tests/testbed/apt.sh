@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # Sourced by the testbed scripts: apt_install PACKAGE... installs Debian packages, running
 # `apt-get update` once per script (a fresh machine's package lists may be empty or old).
 apt_updated=false

@@ -20,7 +20,9 @@ for image in json.load(sys.stdin):
 ')
 removed=0
 for ref in $refs; do
-  api -X DELETE "http://localhost/images/$ref?force=true" >/dev/null 2>&1 && removed=$((removed + 1)) || true
+  if api -X DELETE "http://localhost/images/$ref?force=true" >/dev/null 2>&1; then
+    removed=$((removed + 1))
+  fi
 done
 api -X POST 'http://localhost/images/prune?filters=%7B%22dangling%22%3A%5B%22true%22%5D%7D' >/dev/null || true
 echo "test images: removed $removed tags left by earlier runs, pruned dangling images"
