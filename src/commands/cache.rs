@@ -5,7 +5,7 @@
 //! Entry names, tags and paths come from the store and the checkout: the human forms show them
 //! through [`console_name`]/[`console_line`], the JSON forms through [`escape::console_json`].
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::io::Write as _;
 use std::path::Path;
 use std::sync::Arc;
@@ -27,7 +27,7 @@ use crate::cache::{CacheError, ImageEntry, Index, Limits, Store, archive, docker
 use crate::ci;
 use crate::cli::{CacheAction, CacheArgs, Format, PlanArgs};
 use crate::engine::LoadStream;
-use crate::engine::{DockerEngine, Engine, EngineError};
+use crate::engine::{DockerEngine, Engine, EngineError, ImageStore};
 use crate::error::Error;
 use crate::exit;
 use crate::git::Git;
@@ -765,7 +765,8 @@ impl<'a> DaemonTee<'a> {
         let sizes: BTreeMap<&Digest, u64> =
             manifest.blobs.iter().map(|b| (&b.digest, b.size)).collect();
         let _context = self.runtime.enter();
-        for images in load_groups(&self.missing, |d| sizes.get(d).copied()) {
+        let image_store = engine.info().image_store;
+        for images in load_groups(&self.missing, image_store, |d| sizes.get(d).copied()) {
             let upload = engine.start_load();
             self.tars
                 .push(Some(docker_tar::load_tar(&images, upload.stream)));
@@ -922,7 +923,7 @@ pub(super) async fn load_into_daemon(
     } else {
         store.blob_sizes()?
     };
-    let groups = load_groups(&missing, |d| sizes.get(d).copied());
+    let groups = load_groups(&missing, image_store, |d| sizes.get(d).copied());
     let loads = groups.into_iter().map(|group| {
         let store = store.clone();
         engine.load_images(move |out| docker_tar::write_load(&store, &group, out))
@@ -940,14 +941,41 @@ pub(super) async fn load_into_daemon(
 /// containerd image store would give the OCI ones new ids.
 fn load_groups(
     images: &[ImageEntry],
+    image_store: ImageStore,
     size_of: impl Fn(&Digest) -> Option<u64>,
 ) -> Vec<Vec<ImageEntry>> {
+    if image_store == ImageStore::Containerd {
+        return containerd_load_groups(images);
+    }
     let (oci, legacy): (Vec<_>, Vec<_>) = images.iter().partition(|i| i.target.is_some());
     let oci_share = requests::MAX_REQUESTS.saturating_sub(usize::from(!legacy.is_empty()));
     let mut groups = upload_groups(&oci, oci_share.max(1), &size_of);
     let legacy_share = requests::MAX_REQUESTS.saturating_sub(groups.len()).max(1);
     groups.extend(upload_groups(&legacy, legacy_share, &size_of));
     groups
+}
+
+/// The uploads of the containerd image store: no two uploads may carry the same blob there.
+/// Its content store locks a blob while one upload writes it, and a second upload of it waits for
+/// that lock (Docker 28.5: "ref … locked"); `cache import` feeds every upload the same bytes in
+/// step, so the first never finishes and both hang. So: one upload per layout, and one upload
+/// in all when the two layouts share a blob (a tar without `index.json`: new ids for the OCI
+/// images, which that rare mix costs).
+fn containerd_load_groups(images: &[ImageEntry]) -> Vec<Vec<ImageEntry>> {
+    let (oci, legacy): (Vec<ImageEntry>, Vec<ImageEntry>) =
+        images.iter().cloned().partition(|i| i.target.is_some());
+    let oci_blobs: BTreeSet<&Digest> = oci.iter().flat_map(ImageEntry::blobs).collect();
+    let shared = legacy
+        .iter()
+        .flat_map(ImageEntry::blobs)
+        .any(|blob| oci_blobs.contains(blob));
+    if shared {
+        return vec![images.to_vec()];
+    }
+    [oci, legacy]
+        .into_iter()
+        .filter(|g| !g.is_empty())
+        .collect()
 }
 
 fn upload_groups(
@@ -1049,6 +1077,51 @@ fn key(ctx: &Context, settings: &Settings) -> Result<u8, Error> {
 
 #[cfg(test)]
 mod tests {
+    use crate::cache::Digest as BlobDigest;
+    use crate::image_archive::Descriptor;
+
+    fn entry(name: &str, blobs: &[&[u8]], oci: bool) -> ImageEntry {
+        let digests: Vec<BlobDigest> = blobs.iter().map(|b| BlobDigest::of(b)).collect();
+        ImageEntry {
+            name: name.into(),
+            tags: vec![format!("{name}:latest")],
+            inputs_digest: None,
+            config: digests[0].clone(),
+            layers: digests[1..].to_vec(),
+            diff_ids: digests[1..].to_vec(),
+            target: oci.then(|| Descriptor {
+                media_type: crate::image_archive::layout::OCI_MANIFEST.into(),
+                digest: BlobDigest::of(name.as_bytes()),
+                size: 1,
+                platform: None,
+                annotations: Default::default(),
+            }),
+            other_blobs: Vec::new(),
+            last_used: 0,
+            size: 0,
+        }
+    }
+
+    #[test]
+    fn the_containerd_store_never_gets_one_blob_in_two_uploads() {
+        let sizes = |_: &BlobDigest| Some(1u64 << 30);
+        let images = [
+            entry("a", &[b"ca", b"base", b"la"], true),
+            entry("b", &[b"cb", b"base", b"lb"], true),
+            entry("c", &[b"cc", b"base", b"lc"], true),
+        ];
+        // Large layers of their own: the classic store splits them over several uploads.
+        assert!(load_groups(&images, ImageStore::Classic, sizes).len() > 1);
+        let groups = load_groups(&images, ImageStore::Containerd, sizes);
+        assert_eq!(groups.len(), 1, "they share the base layer");
+        let legacy = entry("d", &[b"cd", b"other"], false);
+        let mixed = [images[0].clone(), legacy.clone()];
+        assert_eq!(load_groups(&mixed, ImageStore::Containerd, sizes).len(), 2);
+        let sharing = entry("e", &[b"ce", b"base"], false);
+        let mixed = [images[0].clone(), sharing];
+        assert_eq!(load_groups(&mixed, ImageStore::Containerd, sizes).len(), 1);
+    }
+
     use super::*;
 
     #[test]
