@@ -267,7 +267,10 @@ fn independent_images_move_through_concurrent_saves_and_loads_unchanged() {
     docker(&remove, dir.path());
 
     let (_, report) = import_into_fresh_folder(dir.path());
-    assert_eq!(report["load_requests"], 2, "{report}");
+    // The containerd image store never gets one blob (here the busybox layer) in two concurrent
+    // loads: it would lock the blob per upload and hang (see `containerd_load_groups`).
+    let uploads = if containerd_store() { 1 } else { 2 };
+    assert_eq!(report["load_requests"], uploads, "{report}");
     for (tag, id) in tags.iter().zip(&ids) {
         let out = docker(
             &["image", "inspect", "--format", "{{.Id}}", tag],
