@@ -81,6 +81,17 @@ fn wait_bounded(child: Child, bound: Duration) -> Option<(Output, Duration)> {
     }
 }
 
+/// [`wait_bounded`] with [`EXIT_BOUND`]; when buildopt outlives it, every process of the test's
+/// step (`token` on its command line) is killed too, then the test fails saying `when`.
+fn exit_or_clean_up(child: Child, token: &str, when: &str) -> (Output, Duration) {
+    wait_bounded(child, EXIT_BOUND).unwrap_or_else(|| {
+        for pid in processes_with(token) {
+            signal(pid, "KILL");
+        }
+        panic!("buildopt still ran {EXIT_BOUND:?} {when}");
+    })
+}
+
 /// Sends `signal` (a name such as `INT` or `KILL`) to one process.
 fn signal(pid: u32, signal: &str) {
     let _ = Command::new("kill")
@@ -357,12 +368,7 @@ fn check_ctrl_c(builder: &str, test: &str) {
     let mut child = spawn_build(repo.path(), &["--builder", builder], &[]);
     wait_for_step(&mut child, &token);
     signal(child.id(), "INT");
-    let Some((output, _)) = wait_bounded(child, EXIT_BOUND) else {
-        for pid in processes_with(&token) {
-            signal(pid, "KILL");
-        }
-        panic!("buildopt still ran {EXIT_BOUND:?} after SIGINT");
-    };
+    let (output, _) = exit_or_clean_up(child, &token, "after SIGINT");
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert_eq!(output.status.code(), Some(130), "stderr: {stderr}");
     let report: Value = serde_json::from_slice(&output.stdout).expect("the JSON report");
@@ -431,12 +437,7 @@ fn a_build_past_its_deadline_fails_its_image_and_the_run_goes_on() {
         &["--keep-going", "--jobs", "2"],
         &[("BUILDOPT_BUILD_TIMEOUT", "5")],
     );
-    let Some((output, took)) = wait_bounded(child, EXIT_BOUND) else {
-        for pid in processes_with(&token) {
-            signal(pid, "KILL");
-        }
-        panic!("buildopt still ran {EXIT_BOUND:?} with a 5 s build deadline");
-    };
+    let (output, took) = exit_or_clean_up(child, &token, "with a 5 s build deadline");
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert_eq!(output.status.code(), Some(1), "stderr: {stderr}");
     assert!(took < Duration::from_secs(50), "took {took:?}");
