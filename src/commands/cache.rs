@@ -5,9 +5,9 @@
 //! Entry names, tags and paths come from the store and the checkout: the human forms show them
 //! through [`console_name`]/[`console_line`], the JSON forms through [`escape::console_json`].
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 use std::io::Write as _;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -27,7 +27,7 @@ use crate::cache::{CacheError, ImageEntry, Index, Limits, Store, archive, docker
 use crate::ci;
 use crate::cli::{CacheAction, CacheArgs, Format, PlanArgs};
 use crate::engine::LoadStream;
-use crate::engine::{DockerEngine, Engine, EngineError, ImageStore};
+use crate::engine::{DockerEngine, Engine, EngineError};
 use crate::error::Error;
 use crate::exit;
 use crate::git::Git;
@@ -666,6 +666,12 @@ fn import(
 /// written only after every blob of the archive matched its digest; a refused archive fails the
 /// uploads instead, and the daemon discards what it received. Images the daemon already has get
 /// their tags back only after the archive checked out.
+///
+/// A blob several uploads need goes in step to the first of them only; the others get it from
+/// its staged file once the archive checked out, after every upload sent what it had. The
+/// containerd image store locks a blob while one upload writes it, and a second upload of it
+/// waits for that lock: fed the same bytes in step, both would wait forever (seen on Docker
+/// 28.5).
 struct DaemonTee<'a> {
     runtime: &'a tokio::runtime::Runtime,
     engine: Option<DockerEngine>,
@@ -678,8 +684,13 @@ struct DaemonTee<'a> {
     tars: Vec<Option<LoadTar<LoadStream>>>,
     /// The daemon's answer to each upload.
     done: Vec<tokio::task::JoinHandle<Result<Vec<String>, EngineError>>>,
-    /// The uploads that take the blob being read.
+    /// The upload that takes the blob being read in step (see the type's doc).
     taking: Vec<usize>,
+    /// The other uploads that need the blob being read, and its size.
+    later: Vec<usize>,
+    current_size: u64,
+    /// Per upload, the blobs it gets from their staged files once the archive checked out.
+    deferred: Vec<Vec<DeferredBlob>>,
     /// Whether the archive's tags may move tags the daemon has on other images.
     force: bool,
     /// Tags left where they were (they name another image; `--force` moves them).
@@ -705,6 +716,9 @@ impl<'a> DaemonTee<'a> {
             tars: Vec::new(),
             done: Vec::new(),
             taking: Vec::new(),
+            later: Vec::new(),
+            current_size: 0,
+            deferred: Vec::new(),
             force,
             kept_tags: Vec::new(),
         }
@@ -765,12 +779,12 @@ impl<'a> DaemonTee<'a> {
         let sizes: BTreeMap<&Digest, u64> =
             manifest.blobs.iter().map(|b| (&b.digest, b.size)).collect();
         let _context = self.runtime.enter();
-        let image_store = engine.info().image_store;
-        for images in load_groups(&self.missing, image_store, |d| sizes.get(d).copied()) {
+        for images in load_groups(&self.missing, |d| sizes.get(d).copied()) {
             let upload = engine.start_load();
             self.tars
                 .push(Some(docker_tar::load_tar(&images, upload.stream)));
             self.done.push(upload.done);
+            self.deferred.push(Vec::new());
         }
     }
 
@@ -862,9 +876,11 @@ impl BlobTee for DaemonTee<'_> {
     }
 
     fn wants(&mut self, digest: &Digest, size: u64) -> bool {
-        self.taking = (0..self.tars.len())
-            .filter(|&i| self.tars[i].as_ref().is_some_and(|tar| tar.wants(digest)))
-            .collect();
+        let mut wanting = (0..self.tars.len())
+            .filter(|&i| self.tars[i].as_ref().is_some_and(|tar| tar.wants(digest)));
+        self.taking = wanting.next().into_iter().collect();
+        self.later = wanting.collect();
+        self.current_size = size;
         self.each_taking(|tar| tar.begin_blob(digest, size));
         !self.taking.is_empty()
     }
@@ -873,20 +889,56 @@ impl BlobTee for DaemonTee<'_> {
         self.each_taking(|tar| tar.write_all(bytes));
     }
 
-    fn verified(&mut self, digest: &Digest, _staged: &Path) {
+    fn verified(&mut self, digest: &Digest, staged: &Path) {
         self.each_taking(|tar| tar.end_blob(digest));
         self.taking.clear();
+        for upload in std::mem::take(&mut self.later) {
+            self.deferred[upload].push(DeferredBlob {
+                digest: digest.clone(),
+                size: self.current_size,
+                staged: staged.to_path_buf(),
+            });
+        }
     }
 
     fn all_verified(&mut self) {
+        // What each upload got in step reaches the daemon first: a deferred blob may wait for
+        // the upload that had it to finish writing it.
         for upload in 0..self.tars.len() {
-            let Some(tar) = self.tars[upload].take() else {
-                continue;
-            };
-            if let Err(error) = tar.finish().and_then(LoadStream::finish) {
+            if let Some(Err(error)) = self.tars[upload].as_mut().map(std::io::Write::flush) {
                 self.stop(upload, error);
             }
         }
+        for upload in 0..self.tars.len() {
+            let Some(mut tar) = self.tars[upload].take() else {
+                continue;
+            };
+            let deferred = std::mem::take(&mut self.deferred[upload]);
+            let written = deferred
+                .iter()
+                .try_for_each(|blob| blob.write_to(&mut tar))
+                .and_then(|()| tar.finish())
+                .and_then(LoadStream::finish);
+            if let Err(error) = written {
+                self.stop(upload, error);
+            }
+        }
+    }
+}
+
+/// A blob an upload gets from its staged file (see [`DaemonTee`]).
+struct DeferredBlob {
+    digest: Digest,
+    size: u64,
+    staged: PathBuf,
+}
+
+impl DeferredBlob {
+    fn write_to(&self, tar: &mut LoadTar<LoadStream>) -> std::io::Result<()> {
+        let mut file = std::io::Read::take(std::fs::File::open(&self.staged)?, self.size);
+        tar.begin_blob(&self.digest, self.size)?;
+        std::io::copy(&mut file, tar)?;
+        tar.end_blob(&self.digest)
     }
 }
 
@@ -923,7 +975,7 @@ pub(super) async fn load_into_daemon(
     } else {
         store.blob_sizes()?
     };
-    let groups = load_groups(&missing, image_store, |d| sizes.get(d).copied());
+    let groups = load_groups(&missing, |d| sizes.get(d).copied());
     let loads = groups.into_iter().map(|group| {
         let store = store.clone();
         engine.load_images(move |out| docker_tar::write_load(&store, &group, out))
@@ -941,41 +993,14 @@ pub(super) async fn load_into_daemon(
 /// containerd image store would give the OCI ones new ids.
 fn load_groups(
     images: &[ImageEntry],
-    image_store: ImageStore,
     size_of: impl Fn(&Digest) -> Option<u64>,
 ) -> Vec<Vec<ImageEntry>> {
-    if image_store == ImageStore::Containerd {
-        return containerd_load_groups(images);
-    }
     let (oci, legacy): (Vec<_>, Vec<_>) = images.iter().partition(|i| i.target.is_some());
     let oci_share = requests::MAX_REQUESTS.saturating_sub(usize::from(!legacy.is_empty()));
     let mut groups = upload_groups(&oci, oci_share.max(1), &size_of);
     let legacy_share = requests::MAX_REQUESTS.saturating_sub(groups.len()).max(1);
     groups.extend(upload_groups(&legacy, legacy_share, &size_of));
     groups
-}
-
-/// The uploads of the containerd image store: no two uploads may carry the same blob there.
-/// Its content store locks a blob while one upload writes it, and a second upload of it waits for
-/// that lock (Docker 28.5: "ref … locked"); `cache import` feeds every upload the same bytes in
-/// step, so the first never finishes and both hang. So: one upload per layout, and one upload
-/// in all when the two layouts share a blob (a tar without `index.json`: new ids for the OCI
-/// images, which that rare mix costs).
-fn containerd_load_groups(images: &[ImageEntry]) -> Vec<Vec<ImageEntry>> {
-    let (oci, legacy): (Vec<ImageEntry>, Vec<ImageEntry>) =
-        images.iter().cloned().partition(|i| i.target.is_some());
-    let oci_blobs: BTreeSet<&Digest> = oci.iter().flat_map(ImageEntry::blobs).collect();
-    let shared = legacy
-        .iter()
-        .flat_map(ImageEntry::blobs)
-        .any(|blob| oci_blobs.contains(blob));
-    if shared {
-        return vec![images.to_vec()];
-    }
-    [oci, legacy]
-        .into_iter()
-        .filter(|g| !g.is_empty())
-        .collect()
 }
 
 fn upload_groups(
@@ -1103,23 +1128,25 @@ mod tests {
     }
 
     #[test]
-    fn the_containerd_store_never_gets_one_blob_in_two_uploads() {
+    fn large_images_split_over_uploads_but_never_mix_layouts() {
         let sizes = |_: &BlobDigest| Some(1u64 << 30);
         let images = [
             entry("a", &[b"ca", b"base", b"la"], true),
             entry("b", &[b"cb", b"base", b"lb"], true),
             entry("c", &[b"cc", b"base", b"lc"], true),
         ];
-        // Large layers of their own: the classic store splits them over several uploads.
-        assert!(load_groups(&images, ImageStore::Classic, sizes).len() > 1);
-        let groups = load_groups(&images, ImageStore::Containerd, sizes);
-        assert_eq!(groups.len(), 1, "they share the base layer");
-        let legacy = entry("d", &[b"cd", b"other"], false);
-        let mixed = [images[0].clone(), legacy.clone()];
-        assert_eq!(load_groups(&mixed, ImageStore::Containerd, sizes).len(), 2);
-        let sharing = entry("e", &[b"ce", b"base"], false);
-        let mixed = [images[0].clone(), sharing];
-        assert_eq!(load_groups(&mixed, ImageStore::Containerd, sizes).len(), 1);
+        // Large layers of their own: worth several uploads.
+        assert!(load_groups(&images, sizes).len() > 1);
+        let legacy = entry("d", &[b"cd", b"base"], false);
+        let mixed = [images[0].clone(), legacy];
+        let groups = load_groups(&mixed, sizes);
+        assert_eq!(groups.len(), 2);
+        for group in groups {
+            assert!(
+                group.iter().all(|i| i.target.is_some())
+                    || group.iter().all(|i| i.target.is_none())
+            );
+        }
     }
 
     use super::*;
