@@ -675,7 +675,11 @@ fn stage_blob<R: Read>(
         tee: teeing.then_some(&mut *tee),
     };
     let (actual, written) =
-        store::write_hashed(&mut reader, &path).map_err(|e| format!("{digest}: {e}"))?;
+        store::write_hashed(&mut reader, &path).map_err(|e| match CacheError::io(&path, e) {
+            full if full.is_disk_full() => format!("the store's disk is full: {full}"),
+            CacheError::Io { source, .. } => format!("{digest}: {source}"),
+            other => other.to_string(),
+        })?;
     if written != size {
         return Err(format!("{digest} ends after {written} of {size} bytes"));
     }
@@ -718,20 +722,28 @@ fn commit(
         .map(|blob| (staging.join(blob.digest.hex()), &blob.digest))
         .collect();
     let added = store.adopt_files(&staged, lock)?;
-    let mut index = store.read_index()?;
     // Restoring is not a use: last use stays what the saving build recorded, so an image no
     // build produces any more still ages out; but never later than now, or it would never age.
     let now = unix_now();
     let mut images = manifest.images;
     for image in &mut images {
         image.last_used = image.last_used.min(now);
-        index.upsert(image.clone());
     }
-    store.write_index(&index, lock)?;
+    let indexed = store.read_index().and_then(|mut index| {
+        for image in &images {
+            index.upsert(image.clone());
+        }
+        store.write_index(&index, lock)
+    });
+    if let Err(error) = indexed {
+        // A full disk, say: the store stays as it was.
+        store.remove_added(&added, lock);
+        return Err(error);
+    }
     Ok(ImportOutcome {
         images,
-        blobs_added: added,
-        blobs_present: manifest.blobs.len() - added,
+        blobs_added: added.len(),
+        blobs_present: manifest.blobs.len() - added.len(),
     })
 }
 

@@ -77,6 +77,12 @@ impl CacheError {
         )
     }
 
+    /// Whether the store's file system is full (of bytes or of inodes, or over a quota).
+    pub fn is_disk_full(&self) -> bool {
+        matches!(self, Self::Io { source, .. }
+            if matches!(source.kind(), std::io::ErrorKind::StorageFull | std::io::ErrorKind::QuotaExceeded))
+    }
+
     /// An [`CacheError::Io`] naming `path`.
     pub(crate) fn io(path: &std::path::Path, source: std::io::Error) -> Self {
         Self::Io {

@@ -489,12 +489,13 @@ impl Store {
     /// Moves verified files (on the store's file system) into place under their digests: the
     /// ones the store lacks are made durable together (fsyncs on several threads, which the
     /// file system commits in batches), renamed, and the blob folder is synced once. Files of
-    /// blobs the store already has are left where they are. Returns how many were added.
+    /// blobs the store already has are left where they are. Returns the blobs added; on an error
+    /// none of them stays.
     pub(crate) fn adopt_files(
         &self,
         files: &[(PathBuf, &Digest)],
-        _lock: &StoreLock,
-    ) -> Result<usize, CacheError> {
+        lock: &StoreLock,
+    ) -> Result<Vec<Digest>, CacheError> {
         let new: Vec<&(PathBuf, &Digest)> =
             files.iter().filter(|(_, d)| !self.has_blob(d)).collect();
         sync_files(
@@ -502,15 +503,33 @@ impl Store {
                 .map(|(path, _)| path.as_path())
                 .collect::<Vec<_>>(),
         )?;
-        for (path, digest) in &new {
+        let mut added = Vec::with_capacity(new.len());
+        let renamed = new.iter().try_for_each(|(path, digest)| {
             let target = self.blob_path(digest);
             std::fs::rename(path, &target).map_err(|e| CacheError::io(&target, e))?;
-        }
-        if !new.is_empty() {
+            added.push((*digest).clone());
+            Ok(())
+        });
+        let synced = renamed.and_then(|()| {
             let dir = self.blob_dir();
-            atomic::sync_dir(&dir).map_err(|e| CacheError::io(&dir, e))?;
+            match added.is_empty() {
+                true => Ok(()),
+                false => atomic::sync_dir(&dir).map_err(|e| CacheError::io(&dir, e)),
+            }
+        });
+        if let Err(error) = synced {
+            self.remove_added(&added, lock);
+            return Err(error);
         }
-        Ok(new.len())
+        Ok(added)
+    }
+
+    /// Takes back blobs a failed import added (nothing names them yet). Best effort: a blob
+    /// left behind is unreferenced, and the next collection removes it.
+    pub(crate) fn remove_added(&self, added: &[Digest], _lock: &StoreLock) {
+        for digest in added {
+            let _ = std::fs::remove_file(self.blob_path(digest));
+        }
     }
 
     /// Opens a blob for reading (a regular file, never through a link).

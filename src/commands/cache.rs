@@ -621,6 +621,29 @@ fn import(
             }
             return miss(format!("refused cache archive {path}: {reason}"));
         }
+        Err(full) if full.is_disk_full() => {
+            // The archive checked out, so its images reached the daemon; only the store could
+            // not keep them, and stays as it was.
+            let warning = format!("the store's disk is full: {full}");
+            let Some(tee) = tee else {
+                return miss(warning);
+            };
+            ctx.info(&format!("warning: {warning}; the store stays as it was"));
+            let (loaded, present) = tee.finish()?;
+            let report = ImportReport {
+                restored: false,
+                warning: Some(warning.clone()),
+                images: Vec::new(),
+                blobs_added: 0,
+                blobs_present: 0,
+                loaded,
+                already_in_daemon: present,
+                load_requests: 0,
+                tags_kept: Vec::new(),
+            };
+            let human = format!("cache not stored: {}\n", console_line(&warning));
+            return render(ctx, &report, human).map(|()| exit::SUCCESS);
+        }
         Err(other) => return Err(other.into()),
     };
     let mut report = ImportReport {

@@ -447,6 +447,76 @@ fn an_import_larger_than_the_free_disk_is_a_clean_cache_miss() {
     assert_eq!(report["restored"], true, "{}", text(&out));
 }
 
+/// The inodes in use on the file system at `dir`.
+fn inodes_used(dir: &Path) -> u64 {
+    let stat = nix::sys::statvfs::statvfs(dir).expect("statvfs");
+    u64::from(stat.files()) - u64::from(stat.files_free())
+}
+
+#[test]
+fn a_disk_that_fills_at_any_step_of_an_import_leaves_the_store_as_it_was() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mount = dir.path().join("small");
+    std::fs::create_dir(&mount).expect("mkdir");
+    let Some(_mounted) = small_filesystem(&mount, "20m", "full disk") else {
+        return;
+    };
+    let store = mount.join("store");
+    let env = [("BUILDOPT_CACHE_DIR", store.to_str().expect("utf-8"))];
+    std::fs::write(
+        dir.path().join("a.tzst"),
+        zstd(&archive_of(&[b"{}", b"one"], 1)),
+    )
+    .expect("write");
+    let (out, report) = import(dir.path(), "a.tzst", &env);
+    assert_eq!(report["restored"], true, "{}", text(&out));
+    let index_before = std::fs::read(store.join("index.json")).expect("index");
+    let blobs_before = names(&store.join("blobs/sha256"));
+    let second: [&[u8]; 4] = [b"{\"a\":1}", b"two", b"three", b"four"];
+    std::fs::write(dir.path().join("b.tzst"), zstd(&archive_of(&second, 1))).expect("write");
+    // Files take inodes: with no inode to spare the import cannot stage anything, and with
+    // one more each time it gets one step further (staging folder, each blob, the new index),
+    // until it fits. Every step short of that must be a clean miss.
+    let used = inodes_used(&mount);
+    let mut misses = 0;
+    for spare in 0..32 {
+        let remount = Command::new("mount")
+            .args(["-o", &format!("remount,nr_inodes={}", used + spare)])
+            .arg(&mount)
+            .status()
+            .expect("mount");
+        assert!(remount.success(), "remount with {spare} spare inodes");
+        let (out, report) = import(dir.path(), "b.tzst", &env);
+        assert_eq!(out.status.code(), Some(0), "{spare} spare: {}", text(&out));
+        if report["restored"] == true {
+            assert!(
+                misses > 0,
+                "the first import had no inode to spare and yet fit"
+            );
+            assert_eq!(
+                names(&store.join("blobs/sha256")).len(),
+                blobs_before.len() + 4
+            );
+            return;
+        }
+        misses += 1;
+        let warning = report["warning"].as_str().unwrap_or_default();
+        assert!(warning.contains("disk is full"), "{spare} spare: {warning}");
+        let index = std::fs::read(store.join("index.json")).expect("index");
+        assert_eq!(index, index_before, "{spare} spare: the index changed");
+        assert_eq!(
+            names(&store.join("blobs/sha256")),
+            blobs_before,
+            "{spare} spare"
+        );
+        assert!(
+            names(&store.join("tmp")).is_empty(),
+            "{spare} spare: tmp/ not empty"
+        );
+    }
+    panic!("the import never fit");
+}
+
 #[test]
 fn leftovers_of_a_killed_job_are_removed_by_the_next_run() {
     let dir = tempfile::tempdir().expect("tempdir");
