@@ -190,11 +190,28 @@ impl Hooks {
             Some(result) => process.env("BUILDOPT_RESULT", result.as_str()),
             None => process.env_remove("BUILDOPT_RESULT"),
         };
-        let output = process.output().await.map_err(|source| HookError::Spawn {
+        // Its own process group, so that a hook stopped at the deadline (or by Ctrl-C) takes
+        // whatever it started with it.
+        process
+            .process_group(0)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        let child = process.spawn().map_err(|source| HookError::Spawn {
             kind,
             command: command.to_string(),
             source,
         })?;
+        let mut group = GroupKiller(child.id());
+        let output = child
+            .wait_with_output()
+            .await
+            .map_err(|source| HookError::Spawn {
+                kind,
+                command: command.to_string(),
+                source,
+            })?;
+        // It ended: what it left running in the background was meant to stay.
+        group.0 = None;
         if output.status.success() {
             return Ok(());
         }
@@ -204,6 +221,21 @@ impl Hooks {
             status: output.status,
             log_tail: tail(&[&output.stdout, &output.stderr]),
         })
+    }
+}
+
+/// Kills a hook's process group when the hook's future is dropped before the hook ended (the
+/// deadline, a cancelled run): the hook and whatever it started go.
+struct GroupKiller(Option<u32>);
+
+impl Drop for GroupKiller {
+    fn drop(&mut self) {
+        if let Some(pid) = self.0.and_then(|pid| i32::try_from(pid).ok()) {
+            let _ = nix::sys::signal::killpg(
+                nix::unistd::Pid::from_raw(pid),
+                nix::sys::signal::Signal::SIGKILL,
+            );
+        }
     }
 }
 

@@ -98,7 +98,7 @@ pub async fn run<E: Engine>(
     if !interrupted {
         for (job, outcome) in jobs.iter().zip(&mut outcomes) {
             if outcome.result == ImageResult::Skipped {
-                run_post_hook(options.hooks, job, outcome).await;
+                run_post_hook(options.hooks, job, outcome, options.build_timeout).await;
             }
         }
     }
@@ -238,19 +238,21 @@ async fn run_job<E: Engine>(
         image: job.name.clone(),
     });
     let hooks = options.hooks;
-    let mut outcome = match hooks.run_pre_build(&job.name, first_tag(job)).await {
-        Err(hook) => hook_failed(hook),
-        Ok(()) => {
-            let work = make_and_publish(engine, job, &parents, probed, observe);
-            match options.build_timeout {
-                None => work.await?,
-                Some(limit) => tokio::time::timeout(limit, work)
-                    .await
-                    .unwrap_or_else(|_| Ok(timed_out(limit)))?,
-            }
+    // The deadline covers the pre-build hook with the build: a hook is repository code, and a
+    // hung one must not hang the run either.
+    let work = async {
+        match hooks.run_pre_build(&job.name, first_tag(job)).await {
+            Err(hook) => Ok(hook_failed(hook)),
+            Ok(()) => make_and_publish(engine, job, &parents, probed, observe).await,
         }
     };
-    run_post_hook(hooks, job, &mut outcome).await;
+    let mut outcome = match options.build_timeout {
+        None => work.await?,
+        Some(limit) => tokio::time::timeout(limit, work)
+            .await
+            .unwrap_or_else(|_| Ok(timed_out(limit)))?,
+    };
+    run_post_hook(hooks, job, &mut outcome, options.build_timeout).await;
     outcome.duration = start.elapsed();
     observe(Progress::Finished {
         image: job.name.clone(),
@@ -325,15 +327,35 @@ fn first_tag(job: &Job) -> &str {
 }
 
 /// Runs the post-build hook with the job's result; its failure becomes a warning.
-async fn run_post_hook(hooks: &Hooks, job: &Job, outcome: &mut JobOutcome) {
-    if let Err(hook) = hooks
-        .run_post_build(&job.name, first_tag(job), outcome.result)
-        .await
-    {
-        outcome.warnings.push(Warning {
-            message: hook.to_string(),
-            log_tail: hook.log_tail().to_vec(),
-        });
+/// Runs the post-build hook, within the build deadline of its own when there is one (the hook
+/// is killed then); a failure is a warning.
+async fn run_post_hook(
+    hooks: &Hooks,
+    job: &Job,
+    outcome: &mut JobOutcome,
+    deadline: Option<Duration>,
+) {
+    let hook = hooks.run_post_build(&job.name, first_tag(job), outcome.result);
+    let warning = match deadline {
+        None => hook.await.err().map(hook_warning),
+        Some(limit) => match tokio::time::timeout(limit, hook).await {
+            Ok(ran) => ran.err().map(hook_warning),
+            Err(_) => Some(Warning {
+                message: format!(
+                    "post-build hook stopped: not done after {} s (build_timeout, BUILDOPT_BUILD_TIMEOUT)",
+                    limit.as_secs()
+                ),
+                log_tail: Vec::new(),
+            }),
+        },
+    };
+    outcome.warnings.extend(warning);
+}
+
+fn hook_warning(hook: super::hooks::HookError) -> Warning {
+    Warning {
+        message: hook.to_string(),
+        log_tail: hook.log_tail().to_vec(),
     }
 }
 

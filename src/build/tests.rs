@@ -387,6 +387,47 @@ fn a_failing_post_hook_is_a_warning_and_the_job_keeps_its_result() {
     assert_eq!(warnings[0].log_tail, ["cannot-notify"]);
 }
 
+#[test]
+fn hung_hooks_end_at_the_build_deadline() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let deadline = Some(std::time::Duration::from_millis(300));
+    let options = |hooks| Options {
+        jobs: 1,
+        keep_going: true,
+        hooks,
+        redactor: &NO_SECRETS,
+        build_timeout: deadline,
+    };
+    // A pre-build hook that never ends fails its image like a hung build, and what it started
+    // goes with it.
+    let hooks = hooks_in(
+        dir.path(),
+        "(sleep 0.7; touch started.ran) & sleep 600",
+        "true",
+    );
+    let engine = FakeEngine::new();
+    let outcome = run_on(&engine, &[job("core", &[])], options(&hooks));
+    assert_eq!(outcome.jobs[0].result, ImageResult::Failed);
+    let failure = outcome.jobs[0].failure.as_ref().expect("failure");
+    assert!(failure.message.starts_with("not done after"), "{failure:?}");
+    assert!(builds(&engine).is_empty());
+    std::thread::sleep(std::time::Duration::from_millis(1000));
+    assert!(
+        !dir.path().join("started.ran").exists(),
+        "the hook's child outlived it"
+    );
+    // A post-build hook that never ends is a warning; the image keeps its result.
+    let hooks = hooks_in(dir.path(), "true", "sleep 600; true");
+    let engine = FakeEngine::new();
+    let outcome = run_on(&engine, &[job("core", &[])], options(&hooks));
+    assert_eq!(outcome.jobs[0].result, ImageResult::Built);
+    let warnings = &outcome.jobs[0].warnings;
+    assert!(
+        warnings[0].message.starts_with("post-build hook stopped"),
+        "{warnings:?}"
+    );
+}
+
 fn published(mut job: Job, registry_tag: &str) -> Job {
     let lookup = RemoteRef {
         reference: registry_tag.to_owned(),

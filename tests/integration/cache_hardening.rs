@@ -488,10 +488,7 @@ fn a_disk_that_fills_at_any_step_of_an_import_leaves_the_store_as_it_was() {
         let (out, report) = import(dir.path(), "b.tzst", &env);
         assert_eq!(out.status.code(), Some(0), "{spare} spare: {}", text(&out));
         if report["restored"] == true {
-            assert!(
-                spare > 0,
-                "the import had no inode to spare and yet fit"
-            );
+            assert!(spare > 0, "the import had no inode to spare and yet fit");
             assert_eq!(
                 names(&store.join("blobs/sha256")).len(),
                 blobs_before.len() + 4
