@@ -15,22 +15,12 @@ use crate::support::TestRepo;
 const EXAMPLE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/examples/monorepo");
 
 /// True when the daemon answers; panics in CI when it does not.
-#[allow(
-    clippy::print_stderr,
-    reason = "the note tells a developer why a test did nothing"
-)]
 pub(crate) fn daemon_available(test: &str) -> bool {
     let up = Command::new("docker")
         .args(["version", "--format", "{{.Server.Version}}"])
         .output()
         .is_ok_and(|o| o.status.success());
-    if !up && std::env::var_os("CI").is_some() {
-        panic!("{test}: the Docker daemon is required in CI (tests/testbed/start-dockerd.sh)");
-    }
-    if !up {
-        eprintln!("note: {test} skipped, no Docker daemon");
-    }
-    up
+    crate::skips::require(up, test, "Docker daemon", "tests/testbed/start-dockerd.sh")
 }
 
 /// Whether the daemon keeps images in the containerd image store, where some cache behaviour
@@ -426,10 +416,6 @@ const REGISTRY_USER: &str = "buildopt";
 const REGISTRY_PASSWORD: &str = "buildopt-test-password";
 
 /// True when the test registry answers (401: it wants credentials); panics in CI when it does not.
-#[allow(
-    clippy::print_stderr,
-    reason = "the note tells a developer why a test did nothing"
-)]
 fn registry_available(test: &str) -> bool {
     let status = Command::new("curl")
         .args([
@@ -445,14 +431,12 @@ fn registry_available(test: &str) -> bool {
         .output()
         .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
         .unwrap_or_default();
-    let up = status == "401";
-    if !up && std::env::var_os("CI").is_some() {
-        panic!("{test}: the test registry is required in CI (tests/testbed/start-registry.sh)");
-    }
-    if !up {
-        eprintln!("note: {test} skipped, no registry on {REGISTRY}");
-    }
-    up
+    crate::skips::require(
+        status == "401",
+        test,
+        &format!("test registry on {REGISTRY}"),
+        "tests/testbed/start-registry.sh",
+    )
 }
 
 /// A Docker config folder whose config.json holds `password` for the test registry.

@@ -10,22 +10,12 @@ use std::process::{Command, Output};
 
 use crate::cli::buildopt;
 
-#[allow(
-    clippy::print_stderr,
-    reason = "the note tells a developer why a test did nothing"
-)]
 fn daemon_available(test: &str) -> bool {
     let ok = Command::new("docker")
         .args(["version", "--format", "{{.Server.Version}}"])
         .output()
         .is_ok_and(|o| o.status.success());
-    if !ok && std::env::var_os("CI").is_some() {
-        panic!("{test}: the Docker daemon is required in CI (tests/testbed/start-dockerd.sh)");
-    }
-    if !ok {
-        eprintln!("note: {test} skipped, no Docker daemon");
-    }
-    ok
+    crate::skips::require(ok, test, "Docker daemon", "tests/testbed/start-dockerd.sh")
 }
 
 fn docker(args: &[&str], dir: &Path) -> Output {

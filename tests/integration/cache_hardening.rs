@@ -377,24 +377,14 @@ impl Drop for Mounted {
 
 /// A tmpfs of `size` at `dir`; `None` (with a note) where mounting is not allowed, except in
 /// CI, where the test must run.
-#[allow(
-    clippy::print_stderr,
-    reason = "the note tells a developer why a test did nothing"
-)]
 fn small_filesystem(dir: &Path, size: &str, test: &str) -> Option<Mounted> {
     let mounted = Command::new("mount")
         .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
         .arg(dir)
         .output()
         .is_ok_and(|o| o.status.success());
-    if !mounted && std::env::var_os("CI").is_some() {
-        panic!("{test}: mounting a tmpfs is required in CI (tests run as root)");
-    }
-    if !mounted {
-        eprintln!("note: {test} skipped, cannot mount a tmpfs here");
-        return None;
-    }
-    Some(Mounted(dir.to_path_buf()))
+    crate::skips::require(mounted, test, "tmpfs mount", "the tests run as root in CI")
+        .then(|| Mounted(dir.to_path_buf()))
 }
 
 fn names(dir: &Path) -> Vec<String> {

@@ -300,20 +300,12 @@ fn daemon_ready() -> bool {
         ),
         Err(e) => format!("docker CLI unavailable: {e}"),
     };
-    assert!(
-        std::env::var_os("CI").is_none(),
-        "{why} (CI is set, so this test must not be skipped; run tests/testbed/start-dockerd.sh and make-base-images.sh)"
-    );
-    skip_note(&why);
-    false
-}
-
-#[expect(
-    clippy::print_stderr,
-    reason = "tells the developer why the oracle test did nothing"
-)]
-fn skip_note(why: &str) {
-    eprintln!("skipping dockerignore oracle: {why}");
+    crate::skips::require(
+        false,
+        "dockerignore_oracle",
+        &why,
+        "tests/testbed/start-dockerd.sh and make-base-images.sh",
+    )
 }
 
 /// Runs `classic_build` over all cases, `PARALLEL` at a time, in input order.

@@ -89,8 +89,14 @@ fn the_daemon_is_the_engine_the_run_names() {
         Ok(server) if !server.is_null() => server,
         // A run that names its engine, or CI, needs the daemon; a developer's plain `cargo test`
         // without one just learns why nothing was checked.
-        other if named.is_none() && std::env::var_os("CI").is_none() => {
-            eprintln!("note: engine_identity skipped, no Docker daemon at {host}: {other:?}");
+        other if named.is_none() => {
+            let what = format!("Docker daemon at {host} ({other:?})");
+            crate::skips::require(
+                false,
+                "engine_identity",
+                &what,
+                "tests/testbed/start-dockerd.sh",
+            );
             return;
         }
         other => panic!("engine {engine}: no Docker daemon answers at {host}: {other:?}"),

@@ -294,26 +294,21 @@ impl TestRepo {
 
 /// The path of `name` on PATH; `None` (with a note) when it is missing outside CI. In CI a
 /// missing peer tool fails the test: `tests/testbed/install-peers.sh` installs them all.
-#[allow(
-    clippy::print_stderr,
-    reason = "the note says why a test did not check anything"
-)]
 pub fn required_tool(name: &str, test: &str) -> Option<PathBuf> {
     let found = std::env::var_os("PATH").and_then(|path| {
         std::env::split_paths(&path)
             .map(|dir| dir.join(name))
             .find(|candidate| candidate.is_file())
     });
-    if found.is_none() {
-        assert!(
-            std::env::var_os("CI").is_none(),
-            "{test}: `{name}` is required in CI (tests/testbed/install-peers.sh installs it)"
-        );
-        eprintln!(
-            "note: {test} skipped, `{name}` is not installed (tests/testbed/install-peers.sh)"
-        );
-    }
-    found
+    let what = format!("`{name}` on PATH");
+    crate::skips::require(
+        found.is_some(),
+        test,
+        &what,
+        "tests/testbed/install-peers.sh",
+    )
+    .then_some(found)
+    .flatten()
 }
 
 /// `python3 -m http.server` on 127.0.0.1 and a free port, serving `dir` (a release download
