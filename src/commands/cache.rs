@@ -347,15 +347,18 @@ pub(super) fn merge(mut a: PruneSummary, b: PruneSummary) -> PruneSummary {
 }
 
 fn describe(summary: &PruneSummary) -> String {
+    let names: Vec<String> = summary
+        .images_removed
+        .iter()
+        .map(|name| console_name(name))
+        .collect();
+    let listed = match names.is_empty() {
+        true => String::new(),
+        false => format!(" ({})", names.join(", ")),
+    };
     format!(
-        "removed {} entries ({}), {} blobs, {} bytes\n",
-        summary.images_removed.len(),
-        summary
-            .images_removed
-            .iter()
-            .map(|name| console_name(name))
-            .collect::<Vec<_>>()
-            .join(", "),
+        "removed {} entries{listed}, {} blobs, {} bytes\n",
+        names.len(),
         summary.blobs_removed,
         summary.bytes_freed
     )

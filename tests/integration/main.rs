@@ -23,5 +23,6 @@ mod plan;
 mod range;
 mod release;
 mod skips;
+mod snapshots;
 mod support;
 mod wrappers;
