@@ -28,7 +28,7 @@ use crate::notify::http::{HttpClient, HttpConfig};
 use crate::notify::secret::{Redactor, Secret};
 use crate::notify::slack;
 use crate::report::model::{CiRun, RunReport};
-use crate::report::{self, summary};
+use crate::report::{self, escape, summary};
 use crate::settings::notify::NotifySettings;
 
 /// What to publish. The default publishes everything the settings enable.
@@ -371,7 +371,9 @@ impl Publisher<'_> {
             if let Ok((_, trimmed)) = &uploaded
                 && !trimmed.is_empty()
             {
-                outcome.warn(trimmed.note(&name.to_string()));
+                let note = trimmed.note(&name.to_string());
+                self.note_in_summary(&note, outcome);
+                outcome.warn(note);
             }
             match uploaded.map(|(sarif, _)| sarif) {
                 Ok(SarifOutcome::Complete { id }) => {
@@ -386,6 +388,22 @@ impl Publisher<'_> {
                 )),
                 Err(err) => outcome.fail(format!("SARIF upload failed: {err}")),
             }
+        }
+    }
+
+    /// Adds a note under the job summary (where the run's readers look), when there is one.
+    fn note_in_summary(&self, note: &str, outcome: &mut PublishOutcome) {
+        let Some(path) = &self.settings.step_summary else {
+            return;
+        };
+        let line = format!("\n> **Note:** {}\n", escape::markdown_text(note));
+        let appended = std::fs::OpenOptions::new()
+            .append(true)
+            .create(true)
+            .open(path)
+            .and_then(|mut file| file.write_all(line.as_bytes()));
+        if let Err(err) = appended {
+            outcome.fail(format!("job summary {}: {err}", path.display()));
         }
     }
 

@@ -320,3 +320,34 @@ fn invalid_settings_are_errors() {
     .expect_err("bad setting");
     assert_eq!(err.exit_code(), exit::USAGE);
 }
+
+#[test]
+fn a_sarif_file_over_github_s_limits_is_trimmed_with_a_note_under_the_job_summary() {
+    let (server, _forge) = fake_forge::start("github-actions[bot]");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let ctx = context(dir.path(), github_env(&server, dir.path()));
+    // 21 runs of one result each: one run over the limit of 20.
+    let run = serde_json::json!({
+        "tool": {"driver": {"name": "scanner"}},
+        "results": [{"ruleId": "r", "level": "note", "message": {"text": "m"}}],
+    });
+    let log = serde_json::json!({"version": "2.1.0", "runs": vec![run; 21]});
+    std::fs::write(dir.path().join("scan.sarif"), log.to_string()).expect("sarif");
+    let request = PublishRequest {
+        summary: true,
+        sarif: vec![dir.path().join("scan.sarif")],
+        ..PublishRequest::default()
+    };
+    let outcome = publish_with(&ctx, &github_report(), &request, &fast()).expect("ok");
+    let note = outcome
+        .warnings
+        .iter()
+        .find(|w| w.contains("over GitHub's SARIF limits"))
+        .expect("a warning says what was left out");
+    assert!(note.contains("1 runs dropped"), "{note}");
+    let summary_text = std::fs::read_to_string(dir.path().join("summary.md")).expect("summary");
+    assert!(
+        summary_text.ends_with(&format!("> **Note:** {}\n", escape::markdown_text(note))),
+        "{summary_text}"
+    );
+}
