@@ -6,8 +6,12 @@
 set -euo pipefail
 
 project=$(cd "$(dirname "$0")/.." && pwd)
+step() { printf '\n== %s\n' "$*"; }
+
+step "starting a Docker daemon and importing the busybox base image (tests/testbed)"
 "$project/tests/testbed/start-dockerd.sh"
 "$project/tests/testbed/make-base-images.sh"
+step "compiling buildopt (cargo build --release: a few minutes the first time, seconds after)"
 cargo build --release --quiet --manifest-path "$project/Cargo.toml"
 buildopt="$project/target/release/buildopt"
 
@@ -18,8 +22,6 @@ git_() { git -C "$work" -c user.name=example -c user.email=example@example.inval
 git_ init -q -b main
 git_ add -A
 git_ commit -q -m "example monorepo"
-
-step() { printf '\n== %s\n' "$*"; }
 
 step "buildopt build --force   (first build of every image)"
 "$buildopt" -C "$work" build --force
