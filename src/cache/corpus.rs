@@ -116,6 +116,7 @@ fn manifest_json(blobs: &[&[u8]]) -> Vec<u8> {
                 size: b.len() as u64,
             })
             .collect(),
+        history: Default::default(),
     };
     serde_json::to_vec(&manifest).expect("json")
 }
@@ -770,6 +771,7 @@ fn many_blobs_import_time() {
                 size: b.len() as u64,
             })
             .collect(),
+        history: Default::default(),
     };
     let mut tar = RawTar::default();
     tar.file(

@@ -132,6 +132,7 @@ pub fn plan_args(args: &BuildArgs) -> PlanArgs {
         base: args.base.clone(),
         head: args.head.clone(),
         force: args.force,
+        push: args.push,
         output: None,
     }
 }

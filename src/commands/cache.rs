@@ -1077,6 +1077,7 @@ fn key(ctx: &Context, settings: &Settings) -> Result<u8, Error> {
         base: None,
         head: None,
         force: true,
+        push: false,
         output: None,
     };
     let plan = super::plan::make_plan(ctx, settings, &git, &plan_args)?;

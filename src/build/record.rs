@@ -1,0 +1,309 @@
+//! Planning against the build record: the run-time side of `plan::selection`.
+//!
+//! Owns: whether the record applies (the record-aware selection setting, caching on, a
+//! selective plan, a store that recorded builds), reading the store's record, and asking the
+//! daemon (and, when pushing, the registries) whether an image of each unrecorded inputs digest
+//! exists under its `<repository>:inputs-<hex>` tag. Never fails a plan: a record that cannot be
+//! read, a daemon that does not answer or a registry that refuses is a note on the plan saying
+//! which check was skipped.
+
+use std::collections::BTreeSet;
+
+use super::credentials::Credentials;
+use super::remote::{RemoteRef, digest_tag, registry_host};
+use super::tags::split_reference;
+use crate::cache::history::{BuildHistory, read_history};
+use crate::engine::{DockerEngine, Engine};
+use crate::env::Env;
+use crate::plan::selection::{self, RecordSelection};
+use crate::plan::{Mode, Plan, PlanInput};
+use crate::settings::cache::{CacheFlags, CacheSettings};
+use crate::settings::{ConfigError, SelectionMode, Settings};
+use crate::workspace::Workspace;
+
+/// What the record check may use.
+#[derive(Debug, Clone, Copy)]
+pub struct RecordSources<'a> {
+    pub env: &'a Env,
+    pub settings: &'a Settings,
+    /// Where relative cache folders are taken from (the `-C` folder).
+    pub dir: &'a std::path::Path,
+    /// `--push`: registries are asked too.
+    pub push: bool,
+}
+
+/// One image whose inputs the record has no build of, and where an image of them would be.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Lookup {
+    pub image: String,
+    /// `<repository>:inputs-<hex>` in the daemon.
+    pub local: String,
+    /// The same reference in its registry, when pushing and the repository names one.
+    pub remote: Option<RemoteRef>,
+}
+
+/// Plans `input`, against the build record when it applies (see the module docs).
+pub fn plan(
+    input: &PlanInput<'_>,
+    workspace: &Workspace,
+    sources: &RecordSources<'_>,
+) -> Result<Plan, ConfigError> {
+    let Some(history) = applicable_history(input, sources)? else {
+        return Ok(crate::plan::plan(input));
+    };
+    let history = match history {
+        Ok(history) => history,
+        Err(note) => {
+            let mut plan = crate::plan::plan(input);
+            plan.notes.push(note);
+            return Ok(plan);
+        }
+    };
+    Ok(crate::plan::plan_with_record(input, |diff| {
+        check(diff, workspace, &history, sources)
+    }))
+}
+
+/// The record to plan against: `None` when the diff decides alone (diff selection, caching
+/// off, a plan that builds everything, no store or no build recorded); `Some(Err(note))` when
+/// the store's record could not be read.
+fn applicable_history(
+    input: &PlanInput<'_>,
+    sources: &RecordSources<'_>,
+) -> Result<Option<Result<BuildHistory, String>>, ConfigError> {
+    if sources.settings.selection == SelectionMode::Diff || input.mode != Mode::Selective {
+        return Ok(None);
+    }
+    let cache = CacheSettings::resolve(
+        &CacheFlags::default(),
+        sources.env,
+        sources.settings.level,
+        sources.dir,
+    )?;
+    if !cache.enabled {
+        return Ok(None);
+    }
+    Ok(match read_history(&cache.dir) {
+        Ok(history) => history.map(Ok),
+        Err(error) => Some(Err(format!(
+            "the build record was not read ({error}): the diff alone selected the images"
+        ))),
+    })
+}
+
+/// Which of the images the diff leaves out have no recorded build and no image anywhere.
+fn check(
+    diff: &Plan,
+    workspace: &Workspace,
+    history: &BuildHistory,
+    sources: &RecordSources<'_>,
+) -> RecordSelection {
+    let candidates = selection::unrecorded(diff, history);
+    if candidates.is_empty() {
+        return RecordSelection::default();
+    }
+    let mut notes = Vec::new();
+    let credentials = if sources.push {
+        Credentials::load(sources.env)
+            .map_err(|error| {
+                notes.push(format!(
+                    "registries were not asked for images of unrecorded inputs: {error}"
+                ));
+            })
+            .ok()
+    } else {
+        None
+    };
+    let lookups: Vec<Lookup> = candidates
+        .iter()
+        .filter_map(|image| {
+            let repository = &workspace
+                .images
+                .iter()
+                .find(|i| i.def.name == image.name)?
+                .def
+                .repository;
+            Some(lookup(
+                &image.name,
+                repository,
+                &image.inputs_digest,
+                credentials.as_ref(),
+            ))
+        })
+        .collect();
+    let found = match daemon_runtime(sources.env) {
+        Ok((runtime, engine)) => {
+            let (found, failures) = runtime.block_on(find_existing(&engine, &lookups));
+            notes.extend(failures);
+            found
+        }
+        Err(error) => {
+            notes.push(format!(
+                "the daemon was not asked for images of unrecorded inputs ({error}); the record \
+                 alone selected {}",
+                names(&lookups)
+            ));
+            BTreeSet::new()
+        }
+    };
+    RecordSelection {
+        unbuilt: lookups
+            .into_iter()
+            .map(|l| l.image)
+            .filter(|image| !found.contains(image))
+            .collect(),
+        notes,
+    }
+}
+
+/// Where an image of `inputs_digest` would be: the daemon, and with `credentials` (pushing)
+/// the registry its repository names.
+pub fn lookup(
+    image: &str,
+    repository: &str,
+    inputs_digest: &str,
+    credentials: Option<&Credentials>,
+) -> Lookup {
+    let local = format!("{repository}:{}", digest_tag(inputs_digest));
+    let remote = credentials.and_then(|credentials| {
+        registry_host(repository).map(|server| RemoteRef {
+            reference: local.clone(),
+            auth: credentials.for_server(server),
+        })
+    });
+    Lookup {
+        image: image.to_owned(),
+        local,
+        remote,
+    }
+}
+
+/// The images of `lookups` whose image exists in the daemon or, for those with a remote
+/// reference, the registry; and a note per question that failed (the image then counts as
+/// missing: building it is the safe side).
+pub async fn find_existing<E: Engine>(
+    engine: &E,
+    lookups: &[Lookup],
+) -> (BTreeSet<String>, Vec<String>) {
+    let answers =
+        futures_util::future::join_all(lookups.iter().map(|l| exists(engine, l))).await;
+    let mut found = BTreeSet::new();
+    let mut notes = Vec::new();
+    for (lookup, answer) in lookups.iter().zip(answers) {
+        match answer {
+            Ok(true) => {
+                found.insert(lookup.image.clone());
+            }
+            Ok(false) => {}
+            Err(note) => notes.push(note),
+        }
+    }
+    (found, notes)
+}
+
+/// Whether an image of the lookup exists: in the daemon, else in the registry.
+async fn exists<E: Engine>(engine: &E, lookup: &Lookup) -> Result<bool, String> {
+    let in_daemon = engine.inspect(&lookup.local).await.map_err(|error| {
+        format!(
+            "the daemon was not asked for {} ({error}); the record alone selected it",
+            lookup.local
+        )
+    })?;
+    if in_daemon.is_some() {
+        return Ok(true);
+    }
+    let Some(remote) = &lookup.remote else {
+        return Ok(false);
+    };
+    let (repo, tag) = split_reference(&remote.reference);
+    let tag = tag.unwrap_or_else(|| "latest".to_owned());
+    let digest = engine
+        .registry_digest(&repo, &tag, remote.auth.as_ref())
+        .await
+        .map_err(|error| {
+            format!(
+                "the registry was not asked for {} ({error}); the record alone selected it",
+                remote.reference
+            )
+        })?;
+    Ok(digest.is_some())
+}
+
+/// A runtime and a connection to the daemon the environment names.
+fn daemon_runtime(env: &Env) -> Result<(tokio::runtime::Runtime, DockerEngine), String> {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|error| error.to_string())?;
+    let host = env.get("DOCKER_HOST");
+    let cert_path = env.get("DOCKER_CERT_PATH").map(std::path::Path::new);
+    let tls_verify = env.is_true("DOCKER_TLS_VERIFY");
+    let engine = runtime
+        .block_on(DockerEngine::connect(host, cert_path, tls_verify))
+        .map_err(|error| error.to_string())?;
+    Ok((runtime, engine))
+}
+
+fn names(lookups: &[Lookup]) -> String {
+    lookups
+        .iter()
+        .map(|l| l.image.as_str())
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::engine::fake::FakeEngine;
+
+    fn block_on<F: std::future::Future>(future: F) -> F::Output {
+        tokio::runtime::Builder::new_current_thread()
+            .build()
+            .expect("runtime")
+            .block_on(future)
+    }
+
+    fn credentials() -> Credentials {
+        Credentials::load(&Env::from_pairs(&[
+            ("BUILDOPT_REGISTRY_USER", "u"),
+            ("BUILDOPT_REGISTRY_PASSWORD", "p"),
+        ]))
+        .expect("credentials")
+    }
+
+    #[test]
+    fn a_lookup_names_the_inputs_tag_and_its_registry_only_when_pushing() {
+        let local = lookup("base", "acme/base", "blake3:abcd", None);
+        assert_eq!(local.local, "acme/base:inputs-abcd");
+        assert_eq!(local.remote, None);
+        let credentials = credentials();
+        let pushed = lookup("base", "reg:5000/base", "blake3:ab", Some(&credentials));
+        let remote = pushed.remote.expect("a registry");
+        assert_eq!(remote.reference, "reg:5000/base:inputs-ab");
+        assert_eq!(remote.auth.map(|a| a.server), Some("reg:5000".into()));
+        // A repository without a registry host is only looked for in the daemon.
+        assert_eq!(
+            lookup("base", "acme/base", "blake3:ab", Some(&credentials)).remote,
+            None
+        );
+    }
+
+    #[test]
+    fn an_image_in_the_daemon_or_the_registry_exists_and_others_do_not() {
+        let engine = FakeEngine::new();
+        engine.add_image(&["acme/base:inputs-aa"], &[]);
+        engine.add_registry_image("reg:5000/api:inputs-bb", &[]);
+        let credentials = credentials();
+        let lookups = [
+            lookup("base", "acme/base", "blake3:aa", None),
+            lookup("api", "reg:5000/api", "blake3:bb", Some(&credentials)),
+            lookup("worker", "reg:5000/worker", "blake3:cc", Some(&credentials)),
+            // Not pushing: the registry is not asked.
+            lookup("tool", "reg:5000/api", "blake3:bb", None),
+        ];
+        let (found, notes) = block_on(find_existing(&engine, &lookups));
+        assert_eq!(found, BTreeSet::from(["base".into(), "api".into()]));
+        assert!(notes.is_empty(), "{notes:?}");
+    }
+}
