@@ -91,17 +91,14 @@ fn applicable_history(
     })
 }
 
-/// Which of the images the diff leaves out have no recorded build and no image anywhere.
+/// Which of the images the diff leaves out have no recorded build and no image anywhere, asking
+/// the daemon the environment names.
 fn check(
     diff: &Plan,
     workspace: &Workspace,
     history: &BuildHistory,
     sources: &RecordSources<'_>,
 ) -> RecordSelection {
-    let candidates = selection::unrecorded(diff, history);
-    if candidates.is_empty() {
-        return RecordSelection::default();
-    }
     let mut notes = Vec::new();
     let credentials = if sources.push {
         Credentials::load(sources.env)
@@ -114,38 +111,58 @@ fn check(
     } else {
         None
     };
-    let lookups: Vec<Lookup> = candidates
-        .iter()
+    let mut selection = select_unbuilt(
+        diff,
+        workspace,
+        history,
+        credentials.as_ref(),
+        |lookups| match daemon_runtime(sources.env) {
+            Ok((runtime, engine)) => runtime.block_on(find_existing(&engine, lookups)),
+            Err(error) => {
+                let note = format!(
+                    "the daemon was not asked for images of unrecorded inputs ({error}); the \
+                     record alone selected {}",
+                    names(lookups)
+                );
+                (BTreeSet::new(), vec![note])
+            }
+        },
+    );
+    notes.append(&mut selection.notes);
+    selection.notes = notes;
+    selection
+}
+
+/// The images the diff leaves out whose inputs the record has no build of, less those `find`
+/// says an image exists of (it gets the lookups and returns the images found and notes on the
+/// questions it could not ask). `find` is not called when the record knows every image's inputs.
+pub fn select_unbuilt(
+    diff: &Plan,
+    workspace: &Workspace,
+    history: &BuildHistory,
+    credentials: Option<&Credentials>,
+    find: impl FnOnce(&[Lookup]) -> (BTreeSet<String>, Vec<String>),
+) -> RecordSelection {
+    let lookups: Vec<Lookup> = selection::unrecorded(diff, history)
+        .into_iter()
         .filter_map(|image| {
-            let repository = &workspace
+            let def = &workspace
                 .images
                 .iter()
                 .find(|i| i.def.name == image.name)?
-                .def
-                .repository;
+                .def;
             Some(lookup(
                 &image.name,
-                repository,
+                &def.repository,
                 &image.inputs_digest,
-                credentials.as_ref(),
+                credentials,
             ))
         })
         .collect();
-    let found = match daemon_runtime(sources.env) {
-        Ok((runtime, engine)) => {
-            let (found, failures) = runtime.block_on(find_existing(&engine, &lookups));
-            notes.extend(failures);
-            found
-        }
-        Err(error) => {
-            notes.push(format!(
-                "the daemon was not asked for images of unrecorded inputs ({error}); the record \
-                 alone selected {}",
-                names(&lookups)
-            ));
-            BTreeSet::new()
-        }
-    };
+    if lookups.is_empty() {
+        return RecordSelection::default();
+    }
+    let (found, notes) = find(&lookups);
     RecordSelection {
         unbuilt: lookups
             .into_iter()
@@ -265,11 +282,239 @@ mod tests {
     }
 
     fn credentials() -> Credentials {
-        Credentials::load(&Env::from_pairs(&[
+        Credentials::load(&Env::from_pairs([
             ("BUILDOPT_REGISTRY_USER", "u"),
             ("BUILDOPT_REGISTRY_PASSWORD", "p"),
         ]))
         .expect("credentials")
+    }
+
+    use crate::cache::history::{Attempt, AttemptOutcome};
+    use crate::git::{Change, ChangeStatus};
+    use crate::plan::{Graph, PlanRange, SelectedBy};
+    use crate::settings::file::FileOptions;
+    use crate::settings::{Flags, Settings};
+    use crate::workspace::fake::FakeTree;
+    use crate::workspace::{Location, load};
+
+    /// The issue's repository: `api` and `worker` build FROM `base`; `linter` stands alone.
+    const REPO: &[(&str, &str)] = &[
+        ("base/Dockerfile", "FROM busybox\nCOPY motd /etc/motd\n"),
+        ("base/motd", "fixed\n"),
+        ("api/Dockerfile", "FROM base\nCOPY . /api\n"),
+        ("worker/Dockerfile", "FROM base\nCOPY . /worker\n"),
+        ("linter/Dockerfile", "FROM busybox\nCOPY . /lint\n"),
+        ("linter/lint.sh", "lint v2\n"),
+    ];
+
+    /// Plans `REPO` after a change of the linter only, with `check` deciding the record.
+    fn plan_linter_change(check: impl FnOnce(&Plan, &Workspace) -> RecordSelection) -> Plan {
+        let tree = FakeTree::with(REPO);
+        let snapshot = tree.snapshot();
+        let workspace = load(&snapshot, &Location::default()).expect("workspace");
+        let graph = Graph::build(&workspace.images).expect("graph");
+        let changes = [Change {
+            status: ChangeStatus::Modified,
+            path: "linter/lint.sh".into(),
+        }];
+        let input = PlanInput {
+            workspace: &workspace,
+            snapshot: &snapshot,
+            graph: &graph,
+            changes: &changes,
+            mode: Mode::Selective,
+            range: PlanRange {
+                base: Some("b".repeat(40)),
+                head: "h".repeat(40),
+                reason: "test".into(),
+            },
+            base_definitions: None,
+        };
+        crate::plan::plan_with_record(&input, |diff| check(diff, &workspace))
+    }
+
+    /// A record where `base` failed at older inputs and every other image built its current
+    /// inputs (those of `diff`).
+    fn base_failed(diff: &Plan) -> BuildHistory {
+        let mut history = BuildHistory::default();
+        for image in &diff.images {
+            let (digest, outcome) = match image.name.as_str() {
+                "base" => ("blake3:older".to_owned(), AttemptOutcome::Failed),
+                "api" | "worker" => ("blake3:older".to_owned(), AttemptOutcome::Skipped),
+                _ => (image.inputs_digest.clone(), AttemptOutcome::Built),
+            };
+            history.record(
+                &image.name,
+                Attempt {
+                    inputs_digest: digest,
+                    outcome,
+                    at: 1,
+                },
+            );
+        }
+        history
+    }
+
+    fn nothing_found(_: &[Lookup]) -> (BTreeSet<String>, Vec<String>) {
+        (BTreeSet::new(), Vec::new())
+    }
+
+    fn selected(plan: &Plan) -> Vec<(&str, Option<SelectedBy>)> {
+        plan.affected()
+            .map(|i| (i.name.as_str(), i.selected_by))
+            .collect()
+    }
+
+    #[test]
+    fn images_whose_last_build_failed_build_with_their_dependents() {
+        let plan = plan_linter_change(|diff, workspace| {
+            select_unbuilt(diff, workspace, &base_failed(diff), None, nothing_found)
+        });
+        assert_eq!(
+            selected(&plan),
+            [
+                ("base", Some(SelectedBy::Record)),
+                ("linter", Some(SelectedBy::Diff)),
+                ("api", Some(SelectedBy::Record)),
+                ("worker", Some(SelectedBy::Record)),
+            ]
+        );
+        let base = plan.images.iter().find(|i| i.name == "base").expect("base");
+        assert_eq!(base.reasons[0].detail, selection::RECORD_REASON);
+        let api = plan.images.iter().find(|i| i.name == "api").expect("api");
+        assert_eq!(
+            api.reasons.iter().map(|r| r.kind).collect::<Vec<_>>(),
+            [
+                crate::plan::ReasonKind::Record,
+                crate::plan::ReasonKind::Parent
+            ]
+        );
+        assert_eq!(plan.levels, [vec!["base", "linter"], vec!["api", "worker"]]);
+        assert!(plan.notes.is_empty(), "{:?}", plan.notes);
+    }
+
+    #[test]
+    fn recorded_inputs_are_not_rebuilt_even_with_their_blobs_pruned() {
+        // Every image built its current inputs; the store may have dropped every image since.
+        let plan = plan_linter_change(|diff, workspace| {
+            let mut history = BuildHistory::default();
+            for image in &diff.images {
+                history.record(
+                    &image.name,
+                    Attempt {
+                        inputs_digest: image.inputs_digest.clone(),
+                        outcome: AttemptOutcome::Built,
+                        at: 1,
+                    },
+                );
+            }
+            select_unbuilt(diff, workspace, &history, None, |_| {
+                panic!("nothing to look for")
+            })
+        });
+        assert_eq!(selected(&plan), [("linter", Some(SelectedBy::Diff))]);
+    }
+
+    #[test]
+    fn an_image_of_the_inputs_in_the_daemon_is_not_rebuilt() {
+        let engine = FakeEngine::new();
+        let mut asked = Vec::new();
+        let plan = plan_linter_change(|diff, workspace| {
+            let base = diff.images.iter().find(|i| i.name == "base").expect("base");
+            engine.add_image(&[&format!("base:{}", digest_tag(&base.inputs_digest))], &[]);
+            select_unbuilt(diff, workspace, &base_failed(diff), None, |lookups| {
+                asked = lookups.iter().map(|l| l.image.clone()).collect();
+                block_on(find_existing(&engine, lookups))
+            })
+        });
+        assert_eq!(asked, ["api", "base", "worker"], "only what the diff left out");
+        // base exists: neither it nor, through it, its children are selected by dependency;
+        // api and worker still have no build of their own inputs.
+        assert_eq!(
+            selected(&plan),
+            [
+                ("api", Some(SelectedBy::Record)),
+                ("linter", Some(SelectedBy::Diff)),
+                ("worker", Some(SelectedBy::Record)),
+            ]
+        );
+    }
+
+    #[test]
+    fn without_a_daemon_the_record_alone_selects_and_the_plan_says_so() {
+        let plan = plan_linter_change(|diff, workspace| {
+            select_unbuilt(diff, workspace, &base_failed(diff), None, |lookups| {
+                (BTreeSet::new(), vec![format!("no daemon: {}", names(lookups))])
+            })
+        });
+        assert_eq!(plan.affected().count(), 4);
+        assert_eq!(plan.notes, ["no daemon: api, base, worker"]);
+    }
+
+    #[test]
+    fn the_record_applies_only_to_record_selection_with_caching_on() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = dir.path().join(".build_cache");
+        std::fs::create_dir(&store).expect("mkdir");
+        let mut index = crate::cache::Index::default();
+        index.history.record(
+            "base",
+            Attempt {
+                inputs_digest: "blake3:1".into(),
+                outcome: AttemptOutcome::Failed,
+                at: 1,
+            },
+        );
+        std::fs::write(
+            store.join("index.json"),
+            serde_json::to_vec(&index).expect("json"),
+        )
+        .expect("write");
+        let tree = FakeTree::with(REPO);
+        let snapshot = tree.snapshot();
+        let workspace = load(&snapshot, &Location::default()).expect("workspace");
+        let graph = Graph::build(&workspace.images).expect("graph");
+        let input = |mode| PlanInput {
+            workspace: &workspace,
+            snapshot: &snapshot,
+            graph: &graph,
+            changes: &[],
+            mode,
+            range: PlanRange {
+                base: None,
+                head: "h".repeat(40),
+                reason: "test".into(),
+            },
+            base_definitions: None,
+        };
+        let applies = |pairs: &[(&str, &str)], mode| {
+            let env = Env::from_pairs(pairs.iter().copied());
+            let settings =
+                Settings::resolve(&Flags::default(), &env, &FileOptions::default(), 1)
+                    .expect("settings");
+            let sources = RecordSources {
+                env: &env,
+                settings: &settings,
+                dir: dir.path(),
+                push: false,
+            };
+            let history = applicable_history(&input(mode), &sources).expect("resolves");
+            history.map(|h| h.expect("readable").attempts.len())
+        };
+        assert_eq!(applies(&[], Mode::Selective), Some(1));
+        assert_eq!(applies(&[("BUILDOPT_SELECTION", "diff")], Mode::Selective), None);
+        assert_eq!(applies(&[("BUILDOPT_CACHE", "false")], Mode::Selective), None);
+        assert_eq!(applies(&[("BUILDOPT_LEVEL", "minimal")], Mode::Selective), None);
+        let everything = Mode::All {
+            kind: crate::plan::ReasonKind::Forced,
+            detail: "forced".into(),
+        };
+        assert_eq!(applies(&[], everything), None);
+        assert_eq!(
+            applies(&[("BUILDOPT_CACHE_DIR", "elsewhere")], Mode::Selective),
+            None,
+            "no store: the diff decides alone"
+        );
     }
 
     #[test]

@@ -618,6 +618,34 @@ mod tests {
     }
 
     #[test]
+    fn selection_is_record_aware_unless_set_to_diff() {
+        let default = resolve(Flags::default(), &[], FileOptions::default()).expect("default");
+        assert_eq!(default.selection, SelectionMode::Record);
+        assert_eq!(default.sources["selection"], Source::Default);
+        let file = FileOptions {
+            selection: Some("diff".into()),
+            ..FileOptions::default()
+        };
+        let from_file = resolve(Flags::default(), &[], file.clone()).expect("file");
+        assert_eq!(
+            (from_file.selection, &from_file.sources["selection"]),
+            (SelectionMode::Diff, &Source::File)
+        );
+        let env = [("BUILDOPT_SELECTION", "Record")];
+        let from_env = resolve(Flags::default(), &env, file).expect("env");
+        assert_eq!(from_env.selection, SelectionMode::Record, "the environment wins");
+        let bad = [("BUILDOPT_SELECTION", "both")];
+        let e = resolve(Flags::default(), &bad, FileOptions::default()).expect_err("bad");
+        assert_eq!((e.setting, e.value.as_str()), ("selection", "both"));
+        let file = FileOptions {
+            selection: Some("git".into()),
+            ..FileOptions::default()
+        };
+        let e = resolve(Flags::default(), &[], file).expect_err("bad");
+        assert_eq!((e.setting, &e.origin), ("selection", &Source::File));
+    }
+
+    #[test]
     fn the_build_deadline_is_off_by_default_and_set_in_seconds() {
         let none = resolve(Flags::default(), &[], FileOptions::default()).expect("default");
         assert_eq!(none.build_timeout, None);
