@@ -111,12 +111,8 @@ fn check(
     } else {
         None
     };
-    let mut selection = select_unbuilt(
-        diff,
-        workspace,
-        history,
-        credentials.as_ref(),
-        |lookups| match daemon_runtime(sources.env) {
+    let mut selection = select_unbuilt(diff, workspace, history, credentials.as_ref(), |lookups| {
+        match daemon_runtime(sources.env) {
             Ok((runtime, engine)) => runtime.block_on(find_existing(&engine, lookups)),
             Err(error) => {
                 let note = format!(
@@ -126,8 +122,8 @@ fn check(
                 );
                 (BTreeSet::new(), vec![note])
             }
-        },
-    );
+        }
+    });
     notes.append(&mut selection.notes);
     selection.notes = notes;
     selection
@@ -202,8 +198,7 @@ pub async fn find_existing<E: Engine>(
     engine: &E,
     lookups: &[Lookup],
 ) -> (BTreeSet<String>, Vec<String>) {
-    let answers =
-        futures_util::future::join_all(lookups.iter().map(|l| exists(engine, l))).await;
+    let answers = futures_util::future::join_all(lookups.iter().map(|l| exists(engine, l))).await;
     let mut found = BTreeSet::new();
     let mut notes = Vec::new();
     for (lookup, answer) in lookups.iter().zip(answers) {
@@ -427,7 +422,11 @@ mod tests {
                 block_on(find_existing(&engine, lookups))
             })
         });
-        assert_eq!(asked, ["api", "base", "worker"], "only what the diff left out");
+        assert_eq!(
+            asked,
+            ["api", "base", "worker"],
+            "only what the diff left out"
+        );
         // base exists: neither it nor, through it, its children are selected by dependency;
         // api and worker still have no build of their own inputs.
         assert_eq!(
@@ -444,7 +443,10 @@ mod tests {
     fn without_a_daemon_the_record_alone_selects_and_the_plan_says_so() {
         let plan = plan_linter_change(|diff, workspace| {
             select_unbuilt(diff, workspace, &base_failed(diff), None, |lookups| {
-                (BTreeSet::new(), vec![format!("no daemon: {}", names(lookups))])
+                (
+                    BTreeSet::new(),
+                    vec![format!("no daemon: {}", names(lookups))],
+                )
             })
         });
         assert_eq!(plan.affected().count(), 4);
@@ -489,9 +491,8 @@ mod tests {
         };
         let applies = |pairs: &[(&str, &str)], mode| {
             let env = Env::from_pairs(pairs.iter().copied());
-            let settings =
-                Settings::resolve(&Flags::default(), &env, &FileOptions::default(), 1)
-                    .expect("settings");
+            let settings = Settings::resolve(&Flags::default(), &env, &FileOptions::default(), 1)
+                .expect("settings");
             let sources = RecordSources {
                 env: &env,
                 settings: &settings,
@@ -502,9 +503,18 @@ mod tests {
             history.map(|h| h.expect("readable").attempts.len())
         };
         assert_eq!(applies(&[], Mode::Selective), Some(1));
-        assert_eq!(applies(&[("BUILDOPT_SELECTION", "diff")], Mode::Selective), None);
-        assert_eq!(applies(&[("BUILDOPT_CACHE", "false")], Mode::Selective), None);
-        assert_eq!(applies(&[("BUILDOPT_LEVEL", "minimal")], Mode::Selective), None);
+        assert_eq!(
+            applies(&[("BUILDOPT_SELECTION", "diff")], Mode::Selective),
+            None
+        );
+        assert_eq!(
+            applies(&[("BUILDOPT_CACHE", "false")], Mode::Selective),
+            None
+        );
+        assert_eq!(
+            applies(&[("BUILDOPT_LEVEL", "minimal")], Mode::Selective),
+            None
+        );
         let everything = Mode::All {
             kind: crate::plan::ReasonKind::Forced,
             detail: "forced".into(),

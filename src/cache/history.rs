@@ -226,11 +226,7 @@ mod tests {
         report.images[2].reasons.clear();
         let mut history = BuildHistory::default();
         history.record_run(&report, 5);
-        let (failed, built, unselected) = (
-            &report.images[0],
-            &report.images[1],
-            &report.images[2],
-        );
+        let (failed, built, unselected) = (&report.images[0], &report.images[1], &report.images[2]);
         assert_eq!(
             history.attempts[&failed.name].outcome,
             AttemptOutcome::Failed
@@ -249,14 +245,20 @@ mod tests {
         imported.record("api", attempt("a1", AttemptOutcome::Built, 5));
         local.merge(&imported);
         assert!(local.has_succeeded("base", "d1") && local.has_succeeded("api", "a1"));
-        assert_eq!(local.attempts["base"].inputs_digest, "d1", "the later attempt");
+        assert_eq!(
+            local.attempts["base"].inputs_digest, "d1",
+            "the later attempt"
+        );
         assert_eq!(local.images(), BTreeSet::from(["api", "base"]));
     }
 
     #[test]
     fn reading_a_missing_or_empty_record_is_none() {
         let dir = tempfile::tempdir().expect("tempdir");
-        assert_eq!(read_history(&dir.path().join("absent")).expect("read"), None);
+        assert_eq!(
+            read_history(&dir.path().join("absent")).expect("read"),
+            None
+        );
         assert!(!dir.path().join("absent").exists(), "nothing is created");
         std::fs::write(
             dir.path().join("index.json"),

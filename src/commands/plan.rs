@@ -3,13 +3,13 @@
 use std::path::Path;
 
 use super::{Context, write_stdout};
+use crate::build::record::RecordSources;
 use crate::ci::{self, Base, Range, RangeRequest};
 use crate::cli::{Format, PlanArgs, PlanOutput};
 use crate::error::Error;
 use crate::exit;
 use crate::git::{Change, ChangeStatus, EMPTY_TREE, Git, TreeEntry};
 use crate::notify;
-use crate::build::record::RecordSources;
 use crate::plan::{Graph, Mode, Plan, PlanInput, PlanRange, ReasonKind};
 use crate::report;
 use crate::settings::{Flags, Settings, Source};

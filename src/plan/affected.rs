@@ -4,10 +4,10 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use super::digest::inputs_digest;
 use super::graph::{Edge, Graph};
-use super::selection::{RecordSelection, SelectedBy, record_reason};
 use super::model::{
     PLAN_FORMAT_VERSION, Plan, PlanRange, PlannedImage, Reason, ReasonKind, RemovedImage,
 };
+use super::selection::{RecordSelection, SelectedBy, record_reason};
 use crate::git::{Change, ChangeStatus, TreeEntry};
 use crate::workspace::dockerignore::IgnoreRules;
 use crate::workspace::{

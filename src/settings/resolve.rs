@@ -633,7 +633,11 @@ mod tests {
         );
         let env = [("BUILDOPT_SELECTION", "Record")];
         let from_env = resolve(Flags::default(), &env, file).expect("env");
-        assert_eq!(from_env.selection, SelectionMode::Record, "the environment wins");
+        assert_eq!(
+            from_env.selection,
+            SelectionMode::Record,
+            "the environment wins"
+        );
         let bad = [("BUILDOPT_SELECTION", "both")];
         let e = resolve(Flags::default(), &bad, FileOptions::default()).expect_err("bad");
         assert_eq!((e.setting, e.value.as_str()), ("selection", "both"));

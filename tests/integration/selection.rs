@@ -78,7 +78,11 @@ fn failed_then_fixed(prefix: &str) -> (TestRepo, tempfile::TempDir, String) {
     assert_eq!(result_of(&first, "base"), "failed", "{first}");
     assert_eq!(result_of(&first, "linter"), "built", "{first}");
     let fixing = repo.commit_file(BASE_DOCKERFILE, &fixed, "fix base");
-    repo.commit_file("tools/linter/lint.sh", "#!/bin/sh\necho lint v2\n", "linter");
+    repo.commit_file(
+        "tools/linter/lint.sh",
+        "#!/bin/sh\necho lint v2\n",
+        "linter",
+    );
     (repo, store, fixing)
 }
 
@@ -116,8 +120,12 @@ fn images_whose_build_failed_or_was_never_saved_are_built_after_an_unrelated_cha
 
     // Diff-only selection, for those who want it: the behaviour.
     let diff_only = [("BUILDOPT_SELECTION", "diff")];
-    let (code, diff, stderr) =
-        run_with(&repo, store.path(), &["plan", "--base", &before], &diff_only);
+    let (code, diff, stderr) = run_with(
+        &repo,
+        store.path(),
+        &["plan", "--base", &before],
+        &diff_only,
+    );
     assert_eq!(code, Some(0), "{stderr}");
     assert_eq!(diff["levels"], serde_json::json!([["linter"]]), "{diff}");
 
@@ -174,17 +182,20 @@ fn pruning_the_store_and_the_daemon_does_not_rebuild_what_built() {
         "{}",
         String::from_utf8_lossy(&optimize.stderr)
     );
-    let index: Value = serde_json::from_slice(
-        &std::fs::read(store.path().join("index.json")).expect("index"),
-    )
-    .expect("index json");
+    let index: Value =
+        serde_json::from_slice(&std::fs::read(store.path().join("index.json")).expect("index"))
+            .expect("index json");
     assert_eq!(index["images"], serde_json::json!([]), "{index}");
     drop(images);
     let _images = Images(prefix.clone());
 
     remove_api_tag(&repo);
     let linter_change = repo.sha("HEAD");
-    repo.commit_file("tools/linter/lint.sh", "#!/bin/sh\necho lint v3\n", "linter");
+    repo.commit_file(
+        "tools/linter/lint.sh",
+        "#!/bin/sh\necho lint v3\n",
+        "linter",
+    );
     let (code, report, stderr) = run(&repo, store.path(), &["build", "--base", &linter_change]);
     assert_eq!(code, Some(0), "{stderr}");
     assert_eq!(result_of(&report, "linter"), "built", "{report}");
