@@ -30,6 +30,9 @@ pub struct RecordSources<'a> {
     pub dir: &'a std::path::Path,
     /// `--push`: registries are asked too.
     pub push: bool,
+    /// False for a plan that must contact no daemon (`build --dry-run`): the record alone
+    /// selects, and a note says so.
+    pub ask_daemon: bool,
 }
 
 /// One image whose inputs the record has no build of, and where an image of them would be.
@@ -112,7 +115,7 @@ fn check(
         None
     };
     let mut selection = select_unbuilt(diff, workspace, history, credentials.as_ref(), |lookups| {
-        match daemon_runtime(sources.env) {
+        match daemon_runtime(sources) {
             Ok((runtime, engine)) => runtime.block_on(find_existing(&engine, lookups)),
             Err(error) => {
                 let note = format!(
@@ -241,8 +244,15 @@ async fn exists<E: Engine>(engine: &E, lookup: &Lookup) -> Result<bool, String> 
     Ok(digest.is_some())
 }
 
-/// A runtime and a connection to the daemon the environment names.
-fn daemon_runtime(env: &Env) -> Result<(tokio::runtime::Runtime, DockerEngine), String> {
+/// A runtime and a connection to the daemon the environment names; the error says why there is
+/// none.
+fn daemon_runtime(
+    sources: &RecordSources<'_>,
+) -> Result<(tokio::runtime::Runtime, DockerEngine), String> {
+    if !sources.ask_daemon {
+        return Err("--dry-run contacts no daemon".to_owned());
+    }
+    let env = sources.env;
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -498,6 +508,7 @@ mod tests {
                 settings: &settings,
                 dir: dir.path(),
                 push: false,
+                ask_daemon: false,
             };
             let history = applicable_history(&input(mode), &sources).expect("resolves");
             history.map(|h| h.expect("readable").attempts.len())

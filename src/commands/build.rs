@@ -133,6 +133,7 @@ pub fn plan_args(args: &BuildArgs) -> PlanArgs {
         head: args.head.clone(),
         force: args.force,
         push: args.push,
+        without_daemon: args.dry_run,
         output: None,
     }
 }

@@ -1078,6 +1078,7 @@ fn key(ctx: &Context, settings: &Settings) -> Result<u8, Error> {
         head: None,
         force: true,
         push: false,
+        without_daemon: true,
         output: None,
     };
     let plan = super::plan::make_plan(ctx, settings, &git, &plan_args)?;

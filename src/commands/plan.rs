@@ -125,6 +125,7 @@ pub fn plan_with_workspace(
         settings,
         dir: &ctx.dir,
         push: args.push,
+        ask_daemon: !args.without_daemon,
     };
     let plan = crate::build::record::plan(&input, &workspace, &sources)?;
     Ok((plan, workspace))
