@@ -45,37 +45,40 @@ pub struct Lookup {
     pub remote: Option<RemoteRef>,
 }
 
+/// What a plan is made with.
+#[derive(Debug)]
+enum Record {
+    /// The diff decides alone: diff selection, caching off, a plan that builds everything, no
+    /// store, or a store that recorded no build.
+    NotInUse,
+    /// The store's record could not be read: the diff decides alone, and the note says why.
+    Unreadable(String),
+    InUse(BuildHistory),
+}
+
 /// Plans `input`, against the build record when it applies (see the module docs).
 pub fn plan(
     input: &PlanInput<'_>,
     workspace: &Workspace,
     sources: &RecordSources<'_>,
 ) -> Result<Plan, ConfigError> {
-    let Some(history) = applicable_history(input, sources)? else {
-        return Ok(crate::plan::plan(input));
-    };
-    let history = match history {
-        Ok(history) => history,
-        Err(note) => {
+    Ok(match record(input, sources)? {
+        Record::NotInUse => crate::plan::plan(input),
+        Record::Unreadable(note) => {
             let mut plan = crate::plan::plan(input);
             plan.notes.push(note);
-            return Ok(plan);
+            plan
         }
-    };
-    Ok(crate::plan::plan_with_record(input, |diff| {
-        check(diff, workspace, &history, sources)
-    }))
+        Record::InUse(history) => {
+            crate::plan::plan_with_record(input, |diff| check(diff, workspace, &history, sources))
+        }
+    })
 }
 
-/// The record to plan against: `None` when the diff decides alone (diff selection, caching
-/// off, a plan that builds everything, no store or no build recorded); `Some(Err(note))` when
-/// the store's record could not be read.
-fn applicable_history(
-    input: &PlanInput<'_>,
-    sources: &RecordSources<'_>,
-) -> Result<Option<Result<BuildHistory, String>>, ConfigError> {
+/// The record to plan against.
+fn record(input: &PlanInput<'_>, sources: &RecordSources<'_>) -> Result<Record, ConfigError> {
     if sources.settings.selection == SelectionMode::Diff || input.mode != Mode::Selective {
-        return Ok(None);
+        return Ok(Record::NotInUse);
     }
     let cache = CacheSettings::resolve(
         &CacheFlags::default(),
@@ -84,13 +87,14 @@ fn applicable_history(
         sources.dir,
     )?;
     if !cache.enabled {
-        return Ok(None);
+        return Ok(Record::NotInUse);
     }
     Ok(match read_history(&cache.dir) {
-        Ok(history) => history.map(Ok),
-        Err(error) => Some(Err(format!(
+        Ok(Some(history)) => Record::InUse(history),
+        Ok(None) => Record::NotInUse,
+        Err(error) => Record::Unreadable(format!(
             "the build record was not read ({error}): the diff alone selected the images"
-        ))),
+        )),
     })
 }
 
@@ -510,8 +514,11 @@ mod tests {
                 push: false,
                 ask_daemon: false,
             };
-            let history = applicable_history(&input(mode), &sources).expect("resolves");
-            history.map(|h| h.expect("readable").attempts.len())
+            match record(&input(mode), &sources).expect("resolves") {
+                Record::InUse(history) => Some(history.attempts.len()),
+                Record::NotInUse => None,
+                Record::Unreadable(note) => panic!("{note}"),
+            }
         };
         assert_eq!(applies(&[], Mode::Selective), Some(1));
         assert_eq!(
@@ -535,6 +542,26 @@ mod tests {
             applies(&[("BUILDOPT_CACHE_DIR", "elsewhere")], Mode::Selective),
             None,
             "no store: the diff decides alone"
+        );
+        // A record of a newer buildopt: a note, never a failed plan.
+        std::fs::write(store.join("index.json"), br#"{"version":9,"images":[]}"#).expect("write");
+        let env = Env::from_pairs([("CI", "true")]);
+        let settings = Settings::resolve(&Flags::default(), &env, &FileOptions::default(), 1)
+            .expect("settings");
+        let sources = RecordSources {
+            env: &env,
+            settings: &settings,
+            dir: dir.path(),
+            push: false,
+            ask_daemon: false,
+        };
+        let planned = plan(&input(Mode::Selective), &workspace, &sources).expect("a plan");
+        assert!(planned.is_empty(), "the diff alone: nothing changed");
+        assert_eq!(planned.notes.len(), 1, "{:?}", planned.notes);
+        assert!(
+            planned.notes[0].contains("the build record was not read"),
+            "{:?}",
+            planned.notes
         );
     }
 
