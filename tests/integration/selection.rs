@@ -118,6 +118,26 @@ fn images_whose_build_failed_or_was_never_saved_are_built_after_an_unrelated_cha
         "the daemon answered: {plan}"
     );
 
+    // Without a daemon the plan still succeeds: the record alone selects, and a note says so.
+    let no_daemon = [("DOCKER_HOST", "unix:///nonexistent/docker.sock")];
+    let (code, offline, stderr) = run_with(
+        &repo,
+        store.path(),
+        &["plan", "--base", &before],
+        &no_daemon,
+    );
+    assert_eq!(code, Some(0), "{stderr}");
+    assert_eq!(
+        image(&offline, "base")["selected_by"],
+        "record",
+        "{offline}"
+    );
+    let notes = offline["notes"].to_string();
+    assert!(
+        notes.contains("the daemon was not asked") && notes.contains("base"),
+        "{offline}"
+    );
+
     // Diff-only selection, for those who want it: the behaviour.
     let diff_only = [("BUILDOPT_SELECTION", "diff")];
     let (code, diff, stderr) = run_with(
