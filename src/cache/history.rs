@@ -9,7 +9,7 @@
 //! for size or age forgets the blobs, never that the inputs were built, so it never causes a
 //! rebuild. It is bounded per image, not by age.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 use std::io::{self, Read};
 use std::path::Path;
 
@@ -135,15 +135,6 @@ impl BuildHistory {
         let excess = digests.len().saturating_sub(SUCCEEDED_KEPT_PER_IMAGE);
         digests.drain(..excess);
     }
-
-    /// The names of the images the record knows.
-    pub fn images(&self) -> BTreeSet<&str> {
-        self.attempts
-            .keys()
-            .chain(self.succeeded.keys())
-            .map(String::as_str)
-            .collect()
-    }
 }
 
 /// How a run's image ended as an attempt; `None` when the run did not select it.
@@ -249,7 +240,7 @@ mod tests {
             local.attempts["base"].inputs_digest, "d1",
             "the later attempt"
         );
-        assert_eq!(local.images(), BTreeSet::from(["api", "base"]));
+        assert_eq!(local.attempts.len(), 2);
     }
 
     #[test]
