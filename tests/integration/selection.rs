@@ -4,13 +4,17 @@
 //! built (its CI run was cancelled); the next commit changes only `linter`. Planned from the
 //! previous commit, the diff names only `linter`, but no image of `base`, `api` or `worker`
 //! exists: the record selects them. Pruning the store's images never brings them back into a
-//! plan, and `--only` keeps the record from selecting anything outside it.
+//! plan, `--only` keeps the record from selecting anything outside it, and with `--push` an
+//! image of the inputs in the registry counts as a build (only then is the registry asked).
 
 use std::path::Path;
 
 use serde_json::Value;
 
-use crate::build::{Images, daemon_available, docker, example_repo, prefix, result_of};
+use crate::build::{
+    Images, REGISTRY, REGISTRY_PASSWORD, daemon_available, docker, docker_config, example_repo,
+    prefix, registry_available, result_of,
+};
 use crate::cli::buildopt;
 use crate::support::TestRepo;
 
@@ -247,4 +251,86 @@ fn the_record_selects_nothing_outside_only() {
             "{name}: {report}"
         );
     }
+}
+
+#[test]
+fn with_push_an_image_of_the_inputs_in_the_registry_counts_as_a_build() {
+    if !daemon_available("selection push") || !registry_available("selection push") {
+        return;
+    }
+    let prefix = prefix("recordpush");
+    let images = Images(prefix.clone());
+    let repo = example_repo(&format!("{REGISTRY}/{prefix}"));
+    let config = docker_config(REGISTRY_PASSWORD);
+    let docker_config = [("DOCKER_CONFIG", config.path().to_str().expect("utf-8"))];
+
+    // Another runner, with a store of its own, built and pushed every image.
+    let elsewhere = tempfile::tempdir().expect("store");
+    let (code, report, stderr) = run_with(
+        &repo,
+        elsewhere.path(),
+        &["build", "--push"],
+        &docker_config,
+    );
+    assert_eq!(code, Some(0), "{stderr}");
+    assert_eq!(result_of(&report, "base"), "built", "{report}");
+    remove_api_tag(&repo);
+
+    // This runner's store records a linter build only.
+    let store = tempfile::tempdir().expect("store");
+    repo.commit_file(
+        "tools/linter/lint.sh",
+        "#!/bin/sh\necho lint v2\n",
+        "linter",
+    );
+    let (code, report, stderr) = run_with(
+        &repo,
+        store.path(),
+        &["build", "--push", "--base", "HEAD~1", "--only", "linter"],
+        &docker_config,
+    );
+    assert_eq!(code, Some(0), "{stderr}");
+    assert_eq!(result_of(&report, "linter"), "built", "{report}");
+    drop(images);
+    let _images = Images(prefix.clone());
+
+    repo.commit_file(
+        "tools/linter/lint.sh",
+        "#!/bin/sh\necho lint v3\n",
+        "linter",
+    );
+    let plan = |args: &[&str]| {
+        let mut all = vec!["plan", "--base", "HEAD~1"];
+        all.extend(args);
+        let (code, plan, stderr) = run_with(&repo, store.path(), &all, &docker_config);
+        assert_eq!(code, Some(0), "{stderr}");
+        let mut selected: Vec<(String, String)> = plan["images"]
+            .as_array()
+            .expect("images")
+            .iter()
+            .filter(|i| i["affected"] == true)
+            .map(|i| {
+                let name = i["name"].as_str().unwrap_or_default().to_owned();
+                (
+                    name,
+                    i["selected_by"].as_str().unwrap_or_default().to_owned(),
+                )
+            })
+            .collect();
+        selected.sort();
+        selected
+    };
+    let pair = |name: &str, source: &str| (name.to_owned(), source.to_owned());
+    // Without --push no registry is asked: nothing of base, api or worker is in the daemon.
+    assert_eq!(
+        plan(&[]),
+        [
+            pair("api", "record"),
+            pair("base", "record"),
+            pair("linter", "diff"),
+            pair("worker", "record"),
+        ]
+    );
+    // With --push the registry has an image of each of their inputs.
+    assert_eq!(plan(&["--push"]), [pair("linter", "diff")]);
 }
