@@ -188,6 +188,13 @@ pub struct PlanArgs {
     /// Plan every image, whatever changed.
     #[arg(long)]
     pub force: bool,
+    /// Plan as `build --push` would: also ask registries whether an image of inputs the build
+    /// record has no build of exists.
+    #[arg(long)]
+    pub push: bool,
+    /// Not a flag: set by `build --dry-run`, whose plan contacts no daemon.
+    #[arg(skip)]
+    pub without_daemon: bool,
     /// What to print: a table, the versioned JSON plan, or a GitHub Actions matrix.
     #[arg(long, value_enum)]
     pub output: Option<PlanOutput>,

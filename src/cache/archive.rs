@@ -32,12 +32,15 @@ use super::CacheError;
 use super::atomic::AtomicFile;
 use super::digest::Digest;
 use super::frames::{self, FrameCompressor, PlacedFrames};
+use super::history::BuildHistory;
 use super::lock::StoreLock;
 use super::store::{self, DiskRoom, ImageEntry, Index, Store};
 
-/// The archive format this version writes and reads; 2 carries the index entries of store
-/// format 2 (see `store::INDEX_VERSION`).
-pub const ARCHIVE_VERSION: u32 = 2;
+/// The archive format this version writes; 2 carries the index entries of store format 2 (see
+/// `store::INDEX_VERSION`), 3 also the build record.
+pub const ARCHIVE_VERSION: u32 = 3;
+/// The oldest archive format this version reads (a format 2 archive carries no build record).
+pub const OLDEST_ARCHIVE_VERSION_READ: u32 = 2;
 /// The first entry's name.
 pub const MANIFEST_NAME: &str = "manifest.json";
 const ZSTD_MAGIC: [u8; 4] = [0x28, 0xb5, 0x2f, 0xfd];
@@ -111,6 +114,9 @@ pub struct Manifest {
     pub version: u32,
     pub images: Vec<ImageEntry>,
     pub blobs: Vec<BlobRef>,
+    /// The store's build record, merged into the importing store's.
+    #[serde(default, skip_serializing_if = "BuildHistory::is_empty")]
+    pub history: BuildHistory,
 }
 
 /// A blob the archive carries.
@@ -215,6 +221,7 @@ fn manifest_of(store: &Store, index: &Index) -> Result<Manifest, CacheError> {
         version: ARCHIVE_VERSION,
         images: index.images.clone(),
         blobs,
+        history: index.history.clone(),
     })
 }
 
@@ -546,19 +553,20 @@ fn check_version(manifest: &[u8]) -> Result<(), String> {
         .version;
     match found.cmp(&ARCHIVE_VERSION) {
         std::cmp::Ordering::Equal => Ok(()),
+        std::cmp::Ordering::Less if found >= OLDEST_ARCHIVE_VERSION_READ => Ok(()),
         std::cmp::Ordering::Less => Err(format!(
-            "archive format {found}, written by an older buildopt (this one reads format \
-             {ARCHIVE_VERSION}); the next save writes a new one"
+            "archive format {found}, written by an older buildopt (this one reads formats \
+             {OLDEST_ARCHIVE_VERSION_READ} to {ARCHIVE_VERSION}); the next save writes a new one"
         )),
         std::cmp::Ordering::Greater => Err(format!(
-            "archive format {found}, written by a newer buildopt (this one reads format \
-             {ARCHIVE_VERSION})"
+            "archive format {found}, written by a newer buildopt (this one reads formats \
+             {OLDEST_ARCHIVE_VERSION_READ} to {ARCHIVE_VERSION})"
         )),
     }
 }
 
 fn check_manifest(manifest: &Manifest, limits: &Limits) -> Result<(), String> {
-    if manifest.version != ARCHIVE_VERSION {
+    if !(OLDEST_ARCHIVE_VERSION_READ..=ARCHIVE_VERSION).contains(&manifest.version) {
         return Err(format!("archive version {}", manifest.version));
     }
     if manifest.blobs.len() as u64 >= limits.max_entries {
@@ -733,6 +741,7 @@ fn commit(
         for image in &images {
             index.upsert(image.clone());
         }
+        index.history.merge(&manifest.history);
         store.write_index(&index, lock)
     });
     if let Err(error) = indexed {

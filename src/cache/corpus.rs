@@ -116,6 +116,7 @@ fn manifest_json(blobs: &[&[u8]]) -> Vec<u8> {
                 size: b.len() as u64,
             })
             .collect(),
+        history: Default::default(),
     };
     serde_json::to_vec(&manifest).expect("json")
 }
@@ -646,6 +647,41 @@ fn export_import_round_trip_with_both_compressions() {
 }
 
 #[test]
+fn the_build_record_travels_in_the_archive_and_merges_into_the_store() {
+    use crate::cache::history::{Attempt, AttemptOutcome};
+    let attempt = |digest: &str, outcome, at| Attempt {
+        inputs_digest: digest.into(),
+        outcome,
+        at,
+    };
+    let source = Fixture::new();
+    let lock = source.store.lock(|_| {}).expect("lock");
+    let mut index = source.store.read_index().expect("index");
+    index
+        .history
+        .record("base", attempt("b1", AttemptOutcome::Failed, 20));
+    index
+        .history
+        .record("linter", attempt("l1", AttemptOutcome::Built, 20));
+    source.store.write_index(&index, &lock).expect("write");
+    let dest = source.dir.path().join("cache.archive");
+    archive::export(&source.store, &lock, &dest, Compression::Zstd, 0).expect("export");
+    drop(lock);
+    let target = Fixture::new();
+    let lock = target.store.lock(|_| {}).expect("lock");
+    let mut local = target.store.read_index().expect("index");
+    local
+        .history
+        .record("api", attempt("a1", AttemptOutcome::Built, 10));
+    target.store.write_index(&local, &lock).expect("write");
+    archive::import(&target.store, &lock, &dest, &Limits::default()).expect("import");
+    let merged = target.store.read_index().expect("index").history;
+    assert!(merged.has_succeeded("api", "a1") && merged.has_succeeded("linter", "l1"));
+    assert_eq!(merged.attempts["base"].outcome, AttemptOutcome::Failed);
+    assert!(!merged.has_succeeded("base", "b1"));
+}
+
+#[test]
 fn a_failed_export_keeps_the_previous_archive() {
     let fixture = Fixture::new();
     let lock = fixture.store.lock(|_| {}).expect("lock");
@@ -770,6 +806,7 @@ fn many_blobs_import_time() {
                 size: b.len() as u64,
             })
             .collect(),
+        history: Default::default(),
     };
     let mut tar = RawTar::default();
     tar.file(

@@ -7,6 +7,8 @@
 //! - `atomic.rs`: atomic file writes (temp file in the same folder, fsync, rename, fsync folder);
 //! - `lock.rs`: the exclusive lock that serialises two jobs sharing one store;
 //! - `store.rs`: the store on disk (blobs by digest, the index of images) and its invariants;
+//! - `history.rs`: the build record (every image attempted, the inputs that built), kept in the
+//!   index apart from the images so that pruning never forgets a build;
 //! - `archive.rs`: exporting the store as tar + zstd/gzip and importing it back, verifying every
 //!   blob and refusing anything but the expected regular files;
 //! - `frames.rs`: archive entries as independent compressed frames, and the worker that
@@ -24,6 +26,7 @@ mod corpus;
 pub mod digest;
 pub mod docker_tar;
 pub mod frames;
+pub mod history;
 pub mod keys;
 pub mod lock;
 pub mod prune;

@@ -5,7 +5,8 @@
 //!   blobs/sha256/<hex>       every blob of the saved images, each kept once, exactly as
 //!                            `docker save` wrote it: configs, layers (compressed or not),
 //!                            manifests and indexes
-//!   index.json               the images: name, tags, inputs digest, blobs, last use, size
+//!   index.json               the images: name, tags, inputs digest, blobs, last use, size;
+//!                            and the build record (`history.rs`), kept apart from the images
 //!   tmp/                     temp files and import staging (same file system, so renames are atomic)
 //!   lock                     see `lock.rs`
 //! ```
@@ -34,15 +35,20 @@ use serde::{Deserialize, Serialize};
 use super::CacheError;
 use super::atomic;
 use super::digest::{Digest, HashingWriter};
+use super::history::BuildHistory;
 use super::lock::StoreLock;
 use crate::engine::ImageStore;
 use crate::image_archive::{Descriptor, SavedImage};
 
 /// The store folder when nothing else is configured.
 pub const DEFAULT_DIR: &str = ".build_cache";
-/// The index format this version reads and writes. 2: images keep their OCI target, its other
-/// blobs and the layers' diff ids, and layers are kept as saved (1 kept uncompressed layers).
-pub const INDEX_VERSION: u32 = 2;
+/// The index format this version writes. 2: images keep their OCI target, its other blobs and
+/// the layers' diff ids, and layers are kept as saved (1 kept uncompressed layers). 3: the build
+/// record (`history`) beside the images.
+pub const INDEX_VERSION: u32 = 3;
+/// The oldest index format this version reads: a format 2 index reads as one without a build
+/// record; an older one is replaced by an empty index.
+pub const OLDEST_INDEX_VERSION_READ: u32 = 2;
 /// How long a job waits for the store lock unless the settings say otherwise.
 pub const DEFAULT_LOCK_TIMEOUT: Duration = Duration::from_secs(600);
 /// How many build records [`Index::record_build`] keeps.
@@ -182,6 +188,9 @@ pub struct Index {
     pub images: Vec<ImageEntry>,
     #[serde(default)]
     pub builds: Vec<BuildRecord>,
+    /// Every image builds attempted and the inputs they built, kept when images are pruned.
+    #[serde(default, skip_serializing_if = "BuildHistory::is_empty")]
+    pub history: BuildHistory,
     /// The version of an older index that this empty one stands in for (its entries are not
     /// readable any more; their blobs are garbage the next prune collects).
     #[serde(skip)]
@@ -194,6 +203,7 @@ impl Default for Index {
             version: INDEX_VERSION,
             images: Vec::new(),
             builds: Vec::new(),
+            history: BuildHistory::default(),
             replaced_version: None,
         }
     }
@@ -235,19 +245,22 @@ impl Index {
             version: u32,
         }
         let version: Version = serde_json::from_slice(bytes).map_err(|e| state(e.to_string()))?;
-        if version.version < INDEX_VERSION {
+        if version.version < OLDEST_INDEX_VERSION_READ {
             return Ok(Self {
                 replaced_version: Some(version.version),
                 ..Self::default()
             });
         }
-        let index: Self = serde_json::from_slice(bytes).map_err(|e| state(e.to_string()))?;
-        if index.version != INDEX_VERSION {
+        let mut index: Self = serde_json::from_slice(bytes).map_err(|e| state(e.to_string()))?;
+        if index.version > INDEX_VERSION {
             return Err(state(format!(
-                "index version {} (this buildopt reads {INDEX_VERSION})",
+                "index version {} (this buildopt reads {OLDEST_INDEX_VERSION_READ} to \
+                 {INDEX_VERSION})",
                 index.version
             )));
         }
+        // Read as this format: the next write says so.
+        index.version = INDEX_VERSION;
         Ok(index)
     }
 }
@@ -828,8 +841,9 @@ mod tests {
             &b""[..],
             b"{",
             b"[]",
-            b"{\"version\":3,\"images\":[]}",
+            b"{\"version\":4,\"images\":[]}",
             b"{\"version\":2,\"images\":[],\"extra\":1}",
+            b"{\"version\":3,\"images\":[],\"history\":{\"attempts\":{\"a\":{}}}}",
             b"{\"version\":2,\"images\":[{\"name\":\"a\",\"tags\":[],\"config\":\"sha256:00\",\"layers\":[],\"last_used\":0,\"size\":0}]}",
         ] {
             assert!(
@@ -846,6 +860,35 @@ mod tests {
         let index = Index::parse(old, Path::new("index.json")).expect("parse");
         assert!(index.images.is_empty());
         assert_eq!(index.replaced_version, Some(1));
+    }
+
+    #[test]
+    fn an_index_of_format_2_reads_without_a_record_and_is_written_as_format_3() {
+        let old = br#"{"version":2,"images":[{"name":"a","tags":["a:latest"],"inputs_digest":"blake3:1","config":"sha256:0000000000000000000000000000000000000000000000000000000000000000","layers":[],"diff_ids":[],"last_used":0,"size":0}]}"#;
+        let index = Index::parse(old, Path::new("index.json")).expect("parse");
+        assert_eq!(index.images.len(), 1);
+        assert!(index.history.is_empty());
+        assert_eq!(index.replaced_version, None);
+        assert_eq!(index.version, INDEX_VERSION);
+    }
+
+    #[test]
+    fn the_build_record_survives_pruning_every_image() {
+        use crate::cache::history::{Attempt, AttemptOutcome};
+        let mut index = Index::default();
+        index.upsert(entry("a", b"c1", &[b"l1"], 10));
+        index.history.record(
+            "a",
+            Attempt {
+                inputs_digest: "blake3:1".into(),
+                outcome: AttemptOutcome::Built,
+                at: 10,
+            },
+        );
+        index.images.clear();
+        let json = serde_json::to_vec(&index).expect("json");
+        let read = Index::parse(&json, Path::new("index.json")).expect("parse");
+        assert!(read.history.has_succeeded("a", "blake3:1"));
     }
 
     #[test]

@@ -132,6 +132,8 @@ pub fn plan_args(args: &BuildArgs) -> PlanArgs {
         base: args.base.clone(),
         head: args.head.clone(),
         force: args.force,
+        push: args.push,
+        without_daemon: args.dry_run,
         output: None,
     }
 }

@@ -185,6 +185,7 @@ fn try_export(
     let now = cache_command::now();
     touch(&mut index, used_entries(report).iter(), now);
     index.record_build(build_record(report, now));
+    index.history.record_run(report, now);
     store.write_index(&index, &lock)?;
     export.pruned =
         cache_command::enforce_bounds(&store, &lock, cache, &index, now)?.images_removed;

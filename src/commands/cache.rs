@@ -1080,6 +1080,8 @@ fn key(ctx: &Context, settings: &Settings) -> Result<u8, Error> {
         base: None,
         head: None,
         force: true,
+        push: false,
+        without_daemon: true,
         output: None,
     };
     let plan = super::plan::make_plan(ctx, settings, &git, &plan_args)?;

@@ -3,13 +3,14 @@
 use std::path::Path;
 
 use super::{Context, write_stdout};
+use crate::build::record::RecordSources;
 use crate::ci::{self, Base, Range, RangeRequest};
 use crate::cli::{Format, PlanArgs, PlanOutput};
 use crate::error::Error;
 use crate::exit;
 use crate::git::{Change, ChangeStatus, EMPTY_TREE, Git, TreeEntry};
 use crate::notify;
-use crate::plan::{self, Graph, Mode, Plan, PlanInput, PlanRange, ReasonKind};
+use crate::plan::{Graph, Mode, Plan, PlanInput, PlanRange, ReasonKind};
 use crate::report;
 use crate::settings::{Flags, Settings, Source};
 use crate::workspace::{self, Location, Snapshot, Workspace, paths};
@@ -110,7 +111,7 @@ pub fn plan_with_workspace(
             }
         }
     }
-    let plan = plan::plan(&PlanInput {
+    let input = PlanInput {
         workspace: &workspace,
         snapshot: &snapshot,
         graph: &graph,
@@ -118,7 +119,15 @@ pub fn plan_with_workspace(
         mode,
         range: plan_range,
         base_definitions: base_definitions.as_deref(),
-    });
+    };
+    let sources = RecordSources {
+        env: &ctx.env,
+        settings,
+        dir: &ctx.dir,
+        push: args.push,
+        ask_daemon: !args.without_daemon,
+    };
+    let plan = crate::build::record::plan(&input, &workspace, &sources)?;
     Ok((plan, workspace))
 }
 

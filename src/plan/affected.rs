@@ -7,6 +7,7 @@ use super::graph::{Edge, Graph};
 use super::model::{
     PLAN_FORMAT_VERSION, Plan, PlanRange, PlannedImage, Reason, ReasonKind, RemovedImage,
 };
+use super::selection::{RecordSelection, SelectedBy, record_reason};
 use crate::git::{Change, ChangeStatus, TreeEntry};
 use crate::workspace::dockerignore::IgnoreRules;
 use crate::workspace::{
@@ -38,11 +39,44 @@ pub struct PlanInput<'a> {
     pub base_definitions: Option<&'a [ImageDef]>,
 }
 
-/// Makes the plan. Pure: reads only its input.
+/// Makes the plan from the diff alone. Pure: reads only its input.
 pub fn plan(input: &PlanInput<'_>) -> Plan {
-    let images = &input.workspace.images;
+    plan_with_record(input, |_| RecordSelection::default())
+}
+
+/// Makes the plan from the diff, then asks `check` which images the diff leaves out must build
+/// anyway because no build of their inputs exists (see `selection.rs`), and plans again with
+/// them and everything that builds from them. The inputs digests are computed once.
+pub fn plan_with_record(
+    input: &PlanInput<'_>,
+    check: impl FnOnce(&Plan) -> RecordSelection,
+) -> Plan {
     let order = build_order(input.graph);
     let global_rules = compile(&input.workspace.global_inputs);
+    let digests = digests(input, &order, global_rules.as_ref());
+    let decide = |unbuilt: &BTreeSet<String>| {
+        decide(input, &order, global_rules.as_ref(), &digests, unbuilt)
+    };
+    let diff = decide(&BTreeSet::new());
+    let selection = check(&diff);
+    let mut plan = if selection.unbuilt.is_empty() {
+        diff
+    } else {
+        decide(&selection.unbuilt)
+    };
+    plan.notes.extend(selection.notes);
+    plan
+}
+
+/// The plan given the digests and the images the record selects (`unbuilt`).
+fn decide(
+    input: &PlanInput<'_>,
+    order: &[usize],
+    global_rules: Option<&IgnoreRules>,
+    digests: &[String],
+    unbuilt: &BTreeSet<String>,
+) -> Plan {
+    let images = &input.workspace.images;
     let mut direct: Vec<Vec<Reason>> = images.iter().map(|_| Vec::new()).collect();
     let mut ignored: Vec<Vec<String>> = images.iter().map(|_| Vec::new()).collect();
     match &input.mode {
@@ -52,22 +86,24 @@ pub fn plan(input: &PlanInput<'_>) -> Plan {
             }
         }
         Mode::Selective => {
-            let global = global_reason(input.changes, global_rules.as_ref());
+            let global = global_reason(input.changes, global_rules);
             for (i, image) in images.iter().enumerate() {
                 let (reasons, excluded) =
                     direct_reasons(image, input.changes, input.base_definitions);
                 direct[i] = reasons;
                 direct[i].extend(global.clone());
                 ignored[i] = excluded;
+                if unbuilt.contains(&image.def.name) {
+                    direct[i].push(record_reason());
+                }
             }
         }
     }
 
-    let digests = digests(input, &order, global_rules.as_ref());
     let mut affected = vec![false; images.len()];
     let mut level = vec![None; images.len()];
     let mut planned: Vec<Option<PlannedImage>> = images.iter().map(|_| None).collect();
-    for &i in &order {
+    for &i in order {
         let mut reasons = std::mem::take(&mut direct[i]);
         reasons.extend(parent_reasons(
             &input.graph.parents[i],
@@ -382,6 +418,7 @@ fn planned_image(
         dockerfile: def.dockerfile.clone(),
         target: def.target.clone(),
         affected: !reasons.is_empty(),
+        selected_by: SelectedBy::of(&reasons),
         reasons,
         unaffected_because,
         level,

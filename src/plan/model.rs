@@ -2,6 +2,8 @@
 
 use std::collections::BTreeMap;
 
+pub use super::selection::SelectedBy;
+
 /// The version of the JSON form of a plan; bumped on incompatible changes.
 pub const PLAN_FORMAT_VERSION: u32 = 1;
 
@@ -35,6 +37,9 @@ pub enum ReasonKind {
     GlobalInput,
     /// An image it builds from is rebuilt.
     Parent,
+    /// The build record has no successful build of its inputs digest and no image of them
+    /// exists (see `selection.rs`).
+    Record,
 }
 
 /// One reason, with the files behind it (the first few, and how many there are).
@@ -64,6 +69,9 @@ pub struct PlannedImage {
     pub affected: bool,
     /// Every reason it builds (empty when it does not).
     pub reasons: Vec<Reason>,
+    /// Which source selected it (absent when it does not build).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub selected_by: Option<SelectedBy>,
     /// Why it does not build (absent when it does).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub unaffected_because: Option<String>,

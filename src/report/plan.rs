@@ -9,7 +9,7 @@ use std::fmt::Write as _;
 use serde_json::{Value, json};
 
 use super::escape::{self, console_line, console_name};
-use crate::plan::Plan;
+use crate::plan::{Plan, SelectedBy};
 
 /// The readable table: range, what builds by level with every reason, what does not and why.
 pub fn text(plan: &Plan) -> String {
@@ -60,16 +60,22 @@ pub fn text(plan: &Plan) -> String {
         .unwrap_or(0)
         .max(5);
     if building > 0 {
-        let _ = writeln!(out, "\nlevel  {:width$}  why", "image");
+        let by = "selected by";
+        let by_width = by.len();
+        let _ = writeln!(out, "\nlevel  {:width$}  {by}  why", "image");
         for image in plan.affected() {
             let level = image.level.map(|l| l.to_string()).unwrap_or_default();
             let name = console_name(&image.name);
+            let source = image.selected_by.map_or("", SelectedBy::as_str);
             for (n, reason) in image.reasons.iter().enumerate() {
                 let detail = console_line(&reason.detail);
                 if n == 0 {
-                    let _ = writeln!(out, "{level:<5}  {name:width$}  {detail}");
+                    let _ = writeln!(
+                        out,
+                        "{level:<5}  {name:width$}  {source:by_width$}  {detail}"
+                    );
                 } else {
-                    let _ = writeln!(out, "{:5}  {:width$}  {detail}", "", "");
+                    let _ = writeln!(out, "{:5}  {:width$}  {:by_width$}  {detail}", "", "", "");
                 }
             }
         }
@@ -175,6 +181,7 @@ mod tests {
             dockerfile: format!("services/{name}/Dockerfile"),
             target: None,
             affected: !reasons.is_empty(),
+            selected_by: SelectedBy::of(&reasons),
             reasons,
             unaffected_because: why_not.map(str::to_string),
             level,
@@ -230,9 +237,21 @@ mod tests {
                     ],
                     None,
                 ),
+                image(
+                    "worker",
+                    Some(1),
+                    vec![
+                        reason(ReasonKind::Record, crate::plan::selection::RECORD_REASON),
+                        reason(
+                            ReasonKind::Parent,
+                            "builds FROM 'base' (line 1), which is rebuilt",
+                        ),
+                    ],
+                    None,
+                ),
                 image("linter", None, vec![], Some("none of its inputs changed")),
             ],
-            levels: vec![vec!["base".into()], vec!["api".into()]],
+            levels: vec![vec!["base".into()], vec!["api".into(), "worker".into()]],
             removed: vec![RemovedImage {
                 name: "old".into(),
                 detail: "its Dockerfile old/Dockerfile was deleted".into(),
@@ -276,6 +295,10 @@ mod tests {
         let value: serde_json::Value = serde_json::from_str(&json(&sample())).expect("json");
         assert_eq!(value["version"], 1);
         assert_eq!(value["images"][1]["reasons"][1]["kind"], "dockerfile");
+        assert_eq!(value["images"][1]["selected_by"], "diff");
+        assert_eq!(value["images"][2]["selected_by"], "record");
+        assert_eq!(value["images"][2]["reasons"][0]["kind"], "record");
+        assert!(value["images"][3].get("selected_by").is_none(), "not built");
         assert_eq!(value["levels"][1][0], "api");
     }
 
@@ -288,7 +311,7 @@ mod tests {
             ["any", "count", "images", "levels", "matrix", "plan"]
         );
         assert_eq!(outputs[0].1, "true");
-        assert_eq!(outputs[2].1, r#"["base","api"]"#);
+        assert_eq!(outputs[2].1, r#"["base","api","worker"]"#);
         assert_eq!(github_outputs(&empty())[0].1, "false");
     }
 }

@@ -17,6 +17,9 @@ pub struct FileOptions {
     pub level: Option<String>,
     /// Plan only what changed (`false` plans every image).
     pub selective: Option<bool>,
+    /// What selects the images to build: `diff` (the diff alone) or `record` (also what the
+    /// build record has no successful build of; the default).
+    pub selection: Option<String>,
     /// How many images build at once.
     pub jobs: Option<usize>,
     /// The branch pull requests target by default, used when the CI does not say.

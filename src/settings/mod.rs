@@ -20,5 +20,5 @@ pub mod pipeline;
 mod resolve;
 mod vars;
 
-pub use resolve::{ConfigError, Flags, Level, Settings, Source};
+pub use resolve::{ConfigError, Flags, Level, SelectionMode, Settings, Source};
 pub use vars::{SETTING_VARS, SettingVar};

@@ -59,6 +59,37 @@ impl fmt::Display for Level {
     }
 }
 
+/// What selects the images a selective plan builds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SelectionMode {
+    /// The diff between base and head, alone.
+    Diff,
+    /// The diff, plus every image whose current inputs have no recorded successful build and no
+    /// image in the daemon (or, when pushing, the registry), when the cache store has a record.
+    Record,
+}
+
+impl FromStr for SelectionMode {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "diff" => Ok(Self::Diff),
+            "record" => Ok(Self::Record),
+            _ => Err("expected diff or record".into()),
+        }
+    }
+}
+
+impl fmt::Display for SelectionMode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Self::Diff => "diff",
+            Self::Record => "record",
+        })
+    }
+}
+
 /// Where a resolved value came from, for `-v` output and error messages.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 #[serde(rename_all = "snake_case")]
@@ -106,6 +137,8 @@ pub struct ConfigError {
 pub struct Settings {
     pub level: Level,
     pub selective: bool,
+    /// What selects the images of a selective plan (see [`SelectionMode`]).
+    pub selection: SelectionMode,
     pub force: bool,
     pub verbose: bool,
     pub jobs: usize,
@@ -152,6 +185,22 @@ impl Settings {
             .pick(&vars::SELECTIVE, None, file.selective, parse_bool)?
             .unwrap_or((level.selective(), Source::Default));
         record("selective", source);
+        let file_selection = file
+            .selection
+            .as_deref()
+            .map(|raw| {
+                parse_selection(raw).map_err(|reason| ConfigError {
+                    setting: vars::SELECTION.setting,
+                    value: raw.to_string(),
+                    origin: Source::File,
+                    reason,
+                })
+            })
+            .transpose()?;
+        let (selection, source) = layers
+            .pick(&vars::SELECTION, None, file_selection, parse_selection)?
+            .unwrap_or((SelectionMode::Record, Source::Default));
+        record("selection", source);
         let force_flag = flags.force.then_some(true);
         let (force, source) = layers
             .pick(&vars::FORCE, force_flag, None, parse_bool)?
@@ -211,6 +260,7 @@ impl Settings {
         Ok(Self {
             level,
             selective,
+            selection,
             force,
             verbose,
             jobs,
@@ -297,6 +347,10 @@ pub(super) fn parse_bool(raw: &str) -> Result<bool, String> {
         "0" | "false" | "no" | "off" => Ok(false),
         _ => Err("expected true or false".into()),
     }
+}
+
+fn parse_selection(raw: &str) -> Result<SelectionMode, String> {
+    raw.parse()
 }
 
 fn parse_jobs(raw: &str) -> Result<usize, String> {
@@ -561,6 +615,38 @@ mod tests {
             (s.default_branch.as_deref(), s.max_deepen_rounds),
             (Some("trunk"), 2)
         );
+    }
+
+    #[test]
+    fn selection_is_record_aware_unless_set_to_diff() {
+        let default = resolve(Flags::default(), &[], FileOptions::default()).expect("default");
+        assert_eq!(default.selection, SelectionMode::Record);
+        assert_eq!(default.sources["selection"], Source::Default);
+        let file = FileOptions {
+            selection: Some("diff".into()),
+            ..FileOptions::default()
+        };
+        let from_file = resolve(Flags::default(), &[], file.clone()).expect("file");
+        assert_eq!(
+            (from_file.selection, &from_file.sources["selection"]),
+            (SelectionMode::Diff, &Source::File)
+        );
+        let env = [("BUILDOPT_SELECTION", "Record")];
+        let from_env = resolve(Flags::default(), &env, file).expect("env");
+        assert_eq!(
+            from_env.selection,
+            SelectionMode::Record,
+            "the environment wins"
+        );
+        let bad = [("BUILDOPT_SELECTION", "both")];
+        let e = resolve(Flags::default(), &bad, FileOptions::default()).expect_err("bad");
+        assert_eq!((e.setting, e.value.as_str()), ("selection", "both"));
+        let file = FileOptions {
+            selection: Some("git".into()),
+            ..FileOptions::default()
+        };
+        let e = resolve(Flags::default(), &[], file).expect_err("bad");
+        assert_eq!((e.setting, &e.origin), ("selection", &Source::File));
     }
 
     #[test]

@@ -58,6 +58,7 @@ pub const DEFAULT_BRANCH: SettingVar = var(
     None,
     "INPUT_DEFAULT_BRANCH",
 );
+pub const SELECTION: SettingVar = var("selection", "BUILDOPT_SELECTION", None, "INPUT_SELECTION");
 pub const MAX_DEEPEN_ROUNDS: SettingVar = var(
     "max_deepen_rounds",
     "BUILDOPT_MAX_DEEPEN_ROUNDS",
@@ -94,6 +95,7 @@ pub const SETTING_VARS: &[SettingVar] = &[
     VERBOSE,
     JOBS,
     DEFAULT_BRANCH,
+    SELECTION,
     MAX_DEEPEN_ROUNDS,
     AUTO_CLEANUP,
     CACHE_RETENTION_DAYS,

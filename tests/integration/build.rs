@@ -410,13 +410,13 @@ fn hooks_run_around_each_image_and_a_failing_pre_hook_fails_its_image() {
     docker(&["rmi", &format!("example/api:{}", &repo.sha("HEAD")[..7])]);
 }
 
-const REGISTRY: &str = "127.0.0.1:5000";
+pub(crate) const REGISTRY: &str = "127.0.0.1:5000";
 /// The user `tests/testbed/start-registry.sh` creates.
 const REGISTRY_USER: &str = "buildopt";
-const REGISTRY_PASSWORD: &str = "buildopt-test-password";
+pub(crate) const REGISTRY_PASSWORD: &str = "buildopt-test-password";
 
 /// True when the test registry answers (401: it wants credentials); panics in CI when it does not.
-fn registry_available(test: &str) -> bool {
+pub(crate) fn registry_available(test: &str) -> bool {
     let status = Command::new("curl")
         .args([
             "-s",
@@ -440,7 +440,7 @@ fn registry_available(test: &str) -> bool {
 }
 
 /// A Docker config folder whose config.json holds `password` for the test registry.
-fn docker_config(password: &str) -> tempfile::TempDir {
+pub(crate) fn docker_config(password: &str) -> tempfile::TempDir {
     use base64::Engine as _;
     let dir = tempfile::tempdir().expect("tempdir");
     let auth =

@@ -258,7 +258,7 @@ fn a_store_of_an_older_buildopt_starts_afresh_with_a_warning() {
     let index: Value =
         serde_json::from_slice(&std::fs::read(store.path().join("index.json")).expect("index"))
             .expect("json");
-    assert_eq!(index["version"], 2, "{index}");
+    assert_eq!(index["version"], 3, "{index}");
     assert!(
         names(&report["cache"]["export"]["saved"]).contains(&format!("{prefix}/linter")),
         "{report}"

@@ -22,6 +22,7 @@ mod notify;
 mod plan;
 mod range;
 mod release;
+mod selection;
 mod skips;
 mod snapshots;
 mod support;

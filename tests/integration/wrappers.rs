@@ -61,8 +61,9 @@ fn schema_check(checker: &Path, schema: &str, file: &Path) -> Output {
 // GitHub Action
 
 /// The settings `buildopt ci` reads from action inputs: each must be passed by action.yml.
-const INPUT_VARS: [&str; 17] = [
+const INPUT_VARS: [&str; 18] = [
     "INPUT_LEVEL",
+    "INPUT_SELECTION",
     "INPUT_FORCE",
     "INPUT_TAGS",
     "INPUT_PUSH",

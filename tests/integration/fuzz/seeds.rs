@@ -118,6 +118,7 @@ fn cache_manifest(blobs: &[&[u8]], sizes_off_by: u64) -> Vec<u8> {
                 size: (bytes.len() as u64).saturating_add(sizes_off_by),
             })
             .collect(),
+        history: Default::default(),
     };
     serde_json::to_vec(&manifest).expect("manifest")
 }
