@@ -18,7 +18,6 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use super::Context;
-use crate::ci;
 use crate::cli::NotifyArgs;
 use crate::error::Error;
 use crate::exit;
@@ -143,18 +142,18 @@ fn publish_with(
     request: &PublishRequest,
     tuning: &Tuning,
 ) -> Result<PublishOutcome, Error> {
-    let settings = NotifySettings::resolve(&ctx.env, &ctx.file, &ctx.dir)?;
+    let settings = &ctx.settings.notify;
     let mut outcome = PublishOutcome {
         fail_on_error: settings.fail_on_error,
         ..PublishOutcome::default()
     };
-    let secrets = secrets(&settings);
+    let secrets = secrets(settings);
     if settings.github_actions {
         mask(&secrets)?;
     }
     let run = ci_run(ctx, report);
     if request.everything() || request.summary {
-        job_summary(&settings, report, request.summary, &mut outcome);
+        job_summary(settings, report, request.summary, &mut outcome);
     }
     let http = match HttpClient::new(tuning.http.clone(), &secrets) {
         Ok(http) => http,
@@ -164,7 +163,7 @@ fn publish_with(
         }
     };
     let publisher = Publisher {
-        settings: &settings,
+        settings,
         http: &http,
         run: run.as_ref(),
         report,
@@ -217,7 +216,7 @@ fn ci_run(ctx: &Context, report: &RunReport) -> Option<CiRun> {
     if let Some(run) = &report.run.ci {
         return Some(run.clone());
     }
-    ci::detect(&ctx.env).ok()?.run_identity()
+    ctx.settings.ci.run_identity()
 }
 
 fn job_summary(

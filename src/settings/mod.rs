@@ -15,10 +15,13 @@
 
 pub mod cache;
 pub mod file;
+mod flags;
 pub mod notify;
 pub mod pipeline;
 mod resolve;
+pub mod run;
 mod vars;
 
 pub use resolve::{ConfigError, Flags, Level, Settings, Source};
+pub use run::{ResolveError, RunFlags, RunSettings};
 pub use vars::{SETTING_VARS, SettingVar};

@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use super::file::FileOptions;
 use super::vars::{self, SettingVar};
+use crate::ci::Provider;
 use crate::env::Env;
 
 /// The optimization level: a bundle of defaults that explicit settings override.
@@ -114,8 +115,6 @@ pub struct Settings {
     // Build settings (`buildopt build`).
     /// Prune dangling images and old build cache after a build.
     pub auto_cleanup: bool,
-    /// Build cache unused for longer than this is pruned by the cleanup.
-    pub cache_retention_days: u64,
     /// How long one image's build (its stages, the image, the push) may take before it fails
     /// and its dependents are skipped; `None` (the default) waits as long as the daemon works.
     pub build_timeout: Option<Duration>,
@@ -126,9 +125,6 @@ pub struct Settings {
 /// The number of rounds a shallow clone is deepened when nothing says otherwise (50 · 2⁶ commits).
 pub const DEFAULT_DEEPEN_ROUNDS: u32 = 6;
 
-/// Days of unused build cache the cleanup keeps when nothing says otherwise (the seed scripts' 7).
-pub const DEFAULT_CACHE_RETENTION_DAYS: u64 = 7;
-
 impl Settings {
     /// Resolves every setting. `cpus` is the machine's parallelism, passed in to keep this pure.
     pub fn resolve(
@@ -137,10 +133,7 @@ impl Settings {
         file: &FileOptions,
         cpus: usize,
     ) -> Result<Self, ConfigError> {
-        let layers = Layers {
-            env,
-            github_inputs: env.is_true("GITHUB_ACTIONS"),
-        };
+        let layers = Layers::of(env);
         let mut sources = BTreeMap::new();
         let mut record = |name: &'static str, source: Source| {
             sources.insert(name, source);
@@ -189,15 +182,6 @@ impl Settings {
             .pick(&vars::AUTO_CLEANUP, None, file.auto_cleanup, parse_bool)?
             .unwrap_or((false, Source::Default));
         record("auto_cleanup", source);
-        let (cache_retention_days, source) = layers
-            .pick(
-                &vars::CACHE_RETENTION_DAYS,
-                None,
-                file.cache_retention_days,
-                parse_days,
-            )?
-            .unwrap_or((DEFAULT_CACHE_RETENTION_DAYS, Source::Default));
-        record("cache_retention_days", source);
         let (build_timeout, source) = layers
             .pick(
                 &vars::BUILD_TIMEOUT,
@@ -217,7 +201,6 @@ impl Settings {
             default_branch: default_branch.map(|(value, _)| value),
             max_deepen_rounds,
             auto_cleanup,
-            cache_retention_days,
             build_timeout: (build_timeout > 0).then(|| Duration::from_secs(build_timeout)),
             sources,
         })
@@ -230,7 +213,15 @@ pub(super) struct Layers<'a> {
     pub(super) github_inputs: bool,
 }
 
-impl Layers<'_> {
+impl<'a> Layers<'a> {
+    /// The layers of `env`; the action's inputs count only in GitHub Actions.
+    pub(super) fn of(env: &'a Env) -> Self {
+        Self {
+            env,
+            github_inputs: Provider::detect(env) == Provider::GitHub,
+        }
+    }
+
     /// The first layer that sets the value: flag, `BUILDOPT_*`, legacy, `INPUT_*`, file.
     pub(super) fn pick<T>(
         &self,
@@ -312,12 +303,6 @@ fn parse_rounds(raw: &str) -> Result<u32, String> {
         .map_err(|_| "expected a whole number".into())
 }
 
-fn parse_days(raw: &str) -> Result<u64, String> {
-    raw.trim()
-        .parse::<u64>()
-        .map_err(|_| "expected a whole number of days".into())
-}
-
 fn parse_seconds(raw: &str) -> Result<u64, String> {
     raw.trim()
         .parse::<u64>()
@@ -348,15 +333,15 @@ mod tests {
     }
 
     #[test]
-    fn cleanup_settings_take_the_legacy_names_and_default_to_off_and_7_days() {
+    fn auto_cleanup_takes_the_legacy_name_and_defaults_to_off() {
         let s = resolve(Flags::default(), &[], FileOptions::default()).expect("ok");
-        assert_eq!((s.auto_cleanup, s.cache_retention_days), (false, 7));
-        let env = [("AUTO_CLEANUP", "true"), ("CACHE_RETENTION_DAYS", "3")];
+        assert!(!s.auto_cleanup);
+        let env = [("AUTO_CLEANUP", "true")];
         let s = resolve(Flags::default(), &env, FileOptions::default()).expect("ok");
-        assert_eq!((s.auto_cleanup, s.cache_retention_days), (true, 3));
+        assert!(s.auto_cleanup);
         let bad = resolve(
             Flags::default(),
-            &[("CACHE_RETENTION_DAYS", "week")],
+            &[("AUTO_CLEANUP", "weekly")],
             FileOptions::default(),
         );
         assert!(bad.is_err());
