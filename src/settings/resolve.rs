@@ -158,6 +158,15 @@ impl Settings {
         let (jobs, source) = layers
             .pick(&vars::JOBS, flags.jobs, file.jobs, parse_jobs)?
             .unwrap_or((level.jobs(cpus), Source::Default));
+        // The flag and the file are typed but may still say 0, which would build nothing.
+        if jobs == 0 {
+            return Err(ConfigError {
+                setting: vars::JOBS.setting,
+                value: jobs.to_string(),
+                origin: source,
+                reason: JOBS_REASON.into(),
+            });
+        }
         record("jobs", source);
         let default_branch = layers.pick(
             &vars::DEFAULT_BRANCH,
@@ -290,9 +299,11 @@ pub(super) fn parse_bool(raw: &str) -> Result<bool, String> {
     }
 }
 
+const JOBS_REASON: &str = "expected a whole number of at least 1";
+
 fn parse_jobs(raw: &str) -> Result<usize, String> {
     match raw.trim().parse::<usize>() {
-        Ok(0) | Err(_) => Err("expected a whole number of at least 1".into()),
+        Ok(0) | Err(_) => Err(JOBS_REASON.into()),
         Ok(n) => Ok(n),
     }
 }
@@ -523,6 +534,18 @@ mod tests {
         )
         .expect_err("bad");
         assert_eq!(e.setting, "jobs");
+        let zero_jobs = Flags {
+            jobs: Some(0),
+            ..Flags::default()
+        };
+        let e = resolve(zero_jobs, &[], FileOptions::default()).expect_err("--jobs 0");
+        assert_eq!((e.setting, &e.origin), ("jobs", &Source::Flag));
+        let file = FileOptions {
+            jobs: Some(0),
+            ..FileOptions::default()
+        };
+        let e = resolve(Flags::default(), &[], file).expect_err("jobs = 0");
+        assert_eq!((e.setting, &e.origin), ("jobs", &Source::File));
         let e = resolve(Flags::default(), &[], file_with_level("turbo")).expect_err("bad");
         assert_eq!((e.setting, &e.origin), ("level", &Source::File));
     }

@@ -22,5 +22,6 @@ mod notify;
 mod plan;
 mod range;
 mod release;
+mod settings;
 mod support;
 mod wrappers;
