@@ -6,7 +6,8 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 
 /// Builds only the container images whose inputs changed, in dependency order, and explains why.
 #[derive(Debug, Parser)]
-#[command(name = "buildopt", version, about, long_about = None, after_help = ENV_HELP)]
+#[command(name = "buildopt", version, about, long_about = None,
+    after_help = crate::settings::docs::help_text())]
 pub struct Cli {
     /// The configuration file (default: buildopt.toml in the working folder).
     #[arg(long, global = true, value_name = "FILE")]
@@ -200,36 +201,6 @@ pub enum PlanOutput {
     Json,
     Matrix,
 }
-
-const ENV_HELP: &str = "\
-Settings also come from the environment (a BUILDOPT_ name wins over its legacy alias, a flag over both):
-  BUILDOPT_LEVEL (OPTIMIZATION_LEVEL)       minimal | medium | maximum | ci; CI_MODE=true selects ci
-  BUILDOPT_SELECTIVE (SELECTIVE_BUILD)      plan only what changed (true/false)
-  BUILDOPT_FORCE (FORCE_REBUILD)            plan every image
-  BUILDOPT_VERBOSE (VERBOSE)                say more
-  BUILDOPT_JOBS                             images built at once
-  BUILDOPT_DEFAULT_BRANCH                   the branch to compare new branches with
-  BUILDOPT_MAX_DEEPEN_ROUNDS                how often a shallow clone may be deepened
-  BUILDOPT_AUTO_CLEANUP (AUTO_CLEANUP)      after a build, prune dangling images and old build cache
-  BUILDOPT_CACHE_RETENTION_DAYS (CACHE_RETENTION_DAYS)  build cache age the cleanup keeps (7)
-  BUILDOPT_BUILD_TIMEOUT                    seconds one image's build may take (0, the default: no deadline)
-  DOCKER_HOST, DOCKER_CERT_PATH, DOCKER_TLS_VERIFY       the Docker daemon to build on
-  BUILDOPT_REGISTRY_USER, BUILDOPT_REGISTRY_PASSWORD     build --push credentials for every registry
-  BUILDOPT_TAGS, BUILDOPT_PUSH, BUILDOPT_KEEP_GOING      ci: extra tags (comma-separated), push, keep going
-  DOCKER_CONFIG                             folder of config.json, the other source of credentials
-Notifications (buildopt notify; [notify] in buildopt.toml for the ones that are not secrets):
-  BUILDOPT_COMMENT                          keep a sticky PR/MR comment (default true)
-  BUILDOPT_COMMENT_HEADER                   tells several sticky comments apart (default)
-  BUILDOPT_COMMENT_AUTHOR                   whose comment is updated (github-actions[bot])
-  BUILDOPT_SLACK_WEBHOOK (SLACK_WEBHOOK)    Slack incoming webhook URL (a secret)
-  BUILDOPT_SLACK_ON                         always | failure (default) | change
-  BUILDOPT_SARIF                            SARIF files to upload, comma or newline separated
-  BUILDOPT_FAIL_ON_NOTIFY_ERROR             a failing publisher exits 5 instead of warning
-  BUILDOPT_GITHUB_TOKEN (GITHUB_TOKEN)      GitHub token; API at GITHUB_API_URL
-  BUILDOPT_GITLAB_TOKEN                     GitLab access token (PRIVATE-TOKEN), else CI_JOB_TOKEN
-In GitHub Actions, INPUT_<NAME> (the action's inputs) come after those. Exit codes: 0 success,
-1 a build failed, 2 usage or configuration error, 3 policy gate failed, 4 environment (git, daemon),
-5 a publisher failed with BUILDOPT_FAIL_ON_NOTIFY_ERROR on.";
 
 /// `buildopt cache`.
 #[derive(Debug, Args)]

@@ -565,7 +565,9 @@ fn style(ctx: &Context, settings: &RunSettings) -> Style {
         Style::Silent
     } else if settings.github_actions() {
         Style::GitHub
-    } else if settings.in_ci || settings.core.level == Level::Ci || !std::io::stderr().is_terminal()
+    } else if settings.in_ci
+        || settings.core.level.profile().plain_console
+        || !std::io::stderr().is_terminal()
     {
         Style::Plain
     } else {

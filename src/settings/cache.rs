@@ -68,7 +68,7 @@ impl CacheSettings {
         };
         let enabled = layers
             .pick(&vars::ENABLE_CACHING, None, None, parse_bool)?
-            .map_or(level != Level::Minimal, |(on, _)| on);
+            .map_or(level.profile().cache, |(on, _)| on);
         let dir = match &flags.dir {
             Some(dir) => dir.clone(),
             None => layers
@@ -88,7 +88,7 @@ impl CacheSettings {
             .map_or(DEFAULT_LOCK_TIMEOUT, Duration::from_secs);
         Ok(Self {
             enabled,
-            stages: enabled && level == Level::Maximum,
+            stages: enabled && level.profile().stages,
             dir: base.join(dir),
             size_limit_bytes: size_gb.saturating_mul(1 << 30),
             retention_days,

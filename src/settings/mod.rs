@@ -14,14 +14,17 @@
 //! parsed file, and never touches the process.
 
 pub mod cache;
+pub mod docs;
 pub mod file;
 mod flags;
+pub mod level;
 pub mod notify;
 pub mod pipeline;
 mod resolve;
 pub mod run;
 mod vars;
 
-pub use resolve::{ConfigError, Flags, Level, Settings, Source};
+pub use level::Level;
+pub use resolve::{ConfigError, Flags, Settings, Source};
 pub use run::{ResolveError, RunFlags, RunSettings};
 pub use vars::{SETTING_VARS, SettingVar};

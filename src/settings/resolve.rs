@@ -2,63 +2,13 @@
 
 use std::collections::BTreeMap;
 use std::fmt;
-use std::str::FromStr;
 use std::time::Duration;
 
 use super::file::FileOptions;
+use super::level::Level;
 use super::vars::{self, SettingVar};
 use crate::ci::Provider;
 use crate::env::Env;
-
-/// The optimization level: a bundle of defaults that explicit settings override.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, clap::ValueEnum)]
-#[serde(rename_all = "snake_case")]
-pub enum Level {
-    Minimal,
-    Medium,
-    Maximum,
-    Ci,
-}
-
-impl Level {
-    /// Whether the level plans only what changed.
-    pub fn selective(self) -> bool {
-        !matches!(self, Self::Minimal)
-    }
-
-    /// How many images build at once by default.
-    pub fn jobs(self, cpus: usize) -> usize {
-        match self {
-            Self::Minimal => 1,
-            _ => cpus.max(1),
-        }
-    }
-}
-
-impl FromStr for Level {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        match s.trim().to_ascii_lowercase().as_str() {
-            "minimal" => Ok(Self::Minimal),
-            "medium" => Ok(Self::Medium),
-            "maximum" => Ok(Self::Maximum),
-            "ci" => Ok(Self::Ci),
-            _ => Err("expected one of minimal, medium, maximum, ci".into()),
-        }
-    }
-}
-
-impl fmt::Display for Level {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let name = match self {
-            Self::Minimal => "minimal",
-            Self::Medium => "medium",
-            Self::Maximum => "maximum",
-            Self::Ci => "ci",
-        };
-        f.write_str(name)
-    }
-}
 
 /// Where a resolved value came from, for `-v` output and error messages.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
