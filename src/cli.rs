@@ -84,6 +84,10 @@ pub struct CiArgs {
     /// The head commit (default: the CI's commit).
     #[arg(long, value_name = "REV")]
     pub head: Option<String>,
+    /// Days unused build cache is kept, in the store and by the daemon cleanup (default:
+    /// $BUILDOPT_CACHE_RETENTION_DAYS, else buildopt.toml's cache_retention_days, else 7).
+    #[arg(long, value_name = "DAYS")]
+    pub cache_retention_days: Option<u64>,
     /// Where the RunReport goes, for `buildopt notify` and for people.
     #[arg(long, value_name = "FILE", default_value = "buildopt-report.json")]
     pub report: PathBuf,
@@ -147,6 +151,10 @@ pub struct BuildArgs {
     /// After a failure, keep building the images that do not depend on the failed one.
     #[arg(long)]
     pub keep_going: bool,
+    /// Days unused build cache is kept, in the store and by the daemon cleanup (default:
+    /// $BUILDOPT_CACHE_RETENTION_DAYS, else buildopt.toml's cache_retention_days, else 7).
+    #[arg(long, value_name = "DAYS")]
+    pub cache_retention_days: Option<u64>,
     /// Skip the cleanup after the build even when AUTO_CLEANUP is on.
     #[arg(long)]
     pub no_cleanup: bool,
@@ -208,6 +216,10 @@ pub struct CacheArgs {
     /// The store folder (default: $BUILDOPT_CACHE_DIR, else .build_cache).
     #[arg(long, global = true, value_name = "DIR")]
     pub cache_dir: Option<PathBuf>,
+    /// Days unused build cache is kept, in the store and by the daemon cleanup (default:
+    /// $BUILDOPT_CACHE_RETENTION_DAYS, else buildopt.toml's cache_retention_days, else 7).
+    #[arg(long, global = true, value_name = "DAYS")]
+    pub cache_retention_days: Option<u64>,
     #[command(subcommand)]
     pub action: CacheAction,
 }

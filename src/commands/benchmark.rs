@@ -239,6 +239,7 @@ fn level_args(args: &BuildArgs, level: Level, force: bool) -> BuildArgs {
         base: None,
         head: None,
         benchmark: false,
+        cache_retention_days: args.cache_retention_days,
     }
 }
 
@@ -774,6 +775,7 @@ mod tests {
             base: None,
             head: None,
             benchmark: true,
+            cache_retention_days: None,
         }
     }
 }

@@ -105,6 +105,7 @@ fn build_args(args: &CiArgs) -> BuildArgs {
         push: args.push,
         jobs: args.jobs,
         keep_going: args.keep_going,
+        cache_retention_days: args.cache_retention_days,
         no_cleanup: false,
         dry_run: false,
         benchmark: false,

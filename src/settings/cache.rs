@@ -3,8 +3,8 @@
 //!
 //! Each comes from `BUILDOPT_<NAME>`, then the original scripts' name (`ENABLE_CACHING`,
 //! `CACHE_SIZE_LIMIT_GB`, `CACHE_RETENTION_DAYS`), then the GitHub Action input, then
-//! `buildopt.toml` (`cache_retention_days` only), then the default; a command-line flag wins
-//! over all of them.
+//! `buildopt.toml` (`cache_retention_days` only), then the default; a command-line flag
+//! (`--cache-dir`, `--compression`, `--cache-retention-days`) wins over all of them.
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -44,6 +44,7 @@ pub struct CacheSettings {
 pub struct CacheFlags {
     pub dir: Option<PathBuf>,
     pub compression: Option<Compression>,
+    pub retention_days: Option<u64>,
 }
 
 impl CacheSettings {
@@ -59,10 +60,10 @@ impl CacheSettings {
         base: &Path,
     ) -> Result<Self, ConfigError> {
         let layers = Layers::of(env);
-        let pick = |var: &SettingVar, file_value: Option<u64>| {
+        let pick = |var: &SettingVar, flag: Option<u64>, file_value: Option<u64>| {
             Ok::<_, ConfigError>(
                 layers
-                    .pick(var, None, file_value, parse_count)?
+                    .pick(var, flag, file_value, parse_count)?
                     .map(|(value, _)| value),
             )
         };
@@ -81,10 +82,15 @@ impl CacheSettings {
                 .pick(&vars::CACHE_COMPRESSION, None, None, parse_compression)?
                 .map_or(Compression::Zstd, |(c, _)| c),
         };
-        let size_gb = pick(&vars::CACHE_SIZE_LIMIT_GB, None)?.unwrap_or(DEFAULT_SIZE_LIMIT_GB);
-        let retention_days = pick(&vars::CACHE_RETENTION_DAYS, file.cache_retention_days)?
-            .unwrap_or(DEFAULT_RETENTION_DAYS);
-        let lock_timeout = pick(&vars::CACHE_LOCK_TIMEOUT, None)?
+        let size_gb =
+            pick(&vars::CACHE_SIZE_LIMIT_GB, None, None)?.unwrap_or(DEFAULT_SIZE_LIMIT_GB);
+        let retention_days = pick(
+            &vars::CACHE_RETENTION_DAYS,
+            flags.retention_days,
+            file.cache_retention_days,
+        )?
+        .unwrap_or(DEFAULT_RETENTION_DAYS);
+        let lock_timeout = pick(&vars::CACHE_LOCK_TIMEOUT, None, None)?
             .map_or(DEFAULT_LOCK_TIMEOUT, Duration::from_secs);
         Ok(Self {
             enabled,
@@ -145,6 +151,14 @@ mod tests {
             .retention_days
         };
         assert_eq!(resolve_with(&[]), 3, "buildopt.toml");
+        let flags = CacheFlags {
+            retention_days: Some(1),
+            ..CacheFlags::default()
+        };
+        let env = Env::from_pairs([("BUILDOPT_CACHE_RETENTION_DAYS", "9")]);
+        let from_flag =
+            CacheSettings::resolve(&flags, &env, &file, Level::Medium, Path::new("/")).expect("ok");
+        assert_eq!(from_flag.retention_days, 1, "the flag wins");
         assert_eq!(
             resolve_with(&[("CACHE_RETENTION_DAYS", "5")]),
             5,

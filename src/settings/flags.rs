@@ -42,7 +42,10 @@ impl RunFlags {
                 jobs: args.jobs,
                 default_level,
             },
-            cache: CacheFlags::default(),
+            cache: CacheFlags {
+                retention_days: args.cache_retention_days,
+                ..CacheFlags::default()
+            },
             pipeline: PipelineFlags {
                 tags: args.tag.clone(),
                 push: args.push,
@@ -61,7 +64,10 @@ impl RunFlags {
                 jobs: args.jobs,
                 default_level: Some(Level::Ci),
             },
-            cache: CacheFlags::default(),
+            cache: CacheFlags {
+                retention_days: args.cache_retention_days,
+                ..CacheFlags::default()
+            },
             pipeline: PipelineFlags {
                 tags: args.tag.clone(),
                 push: args.push,
@@ -83,6 +89,7 @@ impl RunFlags {
             cache: CacheFlags {
                 dir: args.cache_dir.clone(),
                 compression,
+                retention_days: args.cache_retention_days,
             },
             pipeline: PipelineFlags::default(),
         }
@@ -135,5 +142,10 @@ mod tests {
         assert_eq!(got.cache.dir.as_deref(), Some(std::path::Path::new("/c")));
         assert_eq!(got.cache.compression, Some(crate::cache::Compression::Gzip));
         assert!(flags(&["-v", "plan", "--force"]).core.force);
+        for command in [&["build"][..], &["ci"], &["cache", "stats"]] {
+            let mut args = command.to_vec();
+            args.extend(["--cache-retention-days", "2"]);
+            assert_eq!(flags(&args).cache.retention_days, Some(2), "{command:?}");
+        }
     }
 }

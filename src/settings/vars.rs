@@ -145,7 +145,7 @@ pub const CACHE_RETENTION_DAYS: SettingVar = var(
 )
 .file("cache_retention_days")
 .default("7")
-.help("days unused cache is kept, in the store and by the daemon cleanup");
+.help("days unused cache is kept, in the store and by the cleanup (`--cache-retention-days`)");
 pub const BUILD_TIMEOUT: SettingVar = var(
     "build_timeout",
     "BUILDOPT_BUILD_TIMEOUT",

@@ -200,6 +200,17 @@ fn the_store_retention_comes_from_buildopt_toml_as_the_cleanup_does() {
     assert!(stats(&[]).contains("retention 3 days"), "{}", stats(&[]));
     let from_env = stats(&[("CACHE_RETENTION_DAYS", "5")]);
     assert!(from_env.contains("retention 5 days"), "{from_env}");
+    let args = [
+        "cache",
+        "--cache-dir",
+        store,
+        "--cache-retention-days",
+        "2",
+        "stats",
+    ];
+    let output = buildopt(repo.path(), &args, &[("CACHE_RETENTION_DAYS", "5")]);
+    let from_flag = String::from_utf8_lossy(&output.stdout);
+    assert!(from_flag.contains("retention 2 days"), "{from_flag}");
 }
 
 #[test]
