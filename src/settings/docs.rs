@@ -1,7 +1,7 @@
 //! The settings' documentation, generated from the table in `vars.rs`: the settings part of
 //! `--help` and the README's settings table. Tests check that the README holds the generated
-//! table and that the CI wrappers (`action.yml`, the GitLab component and template) offer and
-//! pass exactly the table's settings.
+//! table and that the CI wrappers (`action.yml`, the GitLab component and template, the Jenkins
+//! step) offer and pass exactly the table's settings.
 
 use super::level::levels_table;
 use super::vars::{SETTING_VARS, SettingVar};
@@ -314,6 +314,20 @@ mod tests {
             .map(ToString::to_string)
             .collect();
         assert_eq!(levels, known, "the component's levels");
+    }
+
+    #[test]
+    fn the_jenkins_step_sets_only_settings_of_the_table() {
+        let step = read("jenkins/vars/buildopt.groovy");
+        let names = regex::Regex::new(r"BUILDOPT_[A-Z_]+").expect("pattern");
+        let set: BTreeSet<&str> = names.find_iter(&step).map(|m| m.as_str()).collect();
+        assert!(set.contains("BUILDOPT_SLACK_ON"), "{set:?}");
+        for name in set {
+            assert!(
+                SETTING_VARS.iter().any(|s| s.buildopt == name),
+                "the Jenkins step sets {name}, which is not a setting"
+            );
+        }
     }
 
     #[test]
