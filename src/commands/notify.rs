@@ -10,8 +10,9 @@
 //! `GITHUB_STEP_SUMMARY` is set), the sticky comment (when the run is for a GitHub PR or a GitLab
 //! MR), the SARIF files of `BUILDOPT_SARIF`, and Slack (when a webhook is set and the run matches
 //! `BUILDOPT_SLACK_ON`). Setting `comment`, `slack` or `summary` publishes only those; `sarif`
-//! adds files to upload. The only error is an invalid setting; a failing publisher is a warning
-//! in the outcome, and [`PublishOutcome::exit_code`] says whether it should fail the command.
+//! adds files to upload. The settings come from `ctx.settings`, checked when the run started; the
+//! only error is stdout refusing the masking commands. A failing publisher is a warning in the
+//! outcome, and [`PublishOutcome::exit_code`] says whether it should fail the command.
 //! Call it from synchronous code, not inside a tokio runtime (the HTTP client is blocking).
 
 use std::io::Write;
