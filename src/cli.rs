@@ -6,7 +6,8 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 
 /// Builds only the container images whose inputs changed, in dependency order, and explains why.
 #[derive(Debug, Parser)]
-#[command(name = "buildopt", version, about, long_about = None, after_help = ENV_HELP)]
+#[command(name = "buildopt", version, about, long_about = None,
+    after_help = crate::settings::docs::help_text())]
 pub struct Cli {
     /// The configuration file (default: buildopt.toml in the working folder).
     #[arg(long, global = true, value_name = "FILE")]
@@ -83,6 +84,10 @@ pub struct CiArgs {
     /// The head commit (default: the CI's commit).
     #[arg(long, value_name = "REV")]
     pub head: Option<String>,
+    /// Days unused build cache is kept, in the store and by the daemon cleanup (default:
+    /// $BUILDOPT_CACHE_RETENTION_DAYS, else buildopt.toml's cache_retention_days, else 7).
+    #[arg(long, value_name = "DAYS")]
+    pub cache_retention_days: Option<u64>,
     /// Where the RunReport goes, for `buildopt notify` and for people.
     #[arg(long, value_name = "FILE", default_value = "buildopt-report.json")]
     pub report: PathBuf,
@@ -123,7 +128,7 @@ pub struct NotifyArgs {
 
 #[derive(Debug, Args)]
 pub struct BuildArgs {
-    /// The optimization level (default: medium; see the README's levels table).
+    /// The optimization level (default: medium; see the levels table in docs/configuration.md).
     #[arg(long, value_enum)]
     pub level: Option<crate::settings::Level>,
     /// Same as `--level ci`.
@@ -146,6 +151,10 @@ pub struct BuildArgs {
     /// After a failure, keep building the images that do not depend on the failed one.
     #[arg(long)]
     pub keep_going: bool,
+    /// Days unused build cache is kept, in the store and by the daemon cleanup (default:
+    /// $BUILDOPT_CACHE_RETENTION_DAYS, else buildopt.toml's cache_retention_days, else 7).
+    #[arg(long, value_name = "DAYS")]
+    pub cache_retention_days: Option<u64>,
     /// Skip the cleanup after the build even when AUTO_CLEANUP is on.
     #[arg(long)]
     pub no_cleanup: bool,
@@ -158,14 +167,14 @@ pub struct BuildArgs {
     /// The builder (default: BuildKit when the daemon supports it).
     #[arg(long, value_enum)]
     pub builder: Option<BuilderChoice>,
-    /// The base commit (default: chosen per CI event; see the README).
+    /// The base commit (default: chosen per CI event; see docs/plan.md).
     #[arg(long, value_name = "REV")]
     pub base: Option<String>,
     /// The head commit (default: the CI's commit, else HEAD).
     #[arg(long, value_name = "REV")]
     pub head: Option<String>,
     /// Build a scratch copy of the repository at every level, cold and warm, and a plain
-    /// sequential docker build of every image; print the wall times and ratios (see the README).
+    /// sequential docker build of every image; print the wall times and ratios (see docs/plan.md).
     #[arg(long)]
     pub benchmark: bool,
 }
@@ -179,7 +188,7 @@ pub enum BuilderChoice {
 
 #[derive(Debug, Args)]
 pub struct PlanArgs {
-    /// The base commit (default: chosen per CI event; see the README).
+    /// The base commit (default: chosen per CI event; see docs/plan.md).
     #[arg(long, value_name = "REV")]
     pub base: Option<String>,
     /// The head commit (default: the CI's commit, else HEAD).
@@ -208,42 +217,16 @@ pub enum PlanOutput {
     Matrix,
 }
 
-const ENV_HELP: &str = "\
-Settings also come from the environment (a BUILDOPT_ name wins over its legacy alias, a flag over both):
-  BUILDOPT_LEVEL (OPTIMIZATION_LEVEL)       minimal | medium | maximum | ci; CI_MODE=true selects ci
-  BUILDOPT_SELECTIVE (SELECTIVE_BUILD)      plan only what changed (true/false)
-  BUILDOPT_FORCE (FORCE_REBUILD)            plan every image
-  BUILDOPT_VERBOSE (VERBOSE)                say more
-  BUILDOPT_JOBS                             images built at once
-  BUILDOPT_DEFAULT_BRANCH                   the branch to compare new branches with
-  BUILDOPT_MAX_DEEPEN_ROUNDS                how often a shallow clone may be deepened
-  BUILDOPT_AUTO_CLEANUP (AUTO_CLEANUP)      after a build, prune dangling images and old build cache
-  BUILDOPT_CACHE_RETENTION_DAYS (CACHE_RETENTION_DAYS)  build cache age the cleanup keeps (7)
-  BUILDOPT_BUILD_TIMEOUT                    seconds one image's build may take (0, the default: no deadline)
-  DOCKER_HOST, DOCKER_CERT_PATH, DOCKER_TLS_VERIFY       the Docker daemon to build on
-  BUILDOPT_REGISTRY_USER, BUILDOPT_REGISTRY_PASSWORD     build --push credentials for every registry
-  BUILDOPT_TAGS, BUILDOPT_PUSH, BUILDOPT_KEEP_GOING      ci: extra tags (comma-separated), push, keep going
-  DOCKER_CONFIG                             folder of config.json, the other source of credentials
-Notifications (buildopt notify; [notify] in buildopt.toml for the ones that are not secrets):
-  BUILDOPT_COMMENT                          keep a sticky PR/MR comment (default true)
-  BUILDOPT_COMMENT_HEADER                   tells several sticky comments apart (default)
-  BUILDOPT_COMMENT_AUTHOR                   whose comment is updated (github-actions[bot])
-  BUILDOPT_SLACK_WEBHOOK (SLACK_WEBHOOK)    Slack incoming webhook URL (a secret)
-  BUILDOPT_SLACK_ON                         always | failure (default) | change
-  BUILDOPT_SARIF                            SARIF files to upload, comma or newline separated
-  BUILDOPT_FAIL_ON_NOTIFY_ERROR             a failing publisher exits 5 instead of warning
-  BUILDOPT_GITHUB_TOKEN (GITHUB_TOKEN)      GitHub token; API at GITHUB_API_URL
-  BUILDOPT_GITLAB_TOKEN                     GitLab access token (PRIVATE-TOKEN), else CI_JOB_TOKEN
-In GitHub Actions, INPUT_<NAME> (the action's inputs) come after those. Exit codes: 0 success,
-1 a build failed, 2 usage or configuration error, 3 policy gate failed, 4 environment (git, daemon),
-5 a publisher failed with BUILDOPT_FAIL_ON_NOTIFY_ERROR on.";
-
 /// `buildopt cache`.
 #[derive(Debug, Args)]
 pub struct CacheArgs {
     /// The store folder (default: $BUILDOPT_CACHE_DIR, else .build_cache).
     #[arg(long, global = true, value_name = "DIR")]
     pub cache_dir: Option<PathBuf>,
+    /// Days unused build cache is kept, in the store and by the daemon cleanup (default:
+    /// $BUILDOPT_CACHE_RETENTION_DAYS, else buildopt.toml's cache_retention_days, else 7).
+    #[arg(long, global = true, value_name = "DAYS")]
+    pub cache_retention_days: Option<u64>,
     #[command(subcommand)]
     pub action: CacheAction,
 }

@@ -7,8 +7,8 @@ use crate::commands::build::BuildCommandError;
 use crate::exit;
 use crate::git::GitError;
 use crate::plan::GraphError;
-use crate::settings::ConfigError;
 use crate::settings::file::FileError;
+use crate::settings::{ConfigError, ResolveError};
 use crate::workspace::WorkspaceError;
 
 /// Everything that can end a command early.
@@ -50,6 +50,15 @@ pub enum Error {
         path: String,
         source: std::io::Error,
     },
+}
+
+impl From<ResolveError> for Error {
+    fn from(error: ResolveError) -> Self {
+        match error {
+            ResolveError::Setting(invalid) => Self::Setting(invalid),
+            ResolveError::Ci(ci) => Self::Ci(ci),
+        }
+    }
 }
 
 impl Error {

@@ -17,7 +17,7 @@ use crate::engine::{DockerEngine, Engine};
 use crate::env::Env;
 use crate::plan::selection::{self, RecordSelection};
 use crate::plan::{Mode, Plan, PlanInput};
-use crate::settings::cache::{CacheFlags, CacheSettings};
+use crate::settings::cache::CacheSettings;
 use crate::settings::{ConfigError, SelectionMode, Settings};
 use crate::workspace::Workspace;
 
@@ -26,8 +26,8 @@ use crate::workspace::Workspace;
 pub struct RecordSources<'a> {
     pub env: &'a Env,
     pub settings: &'a Settings,
-    /// Where relative cache folders are taken from (the `-C` folder).
-    pub dir: &'a std::path::Path,
+    /// The run's cache settings: whether the cache is on, and where the store is.
+    pub cache: &'a CacheSettings,
     /// `--push`: registries are asked too.
     pub push: bool,
     /// False for a plan that must contact no daemon (`build --dry-run`): the record alone
@@ -80,12 +80,7 @@ fn record(input: &PlanInput<'_>, sources: &RecordSources<'_>) -> Result<Record, 
     if sources.settings.selection == SelectionMode::Diff || input.mode != Mode::Selective {
         return Ok(Record::NotInUse);
     }
-    let cache = CacheSettings::resolve(
-        &CacheFlags::default(),
-        sources.env,
-        sources.settings.level,
-        sources.dir,
-    )?;
+    let cache = sources.cache;
     if !cache.enabled {
         return Ok(Record::NotInUse);
     }
@@ -507,10 +502,11 @@ mod tests {
             let env = Env::from_pairs(pairs.iter().copied());
             let settings = Settings::resolve(&Flags::default(), &env, &FileOptions::default(), 1)
                 .expect("settings");
+            let cache = cache_settings(&env, &settings, dir.path());
             let sources = RecordSources {
                 env: &env,
                 settings: &settings,
-                dir: dir.path(),
+                cache: &cache,
                 push: false,
                 ask_daemon: false,
             };
@@ -548,10 +544,11 @@ mod tests {
         let env = Env::from_pairs([("CI", "true")]);
         let settings = Settings::resolve(&Flags::default(), &env, &FileOptions::default(), 1)
             .expect("settings");
+        let cache = cache_settings(&env, &settings, dir.path());
         let sources = RecordSources {
             env: &env,
             settings: &settings,
-            dir: dir.path(),
+            cache: &cache,
             push: false,
             ask_daemon: false,
         };
@@ -598,5 +595,16 @@ mod tests {
         let (found, notes) = block_on(find_existing(&engine, &lookups));
         assert_eq!(found, BTreeSet::from(["base".into(), "api".into()]));
         assert!(notes.is_empty(), "{notes:?}");
+    }
+
+    fn cache_settings(env: &Env, settings: &Settings, dir: &std::path::Path) -> CacheSettings {
+        CacheSettings::resolve(
+            &crate::settings::cache::CacheFlags::default(),
+            env,
+            &FileOptions::default(),
+            settings.level,
+            dir,
+        )
+        .expect("cache settings")
     }
 }

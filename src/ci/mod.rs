@@ -174,18 +174,37 @@ impl CiContext {
     }
 }
 
-/// Reads the CI facts from the environment.
+impl Provider {
+    /// Which CI system runs buildopt: the one place that reads `GITHUB_ACTIONS`, `GITLAB_CI` and
+    /// Jenkins' variables (settings, consoles and step outputs all ask the resolved settings).
+    pub fn detect(env: &Env) -> Self {
+        if env.is_true("GITHUB_ACTIONS") {
+            Self::GitHub
+        } else if env.is_true("GITLAB_CI") {
+            Self::GitLab
+        } else if env.get("JENKINS_URL").is_some()
+            || (env.get("BUILD_URL").is_some() && env.get("GIT_COMMIT").is_some())
+        {
+            Self::Jenkins
+        } else {
+            Self::Local
+        }
+    }
+}
+
+/// Whether this run is in CI: a recognised CI system, or any other that sets `CI` (they all do).
+pub fn in_ci(env: &Env) -> bool {
+    Provider::detect(env) != Provider::Local || env.get("CI").is_some()
+}
+
+/// Reads the CI facts from the environment (GitHub's event payload included: call it once per
+/// run, as settings resolution does).
 pub fn detect(env: &Env) -> Result<CiContext, CiError> {
-    if env.is_true("GITHUB_ACTIONS") {
-        github::detect(env)
-    } else if env.is_true("GITLAB_CI") {
-        Ok(gitlab::detect(env))
-    } else if env.get("JENKINS_URL").is_some()
-        || (env.get("BUILD_URL").is_some() && env.get("GIT_COMMIT").is_some())
-    {
-        Ok(jenkins::detect(env))
-    } else {
-        Ok(CiContext::new(Provider::Local, EventKind::Local))
+    match Provider::detect(env) {
+        Provider::GitHub => github::detect(env),
+        Provider::GitLab => Ok(gitlab::detect(env)),
+        Provider::Jenkins => Ok(jenkins::detect(env)),
+        Provider::Local => Ok(CiContext::new(Provider::Local, EventKind::Local)),
     }
 }
 

@@ -32,7 +32,7 @@ use crate::report::benchmark::{
     table,
 };
 use crate::report::model::{ImageResult, RunReport};
-use crate::settings::Level;
+use crate::settings::{Level, RunFlags, RunSettings};
 use crate::workspace::Workspace;
 use crate::workspace::context as build_context;
 
@@ -88,14 +88,14 @@ pub fn run(ctx: &Context, args: &BuildArgs) -> Result<u8, Error> {
     let git = Git::open(&ctx.dir)?;
     let mut original_args = plan_args(args);
     original_args.force = true;
-    let settings = resolve_settings(ctx, args, None)?;
-    let (plan, workspace) = plan_with_workspace(ctx, &settings, &git, &original_args)?;
+    let settings = &ctx.settings.core;
+    let (plan, workspace) = plan_with_workspace(ctx, settings, &git, &original_args)?;
     let prefix = format!("buildopt-bench-{}", random_hex());
     let scratch = Scratch::create(&prefix)?;
     let bench_ctx = scratch_copy(ctx, &git, &workspace, scratch.path(), &prefix)?;
     let bench_git = Git::open(&bench_ctx.dir)?;
     let (bench_plan, mut bench_workspace) =
-        plan_with_workspace(&bench_ctx, &settings, &bench_git, &original_args)?;
+        plan_with_workspace(&bench_ctx, settings, &bench_git, &original_args)?;
     same_graph(&plan, &bench_plan)?;
     in_plan_order(&bench_plan, &mut bench_workspace);
 
@@ -194,7 +194,7 @@ fn measure(
             let settings = resolve_settings(ctx, &run_args, None)?;
             let daemon = Connecting::start(ctx)?;
             let (plan, workspace) =
-                plan_with_workspace(ctx, &settings, git, &plan_args(&run_args))?;
+                plan_with_workspace(ctx, &settings.core, git, &plan_args(&run_args))?;
             let run = execute(
                 ctx,
                 daemon,
@@ -239,6 +239,7 @@ fn level_args(args: &BuildArgs, level: Level, force: bool) -> BuildArgs {
         base: None,
         head: None,
         benchmark: false,
+        cache_retention_days: args.cache_retention_days,
     }
 }
 
@@ -452,11 +453,15 @@ fn scratch_copy(
     commit(&copy)?;
     let mut file = read_config(&config)?;
     file.hooks = None;
+    let env = scratch_env(&ctx.env, &scratch.join("cache"));
+    // Each level's run resolves its own (`resolve_settings`); these are the copy's defaults.
+    let settings = RunSettings::resolve(&RunFlags::default(), &env, &file, &dir, 1)?;
     Ok(Context {
+        settings,
         dir,
         config_path: Some(config),
         file,
-        env: scratch_env(&ctx.env, &scratch.join("cache")),
+        env,
         redactor: ctx.redactor.clone(),
         verbose: ctx.verbose,
         quiet: true,
@@ -770,6 +775,7 @@ mod tests {
             base: None,
             head: None,
             benchmark: true,
+            cache_retention_days: None,
         }
     }
 }

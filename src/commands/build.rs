@@ -35,8 +35,7 @@ use crate::report::model::{
     RUN_REPORT_VERSION, RunInfo, RunReport, StageReport, StepReport,
 };
 use crate::report::{self, build::table};
-use crate::settings::cache::{CacheFlags, CacheSettings};
-use crate::settings::{Flags, Level, Settings};
+use crate::settings::{Level, RunFlags, RunSettings};
 use crate::workspace::context::{self as build_context, ContextError};
 use crate::workspace::dockerfile::ParseError;
 use crate::workspace::{Image, Workspace, repository_of};
@@ -87,43 +86,36 @@ pub fn run(ctx: &Context, args: &BuildArgs) -> Result<u8, Error> {
     if args.benchmark {
         return super::benchmark::run(ctx, args);
     }
-    let settings = resolve_settings(ctx, args, None)?;
-    // Not for `--dry-run`, which never talks to the daemon.
-    let daemon = (!args.dry_run)
-        .then(|| Connecting::start(ctx))
-        .transpose()?;
+    let settings = &ctx.settings;
     let git = Git::open(&ctx.dir)?;
-    let (plan, workspace) = plan_with_workspace(ctx, &settings, &git, &plan_args(args))?;
-    let Some(daemon) = daemon else {
+    let (plan, workspace) = plan_with_workspace(ctx, &settings.core, &git, &plan_args(args))?;
+    if args.dry_run {
         write_stdout(&report::plan::text(&plan))?;
         return Ok(exit::SUCCESS);
-    };
-    let report = execute(ctx, daemon, args, &settings, &git, &plan, &workspace, &[])?;
+    }
+    let daemon = Connecting::start(ctx)?;
+    let report = execute(ctx, daemon, args, settings, &git, &plan, &workspace, &[])?;
     let rendered = match ctx.format {
         Format::Json => report::build::json(&report) + "\n",
         Format::Human => table(&report),
     };
-    let github = ctx.format == Format::Human && ctx.env.is_true("GITHUB_ACTIONS");
+    let github = ctx.format == Format::Human && settings.github_actions();
     write_stdout(&super::console::inert_in_github(github, rendered))?;
     Ok(exit_code(&report))
 }
 
-/// The build's settings: the command line's level, `--ci`, `--force` and `--jobs` over the
-/// environment and the configuration file; `default_level` when nothing names a level.
+/// The settings of a build with `args` in `ctx` (`ctx.settings` holds those of the command
+/// line; `build --benchmark` resolves one per level); `default_level` when nothing names a level.
 pub fn resolve_settings(
     ctx: &Context,
     args: &BuildArgs,
     default_level: Option<Level>,
-) -> Result<Settings, Error> {
-    let flags = Flags {
-        level: args.level.or(args.ci.then_some(Level::Ci)),
-        force: args.force,
-        verbose: ctx.verbose,
-        jobs: args.jobs,
-        default_level,
-    };
+) -> Result<RunSettings, Error> {
+    let flags = RunFlags::of_build(args, ctx.verbose, default_level);
     let cpus = std::thread::available_parallelism().map_or(1, usize::from);
-    Ok(Settings::resolve(&flags, &ctx.env, &ctx.file, cpus)?)
+    Ok(RunSettings::resolve(
+        &flags, &ctx.env, &ctx.file, &ctx.dir, cpus,
+    )?)
 }
 
 /// The plan request a build makes.
@@ -149,27 +141,32 @@ pub fn exit_code(report: &RunReport) -> u8 {
     }
 }
 
-/// A daemon connection under way. Started before the plan, its handshake (a `/version` call the
-/// daemon takes several milliseconds to answer) runs while git works.
+/// A daemon connection, made only once the run has checked everything it can without the
+/// daemon (settings, revisions, image names, tags): nothing reaches the daemon for a run that
+/// would be refused.
 pub struct Connecting {
     runtime: tokio::runtime::Runtime,
-    engine: tokio::task::JoinHandle<Result<DockerEngine, EngineError>>,
+    connect:
+        std::pin::Pin<Box<dyn Future<Output = Result<DockerEngine, EngineError>> + Send + 'static>>,
 }
 
 impl Connecting {
-    /// Starts the runtime the build runs on and the connection in it.
+    /// Starts the runtime the build runs on; the connection waits for [`Self::finish`].
     pub fn start(ctx: &Context) -> Result<Self, BuildCommandError> {
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .enable_all()
             .build()
             .map_err(BuildCommandError::Runtime)?;
-        let engine = runtime.spawn(ctx.connect_daemon());
-        Ok(Self { runtime, engine })
+        Ok(Self {
+            runtime,
+            connect: Box::pin(ctx.connect_daemon()),
+        })
     }
 
-    /// Waits for the connection: the runtime and the engine, or why the daemon is unreachable.
+    /// Connects: the runtime and the engine, or why the daemon is unreachable.
     fn finish(self) -> Result<(tokio::runtime::Runtime, DockerEngine), BuildCommandError> {
-        let joined = self.runtime.block_on(self.engine);
+        let engine = self.runtime.spawn(self.connect);
+        let joined = self.runtime.block_on(engine);
         let engine =
             joined.unwrap_or_else(|error| std::panic::resume_unwind(error.into_panic()))?;
         Ok((self.runtime, engine))
@@ -183,16 +180,17 @@ pub fn execute(
     ctx: &Context,
     daemon: Connecting,
     args: &BuildArgs,
-    settings: &Settings,
+    settings: &RunSettings,
     git: &Git,
     plan: &Plan,
     workspace: &Workspace,
     keep_out: &[PathBuf],
 ) -> Result<RunReport, Error> {
     let selection = select(plan, &args.only)?;
-    let ci_context = ci::detect(&ctx.env)?;
-    let vars = tag_vars(&ci_context, git, plan)?;
-    let cache = CacheSettings::resolve(&CacheFlags::default(), &ctx.env, settings.level, &ctx.dir)?;
+    let ci_context = &settings.ci;
+    let vars = tag_vars(ci_context, git, plan)?;
+    check_tags(workspace, &selection, &settings.pipeline.tags, &vars)?;
+    let cache = &settings.cache;
     // One connection for the restore, the build and the export.
     let (runtime, engine) = daemon.finish()?;
     let daemon = (&runtime, &engine);
@@ -203,7 +201,7 @@ pub fn execute(
             .filter(|i| selection.contains_key(&i.def.name))
             .map(|i| i.def.repository.clone())
             .collect();
-        build_cache::restore(ctx, &cache, daemon, &repositories)
+        build_cache::restore(ctx, cache, daemon, &repositories)
     });
     // Canonical, to compare with context folders; the store exists once the restore opened it.
     let mut excluded: Vec<PathBuf> = restore
@@ -213,12 +211,12 @@ pub fn execute(
         .collect();
     excluded.extend(keep_out.iter().map(|path| canonical_or_lexical(path)));
     let mut report = runtime.block_on(build_all(
-        ctx, &engine, args, settings, git, plan, workspace, &selection, &vars, &cache, &excluded,
+        ctx, &engine, args, settings, git, plan, workspace, &selection, &vars, &excluded,
     ))?;
     report.run.ci = ci_context.run_identity();
     if let Some(restore) = restore {
         let export =
-            (!report.run.interrupted).then(|| build_cache::export(ctx, &cache, daemon, &report));
+            (!report.run.interrupted).then(|| build_cache::export(ctx, cache, daemon, &report));
         report.cache = Some(CacheReport {
             store: cache.dir.display().to_string(),
             restore,
@@ -291,6 +289,30 @@ fn select(plan: &Plan, only: &[String]) -> Result<Selection, BuildCommandError> 
     Ok(selection)
 }
 
+/// Every tag of every selected image, made before the daemon is reached: a template this run
+/// cannot fill fails the run (exit 2) before anything builds.
+fn check_tags(
+    workspace: &Workspace,
+    selection: &Selection,
+    extra: &[String],
+    vars: &TagVars,
+) -> Result<(), BuildCommandError> {
+    for image in workspace
+        .images
+        .iter()
+        .filter(|i| selection.contains_key(&i.def.name))
+    {
+        tags::image_tags(
+            &image.def.name,
+            &image.def.repository,
+            &image.def.tags,
+            extra,
+            vars,
+        )?;
+    }
+    Ok(())
+}
+
 fn tag_vars(ci_context: &ci::CiContext, git: &Git, plan: &Plan) -> Result<TagVars, Error> {
     let sha = ci_context
         .sha()
@@ -312,15 +334,16 @@ async fn build_all(
     ctx: &Context,
     engine: &DockerEngine,
     args: &BuildArgs,
-    settings: &Settings,
+    run_settings: &RunSettings,
     git: &Git,
     plan: &Plan,
     workspace: &Workspace,
     selection: &Selection,
     vars: &TagVars,
-    cache: &CacheSettings,
     excluded: &[PathBuf],
 ) -> Result<RunReport, BuildCommandError> {
+    let (settings, cache) = (&run_settings.core, &run_settings.cache);
+    let pipeline = &run_settings.pipeline;
     let started = chrono::Utc::now();
     let clock = Instant::now();
     let requested = args.builder.map(|choice| match choice {
@@ -343,7 +366,7 @@ async fn build_all(
         source: repository_url(ctx),
         created: started.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
     };
-    let credentials = if args.push {
+    let credentials = if pipeline.push {
         Some(Credentials::load(&ctx.env)?)
     } else {
         None
@@ -371,7 +394,7 @@ async fn build_all(
             &JobSettings {
                 builder,
                 force: settings.force,
-                extra_tags: &args.tag,
+                extra_tags: &pipeline.tags,
                 vars,
                 labels: &labels,
                 credentials: credentials.as_ref(),
@@ -384,12 +407,12 @@ async fn build_all(
         jobs.push(job);
         contexts.push(size);
     }
-    let console = Console::new(style(ctx, settings));
+    let console = Console::new(style(ctx, run_settings));
     let observe = |progress| console.show(progress);
     let hooks = Hooks::resolve(ctx.file.hooks.as_ref(), &git.root().join(&workspace.root));
     let options = Options {
         jobs: settings.jobs,
-        keep_going: args.keep_going,
+        keep_going: pipeline.keep_going,
         hooks: &hooks,
         redactor: &ctx.redactor,
         build_timeout: settings.build_timeout,
@@ -402,7 +425,7 @@ async fn build_all(
     };
     let outcome = build::run(engine, &jobs, options, &observe, cancel).await?;
     let cleanup = if settings.auto_cleanup && !args.no_cleanup && !outcome.interrupted {
-        Some(cleanup(engine, settings.cache_retention_days).await?)
+        Some(cleanup(engine, cache.retention_days).await?)
     } else {
         None
     };
@@ -539,13 +562,13 @@ fn latest_of(repository: &str) -> String {
     format!("{repository}:latest")
 }
 
-fn style(ctx: &Context, settings: &Settings) -> Style {
+fn style(ctx: &Context, settings: &RunSettings) -> Style {
     if ctx.quiet {
         Style::Silent
-    } else if ctx.env.is_true("GITHUB_ACTIONS") {
+    } else if settings.github_actions() {
         Style::GitHub
-    } else if ctx.env.get("CI").is_some()
-        || settings.level == Level::Ci
+    } else if settings.in_ci
+        || settings.core.level.profile().plain_console
         || !std::io::stderr().is_terminal()
     {
         Style::Plain

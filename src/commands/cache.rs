@@ -24,7 +24,6 @@ use crate::cache::prune::{self, PruneSummary};
 use crate::cache::requests::{self, ImageLayers};
 use crate::cache::store::StagedBlob;
 use crate::cache::{CacheError, ImageEntry, Index, Limits, Store, archive, docker_tar};
-use crate::ci;
 use crate::cli::{CacheAction, CacheArgs, Format, PlanArgs};
 use crate::engine::LoadStream;
 use crate::engine::{DockerEngine, Engine, EngineError};
@@ -34,38 +33,24 @@ use crate::git::Git;
 use crate::image_archive::LoadTar;
 use crate::notify;
 use crate::report::escape::{self, console_line, console_name};
-use crate::settings::cache::{CacheFlags, CacheSettings};
-use crate::settings::{Flags, Settings};
+use crate::settings::Settings;
+use crate::settings::cache::CacheSettings;
 
 /// Runs one `cache` action.
 pub fn run(ctx: &Context, args: &CacheArgs) -> Result<u8, Error> {
-    let cpus = std::thread::available_parallelism().map_or(1, usize::from);
-    let settings = Settings::resolve(&Flags::default(), &ctx.env, &ctx.file, cpus)?;
-    let compression = match &args.action {
-        CacheAction::Export { compression, .. } => *compression,
-        _ => None,
-    };
-    let flags = CacheFlags {
-        dir: args.cache_dir.clone(),
-        compression,
-    };
-    let cache = CacheSettings::resolve(&flags, &ctx.env, settings.level, &ctx.dir)?;
+    let cache = &ctx.settings.cache;
     match &args.action {
-        CacheAction::Setup => setup(ctx, &cache),
-        CacheAction::Stats => stats(ctx, &cache),
-        CacheAction::Cleanup => cleanup(ctx, &cache),
-        CacheAction::Optimize { buildkit_cache } => {
-            optimize(ctx, &cache, buildkit_cache.as_deref())
-        }
-        CacheAction::Export { path, images, .. } => {
-            export(ctx, &cache, &ctx.dir.join(path), images)
-        }
+        CacheAction::Setup => setup(ctx, cache),
+        CacheAction::Stats => stats(ctx, cache),
+        CacheAction::Cleanup => cleanup(ctx, cache),
+        CacheAction::Optimize { buildkit_cache } => optimize(ctx, cache, buildkit_cache.as_deref()),
+        CacheAction::Export { path, images, .. } => export(ctx, cache, &ctx.dir.join(path), images),
         CacheAction::Import {
             path,
             no_load,
             force,
-        } => import(ctx, &cache, &ctx.dir.join(path), !no_load, *force),
-        CacheAction::Key => key(ctx, &settings),
+        } => import(ctx, cache, &ctx.dir.join(path), !no_load, *force),
+        CacheAction::Key => key(ctx, &ctx.settings.core),
     }
 }
 
@@ -1085,10 +1070,10 @@ fn key(ctx: &Context, settings: &Settings) -> Result<u8, Error> {
         output: None,
     };
     let plan = super::plan::make_plan(ctx, settings, &git, &plan_args)?;
-    let ci = ci::detect(&ctx.env)?;
+    let ci = &ctx.settings.ci;
     let platform = format!("{}-{}", std::env::consts::OS, std::env::consts::ARCH);
     let keys = keys::cache_keys(&KeyInput {
-        ci: &ci,
+        ci,
         images: plan
             .images
             .iter()
@@ -1111,7 +1096,7 @@ fn key(ctx: &Context, settings: &Settings) -> Result<u8, Error> {
     if let Some(path) = ctx
         .env
         .get("GITHUB_OUTPUT")
-        .filter(|_| ctx.env.is_true("GITHUB_ACTIONS"))
+        .filter(|_| ctx.settings.github_actions())
     {
         let outputs = [
             ("cache-key", keys.key.clone()),

@@ -21,8 +21,7 @@ use crate::notify;
 use crate::plan::Plan;
 use crate::report::model::RunReport;
 use crate::report::{self, annotations::annotations, build::table};
-use crate::settings::Level;
-use crate::settings::pipeline::{PipelineFlags, PipelineSettings};
+use crate::settings::pipeline::PipelineSettings;
 
 /// The files one run writes, absolute.
 struct ReportFiles {
@@ -54,30 +53,22 @@ impl ReportFiles {
 
 /// Runs `ci`.
 pub fn run(ctx: &Context, args: &CiArgs) -> Result<u8, Error> {
-    let pipeline = PipelineSettings::resolve(
-        &PipelineFlags {
-            tags: args.tag.clone(),
-            push: args.push,
-            keep_going: args.keep_going,
-        },
-        &ctx.env,
-    )?;
-    let github = ctx.env.is_true("GITHUB_ACTIONS");
+    let settings = &ctx.settings;
+    let github = settings.github_actions();
     if github {
-        mask_secrets(&pipeline)?;
+        mask_secrets(&settings.pipeline)?;
     }
-    let build_args = build_args(args, &pipeline);
-    let settings = build::resolve_settings(ctx, &build_args, Some(Level::Ci))?;
-    let daemon = build::Connecting::start(ctx)?;
+    let build_args = build_args(args);
     let git = Git::open(&ctx.dir)?;
     let (plan, workspace) =
-        plan_with_workspace(ctx, &settings, &git, &build::plan_args(&build_args))?;
+        plan_with_workspace(ctx, &settings.core, &git, &build::plan_args(&build_args))?;
+    let daemon = build::Connecting::start(ctx)?;
     let files = ReportFiles::new(&ctx.dir, args);
     let report = build::execute(
         ctx,
         daemon,
         &build_args,
-        &settings,
+        settings,
         &git,
         &plan,
         &workspace,
@@ -104,16 +95,17 @@ pub fn run(ctx: &Context, args: &CiArgs) -> Result<u8, Error> {
     })
 }
 
-/// The build flags the pipeline settings amount to.
-fn build_args(args: &CiArgs, pipeline: &PipelineSettings) -> BuildArgs {
+/// The build flags of `ci`'s own (the settings they give are already in `ctx.settings`).
+fn build_args(args: &CiArgs) -> BuildArgs {
     BuildArgs {
         level: args.level,
         ci: false,
         force: args.force,
-        tag: pipeline.tags.clone(),
-        push: pipeline.push,
+        tag: args.tag.clone(),
+        push: args.push,
         jobs: args.jobs,
-        keep_going: pipeline.keep_going,
+        keep_going: args.keep_going,
+        cache_retention_days: args.cache_retention_days,
         no_cleanup: false,
         dry_run: false,
         benchmark: false,

@@ -21,6 +21,7 @@ use crate::error::Error;
 use crate::notify::secret::Redactor;
 use crate::report::escape::console_line;
 use crate::settings::file::{self as config_file, FileOptions};
+use crate::settings::{RunFlags, RunSettings};
 
 /// Everything a command needs from the command line and the process, resolved once.
 #[derive(Debug)]
@@ -33,6 +34,8 @@ pub struct Context {
     pub verbose: u8,
     pub quiet: bool,
     pub format: crate::cli::Format,
+    /// Every setting of the run, resolved and checked before the command starts.
+    pub settings: RunSettings,
     /// Every secret value of this run (see [`Redactor::of_run`]), built once: applied to what
     /// hooks and builds print and to every line on stderr.
     pub redactor: Redactor,
@@ -77,7 +80,10 @@ impl Context {
             Some(path) => read_config(path)?,
             None => FileOptions::default(),
         };
+        let cpus = std::thread::available_parallelism().map_or(1, usize::from);
+        let settings = RunSettings::resolve(&RunFlags::of_command(cli), &env, &file, &dir, cpus)?;
         Ok(Self {
+            settings,
             dir,
             config_path,
             file,

@@ -10,15 +10,15 @@
 //! `GITHUB_STEP_SUMMARY` is set), the sticky comment (when the run is for a GitHub PR or a GitLab
 //! MR), the SARIF files of `BUILDOPT_SARIF`, and Slack (when a webhook is set and the run matches
 //! `BUILDOPT_SLACK_ON`). Setting `comment`, `slack` or `summary` publishes only those; `sarif`
-//! adds files to upload. The only error is an invalid setting; a failing publisher is a warning
-//! in the outcome, and [`PublishOutcome::exit_code`] says whether it should fail the command.
+//! adds files to upload. The settings come from `ctx.settings`, checked when the run started; the
+//! only error is stdout refusing the masking commands. A failing publisher is a warning in the
+//! outcome, and [`PublishOutcome::exit_code`] says whether it should fail the command.
 //! Call it from synchronous code, not inside a tokio runtime (the HTTP client is blocking).
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use super::Context;
-use crate::ci;
 use crate::cli::NotifyArgs;
 use crate::error::Error;
 use crate::exit;
@@ -143,18 +143,18 @@ fn publish_with(
     request: &PublishRequest,
     tuning: &Tuning,
 ) -> Result<PublishOutcome, Error> {
-    let settings = NotifySettings::resolve(&ctx.env, &ctx.file, &ctx.dir)?;
+    let settings = &ctx.settings.notify;
     let mut outcome = PublishOutcome {
         fail_on_error: settings.fail_on_error,
         ..PublishOutcome::default()
     };
-    let secrets = secrets(&settings);
+    let secrets = secrets(settings);
     if settings.github_actions {
         mask(&secrets)?;
     }
     let run = ci_run(ctx, report);
     if request.everything() || request.summary {
-        job_summary(&settings, report, request.summary, &mut outcome);
+        job_summary(settings, report, request.summary, &mut outcome);
     }
     let http = match HttpClient::new(tuning.http.clone(), &secrets) {
         Ok(http) => http,
@@ -164,7 +164,7 @@ fn publish_with(
         }
     };
     let publisher = Publisher {
-        settings: &settings,
+        settings,
         http: &http,
         run: run.as_ref(),
         report,
@@ -217,7 +217,7 @@ fn ci_run(ctx: &Context, report: &RunReport) -> Option<CiRun> {
     if let Some(run) = &report.run.ci {
         return Some(run.clone());
     }
-    ci::detect(&ctx.env).ok()?.run_identity()
+    ctx.settings.ci.run_identity()
 }
 
 fn job_summary(

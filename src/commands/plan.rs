@@ -12,20 +12,13 @@ use crate::git::{Change, ChangeStatus, EMPTY_TREE, Git, TreeEntry};
 use crate::notify;
 use crate::plan::{Graph, Mode, Plan, PlanInput, PlanRange, ReasonKind};
 use crate::report;
-use crate::settings::{Flags, Settings, Source};
+use crate::settings::{Settings, Source};
 use crate::workspace::{self, Location, Snapshot, Workspace, paths};
 
 /// Runs `plan` and prints the result.
 pub fn run(ctx: &Context, args: &PlanArgs) -> Result<u8, Error> {
-    let flags = Flags {
-        force: args.force,
-        verbose: ctx.verbose,
-        ..Flags::default()
-    };
-    let cpus = std::thread::available_parallelism().map_or(1, usize::from);
-    let settings = Settings::resolve(&flags, &ctx.env, &ctx.file, cpus)?;
     let git = Git::open(&ctx.dir)?;
-    let plan = make_plan(ctx, &settings, &git, args)?;
+    let plan = make_plan(ctx, &ctx.settings.core, &git, args)?;
 
     let output = args.output.unwrap_or(if ctx.format == Format::Json {
         PlanOutput::Json
@@ -41,7 +34,7 @@ pub fn run(ctx: &Context, args: &PlanArgs) -> Result<u8, Error> {
     if let Some(path) = ctx
         .env
         .get("GITHUB_OUTPUT")
-        .filter(|_| ctx.env.is_true("GITHUB_ACTIONS"))
+        .filter(|_| ctx.settings.github_actions())
     {
         notify::github::write_step_outputs(Path::new(path), &report::plan::github_outputs(&plan))
             .map_err(|source| Error::Io {
@@ -70,14 +63,14 @@ pub fn plan_with_workspace(
     git: &Git,
     args: &PlanArgs,
 ) -> Result<(Plan, Workspace), Error> {
-    let ci_context = ci::detect(&ctx.env)?;
+    let ci_context = &ctx.settings.ci;
     let request = RangeRequest {
         base: args.base.clone(),
         head: args.head.clone(),
         max_deepen_rounds: settings.max_deepen_rounds,
         default_branch: settings.default_branch.clone(),
     };
-    let range = ci::resolve_range(git, &ci_context, &request)?;
+    let range = ci::resolve_range(git, ci_context, &request)?;
     if settings.verbose {
         ctx.info(&format!("settings: {}", describe_sources(settings)));
         for step in &range.steps {
@@ -123,7 +116,7 @@ pub fn plan_with_workspace(
     let sources = RecordSources {
         env: &ctx.env,
         settings,
-        dir: &ctx.dir,
+        cache: &ctx.settings.cache,
         push: args.push,
         ask_daemon: !args.without_daemon,
     };

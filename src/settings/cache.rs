@@ -2,12 +2,14 @@
 //! retention, archive compression and how long to wait for the store's lock.
 //!
 //! Each comes from `BUILDOPT_<NAME>`, then the original scripts' name (`ENABLE_CACHING`,
-//! `CACHE_SIZE_LIMIT_GB`, `CACHE_RETENTION_DAYS`), then the GitHub Action input, then the
-//! default; a command-line flag wins over all of them.
+//! `CACHE_SIZE_LIMIT_GB`, `CACHE_RETENTION_DAYS`), then the GitHub Action input, then
+//! `buildopt.toml` (`cache_retention_days` only), then the default; a command-line flag
+//! (`--cache-dir`, `--compression`, `--cache-retention-days`) wins over all of them.
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use super::file::FileOptions;
 use super::resolve::{Layers, parse_bool};
 use super::vars::{self, SettingVar};
 use super::{ConfigError, Level};
@@ -42,40 +44,57 @@ pub struct CacheSettings {
 pub struct CacheFlags {
     pub dir: Option<PathBuf>,
     pub compression: Option<Compression>,
+    pub retention_days: Option<u64>,
 }
 
 impl CacheSettings {
     /// Resolves the cache settings; relative folders are taken from `base` (the `-C` folder).
+    /// The retention is the one setting here that `buildopt.toml` also sets
+    /// (`cache_retention_days`): the store's pruning and the daemon cleanup after a build both
+    /// read it from here.
     pub fn resolve(
         flags: &CacheFlags,
         env: &Env,
+        file: &FileOptions,
         level: Level,
         base: &Path,
     ) -> Result<Self, ConfigError> {
-        let inputs = env.is_true("GITHUB_ACTIONS");
-        let enabled = pick(env, inputs, &vars::ENABLE_CACHING, parse_bool)?
-            .unwrap_or(level != Level::Minimal);
-        let dir = flags
-            .dir
-            .clone()
-            .or(pick(env, inputs, &vars::CACHE_DIR, |raw| {
-                Ok(PathBuf::from(raw))
-            })?)
-            .unwrap_or_else(|| PathBuf::from(DEFAULT_DIR));
-        let size_gb = pick(env, inputs, &vars::CACHE_SIZE_LIMIT_GB, parse_count)?
-            .unwrap_or(DEFAULT_SIZE_LIMIT_GB);
-        let retention_days = pick(env, inputs, &vars::CACHE_RETENTION_DAYS, parse_count)?
-            .unwrap_or(DEFAULT_RETENTION_DAYS);
+        let layers = Layers::of(env);
+        let pick = |var: &SettingVar, flag: Option<u64>, file_value: Option<u64>| {
+            Ok::<_, ConfigError>(
+                layers
+                    .pick(var, flag, file_value, parse_count)?
+                    .map(|(value, _)| value),
+            )
+        };
+        let enabled = layers
+            .pick(&vars::ENABLE_CACHING, None, None, parse_bool)?
+            .map_or(level.profile().cache, |(on, _)| on);
+        let dir = match &flags.dir {
+            Some(dir) => dir.clone(),
+            None => layers
+                .pick(&vars::CACHE_DIR, None, None, |raw| Ok(PathBuf::from(raw)))?
+                .map_or_else(|| PathBuf::from(DEFAULT_DIR), |(dir, _)| dir),
+        };
         let compression = match flags.compression {
             Some(c) => c,
-            None => pick(env, inputs, &vars::CACHE_COMPRESSION, parse_compression)?
-                .unwrap_or(Compression::Zstd),
+            None => layers
+                .pick(&vars::CACHE_COMPRESSION, None, None, parse_compression)?
+                .map_or(Compression::Zstd, |(c, _)| c),
         };
-        let lock_timeout = pick(env, inputs, &vars::CACHE_LOCK_TIMEOUT, parse_count)?
+        let size_gb =
+            pick(&vars::CACHE_SIZE_LIMIT_GB, None, None)?.unwrap_or(DEFAULT_SIZE_LIMIT_GB);
+        let retention_days = pick(
+            &vars::CACHE_RETENTION_DAYS,
+            flags.retention_days,
+            file.cache_retention_days,
+        )?
+        .unwrap_or(DEFAULT_RETENTION_DAYS);
+        let lock_timeout = pick(&vars::CACHE_LOCK_TIMEOUT, None, None)?
             .map_or(DEFAULT_LOCK_TIMEOUT, Duration::from_secs);
         Ok(Self {
             enabled,
-            stages: enabled && level == Level::Maximum,
+            stages: enabled && level.profile().stages,
             dir: base.join(dir),
             size_limit_bytes: size_gb.saturating_mul(1 << 30),
             retention_days,
@@ -83,20 +102,6 @@ impl CacheSettings {
             lock_timeout,
         })
     }
-}
-
-/// The first of `BUILDOPT_*`, the legacy name and (in GitHub Actions) `INPUT_*` that is set.
-fn pick<T>(
-    env: &Env,
-    inputs: bool,
-    var: &SettingVar,
-    parse: fn(&str) -> Result<T, String>,
-) -> Result<Option<T>, ConfigError> {
-    let layers = Layers {
-        env,
-        github_inputs: inputs,
-    };
-    Ok(layers.pick(var, None, None, parse)?.map(|(value, _)| value))
 }
 
 fn parse_count(raw: &str) -> Result<u64, String> {
@@ -121,9 +126,55 @@ mod tests {
         CacheSettings::resolve(
             &CacheFlags::default(),
             &Env::from_pairs(env.iter().copied()),
+            &FileOptions::default(),
             level,
             Path::new("/repo"),
         )
+    }
+
+    #[test]
+    fn the_retention_comes_from_the_environment_then_the_file_then_the_default() {
+        let file = FileOptions {
+            cache_retention_days: Some(3),
+            ..FileOptions::default()
+        };
+        let resolve_with = |env: &[(&str, &str)]| {
+            let env = Env::from_pairs(env.iter().copied());
+            CacheSettings::resolve(
+                &CacheFlags::default(),
+                &env,
+                &file,
+                Level::Medium,
+                Path::new("/"),
+            )
+            .expect("valid")
+            .retention_days
+        };
+        assert_eq!(resolve_with(&[]), 3, "buildopt.toml");
+        let flags = CacheFlags {
+            retention_days: Some(1),
+            ..CacheFlags::default()
+        };
+        let env = Env::from_pairs([("BUILDOPT_CACHE_RETENTION_DAYS", "9")]);
+        let from_flag =
+            CacheSettings::resolve(&flags, &env, &file, Level::Medium, Path::new("/")).expect("ok");
+        assert_eq!(from_flag.retention_days, 1, "the flag wins");
+        assert_eq!(
+            resolve_with(&[("CACHE_RETENTION_DAYS", "5")]),
+            5,
+            "legacy name"
+        );
+        assert_eq!(
+            resolve_with(&[
+                ("BUILDOPT_CACHE_RETENTION_DAYS", "9"),
+                ("CACHE_RETENTION_DAYS", "5")
+            ]),
+            9
+        );
+        assert_eq!(
+            resolve(&[], Level::Medium).expect("valid").retention_days,
+            DEFAULT_RETENTION_DAYS
+        );
     }
 
     #[test]

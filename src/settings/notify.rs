@@ -62,11 +62,8 @@ pub struct NotifySettings {
 impl NotifySettings {
     /// Resolves the settings; relative SARIF paths are taken from `base` (the `-C` folder).
     pub fn resolve(env: &Env, file: &FileOptions, base: &Path) -> Result<Self, ConfigError> {
-        let github_actions = env.is_true("GITHUB_ACTIONS");
-        let layers = Layers {
-            env,
-            github_inputs: github_actions,
-        };
+        let layers = Layers::of(env);
+        let github_actions = layers.github_inputs;
         let table = file.notify.clone().unwrap_or_default();
         let pick = |var: &SettingVar, file_value: Option<String>| -> Result<_, ConfigError> {
             Ok(layers

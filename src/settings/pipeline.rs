@@ -3,9 +3,10 @@
 //!
 //! Each comes from the flag, then `BUILDOPT_<NAME>`, then (in GitHub Actions) `INPUT_<NAME>`.
 
-use super::ConfigError;
 use super::resolve::{Layers, parse_bool};
 use super::vars::{self, SettingVar};
+use super::{ConfigError, Source};
+use crate::build::tags::{self, TagError, TagVars};
 use crate::env::Env;
 
 /// The resolved `ci` settings.
@@ -58,10 +59,15 @@ pub struct PipelineFlags {
 impl PipelineSettings {
     /// Resolves the settings from the flags and the environment.
     pub fn resolve(flags: &PipelineFlags, env: &Env) -> Result<Self, ConfigError> {
-        let layers = Layers {
-            env,
-            github_inputs: env.is_true("GITHUB_ACTIONS"),
-        };
+        let layers = Layers::of(env);
+        for template in &flags.tags {
+            check_template(template).map_err(|reason| ConfigError {
+                setting: vars::TAGS.setting,
+                value: template.clone(),
+                origin: Source::Flag,
+                reason,
+            })?;
+        }
         let tags_flag = (!flags.tags.is_empty()).then(|| flags.tags.clone());
         let tags = pick(&layers, &vars::TAGS, tags_flag, parse_tags)?.unwrap_or_default();
         let push =
@@ -85,10 +91,7 @@ impl PipelineSettings {
 /// The login for every registry: `BUILDOPT_REGISTRY_USER` and `BUILDOPT_REGISTRY_PASSWORD`, or in
 /// GitHub Actions the `registry_username` and `registry_password` inputs; both halves or none.
 pub fn registry_login(env: &Env) -> Option<RegistryLogin> {
-    let layers = Layers {
-        env,
-        github_inputs: env.is_true("GITHUB_ACTIONS"),
-    };
+    let layers = Layers::of(env);
     let text = |var: &SettingVar| {
         layers
             .pick(var, None, None, parse_text)
@@ -110,14 +113,36 @@ fn pick<T>(
     Ok(layers.pick(var, flag, None, parse)?.map(|(value, _)| value))
 }
 
-/// Tag templates separated by commas or line breaks, blanks dropped.
+/// Tag templates separated by commas or line breaks, blanks dropped; a template naming a
+/// variable that does not exist is refused here, before anything builds.
 fn parse_tags(raw: &str) -> Result<Vec<String>, String> {
-    Ok(raw
+    let templates: Vec<String> = raw
         .split([',', '\n'])
         .map(str::trim)
         .filter(|tag| !tag.is_empty())
         .map(str::to_string)
-        .collect())
+        .collect();
+    for template in &templates {
+        check_template(template)?;
+    }
+    Ok(templates)
+}
+
+/// Expands `template` with every variable known, so only an unknown variable fails.
+fn check_template(template: &str) -> Result<(), String> {
+    let known = Some("x".to_string());
+    let vars = TagVars {
+        sha: known.clone(),
+        short_sha: known.clone(),
+        branch: known.clone(),
+        tag: known,
+    };
+    match tags::expand("", template, &vars) {
+        Err(TagError::Unknown { variable, .. }) => Err(format!(
+            "unknown template variable {{{variable}}} (known: sha, short_sha, branch, tag)"
+        )),
+        _ => Ok(()),
+    }
 }
 
 fn parse_text(raw: &str) -> Result<String, String> {
@@ -181,6 +206,22 @@ mod tests {
         let login = both.registry.as_ref().expect("login");
         assert_eq!(login.username, "robot");
         assert!(!format!("{both:?}").contains("canary-secret-1234"));
+    }
+
+    #[test]
+    fn an_unknown_template_variable_names_the_variable() {
+        let err = resolve(
+            &PipelineFlags::default(),
+            &[("BUILDOPT_TAGS", "v1,{commit}")],
+        )
+        .expect_err("unknown variable");
+        assert!(err.to_string().contains("$BUILDOPT_TAGS"), "{err}");
+        assert!(err.to_string().contains("{commit}"), "{err}");
+        let ok = resolve(
+            &PipelineFlags::default(),
+            &[("BUILDOPT_TAGS", "{branch}-{short_sha}")],
+        );
+        assert!(ok.is_ok());
     }
 
     #[test]

@@ -6,58 +6,10 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use super::file::FileOptions;
+use super::level::Level;
 use super::vars::{self, SettingVar};
+use crate::ci::Provider;
 use crate::env::Env;
-
-/// The optimization level: a bundle of defaults that explicit settings override.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, clap::ValueEnum)]
-#[serde(rename_all = "snake_case")]
-pub enum Level {
-    Minimal,
-    Medium,
-    Maximum,
-    Ci,
-}
-
-impl Level {
-    /// Whether the level plans only what changed.
-    pub fn selective(self) -> bool {
-        !matches!(self, Self::Minimal)
-    }
-
-    /// How many images build at once by default.
-    pub fn jobs(self, cpus: usize) -> usize {
-        match self {
-            Self::Minimal => 1,
-            _ => cpus.max(1),
-        }
-    }
-}
-
-impl FromStr for Level {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        match s.trim().to_ascii_lowercase().as_str() {
-            "minimal" => Ok(Self::Minimal),
-            "medium" => Ok(Self::Medium),
-            "maximum" => Ok(Self::Maximum),
-            "ci" => Ok(Self::Ci),
-            _ => Err("expected one of minimal, medium, maximum, ci".into()),
-        }
-    }
-}
-
-impl fmt::Display for Level {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let name = match self {
-            Self::Minimal => "minimal",
-            Self::Medium => "medium",
-            Self::Maximum => "maximum",
-            Self::Ci => "ci",
-        };
-        f.write_str(name)
-    }
-}
 
 /// What selects the images a selective plan builds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
@@ -147,8 +99,6 @@ pub struct Settings {
     // Build settings (`buildopt build`).
     /// Prune dangling images and old build cache after a build.
     pub auto_cleanup: bool,
-    /// Build cache unused for longer than this is pruned by the cleanup.
-    pub cache_retention_days: u64,
     /// How long one image's build (its stages, the image, the push) may take before it fails
     /// and its dependents are skipped; `None` (the default) waits as long as the daemon works.
     pub build_timeout: Option<Duration>,
@@ -159,9 +109,6 @@ pub struct Settings {
 /// The number of rounds a shallow clone is deepened when nothing says otherwise (50 · 2⁶ commits).
 pub const DEFAULT_DEEPEN_ROUNDS: u32 = 6;
 
-/// Days of unused build cache the cleanup keeps when nothing says otherwise (the seed scripts' 7).
-pub const DEFAULT_CACHE_RETENTION_DAYS: u64 = 7;
-
 impl Settings {
     /// Resolves every setting. `cpus` is the machine's parallelism, passed in to keep this pure.
     pub fn resolve(
@@ -170,10 +117,7 @@ impl Settings {
         file: &FileOptions,
         cpus: usize,
     ) -> Result<Self, ConfigError> {
-        let layers = Layers {
-            env,
-            github_inputs: env.is_true("GITHUB_ACTIONS"),
-        };
+        let layers = Layers::of(env);
         let mut sources = BTreeMap::new();
         let mut record = |name: &'static str, source: Source| {
             sources.insert(name, source);
@@ -214,6 +158,15 @@ impl Settings {
         let (jobs, source) = layers
             .pick(&vars::JOBS, flags.jobs, file.jobs, parse_jobs)?
             .unwrap_or((level.jobs(cpus), Source::Default));
+        // The flag and the file are typed but may still say 0, which would build nothing.
+        if jobs == 0 {
+            return Err(ConfigError {
+                setting: vars::JOBS.setting,
+                value: jobs.to_string(),
+                origin: source,
+                reason: JOBS_REASON.into(),
+            });
+        }
         record("jobs", source);
         let default_branch = layers.pick(
             &vars::DEFAULT_BRANCH,
@@ -238,15 +191,6 @@ impl Settings {
             .pick(&vars::AUTO_CLEANUP, None, file.auto_cleanup, parse_bool)?
             .unwrap_or((false, Source::Default));
         record("auto_cleanup", source);
-        let (cache_retention_days, source) = layers
-            .pick(
-                &vars::CACHE_RETENTION_DAYS,
-                None,
-                file.cache_retention_days,
-                parse_days,
-            )?
-            .unwrap_or((DEFAULT_CACHE_RETENTION_DAYS, Source::Default));
-        record("cache_retention_days", source);
         let (build_timeout, source) = layers
             .pick(
                 &vars::BUILD_TIMEOUT,
@@ -267,7 +211,6 @@ impl Settings {
             default_branch: default_branch.map(|(value, _)| value),
             max_deepen_rounds,
             auto_cleanup,
-            cache_retention_days,
             build_timeout: (build_timeout > 0).then(|| Duration::from_secs(build_timeout)),
             sources,
         })
@@ -280,7 +223,15 @@ pub(super) struct Layers<'a> {
     pub(super) github_inputs: bool,
 }
 
-impl Layers<'_> {
+impl<'a> Layers<'a> {
+    /// The layers of `env`; the action's inputs count only in GitHub Actions.
+    pub(super) fn of(env: &'a Env) -> Self {
+        Self {
+            env,
+            github_inputs: Provider::detect(env) == Provider::GitHub,
+        }
+    }
+
     /// The first layer that sets the value: flag, `BUILDOPT_*`, legacy, `INPUT_*`, file.
     pub(super) fn pick<T>(
         &self,
@@ -353,9 +304,11 @@ fn parse_selection(raw: &str) -> Result<SelectionMode, String> {
     raw.parse()
 }
 
+const JOBS_REASON: &str = "expected a whole number of at least 1";
+
 fn parse_jobs(raw: &str) -> Result<usize, String> {
     match raw.trim().parse::<usize>() {
-        Ok(0) | Err(_) => Err("expected a whole number of at least 1".into()),
+        Ok(0) | Err(_) => Err(JOBS_REASON.into()),
         Ok(n) => Ok(n),
     }
 }
@@ -364,12 +317,6 @@ fn parse_rounds(raw: &str) -> Result<u32, String> {
     raw.trim()
         .parse::<u32>()
         .map_err(|_| "expected a whole number".into())
-}
-
-fn parse_days(raw: &str) -> Result<u64, String> {
-    raw.trim()
-        .parse::<u64>()
-        .map_err(|_| "expected a whole number of days".into())
 }
 
 fn parse_seconds(raw: &str) -> Result<u64, String> {
@@ -402,15 +349,15 @@ mod tests {
     }
 
     #[test]
-    fn cleanup_settings_take_the_legacy_names_and_default_to_off_and_7_days() {
+    fn auto_cleanup_takes_the_legacy_name_and_defaults_to_off() {
         let s = resolve(Flags::default(), &[], FileOptions::default()).expect("ok");
-        assert_eq!((s.auto_cleanup, s.cache_retention_days), (false, 7));
-        let env = [("AUTO_CLEANUP", "true"), ("CACHE_RETENTION_DAYS", "3")];
+        assert!(!s.auto_cleanup);
+        let env = [("AUTO_CLEANUP", "true")];
         let s = resolve(Flags::default(), &env, FileOptions::default()).expect("ok");
-        assert_eq!((s.auto_cleanup, s.cache_retention_days), (true, 3));
+        assert!(s.auto_cleanup);
         let bad = resolve(
             Flags::default(),
-            &[("CACHE_RETENTION_DAYS", "week")],
+            &[("AUTO_CLEANUP", "weekly")],
             FileOptions::default(),
         );
         assert!(bad.is_err());
@@ -592,6 +539,18 @@ mod tests {
         )
         .expect_err("bad");
         assert_eq!(e.setting, "jobs");
+        let zero_jobs = Flags {
+            jobs: Some(0),
+            ..Flags::default()
+        };
+        let e = resolve(zero_jobs, &[], FileOptions::default()).expect_err("--jobs 0");
+        assert_eq!((e.setting, &e.origin), ("jobs", &Source::Flag));
+        let file = FileOptions {
+            jobs: Some(0),
+            ..FileOptions::default()
+        };
+        let e = resolve(Flags::default(), &[], file).expect_err("jobs = 0");
+        assert_eq!((e.setting, &e.origin), ("jobs", &Source::File));
         let e = resolve(Flags::default(), &[], file_with_level("turbo")).expect_err("bad");
         assert_eq!((e.setting, &e.origin), ("level", &Source::File));
     }

@@ -23,6 +23,7 @@ mod plan;
 mod range;
 mod release;
 mod selection;
+mod settings;
 mod skips;
 mod snapshots;
 mod support;

@@ -60,28 +60,6 @@ fn schema_check(checker: &Path, schema: &str, file: &Path) -> Output {
 // ---------------------------------------------------------------------------------------------
 // GitHub Action
 
-/// The settings `buildopt ci` reads from action inputs: each must be passed by action.yml.
-const INPUT_VARS: [&str; 18] = [
-    "INPUT_LEVEL",
-    "INPUT_SELECTION",
-    "INPUT_FORCE",
-    "INPUT_TAGS",
-    "INPUT_PUSH",
-    "INPUT_JOBS",
-    "INPUT_KEEP_GOING",
-    "INPUT_CACHE",
-    "INPUT_CACHE_DIR",
-    "INPUT_REGISTRY_USERNAME",
-    "INPUT_REGISTRY_PASSWORD",
-    "INPUT_COMMENT",
-    "INPUT_COMMENT_HEADER",
-    "INPUT_SLACK_WEBHOOK",
-    "INPUT_SLACK_ON",
-    "INPUT_SARIF",
-    "INPUT_GITHUB_TOKEN",
-    "INPUT_FAIL_ON_NOTIFY_ERROR",
-];
-
 /// Inputs that configure the action's own steps rather than `buildopt ci`.
 const ACTION_ONLY_INPUTS: [&str; 3] = ["version", "sha256", "working-directory"];
 
@@ -145,7 +123,12 @@ fn wrappers_every_input_reaches_buildopt_and_every_setting_has_an_input() {
             "input {name} must reach `buildopt ci` as {var}"
         );
     }
-    for var in INPUT_VARS {
+    // The settings `buildopt ci` reads from action inputs (the table in src/settings/vars.rs).
+    let offered = buildopt::settings::SETTING_VARS
+        .iter()
+        .filter(|setting| setting.action_input.is_some());
+    for setting in offered {
+        let var = setting.input;
         assert!(env.contains_key(var), "the run step does not set {var}");
     }
     let from_inputs: BTreeSet<String> = inputs.keys().map(|k| input_env_name(k)).collect();

@@ -14,7 +14,16 @@ const TOKEN: &str = "ghp_CANARYtoken0123456789";
 const HOOK_PATH: &str = "/services/T0/B0/CANARYhook";
 
 fn context(dir: &Path, env: Vec<(String, String)>) -> Context {
+    let settings = crate::settings::RunSettings::resolve(
+        &crate::settings::RunFlags::default(),
+        &crate::env::Env::from_pairs(env.clone()),
+        &FileOptions::default(),
+        dir,
+        1,
+    )
+    .expect("valid settings");
     Context {
+        settings,
         dir: dir.to_path_buf(),
         config_path: None,
         file: FileOptions::default(),
@@ -305,20 +314,27 @@ fn unreadable_reports_name_the_file_and_are_usage_errors() {
 }
 
 #[test]
-fn invalid_settings_are_errors() {
+fn invalid_settings_are_errors_before_anything_is_published() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let ctx = context(
-        dir.path(),
-        vec![("BUILDOPT_SLACK_ON".into(), "often".into())],
-    );
-    let err = publish_with(
-        &ctx,
-        &fixtures::report(),
-        &PublishRequest::default(),
-        &fast(),
-    )
-    .expect_err("bad setting");
-    assert_eq!(err.exit_code(), exit::USAGE);
+    let report = dir.path().join("report.json");
+    let json = crate::report::build::json(&fixtures::report());
+    std::fs::write(&report, json).expect("write report");
+    let notify = |slack_on: &str| {
+        let cli = <crate::cli::Cli as clap::Parser>::try_parse_from([
+            "buildopt".as_ref(),
+            "-q".as_ref(),
+            "-C".as_ref(),
+            dir.path().as_os_str(),
+            "notify".as_ref(),
+            "--report".as_ref(),
+            report.as_os_str(),
+        ])
+        .expect("valid command line");
+        let env = crate::env::Env::from_pairs([("BUILDOPT_SLACK_ON", slack_on)]);
+        crate::commands::run(cli, env)
+    };
+    assert_eq!(notify("change"), exit::SUCCESS);
+    assert_eq!(notify("often"), exit::USAGE);
 }
 
 #[test]
