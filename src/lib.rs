@@ -10,6 +10,8 @@ pub mod cache;
 pub mod ci;
 pub mod cli;
 pub mod commands;
+pub mod console;
+pub mod context;
 pub mod engine;
 pub mod env;
 pub mod error;

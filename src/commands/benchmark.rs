@@ -18,9 +18,9 @@ use std::time::{Duration, Instant};
 
 use super::build::{Connecting, execute, plan_args, resolve_settings};
 use super::plan::plan_with_workspace;
-use super::{Context, read_config, write_stdout};
 use crate::build::remote::digest_tag;
 use crate::cli::{BuildArgs, Format};
+use crate::context::{Context, read_config, write_stdout};
 use crate::engine::{BuildRequest, Builder, DockerEngine, Dockerfile, Engine, EngineError};
 use crate::env::Env;
 use crate::error::Error;

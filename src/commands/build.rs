@@ -11,8 +11,7 @@ use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use super::console::{Console, Style};
-use super::{Context, build_cache, plan::plan_with_workspace, write_stdout};
+use super::{build_cache, plan::plan_with_workspace};
 use crate::build::credentials::{Credentials, CredentialsError};
 use crate::build::remote::{digest_tag, registry_host};
 use crate::build::tags::{self, TagError, TagVars};
@@ -22,6 +21,8 @@ use crate::build::{
 use crate::cache::store::stage_reference;
 use crate::ci;
 use crate::cli::{BuildArgs, BuilderChoice, Format, PlanArgs};
+use crate::console::{Console, Style};
+use crate::context::{Context, write_stdout};
 use crate::engine::{
     BuildRequest, Builder, DockerEngine, Dockerfile, Engine, EngineError, ImageInfo, StepRecord,
     capabilities,
@@ -84,9 +85,6 @@ impl From<build::BuildError> for BuildCommandError {
 
 /// Runs `build`.
 pub fn run(ctx: &Context, args: &BuildArgs) -> Result<u8, Error> {
-    if args.benchmark {
-        return super::benchmark::run(ctx, args);
-    }
     let settings = resolve_settings(ctx, args, None)?;
     // Not for `--dry-run`, which never talks to the daemon.
     let daemon = (!args.dry_run)
@@ -104,7 +102,7 @@ pub fn run(ctx: &Context, args: &BuildArgs) -> Result<u8, Error> {
         Format::Human => table(&report),
     };
     let github = ctx.format == Format::Human && ctx.env.is_true("GITHUB_ACTIONS");
-    write_stdout(&super::console::inert_in_github(github, rendered))?;
+    write_stdout(&crate::console::inert_in_github(github, rendered))?;
     Ok(exit_code(&report))
 }
 

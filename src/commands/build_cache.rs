@@ -11,12 +11,12 @@ use std::time::Instant;
 
 use tokio::runtime::Runtime;
 
-use super::Context;
 use super::cache::{self as cache_command, Saved};
 use crate::build::remote::digest_tag;
 use crate::cache::docker_tar;
 use crate::cache::store::{BuildRecord, is_stage_reference};
 use crate::cache::{ImageEntry, Index};
+use crate::context::Context;
 use crate::engine::{DockerEngine, ImageStore};
 use crate::error::Error;
 use crate::report::model::{CacheExport, CacheRestore, ImageReport, ImageResult, RunReport};

@@ -13,7 +13,6 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use serde::Serialize;
 
-use super::{Context, write_stdout};
 use crate::cache::archive::{BlobTee, Manifest};
 use crate::cache::atomic::AtomicFile;
 use crate::cache::digest::Digest;
@@ -26,6 +25,7 @@ use crate::cache::store::StagedBlob;
 use crate::cache::{CacheError, ImageEntry, Index, Limits, Store, archive, docker_tar};
 use crate::ci;
 use crate::cli::{CacheAction, CacheArgs, Format, PlanArgs};
+use crate::context::{Context, write_stdout};
 use crate::engine::LoadStream;
 use crate::engine::{DockerEngine, Engine, EngineError};
 use crate::error::Error;

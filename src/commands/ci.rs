@@ -10,14 +10,15 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use super::notify::{PublishRequest, mask_commands, publish, tell};
-use super::{Context, build, plan::plan_with_workspace, write_stdout};
+use super::{build, plan::plan_with_workspace};
 use crate::cache::atomic;
 use crate::cli::{BuildArgs, CiArgs, Format};
+use crate::context::{Context, write_stdout};
 use crate::error::Error;
 use crate::exit;
 use crate::git::Git;
 use crate::notify;
+use crate::notify::publish::{PublishRequest, mask_commands, publish, tell};
 use crate::plan::Plan;
 use crate::report::model::RunReport;
 use crate::report::{self, annotations::annotations, build::table};
@@ -91,7 +92,7 @@ pub fn run(ctx: &Context, args: &CiArgs) -> Result<u8, Error> {
         Format::Json => report::build::json(&report) + "\n",
         Format::Human => table(&report),
     };
-    write_stdout(&super::console::inert_in_github(github, rendered))?;
+    write_stdout(&crate::console::inert_in_github(github, rendered))?;
     let request = PublishRequest {
         sarif: args.sarif.iter().map(|path| ctx.dir.join(path)).collect(),
         ..PublishRequest::default()

@@ -2,9 +2,9 @@
 
 use std::path::Path;
 
-use super::{Context, write_stdout};
 use crate::ci::{self, Base, Range, RangeRequest};
 use crate::cli::{Format, PlanArgs, PlanOutput};
+use crate::context::{Context, write_stdout};
 use crate::error::Error;
 use crate::exit;
 use crate::git::{Change, ChangeStatus, EMPTY_TREE, Git, TreeEntry};
