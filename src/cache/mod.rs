@@ -15,12 +15,15 @@
 //!   unreferenced blobs, and the same for a BuildKit `type=local` cache folder;
 //! - `docker_tar.rs`: splitting `docker save` tars into blobs and writing `docker load` tars;
 //! - `requests.rs`: which images each of several concurrent `docker save`/`load` requests carries;
-//! - `keys.rs`: CI cache keys and restore-key prefixes, with the run's trust in the prefix.
+//! - `keys.rs`: CI cache keys and restore-key prefixes, with the run's trust in the prefix;
+//! - `daemon.rs`: moving images between the store and the Docker daemon (save, load, streaming an
+//!   import into `docker load`), opening the store under its lock, retention and the size limit.
 
 pub mod archive;
 pub mod atomic;
 #[cfg(test)]
 mod corpus;
+pub mod daemon;
 pub mod digest;
 pub mod docker_tar;
 pub mod frames;

@@ -11,8 +11,8 @@ use std::time::Instant;
 
 use tokio::runtime::Runtime;
 
-use super::cache::{self as cache_command, Saved};
 use crate::build::remote::digest_tag;
+use crate::cache::daemon::{self as cache_command, Saved};
 use crate::cache::docker_tar;
 use crate::cache::store::{BuildRecord, is_stage_reference};
 use crate::cache::{ImageEntry, Index};
@@ -51,7 +51,7 @@ fn try_restore(
     (runtime, engine): (&Runtime, &DockerEngine),
     repositories: &BTreeSet<String>,
 ) -> Result<CacheRestore, Error> {
-    let (store, lock) = cache_command::open_locked(ctx, cache)?;
+    let (store, lock) = cache_command::open_locked(&ctx.dir, cache, &|line| ctx.info(line))?;
     let mut index = store.read_index()?;
     if let Some(version) = index.replaced_version {
         let warning = format!(
@@ -160,7 +160,7 @@ fn try_export(
     (runtime, engine): (&Runtime, &DockerEngine),
     report: &RunReport,
 ) -> Result<CacheExport, Error> {
-    let (store, mut lock) = cache_command::open_locked(ctx, cache)?;
+    let (store, mut lock) = cache_command::open_locked(&ctx.dir, cache, &|line| ctx.info(line))?;
     let to_save = unsaved(&store.read_index()?, report, engine.info().image_store);
     let mut export = CacheExport::default();
     if !to_save.is_empty() {
