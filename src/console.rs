@@ -13,10 +13,10 @@ use std::collections::BTreeMap;
 use std::io::Write;
 use std::sync::Mutex;
 
-use crate::build::Progress;
 use crate::report::annotations;
 use crate::report::build::duration;
 use crate::report::escape::{console_line, console_name};
+use crate::scheduler::Progress;
 
 /// The output style.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

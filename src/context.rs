@@ -8,9 +8,9 @@
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
-use crate::cli::Cli;
-use crate::engine::DockerEngine;
+use crate::cli::{BuilderChoice, Cli};
 use crate::engine::EngineError;
+use crate::engine::{Builder, DockerEngine};
 use crate::env::Env;
 use crate::error::Error;
 use crate::notify::secret::Redactor;
@@ -116,5 +116,13 @@ pub fn write_stdout(text: &str) -> Result<(), Error> {
             source: err,
         }),
         _ => Ok(()),
+    }
+}
+
+/// The engine's builder for `--builder`.
+pub fn builder(choice: BuilderChoice) -> Builder {
+    match choice {
+        BuilderChoice::Buildkit => Builder::BuildKit,
+        BuilderChoice::Classic => Builder::Classic,
     }
 }

@@ -5,7 +5,7 @@
 //! (affected images, levels) → `report` (pure renderers) → `notify` (publishers); `commands` wires
 //! them together per subcommand. Module docs say what each one owns.
 
-pub mod build;
+pub mod benchmark;
 pub mod cache;
 pub mod ci;
 pub mod cli;
@@ -21,5 +21,7 @@ pub mod image_archive;
 pub mod notify;
 pub mod plan;
 pub mod report;
+pub mod run;
+pub mod scheduler;
 pub mod settings;
 pub mod workspace;

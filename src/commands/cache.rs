@@ -21,7 +21,7 @@ use crate::cache::lock::StoreLock;
 use crate::cache::prune::{self, PruneSummary};
 use crate::cache::{CacheError, Limits, Store, archive};
 use crate::ci;
-use crate::cli::{CacheAction, CacheArgs, Format, PlanArgs};
+use crate::cli::{CacheAction, CacheArgs, Format};
 use crate::context::{Context, write_stdout};
 use crate::engine::DockerEngine;
 use crate::error::Error;
@@ -29,6 +29,7 @@ use crate::exit;
 use crate::git::Git;
 use crate::notify;
 use crate::report::escape::{self, console_line, console_name};
+use crate::run::plan::{PlanRequest, make_plan};
 use crate::settings::cache::{CacheFlags, CacheSettings};
 use crate::settings::{Flags, Settings};
 
@@ -466,13 +467,7 @@ fn import(
 
 fn key(ctx: &Context, settings: &Settings) -> Result<u8, Error> {
     let git = Git::open(&ctx.dir)?;
-    let plan_args = PlanArgs {
-        base: None,
-        head: None,
-        force: true,
-        output: None,
-    };
-    let plan = super::plan::make_plan(ctx, settings, &git, &plan_args)?;
+    let plan = make_plan(ctx, settings, &git, &PlanRequest::default())?;
     let ci = ci::detect(&ctx.env)?;
     let platform = format!("{}-{}", std::env::consts::OS, std::env::consts::ARCH);
     let keys = keys::cache_keys(&KeyInput {

@@ -1,5 +1,5 @@
 //! `buildopt ci`: the whole pipeline the wrappers run — restore the cache, plan, build, save the
-//! cache (all inside [`build::execute`]), then write the report files (RunReport JSON, JUnit,
+//! cache (all inside [`crate::run`]), then write the report files (RunReport JSON, JUnit,
 //! dotenv, HTML), the GitHub step outputs and annotations, and publish as `buildopt notify` does
 //! (job summary, sticky comment, SARIF, Slack). A build failure's exit code wins over a
 //! publisher's.
@@ -10,10 +10,9 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use super::{build, plan::plan_with_workspace};
 use crate::cache::atomic;
-use crate::cli::{BuildArgs, CiArgs, Format};
-use crate::context::{Context, write_stdout};
+use crate::cli::{CiArgs, Format};
+use crate::context::{Context, builder, write_stdout};
 use crate::error::Error;
 use crate::exit;
 use crate::git::Git;
@@ -22,8 +21,11 @@ use crate::notify::publish::{PublishRequest, mask_commands, publish, tell};
 use crate::plan::Plan;
 use crate::report::model::RunReport;
 use crate::report::{self, annotations::annotations, build::table};
-use crate::settings::Level;
+use crate::run::RunOptions;
+use crate::run::daemon::{Connecting, exit_code, resolve_settings, run_on_daemon};
+use crate::run::plan::{PlanRequest, plan_with_workspace};
 use crate::settings::pipeline::{PipelineFlags, PipelineSettings};
+use crate::settings::{Flags, Level};
 
 /// The files one run writes, absolute.
 struct ReportFiles {
@@ -67,23 +69,24 @@ pub fn run(ctx: &Context, args: &CiArgs) -> Result<u8, Error> {
     if github {
         mask_secrets(&pipeline)?;
     }
-    let build_args = build_args(args, &pipeline);
-    let settings = build::resolve_settings(ctx, &build_args, Some(Level::Ci))?;
-    let daemon = build::Connecting::start(ctx)?;
+    let flags = Flags {
+        level: args.level,
+        force: args.force,
+        verbose: ctx.verbose,
+        jobs: args.jobs,
+        default_level: Some(Level::Ci),
+    };
+    let settings = resolve_settings(ctx, &flags)?;
+    let daemon = Connecting::start(ctx)?;
     let git = Git::open(&ctx.dir)?;
-    let (plan, workspace) =
-        plan_with_workspace(ctx, &settings, &git, &build::plan_args(&build_args))?;
+    let request = PlanRequest {
+        base: args.base.clone(),
+        head: args.head.clone(),
+    };
+    let (plan, workspace) = plan_with_workspace(ctx, &settings, &git, &request)?;
     let files = ReportFiles::new(&ctx.dir, args);
-    let report = build::execute(
-        ctx,
-        daemon,
-        &build_args,
-        &settings,
-        &git,
-        &plan,
-        &workspace,
-        &files.all(),
-    )?;
+    let options = run_options(args, &pipeline, files.all());
+    let report = run_on_daemon(ctx, daemon, &options, &settings, &git, &plan, &workspace)?;
     write_reports(&report, &files)?;
     if github {
         write_github(ctx, &plan, &report, &files)?;
@@ -99,29 +102,22 @@ pub fn run(ctx: &Context, args: &CiArgs) -> Result<u8, Error> {
     };
     let published = publish(ctx, &report, &request)?;
     tell(ctx, &published);
-    Ok(match build::exit_code(&report) {
+    Ok(match exit_code(&report) {
         exit::SUCCESS => published.exit_code(),
         code => code,
     })
 }
 
-/// The build flags the pipeline settings amount to.
-fn build_args(args: &CiArgs, pipeline: &PipelineSettings) -> BuildArgs {
-    BuildArgs {
-        level: args.level,
-        ci: false,
-        force: args.force,
-        tag: pipeline.tags.clone(),
-        push: pipeline.push,
-        jobs: args.jobs,
-        keep_going: pipeline.keep_going,
-        no_cleanup: false,
-        dry_run: false,
-        benchmark: false,
+/// The run the pipeline settings amount to; the report files are never sent in a context.
+fn run_options(args: &CiArgs, pipeline: &PipelineSettings, keep_out: Vec<PathBuf>) -> RunOptions {
+    RunOptions {
         only: args.only.clone(),
-        builder: args.builder,
-        base: args.base.clone(),
-        head: args.head.clone(),
+        tags: pipeline.tags.clone(),
+        push: pipeline.push,
+        keep_going: pipeline.keep_going,
+        cleanup: true,
+        builder: args.builder.map(builder),
+        keep_out,
     }
 }
 

@@ -5,7 +5,6 @@
 
 pub mod benchmark;
 pub mod build;
-mod build_cache;
 pub mod cache;
 pub mod ci;
 pub mod notify;
