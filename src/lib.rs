@@ -24,4 +24,6 @@ pub mod report;
 pub mod run;
 pub mod scheduler;
 pub mod settings;
+#[cfg(test)]
+mod structure;
 pub mod workspace;
