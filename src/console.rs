@@ -14,8 +14,8 @@ use std::io::Write;
 use std::sync::Mutex;
 
 use crate::report::annotations;
-use crate::report::build::duration;
 use crate::report::escape::{console_line, console_name};
+use crate::report::run::duration;
 use crate::scheduler::Progress;
 
 /// The output style.

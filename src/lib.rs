@@ -2,8 +2,9 @@
 //! explains why.
 //!
 //! The flow is `settings` → `ci` + `git` → `workspace` (images, Dockerfiles, contexts) → `plan`
-//! (affected images, levels) → `report` (pure renderers) → `notify` (publishers); `commands` wires
-//! them together per subcommand. Module docs say what each one owns.
+//! (affected images, levels) → `run` (the build run on an engine, with the cache) → `report` (pure
+//! renderers) → `notify` (publishers); `commands` is glue over them, one module per subcommand.
+//! Module docs say what each one owns; `docs/architecture.md` what each may import.
 
 pub mod benchmark;
 pub mod cache;

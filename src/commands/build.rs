@@ -47,8 +47,8 @@ pub fn run(ctx: &Context, args: &BuildArgs) -> Result<u8, Error> {
     };
     let report = run_on_daemon(ctx, daemon, &options, &settings, &git, &plan, &workspace)?;
     let rendered = match ctx.format {
-        Format::Json => report::build::json(&report) + "\n",
-        Format::Human => report::build::table(&report),
+        Format::Json => report::run::json(&report) + "\n",
+        Format::Human => report::run::table(&report),
     };
     let github = ctx.format == Format::Human && ctx.env.is_true("GITHUB_ACTIONS");
     write_stdout(&crate::console::inert_in_github(github, rendered))?;

@@ -20,7 +20,7 @@ use crate::notify;
 use crate::notify::publish::{PublishRequest, mask_commands, publish, tell};
 use crate::plan::Plan;
 use crate::report::model::RunReport;
-use crate::report::{self, annotations::annotations, build::table};
+use crate::report::{self, annotations::annotations, run::table};
 use crate::run::RunOptions;
 use crate::run::daemon::{Connecting, exit_code, resolve_settings, run_on_daemon};
 use crate::run::plan::{PlanRequest, plan_with_workspace};
@@ -92,7 +92,7 @@ pub fn run(ctx: &Context, args: &CiArgs) -> Result<u8, Error> {
         write_github(ctx, &plan, &report, &files)?;
     }
     let rendered = match ctx.format {
-        Format::Json => report::build::json(&report) + "\n",
+        Format::Json => report::run::json(&report) + "\n",
         Format::Human => table(&report),
     };
     write_stdout(&crate::console::inert_in_github(github, rendered))?;
@@ -136,7 +136,7 @@ fn mask_secrets(pipeline: &PipelineSettings) -> Result<(), Error> {
 fn write_reports(report: &RunReport, files: &ReportFiles) -> Result<(), Error> {
     let dotenv = report::dotenv::dotenv(report);
     for (path, text) in [
-        (&files.report, report::build::json(report) + "\n"),
+        (&files.report, report::run::json(report) + "\n"),
         (&files.junit, report::junit::junit(report)),
         (&files.dotenv, dotenv.text),
         (&files.html, report::html::html(report)),
