@@ -31,7 +31,7 @@ use crate::report::benchmark::{
 };
 use crate::report::model::{ImageResult, RunReport};
 use crate::run::RunOptions;
-use crate::run::daemon::{Connecting, resolve_settings, run_on_daemon};
+use crate::run::daemon::{Connecting, run_on_daemon};
 use crate::run::plan::{PlanRequest, plan_with_workspace};
 use crate::scheduler::remote::digest_tag;
 use crate::settings::{Flags, Level};
@@ -97,7 +97,7 @@ pub struct BenchmarkRequest {
 pub fn benchmark(ctx: &Context, request: &BenchmarkRequest) -> Result<BenchmarkReport, Error> {
     let git = Git::open(&ctx.dir)?;
     let (flags, _) = level_run(ctx, request, None, false);
-    let settings = resolve_settings(ctx, &flags)?;
+    let settings = ctx.settings(&flags)?;
     let (plan, workspace) = plan_with_workspace(ctx, &settings, &git, &PlanRequest::default())?;
     let prefix = format!("buildopt-bench-{}", random_hex());
     let scratch = Scratch::create(&prefix)?;
@@ -173,7 +173,7 @@ fn measure(
             // The whole run, as a user waits for it: settings, the daemon connection, the plan,
             // the cache restore, the build and the cache export.
             let started = Instant::now();
-            let settings = resolve_settings(ctx, &flags)?;
+            let settings = ctx.settings(&flags)?;
             let daemon = Connecting::start(ctx)?;
             let (plan, workspace) =
                 plan_with_workspace(ctx, &settings, git, &PlanRequest::default())?;

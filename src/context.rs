@@ -16,6 +16,7 @@ use crate::error::Error;
 use crate::notify::secret::Redactor;
 use crate::report::escape::console_line;
 use crate::settings::file::{self as config_file, FileOptions};
+use crate::settings::{ConfigError, Flags, Settings};
 
 /// Everything a command needs from the command line and the process, resolved once.
 #[derive(Debug)]
@@ -62,6 +63,12 @@ impl Context {
             quiet: cli.quiet,
             format: cli.format,
         })
+    }
+
+    /// The settings: `flags` over the environment and the configuration file.
+    pub fn settings(&self, flags: &Flags) -> Result<Settings, ConfigError> {
+        let cpus = std::thread::available_parallelism().map_or(1, usize::from);
+        Settings::resolve(flags, &self.env, &self.file, cpus)
     }
 
     /// Connects to the daemon `DOCKER_HOST`, `DOCKER_CERT_PATH` and `DOCKER_TLS_VERIFY` name.

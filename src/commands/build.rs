@@ -8,7 +8,7 @@ use crate::exit;
 use crate::git::Git;
 use crate::report;
 use crate::run::RunOptions;
-use crate::run::daemon::{Connecting, exit_code, resolve_settings, run_on_daemon};
+use crate::run::daemon::{Connecting, exit_code, run_on_daemon};
 use crate::run::plan::{PlanRequest, plan_with_workspace};
 use crate::settings::{Flags, Level};
 
@@ -21,7 +21,7 @@ pub fn run(ctx: &Context, args: &BuildArgs) -> Result<u8, Error> {
         jobs: args.jobs,
         default_level: None,
     };
-    let settings = resolve_settings(ctx, &flags)?;
+    let settings = ctx.settings(&flags)?;
     // Not for `--dry-run`, which never talks to the daemon.
     let daemon = (!args.dry_run)
         .then(|| Connecting::start(ctx))

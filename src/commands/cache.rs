@@ -35,8 +35,7 @@ use crate::settings::{Flags, Settings};
 
 /// Runs one `cache` action.
 pub fn run(ctx: &Context, args: &CacheArgs) -> Result<u8, Error> {
-    let cpus = std::thread::available_parallelism().map_or(1, usize::from);
-    let settings = Settings::resolve(&Flags::default(), &ctx.env, &ctx.file, cpus)?;
+    let settings = ctx.settings(&Flags::default())?;
     let compression = match &args.action {
         CacheAction::Export { compression, .. } => *compression,
         _ => None,

@@ -22,7 +22,7 @@ use crate::plan::Plan;
 use crate::report::model::RunReport;
 use crate::report::{self, annotations::annotations, run::table};
 use crate::run::RunOptions;
-use crate::run::daemon::{Connecting, exit_code, resolve_settings, run_on_daemon};
+use crate::run::daemon::{Connecting, exit_code, run_on_daemon};
 use crate::run::plan::{PlanRequest, plan_with_workspace};
 use crate::settings::pipeline::{PipelineFlags, PipelineSettings};
 use crate::settings::{Flags, Level};
@@ -76,7 +76,7 @@ pub fn run(ctx: &Context, args: &CiArgs) -> Result<u8, Error> {
         jobs: args.jobs,
         default_level: Some(Level::Ci),
     };
-    let settings = resolve_settings(ctx, &flags)?;
+    let settings = ctx.settings(&flags)?;
     let daemon = Connecting::start(ctx)?;
     let git = Git::open(&ctx.dir)?;
     let request = PlanRequest {

@@ -10,7 +10,7 @@ use crate::git::Git;
 use crate::notify;
 use crate::report;
 use crate::run::plan::{PlanRequest, make_plan};
-use crate::settings::{Flags, Settings};
+use crate::settings::Flags;
 
 /// Runs `plan` and prints the result.
 pub fn run(ctx: &Context, args: &PlanArgs) -> Result<u8, Error> {
@@ -19,8 +19,7 @@ pub fn run(ctx: &Context, args: &PlanArgs) -> Result<u8, Error> {
         verbose: ctx.verbose,
         ..Flags::default()
     };
-    let cpus = std::thread::available_parallelism().map_or(1, usize::from);
-    let settings = Settings::resolve(&flags, &ctx.env, &ctx.file, cpus)?;
+    let settings = ctx.settings(&flags)?;
     let git = Git::open(&ctx.dir)?;
     let request = PlanRequest {
         base: args.base.clone(),

@@ -19,7 +19,7 @@ use crate::report::model::RunReport;
 use crate::scheduler::Hooks;
 use crate::scheduler::credentials::Credentials;
 use crate::settings::cache::{CacheFlags, CacheSettings};
-use crate::settings::{ConfigError, Flags, Level, Settings};
+use crate::settings::{Level, Settings};
 use crate::workspace::Workspace;
 
 /// A daemon connection under way. Started before the plan, its handshake (a `/version` call the
@@ -47,12 +47,6 @@ impl Connecting {
             joined.unwrap_or_else(|error| std::panic::resume_unwind(error.into_panic()))?;
         Ok((self.runtime, engine))
     }
-}
-
-/// A run's settings: `flags` over the environment and the configuration file.
-pub fn resolve_settings(ctx: &Context, flags: &Flags) -> Result<Settings, ConfigError> {
-    let cpus = std::thread::available_parallelism().map_or(1, usize::from);
-    Settings::resolve(flags, &ctx.env, &ctx.file, cpus)
 }
 
 /// The run `plan` asks for, on the daemon `daemon` connects to: restores the cache, builds what
