@@ -17,7 +17,8 @@
 //! - `requests.rs`: which images each of several concurrent `docker save`/`load` requests carries;
 //! - `keys.rs`: CI cache keys and restore-key prefixes, with the run's trust in the prefix;
 //! - `daemon.rs`: moving images between the store and the Docker daemon (save, load, streaming an
-//!   import into `docker load`), opening the store under its lock, retention and the size limit.
+//!   import into `docker load`), opening the store under its lock, retention and the size limit;
+//! - `transfer.rs`: exporting and importing archives with the daemon on either side.
 
 pub mod archive;
 pub mod atomic;
@@ -32,6 +33,7 @@ pub mod lock;
 pub mod prune;
 pub mod requests;
 pub mod store;
+pub mod transfer;
 
 pub use archive::{Compression, ExportSummary, ImportOutcome, Limits};
 pub use digest::Digest;

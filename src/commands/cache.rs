@@ -1,29 +1,23 @@
-//! `buildopt cache`: set up, inspect, prune, export and import the build cache, and print CI
-//! cache keys. Every change to the store happens under its lock and ends by enforcing the
+//! `buildopt cache`: set up, inspect, prune, export and import the build cache (see
+//! [`crate::cache::transfer`]), and print CI cache keys. Every change to the store happens under its lock and ends by enforcing the
 //! retention and the size limit, so the store never grows past them.
 //!
 //! Entry names, tags and paths come from the store and the checkout: the human forms show them
 //! through [`console_name`]/[`console_line`], the JSON forms through [`escape::console_json`].
 
-use std::collections::BTreeMap;
 use std::path::Path;
 
 use serde::Serialize;
 
-use crate::cache::atomic::AtomicFile;
-use crate::cache::daemon::{
-    self, DaemonTee, cache_err, enforce_bounds, enforce_limit, enforce_retention, merge, now,
-    save_into_store,
-};
-use crate::cache::frames::FrameWorker;
+use crate::cache::daemon::{self, enforce_limit, enforce_retention, merge, now};
 use crate::cache::keys::{self, KeyInput};
 use crate::cache::lock::StoreLock;
 use crate::cache::prune::{self, PruneSummary};
-use crate::cache::{CacheError, Limits, Store, archive};
+use crate::cache::transfer::{Imported, export_archive, import_archive};
+use crate::cache::{CacheError, Store};
 use crate::ci;
 use crate::cli::{CacheAction, CacheArgs, Format};
 use crate::context::{Context, write_stdout};
-use crate::engine::DockerEngine;
 use crate::error::Error;
 use crate::exit;
 use crate::git::Git;
@@ -261,61 +255,30 @@ fn optimize(ctx: &Context, cache: &CacheSettings, buildkit: Option<&Path>) -> Re
     Ok(exit::SUCCESS)
 }
 
-fn runtime() -> Result<tokio::runtime::Runtime, Error> {
-    tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .map_err(|source| Error::Io {
-            path: "tokio runtime".into(),
-            source,
-        })
-}
-
-async fn connect(ctx: &Context) -> Result<DockerEngine, CacheError> {
-    ctx.connect_daemon().await.map_err(cache_err)
-}
-
 fn export(
     ctx: &Context,
     cache: &CacheSettings,
     path: &Path,
     images: &[String],
 ) -> Result<u8, Error> {
-    let (store, mut lock) = match open_or_skip(ctx, cache) {
+    let (store, lock) = match open_or_skip(ctx, cache) {
         Ok(opened) => opened,
         Err(done) => return done,
     };
-    let threads = std::thread::available_parallelism().map_or(1, |n| n.get() as u32);
-    let mut file = AtomicFile::create(path).map_err(|e| CacheError::io(path, e))?;
-    let mut placed = None;
-    if !images.is_empty() {
-        // Saved blobs go into the archive while the other saves still run (see cache::frames).
-        let reserved = archive::manifest_reservation(&store.read_index()?, images.len());
-        let handle = file.file().try_clone();
-        let handle = handle.map_err(|e| CacheError::io(path, e))?;
-        let worker = FrameWorker::start(handle, reserved, cache.compression, threads);
-        let submitter = worker.submitter();
-        let saved = runtime()?.block_on(async {
-            let engine = connect(ctx).await?;
-            let digests = BTreeMap::new();
-            save_into_store(&engine, &store, lock, images, &digests, Some(submitter)).await
-        });
-        placed = worker.finish();
-        let saved = saved?;
-        lock = saved.lock;
+    let exported = export_archive((&store, lock), cache, path, images, ctx.connect_daemon())?;
+    if let Some((images, new_blobs, requests)) = exported.saved {
         ctx.info(&format!(
-            "saved {} images into the store ({} new blobs) through {} docker save requests",
-            saved.images.len(),
-            saved.new_blobs,
-            saved.requests
+            "saved {images} images into the store ({new_blobs} new blobs) through {requests} \
+             docker save requests"
         ));
     }
-    let pruned = enforce_bounds(&store, &lock, cache, &store.read_index()?, now())?;
-    if !pruned.images_removed.is_empty() {
-        ctx.info(&format!("pruned: {}", describe(&pruned).trim_end()));
+    if !exported.pruned.images_removed.is_empty() {
+        ctx.info(&format!(
+            "pruned: {}",
+            describe(&exported.pruned).trim_end()
+        ));
     }
-    let (compression, placed) = (cache.compression, placed.as_ref());
-    let summary = archive::export_into(&store, &lock, file, path, compression, threads, placed)?;
+    let summary = exported.summary;
     let human = format!(
         "exported {} images, {} blobs ({} bytes) to {} ({} bytes, {:?})\n",
         summary.images,
@@ -329,22 +292,6 @@ fn export(
     Ok(exit::SUCCESS)
 }
 
-#[derive(Debug, Serialize)]
-struct ImportReport {
-    /// False when the archive was missing or refused (a cache miss).
-    restored: bool,
-    warning: Option<String>,
-    images: Vec<String>,
-    blobs_added: usize,
-    blobs_present: usize,
-    loaded: Vec<String>,
-    already_in_daemon: Vec<String>,
-    /// The `docker load` uploads the loaded images went through (see `cache::requests`).
-    load_requests: usize,
-    /// The archive's tags left where they were, naming another image in the daemon.
-    tags_kept: Vec<String>,
-}
-
 fn import(
     ctx: &Context,
     cache: &CacheSettings,
@@ -352,114 +299,39 @@ fn import(
     load: bool,
     force: bool,
 ) -> Result<u8, Error> {
-    let miss = |warning: String| {
-        ctx.info(&format!("warning: {warning}; continuing without the cache"));
-        let report = ImportReport {
-            restored: false,
-            warning: Some(warning.clone()),
-            images: Vec::new(),
-            blobs_added: 0,
-            blobs_present: 0,
-            loaded: Vec::new(),
-            already_in_daemon: Vec::new(),
-            load_requests: 0,
-            tags_kept: Vec::new(),
-        };
-        let human = format!("cache miss: {}\n", console_line(&warning));
-        render(ctx, &report, human).map(|()| exit::SUCCESS)
-    };
-    if !path.is_file() {
-        return miss(format!("no cache archive at {}", path.display()));
-    }
-    let (store, lock) = match open_locked(ctx, cache) {
-        Ok(opened) => opened,
-        Err(Error::Cache(error)) if error.is_skip() => return miss(error.to_string()),
-        Err(other) => return Err(other),
-    };
-    let runtime = runtime()?;
-    // The images go to the daemon while the archive is read (see `DaemonTee`). A daemon that
-    // cannot be reached does not stop the store from being restored; its error comes after.
-    let mut tee = if load {
-        Some(DaemonTee::new(
-            &runtime,
-            runtime.block_on(connect(ctx)),
-            force,
-        ))
-    } else {
-        None
-    };
-    let limits = Limits::for_store(&store, cache.size_limit_bytes);
-    let imported = match &mut tee {
-        Some(tee) => archive::import_teeing(&store, &lock, path, &limits, tee),
-        None => archive::import(&store, &lock, path, &limits),
-    };
-    let outcome = match imported {
-        Ok(outcome) => outcome,
-        Err(CacheError::BadArchive { path, reason }) => {
-            // The upload, if any, was failed when the tee saw no `all_verified`; its error is
-            // the expected one.
-            if let Some(tee) = tee {
-                tee.abandon();
-            }
-            return miss(format!("refused cache archive {path}: {reason}"));
+    let open = || daemon::open_locked(&ctx.dir, cache, &|line| ctx.info(line));
+    let connect = load.then(|| ctx.connect_daemon());
+    let (report, human) = match import_archive(open, cache, path, connect, force)? {
+        Imported::Missed(report) => {
+            let warning = report.warning.clone().unwrap_or_default();
+            ctx.info(&format!("warning: {warning}; continuing without the cache"));
+            (report, format!("cache miss: {}\n", console_line(&warning)))
         }
-        Err(full) if full.is_disk_full() => {
-            // The archive checked out, so its images reached the daemon; only the store could
-            // not keep them, and stays as it was.
-            let warning = format!("the store's disk is full: {full}");
-            let Some(tee) = tee else {
-                return miss(warning);
-            };
+        Imported::NotStored(report) => {
+            let warning = report.warning.clone().unwrap_or_default();
             ctx.info(&format!("warning: {warning}; the store stays as it was"));
-            let (loaded, present) = tee.finish()?;
-            let report = ImportReport {
-                restored: false,
-                warning: Some(warning.clone()),
-                images: Vec::new(),
-                blobs_added: 0,
-                blobs_present: 0,
-                loaded,
-                already_in_daemon: present,
-                load_requests: 0,
-                tags_kept: Vec::new(),
-            };
-            let human = format!("cache not stored: {}\n", console_line(&warning));
-            return render(ctx, &report, human).map(|()| exit::SUCCESS);
+            (
+                report,
+                format!("cache not stored: {}\n", console_line(&warning)),
+            )
         }
-        Err(other) => return Err(other.into()),
-    };
-    let mut report = ImportReport {
-        restored: true,
-        warning: None,
-        images: outcome.images.iter().map(|i| i.name.clone()).collect(),
-        blobs_added: outcome.blobs_added,
-        blobs_present: outcome.blobs_present,
-        loaded: Vec::new(),
-        already_in_daemon: Vec::new(),
-        load_requests: 0,
-        tags_kept: Vec::new(),
-    };
-    if let Some(tee) = tee {
-        report.load_requests = tee.load_requests();
-        report.tags_kept = tee.kept_tags().to_vec();
-        for tag in tee.kept_tags() {
-            ctx.info(&format!(
-                "warning: kept {tag}: the daemon has it on another image (--force moves it)"
-            ));
+        Imported::Restored(report) => {
+            for tag in &report.tags_kept {
+                ctx.info(&format!(
+                    "warning: kept {tag}: the daemon has it on another image (--force moves it)"
+                ));
+            }
+            let human = format!(
+                "restored {} images ({} new blobs, {} already stored); loaded {}, already in the daemon {}\n",
+                report.images.len(),
+                report.blobs_added,
+                report.blobs_present,
+                report.loaded.len(),
+                report.already_in_daemon.len()
+            );
+            (report, human)
         }
-        let (loaded, present) = tee.finish()?;
-        report.loaded = loaded;
-        report.already_in_daemon = present;
-    }
-    drop(lock);
-    let human = format!(
-        "restored {} images ({} new blobs, {} already stored); loaded {}, already in the daemon {}\n",
-        report.images.len(),
-        report.blobs_added,
-        report.blobs_present,
-        report.loaded.len(),
-        report.already_in_daemon.len()
-    );
+    };
     render(ctx, &report, human)?;
     Ok(exit::SUCCESS)
 }
