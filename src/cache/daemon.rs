@@ -32,7 +32,7 @@ pub fn now() -> u64 {
 
 /// Opens the store and takes its lock, waiting at most the configured time (`say` tells why it
 /// waits). A store that may
-/// not be used (see [`check_store_root`]) or a lock held too long is a [`CacheError`] for which
+/// not be used (see `check_store_root`) or a lock held too long is a [`CacheError`] for which
 /// [`CacheError::is_skip`] holds: callers go on without the cache.
 pub fn open_locked(
     repo: &Path,
@@ -50,7 +50,7 @@ pub fn open_locked(
     Ok((store, lock))
 }
 
-/// Opens the store after [`check_store_root`]; `repo` is the checkout buildopt runs in.
+/// Opens the store after `check_store_root`; `repo` is the checkout buildopt runs in.
 pub fn open_store(repo: &Path, cache: &CacheSettings) -> Result<Store, CacheError> {
     check_store_root(repo, &cache.dir)?;
     Store::open(&cache.dir)
