@@ -31,9 +31,8 @@ pub fn now() -> u64 {
 }
 
 /// Opens the store and takes its lock, waiting at most the configured time (`say` tells why it
-/// waits). A store that may
-/// not be used (see `check_store_root`) or a lock held too long is a [`CacheError`] for which
-/// [`CacheError::is_skip`] holds: callers go on without the cache.
+/// waits). A store that may not be used (see `check_store_root`) or a lock held too long is a
+/// [`CacheError`] for which [`CacheError::is_skip`] holds: callers go on without the cache.
 pub fn open_locked(
     repo: &Path,
     cache: &CacheSettings,
