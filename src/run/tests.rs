@@ -289,3 +289,77 @@ fn an_unknown_only_name_fails_before_any_engine_call() {
         "{error}"
     );
 }
+
+/// A cache that records what the run asked of it.
+#[derive(Default)]
+struct RecordingCache {
+    store: std::path::PathBuf,
+    restored: Mutex<Vec<BTreeSet<String>>>,
+    exported: Mutex<Vec<Vec<(String, ImageResult)>>>,
+}
+
+impl RunCache for RecordingCache {
+    fn store_dir(&self) -> &Path {
+        &self.store
+    }
+
+    fn restore(&self, repositories: &BTreeSet<String>) -> crate::report::model::CacheRestore {
+        self.restored
+            .lock()
+            .expect("lock")
+            .push(repositories.clone());
+        crate::report::model::CacheRestore {
+            loaded: vec!["t/base".into()],
+            ..Default::default()
+        }
+    }
+
+    fn export(&self, report: &RunReport) -> crate::report::model::CacheExport {
+        let results = report.images.iter().map(|i| (i.name.clone(), i.result));
+        self.exported.lock().expect("lock").push(results.collect());
+        crate::report::model::CacheExport {
+            saved: vec!["t/app".into()],
+            ..Default::default()
+        }
+    }
+}
+
+#[test]
+fn the_cache_restores_the_selection_before_the_build_and_saves_its_outcome_after() {
+    let repo = repository();
+    let mut fixture = Fixture::new(repo.path());
+    fixture.cache.enabled = true;
+    let store = tempfile::tempdir().expect("store");
+    let cache = RecordingCache {
+        store: store.path().to_path_buf(),
+        ..RecordingCache::default()
+    };
+    let engine = FakeEngine::new();
+    let options = RunOptions {
+        only: vec!["app".into()],
+        ..RunOptions::default()
+    };
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let observers = Observers {
+        progress: &|_| {},
+        say: &|_| {},
+    };
+    let run = Run::new(fixture.inputs(&options)).expect("selection");
+    let report = run
+        .execute(&runtime, &engine, &daemon_info(), Some(&cache), &observers)
+        .expect("run");
+
+    let restored = cache.restored.into_inner().expect("lock");
+    let wanted = BTreeSet::from(["t/app".to_string(), "t/base".to_string()]);
+    assert_eq!(restored, [wanted]);
+    let exported = cache.exported.into_inner().expect("lock");
+    assert_eq!(exported.len(), 1);
+    assert!(exported[0].contains(&("app".to_string(), ImageResult::Built)));
+    let section = report.cache.expect("cache section");
+    assert_eq!(section.store, store.path().display().to_string());
+    assert_eq!(section.restore.loaded, ["t/base"]);
+    assert_eq!(section.export.expect("exported").saved, ["t/app"]);
+}
