@@ -29,7 +29,9 @@ use crate::engine::{Builder, DaemonInfo, Engine, EngineError, capabilities};
 use crate::git::{Git, GitError};
 use crate::notify::secret::Redactor;
 use crate::plan::{Plan, PlannedImage, Reason, ReasonKind};
-use crate::report::model::{CacheReport, ImageReport, RUN_REPORT_VERSION, RunInfo, RunReport};
+use crate::report::model::{
+    CacheReport, ContextSize, ImageReport, RUN_REPORT_VERSION, RunInfo, RunReport,
+};
 use crate::scheduler::credentials::{Credentials, CredentialsError};
 use crate::scheduler::tags::{TagError, TagVars};
 use crate::scheduler::{self, Hooks, Options, Progress};
@@ -318,7 +320,7 @@ impl<'a> Run<'a> {
         &self,
         order: &[&PlannedImage],
         settings: &JobSettings<'_>,
-    ) -> Result<(Vec<scheduler::Job>, Vec<crate::report::model::ContextSize>), RunError> {
+    ) -> Result<(Vec<scheduler::Job>, Vec<ContextSize>), RunError> {
         let workspace = self.inputs.workspace;
         let mut jobs = Vec::new();
         let mut contexts = Vec::new();
