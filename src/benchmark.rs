@@ -36,7 +36,7 @@ use crate::run::plan::{PlanRequest, plan_with_workspace};
 use crate::scheduler::remote::digest_tag;
 use crate::settings::{Flags, Level};
 use crate::workspace::Workspace;
-use crate::workspace::context as build_context;
+use crate::workspace::context;
 
 /// Why the benchmark could not run.
 #[derive(Debug, thiserror::Error)]
@@ -369,7 +369,7 @@ fn baseline_requests(root: &Path, workspace: &Workspace) -> Result<Vec<BuildRequ
     let mut requests = Vec::new();
     for image in &workspace.images {
         let def = &image.def;
-        let files = build_context::collect_skipping(&root.join(&def.context), &image.ignore, &[])
+        let files = context::collect_skipping(&root.join(&def.context), &image.ignore, &[])
             .map_err(crate::run::RunError::from)?;
         let dockerfile = root.join(&def.dockerfile);
         let contents = std::fs::read(&dockerfile).map_err(io(&dockerfile))?;

@@ -19,7 +19,7 @@ use crate::scheduler::credentials::Credentials;
 use crate::scheduler::remote::{digest_tag, registry_host};
 use crate::scheduler::tags::{self, TagVars};
 use crate::scheduler::{DIGEST_LABEL, Job, ParentRef, Publish, RemoteRef, StageBuild};
-use crate::workspace::context::{self as build_context, ContextError};
+use crate::workspace::context::{self, ContextError};
 use crate::workspace::dockerfile::ParseError;
 use crate::workspace::{Image, Workspace, repository_of};
 
@@ -155,7 +155,7 @@ pub(super) fn make_job(
         .iter()
         .filter_map(|path| path_inside(&context_dir, path))
         .collect();
-    let files = build_context::collect_skipping(&context_dir, &image.ignore, &skip)?;
+    let files = context::collect_skipping(&context_dir, &image.ignore, &skip)?;
     let size = ContextSize {
         bytes: files.bytes,
         files: files.file_count,
