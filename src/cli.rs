@@ -201,9 +201,6 @@ pub struct PlanArgs {
     /// record has no build of exists.
     #[arg(long)]
     pub push: bool,
-    /// Not a flag: set by `build --dry-run`, whose plan contacts no daemon.
-    #[arg(skip)]
-    pub without_daemon: bool,
     /// What to print: a table, the versioned JSON plan, or a GitHub Actions matrix.
     #[arg(long, value_enum)]
     pub output: Option<PlanOutput>,

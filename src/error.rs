@@ -1,12 +1,13 @@
-//! The top-level error and its one mapping to exit codes (see [`crate::exit`]).
+//! The top-level error and its one mapping to exit codes (see [`crate::exit`]). It wraps the
+//! library modules' error types only; commands define none of their own.
 
+use crate::benchmark::BenchmarkError;
 use crate::cache::CacheError;
 use crate::ci::CiError;
-use crate::commands::benchmark::BenchmarkError;
-use crate::commands::build::BuildCommandError;
 use crate::exit;
 use crate::git::GitError;
 use crate::plan::GraphError;
+use crate::run::RunError;
 use crate::settings::file::FileError;
 use crate::settings::{ConfigError, ResolveError};
 use crate::workspace::WorkspaceError;
@@ -32,9 +33,9 @@ pub enum Error {
     /// The CI's facts could not be read or the range not resolved.
     #[error(transparent)]
     Ci(#[from] CiError),
-    /// `buildopt build` could not run (no daemon, unreadable context, bad tag template).
+    /// The build run could not run (no daemon, unreadable context, bad tag template).
     #[error(transparent)]
-    Build(#[from] BuildCommandError),
+    Run(#[from] RunError),
     /// The build cache failed (a refused archive is not an error: it is a cache miss).
     #[error(transparent)]
     Cache(#[from] CacheError),
@@ -73,12 +74,22 @@ impl Error {
             Self::Workspace(WorkspaceError::Git(_)) => exit::ENVIRONMENT,
             Self::Workspace(_) => exit::USAGE,
             Self::Git(_) | Self::Ci(_) | Self::Io { .. } => exit::ENVIRONMENT,
-            Self::Build(
-                BuildCommandError::UnknownImage { .. }
-                | BuildCommandError::Tag(_)
-                | BuildCommandError::Dockerfile { .. },
+            Self::Run(
+                RunError::UnknownImage { .. }
+                | RunError::Tag(_)
+                | RunError::Dockerfile { .. }
+                | RunError::Setting(_)
+                | RunError::Ci(CiError::UnknownRevision { .. }),
             ) => exit::USAGE,
-            Self::Build(_) => exit::ENVIRONMENT,
+            Self::Run(
+                RunError::Context(_)
+                | RunError::Engine(_)
+                | RunError::Credentials(_)
+                | RunError::Runtime(_)
+                | RunError::EngineCannot(_)
+                | RunError::Ci(_)
+                | RunError::Git(_),
+            ) => exit::ENVIRONMENT,
             Self::Cache(CacheError::Engine(crate::engine::EngineError::BuildFailed { .. })) => {
                 exit::BUILD_FAILED
             }

@@ -2,14 +2,17 @@
 //! explains why.
 //!
 //! The flow is `settings` → `ci` + `git` → `workspace` (images, Dockerfiles, contexts) → `plan`
-//! (affected images, levels) → `report` (pure renderers) → `notify` (publishers); `commands` wires
-//! them together per subcommand. Module docs say what each one owns.
+//! (affected images, levels) → `run` (the build run on an engine, with the cache) → `report` (pure
+//! renderers) → `notify` (publishers); `commands` is glue over them, one module per subcommand.
+//! Module docs say what each one owns; `docs/architecture.md` what each may import.
 
-pub mod build;
+pub mod benchmark;
 pub mod cache;
 pub mod ci;
 pub mod cli;
 pub mod commands;
+pub mod console;
+pub mod context;
 pub mod engine;
 pub mod env;
 pub mod error;
@@ -19,5 +22,9 @@ pub mod image_archive;
 pub mod notify;
 pub mod plan;
 pub mod report;
+pub mod run;
+pub mod scheduler;
 pub mod settings;
+#[cfg(test)]
+mod structure;
 pub mod workspace;

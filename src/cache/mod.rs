@@ -17,12 +17,16 @@
 //!   unreferenced blobs, and the same for a BuildKit `type=local` cache folder;
 //! - `docker_tar.rs`: splitting `docker save` tars into blobs and writing `docker load` tars;
 //! - `requests.rs`: which images each of several concurrent `docker save`/`load` requests carries;
-//! - `keys.rs`: CI cache keys and restore-key prefixes, with the run's trust in the prefix.
+//! - `keys.rs`: CI cache keys and restore-key prefixes, with the run's trust in the prefix;
+//! - `daemon.rs`: moving images between the store and the Docker daemon (save, load, streaming an
+//!   import into `docker load`), opening the store under its lock, retention and the size limit;
+//! - `transfer.rs`: exporting and importing archives with the daemon on either side.
 
 pub mod archive;
 pub mod atomic;
 #[cfg(test)]
 mod corpus;
+pub mod daemon;
 pub mod digest;
 pub mod docker_tar;
 pub mod frames;
@@ -32,6 +36,7 @@ pub mod lock;
 pub mod prune;
 pub mod requests;
 pub mod store;
+pub mod transfer;
 
 pub use archive::{Compression, ExportSummary, ImportOutcome, Limits};
 pub use digest::Digest;

@@ -1,5 +1,5 @@
 //! `buildopt ci`: the whole pipeline the wrappers run — restore the cache, plan, build, save the
-//! cache (all inside [`build::execute`]), then write the report files (RunReport JSON, JUnit,
+//! cache (all inside [`crate::run`]), then write the report files (RunReport JSON, JUnit,
 //! dotenv, HTML), the GitHub step outputs and annotations, and publish as `buildopt notify` does
 //! (job summary, sticky comment, SARIF, Slack). A build failure's exit code wins over a
 //! publisher's.
@@ -10,17 +10,20 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use super::notify::{PublishRequest, mask_commands, publish, tell};
-use super::{Context, build, plan::plan_with_workspace, write_stdout};
 use crate::cache::atomic;
-use crate::cli::{BuildArgs, CiArgs, Format};
+use crate::cli::{CiArgs, Format};
+use crate::context::{Context, builder, write_stdout};
 use crate::error::Error;
 use crate::exit;
 use crate::git::Git;
 use crate::notify;
+use crate::notify::publish::{PublishRequest, mask_commands, publish, tell};
 use crate::plan::Plan;
 use crate::report::model::RunReport;
-use crate::report::{self, annotations::annotations, build::table};
+use crate::report::{self, annotations::annotations, run::table};
+use crate::run::RunOptions;
+use crate::run::daemon::{Connecting, exit_code, run_on_daemon};
+use crate::run::plan::{PlanRequest, plan_with_workspace};
 use crate::settings::pipeline::PipelineSettings;
 
 /// The files one run writes, absolute.
@@ -58,61 +61,57 @@ pub fn run(ctx: &Context, args: &CiArgs) -> Result<u8, Error> {
     if github {
         mask_secrets(&settings.pipeline)?;
     }
-    let build_args = build_args(args);
     let git = Git::open(&ctx.dir)?;
-    let (plan, workspace) =
-        plan_with_workspace(ctx, &settings.core, &git, &build::plan_args(&build_args))?;
-    let daemon = build::Connecting::start(ctx)?;
+    let request = PlanRequest {
+        base: args.base.clone(),
+        head: args.head.clone(),
+        push: settings.pipeline.push,
+        without_daemon: false,
+    };
+    let (plan, workspace) = plan_with_workspace(ctx, &settings.core, &git, &request)?;
+    let daemon = Connecting::start(ctx)?;
     let files = ReportFiles::new(&ctx.dir, args);
-    let report = build::execute(
+    let options = run_options(args, &settings.pipeline, files.all());
+    let report = run_on_daemon(
         ctx,
         daemon,
-        &build_args,
-        settings,
+        &options,
+        &settings.core,
         &git,
         &plan,
         &workspace,
-        &files.all(),
     )?;
     write_reports(&report, &files)?;
     if github {
         write_github(ctx, &plan, &report, &files)?;
     }
     let rendered = match ctx.format {
-        Format::Json => report::build::json(&report) + "\n",
+        Format::Json => report::run::json(&report) + "\n",
         Format::Human => table(&report),
     };
-    write_stdout(&super::console::inert_in_github(github, rendered))?;
+    write_stdout(&crate::console::inert_in_github(github, rendered))?;
     let request = PublishRequest {
         sarif: args.sarif.iter().map(|path| ctx.dir.join(path)).collect(),
         ..PublishRequest::default()
     };
     let published = publish(ctx, &report, &request)?;
     tell(ctx, &published);
-    Ok(match build::exit_code(&report) {
+    Ok(match exit_code(&report) {
         exit::SUCCESS => published.exit_code(),
         code => code,
     })
 }
 
-/// The build flags of `ci`'s own (the settings they give are already in `ctx.settings`).
-fn build_args(args: &CiArgs) -> BuildArgs {
-    BuildArgs {
-        level: args.level,
-        ci: false,
-        force: args.force,
-        tag: args.tag.clone(),
-        push: args.push,
-        jobs: args.jobs,
-        keep_going: args.keep_going,
-        cache_retention_days: args.cache_retention_days,
-        no_cleanup: false,
-        dry_run: false,
-        benchmark: false,
+/// The run the pipeline settings amount to; the report files are never sent in a context.
+fn run_options(args: &CiArgs, pipeline: &PipelineSettings, keep_out: Vec<PathBuf>) -> RunOptions {
+    RunOptions {
         only: args.only.clone(),
-        builder: args.builder,
-        base: args.base.clone(),
-        head: args.head.clone(),
+        tags: pipeline.tags.clone(),
+        push: pipeline.push,
+        keep_going: pipeline.keep_going,
+        cleanup: true,
+        builder: args.builder.map(builder),
+        keep_out,
     }
 }
 
@@ -131,7 +130,7 @@ fn mask_secrets(pipeline: &PipelineSettings) -> Result<(), Error> {
 fn write_reports(report: &RunReport, files: &ReportFiles) -> Result<(), Error> {
     let dotenv = report::dotenv::dotenv(report);
     for (path, text) in [
-        (&files.report, report::build::json(report) + "\n"),
+        (&files.report, report::run::json(report) + "\n"),
         (&files.junit, report::junit::junit(report)),
         (&files.dotenv, dotenv.text),
         (&files.html, report::html::html(report)),

@@ -1,45 +1,21 @@
-//! One module per subcommand: each gathers inputs (settings, git, CI), calls the pure core, and
-//! hands the result to renderers and publishers.
+//! One module per subcommand, and nothing else: each reads the resolved settings, calls the
+//! library (`run`, `cache`, `benchmark`, `notify::publish`, …) and hands the result to renderers
+//! (`report`) and publishers (`notify`). A command never imports another command; what several
+//! share lives outside this folder (`context`, `console`).
 
 pub mod benchmark;
 pub mod build;
-mod build_cache;
 pub mod cache;
 pub mod ci;
-mod console;
 pub mod notify;
 pub mod plan;
 
 use std::io::Write;
-use std::path::{Path, PathBuf};
 
 use crate::cli::{Cli, Command};
-use crate::engine::DockerEngine;
-use crate::engine::EngineError;
+use crate::context::{Context, console_lines};
 use crate::env::Env;
-use crate::error::Error;
 use crate::notify::secret::Redactor;
-use crate::report::escape::console_line;
-use crate::settings::file::{self as config_file, FileOptions};
-use crate::settings::{RunFlags, RunSettings};
-
-/// Everything a command needs from the command line and the process, resolved once.
-#[derive(Debug)]
-pub struct Context {
-    /// The folder buildopt runs in (`-C`).
-    pub dir: PathBuf,
-    pub config_path: Option<PathBuf>,
-    pub file: FileOptions,
-    pub env: Env,
-    pub verbose: u8,
-    pub quiet: bool,
-    pub format: crate::cli::Format,
-    /// Every setting of the run, resolved and checked before the command starts.
-    pub settings: RunSettings,
-    /// Every secret value of this run (see [`Redactor::of_run`]), built once: applied to what
-    /// hooks and builds print and to every line on stderr.
-    pub redactor: Redactor,
-}
 
 /// Runs the command and returns the exit code; errors are reported on stderr.
 pub fn run(cli: Cli, env: Env) -> u8 {
@@ -47,6 +23,7 @@ pub fn run(cli: Cli, env: Env) -> u8 {
     let redactor = Redactor::of_run(&env);
     let result = Context::new(&cli, env, redactor.clone()).and_then(|ctx| match &cli.command {
         Command::Plan(args) => plan::run(&ctx, args),
+        Command::Build(args) if args.benchmark => benchmark::run(&ctx, args),
         Command::Build(args) => build::run(&ctx, args),
         Command::Cache(args) => cache::run(&ctx, args),
         Command::Ci(args) => ci::run(&ctx, args),
@@ -59,92 +36,5 @@ pub fn run(cli: Cli, env: Env) -> u8 {
             let _ = writeln!(std::io::stderr(), "error: {}", console_lines(&message));
             err.exit_code()
         }
-    }
-}
-
-impl Context {
-    fn new(cli: &Cli, env: Env, redactor: Redactor) -> Result<Self, Error> {
-        let dir = match &cli.directory {
-            Some(dir) => dir.clone(),
-            None => std::env::current_dir().map_err(|source| Error::Io {
-                path: ".".into(),
-                source,
-            })?,
-        };
-        let config_path = match &cli.config {
-            Some(path) if path.is_absolute() => Some(path.clone()),
-            Some(path) => Some(dir.join(path)),
-            None => Some(dir.join("buildopt.toml")).filter(|p| p.is_file()),
-        };
-        let file = match &config_path {
-            Some(path) => read_config(path)?,
-            None => FileOptions::default(),
-        };
-        let cpus = std::thread::available_parallelism().map_or(1, usize::from);
-        let settings = RunSettings::resolve(&RunFlags::of_command(cli), &env, &file, &dir, cpus)?;
-        Ok(Self {
-            settings,
-            dir,
-            config_path,
-            file,
-            redactor,
-            env,
-            verbose: cli.verbose,
-            quiet: cli.quiet,
-            format: cli.format,
-        })
-    }
-
-    /// Connects to the daemon `DOCKER_HOST`, `DOCKER_CERT_PATH` and `DOCKER_TLS_VERIFY` name.
-    /// A command connects once and passes the engine on: each connection costs the daemon a
-    /// version handshake. Use the engine within the runtime that made it.
-    pub fn connect_daemon(
-        &self,
-    ) -> impl Future<Output = Result<DockerEngine, EngineError>> + Send + 'static {
-        let host = self.env.get("DOCKER_HOST").map(str::to_owned);
-        let cert_path = self.env.get("DOCKER_CERT_PATH").map(PathBuf::from);
-        let tls_verify = self.env.is_true("DOCKER_TLS_VERIFY");
-        async move { DockerEngine::connect(host.as_deref(), cert_path.as_deref(), tls_verify).await }
-    }
-
-    /// Writes a line on stderr unless `--quiet`. Callers format names into it raw: the whole
-    /// line goes through [`console_line`] once, here.
-    pub fn info(&self, line: &str) {
-        if !self.quiet {
-            let line = self.redactor.redact(line);
-            let _ = writeln!(std::io::stderr(), "{}", console_line(&line));
-        }
-    }
-}
-
-/// An error message, which may hold names from the repository, the config or a store, for
-/// stderr: its own line breaks stay (some messages end with the command that fixes the problem),
-/// each line passes through [`console_line`], so no line starts a workflow command or holds an
-/// escape sequence.
-fn console_lines(message: &str) -> String {
-    message
-        .split('\n')
-        .map(console_line)
-        .collect::<Vec<_>>()
-        .join("\n")
-}
-
-fn read_config(path: &Path) -> Result<FileOptions, Error> {
-    let bytes = std::fs::read(path).map_err(|source| Error::Io {
-        path: path.display().to_string(),
-        source,
-    })?;
-    Ok(config_file::parse_bytes(&bytes, path)?)
-}
-
-/// Writes the command's result on stdout; a closed pipe (`| head`) is not an error.
-pub fn write_stdout(text: &str) -> Result<(), Error> {
-    let mut out = std::io::stdout().lock();
-    match out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
-        Err(err) if err.kind() != std::io::ErrorKind::BrokenPipe => Err(Error::Io {
-            path: "stdout".into(),
-            source: err,
-        }),
-        _ => Ok(()),
     }
 }

@@ -4,7 +4,7 @@
 //! keeps tokens and webhook URLs out of every message. `github` writes step outputs,
 //! `github_api` keeps the sticky PR comment and uploads SARIF (fitted to GitHub's limits by
 //! `sarif`), `gitlab` keeps the sticky merge
-//! request note, `slack` posts to an incoming webhook.
+//! request note, `slack` posts to an incoming webhook; `publish` runs them all for one RunReport.
 
 #[cfg(any(test, feature = "test-support"))]
 #[doc(hidden)]
@@ -13,6 +13,7 @@ pub mod github;
 pub mod github_api;
 pub mod gitlab;
 pub mod http;
+pub mod publish;
 pub mod retry;
 pub mod sarif;
 pub mod secret;

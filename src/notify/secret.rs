@@ -13,9 +13,9 @@
 
 use base64::Engine;
 
-use crate::build::credentials::Credentials;
-use crate::build::hooks::SECRET_VARS;
 use crate::env::Env;
+use crate::scheduler::credentials::Credentials;
+use crate::scheduler::hooks::SECRET_VARS;
 
 /// A value that must not appear in output: its `Debug` is `***` and it has no `Display`.
 #[derive(Clone, PartialEq, Eq)]

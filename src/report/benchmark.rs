@@ -3,8 +3,8 @@
 
 use serde::Serialize;
 
-use super::build::{duration, size};
 use super::escape::console_name;
+use super::run::{duration, size};
 
 /// The version of the JSON form; bumped on incompatible changes.
 pub const BENCHMARK_REPORT_VERSION: u32 = 1;

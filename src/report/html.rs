@@ -9,9 +9,9 @@
 
 use std::fmt::Write as _;
 
-use super::build::{ImageFigures, counts, duration, export_figures, restore_figures, size};
 use super::escape::{html_text, shorten};
 use super::model::{CacheReport, ImageReport, ImageResult, RunReport};
+use super::run::{ImageFigures, counts, duration, export_figures, restore_figures, size};
 
 /// Images drawn in the chart; the table lists them all.
 const MAX_CHART_IMAGES: usize = 60;

@@ -1,14 +1,13 @@
 //! Renderers: pure functions from data to text. They never touch the network, the environment
 //! or the clock. `model.rs` holds the RunReport that every renderer of a build reads.
 //!
-//! One file per format: `plan` and `build` for the terminal and JSON; `summary` (job summary and
+//! One file per format: `plan` and `run` for the terminal and JSON; `summary` (job summary and
 //! PR comment Markdown), `annotations` (GitHub workflow commands), `junit`, `dotenv` (GitLab),
 //! `outputs` (GitHub step outputs), `slack` and `html` (a self-contained page with charts) for CI;
 //! `escape` holds the escaping every CI format shares.
 
 pub mod annotations;
 pub mod benchmark;
-pub mod build;
 pub mod dotenv;
 pub mod escape;
 pub mod html;
@@ -16,6 +15,7 @@ pub mod junit;
 pub mod model;
 pub mod outputs;
 pub mod plan;
+pub mod run;
 pub mod slack;
 pub mod summary;
 

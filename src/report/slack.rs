@@ -8,9 +8,9 @@
 
 use serde_json::{Value, json};
 
-use super::build::duration;
 use super::escape::{shorten, slack_text};
 use super::model::{ImageReport, ImageResult, RunReport};
+use super::run::duration;
 
 /// Images listed as fields: three sections of ten.
 pub const MAX_IMAGE_FIELDS: usize = 30;

@@ -10,9 +10,9 @@
 
 use std::fmt::Write as _;
 
-use super::build::{ImageFigures, counts, duration, export_figures, restore_figures, size};
 use super::escape::{code_block, code_span, markdown_text, shorten};
 use super::model::{CacheReport, ImageReport, ImageResult, RunReport};
+use super::run::{ImageFigures, counts, duration, export_figures, restore_figures, size};
 
 /// The job summary budget in bytes: GitHub's limit is 1 MiB, but content just under it has been
 /// dropped silently (actions/runner#4337), so stay near 1,000,000.

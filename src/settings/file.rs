@@ -69,7 +69,7 @@ pub struct NotifyOptions {
 pub struct HookOptions {
     pub pre_build: Option<String>,
     pub post_build: Option<String>,
-    /// buildopt's own secrets ([`crate::build::hooks::SECRET_VARS`]) that hooks may see; by
+    /// buildopt's own secrets ([`crate::scheduler::hooks::SECRET_VARS`]) that hooks may see; by
     /// default hooks run without them.
     #[serde(default)]
     pub pass_env: Vec<String>,

@@ -6,8 +6,8 @@
 use super::resolve::{Layers, parse_bool};
 use super::vars::{self, SettingVar};
 use super::{ConfigError, Source};
-use crate::build::tags::{self, TagError, TagVars};
 use crate::env::Env;
+use crate::scheduler::tags::{self, TagError, TagVars};
 
 /// The resolved `ci` settings.
 #[derive(Clone, PartialEq, Eq)]

@@ -13,10 +13,10 @@ use std::collections::BTreeMap;
 use std::io::Write;
 use std::sync::Mutex;
 
-use crate::build::Progress;
 use crate::report::annotations;
-use crate::report::build::duration;
 use crate::report::escape::{console_line, console_name};
+use crate::report::run::duration;
+use crate::scheduler::Progress;
 
 /// The output style.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -106,7 +106,7 @@ fn plain_line(progress: &Progress) -> String {
 /// failure messages and build log tails, and the runner reads a line after every `\r` too, so a
 /// progress line of a build could otherwise issue `::error`, `::add-mask::` or
 /// `::stop-commands::` itself. Elsewhere `text` as it is.
-pub(super) fn inert_in_github(github: bool, text: String) -> String {
+pub fn inert_in_github(github: bool, text: String) -> String {
     if !github {
         return text;
     }
@@ -115,7 +115,7 @@ pub(super) fn inert_in_github(github: bool, text: String) -> String {
     format!("::stop-commands::{token}\n{text}{newline}::{token}::\n")
 }
 
-pub(super) fn stop_token() -> String {
+fn stop_token() -> String {
     let mut bytes = [0u8; 16];
     // Without randomness, a fixed token still stops commands; it is only guessable.
     let _ = getrandom::fill(&mut bytes);

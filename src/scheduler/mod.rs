@@ -6,21 +6,21 @@
 //! inputs digest already exists; failure, `--keep-going` and cancellation semantics; when the
 //! pre- and post-build hooks run and what their failure means. Tag templates live in `tags.rs`,
 //! finding and running hooks in `hooks.rs`, registry credentials in `credentials.rs`, and the
-//! registry side of a job (reuse from the registry, pushing) in `remote.rs`, and whether images of
-//! the inputs the build record has no build of exist (planning against the record) in
-//! `record.rs`. Turning a plan into jobs and outcomes into a RunReport is the
-//! command's job (`commands::build`).
+//! registry side of a job (reuse from the registry, pushing) in `remote.rs`, the scheduling in
+//! `schedule.rs`, and whether images of the inputs the build record has no build of exist
+//! (planning against the record) in `record.rs`. Turning a plan into jobs and outcomes into a
+//! RunReport is `run`'s job.
 
 pub mod credentials;
 pub mod hooks;
 pub mod record;
 pub mod remote;
-mod scheduler;
+mod schedule;
 pub mod tags;
 
 use std::time::Duration;
 
-pub use scheduler::run;
+pub use schedule::run;
 
 use crate::engine::{BuildRequest, EngineError, ImageInfo, StepRecord};
 use crate::report::model::{Failure, ImageResult, Warning};

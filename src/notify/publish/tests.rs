@@ -314,30 +314,6 @@ fn unreadable_reports_name_the_file_and_are_usage_errors() {
 }
 
 #[test]
-fn invalid_settings_are_errors_before_anything_is_published() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let report = dir.path().join("report.json");
-    let json = crate::report::build::json(&fixtures::report());
-    std::fs::write(&report, json).expect("write report");
-    let notify = |slack_on: &str| {
-        let cli = <crate::cli::Cli as clap::Parser>::try_parse_from([
-            "buildopt".as_ref(),
-            "-q".as_ref(),
-            "-C".as_ref(),
-            dir.path().as_os_str(),
-            "notify".as_ref(),
-            "--report".as_ref(),
-            report.as_os_str(),
-        ])
-        .expect("valid command line");
-        let env = crate::env::Env::from_pairs([("BUILDOPT_SLACK_ON", slack_on)]);
-        crate::commands::run(cli, env)
-    };
-    assert_eq!(notify("change"), exit::SUCCESS);
-    assert_eq!(notify("often"), exit::USAGE);
-}
-
-#[test]
 fn a_sarif_file_over_github_s_limits_is_trimmed_with_a_note_under_the_job_summary() {
     let (server, _forge) = fake_forge::start("github-actions[bot]");
     let dir = tempfile::tempdir().expect("tempdir");

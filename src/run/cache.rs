@@ -1,105 +1,177 @@
-//! The build cache around `buildopt build`: which store images to load into the daemon before
-//! the build, which images to save into the store after it, and the RunReport's cache section.
+//! The build cache around a run: which store images to load into the daemon before the build,
+//! which images to save into the store after it, and the RunReport's cache section.
 //!
-//! Opening and locking the store, loading, saving and pruning are the `cache` command's
-//! (`commands::cache`); this file only decides what goes in and out. A cache that fails (no
-//! store, a corrupt blob, a daemon error while loading or saving) is a warning and a cache miss,
-//! never a failed build.
+//! Moving images between the store and the daemon is `cache::daemon`'s; this file only decides
+//! what goes in and out. A cache that fails (no store, a corrupt blob, a daemon error while
+//! loading or saving) is a warning and a cache miss, never a failed build.
+//!
+//! May import `cache`, `engine`, `settings::cache` and `report::model`; never `commands`.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::path::Path;
 use std::time::Instant;
 
 use tokio::runtime::Runtime;
 
-use super::Context;
-use super::cache::{self as cache_command, Saved};
-use crate::build::remote::digest_tag;
+use crate::cache::daemon::{self, Saved};
 use crate::cache::docker_tar;
 use crate::cache::store::{BuildRecord, is_stage_reference};
-use crate::cache::{ImageEntry, Index};
+use crate::cache::{CacheError, ImageEntry, Index};
 use crate::engine::{DockerEngine, ImageStore};
-use crate::error::Error;
 use crate::report::model::{CacheExport, CacheRestore, ImageReport, ImageResult, RunReport};
+use crate::scheduler::remote::digest_tag;
 use crate::settings::cache::CacheSettings;
 
-/// Loads the store's image of each of `repositories` into the daemon (one entry per repository,
-/// so this is bounded by the plan), and with `cache.stages` their intermediate stages' images:
-/// an entry whose inputs digest matches is reused by the scheduler through its `inputs-…` tag,
-/// any other serves as a cache source.
-pub fn restore(
-    ctx: &Context,
-    cache: &CacheSettings,
-    daemon: (&Runtime, &DockerEngine),
-    repositories: &BTreeSet<String>,
-) -> CacheRestore {
-    let clock = Instant::now();
-    let mut restore = try_restore(ctx, cache, daemon, repositories).unwrap_or_else(|error| {
-        let warning = format!("cache restore failed: {error}");
-        ctx.info(&format!("warning: {warning}; building without the cache"));
-        CacheRestore {
-            warning: Some(warning),
-            ..CacheRestore::default()
-        }
-    });
-    restore.duration_ms = clock.elapsed().as_millis() as u64;
-    restore
+/// The cache steps of a run: restore before the build, export after it. Both end in the
+/// report's section, never in an error (a failing cache is a warning and a miss).
+pub trait RunCache {
+    /// Where the store is (never sent in a build context).
+    fn store_dir(&self) -> &Path;
+    /// Loads the store's images of `repositories` into the engine.
+    fn restore(&self, repositories: &BTreeSet<String>) -> CacheRestore;
+    /// Saves what the run made that the store lacks, then enforces the store's bounds.
+    fn export(&self, report: &RunReport) -> CacheExport;
 }
 
-fn try_restore(
-    ctx: &Context,
-    cache: &CacheSettings,
-    (runtime, engine): (&Runtime, &DockerEngine),
-    repositories: &BTreeSet<String>,
-) -> Result<CacheRestore, Error> {
-    let (store, lock) = cache_command::open_locked(ctx, cache)?;
-    let mut index = store.read_index()?;
-    if let Some(version) = index.replaced_version {
-        let warning = format!(
-            "the cache store {} is in format {version} of an older buildopt (this one uses {}); \
-             it starts afresh",
-            store.root().display(),
-            crate::cache::store::INDEX_VERSION
-        );
-        ctx.info(&format!("warning: {warning}"));
-        // The old entries are gone: their blobs would only count against the size limit.
-        store.write_index(&index, &lock)?;
-        crate::cache::prune::collect_garbage(&store, &lock, &index)?;
-        return Ok(CacheRestore {
-            warning: Some(warning),
-            ..CacheRestore::default()
+/// The store on this machine and the Docker daemon the run builds on.
+pub struct DaemonCache<'a> {
+    /// The checkout buildopt runs in (the store must not be tracked by it).
+    pub repo: &'a Path,
+    pub settings: &'a CacheSettings,
+    pub runtime: &'a Runtime,
+    pub engine: &'a DockerEngine,
+    /// Warnings and waits, for stderr.
+    pub say: &'a dyn Fn(&str),
+}
+
+impl RunCache for DaemonCache<'_> {
+    fn store_dir(&self) -> &Path {
+        &self.settings.dir
+    }
+
+    /// Loads the store's image of each of `repositories` into the daemon (one entry per
+    /// repository, so this is bounded by the plan), and with `stages` their intermediate stages'
+    /// images: an entry whose inputs digest matches is reused by the scheduler through its
+    /// `inputs-…` tag, any other serves as a cache source.
+    fn restore(&self, repositories: &BTreeSet<String>) -> CacheRestore {
+        let clock = Instant::now();
+        let mut restore = self.try_restore(repositories).unwrap_or_else(|error| {
+            let warning = format!("cache restore failed: {error}");
+            (self.say)(&format!("warning: {warning}; building without the cache"));
+            CacheRestore {
+                warning: Some(warning),
+                ..CacheRestore::default()
+            }
         });
+        restore.duration_ms = clock.elapsed().as_millis() as u64;
+        restore
     }
-    let mut wanted: Vec<ImageEntry> = index
-        .images
-        .iter()
-        .filter(|entry| wanted(&entry.name, repositories, cache.stages))
-        .cloned()
-        .collect();
-    if wanted.is_empty() {
-        return Ok(CacheRestore::default());
+
+    /// Saves the images of this run that the store lacks (built, or reused but not stored under
+    /// their inputs digest), records the run's cached steps, then enforces retention and the
+    /// size limit.
+    fn export(&self, report: &RunReport) -> CacheExport {
+        let clock = Instant::now();
+        let mut export = self.try_export(report).unwrap_or_else(|error| {
+            let warning = format!("cache export failed: {error}");
+            (self.say)(&format!("warning: {warning}"));
+            CacheExport {
+                warning: Some(warning),
+                ..CacheExport::default()
+            }
+        });
+        export.duration_ms = clock.elapsed().as_millis() as u64;
+        export
     }
-    for tag in wanted.iter_mut().flat_map(own_tags_only) {
-        ctx.info(&format!(
-            "warning: the store's entry tags {tag}, a repository this workspace does not build: \
-             not applied"
-        ));
+}
+
+impl DaemonCache<'_> {
+    fn try_restore(&self, repositories: &BTreeSet<String>) -> Result<CacheRestore, CacheError> {
+        let (runtime, engine) = (self.runtime, self.engine);
+        let (store, lock) = daemon::open_locked(self.repo, self.settings, self.say)?;
+        let mut index = store.read_index()?;
+        if let Some(version) = index.replaced_version {
+            let warning = format!(
+                "the cache store {} is in format {version} of an older buildopt (this one uses \
+                 {}); it starts afresh",
+                store.root().display(),
+                crate::cache::store::INDEX_VERSION
+            );
+            (self.say)(&format!("warning: {warning}"));
+            // The old entries are gone: their blobs would only count against the size limit.
+            store.write_index(&index, &lock)?;
+            crate::cache::prune::collect_garbage(&store, &lock, &index)?;
+            return Ok(CacheRestore {
+                warning: Some(warning),
+                ..CacheRestore::default()
+            });
+        }
+        let mut wanted: Vec<ImageEntry> = index
+            .images
+            .iter()
+            .filter(|entry| wanted(&entry.name, repositories, self.settings.stages))
+            .cloned()
+            .collect();
+        if wanted.is_empty() {
+            return Ok(CacheRestore::default());
+        }
+        for tag in wanted.iter_mut().flat_map(own_tags_only) {
+            (self.say)(&format!(
+                "warning: the store's entry tags {tag}, a repository this workspace does not \
+                 build: not applied"
+            ));
+        }
+        let sizes: BTreeMap<String, u64> =
+            wanted.iter().map(|e| (e.name.clone(), e.size)).collect();
+        let (loaded, present) =
+            runtime.block_on(daemon::load_into_daemon(engine, &store, wanted))?;
+        // Entries already in the daemon are marked used by the export's one index write; a
+        // write here (fsync and all) is only worth it for what was loaded.
+        if !loaded.is_empty() {
+            touch(&mut index, loaded.iter(), daemon::now());
+            store.write_index(&index, &lock)?;
+        }
+        Ok(CacheRestore {
+            bytes: loaded.iter().filter_map(|name| sizes.get(name)).sum(),
+            loaded,
+            already_in_daemon: present,
+            duration_ms: 0,
+            warning: None,
+        })
     }
-    let sizes: BTreeMap<String, u64> = wanted.iter().map(|e| (e.name.clone(), e.size)).collect();
-    let (loaded, present) =
-        runtime.block_on(cache_command::load_into_daemon(engine, &store, wanted))?;
-    // Entries already in the daemon are marked used by the export's one index write; a write
-    // here (fsync and all) is only worth it for what was loaded.
-    if !loaded.is_empty() {
-        touch(&mut index, loaded.iter(), cache_command::now());
+
+    fn try_export(&self, report: &RunReport) -> Result<CacheExport, CacheError> {
+        let (runtime, engine, cache) = (self.runtime, self.engine, self.settings);
+        let (store, mut lock) = daemon::open_locked(self.repo, cache, self.say)?;
+        let to_save = unsaved(&store.read_index()?, report, engine.info().image_store);
+        let mut export = CacheExport::default();
+        if !to_save.is_empty() {
+            let references: Vec<String> = to_save.iter().flat_map(|i| references(i)).collect();
+            let digests = to_save
+                .iter()
+                .flat_map(|i| entry_names(i).map(|name| (name, i.inputs_digest.clone())))
+                .collect();
+            let saved: Saved = runtime.block_on(daemon::save_into_store(
+                engine,
+                &store,
+                lock,
+                &references,
+                &digests,
+                None,
+            ))?;
+            lock = saved.lock;
+            (export.saved, export.new_blobs, export.new_bytes) =
+                (saved.images, saved.new_blobs, saved.new_bytes);
+        }
+        let mut index = store.read_index()?;
+        let now = daemon::now();
+        touch(&mut index, used_entries(report).iter(), now);
+        index.record_build(build_record(report, now));
+        index.history.record_run(report, now);
         store.write_index(&index, &lock)?;
+        export.pruned = daemon::enforce_bounds(&store, &lock, cache, &index, now)?.images_removed;
+        Ok(export)
     }
-    Ok(CacheRestore {
-        bytes: loaded.iter().filter_map(|name| sizes.get(name)).sum(),
-        loaded,
-        already_in_daemon: present,
-        duration_ms: 0,
-        warning: None,
-    })
 }
 
 /// Whether the store entry `name` is restored for `repositories`: an image's entry, and with
@@ -130,66 +202,6 @@ fn touch<'a>(index: &mut Index, names: impl Iterator<Item = &'a String>, now: u6
     for entry in index.images.iter_mut().filter(|e| names.contains(&e.name)) {
         entry.last_used = entry.last_used.max(now);
     }
-}
-
-/// Saves the images of this run that the store lacks (built, or reused but not stored under
-/// their inputs digest), records the run's cached steps, then enforces retention and the size
-/// limit.
-pub fn export(
-    ctx: &Context,
-    cache: &CacheSettings,
-    daemon: (&Runtime, &DockerEngine),
-    report: &RunReport,
-) -> CacheExport {
-    let clock = Instant::now();
-    let mut export = try_export(ctx, cache, daemon, report).unwrap_or_else(|error| {
-        let warning = format!("cache export failed: {error}");
-        ctx.info(&format!("warning: {warning}"));
-        CacheExport {
-            warning: Some(warning),
-            ..CacheExport::default()
-        }
-    });
-    export.duration_ms = clock.elapsed().as_millis() as u64;
-    export
-}
-
-fn try_export(
-    ctx: &Context,
-    cache: &CacheSettings,
-    (runtime, engine): (&Runtime, &DockerEngine),
-    report: &RunReport,
-) -> Result<CacheExport, Error> {
-    let (store, mut lock) = cache_command::open_locked(ctx, cache)?;
-    let to_save = unsaved(&store.read_index()?, report, engine.info().image_store);
-    let mut export = CacheExport::default();
-    if !to_save.is_empty() {
-        let references: Vec<String> = to_save.iter().flat_map(|i| references(i)).collect();
-        let digests = to_save
-            .iter()
-            .flat_map(|i| entry_names(i).map(|name| (name, i.inputs_digest.clone())))
-            .collect();
-        let saved: Saved = runtime.block_on(cache_command::save_into_store(
-            engine,
-            &store,
-            lock,
-            &references,
-            &digests,
-            None,
-        ))?;
-        lock = saved.lock;
-        (export.saved, export.new_blobs, export.new_bytes) =
-            (saved.images, saved.new_blobs, saved.new_bytes);
-    }
-    let mut index = store.read_index()?;
-    let now = cache_command::now();
-    touch(&mut index, used_entries(report).iter(), now);
-    index.record_build(build_record(report, now));
-    index.history.record_run(report, now);
-    store.write_index(&index, &lock)?;
-    export.pruned =
-        cache_command::enforce_bounds(&store, &lock, cache, &index, now)?.images_removed;
-    Ok(export)
 }
 
 /// The store entries this run used: the repository of every built or reused image and the

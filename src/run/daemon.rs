@@ -1,0 +1,138 @@
+//! A run on the Docker daemon: the connection (made once everything that can be checked without
+//! the daemon was), the inputs a run reads from the invocation (CI facts, cache settings, hooks,
+//! credentials), the cache store as [`RunCache`], and the console that shows progress.
+//!
+//! May import what `run` may; never `commands`.
+
+use std::io::IsTerminal;
+
+use super::cache::DaemonCache;
+use super::{Observers, Run, RunCache, RunError, RunInputs, RunOptions};
+use crate::console::{Console, Style};
+use crate::context::Context;
+use crate::engine::{DockerEngine, EngineError};
+use crate::exit;
+use crate::git::Git;
+use crate::plan::Plan;
+use crate::report::model::RunReport;
+use crate::scheduler::Hooks;
+use crate::scheduler::credentials::Credentials;
+use crate::settings::Settings;
+use crate::workspace::Workspace;
+
+/// A daemon connection, made only once the run has checked everything it can without the
+/// daemon (settings, revisions, image names, tags): nothing reaches the daemon for a run that
+/// would be refused.
+pub struct Connecting {
+    runtime: tokio::runtime::Runtime,
+    connect:
+        std::pin::Pin<Box<dyn Future<Output = Result<DockerEngine, EngineError>> + Send + 'static>>,
+}
+
+impl Connecting {
+    /// Starts the runtime the build runs on; the connection waits for [`Self::finish`].
+    pub fn start(ctx: &Context) -> Result<Self, RunError> {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .enable_all()
+            .build()
+            .map_err(RunError::Runtime)?;
+        Ok(Self {
+            runtime,
+            connect: Box::pin(ctx.connect_daemon()),
+        })
+    }
+
+    /// Connects: the runtime and the engine, or why the daemon is unreachable.
+    fn finish(self) -> Result<(tokio::runtime::Runtime, DockerEngine), RunError> {
+        let engine = self.runtime.spawn(self.connect);
+        let joined = self.runtime.block_on(engine);
+        let engine =
+            joined.unwrap_or_else(|error| std::panic::resume_unwind(error.into_panic()))?;
+        Ok((self.runtime, engine))
+    }
+}
+
+/// The run `plan` asks for, on the daemon `daemon` connects to: restores the cache, builds what
+/// the plan selects, saves the cache, and returns the report.
+pub fn run_on_daemon(
+    ctx: &Context,
+    daemon: Connecting,
+    options: &RunOptions,
+    settings: &Settings,
+    git: &Git,
+    plan: &Plan,
+    workspace: &Workspace,
+) -> Result<RunReport, RunError> {
+    let ci_context = &ctx.settings.ci;
+    let cache = &ctx.settings.cache;
+    let hooks = Hooks::resolve(ctx.file.hooks.as_ref(), &git.root().join(&workspace.root));
+    let credentials = if options.push {
+        Some(Credentials::load(&ctx.env)?)
+    } else {
+        None
+    };
+    let run = Run::new(RunInputs {
+        options,
+        settings,
+        cache,
+        git,
+        plan,
+        workspace,
+        ci: ci_context,
+        hooks: &hooks,
+        redactor: &ctx.redactor,
+        credentials: credentials.as_ref(),
+        source_url: repository_url(ctx),
+    })?;
+    // One connection for the restore, the build and the export.
+    let (runtime, engine) = daemon.finish()?;
+    let say = |line: &str| ctx.info(line);
+    let store = DaemonCache {
+        repo: &ctx.dir,
+        settings: cache,
+        runtime: &runtime,
+        engine: &engine,
+        say: &say,
+    };
+    let console = Console::new(style(ctx, settings));
+    let progress = |progress| console.show(progress);
+    let observers = Observers {
+        progress: &progress,
+        say: &say,
+    };
+    let store: &dyn RunCache = &store;
+    run.execute(&runtime, &engine, engine.info(), Some(store), &observers)
+}
+
+/// The exit code a finished run ends with.
+pub fn exit_code(report: &RunReport) -> u8 {
+    if report.run.interrupted {
+        exit::INTERRUPTED
+    } else if report.has_failures() {
+        exit::BUILD_FAILED
+    } else {
+        exit::SUCCESS
+    }
+}
+
+fn style(ctx: &Context, settings: &Settings) -> Style {
+    if ctx.quiet {
+        Style::Silent
+    } else if ctx.settings.github_actions() {
+        Style::GitHub
+    } else if ctx.settings.in_ci
+        || settings.level.profile().plain_console
+        || !std::io::stderr().is_terminal()
+    {
+        Style::Plain
+    } else {
+        Style::Live
+    }
+}
+
+/// The repository's web address when the CI says (GitHub), for the `source` label.
+fn repository_url(ctx: &Context) -> Option<String> {
+    let server = ctx.env.get("GITHUB_SERVER_URL")?;
+    let repository = ctx.env.get("GITHUB_REPOSITORY")?;
+    Some(format!("{server}/{repository}"))
+}

@@ -1,0 +1,367 @@
+//! The whole run (plan → jobs → outcomes → RunReport) on the recording fake engine, in a
+//! throwaway git repository: the code the daemon runs, without a daemon.
+
+use std::path::Path;
+use std::process::Command;
+use std::sync::Mutex;
+
+use super::plan::{PlanRequest, plan_with_workspace};
+use super::*;
+use crate::context::{Context, read_config};
+use crate::engine::fake::{FakeCall, FakeEngine};
+use crate::engine::{DaemonInfo, ImageStore};
+use crate::env::Env;
+use crate::report::model::ImageResult;
+use crate::scheduler::DIGEST_LABEL;
+use crate::scheduler::remote::digest_tag;
+use crate::settings::{RunFlags, RunSettings};
+
+/// Two images, `app` building FROM `base`, and `tool` on its own.
+const FILES: &[(&str, &str)] = &[
+    (
+        "buildopt.toml",
+        "[images.base]\nimage = \"t/base\"\ncontext = \"base\"\n\n\
+         [images.app]\nimage = \"t/app\"\ncontext = \"app\"\n\n\
+         [images.tool]\nimage = \"t/tool\"\ncontext = \"tool\"\n",
+    ),
+    ("base/Dockerfile", "FROM busybox:latest\nRUN echo base\n"),
+    ("app/Dockerfile", "FROM t/base\nCOPY app.txt /\n"),
+    ("app/app.txt", "app\n"),
+    ("tool/Dockerfile", "FROM busybox:latest\nRUN echo tool\n"),
+];
+
+fn git(dir: &Path, args: &[&str]) {
+    let status = Command::new("git")
+        .args(["-c", "user.name=t", "-c", "user.email=t@example.invalid"])
+        .args([
+            "-c",
+            "core.hooksPath=/dev/null",
+            "-c",
+            "commit.gpgsign=false",
+        ])
+        .args(args)
+        .current_dir(dir)
+        .env_remove("GIT_DIR")
+        .env_remove("GIT_WORK_TREE")
+        .status()
+        .expect("git runs");
+    assert!(status.success(), "git {args:?}");
+}
+
+/// A repository with [`FILES`] in one commit.
+fn repository() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().expect("tempdir");
+    for (path, text) in FILES {
+        let path = dir.path().join(path);
+        std::fs::create_dir_all(path.parent().expect("parent")).expect("mkdir");
+        std::fs::write(path, text).expect("write");
+    }
+    git(dir.path(), &["init", "-q", "-b", "main"]);
+    git(dir.path(), &["add", "-A"]);
+    git(dir.path(), &["commit", "-q", "-m", "images"]);
+    dir
+}
+
+fn context(dir: &Path) -> Context {
+    let config = dir.join("buildopt.toml");
+    let file = read_config(&config).expect("config");
+    let env = Env::from_pairs(Vec::<(String, String)>::new());
+    let settings = RunSettings::resolve(&RunFlags::default(), &env, &file, dir, 2).expect("ok");
+    Context {
+        settings,
+        dir: dir.to_path_buf(),
+        file,
+        config_path: Some(config),
+        env,
+        verbose: 0,
+        quiet: true,
+        format: crate::cli::Format::Human,
+        redactor: Redactor::default(),
+    }
+}
+
+fn daemon_info() -> DaemonInfo {
+    DaemonInfo {
+        address: "fake".into(),
+        server_version: "20.10.24".into(),
+        api_version: "1.41".into(),
+        os: "linux".into(),
+        buildkit: false,
+        image_store: ImageStore::Classic,
+        storage_driver: "overlay2".into(),
+    }
+}
+
+/// Everything a run reads, for the repository in `dir`, planned at its head.
+struct Fixture {
+    ctx: Context,
+    settings: Settings,
+    cache: CacheSettings,
+    git: Git,
+    plan: Plan,
+    workspace: Workspace,
+    ci: CiContext,
+    hooks: Hooks,
+}
+
+impl Fixture {
+    fn new(dir: &Path) -> Self {
+        let ctx = context(dir);
+        let settings = ctx.settings.core.clone();
+        let cache = ctx.settings.cache.clone();
+        let git = Git::open(dir).expect("git");
+        let (plan, workspace) =
+            plan_with_workspace(&ctx, &settings, &git, &PlanRequest::default()).expect("plan");
+        Self {
+            ci: ctx.settings.ci.clone(),
+            ctx,
+            settings,
+            cache,
+            git,
+            plan,
+            workspace,
+            hooks: Hooks::none(),
+        }
+    }
+
+    fn inputs<'a>(&'a self, options: &'a RunOptions) -> RunInputs<'a> {
+        RunInputs {
+            options,
+            settings: &self.settings,
+            cache: &self.cache,
+            git: &self.git,
+            plan: &self.plan,
+            workspace: &self.workspace,
+            ci: &self.ci,
+            hooks: &self.hooks,
+            redactor: &self.ctx.redactor,
+            credentials: None,
+            source_url: None,
+        }
+    }
+
+    /// Runs on `engine` without a cache store; returns the report and what the run said.
+    fn run(&self, engine: &FakeEngine, options: &RunOptions) -> (RunReport, Vec<String>) {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("runtime");
+        let said = Mutex::new(Vec::new());
+        let say = |line: &str| said.lock().expect("lock").push(line.to_string());
+        let observers = Observers {
+            progress: &|_| {},
+            say: &say,
+        };
+        let run = Run::new(self.inputs(options)).expect("selection");
+        let report = run
+            .execute(&runtime, engine, &daemon_info(), None, &observers)
+            .expect("run");
+        (report, said.into_inner().expect("lock"))
+    }
+
+    fn digest_of(&self, name: &str) -> String {
+        let image = self.plan.images.iter().find(|i| i.name == name);
+        image.expect("planned").inputs_digest.clone()
+    }
+}
+
+fn result_of(report: &RunReport, name: &str) -> (ImageResult, Option<String>) {
+    let image = report.images.iter().find(|i| i.name == name).expect(name);
+    (image.result, image.skip_reason.clone())
+}
+
+fn built_tags(engine: &FakeEngine) -> Vec<String> {
+    let builds = engine.calls().into_iter().filter_map(|call| match call {
+        FakeCall::Build { tags, .. } => Some(tags[0].clone()),
+        _ => None,
+    });
+    builds.collect()
+}
+
+#[test]
+fn an_image_whose_inputs_exist_is_reused_and_the_others_are_built() {
+    let repo = repository();
+    let fixture = Fixture::new(repo.path());
+    let engine = FakeEngine::new();
+    let tool = fixture.digest_of("tool");
+    engine.add_image(
+        &[&format!("t/tool:{}", digest_tag(&tool))],
+        &[(DIGEST_LABEL, &tool)],
+    );
+    let (report, _) = fixture.run(&engine, &RunOptions::default());
+
+    assert_eq!(result_of(&report, "base").0, ImageResult::Built);
+    assert_eq!(result_of(&report, "app").0, ImageResult::Built);
+    assert_eq!(result_of(&report, "tool").0, ImageResult::Reused);
+    assert_eq!(built_tags(&engine), ["t/base:latest", "t/app:latest"]);
+    let app = report.images.iter().find(|i| i.name == "app").expect("app");
+    assert!(app.tags.contains(&"t/app:latest".to_string()), "{app:?}");
+    assert!(app.image_id.is_some() && app.context.is_some(), "{app:?}");
+    assert_eq!(
+        report.run.engine.as_ref().expect("engine").version,
+        "20.10.24"
+    );
+    assert_eq!(report.run.head, fixture.plan.range.head);
+    assert!(!report.has_failures() && report.cache.is_none());
+}
+
+#[test]
+fn a_built_image_carries_its_inputs_digest_and_revision_labels() {
+    let repo = repository();
+    let fixture = Fixture::new(repo.path());
+    let engine = FakeEngine::new();
+    fixture.run(&engine, &RunOptions::default());
+    let labels = engine.calls().into_iter().find_map(|call| match call {
+        FakeCall::Build { tags, labels, .. } if tags[0] == "t/base:latest" => Some(labels),
+        _ => None,
+    });
+    let labels = labels.expect("base built");
+    assert_eq!(labels[DIGEST_LABEL], fixture.digest_of("base"));
+    assert_eq!(
+        labels["org.opencontainers.image.revision"],
+        fixture.plan.range.head
+    );
+}
+
+#[test]
+fn a_failed_parent_skips_its_child_and_keep_going_builds_the_rest() {
+    let repo = repository();
+    let fixture = Fixture::new(repo.path());
+    let engine = FakeEngine::new();
+    engine.fail_builds_tagged("t/base:latest", "exit code 1");
+    let options = RunOptions {
+        keep_going: true,
+        ..RunOptions::default()
+    };
+    let (report, _) = fixture.run(&engine, &options);
+
+    assert_eq!(result_of(&report, "base").0, ImageResult::Failed);
+    let base = report
+        .images
+        .iter()
+        .find(|i| i.name == "base")
+        .expect("base");
+    assert!(
+        base.failure.is_some() && base.image_id.is_none(),
+        "{base:?}"
+    );
+    let (app, why) = result_of(&report, "app");
+    assert_eq!(app, ImageResult::Skipped);
+    assert_eq!(why.as_deref(), Some("parent failed"));
+    assert_eq!(result_of(&report, "tool").0, ImageResult::Built);
+    assert!(!built_tags(&engine).contains(&"t/app:latest".to_string()));
+    assert!(report.has_failures());
+    assert_eq!(daemon::exit_code(&report), crate::exit::BUILD_FAILED);
+}
+
+#[test]
+fn only_builds_the_named_image_and_what_it_builds_from() {
+    let repo = repository();
+    let fixture = Fixture::new(repo.path());
+    let engine = FakeEngine::new();
+    let options = RunOptions {
+        only: vec!["app".into()],
+        ..RunOptions::default()
+    };
+    let (report, _) = fixture.run(&engine, &options);
+
+    assert_eq!(built_tags(&engine), ["t/base:latest", "t/app:latest"]);
+    let (tool, why) = result_of(&report, "tool");
+    assert_eq!(tool, ImageResult::Skipped);
+    assert_eq!(why.as_deref(), Some("not selected by --only"));
+    let base = report
+        .images
+        .iter()
+        .find(|i| i.name == "base")
+        .expect("base");
+    assert_eq!(base.reasons[0].kind, ReasonKind::Parent);
+}
+
+#[test]
+fn an_unknown_only_name_fails_before_any_engine_call() {
+    let repo = repository();
+    let fixture = Fixture::new(repo.path());
+    let options = RunOptions {
+        only: vec!["nope".into()],
+        ..RunOptions::default()
+    };
+    let error = Run::new(fixture.inputs(&options)).err().expect("refused");
+    assert!(
+        matches!(&error, RunError::UnknownImage { name, .. } if name == "nope"),
+        "{error}"
+    );
+}
+
+/// A cache that records what the run asked of it.
+#[derive(Default)]
+struct RecordingCache {
+    store: std::path::PathBuf,
+    restored: Mutex<Vec<BTreeSet<String>>>,
+    exported: Mutex<Vec<Vec<(String, ImageResult)>>>,
+}
+
+impl RunCache for RecordingCache {
+    fn store_dir(&self) -> &Path {
+        &self.store
+    }
+
+    fn restore(&self, repositories: &BTreeSet<String>) -> crate::report::model::CacheRestore {
+        self.restored
+            .lock()
+            .expect("lock")
+            .push(repositories.clone());
+        crate::report::model::CacheRestore {
+            loaded: vec!["t/base".into()],
+            ..Default::default()
+        }
+    }
+
+    fn export(&self, report: &RunReport) -> crate::report::model::CacheExport {
+        let results = report.images.iter().map(|i| (i.name.clone(), i.result));
+        self.exported.lock().expect("lock").push(results.collect());
+        crate::report::model::CacheExport {
+            saved: vec!["t/app".into()],
+            ..Default::default()
+        }
+    }
+}
+
+#[test]
+fn the_cache_restores_the_selection_before_the_build_and_saves_its_outcome_after() {
+    let repo = repository();
+    let mut fixture = Fixture::new(repo.path());
+    fixture.cache.enabled = true;
+    let store = tempfile::tempdir().expect("store");
+    let cache = RecordingCache {
+        store: store.path().to_path_buf(),
+        ..RecordingCache::default()
+    };
+    let engine = FakeEngine::new();
+    let options = RunOptions {
+        only: vec!["app".into()],
+        ..RunOptions::default()
+    };
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let observers = Observers {
+        progress: &|_| {},
+        say: &|_| {},
+    };
+    let run = Run::new(fixture.inputs(&options)).expect("selection");
+    let report = run
+        .execute(&runtime, &engine, &daemon_info(), Some(&cache), &observers)
+        .expect("run");
+
+    let restored = cache.restored.into_inner().expect("lock");
+    let wanted = BTreeSet::from(["t/app".to_string(), "t/base".to_string()]);
+    assert_eq!(restored, [wanted]);
+    let exported = cache.exported.into_inner().expect("lock");
+    assert_eq!(exported.len(), 1);
+    assert!(exported[0].contains(&("app".to_string(), ImageResult::Built)));
+    let section = report.cache.expect("cache section");
+    assert_eq!(section.store, store.path().display().to_string());
+    assert_eq!(section.restore.loaded, ["t/base"]);
+    assert_eq!(section.export.expect("exported").saved, ["t/app"]);
+}
