@@ -21,7 +21,7 @@ pub use base::resolve_range;
 pub const NULL_SHA: &str = "0000000000000000000000000000000000000000";
 
 /// Which CI system runs buildopt.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Provider {
     GitHub,
@@ -127,7 +127,7 @@ impl CiContext {
     /// The run's identity as reports keep it; none outside CI.
     pub fn run_identity(&self) -> Option<crate::report::model::CiRun> {
         (self.provider != Provider::Local).then(|| crate::report::model::CiRun {
-            provider: self.provider.as_str().into(),
+            provider: self.provider,
             event: self.event_name.clone(),
             repository: self.repository.clone(),
             pr_number: self.pr_number,

@@ -8,7 +8,7 @@ use crate::exit;
 use crate::git::Git;
 use crate::report;
 use crate::run::RunOptions;
-use crate::run::daemon::{Connecting, exit_code, run_on_daemon};
+use crate::run::daemon::{Connecting, ending, run_on_daemon};
 use crate::run::plan::{PlanRequest, plan_with_workspace};
 
 /// Runs `build`.
@@ -53,5 +53,5 @@ pub fn run(ctx: &Context, args: &BuildArgs) -> Result<u8, Error> {
     };
     let github = ctx.format == Format::Human && settings.github_actions();
     write_stdout(&crate::console::inert_in_github(github, rendered))?;
-    Ok(exit_code(&report))
+    Ok(exit::exit_code([ending(&report)]))
 }

@@ -22,7 +22,7 @@ use crate::plan::Plan;
 use crate::report::model::RunReport;
 use crate::report::{self, annotations::annotations, run::table};
 use crate::run::RunOptions;
-use crate::run::daemon::{Connecting, exit_code, run_on_daemon};
+use crate::run::daemon::{Connecting, ending, run_on_daemon};
 use crate::run::plan::{PlanRequest, plan_with_workspace};
 use crate::settings::pipeline::PipelineSettings;
 
@@ -96,10 +96,7 @@ pub fn run(ctx: &Context, args: &CiArgs) -> Result<u8, Error> {
     };
     let published = publish(ctx, &report, &request)?;
     tell(ctx, &published);
-    Ok(match exit_code(&report) {
-        exit::SUCCESS => published.exit_code(),
-        code => code,
-    })
+    Ok(exit::exit_code([ending(&report), published.ending()]))
 }
 
 /// The run the pipeline settings amount to; the report files are never sent in a context.

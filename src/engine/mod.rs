@@ -90,13 +90,24 @@ pub enum EngineError {
     },
 }
 
-/// Which builder runs the Dockerfile.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// Which builder runs the Dockerfile (`buildkit` or `classic` in reports).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum Builder {
     /// BuildKit through the `/build` session (API ≥ 1.39).
     BuildKit,
     /// The classic (legacy) builder.
     Classic,
+}
+
+impl Builder {
+    /// The builder's name as reports spell it: `buildkit` or `classic`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::BuildKit => "buildkit",
+            Self::Classic => "classic",
+        }
+    }
 }
 
 /// One file of the build context: where it goes in the tar and where it is on disk.

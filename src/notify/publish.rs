@@ -64,10 +64,15 @@ pub struct PublishOutcome {
 impl PublishOutcome {
     /// [`exit::NOTIFY_FAILED`] when a publisher failed and `fail_on_notify_error` is on, else 0.
     pub fn exit_code(&self) -> u8 {
+        self.ending().code()
+    }
+
+    /// What publishing came to: a failure counts only when `fail_on_notify_error` says so.
+    pub fn ending(&self) -> exit::Ending {
         if self.failed && self.fail_on_error {
-            exit::NOTIFY_FAILED
+            exit::Ending::PublisherFailed
         } else {
-            exit::SUCCESS
+            exit::Ending::Success
         }
     }
 
@@ -313,7 +318,9 @@ impl Publisher<'_> {
 
     /// The GitHub API of this run's repository, or a warning saying what is missing.
     fn github(&self, outcome: &mut PublishOutcome, what: &str) -> Option<(GitHubApi<'_>, &CiRun)> {
-        let run = self.run.filter(|run| run.provider == "github");
+        let run = self
+            .run
+            .filter(|run| run.provider == crate::ci::Provider::GitHub);
         let Some(run) = run else {
             outcome.warn(format!(
                 "{what} skipped: the run is not a GitHub Actions run"

@@ -18,6 +18,7 @@ pub const HOSTILE: &str = "::error file=x::pwned\r\n::add-mask::secret @channel 
 
 pub fn image(name: &str, result: ImageResult) -> ImageReport {
     ImageReport {
+        dockerfile: format!("{name}/Dockerfile"),
         duration_ms: 3200,
         context: Some(ContextSize {
             bytes: 4096,
@@ -55,8 +56,8 @@ pub fn run_info() -> RunInfo {
         base: Some("0123456789abcdef0123456789abcdef01234567".into()),
         head: "89abcdef0123456789abcdef0123456789abcdef".into(),
         range_reason: "merge base with origin/main".into(),
-        level: "medium".into(),
-        builder: "buildkit".into(),
+        level: crate::settings::Level::Medium,
+        builder: crate::engine::Builder::BuildKit,
         jobs: 2,
         started: "2026-01-01T00:00:00Z".into(),
         duration_ms: 65_000,

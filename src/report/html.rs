@@ -81,8 +81,8 @@ fn heading(out: &mut String, report: &RunReport) {
     let _ = writeln!(
         out,
         "<p>{range} · level {} · {} · {} jobs · started {} · {}</p>",
-        html_text(&run.level),
-        html_text(&run.builder),
+        html_text(run.level.as_str()),
+        html_text(run.builder.as_str()),
         run.jobs,
         html_text(&run.started),
         duration(run.duration_ms)

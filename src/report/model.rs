@@ -3,8 +3,10 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::engine::ImageStore;
+use crate::ci::Provider;
+use crate::engine::{Builder, ImageStore};
 use crate::plan::Reason;
+use crate::settings::Level;
 
 /// The version of the JSON form of a RunReport; bumped on incompatible changes.
 pub const RUN_REPORT_VERSION: u32 = 1;
@@ -33,9 +35,9 @@ pub struct RunInfo {
     /// How the base was chosen, or why there is none.
     pub range_reason: String,
     /// The optimization level (`minimal`, `medium`, `maximum`, `ci`).
-    pub level: String,
+    pub level: Level,
     /// `buildkit` or `classic`.
-    pub builder: String,
+    pub builder: Builder,
     /// How many images could build at once.
     pub jobs: usize,
     /// RFC 3339 start time.
@@ -84,7 +86,7 @@ impl EngineReport {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct CiRun {
     /// `github`, `gitlab` or `jenkins`.
-    pub provider: String,
+    pub provider: Provider,
     /// The provider's name of the trigger (`pull_request`, `merge_request_event`, ...).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub event: Option<String>,
@@ -136,6 +138,9 @@ impl ImageResult {
 pub struct ImageReport {
     pub name: String,
     pub repository: String,
+    /// The Dockerfile, relative to the repository's root (absent in reports of older versions).
+    #[serde(default)]
+    pub dockerfile: String,
     pub result: ImageResult,
     /// Why it was skipped: `parent failed`, `not affected: …`, `stopped after a failure`, ….
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -187,6 +192,7 @@ impl ImageReport {
         Self {
             name,
             repository,
+            dockerfile: String::new(),
             result,
             skip_reason: None,
             reasons: Vec::new(),

@@ -88,8 +88,8 @@ fn range(report: &RunReport) -> Value {
     };
     let text = format!(
         "{range}\nlevel {} · {} · {}",
-        inline(&run.level, 50),
-        inline(&run.builder, 50),
+        inline(run.level.as_str(), 50),
+        inline(run.builder.as_str(), 50),
         duration(run.duration_ms)
     );
     section(&text)

@@ -220,8 +220,8 @@ impl Page<'_> {
         let _ = writeln!(
             out,
             "{range} · level {} · {}{engine} · {}\n",
-            markdown_text(&run.level),
-            markdown_text(&run.builder),
+            markdown_text(run.level.as_str()),
+            markdown_text(run.builder.as_str()),
             duration(run.duration_ms)
         );
         for note in run.engine.iter().flat_map(|e| &e.notes) {

@@ -104,14 +104,14 @@ pub fn run_on_daemon(
     run.execute(&runtime, &engine, engine.info(), Some(store), &observers)
 }
 
-/// The exit code a finished run ends with.
-pub fn exit_code(report: &RunReport) -> u8 {
+/// What a finished run came to, for its exit code (see [`exit::Ending`]).
+pub fn ending(report: &RunReport) -> exit::Ending {
     if report.run.interrupted {
-        exit::INTERRUPTED
+        exit::Ending::Interrupted
     } else if report.has_failures() {
-        exit::BUILD_FAILED
+        exit::Ending::BuildFailed
     } else {
-        exit::SUCCESS
+        exit::Ending::Success
     }
 }
 

@@ -298,11 +298,8 @@ impl<'a> Run<'a> {
                 base: plan.range.base.clone(),
                 head: plan.range.head.clone(),
                 range_reason: plan.range.reason.clone(),
-                level: settings.level.to_string(),
-                builder: match builder {
-                    Builder::BuildKit => "buildkit".into(),
-                    Builder::Classic => "classic".into(),
-                },
+                level: settings.level,
+                builder,
                 jobs: settings.jobs,
                 started: labels.created.clone(),
                 duration_ms: clock.elapsed().as_millis() as u64,

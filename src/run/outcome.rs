@@ -48,6 +48,7 @@ pub(super) fn image_report(
     ImageReport {
         name: planned.name.clone(),
         repository: crate::scheduler::tags::split_reference(&job.request.tags[0]).0,
+        dockerfile: planned.dockerfile.clone(),
         result: outcome.result,
         skip_reason: outcome.skip_reason,
         reasons: reasons.to_vec(),
@@ -109,6 +110,7 @@ pub(super) fn not_selected(planned: &PlannedImage, only: &[String]) -> ImageRepo
     };
     ImageReport {
         skip_reason: Some(reason),
+        dockerfile: planned.dockerfile.clone(),
         ..ImageReport::new(
             planned.name.clone(),
             planned.name.clone(),

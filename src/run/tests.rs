@@ -251,7 +251,7 @@ fn a_failed_parent_skips_its_child_and_keep_going_builds_the_rest() {
     assert_eq!(result_of(&report, "tool").0, ImageResult::Built);
     assert!(!built_tags(&engine).contains(&"t/app:latest".to_string()));
     assert!(report.has_failures());
-    assert_eq!(daemon::exit_code(&report), crate::exit::BUILD_FAILED);
+    assert_eq!(daemon::ending(&report), crate::exit::Ending::BuildFailed);
 }
 
 #[test]

@@ -5,7 +5,9 @@ use std::fmt;
 use std::str::FromStr;
 
 /// The optimization level: a bundle of defaults that explicit settings override.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, clap::ValueEnum)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize, clap::ValueEnum,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum Level {
     Minimal,
@@ -100,15 +102,21 @@ impl FromStr for Level {
     }
 }
 
-impl fmt::Display for Level {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let name = match self {
+impl Level {
+    /// The level's name as settings and reports spell it.
+    pub fn as_str(self) -> &'static str {
+        match self {
             Self::Minimal => "minimal",
             Self::Medium => "medium",
             Self::Maximum => "maximum",
             Self::Ci => "ci",
-        };
-        f.write_str(name)
+        }
+    }
+}
+
+impl fmt::Display for Level {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
     }
 }
 

@@ -58,7 +58,7 @@ fn fast() -> Tuning {
 fn github_report() -> RunReport {
     let mut report = fixtures::report();
     report.run.ci = Some(CiRun {
-        provider: "github".into(),
+        provider: crate::ci::Provider::GitHub,
         event: Some("pull_request".into()),
         repository: Some("o/r".into()),
         pr_number: Some(7),
@@ -235,7 +235,7 @@ fn gitlab_merge_requests_get_a_sticky_note() {
     let ctx = context(dir.path(), env);
     let mut report = github_report();
     let ci = report.run.ci.as_mut().expect("ci");
-    (ci.provider, ci.pr_number) = ("gitlab".into(), Some(4));
+    (ci.provider, ci.pr_number) = (crate::ci::Provider::GitLab, Some(4));
     let request = PublishRequest::default();
     for expected in ["created comment 1", "comment 1 already up to date"] {
         let outcome = publish_with(&ctx, &report, &request, &fast()).expect("ok");
@@ -262,7 +262,7 @@ fn with_a_job_token_a_refused_note_explains_the_token() {
     let env = env.into_iter().map(|(k, v)| (k.to_string(), v)).collect();
     let ctx = context(dir.path(), env);
     let mut report = github_report();
-    report.run.ci.as_mut().expect("ci").provider = "gitlab".into();
+    report.run.ci.as_mut().expect("ci").provider = crate::ci::Provider::GitLab;
     let outcome = publish_with(&ctx, &report, &PublishRequest::default(), &fast()).expect("ok");
     assert_eq!(outcome.warnings.len(), 1);
     assert!(
