@@ -296,11 +296,58 @@ impl Git {
             "--end-of-options",
             rev,
         ];
-        let stdout = self.stdout(&args)?;
-        parse::ls_tree(&stdout).map_err(|source| GitError::Output {
-            args: args.join(" "),
-            source,
-        })
+        self.streamed(&args, parse::ls_tree_stream)?
+            .map_err(|source| GitError::Output {
+                args: args.join(" "),
+                source,
+            })
+    }
+
+    /// Runs `args` and hands its stdout to `read` while git writes it (a large listing is parsed
+    /// as it arrives instead of after git ends). A reader that stops early ends git.
+    fn streamed<T>(
+        &self,
+        args: &[&str],
+        read: impl FnOnce(std::io::BufReader<std::process::ChildStdout>) -> std::io::Result<T>,
+    ) -> Result<T, GitError> {
+        use std::io::Read as _;
+        let mut child = self
+            .command(args, false)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .map_err(GitError::NotFound)?;
+        // Drained beside stdout, so git never waits on a full stderr pipe.
+        let mut stderr = child.stderr.take().expect("stderr is piped");
+        let errors = std::thread::spawn(move || {
+            let mut text = Vec::new();
+            let _ = stderr.read_to_end(&mut text);
+            text
+        });
+        let stdout = child.stdout.take().expect("stdout is piped");
+        // The reader owns the pipe: once it returns, git's writes fail and git ends.
+        let read = read(std::io::BufReader::with_capacity(1 << 16, stdout));
+        if read.is_err() {
+            let _ = child.kill();
+        }
+        let status = child.wait().map_err(GitError::NotFound)?;
+        let stderr = errors.join().unwrap_or_default();
+        let mut stderr = String::from_utf8_lossy(&stderr).trim().to_owned();
+        match read {
+            Ok(value) if status.success() => Ok(value),
+            Ok(_) => Err(GitError::Command {
+                args: args.join(" "),
+                stderr,
+            }),
+            Err(error) => {
+                stderr.push_str(&format!(" (reading its output: {error})"));
+                Err(GitError::Command {
+                    args: args.join(" "),
+                    stderr,
+                })
+            }
+        }
     }
 
     /// A file's content at `rev`, or None when it does not exist there (or is a directory).

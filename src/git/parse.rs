@@ -85,38 +85,55 @@ fn status_of(letter: Option<u8>) -> ChangeStatus {
     }
 }
 
-/// Parses `git ls-tree -r -z` output: `<mode> SP <type> SP <oid> TAB <path>\0` per record.
-///
-/// Only blobs and gitlinks are kept (with `-r` git never prints trees, but a future flag might).
-/// The record is sliced in place; the only allocations are the entry's own strings.
-pub fn ls_tree(bytes: &[u8]) -> Result<Vec<TreeEntry>, ParseError> {
-    let records = bytes.split(|b| *b == 0).filter(|r| !r.is_empty());
-    let mut entries = Vec::with_capacity(bytes.len() / 80);
-    for record in records {
-        let malformed = || ParseError::MalformedTreeEntry {
-            record: String::from_utf8_lossy(record).into_owned(),
-        };
-        let tab = record
-            .iter()
-            .position(|b| *b == b'\t')
-            .ok_or_else(malformed)?;
-        let (meta, path) = (&record[..tab], &record[tab + 1..]);
-        let mut parts = meta.split(|b| *b == b' ');
-        let (Some(mode), Some(kind), Some(oid), None) =
-            (parts.next(), parts.next(), parts.next(), parts.next())
-        else {
-            return Err(malformed());
-        };
-        if kind == b"tree" {
+/// Parses `git ls-tree -r -z` output (`<mode> SP <type> SP <oid> TAB <path>\0` per record),
+/// record by record as git writes it, so the parsing overlaps git's own work and the listing is
+/// never held whole. Only blobs and gitlinks are kept (with `-r` git never prints trees, but a
+/// future flag might). The outer error is the stream's.
+pub fn ls_tree_stream(
+    mut reader: impl std::io::BufRead,
+) -> std::io::Result<Result<Vec<TreeEntry>, ParseError>> {
+    let mut entries = Vec::new();
+    let mut record = Vec::with_capacity(256);
+    loop {
+        record.clear();
+        if reader.read_until(0, &mut record)? == 0 {
+            return Ok(Ok(entries));
+        }
+        let body = record.strip_suffix(&[0]).unwrap_or(&record);
+        if body.is_empty() {
             continue;
         }
-        entries.push(TreeEntry {
-            mode: text(mode),
-            oid: text(oid),
-            path: text(path),
-        });
+        match tree_record(body) {
+            Ok(entry) => entries.extend(entry),
+            Err(error) => return Ok(Err(error)),
+        }
     }
-    Ok(entries)
+}
+
+/// One record of `git ls-tree -z`; `None` for a tree.
+fn tree_record(record: &[u8]) -> Result<Option<TreeEntry>, ParseError> {
+    let malformed = || ParseError::MalformedTreeEntry {
+        record: String::from_utf8_lossy(record).into_owned(),
+    };
+    let tab = record
+        .iter()
+        .position(|b| *b == b'\t')
+        .ok_or_else(malformed)?;
+    let (meta, path) = (&record[..tab], &record[tab + 1..]);
+    let mut parts = meta.split(|b| *b == b' ');
+    let (Some(mode), Some(kind), Some(oid), None) =
+        (parts.next(), parts.next(), parts.next(), parts.next())
+    else {
+        return Err(malformed());
+    };
+    if kind == b"tree" {
+        return Ok(None);
+    }
+    Ok(Some(TreeEntry {
+        mode: text(mode),
+        oid: text(oid),
+        path: text(path),
+    }))
 }
 
 /// Parses `git cat-file --batch-check` answers to `<rev>^{commit}` requests, one line each:
@@ -170,6 +187,11 @@ pub fn dubious_ownership_path(stderr: &str) -> Option<&str> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The whole output at once, as the tests have it.
+    fn ls_tree(bytes: &[u8]) -> Result<Vec<TreeEntry>, ParseError> {
+        ls_tree_stream(bytes).expect("reads from memory")
+    }
 
     fn change(status: ChangeStatus, path: &str) -> Change {
         Change {
@@ -254,6 +276,25 @@ mod tests {
             ls_tree(b"100644 blob\tpath\0"),
             Err(ParseError::MalformedTreeEntry { .. })
         ));
+    }
+    #[test]
+    fn the_stream_parser_gives_what_the_whole_output_parser_gives() {
+        let out = "100644 blob 0123456789abcdef0123456789abcdef01234567\ta b/c\0\
+                   120000 blob 1123456789abcdef0123456789abcdef01234567\tlink\0\
+                   040000 tree 2123456789abcdef0123456789abcdef01234567\tdir\0\
+                   160000 commit 3123456789abcdef0123456789abcdef01234567\tsub\0";
+        let whole = ls_tree(out.as_bytes()).expect("parses");
+        // A tiny buffer: records cross every read boundary.
+        let reader = std::io::BufReader::with_capacity(3, out.as_bytes());
+        let streamed = ls_tree_stream(reader).expect("reads").expect("parses");
+        assert_eq!(streamed, whole);
+        assert_eq!(streamed.len(), 3, "the tree is left out");
+        let bad = std::io::BufReader::new(&b"100644 blob\tpath\0"[..]);
+        assert!(ls_tree_stream(bad).expect("reads").is_err());
+        assert_eq!(
+            ls_tree_stream(&b""[..]).expect("reads").expect("parses"),
+            Vec::new()
+        );
     }
 
     #[test]

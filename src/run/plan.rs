@@ -10,7 +10,7 @@ use std::path::Path;
 use crate::ci::{self, Base, Range, RangeRequest};
 use crate::context::Context;
 use crate::error::Error;
-use crate::git::{Change, ChangeStatus, EMPTY_TREE, Git, TreeEntry};
+use crate::git::{Change, ChangeStatus, EMPTY_TREE, Git, GitError, TreeEntry};
 use crate::plan::{Graph, Mode, Plan, PlanInput, PlanRange, ReasonKind};
 use crate::scheduler::record::{self, RecordSources};
 use crate::settings::{Settings, Source};
@@ -61,11 +61,28 @@ pub fn plan_with_workspace(
         }
     }
     let location = location(ctx, git)?;
-    let snapshot = Snapshot::new(git.tree_entries(&range.head)?, git);
+    // The diff a selective plan needs is read while git lists the head's tree.
+    let diff_base = match &range.base {
+        Base::Commit { sha, .. } if settings.selective && !settings.force && sha != EMPTY_TREE => {
+            Some(sha.as_str())
+        }
+        _ => None,
+    };
+    let (entries, diff) = std::thread::scope(|scope| {
+        let diff = diff_base.map(|base| scope.spawn(|| git.diff(base, &range.head)));
+        let entries = git.tree_entries(&range.head);
+        let diff = diff.map(|thread| {
+            thread
+                .join()
+                .unwrap_or_else(|e| std::panic::resume_unwind(e))
+        });
+        (entries, diff)
+    });
+    let snapshot = Snapshot::new(entries?, git);
     let workspace = workspace::load(&snapshot, &location)?;
     let graph = Graph::build(&workspace.images)?;
     let (mut mode, changes, mut plan_range) =
-        mode_and_changes(settings, git, &range, snapshot.entries())?;
+        mode_and_changes(settings, git, &range, snapshot.entries(), diff)?;
     let mut base_definitions = None;
     if let (Mode::Selective, Base::Commit { sha, .. }) = (&mode, &range.base)
         && touches_definitions(&changes, &workspace, &location)
@@ -146,6 +163,7 @@ fn mode_and_changes(
     git: &Git,
     range: &Range,
     head_entries: &[TreeEntry],
+    read_diff: Option<Result<Vec<Change>, GitError>>,
 ) -> Result<(Mode, Vec<Change>, PlanRange), Error> {
     let everything = |kind: ReasonKind, detail: String| {
         let plan_range = PlanRange {
@@ -183,7 +201,10 @@ fn mode_and_changes(
                     })
                     .collect()
             } else {
-                git.diff(sha, &range.head)?
+                match read_diff {
+                    Some(diff) => diff?,
+                    None => git.diff(sha, &range.head)?,
+                }
             };
             Ok((Mode::Selective, changes, plan_range))
         }
