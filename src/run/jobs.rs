@@ -17,7 +17,6 @@ use crate::plan::PlannedImage;
 use crate::report::model::{CleanupReport, ContextSize};
 use crate::scheduler::credentials::Credentials;
 use crate::scheduler::remote::{digest_tag, registry_host};
-use crate::scheduler::tags::{self, TagVars};
 use crate::scheduler::{DIGEST_LABEL, Job, ParentRef, Publish, RemoteRef, StageBuild};
 use crate::workspace::context::{self, ContextError};
 use crate::workspace::dockerfile::ParseError;
@@ -114,8 +113,8 @@ pub(super) struct Labels {
 pub(super) struct JobSettings<'a> {
     pub(super) builder: Builder,
     pub(super) force: bool,
-    pub(super) extra_tags: &'a [String],
-    pub(super) vars: &'a TagVars,
+    /// Every tag of each selected image, by image name (made by [`super::Run::new`]).
+    pub(super) tags: &'a BTreeMap<String, Vec<String>>,
     pub(super) labels: &'a Labels,
     /// Set with `--push`.
     pub(super) credentials: Option<&'a Credentials>,
@@ -178,13 +177,8 @@ pub(super) fn make_job(
     add_cache_sources(&mut request, &def.repository, &stage_refs, settings);
     request.labels = labels(settings.labels, &planned.inputs_digest);
     let stages = stage_builds(&mut request, stage_refs);
-    request.tags = tags::image_tags(
-        &def.name,
-        &def.repository,
-        &def.tags,
-        settings.extra_tags,
-        settings.vars,
-    )?;
+    // Made for every selected image, and jobs are made for selected images only.
+    request.tags = settings.tags[&def.name].clone();
     let publish = settings.credentials.and_then(|credentials| {
         publish(
             &def.repository,

@@ -142,6 +142,8 @@ pub struct Run<'a> {
     inputs: RunInputs<'a>,
     selection: Selection,
     vars: TagVars,
+    /// Every tag of each selected image, by image name.
+    tags: BTreeMap<String, Vec<String>>,
 }
 
 impl<'a> Run<'a> {
@@ -150,11 +152,12 @@ impl<'a> Run<'a> {
     pub fn new(inputs: RunInputs<'a>) -> Result<Self, RunError> {
         let selection = select(inputs.plan, &inputs.options.only)?;
         let vars = tag_vars(inputs.ci, inputs.git, inputs.plan)?;
-        check_tags(inputs.workspace, &selection, &inputs.options.tags, &vars)?;
+        let tags = image_tags(inputs.workspace, &selection, &inputs.options.tags, &vars)?;
         Ok(Self {
             inputs,
             selection,
             vars,
+            tags,
         })
     }
 
@@ -244,8 +247,7 @@ impl<'a> Run<'a> {
         let job_settings = JobSettings {
             builder,
             force: settings.force,
-            extra_tags: &options.tags,
-            vars: &self.vars,
+            tags: &self.tags,
             labels: &labels,
             credentials: self.inputs.credentials,
             cache_from: &cache_from,
@@ -397,28 +399,24 @@ fn select(plan: &Plan, only: &[String]) -> Result<Selection, RunError> {
     Ok(selection)
 }
 
-/// Every tag of every selected image, made before an engine is reached: a template this run
-/// cannot fill fails the run (exit 2) before anything builds.
-fn check_tags(
+/// Every tag of every selected image, by image name, made before an engine is reached: a
+/// template this run cannot fill fails the run (exit 2) before anything builds.
+fn image_tags(
     workspace: &Workspace,
     selection: &Selection,
     extra: &[String],
     vars: &TagVars,
-) -> Result<(), RunError> {
-    for image in workspace
+) -> Result<BTreeMap<String, Vec<String>>, RunError> {
+    workspace
         .images
         .iter()
         .filter(|i| selection.contains_key(&i.def.name))
-    {
-        tags::image_tags(
-            &image.def.name,
-            &image.def.repository,
-            &image.def.tags,
-            extra,
-            vars,
-        )?;
-    }
-    Ok(())
+        .map(|image| {
+            let def = &image.def;
+            let tags = tags::image_tags(&def.name, &def.repository, &def.tags, extra, vars)?;
+            Ok((def.name.clone(), tags))
+        })
+        .collect()
 }
 
 fn tag_vars(ci_context: &CiContext, git: &Git, plan: &Plan) -> Result<TagVars, RunError> {
