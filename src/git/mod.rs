@@ -335,19 +335,14 @@ impl Git {
         let stderr = errors.join().unwrap_or_default();
         let mut stderr = String::from_utf8_lossy(&stderr).trim().to_owned();
         match read {
-            Ok(value) if status.success() => Ok(value),
-            Ok(_) => Err(GitError::Command {
-                args: args.join(" "),
-                stderr,
-            }),
-            Err(error) => {
-                stderr.push_str(&format!(" (reading its output: {error})"));
-                Err(GitError::Command {
-                    args: args.join(" "),
-                    stderr,
-                })
-            }
+            Ok(value) if status.success() => return Ok(value),
+            Ok(_) => {}
+            Err(error) => stderr.push_str(&format!(" (reading its output: {error})")),
         }
+        Err(GitError::Command {
+            args: args.join(" "),
+            stderr,
+        })
     }
 
     /// A file's content at `rev`, or None when it does not exist there (or is a directory).

@@ -19,7 +19,7 @@ impl RunFlags {
                 },
                 ..Self::default()
             },
-            Command::Build(args) => Self::of_build(args, cli.verbose, None),
+            Command::Build(args) => Self::of_build(args, cli.verbose),
             Command::Ci(args) => Self::of_ci(args, cli.verbose),
             Command::Cache(args) => Self::of_cache(args, cli.verbose),
             Command::Notify(_) => Self {
@@ -32,15 +32,15 @@ impl RunFlags {
         }
     }
 
-    /// The flags of `buildopt build`; `default_level` applies when nothing names a level.
-    pub fn of_build(args: &BuildArgs, verbose: u8, default_level: Option<Level>) -> Self {
+    /// The flags of `buildopt build`.
+    fn of_build(args: &BuildArgs, verbose: u8) -> Self {
         Self {
             core: Flags {
                 level: args.level.or(args.ci.then_some(Level::Ci)),
                 force: args.force,
                 verbose,
                 jobs: args.jobs,
-                default_level,
+                default_level: None,
             },
             cache: CacheFlags {
                 retention_days: args.cache_retention_days,
