@@ -30,13 +30,8 @@ pub fn run(ctx: &Context, args: &BuildArgs) -> Result<u8, Error> {
     }
     let daemon = Connecting::start(ctx)?;
     let options = RunOptions {
-        only: args.only.clone(),
-        tags: pipeline.tags.clone(),
-        push: pipeline.push,
-        keep_going: pipeline.keep_going,
         cleanup: !args.no_cleanup,
-        builder: args.builder.map(builder),
-        keep_out: Vec::new(),
+        ..RunOptions::of_pipeline(pipeline, &args.only, args.builder.map(builder))
     };
     let report = run_on_daemon(
         ctx,

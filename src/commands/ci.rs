@@ -71,7 +71,11 @@ pub fn run(ctx: &Context, args: &CiArgs) -> Result<u8, Error> {
     let (plan, workspace) = plan_with_workspace(ctx, &settings.core, &git, &request)?;
     let daemon = Connecting::start(ctx)?;
     let files = ReportFiles::new(&ctx.dir, args);
-    let options = run_options(args, &settings.pipeline, files.all());
+    // The report files are never sent in a build context.
+    let options = RunOptions {
+        keep_out: files.all(),
+        ..RunOptions::of_pipeline(&settings.pipeline, &args.only, args.builder.map(builder))
+    };
     let report = run_on_daemon(
         ctx,
         daemon,
@@ -97,19 +101,6 @@ pub fn run(ctx: &Context, args: &CiArgs) -> Result<u8, Error> {
     let published = publish(ctx, &report, &request)?;
     tell(ctx, &published);
     Ok(exit::exit_code([ending(&report), published.ending()]))
-}
-
-/// The run the pipeline settings amount to; the report files are never sent in a context.
-fn run_options(args: &CiArgs, pipeline: &PipelineSettings, keep_out: Vec<PathBuf>) -> RunOptions {
-    RunOptions {
-        only: args.only.clone(),
-        tags: pipeline.tags.clone(),
-        push: pipeline.push,
-        keep_going: pipeline.keep_going,
-        cleanup: true,
-        builder: args.builder.map(builder),
-        keep_out,
-    }
 }
 
 /// Tells the runner to hide the registry password in every later log line.

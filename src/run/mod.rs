@@ -36,6 +36,7 @@ use crate::scheduler::credentials::{Credentials, CredentialsError};
 use crate::scheduler::tags::{self, TagError, TagVars};
 use crate::scheduler::{self, Hooks, Options, Progress};
 use crate::settings::cache::CacheSettings;
+use crate::settings::pipeline::PipelineSettings;
 use crate::settings::{ConfigError, Settings};
 use crate::workspace::Workspace;
 use crate::workspace::context::ContextError;
@@ -108,6 +109,26 @@ pub struct RunOptions {
     pub builder: Option<Builder>,
     /// Files and folders (such as report files) never sent in a build context.
     pub keep_out: Vec<PathBuf>,
+}
+
+impl RunOptions {
+    /// A run of the images `only` names (every affected one when empty) with the pipeline's
+    /// tags, push and keep-going, cleaning up after itself.
+    pub fn of_pipeline(
+        pipeline: &PipelineSettings,
+        only: &[String],
+        builder: Option<Builder>,
+    ) -> Self {
+        Self {
+            only: only.to_vec(),
+            tags: pipeline.tags.clone(),
+            push: pipeline.push,
+            keep_going: pipeline.keep_going,
+            cleanup: true,
+            builder,
+            keep_out: Vec::new(),
+        }
+    }
 }
 
 /// Everything a run reads, resolved before it starts.
