@@ -282,15 +282,20 @@ async fn make_and_publish<E: Engine>(
     }
 }
 
+/// What passing the build deadline `limit` is called, naming the settings that set it.
+fn past_deadline(limit: Duration) -> String {
+    format!(
+        "not done after {} s (build_timeout, BUILDOPT_BUILD_TIMEOUT)",
+        limit.as_secs()
+    )
+}
+
 /// A job whose image was not ready within the build deadline.
 fn timed_out(limit: Duration) -> JobOutcome {
     failed_with(Failure {
         step: None,
         line: None,
-        message: format!(
-            "not done after {} s (build_timeout, BUILDOPT_BUILD_TIMEOUT): the build was stopped",
-            limit.as_secs()
-        ),
+        message: format!("{}: the build was stopped", past_deadline(limit)),
         log_tail: Vec::new(),
     })
 }
@@ -341,10 +346,7 @@ async fn run_post_hook(
         Some(limit) => match tokio::time::timeout(limit, hook).await {
             Ok(ran) => ran.err().map(hook_warning),
             Err(_) => Some(Warning {
-                message: format!(
-                    "post-build hook stopped: not done after {} s (build_timeout, BUILDOPT_BUILD_TIMEOUT)",
-                    limit.as_secs()
-                ),
+                message: format!("post-build hook stopped: {}", past_deadline(limit)),
                 log_tail: Vec::new(),
             }),
         },
