@@ -732,7 +732,7 @@ fn commit(
     let added = store.adopt_files(&staged, lock)?;
     // Restoring is not a use: last use stays what the saving build recorded, so an image no
     // build produces any more still ages out; but never later than now, or it would never age.
-    let now = unix_now();
+    let now = super::unix_now();
     let mut images = manifest.images;
     for image in &mut images {
         image.last_used = image.last_used.min(now);
@@ -754,10 +754,4 @@ fn commit(
         blobs_added: added.len(),
         blobs_present: manifest.blobs.len() - added.len(),
     })
-}
-
-fn unix_now() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs())
 }

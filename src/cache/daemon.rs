@@ -10,7 +10,6 @@ use std::collections::BTreeMap;
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use crate::cache::archive::{BlobTee, Manifest};
 use crate::cache::digest::Digest;
@@ -19,16 +18,10 @@ use crate::cache::lock::StoreLock;
 use crate::cache::prune::{self, PruneSummary};
 use crate::cache::requests::{self, ImageLayers};
 use crate::cache::store::StagedBlob;
-use crate::cache::{CacheError, ImageEntry, Index, Store, docker_tar};
+use crate::cache::{CacheError, ImageEntry, Index, Store, docker_tar, unix_now};
 use crate::engine::{DockerEngine, Engine, EngineError, LoadStream};
 use crate::image_archive::LoadTar;
 use crate::settings::cache::CacheSettings;
-
-pub fn now() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs())
-}
 
 /// Opens the store and takes its lock, waiting at most the configured time (`say` tells why it
 /// waits). A store that may not be used (see `check_store_root`) or a lock held too long is a
@@ -106,7 +99,7 @@ pub fn enforce_retention(
     cache: &CacheSettings,
 ) -> Result<PruneSummary, CacheError> {
     let index = store.read_index()?;
-    let expired = prune::expired(&index, now(), cache.retention_days);
+    let expired = prune::expired(&index, unix_now(), cache.retention_days);
     prune::remove_images(store, lock, &expired)
 }
 
@@ -200,7 +193,7 @@ pub async fn save_into_store(
     frames: Option<FrameSubmitter>,
 ) -> Result<Saved, CacheError> {
     let before = store.blob_sizes()?;
-    let at = now();
+    let at = unix_now();
     let groups = save_groups(engine, images).await?;
     // Every group's stream is read on its own blocking thread, all under the one store lock.
     let shared = Arc::new(lock);

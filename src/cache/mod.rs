@@ -76,6 +76,13 @@ pub enum CacheError {
     Engine(#[from] crate::engine::EngineError),
 }
 
+/// Seconds since the Unix epoch: what the store records uses and ages are counted in.
+pub fn unix_now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
 impl CacheError {
     /// Whether the cache is skipped for this run (a warning and a cache miss), not an error.
     pub fn is_skip(&self) -> bool {

@@ -14,10 +14,11 @@ use serde::Serialize;
 
 use super::archive::{self, ExportSummary};
 use super::atomic::AtomicFile;
-use super::daemon::{DaemonTee, cache_err, enforce_bounds, now, save_into_store};
+use super::daemon::{DaemonTee, cache_err, enforce_bounds, save_into_store};
 use super::frames::FrameWorker;
 use super::lock::StoreLock;
 use super::prune::PruneSummary;
+use super::unix_now;
 use super::{CacheError, Limits, Store};
 use crate::engine::{DockerEngine, EngineError};
 use crate::settings::cache::CacheSettings;
@@ -62,7 +63,7 @@ pub fn export_archive(
         lock = saved.lock;
         saved_counts = Some((saved.images.len(), saved.new_blobs, saved.requests));
     }
-    let pruned = enforce_bounds(store, &lock, cache, &store.read_index()?, now())?;
+    let pruned = enforce_bounds(store, &lock, cache, &store.read_index()?, unix_now())?;
     let (compression, placed) = (cache.compression, placed.as_ref());
     let summary = archive::export_into(store, &lock, file, path, compression, threads, placed)?;
     Ok(Exported {

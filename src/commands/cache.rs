@@ -9,11 +9,12 @@ use std::path::Path;
 
 use serde::Serialize;
 
-use crate::cache::daemon::{self, enforce_limit, enforce_retention, merge, now};
+use crate::cache::daemon::{self, enforce_limit, enforce_retention, merge};
 use crate::cache::keys::{self, KeyInput};
 use crate::cache::lock::StoreLock;
 use crate::cache::prune::{self, PruneSummary};
 use crate::cache::transfer::{Imported, export_archive, import_archive};
+use crate::cache::unix_now;
 use crate::cache::{CacheError, Store};
 use crate::cli::{CacheAction, CacheArgs, Format};
 use crate::context::{Context, write_stdout};
@@ -197,7 +198,7 @@ fn stats(ctx: &Context, cache: &CacheSettings) -> Result<u8, Error> {
 
 fn age(at: Option<u64>) -> String {
     match at {
-        Some(at) => format!("{} hours ago", now().saturating_sub(at) / 3600),
+        Some(at) => format!("{} hours ago", unix_now().saturating_sub(at) / 3600),
         None => "-".into(),
     }
 }

@@ -128,7 +128,7 @@ impl DaemonCache<'_> {
         // Entries already in the daemon are marked used by the export's one index write; a
         // write here (fsync and all) is only worth it for what was loaded.
         if !loaded.is_empty() {
-            touch(&mut index, loaded.iter(), daemon::now());
+            touch(&mut index, loaded.iter(), crate::cache::unix_now());
             store.write_index(&index, &lock)?;
         }
         Ok(CacheRestore {
@@ -164,7 +164,7 @@ impl DaemonCache<'_> {
                 (saved.images, saved.new_blobs, saved.new_bytes);
         }
         let mut index = store.read_index()?;
-        let now = daemon::now();
+        let now = crate::cache::unix_now();
         touch(&mut index, used_entries(report).iter(), now);
         index.record_build(build_record(report, now));
         index.history.record_run(report, now);
