@@ -56,8 +56,7 @@ impl Context {
             Some(path) => read_config(path)?,
             None => FileOptions::default(),
         };
-        let cpus = std::thread::available_parallelism().map_or(1, usize::from);
-        let settings = RunSettings::resolve(&RunFlags::of_command(cli), &env, &file, &dir, cpus)?;
+        let settings = resolve_settings(&RunFlags::of_command(cli), &env, &file, &dir)?;
         Ok(Self {
             settings,
             dir,
@@ -74,8 +73,7 @@ impl Context {
     /// This invocation with the settings other `flags` than the command line's resolve to (the
     /// benchmark runs each level so).
     pub fn with_flags(&self, flags: &RunFlags) -> Result<Self, Error> {
-        let cpus = std::thread::available_parallelism().map_or(1, usize::from);
-        let settings = RunSettings::resolve(flags, &self.env, &self.file, &self.dir, cpus)?;
+        let settings = resolve_settings(flags, &self.env, &self.file, &self.dir)?;
         Ok(Self {
             settings,
             ..self.clone()
@@ -102,6 +100,17 @@ impl Context {
             let _ = writeln!(std::io::stderr(), "{}", console_line(&line));
         }
     }
+}
+
+/// Every setting `flags` resolve to here, with one job per CPU as the default parallelism.
+fn resolve_settings(
+    flags: &RunFlags,
+    env: &Env,
+    file: &FileOptions,
+    dir: &Path,
+) -> Result<RunSettings, Error> {
+    let cpus = std::thread::available_parallelism().map_or(1, usize::from);
+    Ok(RunSettings::resolve(flags, env, file, dir, cpus)?)
 }
 
 /// An error message, which may hold names from the repository, the config or a store, for

@@ -500,9 +500,7 @@ mod tests {
         };
         let applies = |pairs: &[(&str, &str)], mode| {
             let env = Env::from_pairs(pairs.iter().copied());
-            let settings = Settings::resolve(&Flags::default(), &env, &FileOptions::default(), 1)
-                .expect("settings");
-            let cache = cache_settings(&env, &settings, dir.path());
+            let (settings, cache) = resolved(&env, dir.path());
             let sources = RecordSources {
                 env: &env,
                 settings: &settings,
@@ -542,9 +540,7 @@ mod tests {
         // A record of a newer buildopt: a note, never a failed plan.
         std::fs::write(store.join("index.json"), br#"{"version":9,"images":[]}"#).expect("write");
         let env = Env::from_pairs([("CI", "true")]);
-        let settings = Settings::resolve(&Flags::default(), &env, &FileOptions::default(), 1)
-            .expect("settings");
-        let cache = cache_settings(&env, &settings, dir.path());
+        let (settings, cache) = resolved(&env, dir.path());
         let sources = RecordSources {
             env: &env,
             settings: &settings,
@@ -597,14 +593,13 @@ mod tests {
         assert!(notes.is_empty(), "{notes:?}");
     }
 
-    fn cache_settings(env: &Env, settings: &Settings, dir: &std::path::Path) -> CacheSettings {
-        CacheSettings::resolve(
-            &crate::settings::cache::CacheFlags::default(),
-            env,
-            &FileOptions::default(),
-            settings.level,
-            dir,
-        )
-        .expect("cache settings")
+    /// The general and cache settings `env` resolves to, with stores relative to `dir`.
+    fn resolved(env: &Env, dir: &std::path::Path) -> (Settings, CacheSettings) {
+        let file = FileOptions::default();
+        let settings = Settings::resolve(&Flags::default(), env, &file, 1).expect("settings");
+        let flags = crate::settings::cache::CacheFlags::default();
+        let cache = CacheSettings::resolve(&flags, env, &file, settings.level, dir)
+            .expect("cache settings");
+        (settings, cache)
     }
 }
