@@ -31,7 +31,15 @@ pub fn open_locked(
     cache: &CacheSettings,
     say: &dyn Fn(&str),
 ) -> Result<(Store, StoreLock), CacheError> {
-    let store = open_store(repo, cache)?;
+    lock(open_store(repo, cache)?, cache, say)
+}
+
+/// Takes the lock of `store`, waiting at most the settings' lock timeout and saying so.
+pub fn lock(
+    store: Store,
+    cache: &CacheSettings,
+    say: &dyn Fn(&str),
+) -> Result<(Store, StoreLock), CacheError> {
     let lock = store.lock_within(cache.lock_timeout, |path| {
         say(&format!(
             "waiting for the cache lock {} (at most {} s)",
@@ -56,7 +64,10 @@ fn check_store_root(repo: &Path, root: &Path) -> Result<(), CacheError> {
         reason,
     };
     let resolved = root.canonicalize().ok();
-    for path in std::iter::once(root).chain(resolved.as_deref()) {
+    // One git call per path: git refuses a whole list when one path lies outside the
+    // repository, as a link's target may.
+    let distinct_target = resolved.as_deref().filter(|resolved| *resolved != root);
+    for path in std::iter::once(root).chain(distinct_target) {
         if tracked_by_git(repo, path) {
             return Err(refuse(
                 "git tracks it (committed to the repository); the cache store must not come \

@@ -7,6 +7,7 @@
 //!
 //! May import `cache`, `engine`, `settings::cache` and `report::model`; never `commands`.
 
+use std::cell::Cell;
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 use std::time::Instant;
@@ -15,7 +16,8 @@ use tokio::runtime::Runtime;
 
 use crate::cache::daemon::{self, Saved};
 use crate::cache::docker_tar;
-use crate::cache::store::{BuildRecord, is_stage_reference};
+use crate::cache::lock::StoreLock;
+use crate::cache::store::{BuildRecord, Store, is_stage_reference};
 use crate::cache::{CacheError, ImageEntry, Index};
 use crate::engine::{DockerEngine, ImageStore};
 use crate::report::model::{CacheExport, CacheRestore, ImageReport, ImageResult, RunReport};
@@ -42,6 +44,8 @@ pub struct DaemonCache<'a> {
     pub engine: &'a DockerEngine,
     /// Warnings and waits, for stderr.
     pub say: &'a dyn Fn(&str),
+    /// Whether the store's root passed `cache::daemon`'s checks in this run.
+    pub root_checked: Cell<bool>,
 }
 
 impl RunCache for DaemonCache<'_> {
@@ -86,9 +90,20 @@ impl RunCache for DaemonCache<'_> {
 }
 
 impl DaemonCache<'_> {
+    /// The store under its lock. Its root is checked once a run (a git call or two): the
+    /// builds in between change neither what git tracks nor who owns the folder.
+    fn open_locked(&self) -> Result<(Store, StoreLock), CacheError> {
+        if self.root_checked.get() {
+            return daemon::lock(Store::open(&self.settings.dir)?, self.settings, self.say);
+        }
+        let opened = daemon::open_locked(self.repo, self.settings, self.say)?;
+        self.root_checked.set(true);
+        Ok(opened)
+    }
+
     fn try_restore(&self, repositories: &BTreeSet<String>) -> Result<CacheRestore, CacheError> {
         let (runtime, engine) = (self.runtime, self.engine);
-        let (store, lock) = daemon::open_locked(self.repo, self.settings, self.say)?;
+        let (store, lock) = self.open_locked()?;
         let mut index = store.read_index()?;
         if let Some(version) = index.replaced_version {
             let warning = format!(
@@ -142,7 +157,7 @@ impl DaemonCache<'_> {
 
     fn try_export(&self, report: &RunReport) -> Result<CacheExport, CacheError> {
         let (runtime, engine, cache) = (self.runtime, self.engine, self.settings);
-        let (store, mut lock) = daemon::open_locked(self.repo, cache, self.say)?;
+        let (store, mut lock) = self.open_locked()?;
         let to_save = unsaved(&store.read_index()?, report, engine.info().image_store);
         let mut export = CacheExport::default();
         if !to_save.is_empty() {

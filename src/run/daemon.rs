@@ -93,6 +93,7 @@ pub fn run_on_daemon(
         runtime: &runtime,
         engine: &engine,
         say: &say,
+        root_checked: Default::default(),
     };
     let console = Console::new(style(ctx, settings));
     let progress = |progress| console.show(progress);
