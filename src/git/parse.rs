@@ -129,11 +129,12 @@ fn tree_record(record: &[u8]) -> Result<Option<TreeEntry>, ParseError> {
     if kind == b"tree" {
         return Ok(None);
     }
-    Ok(Some(TreeEntry {
-        mode: text(mode),
-        oid: text(oid),
-        path: text(path),
-    }))
+    let (Ok(mode), Ok(oid)) = (std::str::from_utf8(mode), std::str::from_utf8(oid)) else {
+        return Err(malformed());
+    };
+    TreeEntry::new(text(path), mode, oid)
+        .map(Some)
+        .ok_or_else(malformed)
 }
 
 /// Parses `git cat-file --batch-check` answers to `<rev>^{commit}` requests, one line each:
@@ -251,7 +252,7 @@ mod tests {
         let entries = ls_tree(out.as_bytes()).unwrap();
         let got: Vec<(&str, &str)> = entries
             .iter()
-            .map(|e| (e.mode.as_str(), e.path.as_str()))
+            .map(|e| (e.mode(), e.path.as_str()))
             .collect();
         assert_eq!(
             got,
@@ -263,7 +264,7 @@ mod tests {
                 ("100644", "x\ty\nz")
             ]
         );
-        assert!(entries.iter().all(|e| e.oid == oid));
+        assert!(entries.iter().all(|e| e.oid() == oid));
     }
 
     #[test]
@@ -276,7 +277,20 @@ mod tests {
             ls_tree(b"100644 blob\tpath\0"),
             Err(ParseError::MalformedTreeEntry { .. })
         ));
+        // Longer than any hash git prints, and a mode that is not ASCII.
+        let long_oid = format!("100644 blob {}\tpath\0", "a".repeat(65));
+        let odd_mode = "10064\u{e9} blob 0123456789abcdef0123456789abcdef01234567\tpath\0";
+        for record in [long_oid.as_str(), odd_mode] {
+            assert!(
+                matches!(
+                    ls_tree(record.as_bytes()),
+                    Err(ParseError::MalformedTreeEntry { .. })
+                ),
+                "{record}"
+            );
+        }
     }
+
     #[test]
     fn the_stream_parser_gives_what_the_whole_output_parser_gives() {
         let out = "100644 blob 0123456789abcdef0123456789abcdef01234567\ta b/c\0\

@@ -2,7 +2,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use super::digest::inputs_digest;
+use super::digest;
 use super::graph::{Edge, Graph};
 use super::model::{
     PLAN_FORMAT_VERSION, Plan, PlanRange, PlannedImage, Reason, ReasonKind, RemovedImage,
@@ -11,7 +11,7 @@ use super::selection::{RecordSelection, SelectedBy, record_reason};
 use crate::git::{Change, ChangeStatus, TreeEntry};
 use crate::workspace::dockerignore::IgnoreRules;
 use crate::workspace::{
-    Image, ImageDef, NamedContext, Origin, Snapshot, Workspace, image_name_for, paths,
+    Image, ImageDef, Listing, NamedContext, Origin, Snapshot, Workspace, image_name_for, paths,
 };
 
 /// How many file names a reason lists before it only counts.
@@ -380,22 +380,65 @@ fn digests(
             .collect(),
         None => Vec::new(),
     };
+    let own = own_inputs_of_all(images, input.snapshot.listing(), &global);
+    let mut own: Vec<Option<blake3::Hasher>> = own.into_iter().map(Some).collect();
     let mut digests = vec![String::new(); images.len()];
     for &i in order {
         let parents: Vec<(&str, &str)> = input.graph.parent_ids[i]
             .iter()
             .map(|&p| (input.graph.names[p].as_str(), digests[p].as_str()))
             .collect();
-        let extra = compile(&images[i].def.inputs);
-        digests[i] = inputs_digest(
-            &images[i],
-            input.snapshot,
-            &parents,
-            &global,
-            extra.as_ref(),
-        );
+        let hasher = own[i].take().unwrap_or_default();
+        digests[i] = digest::finish(hasher, &parents);
     }
     digests
+}
+
+/// [`digest::own_inputs`] of every image, spread over the machine's cores: in a large
+/// repository, filtering and hashing the contexts is most of the plan's own work.
+fn own_inputs_of_all(
+    images: &[Image],
+    listing: Listing<'_>,
+    global: &[&TreeEntry],
+) -> Vec<blake3::Hasher> {
+    let hash = |image: &Image| {
+        let extra = compile(&image.def.inputs);
+        digest::own_inputs(image, listing, global, extra.as_ref())
+    };
+    let threads = std::thread::available_parallelism()
+        .map_or(1, usize::from)
+        .min(images.len());
+    if threads <= 1 {
+        return images.iter().map(hash).collect();
+    }
+    // Images differ a lot in size, so each thread takes the next image until none is left.
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    let mut hashed: Vec<(usize, blake3::Hasher)> = std::thread::scope(|scope| {
+        let workers: Vec<_> = (0..threads)
+            .map(|_| {
+                scope.spawn(|| {
+                    let mut done = Vec::new();
+                    loop {
+                        let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                        let Some(image) = images.get(i) else {
+                            return done;
+                        };
+                        done.push((i, hash(image)));
+                    }
+                })
+            })
+            .collect();
+        workers
+            .into_iter()
+            .flat_map(|worker| {
+                worker
+                    .join()
+                    .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+            })
+            .collect()
+    });
+    hashed.sort_unstable_by_key(|(i, _)| *i);
+    hashed.into_iter().map(|(_, hasher)| hasher).collect()
 }
 
 fn planned_image(

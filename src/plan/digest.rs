@@ -7,19 +7,19 @@
 
 use crate::git::TreeEntry;
 use crate::workspace::dockerignore::{IgnoreRules, PathFilter};
-use crate::workspace::{Image, NamedContext, Snapshot, paths};
+use crate::workspace::{Image, Listing, NamedContext, paths};
 
 /// The version of the digest recipe; part of the hash so a recipe change never reuses old images.
 const RECIPE: &[u8] = b"buildopt-inputs-v1\0";
 
-/// Hashes one image, given the digests of its parents (in any order) and the global inputs' files.
-pub fn inputs_digest(
+/// Hashes one image's own inputs: everything but its parents' digests, which come last (see
+/// [`finish`]), so images can be hashed this far in any order, on any thread.
+pub fn own_inputs(
     image: &Image,
-    snapshot: &Snapshot<'_>,
-    parent_digests: &[(&str, &str)],
+    listing: Listing<'_>,
     global_inputs: &[&TreeEntry],
     extra_inputs: Option<&IgnoreRules>,
-) -> String {
+) -> blake3::Hasher {
     let mut hasher = blake3::Hasher::new();
     hasher.update(RECIPE);
     let def = &image.def;
@@ -27,13 +27,13 @@ pub fn inputs_digest(
     field(
         &mut hasher,
         "dockerfile-oid",
-        snapshot.get(&def.dockerfile).map_or("", |e| e.oid.as_str()),
+        listing.get(&def.dockerfile).map_or("", TreeEntry::oid),
     );
     if let Some(file) = &image.ignore_file {
         field(
             &mut hasher,
             "ignore-oid",
-            snapshot.get(file).map_or("", |e| e.oid.as_str()),
+            listing.get(file).map_or("", TreeEntry::oid),
         );
     }
     field(&mut hasher, "target", def.target.as_deref().unwrap_or(""));
@@ -43,13 +43,7 @@ pub fn inputs_digest(
     for platform in &def.platforms {
         field(&mut hasher, "platform", platform);
     }
-    hash_tree(
-        &mut hasher,
-        "context",
-        snapshot,
-        &def.context,
-        &image.ignore,
-    );
+    hash_tree(&mut hasher, "context", listing, &def.context, &image.ignore);
     for (name, context) in &def.contexts {
         field(&mut hasher, "named-context", name);
         match context {
@@ -59,7 +53,7 @@ pub fn inputs_digest(
                     .context_ignores
                     .get(name)
                     .map_or(&empty, |(_, rules)| rules);
-                hash_tree(&mut hasher, "named", snapshot, dir, rules);
+                hash_tree(&mut hasher, "named", listing, dir, rules);
             }
             NamedContext::Image(reference)
             | NamedContext::Sibling(reference)
@@ -68,18 +62,25 @@ pub fn inputs_digest(
             }
         }
     }
+    let mut record = Vec::new();
     if let Some(rules) = extra_inputs {
-        for entry in snapshot
+        for entry in listing
             .entries()
             .iter()
             .filter(|e| rules.is_excluded(&e.path))
         {
-            hash_entry(&mut hasher, "input", &entry.path, entry);
+            hash_entry(&mut hasher, &mut record, "input", &entry.path, entry);
         }
     }
     for entry in global_inputs {
-        hash_entry(&mut hasher, "global", &entry.path, entry);
+        hash_entry(&mut hasher, &mut record, "global", &entry.path, entry);
     }
+    hasher
+}
+
+/// The inputs digest: [`own_inputs`] followed by the digests of the image's parents (in any
+/// order).
+pub fn finish(mut hasher: blake3::Hasher, parent_digests: &[(&str, &str)]) -> String {
     let mut parents = parent_digests.to_vec();
     parents.sort_unstable();
     for (name, digest) in parents {
@@ -91,35 +92,42 @@ pub fn inputs_digest(
 fn hash_tree(
     hasher: &mut blake3::Hasher,
     label: &str,
-    snapshot: &Snapshot<'_>,
+    listing: Listing<'_>,
     dir: &str,
     rules: &IgnoreRules,
 ) {
     // The filter remembers each folder's verdict, so patterns run about once per path.
     let mut filter = PathFilter::new(rules);
-    for entry in snapshot.under(dir) {
+    let mut record = Vec::new();
+    for entry in listing.under(dir) {
         if let Some(rel) = paths::strip_dir(&entry.path, dir)
             && !filter.is_excluded(rel)
         {
-            hash_entry(hasher, label, rel, entry);
+            hash_entry(hasher, &mut record, label, rel, entry);
         }
     }
 }
 
-fn hash_entry(hasher: &mut blake3::Hasher, label: &str, path: &str, entry: &TreeEntry) {
-    // One update per entry: blake3's per-call overhead dominates for records this small.
-    let mut record =
-        Vec::with_capacity(label.len() + path.len() + entry.mode.len() + entry.oid.len() + 4);
+/// Hashes one file in one update (blake3's per-call overhead dominates for records this
+/// small), built in `record`, a buffer the caller reuses from file to file.
+fn hash_entry(
+    hasher: &mut blake3::Hasher,
+    record: &mut Vec<u8>,
+    label: &str,
+    path: &str,
+    entry: &TreeEntry,
+) {
+    record.clear();
     for (part, end) in [
         (label, b'\0'),
         (path, b'\0'),
-        (entry.mode.as_str(), b'\0'),
-        (entry.oid.as_str(), b'\n'),
+        (entry.mode(), b'\0'),
+        (entry.oid(), b'\n'),
     ] {
         record.extend_from_slice(part.as_bytes());
         record.push(end);
     }
-    hasher.update(&record);
+    hasher.update(record);
 }
 
 /// Length-prefixed so no two different field lists hash alike.

@@ -20,7 +20,7 @@ use std::path::Path;
 pub use image::{ImageDef, NamedContext, Origin};
 #[cfg(test)]
 pub(crate) use snapshot::fake;
-pub use snapshot::{BlobSource, Snapshot};
+pub use snapshot::{BlobSource, Listing, Snapshot};
 
 use crate::git::GitError;
 use crate::settings::file::{self as config_file, ImageOptions};

@@ -31,6 +31,40 @@ impl std::fmt::Debug for Snapshot<'_> {
     }
 }
 
+/// The sorted entries of a [`Snapshot`], without its blob reader: lookups only.
+#[derive(Debug, Clone, Copy)]
+pub struct Listing<'a> {
+    entries: &'a [TreeEntry],
+}
+
+impl<'a> Listing<'a> {
+    /// Every entry, sorted by path.
+    pub fn entries(self) -> &'a [TreeEntry] {
+        self.entries
+    }
+
+    /// The entry at exactly `path`.
+    pub fn get(self, path: &str) -> Option<&'a TreeEntry> {
+        self.entries
+            .binary_search_by(|e| e.path.as_str().cmp(path))
+            .ok()
+            .map(|i| &self.entries[i])
+    }
+
+    /// The entries below the folder `dir` (`""` is the root), as a contiguous sorted slice.
+    pub fn under(self, dir: &str) -> &'a [TreeEntry] {
+        if dir.is_empty() {
+            return self.entries;
+        }
+        let prefix = format!("{dir}/");
+        let start = self
+            .entries
+            .partition_point(|e| e.path.as_str() < prefix.as_str());
+        let len = self.entries[start..].partition_point(|e| e.path.starts_with(&prefix));
+        &self.entries[start..start + len]
+    }
+}
+
 impl<'a> Snapshot<'a> {
     /// Wraps a tree listing; sorts it when it is not sorted already.
     pub fn new(mut entries: Vec<TreeEntry>, blobs: &'a dyn BlobSource) -> Self {
@@ -44,6 +78,13 @@ impl<'a> Snapshot<'a> {
         }
     }
 
+    /// The listing alone, which threads can share.
+    pub fn listing(&self) -> Listing<'_> {
+        Listing {
+            entries: &self.entries,
+        }
+    }
+
     /// Every entry, sorted by path.
     pub fn entries(&self) -> &[TreeEntry] {
         &self.entries
@@ -51,10 +92,7 @@ impl<'a> Snapshot<'a> {
 
     /// The entry at exactly `path`.
     pub fn get(&self, path: &str) -> Option<&TreeEntry> {
-        self.entries
-            .binary_search_by(|e| e.path.as_str().cmp(path))
-            .ok()
-            .map(|i| &self.entries[i])
+        self.listing().get(path)
     }
 
     /// True when a file (or link, or submodule) exists at `path`.
@@ -64,15 +102,7 @@ impl<'a> Snapshot<'a> {
 
     /// The entries below the folder `dir` (`""` is the root), as a contiguous sorted slice.
     pub fn under(&self, dir: &str) -> &[TreeEntry] {
-        if dir.is_empty() {
-            return &self.entries;
-        }
-        let prefix = format!("{dir}/");
-        let start = self
-            .entries
-            .partition_point(|e| e.path.as_str() < prefix.as_str());
-        let len = self.entries[start..].partition_point(|e| e.path.starts_with(&prefix));
-        &self.entries[start..start + len]
+        self.listing().under(dir)
     }
 
     /// Reads several files at once; a missing path gives `None`.
@@ -93,7 +123,7 @@ impl<'a> Snapshot<'a> {
         let mut asked: Vec<&str> = found
             .iter()
             .flatten()
-            .map(|e| e.oid.as_str())
+            .map(|e| e.oid())
             .filter(|oid| !kept.contains_key(*oid))
             .collect();
         let wanted = asked.len();
@@ -101,8 +131,8 @@ impl<'a> Snapshot<'a> {
             asked.extend(
                 self.entries
                     .iter()
-                    .filter(|e| likely(&e.path) && !kept.contains_key(&e.oid))
-                    .map(|e| e.oid.as_str())
+                    .filter(|e| likely(&e.path) && !kept.contains_key(e.oid()))
+                    .map(TreeEntry::oid)
                     .take(READ_AHEAD_LIMIT),
             );
             asked.sort_unstable();
@@ -113,7 +143,7 @@ impl<'a> Snapshot<'a> {
         // Two paths may share one object id (identical files): clone rather than take.
         Ok(found
             .into_iter()
-            .map(|entry| entry.and_then(|e| kept.get(&e.oid).cloned()))
+            .map(|entry| entry.and_then(|e| kept.get(e.oid()).cloned()))
             .collect())
     }
 }
@@ -139,11 +169,8 @@ pub(crate) mod fake {
             for (path, content) in files {
                 let oid = blake3::hash(content.as_bytes()).to_hex()[..40].to_string();
                 tree.blobs.insert(oid.clone(), content.as_bytes().to_vec());
-                tree.entries.push(TreeEntry {
-                    mode: "100644".into(),
-                    oid,
-                    path: (*path).into(),
-                });
+                let entry = TreeEntry::new((*path).into(), "100644", &oid).expect("short ASCII");
+                tree.entries.push(entry);
             }
             tree
         }

@@ -70,7 +70,12 @@ fn mode_only_and_type_changes_are_reported() {
     assert_eq!(status("config"), Some(ChangeStatus::TypeChanged));
 
     let entries = git.tree_entries(&head).unwrap();
-    let mode = |p: &str| entries.iter().find(|e| e.path == p).map(|e| e.mode.clone());
+    let mode = |p: &str| {
+        entries
+            .iter()
+            .find(|e| e.path == p)
+            .map(|e| e.mode().to_owned())
+    };
     assert_eq!(mode("run.sh").as_deref(), Some("100755"));
     assert_eq!(mode("config").as_deref(), Some("120000"));
 }
