@@ -101,8 +101,13 @@ impl<'a> Resolver<'a> {
 
     fn resolve(&mut self) -> Result<(String, Base), CiError> {
         if let Some(base) = &self.req.base {
-            let head = self.head(self.ci.head_sha.as_deref())?;
-            let sha = self.required(base, "--base")?;
+            let (head, sha) = match self.head_and_base_at_once(base)? {
+                Some(both) => both,
+                None => (
+                    self.head(self.ci.head_sha.as_deref())?,
+                    self.required(base, "--base")?,
+                ),
+            };
             return Ok((
                 head,
                 Base::Commit {
@@ -147,6 +152,21 @@ impl<'a> Resolver<'a> {
             ));
         }
         self.git.resolve_commit("HEAD")?.ok_or_else(no_head)
+    }
+
+    /// The head ([`Self::head`]'s first choice) and `--base` in one git process, when both
+    /// resolve as they are; `None` sends the caller the one-at-a-time way, which fetches what
+    /// is missing and says what it fell back to.
+    fn head_and_base_at_once(&self, base: &str) -> Result<Option<(String, String)>, CiError> {
+        let head = match (&self.req.head, &self.ci.head_sha) {
+            (Some(rev), _) => rev.as_str(),
+            (None, Some(sha)) => sha.as_str(),
+            (None, None) => "HEAD",
+        };
+        Ok(match self.git.resolve_commits(&[head, base])?.as_slice() {
+            [Some(head), Some(base)] => Some((head.clone(), base.clone())),
+            _ => None,
+        })
     }
 
     /// A revision the user named: it must resolve (after fetching a missing SHA).
