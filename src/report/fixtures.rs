@@ -39,6 +39,7 @@ pub fn step(name: &str, line: usize, cached: bool) -> StepReport {
         line: Some(line),
         duration_ms: if cached { 0 } else { 1500 },
         cached,
+        platform: None,
     }
 }
 

@@ -179,6 +179,20 @@ pub struct ImageReport {
     /// Intermediate stages built on their own before the image (level maximum), in build order.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub stages: Vec<StageReport>,
+    /// For an image index (several platforms): each platform's image, in the index's order.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub platforms: Vec<PlatformReport>,
+}
+
+/// One platform's image in an image index.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PlatformReport {
+    /// `os/arch[/variant]`.
+    pub platform: String,
+    /// The platform's manifest digest (`sha256:…`).
+    pub manifest: String,
+    /// Uncompressed layer bytes, as [`ImageReport::size`] of a single-platform image.
+    pub size: u64,
 }
 
 impl ImageReport {
@@ -209,7 +223,15 @@ impl ImageReport {
             warnings: Vec::new(),
             previous_size: None,
             stages: Vec::new(),
+            platforms: Vec::new(),
         }
+    }
+
+    /// The steps BuildKit ran for `platform` (steps it shared between platforms name one).
+    pub fn steps_of<'a>(&'a self, platform: &'a str) -> impl Iterator<Item = &'a StepReport> {
+        self.steps
+            .iter()
+            .filter(move |s| s.platform.as_deref() == Some(platform))
     }
 
     /// Steps that were served from the build cache.
@@ -253,6 +275,9 @@ pub struct StepReport {
     pub line: Option<usize>,
     pub duration_ms: u64,
     pub cached: bool,
+    /// The platform the step built for, in a build for several (`linux/arm64`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub platform: Option<String>,
 }
 
 /// The size of a context as sent.
@@ -357,6 +382,7 @@ mod tests {
             line: Some(2),
             duration_ms: 5,
             cached,
+            platform: None,
         }
     }
 

@@ -278,6 +278,7 @@ mod tests {
             line: Some(2),
             duration_ms: 10,
             cached,
+            platform: None,
         }
     }
 

@@ -169,6 +169,7 @@ pub(super) fn make_job(
     request.build_args = def.args.clone();
     request.builder = settings.builder;
     request.no_cache = settings.force;
+    request.platforms = def.platforms.clone();
     let stage_refs = if settings.stages {
         intermediate_stages(image)?
     } else {
