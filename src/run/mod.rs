@@ -93,6 +93,31 @@ impl From<scheduler::BuildError> for RunError {
     }
 }
 
+/// Refuses a run with an image for several platforms that the engine cannot build as one image
+/// index, before anything is built: one line naming the image and the way.
+fn check_platforms(
+    order: &[&PlannedImage],
+    info: &DaemonInfo,
+    builder: Builder,
+) -> Result<(), RunError> {
+    let Some(image) = order.iter().find(|i| i.platforms.len() > 1) else {
+        return Ok(());
+    };
+    let reason = match builder {
+        Builder::Classic => Some("the classic builder builds one platform at a time".to_owned()),
+        Builder::BuildKit => capabilities::multi_platform_unavailable(info),
+    };
+    match reason {
+        None => Ok(()),
+        Some(reason) => Err(RunError::EngineCannot(format!(
+            "image '{}' is for {} platforms ({}), but {reason}",
+            image.name,
+            image.platforms.len(),
+            image.platforms.join(", ")
+        ))),
+    }
+}
+
 /// What the command line asks of a run, beyond the settings.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct RunOptions {
@@ -254,6 +279,7 @@ impl<'a> Run<'a> {
             .iter()
             .filter(|i| self.selection.contains_key(&i.name))
             .collect();
+        check_platforms(&order, info, builder)?;
         let labels = Labels {
             revision: self.vars.sha.clone().unwrap_or_default(),
             source: self.inputs.source_url.clone(),
