@@ -144,6 +144,7 @@ pub fn report() -> RunReport {
                 bytes: 2_000_000,
                 duration_ms: 1500,
                 warning: None,
+                notes: Vec::new(),
             },
             export: Some(CacheExport {
                 saved: vec![

@@ -342,6 +342,10 @@ pub struct CacheRestore {
     /// Why nothing was restored (a missing daemon, an unreadable store): a cache miss.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub warning: Option<String>,
+    /// What the restore did differently from what was saved, one line each (an image index
+    /// loaded into the classic image store as one of its platforms).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub notes: Vec<String>,
 }
 
 /// Images saved from the daemon into the store after the build.

@@ -73,6 +73,9 @@ fn write_cache(out: &mut String, cache: &CacheReport) {
         Some(warning) => writeln!(out, "cache restore: {}", console_line(warning)),
         None => writeln!(out, "cache restore: {}", restore_figures(&cache.restore)),
     };
+    for note in &cache.restore.notes {
+        let _ = writeln!(out, "cache restore note: {}", console_line(note));
+    }
     let _ = match cache.export.as_ref().map(|e| (e, &e.warning)) {
         None => writeln!(out, "cache export: skipped (interrupted)"),
         Some((_, Some(warning))) => writeln!(out, "cache export: {}", console_line(warning)),
@@ -389,6 +392,7 @@ mod tests {
                 bytes: 2_000_000,
                 duration_ms: 1500,
                 warning: None,
+                notes: Vec::new(),
             },
             export: Some(CacheExport {
                 saved: vec!["acme/api".into()],

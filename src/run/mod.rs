@@ -217,6 +217,14 @@ impl<'a> Run<'a> {
         cache: Option<&dyn RunCache>,
         observers: &Observers<'_>,
     ) -> Result<RunReport, RunError> {
+        // Whatever the engine cannot do ends the run before the cache is touched.
+        let decision = capabilities::choose_builder(
+            info,
+            self.inputs.options.builder,
+            self.inputs.cache.enabled,
+        )
+        .map_err(RunError::EngineCannot)?;
+        check_platforms(&self.order(), info, decision.builder)?;
         let cache = cache.filter(|_| self.inputs.cache.enabled);
         let restore = cache.map(|cache| cache.restore(&self.repositories()));
         // Canonical, to compare with context folders; the store exists once the restore opened
@@ -227,7 +235,8 @@ impl<'a> Run<'a> {
             .collect();
         let keep_out = &self.inputs.options.keep_out;
         excluded.extend(keep_out.iter().map(|path| canonical_or_lexical(path)));
-        let mut report = runtime.block_on(self.build(engine, info, &excluded, observers))?;
+        let mut report =
+            runtime.block_on(self.build(engine, info, &decision, &excluded, observers))?;
         report.run.ci = self.inputs.ci.run_identity();
         if let (Some(cache), Some(restore)) = (cache, restore) {
             let export = (!report.run.interrupted).then(|| cache.export(&report));
@@ -251,10 +260,21 @@ impl<'a> Run<'a> {
             .collect()
     }
 
+    /// The selected images, in plan order.
+    fn order(&self) -> Vec<&PlannedImage> {
+        self.inputs
+            .plan
+            .images
+            .iter()
+            .filter(|i| self.selection.contains_key(&i.name))
+            .collect()
+    }
+
     async fn build<E: Engine>(
         &self,
         engine: &E,
         info: &DaemonInfo,
+        decision: &capabilities::BuilderDecision,
         excluded: &[PathBuf],
         observers: &Observers<'_>,
     ) -> Result<RunReport, RunError> {
@@ -268,18 +288,11 @@ impl<'a> Run<'a> {
         } = &self.inputs;
         let started = chrono::Utc::now();
         let clock = Instant::now();
-        let decision = capabilities::choose_builder(info, options.builder, cache.enabled)
-            .map_err(RunError::EngineCannot)?;
         for note in &decision.notes {
             (observers.say)(&format!("note: {note}"));
         }
         let builder = decision.builder;
-        let order: Vec<&PlannedImage> = plan
-            .images
-            .iter()
-            .filter(|i| self.selection.contains_key(&i.name))
-            .collect();
-        check_platforms(&order, info, builder)?;
+        let order = self.order();
         let labels = Labels {
             revision: self.vars.sha.clone().unwrap_or_default(),
             source: self.inputs.source_url.clone(),
@@ -354,7 +367,7 @@ impl<'a> Run<'a> {
                 duration_ms: clock.elapsed().as_millis() as u64,
                 interrupted: outcome.interrupted,
                 ci: None,
-                engine: Some(outcome::engine_report(info, decision.notes)),
+                engine: Some(outcome::engine_report(info, decision.notes.clone())),
             },
             images,
             cleanup,
