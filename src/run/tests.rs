@@ -389,7 +389,7 @@ fn on_the_classic_store_an_image_for_two_platforms_is_refused_before_any_build()
         &RunOptions::default(),
         &docker28(ImageStore::Classic),
     );
-    let error = report.err().expect("refused");
+    let error = report.expect_err("refused");
     let line = error.to_string();
     assert!(
         line.starts_with("image 'tool' is for 2 platforms (linux/amd64, linux/arm64), but"),

@@ -122,7 +122,7 @@ fn registry_manifest(repository: &str, tag: &str) -> Value {
     serde_json::from_slice(&output.stdout).unwrap_or(Value::Null)
 }
 
-fn image<'a>(report: &'a Value) -> &'a Value {
+fn image(report: &Value) -> &Value {
     &report["images"][0]
 }
 
