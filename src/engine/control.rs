@@ -349,3 +349,61 @@ impl Health for Healthy {
         Err(tonic::Status::unimplemented("only Check is served"))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::engine::Dockerfile;
+
+    #[test]
+    fn the_solve_asks_the_dockerfile_frontend_for_every_platform_and_the_moby_exporter() {
+        let mut request =
+            BuildRequest::new(Vec::new(), Dockerfile::Contents(b"FROM scratch".to_vec()));
+        request.platforms = vec!["linux/amd64".into(), "linux/arm64".into()];
+        request.tags = vec!["reg:5000/app:latest".into(), "reg:5000/app:1".into()];
+        request.target = Some("runtime".into());
+        request.build_args.insert("V".into(), "1".into());
+        request
+            .labels
+            .insert("buildopt.inputs-digest".into(), "blake3:00".into());
+        request.pull = true;
+        let prepared = Prepared {
+            request: &request,
+            dockerfile_path: ".buildopt.Dockerfile".into(),
+            generated: None,
+            dockerfile_text: None,
+        };
+        let solve = solve_request("ref1", "session1", &prepared);
+        assert_eq!(
+            (solve.r#ref.as_str(), solve.session.as_str()),
+            ("ref1", "session1")
+        );
+        assert_eq!(solve.frontend, "dockerfile.v0");
+        let attrs = &solve.frontend_attrs;
+        assert_eq!(attrs["platform"], "linux/amd64,linux/arm64");
+        assert_eq!(attrs["filename"], ".buildopt.Dockerfile");
+        assert_eq!(attrs["context"], "http://buildkit-session/context");
+        assert_eq!(attrs["target"], "runtime");
+        assert_eq!(attrs["build-arg:V"], "1");
+        assert_eq!(attrs["label:buildopt.inputs-digest"], "blake3:00");
+        assert_eq!(attrs["image-resolve-mode"], "pull");
+        assert!(!attrs.contains_key("no-cache"));
+        assert_eq!(solve.exporter_deprecated, "moby");
+        assert_eq!(
+            solve.exporter_attrs_deprecated["name"],
+            "reg:5000/app:latest,reg:5000/app:1"
+        );
+    }
+
+    #[test]
+    fn ids_are_25_base36_characters_and_differ() {
+        let (a, b) = (new_id(), new_id());
+        assert_eq!(a.len(), 25);
+        assert!(
+            a.chars()
+                .all(|c| c.is_ascii_digit() || c.is_ascii_lowercase()),
+            "{a}"
+        );
+        assert_ne!(a, b);
+    }
+}

@@ -142,3 +142,19 @@ async fn read_head<S: AsyncRead + Unpin>(stream: &mut S) -> io::Result<String> {
     }
     Ok(String::from_utf8_lossy(&head).into_owned())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_response_head_is_read_up_to_its_blank_line_and_no_further() {
+        let answer = b"HTTP/1.1 101 UPGRADED\r\nUpgrade: h2c\r\n\r\nPRI * HTTP/2.0";
+        let mut stream = &answer[..];
+        let head = read_head(&mut stream).await.expect("head");
+        assert_eq!(status_line(&head), "HTTP/1.1 101 UPGRADED");
+        assert_eq!(stream, b"PRI * HTTP/2.0", "the HTTP/2 preface is left unread");
+        let mut cut = &b"HTTP/1.1 200 OK\r\n"[..];
+        assert!(read_head(&mut cut).await.is_err(), "a head without its end");
+    }
+}
