@@ -153,7 +153,10 @@ mod tests {
         let mut stream = &answer[..];
         let head = read_head(&mut stream).await.expect("head");
         assert_eq!(status_line(&head), "HTTP/1.1 101 UPGRADED");
-        assert_eq!(stream, b"PRI * HTTP/2.0", "the HTTP/2 preface is left unread");
+        assert_eq!(
+            stream, b"PRI * HTTP/2.0",
+            "the HTTP/2 preface is left unread"
+        );
         let mut cut = &b"HTTP/1.1 200 OK\r\n"[..];
         assert!(read_head(&mut cut).await.is_err(), "a head without its end");
     }
