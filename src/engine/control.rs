@@ -16,7 +16,9 @@
 //!
 //! Reaching the daemon needs a socket of our own (bollard keeps its upgrade to itself, see
 //! `socket.rs`): a unix socket or plain TCP; a TLS address is refused with
-//! [`EngineError::Unsupported`].
+//! [`EngineError::Unsupported`]. A daemon that goes away breaks the connections
+//! ([`EngineError::DaemonGone`]); unlike `POST /build`, a silent but connected daemon is not
+//! pinged, so only the build deadline ends a build it never finishes.
 
 use std::collections::HashMap;
 use std::io;
@@ -89,14 +91,10 @@ async fn build_over<S: Dial>(
 ) -> Result<BuildOutcome, EngineError> {
     let started = Instant::now();
     let session = new_id();
-    let served = open_session::<S>(address, &session, &prepared).await?;
-    let control = control_client::<S>(address).await;
-    let result = match control {
-        Ok(control) => solve(control, &session, &prepared, on_event).await,
-        Err(error) => Err(error),
-    };
-    served.abort();
-    let (image_id, steps) = result?;
+    // Served until this function returns or its future is dropped (the build deadline).
+    let _served = open_session::<S>(address, &session, &prepared).await?;
+    let control = control_client::<S>(address).await?;
+    let (image_id, steps) = solve(control, &session, &prepared, on_event).await?;
     Ok(BuildOutcome {
         image_id,
         steps,
@@ -127,12 +125,21 @@ const SESSION_METHODS: [&str; 2] = [
     "/grpc.health.v1.Health/Check",
 ];
 
-/// Upgrades `/session` and serves the build's context and health on it until aborted.
+/// The task serving a build's session; dropping it ends the session.
+struct ServedSession(tokio::task::JoinHandle<()>);
+
+impl Drop for ServedSession {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+/// Upgrades `/session` and serves the build's context and health on it until dropped.
 async fn open_session<S: Dial>(
     address: &str,
     session: &str,
     prepared: &Prepared<'_>,
-) -> Result<tokio::task::JoinHandle<()>, EngineError> {
+) -> Result<ServedSession, EngineError> {
     let mut headers = vec![
         ("X-Docker-Expose-Session-Uuid", session.to_owned()),
         ("X-Docker-Expose-Session-Name", "buildopt".to_owned()),
@@ -152,10 +159,10 @@ async fn open_session<S: Dial>(
         .add_service(HealthServer::new(Healthy))
         .add_service(UploadServer::new(context));
     let incoming = futures_util::stream::iter([Ok::<_, io::Error>(connection)]);
-    Ok(tokio::spawn(async move {
+    Ok(ServedSession(tokio::spawn(async move {
         // The session ends with the build (the task is aborted) or when the daemon hangs up.
         let _ = router.serve_with_incoming(incoming).await;
-    }))
+    })))
 }
 
 /// A `Control` client on an upgraded `/grpc` connection.

@@ -3,7 +3,8 @@
 #   buildopt-test/busybox:latest        a busybox-static root file system (a few MB, seconds)
 #   buildopt-test/busybox-arm64:latest  the same for linux/arm64, and busybox-s390x for
 #                                       linux/s390x (tests/testbed/foreign-platforms.sh fetches
-#                                       them and registers the arm64 emulator)
+#                                       them and registers the arm64 emulator); not on Docker
+#                                       20.10, which imports every image as its own platform
 # Nothing can be pulled on these machines, so images are imported from a local root file system.
 # DOCKER_SOCK names the daemon's socket (default /var/run/docker.sock, the system daemon), so the
 # same images reach every daemon of tests/testbed/start-engine.sh. A socket is a file: it answers
@@ -14,11 +15,10 @@ sock=${DOCKER_SOCK:-/var/run/docker.sock}
 api() { curl -fsS --unix-socket "$sock" "http://localhost$1"; }
 have_image() { api "/images/$1/json" >/dev/null 2>&1; }
 
-if ! dpkg -s busybox-static >/dev/null 2>&1; then
-  export DEBIAN_FRONTEND=noninteractive
-  apt-get update -qq
-  apt-get install -y -qq --no-install-recommends busybox-static >/dev/null
-fi
+# shellcheck source=tests/testbed/apt.sh
+. "$(dirname "$0")/apt.sh"
+dpkg -s busybox-static >/dev/null 2>&1 || apt_install busybox-static
+command -v jq >/dev/null 2>&1 || apt_install jq
 
 # import_busybox NAME BUSYBOX PLATFORM: NAME:latest from a root file system holding BUSYBOX and
 # its applets, for PLATFORM.
@@ -41,6 +41,15 @@ import_busybox() {
     -H 'Content-Type: application/x-tar' --data-binary @- \
     "http://localhost/images/create?fromSrc=-&repo=$name&tag=latest&platform=$platform" >/dev/null
   rm -rf "$root"
+  # Docker 20.10 ignores an import's platform: an image that says another one is removed again
+  # (20.10's BuildKit looks bases for other platforms up in a registry anyway).
+  local made
+  made=$(api "/images/$name:latest/json" | jq -r '.Os + "/" + .Architecture')
+  if [ "$made" != "$platform" ]; then
+    curl -fsS --unix-socket "$sock" -X DELETE "http://localhost/images/$name:latest" >/dev/null
+    echo "base image: $name:latest not made: this daemon imported it as $made ($sock)"
+    return
+  fi
   echo "base image: $name:latest created for $platform ($sock)"
 }
 
