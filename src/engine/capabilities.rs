@@ -178,6 +178,7 @@ mod tests {
             server_version: version.into(),
             api_version: api.into(),
             os: "linux".into(),
+            arch: "amd64".into(),
             buildkit: true,
             image_store: store,
             storage_driver: "overlay2".into(),

@@ -58,6 +58,8 @@ pub struct DaemonInfo {
     pub api_version: String,
     /// `linux` or `windows`.
     pub os: String,
+    /// The daemon's CPU architecture as Go names it (`amd64`, `arm64`).
+    pub arch: String,
     /// Whether builds default to BuildKit (see [`DockerEngine::buildkit_available`]).
     pub buildkit: bool,
     /// Where the daemon keeps images, from `/info`.
@@ -88,6 +90,7 @@ struct Handshake {
     server_version: String,
     api_version: String,
     os: String,
+    arch: String,
     image_store: ImageStore,
     storage_driver: String,
 }
@@ -254,6 +257,7 @@ impl DockerEngine {
             server_version,
             api_version,
             os,
+            arch,
             image_store,
             storage_driver,
         } = version;
@@ -263,6 +267,7 @@ impl DockerEngine {
             server_version,
             api_version,
             os,
+            arch,
             image_store,
             storage_driver,
         };
@@ -345,6 +350,7 @@ impl DockerEngine {
             server_version: version.version.unwrap_or_default(),
             api_version: format!("{}.{}", api.major_version, api.minor_version),
             os: version.os.unwrap_or_default(),
+            arch: version.arch.unwrap_or_default(),
             image_store: ImageStore::from_driver_status(&info.driver_status.unwrap_or_default()),
             storage_driver: info.driver.unwrap_or_default(),
         })
@@ -920,6 +926,16 @@ impl Engine for DockerEngine {
             |reference, message| EngineError::Push { reference, message },
         )
         .await
+    }
+
+    async fn push_manifest_list(
+        &self,
+        repo: &str,
+        tag: &str,
+        platforms: &[(String, String)],
+        credentials: Option<&RegistryAuth>,
+    ) -> Result<String, EngineError> {
+        super::registry::push_manifest_list(repo, tag, platforms, credentials).await
     }
 
     async fn registry_digest(

@@ -42,6 +42,10 @@ pub enum FakeCall {
         reference: String,
         authenticated: bool,
     },
+    PushManifestList {
+        reference: String,
+        platforms: Vec<(String, String)>,
+    },
     RegistryDigest(String),
     Pull(String),
     RemoveImage(String),
@@ -367,6 +371,41 @@ impl Engine for FakeEngine {
         state.remote.insert(reference.clone(), id);
         state.pushed.insert(reference);
         Ok(())
+    }
+
+    async fn push_manifest_list(
+        &self,
+        repo: &str,
+        tag: &str,
+        platforms: &[(String, String)],
+        _credentials: Option<&RegistryAuth>,
+    ) -> Result<String, EngineError> {
+        let reference = format!("{repo}:{tag}");
+        let mut state = self.state();
+        state.calls.push(FakeCall::PushManifestList {
+            reference: reference.clone(),
+            platforms: platforms.to_vec(),
+        });
+        let mut ids = Vec::new();
+        for (_, platform_tag) in platforms {
+            let pushed = format!("{repo}:{platform_tag}");
+            let id = state
+                .remote
+                .get(&pushed)
+                .cloned()
+                .ok_or_else(|| EngineError::Push {
+                    reference: reference.clone(),
+                    message: format!("{pushed} is not in the registry"),
+                })?;
+            ids.push(id);
+        }
+        // The registry answers a pull of the list with the first platform's image.
+        state.remote.insert(reference.clone(), ids[0].clone());
+        state.pushed.insert(reference);
+        Ok(format!(
+            "sha256:{}",
+            blake3::hash(ids.concat().as_bytes()).to_hex()
+        ))
     }
 
     async fn registry_digest(

@@ -11,6 +11,7 @@
 //! - `control.rs`: one build for several platforms through BuildKit's control API;
 //! - `progress.rs`: folding BuildKit vertex status and classic builder output into [`StepRecord`]s;
 //! - `platforms.rs`: the platforms of an image index and each one's size;
+//! - `registry.rs`: a manifest list of per-platform images, put into their registry;
 //! - `socket.rs`: raw connections to the daemon (HTTP upgrades, inspections bollard cannot ask for);
 //! - `lines.rs`: mapping build step numbers to Dockerfile lines (parsed by `workspace::dockerfile`);
 //! - `fake.rs`: the recording fake.
@@ -35,6 +36,7 @@ mod image_io;
 mod lines;
 mod platforms;
 mod progress;
+mod registry;
 mod socket;
 
 use std::collections::BTreeMap;
@@ -290,7 +292,8 @@ pub struct ImageInfo {
 pub struct PlatformImage {
     /// `os/arch[/variant]`.
     pub platform: String,
-    /// The platform's manifest digest (`sha256:…`).
+    /// The platform's manifest digest (`sha256:…`) in the index; for an image built per
+    /// platform on the classic store, that platform image's id.
     pub manifest: String,
     /// Uncompressed layer bytes, as the daemon sizes a single-platform image.
     pub size: u64,
@@ -358,6 +361,17 @@ pub trait Engine: Send + Sync {
         credentials: Option<&RegistryAuth>,
         on_event: EventSink<'_>,
     ) -> impl Future<Output = Result<(), EngineError>> + Send;
+
+    /// Makes `repo:tag` in its registry a manifest list of the images pushed under the tags of
+    /// `platforms` (`(os/arch[/variant], tag)`), for engines that hold one platform per image;
+    /// returns the list's digest.
+    fn push_manifest_list(
+        &self,
+        repo: &str,
+        tag: &str,
+        platforms: &[(String, String)],
+        credentials: Option<&RegistryAuth>,
+    ) -> impl Future<Output = Result<String, EngineError>> + Send;
 
     /// The manifest digest the registry holds for `repo:tag`, or `None` when it has no such tag.
     fn registry_digest(

@@ -179,7 +179,8 @@ pub struct ImageReport {
     /// Intermediate stages built on their own before the image (level maximum), in build order.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub stages: Vec<StageReport>,
-    /// For an image index (several platforms): each platform's image, in the index's order.
+    /// For an image for several platforms: each platform's image, in the index's (or build's)
+    /// order.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub platforms: Vec<PlatformReport>,
 }
@@ -189,7 +190,8 @@ pub struct ImageReport {
 pub struct PlatformReport {
     /// `os/arch[/variant]`.
     pub platform: String,
-    /// The platform's manifest digest (`sha256:…`).
+    /// The platform's manifest digest (`sha256:…`) in the index; for an image built per
+    /// platform on the classic store, that platform image's id.
     pub manifest: String,
     /// Uncompressed layer bytes, as [`ImageReport::size`] of a single-platform image.
     pub size: u64,

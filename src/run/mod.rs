@@ -95,22 +95,35 @@ impl From<scheduler::BuildError> for RunError {
 
 /// Refuses a run with an image for several platforms that the engine cannot build as one image
 /// index, before anything is built: one line naming the image and the way.
+/// Why the engine cannot build one image index, if it cannot: then an image for several
+/// platforms is built once per platform and only a registry gets it whole, as a manifest list.
+fn one_platform_per_image(info: &DaemonInfo, builder: Builder) -> Option<String> {
+    match builder {
+        Builder::Classic => Some("the classic builder builds one platform at a time".to_owned()),
+        Builder::BuildKit => capabilities::multi_platform_unavailable(info),
+    }
+}
+
+/// Refuses, before anything is built, a run with an image for several platforms that the engine
+/// cannot build as one image index and that is not pushed to a registry (`pushed` says whether
+/// an image is): one line naming the image and the way.
 fn check_platforms(
     order: &[&PlannedImage],
     info: &DaemonInfo,
     builder: Builder,
+    pushed: impl Fn(&str) -> bool,
 ) -> Result<(), RunError> {
-    let Some(image) = order.iter().find(|i| i.platforms.len() > 1) else {
+    let Some(reason) = one_platform_per_image(info, builder) else {
         return Ok(());
     };
-    let reason = match builder {
-        Builder::Classic => Some("the classic builder builds one platform at a time".to_owned()),
-        Builder::BuildKit => capabilities::multi_platform_unavailable(info),
-    };
-    match reason {
+    let unpushed = order
+        .iter()
+        .find(|i| i.platforms.len() > 1 && !pushed(&i.name));
+    match unpushed {
         None => Ok(()),
-        Some(reason) => Err(RunError::EngineCannot(format!(
-            "image '{}' is for {} platforms ({}), but {reason}",
+        Some(image) => Err(RunError::EngineCannot(format!(
+            "image '{}' is for {} platforms ({}), but {reason}; or push it (--push to a \
+             registry), which gets a manifest list of one build per platform",
             image.name,
             image.platforms.len(),
             image.platforms.join(", ")
@@ -224,7 +237,9 @@ impl<'a> Run<'a> {
             self.inputs.cache.enabled,
         )
         .map_err(RunError::EngineCannot)?;
-        check_platforms(&self.order(), info, decision.builder)?;
+        check_platforms(&self.order(), info, decision.builder, |name| {
+            self.pushed(name)
+        })?;
         let cache = cache.filter(|_| self.inputs.cache.enabled);
         let restore = cache.map(|cache| cache.restore(&self.repositories()));
         // Canonical, to compare with context folders; the store exists once the restore opened
@@ -258,6 +273,13 @@ impl<'a> Run<'a> {
             .filter(|i| self.selection.contains_key(&i.def.name))
             .map(|i| i.def.repository.clone())
             .collect()
+    }
+
+    /// Whether the run pushes `image` to a registry (`--push`, and a tag naming one).
+    fn pushed(&self, image: &str) -> bool {
+        let mut tags = self.tags.get(image).into_iter().flatten();
+        self.inputs.credentials.is_some()
+            && tags.any(|tag| crate::scheduler::remote::registry_host(tag).is_some())
     }
 
     /// The selected images, in plan order.
@@ -304,6 +326,7 @@ impl<'a> Run<'a> {
         } else {
             BTreeSet::new()
         };
+        let own_platform = format!("{}/{}", info.os, info.arch);
         let job_settings = JobSettings {
             builder,
             force: settings.force,
@@ -314,6 +337,8 @@ impl<'a> Run<'a> {
             inline_cache: cache.enabled && builder == Builder::BuildKit,
             stages: cache.stages,
             excluded,
+            one_platform_per_image: one_platform_per_image(info, builder).is_some(),
+            own_platform: &own_platform,
         };
         let (jobs, contexts) = self.jobs(&order, &job_settings)?;
         let scheduler_options = Options {

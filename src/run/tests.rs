@@ -86,6 +86,7 @@ fn daemon_info() -> DaemonInfo {
         server_version: "20.10.24".into(),
         api_version: "1.41".into(),
         os: "linux".into(),
+        arch: "amd64".into(),
         buildkit: false,
         image_store: ImageStore::Classic,
         storage_driver: "overlay2".into(),
@@ -102,6 +103,8 @@ struct Fixture {
     workspace: Workspace,
     ci: CiContext,
     hooks: Hooks,
+    /// Set to push (`--push`).
+    credentials: Option<crate::scheduler::credentials::Credentials>,
 }
 
 impl Fixture {
@@ -121,6 +124,7 @@ impl Fixture {
             plan,
             workspace,
             hooks: Hooks::none(),
+            credentials: None,
         }
     }
 
@@ -135,7 +139,7 @@ impl Fixture {
             ci: &self.ci,
             hooks: &self.hooks,
             redactor: &self.ctx.redactor,
-            credentials: None,
+            credentials: self.credentials.as_ref(),
             source_url: None,
         }
     }
@@ -303,11 +307,18 @@ fn an_unknown_only_name_fails_before_any_engine_call() {
 
 /// A repository whose one image is for two platforms.
 fn two_platform_repository() -> tempfile::TempDir {
+    two_platform_repository_of("t/tool")
+}
+
+/// A repository whose one image, of `repository`, is for linux/arm64 and linux/amd64.
+fn two_platform_repository_of(image: &str) -> tempfile::TempDir {
     let dir = repository();
     std::fs::write(
         dir.path().join("buildopt.toml"),
-        "[images.tool]\nimage = \"t/tool\"\ncontext = \"tool\"\n\
-         platforms = [\"linux/amd64\", \"linux/arm64\"]\n",
+        format!(
+            "[images.tool]\nimage = \"{image}\"\ncontext = \"tool\"\n\
+             platforms = [\"linux/arm64\", \"linux/amd64\"]\n"
+        ),
     )
     .expect("write");
     git(dir.path(), &["commit", "-q", "-am", "two platforms"]);
@@ -344,7 +355,7 @@ fn an_image_for_two_platforms_is_one_build_and_reports_each_platform() {
             _ => None,
         })
         .collect();
-    assert_eq!(builds, [vec!["linux/amd64", "linux/arm64"]]);
+    assert_eq!(builds, [vec!["linux/arm64", "linux/amd64"]]);
     let tool = report
         .images
         .iter()
@@ -357,7 +368,7 @@ fn an_image_for_two_platforms_is_one_build_and_reports_each_platform() {
         .map(|p| (p.platform.as_str(), p.size))
         .collect();
     let size = crate::engine::fake::IMAGE_SIZE;
-    assert_eq!(platforms, [("linux/amd64", size), ("linux/arm64", size)]);
+    assert_eq!(platforms, [("linux/arm64", size), ("linux/amd64", size)]);
     assert_ne!(tool.platforms[0].manifest, tool.platforms[1].manifest);
     for platform in ["linux/amd64", "linux/arm64"] {
         assert_eq!(tool.steps_of(platform).count(), 1, "{platform}: {tool:?}");
@@ -392,7 +403,7 @@ fn on_the_classic_store_an_image_for_two_platforms_is_refused_before_any_build()
     let error = report.expect_err("refused");
     let line = error.to_string();
     assert!(
-        line.starts_with("image 'tool' is for 2 platforms (linux/amd64, linux/arm64), but"),
+        line.starts_with("image 'tool' is for 2 platforms (linux/arm64, linux/amd64), but"),
         "{line}"
     );
     assert!(
@@ -408,6 +419,80 @@ fn on_the_classic_store_an_image_for_two_platforms_is_refused_before_any_build()
         .into_iter()
         .any(|call| matches!(call, FakeCall::Build { .. }));
     assert!(!built, "{:?}", engine.calls());
+}
+
+#[test]
+fn on_the_classic_store_a_pushed_image_for_two_platforms_is_built_per_platform_and_listed() {
+    let repo = two_platform_repository_of("127.0.0.1:5000/t/tool");
+    let mut fixture = Fixture::new(repo.path());
+    fixture.credentials = Some(crate::scheduler::credentials::Credentials::default());
+    let engine = FakeEngine::new();
+    let options = RunOptions {
+        push: true,
+        ..RunOptions::default()
+    };
+    let (report, _) = fixture.run_on(&engine, &options, &docker28(ImageStore::Classic));
+    let report = report.expect("run");
+
+    let calls = engine.calls();
+    // One build per platform, the engine's own (linux/amd64) first, each with platform tags.
+    let builds: Vec<(Vec<String>, String)> = calls
+        .iter()
+        .filter_map(|call| match call {
+            FakeCall::Build {
+                platforms, tags, ..
+            } => Some((platforms.clone(), tags[0].clone())),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        builds,
+        [
+            (
+                vec!["linux/amd64".to_owned()],
+                "127.0.0.1:5000/t/tool:latest-linux-amd64".to_owned()
+            ),
+            (
+                vec!["linux/arm64".to_owned()],
+                "127.0.0.1:5000/t/tool:latest-linux-arm64".to_owned()
+            ),
+        ]
+    );
+    let lists: Vec<(String, Vec<(String, String)>)> = calls
+        .iter()
+        .filter_map(|call| match call {
+            FakeCall::PushManifestList {
+                reference,
+                platforms,
+            } => Some((reference.clone(), platforms.clone())),
+            _ => None,
+        })
+        .collect();
+    let digest_tag = digest_tag(&fixture.digest_of("tool"));
+    let list_of = |tag: &str| {
+        (
+            format!("127.0.0.1:5000/t/tool:{tag}"),
+            vec![
+                ("linux/amd64".to_owned(), format!("{tag}-linux-amd64")),
+                ("linux/arm64".to_owned(), format!("{tag}-linux-arm64")),
+            ],
+        )
+    };
+    assert_eq!(lists, [list_of("latest"), list_of(&digest_tag)]);
+    let tool = report
+        .images
+        .iter()
+        .find(|i| i.name == "tool")
+        .expect("tool");
+    assert_eq!(tool.result, ImageResult::Built);
+    assert_eq!(tool.platforms.len(), 2, "{tool:?}");
+    assert!(
+        tool.digest
+            .as_deref()
+            .is_some_and(|d| d.starts_with("127.0.0.1:5000/t/tool@sha256:")),
+        "the list's digest: {tool:?}"
+    );
+    assert_eq!(tool.steps_of("linux/arm64").count(), 1, "{tool:?}");
 }
 
 /// A cache that records what the run asked of it.

@@ -1,7 +1,8 @@
 //! Images for other and several platforms against the real daemon: one image index for two
 //! platforms on the containerd image store (built, listed by the daemon, pushed as one manifest
-//! list, saved and restored under the same index digest), the refusal on the classic store,
-//! and RUN steps for a foreign platform with and without an emulator.
+//! list, saved and restored under the same index digest); on the classic store, a build per
+//! platform and a manifest list in the registry when pushing, else a refusal; and RUN steps for
+//! a foreign platform with and without an emulator.
 //!
 //! The bases are tests/testbed/make-base-images.sh's `buildopt-test/busybox-arm64` and
 //! `-s390x`; tests/testbed/foreign-platforms.sh registers QEMU for arm64 only, so s390x stays a
@@ -200,6 +201,47 @@ fn two_platforms_make_one_index_that_is_pushed_saved_and_restored_with_its_diges
         "same index digest back"
     );
     assert_eq!(daemon_platforms(&latest), ["linux/amd64", "linux/arm64"]);
+}
+
+#[test]
+fn on_the_classic_store_a_pushed_image_for_two_platforms_becomes_a_manifest_list() {
+    let test = "platforms_classic_list";
+    if !daemon_available(test) || containerd_store() || !registry_available(test) {
+        return;
+    }
+    let prefix = prefix("classic-list");
+    let _images = Images(prefix.clone());
+    let repository = format!("{REGISTRY}/{prefix}/multi");
+    let repo = repo_with(
+        &repository,
+        &["linux/arm64", "linux/amd64"],
+        CROSS_DOCKERFILE,
+    );
+    let config = docker_config(REGISTRY_PASSWORD);
+    let config_dir = config.path().display().to_string();
+    let env = [("DOCKER_CONFIG", config_dir.as_str())];
+    let (code, report, stderr) = run(&repo, &["--level", "minimal", "--push"], &env);
+    assert_eq!(code, Some(0), "{stderr}\n{report}");
+    let built = image(&report);
+    assert_eq!(built["result"], "built", "{built}");
+    let list = registry_manifest(&repository, "latest");
+    assert_eq!(
+        platforms_of(&list["manifests"], "", "", ""),
+        ["linux/amd64", "linux/arm64"],
+        "the registry's manifest list: {list}"
+    );
+    let digest = built["digest"].as_str().expect("digest");
+    assert!(
+        digest.starts_with(&format!("{repository}@sha256:")),
+        "{built}"
+    );
+    // Locally, the engine's own platform carries the image's tags, each platform its own.
+    let latest = format!("{repository}:latest");
+    let own = crate::build::docker(&["image", "inspect", "--format", "{{.Architecture}}", &latest]);
+    assert_eq!(own.trim(), "amd64");
+    let arm = format!("{repository}:latest-linux-arm64");
+    let arm = crate::build::docker(&["image", "inspect", "--format", "{{.Architecture}}", &arm]);
+    assert_eq!(arm.trim(), "arm64");
 }
 
 #[test]
