@@ -2,8 +2,9 @@
 //! registry) made of per-platform images already pushed, for engines whose image store holds
 //! one platform per image (the classic store).
 //!
-//! Speaks the registry's HTTP API (distribution's `/v2/`): `HEAD` of each platform's manifest
-//! for its digest, size and media type, then `PUT` of the list under the tag. Authentication as
+//! Speaks the registry's HTTP API (distribution's `/v2/`): `GET` of each platform's manifest
+//! (its digest and size are those of the bytes received, its media type the answer's), then
+//! `PUT` of the list under the tag. Authentication as
 //! registries ask for it: basic credentials, or the bearer token a `WWW-Authenticate: Bearer`
 //! challenge points at, fetched with them. Loopback registries (`127.0.0.1:5000`, `localhost`)
 //! are plain HTTP, as the daemon treats them; any other is HTTPS.
@@ -11,6 +12,7 @@
 use reqwest::header::{ACCEPT, AUTHORIZATION, CONTENT_TYPE, HeaderMap, WWW_AUTHENTICATE};
 use reqwest::{Client, Method, RequestBuilder, Response, StatusCode};
 use serde_json::{Value, json};
+use sha2::{Digest as _, Sha256};
 
 use super::{EngineError, RegistryAuth};
 
@@ -53,12 +55,19 @@ pub(super) async fn push_manifest_list(
     let mut entries = Vec::new();
     for (platform, platform_tag) in platforms {
         let response = registry
-            .send(Method::HEAD, &format!("manifests/{platform_tag}"), |r| {
+            .send(Method::GET, &format!("manifests/{platform_tag}"), |r| {
                 r.header(ACCEPT, PLATFORM_MANIFESTS)
             })
             .await
             .map_err(&refused)?;
-        entries.push(entry(platform, response.headers()).map_err(&refused)?);
+        let media_type = header(response.headers(), "content-type").map_err(&refused)?;
+        let bytes = response.bytes().await.map_err(|e| refused(e.to_string()))?;
+        entries.push(Entry {
+            platform: platform.clone(),
+            media_type,
+            digest: sha256(&bytes),
+            size: bytes.len() as u64,
+        });
     }
     let body = list(&entries).to_string();
     let response = registry
@@ -180,15 +189,13 @@ fn header(headers: &HeaderMap, name: &str) -> Result<String, String> {
         .ok_or_else(|| format!("the registry's answer has no {name}"))
 }
 
-fn entry(platform: &str, headers: &HeaderMap) -> Result<Entry, String> {
-    Ok(Entry {
-        platform: platform.to_owned(),
-        media_type: header(headers, "content-type")?,
-        digest: header(headers, "docker-content-digest")?,
-        size: header(headers, "content-length")?
-            .parse()
-            .map_err(|_| "the registry's content-length is no number".to_owned())?,
-    })
+/// `sha256:<hex>` of `bytes`: a manifest's digest.
+fn sha256(bytes: &[u8]) -> String {
+    let hex: String = Sha256::digest(bytes)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    format!("sha256:{hex}")
 }
 
 /// The manifest list of `entries`.
@@ -216,6 +223,99 @@ fn list(entries: &[Entry]) -> Value {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    use crate::notify::testserver::{FakeServer, Recorded, Reply};
+    use std::sync::{Arc, Mutex};
+
+    /// A registry that wants a bearer token from its token service for every call.
+    fn token_registry() -> (FakeServer, Arc<Mutex<String>>) {
+        let base = Arc::new(Mutex::new(String::new()));
+        let realm = base.clone();
+        let server = FakeServer::start(move |request: &Recorded| {
+            let challenge = format!(
+                "Bearer realm=\"{}/token\",service=\"fake\"",
+                realm.lock().expect("lock")
+            );
+            if request.path() == "/token" {
+                let basic = request.header("authorization").unwrap_or_default();
+                return match (basic.starts_with("Basic "), request.query("service")) {
+                    (true, Some("fake")) => Reply::json(200, json!({"token": "tok"})),
+                    _ => Reply::status(401),
+                };
+            }
+            if request.header("authorization") != Some("Bearer tok") {
+                return Reply::status(401).header("www-authenticate", &challenge);
+            }
+            match (request.line().as_str(), request.path()) {
+                (line, _) if line.starts_with("PUT ") => {
+                    Reply::status(201).header("docker-content-digest", "sha256:list")
+                }
+                (_, path) => Reply::text(200, path).header(
+                    "content-type",
+                    "application/vnd.docker.distribution.manifest.v2+json",
+                ),
+            }
+        });
+        *base.lock().expect("lock") = server.url();
+        (server, base)
+    }
+
+    #[tokio::test]
+    async fn a_list_is_put_with_the_bearer_token_the_registry_asks_for() {
+        let (server, base) = token_registry();
+        let host = base
+            .lock()
+            .expect("lock")
+            .trim_start_matches("http://")
+            .to_owned();
+        let auth = RegistryAuth {
+            username: "u".into(),
+            password: "p".into(),
+            server: host.clone(),
+        };
+        let platforms = [
+            ("linux/amd64".to_owned(), "1-linux-amd64".to_owned()),
+            ("linux/arm64".to_owned(), "1-linux-arm64".to_owned()),
+        ];
+        let digest = push_manifest_list(&format!("{host}/t/app"), "1", &platforms, Some(&auth))
+            .await
+            .expect("pushed");
+        assert_eq!(digest, "sha256:list");
+        let requests = server.requests();
+        let put = requests
+            .iter()
+            .find(|r| r.line().starts_with("PUT "))
+            .expect("a PUT");
+        assert_eq!(put.path(), "/v2/t/app/manifests/1");
+        assert_eq!(put.header("content-type"), Some(MANIFEST_LIST));
+        let list = put.json();
+        // The platform manifests' bytes are their paths here: digest and size are theirs.
+        let amd64 = "/v2/t/app/manifests/1-linux-amd64";
+        assert_eq!(list["manifests"][0]["size"], amd64.len());
+        assert_eq!(list["manifests"][0]["digest"], sha256(amd64.as_bytes()));
+        assert_eq!(list["manifests"][1]["platform"]["architecture"], "arm64");
+    }
+
+    #[tokio::test]
+    async fn a_refused_list_names_the_reference_and_the_registrys_answer() {
+        let (server, base) = token_registry();
+        let host = base
+            .lock()
+            .expect("lock")
+            .trim_start_matches("http://")
+            .to_owned();
+        let platforms = [("linux/amd64".to_owned(), "1-linux-amd64".to_owned())];
+        // No credentials: the token service refuses.
+        let error = push_manifest_list(&format!("{host}/t/app"), "1", &platforms, None)
+            .await
+            .expect_err("refused");
+        let text = error.to_string();
+        assert!(
+            text.starts_with(&format!("push of {host}/t/app:1 failed:")),
+            "{text}"
+        );
+        drop(server);
+    }
 
     #[test]
     fn loopback_registries_are_plain_http() {
