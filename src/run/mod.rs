@@ -278,7 +278,7 @@ impl<'a> Run<'a> {
     /// Whether the run pushes `image` to a registry (`--push`, and a tag naming one).
     fn pushed(&self, image: &str) -> bool {
         let mut tags = self.tags.get(image).into_iter().flatten();
-        self.inputs.credentials.is_some()
+        self.inputs.options.push
             && tags.any(|tag| crate::scheduler::remote::registry_host(tag).is_some())
     }
 
