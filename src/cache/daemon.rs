@@ -19,8 +19,9 @@ use crate::cache::prune::{self, PruneSummary};
 use crate::cache::requests::{self, ImageLayers};
 use crate::cache::store::StagedBlob;
 use crate::cache::{CacheError, ImageEntry, Index, Store, docker_tar, unix_now};
-use crate::engine::{DockerEngine, Engine, EngineError, LoadStream};
+use crate::engine::{DockerEngine, Engine, EngineError, ImageStore, LoadStream};
 use crate::image_archive::LoadTar;
+use crate::image_archive::layout::Index as ImageIndex;
 use crate::settings::cache::CacheSettings;
 
 /// Opens the store and takes its lock, waiting at most the configured time (`say` tells why it
@@ -319,6 +320,11 @@ impl<'a> DaemonTee<'a> {
         }
     }
 
+    /// The image store of the daemon loaded into, once reached.
+    pub fn image_store(&self) -> Option<ImageStore> {
+        self.engine.as_ref().map(|engine| engine.info().image_store)
+    }
+
     /// Sorts the manifest's images into present and missing, asking the daemon.
     fn sort_images(
         &mut self,
@@ -552,13 +558,23 @@ impl DeferredBlob {
     }
 }
 
+/// What [`load_into_daemon`] did.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct DaemonLoad {
+    /// Names of the images loaded.
+    pub loaded: Vec<String>,
+    /// Names of the images the daemon had (only re-tagged).
+    pub present: Vec<String>,
+    /// One line per image loaded otherwise than it was saved (see [`one_platform_note`]).
+    pub notes: Vec<String>,
+}
+
 /// Loads the images the daemon lacks; images it has (same id) only get their tags back.
-/// Returns (loaded, already present) image names.
 pub async fn load_into_daemon(
     engine: &DockerEngine,
     store: &Store,
     images: Vec<ImageEntry>,
-) -> Result<(Vec<String>, Vec<String>), CacheError> {
+) -> Result<DaemonLoad, CacheError> {
     let mut missing = Vec::new();
     let mut present = Vec::new();
     let image_store = engine.info().image_store;
@@ -579,7 +595,8 @@ pub async fn load_into_daemon(
             None => missing.push(image),
         }
     }
-    let names = missing.iter().map(|i| i.name.clone()).collect();
+    let names: Vec<String> = missing.iter().map(|i| i.name.clone()).collect();
+    let notes = one_platform_notes(store, &missing, &names, Some(image_store));
     let sizes = if missing.is_empty() {
         BTreeMap::new()
     } else {
@@ -594,7 +611,62 @@ pub async fn load_into_daemon(
     for loaded in futures_util::future::join_all(loads).await {
         loaded.map_err(cache_err)?;
     }
-    Ok((names, present))
+    Ok(DaemonLoad {
+        loaded: names,
+        present,
+        notes,
+    })
+}
+
+/// The notes of [`one_platform_note`] for the `loaded` ones of `images`, loaded into a daemon
+/// with `image_store`.
+pub fn one_platform_notes(
+    store: &Store,
+    images: &[ImageEntry],
+    loaded: &[String],
+    image_store: Option<ImageStore>,
+) -> Vec<String> {
+    if image_store != Some(ImageStore::Classic) {
+        return Vec::new();
+    }
+    images
+        .iter()
+        .filter(|image| loaded.contains(&image.name))
+        .filter_map(|image| one_platform_note(store, image))
+        .collect()
+}
+
+/// For an image saved as an index of several platforms, what the classic image store (one
+/// platform per image) gets of it: the image its save's `manifest.json` named, which is the
+/// platform of the daemon that saved it (and, as cache keys name the platform, of this one).
+/// `None` for a single-platform image, or when the store cannot say.
+fn one_platform_note(store: &Store, image: &ImageEntry) -> Option<String> {
+    let target = image.target.as_ref().filter(|t| t.is_index())?;
+    let index: ImageIndex = read_json(store, &target.digest)?;
+    let platforms = index
+        .manifests
+        .iter()
+        .filter(|m| m.is_manifest() && !m.is_attestation())
+        .count();
+    if platforms < 2 {
+        return None;
+    }
+    let config: serde_json::Value = read_json(store, &image.config)?;
+    let platform = ["os", "architecture", "variant"]
+        .iter()
+        .filter_map(|key| config[key].as_str().filter(|v| !v.is_empty()))
+        .collect::<Vec<_>>()
+        .join("/");
+    Some(format!(
+        "{}: an image of {platforms} platforms, and the classic image store holds one platform \
+         per image: {platform} (the saving daemon's own) was loaded",
+        image.name
+    ))
+}
+
+fn read_json<T: serde::de::DeserializeOwned>(store: &Store, digest: &Digest) -> Option<T> {
+    let file = store.open_blob(digest).ok()?;
+    serde_json::from_reader(std::io::BufReader::new(file)).ok()
 }
 
 /// `images` split into the `docker load` uploads that move them fastest (see
@@ -711,5 +783,33 @@ mod tests {
                     || group.iter().all(|i| i.target.is_none())
             );
         }
+    }
+
+    #[test]
+    fn an_index_of_two_platforms_says_which_one_the_classic_store_gets() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = Store::open(dir.path()).expect("open");
+        let lock = store.lock(|_| {}).expect("lock");
+        // The containerd store's save of an index of linux/amd64 and linux/arm64/v8 (with an
+        // attestation manifest, which is no platform).
+        let tar = crate::image_archive::fixtures::containerd_save().tar;
+        let ingested = docker_tar::ingest_save(&store, &lock, &mut tar.as_slice(), 9, &mut |_| {})
+            .expect("ingest");
+        store.adopt_staged(ingested.staged, &lock).expect("adopt");
+        let image = &ingested.images[0];
+        let note = one_platform_note(&store, image).expect("an index of two platforms");
+        assert_eq!(
+            note,
+            format!(
+                "{}: an image of 2 platforms, and the classic image store holds one platform \
+                 per image: linux/amd64 (the saving daemon's own) was loaded",
+                image.name
+            )
+        );
+        let single = ImageEntry {
+            target: None,
+            ..image.clone()
+        };
+        assert_eq!(one_platform_note(&store, &single), None);
     }
 }

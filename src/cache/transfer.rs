@@ -14,7 +14,7 @@ use serde::Serialize;
 
 use super::archive::{self, ExportSummary};
 use super::atomic::AtomicFile;
-use super::daemon::{DaemonTee, cache_err, enforce_bounds, save_into_store};
+use super::daemon::{DaemonTee, cache_err, enforce_bounds, one_platform_notes, save_into_store};
 use super::frames::FrameWorker;
 use super::lock::StoreLock;
 use super::prune::PruneSummary;
@@ -88,6 +88,9 @@ pub struct ImportReport {
     pub load_requests: usize,
     /// The archive's tags left where they were, naming another image in the daemon.
     pub tags_kept: Vec<String>,
+    /// Images loaded otherwise than they were saved (an image index into the classic store).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub notes: Vec<String>,
 }
 
 /// How an import ended.
@@ -177,7 +180,9 @@ pub fn import_archive(
     if let Some(tee) = tee {
         report.load_requests = tee.load_requests();
         report.tags_kept = tee.kept_tags().to_vec();
+        let image_store = tee.image_store();
         (report.loaded, report.already_in_daemon) = tee.finish()?;
+        report.notes = one_platform_notes(&store, &outcome.images, &report.loaded, image_store);
     }
     drop(lock);
     Ok(Imported::Restored(report))

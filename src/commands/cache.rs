@@ -311,6 +311,9 @@ fn import(
                     "warning: kept {tag}: the daemon has it on another image (--force moves it)"
                 ));
             }
+            for note in &report.notes {
+                ctx.info(&format!("note: {}", console_line(note)));
+            }
             let human = format!(
                 "restored {} images ({} new blobs, {} already stored); loaded {}, already in the daemon {}\n",
                 report.images.len(),

@@ -1,9 +1,13 @@
 //! What an engine can do of what buildopt asks, decided from the handshake before anything is
-//! built: which builder to use, and the limits a run should announce.
+//! built: which builder to use, whether it builds images for several platforms, and the limits
+//! a run should announce; and, after a failed step, whether the engine could not run the
+//! platform the step was for.
 //!
-//! Pure: it reads [`DaemonInfo`] and returns data; the build command says it and acts on it.
+//! Pure: it reads [`DaemonInfo`] (or the failure) and returns data; the build command says it
+//! and acts on it.
 
-use super::{Builder, DaemonInfo, ImageStore};
+use super::progress::buildkit_position;
+use super::{Builder, DaemonInfo, EngineError, ImageStore};
 
 /// The oldest API that serves BuildKit sessions (`POST /session` left experimental in 1.39).
 pub const BUILDKIT_MIN_API: (usize, usize) = (1, 39);
@@ -103,6 +107,67 @@ pub fn choose_builder(
     })
 }
 
+/// Why this engine cannot build one image for several platforms, if it cannot: only the
+/// containerd image store holds an image index (BuildKit's `docker` exporter on the classic
+/// store exports one platform).
+pub fn multi_platform_unavailable(info: &DaemonInfo) -> Option<String> {
+    if info.image_store != ImageStore::Containerd {
+        return Some(format!(
+            "the engine keeps images in the classic image store ({}), which holds one platform \
+             per image: enable the containerd image store (\"features\": \
+             {{\"containerd-snapshotter\": true}} in daemon.json, the default of fresh Docker 29 \
+             installations)",
+            info.storage_driver
+        ));
+    }
+    if !super::docker::api_at_least(&info.api_version, super::platforms::PLATFORM_INSPECT_API) {
+        return Some(format!(
+            "API {} predates the per-platform image inspection (1.{})",
+            info.api_version,
+            super::platforms::PLATFORM_INSPECT_API.1
+        ));
+    }
+    None
+}
+
+/// What the kernel says when it has no handler for a program's machine code.
+const EXEC_FORMAT_ERROR: &str = "exec format error";
+
+/// A failed step that could not start because the daemon's host cannot run programs of the
+/// platform it builds for (no binfmt_misc handler, such as QEMU user emulation, for it), said in
+/// one line instead of the raw exec error; `None` for any other failure. `platforms` are the
+/// build's, for when the step's name does not say which one failed.
+pub fn unrunnable_platform(error: &EngineError, platforms: &[String]) -> Option<EngineError> {
+    let EngineError::BuildFailed {
+        step,
+        line,
+        log_tail,
+        message,
+    } = error
+    else {
+        return None;
+    };
+    let raw = std::iter::once(message).chain(log_tail);
+    if !raw.into_iter().any(|text| text.contains(EXEC_FORMAT_ERROR)) {
+        return None;
+    }
+    let platform = step
+        .as_deref()
+        .and_then(buildkit_position)
+        .and_then(|p| p.platform)
+        .or_else(|| (platforms.len() == 1).then(|| platforms[0].clone()))?;
+    Some(EngineError::BuildFailed {
+        step: step.clone(),
+        line: *line,
+        log_tail: Vec::new(),
+        message: format!(
+            "the daemon cannot run {platform} steps: its host has no emulator for {platform} \
+             (binfmt_misc, e.g. QEMU user emulation); COPY-only steps and FROM \
+             --platform=$BUILDPLATFORM stages need none"
+        ),
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -113,6 +178,7 @@ mod tests {
             server_version: version.into(),
             api_version: api.into(),
             os: "linux".into(),
+            arch: "amd64".into(),
             buildkit: true,
             image_store: store,
             storage_driver: "overlay2".into(),
@@ -173,5 +239,64 @@ mod tests {
                 .expect("reason")
                 .contains("windows")
         );
+    }
+
+    #[test]
+    fn several_platforms_need_the_containerd_store() {
+        let classic = engine("28.5.2", "1.51", ImageStore::Classic);
+        let reason = multi_platform_unavailable(&classic).expect("refused");
+        assert!(reason.contains("containerd image store"), "{reason}");
+        let containerd = engine("28.5.2", "1.51", ImageStore::Containerd);
+        assert_eq!(multi_platform_unavailable(&containerd), None);
+        let old = engine("27.0.0", "1.46", ImageStore::Containerd);
+        assert!(multi_platform_unavailable(&old).is_some());
+    }
+
+    fn failed(step: &str, log: &str) -> EngineError {
+        EngineError::BuildFailed {
+            step: Some(step.into()),
+            line: Some(2),
+            log_tail: vec![log.into()],
+            message: "process \"/bin/sh -c true\" did not complete successfully: exit code: 1"
+                .into(),
+        }
+    }
+
+    #[test]
+    fn an_exec_format_error_names_the_platform_the_daemon_cannot_run() {
+        // As Docker 28.5 fails a RUN step for arm64 on an amd64 host without QEMU.
+        let raw = failed(
+            "[linux/arm64 2/2] RUN true",
+            "exec /bin/sh: exec format error",
+        );
+        let said = unrunnable_platform(&raw, &["linux/amd64".into(), "linux/arm64".into()])
+            .expect("recognised");
+        let EngineError::BuildFailed {
+            step,
+            line,
+            log_tail,
+            message,
+        } = said
+        else {
+            panic!("{said:?}");
+        };
+        assert_eq!(step.as_deref(), Some("[linux/arm64 2/2] RUN true"));
+        assert_eq!(line, Some(2));
+        assert!(log_tail.is_empty());
+        assert!(
+            message.starts_with("the daemon cannot run linux/arm64 steps:"),
+            "{message}"
+        );
+        assert!(!message.contains('\n'));
+        // One platform: its steps carry no prefix, the request says which.
+        let single = failed("[2/2] RUN true", "exec /bin/sh: exec format error");
+        let said = unrunnable_platform(&single, &["linux/s390x".into()]).expect("recognised");
+        assert!(
+            said.to_string().contains("cannot run linux/s390x steps"),
+            "{said}"
+        );
+        // Any other failure is left as it is.
+        let other = failed("[2/2] RUN false", "");
+        assert!(unrunnable_platform(&other, &["linux/arm64".into()]).is_none());
     }
 }

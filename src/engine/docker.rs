@@ -24,7 +24,10 @@ use futures_util::{Stream, StreamExt};
 use tokio::task::JoinHandle;
 
 use super::context::stream_context;
+use super::control::{self, Prepared};
+use super::platforms;
 use super::progress::{BuildKitFolder, ClassicFolder};
+use super::socket::DaemonSocket;
 use super::{
     BuildEvent, BuildOutcome, BuildRequest, Builder, Dockerfile, Engine, EngineError, EventSink,
     INLINE_DOCKERFILE_NAME, ImageInfo, ImageStore, RegistryAuth,
@@ -55,6 +58,8 @@ pub struct DaemonInfo {
     pub api_version: String,
     /// `linux` or `windows`.
     pub os: String,
+    /// The daemon's CPU architecture as Go names it (`amd64`, `arm64`).
+    pub arch: String,
     /// Whether builds default to BuildKit (see [`DockerEngine::buildkit_available`]).
     pub buildkit: bool,
     /// Where the daemon keeps images, from `/info`.
@@ -75,6 +80,8 @@ pub struct DockerEngine {
     ping_timeout: Duration,
     /// Set once the daemon refused a BuildKit build; shared by clones.
     buildkit_refused: Arc<AtomicBool>,
+    /// Where builds for several platforms reach BuildKit's control API.
+    socket: DaemonSocket,
 }
 
 /// What the handshake learnt, with a client speaking the settled API version.
@@ -83,6 +90,7 @@ struct Handshake {
     server_version: String,
     api_version: String,
     os: String,
+    arch: String,
     image_store: ImageStore,
     storage_driver: String,
 }
@@ -92,6 +100,19 @@ struct Handshake {
 enum Endpoint {
     Unix(String),
     Tcp { address: String, tls: bool },
+}
+
+impl Endpoint {
+    fn socket(&self) -> DaemonSocket {
+        match self {
+            Self::Unix(path) => DaemonSocket::Unix(path.clone()),
+            Self::Tcp {
+                address,
+                tls: false,
+            } => DaemonSocket::Tcp(address.clone()),
+            Self::Tcp { address, tls: true } => DaemonSocket::Tls(address.clone()),
+        }
+    }
 }
 
 fn parse_host(host: Option<&str>, tls_verify: bool) -> Result<Endpoint, String> {
@@ -236,6 +257,7 @@ impl DockerEngine {
             server_version,
             api_version,
             os,
+            arch,
             image_store,
             storage_driver,
         } = version;
@@ -245,6 +267,7 @@ impl DockerEngine {
             server_version,
             api_version,
             os,
+            arch,
             image_store,
             storage_driver,
         };
@@ -257,6 +280,7 @@ impl DockerEngine {
             probe_interval: STREAM_PROBE_INTERVAL,
             ping_timeout: PING_TIMEOUT,
             buildkit_refused: Arc::new(AtomicBool::new(false)),
+            socket: endpoint.socket(),
         })
     }
 
@@ -326,6 +350,7 @@ impl DockerEngine {
             server_version: version.version.unwrap_or_default(),
             api_version: format!("{}.{}", api.major_version, api.minor_version),
             os: version.os.unwrap_or_default(),
+            arch: version.arch.unwrap_or_default(),
             image_store: ImageStore::from_driver_status(&info.driver_status.unwrap_or_default()),
             storage_driver: info.driver.unwrap_or_default(),
         })
@@ -456,6 +481,46 @@ impl DockerEngine {
             }
         }
         Ok(())
+    }
+
+    /// One build for every platform of `request`, as one image index, through BuildKit's
+    /// control API; then the image is inspected as after any build.
+    async fn build_platforms(
+        &self,
+        request: &BuildRequest,
+        on_event: EventSink<'_>,
+    ) -> Result<BuildOutcome, EngineError> {
+        let (dockerfile_path, generated, dockerfile_text) = resolve_dockerfile(request)?;
+        let prepared = Prepared {
+            request,
+            dockerfile_path,
+            generated,
+            dockerfile_text,
+        };
+        let mut outcome = control::build(&self.socket, prepared, on_event).await?;
+        outcome.image_id = self.full_image_id(&outcome.image_id).await?;
+        Ok(outcome)
+    }
+
+    /// Builds with `builder`; a BuildKit build that the daemon refuses because BuildKit is
+    /// disabled there is retried once with the classic builder.
+    async fn build_with_fallback(
+        &self,
+        request: &BuildRequest,
+        builder: Builder,
+        on_event: EventSink<'_>,
+    ) -> Result<BuildOutcome, EngineError> {
+        match self.build_once(request, builder, on_event).await {
+            Err(error) if builder == Builder::BuildKit && buildkit_disabled(&error) => {
+                self.buildkit_refused.store(true, Ordering::Relaxed);
+                on_event(BuildEvent::Log {
+                    step: None,
+                    line: "BuildKit is disabled on the daemon; using the classic builder".into(),
+                });
+                self.build_once(request, Builder::Classic, on_event).await
+            }
+            other => other,
+        }
     }
 
     async fn build_once(
@@ -626,6 +691,15 @@ fn resolve_dockerfile(request: &BuildRequest) -> Result<ResolvedDockerfile, Engi
     }
 }
 
+/// The one platform `POST /build` is asked for (a build for several goes through
+/// [`control::build`]).
+fn single_platform(request: &BuildRequest) -> Option<String> {
+    match request.platforms.as_slice() {
+        [one] => Some(one.clone()),
+        _ => None,
+    }
+}
+
 fn to_hash_map(map: &BTreeMap<String, String>) -> HashMap<String, String> {
     map.iter().map(|(k, v)| (k.clone(), v.clone())).collect()
 }
@@ -646,7 +720,7 @@ fn build_options(request: &BuildRequest, dockerfile: &str, builder: Builder) -> 
         forcerm: true,
         buildargs: (!request.build_args.is_empty()).then(|| to_hash_map(&request.build_args)),
         labels: (!request.labels.is_empty()).then(|| to_hash_map(&request.labels)),
-        platform: request.platform.clone().unwrap_or_default(),
+        platform: single_platform(request).unwrap_or_default(),
         target: request.target.clone().unwrap_or_default(),
         version,
         session,
@@ -740,6 +814,7 @@ fn image_info(inspect: ImageInspect) -> ImageInfo {
             .map(|l| l.into_iter().collect())
             .unwrap_or_default(),
         created: inspect.created.map(|c| c.to_rfc3339()),
+        platforms: Vec::new(),
     }
 }
 
@@ -748,8 +823,9 @@ fn freed(bytes: Option<i64>) -> u64 {
 }
 
 impl Engine for DockerEngine {
-    /// Builds with the requested builder; a BuildKit build that the daemon refuses because
-    /// BuildKit is disabled there is retried once with the classic builder.
+    /// Builds with the requested builder (falling back to the classic one where BuildKit is
+    /// disabled), or for several platforms through BuildKit's control API; a step the daemon
+    /// could not run for its platform is said in one line.
     async fn build(
         &self,
         request: &BuildRequest,
@@ -762,25 +838,33 @@ impl Engine for DockerEngine {
         } else {
             Builder::Classic
         };
-        match self.build_once(request, builder, on_event).await {
-            Err(error) if builder == Builder::BuildKit && buildkit_disabled(&error) => {
-                self.buildkit_refused.store(true, Ordering::Relaxed);
-                on_event(BuildEvent::Log {
-                    step: None,
-                    line: "BuildKit is disabled on the daemon; using the classic builder".into(),
-                });
-                self.build_once(request, Builder::Classic, on_event).await
-            }
-            other => other,
-        }
+        let built = if request.platforms.len() > 1 {
+            self.build_platforms(request, on_event).await
+        } else {
+            self.build_with_fallback(request, builder, on_event).await
+        };
+        built.map_err(|error| {
+            super::capabilities::unrunnable_platform(&error, &request.platforms).unwrap_or(error)
+        })
     }
 
     async fn inspect(&self, reference: &str) -> Result<Option<ImageInfo>, EngineError> {
-        match self.docker.inspect_image(reference).await {
-            Ok(inspect) => Ok(Some(image_info(inspect))),
-            Err(error) if is_not_found(&error) => Ok(None),
-            Err(error) => Err(api_error(format!("inspect {reference}"))(error)),
+        let inspect = match self.docker.inspect_image(reference).await {
+            Ok(inspect) => inspect,
+            Err(error) if is_not_found(&error) => return Ok(None),
+            Err(error) => return Err(api_error(format!("inspect {reference}"))(error)),
+        };
+        let index = platforms::is_index(
+            inspect
+                .descriptor
+                .as_ref()
+                .and_then(|d| d.media_type.as_deref()),
+        );
+        let mut image = image_info(inspect);
+        if index && api_at_least(&self.info.api_version, platforms::PLATFORM_INSPECT_API) {
+            image.platforms = platforms::platform_images(&self.socket, &image.id).await?;
         }
+        Ok(Some(image))
     }
 
     async fn find_by_label(&self, key: &str, value: &str) -> Result<Vec<ImageInfo>, EngineError> {
@@ -842,6 +926,16 @@ impl Engine for DockerEngine {
             |reference, message| EngineError::Push { reference, message },
         )
         .await
+    }
+
+    async fn push_manifest_list(
+        &self,
+        repo: &str,
+        tag: &str,
+        platforms: &[(String, String)],
+        credentials: Option<&RegistryAuth>,
+    ) -> Result<String, EngineError> {
+        super::registry::push_manifest_list(repo, tag, platforms, credentials).await
     }
 
     async fn registry_digest(

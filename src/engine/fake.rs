@@ -2,8 +2,10 @@
 //!
 //! It keeps an image store (id → [`ImageInfo`], tags pointing at ids), so inspect, tag,
 //! find-by-label and remove behave like a daemon's; builds succeed with an id derived from the
-//! request unless a failure was scripted for one of the request's tags. A registry is modelled
-//! as a map from `repo:tag` to image id: pushes fill it, pulls tag the image locally.
+//! request unless a failure was scripted for one of the request's tags. A build for several
+//! platforms makes an image index, as on the containerd image store: one step per platform, and
+//! [`ImageInfo::platforms`] lists each platform's image. A registry is modelled as a map from
+//! `repo:tag` to image id: pushes fill it, pulls tag the image locally.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Mutex, MutexGuard};
@@ -11,8 +13,11 @@ use std::time::Duration;
 
 use super::{
     BuildEvent, BuildOutcome, BuildRequest, Engine, EngineError, EventSink, ImageInfo,
-    RegistryAuth, StepPosition, StepRecord,
+    PlatformImage, RegistryAuth, StepPosition, StepRecord,
 };
+
+/// The size of every image the fake makes (and of each platform's image in an index).
+pub const IMAGE_SIZE: u64 = 1024;
 
 /// One call the fake received, with the arguments that matter to callers.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -21,6 +26,7 @@ pub enum FakeCall {
         tags: Vec<String>,
         labels: BTreeMap<String, String>,
         target: Option<String>,
+        platforms: Vec<String>,
     },
     Inspect(String),
     FindByLabel {
@@ -35,6 +41,10 @@ pub enum FakeCall {
     Push {
         reference: String,
         authenticated: bool,
+    },
+    PushManifestList {
+        reference: String,
+        platforms: Vec<(String, String)>,
     },
     RegistryDigest(String),
     Pull(String),
@@ -101,6 +111,7 @@ impl FakeEngine {
             &id,
             tags.iter().map(|t| (*t).to_owned()).collect(),
             labels,
+            &[],
         );
         id
     }
@@ -123,18 +134,38 @@ impl FakeEngine {
     }
 }
 
-fn store(state: &mut State, id: &str, tags: Vec<String>, labels: BTreeMap<String, String>) {
+fn store(
+    state: &mut State,
+    id: &str,
+    tags: Vec<String>,
+    labels: BTreeMap<String, String>,
+    platforms: &[String],
+) {
     for tag in &tags {
         retag(state, tag, id);
     }
+    let index = platforms.len() > 1;
+    let platforms = platforms
+        .iter()
+        .filter(|_| index)
+        .map(|platform| PlatformImage {
+            platform: platform.clone(),
+            manifest: format!(
+                "sha256:{}",
+                blake3::hash(format!("{id}{platform}").as_bytes()).to_hex()
+            ),
+            size: IMAGE_SIZE,
+        })
+        .collect();
     let image = ImageInfo {
         id: id.to_owned(),
-        size: 1024,
+        size: IMAGE_SIZE,
         layers: 1,
         repo_digests: Vec::new(),
         repo_tags: tags,
         labels,
         created: None,
+        platforms,
     };
     state.images.insert(id.to_owned(), image);
 }
@@ -170,24 +201,43 @@ fn resolve(state: &State, reference: &str) -> Option<String> {
 /// The id a build of `request` gets: equal requests give equal ids, as cached builds do.
 fn image_id_for(request: &BuildRequest) -> String {
     let description = format!(
-        "{:?}{:?}{:?}{:?}{:?}",
+        "{:?}{:?}{:?}{:?}{:?}{:?}",
         request.dockerfile,
         request.context_files,
         request.build_args,
         request.labels,
-        request.target
+        request.target,
+        request.platforms
     );
     format!("sha256:{}", blake3::hash(description.as_bytes()).to_hex())
 }
 
-fn the_step(error: Option<String>) -> StepRecord {
+/// The one step of a build, once per platform of an index (BuildKit prefixes each name with its
+/// platform).
+fn the_steps(platforms: &[String], error: Option<String>) -> Vec<StepRecord> {
+    if platforms.len() < 2 {
+        return vec![the_step(0, None, error)];
+    }
+    platforms
+        .iter()
+        .enumerate()
+        .map(|(index, platform)| the_step(index, Some(platform), error.clone()))
+        .collect()
+}
+
+fn the_step(index: usize, platform: Option<&String>, error: Option<String>) -> StepRecord {
+    let name = match platform {
+        Some(platform) => format!("[{platform} 1/1] FROM scratch"),
+        None => "[1/1] FROM scratch".to_owned(),
+    };
     StepRecord {
-        index: 0,
-        name: "[1/1] FROM scratch".to_owned(),
+        index,
+        name,
         position: Some(StepPosition {
             stage: None,
             number: 1,
             total: 1,
+            platform: platform.cloned(),
         }),
         dockerfile_line: Some(1),
         duration: Duration::ZERO,
@@ -208,6 +258,7 @@ impl Engine for FakeEngine {
                 tags: request.tags.clone(),
                 labels: request.labels.clone(),
                 target: request.target.clone(),
+                platforms: request.platforms.clone(),
             });
             let failure = request
                 .tags
@@ -218,19 +269,23 @@ impl Engine for FakeEngine {
                 request.tags.iter().any(|t| state.hangs.contains(t)),
             )
         };
-        let step = the_step(failure.clone());
-        on_event(BuildEvent::StepStarted {
-            index: 0,
-            name: step.name.clone(),
-            position: step.position.clone(),
-        });
+        let steps = the_steps(&request.platforms, failure.clone());
+        for step in &steps {
+            on_event(BuildEvent::StepStarted {
+                index: step.index,
+                name: step.name.clone(),
+                position: step.position.clone(),
+            });
+        }
         if hangs {
             std::future::pending::<()>().await;
         }
-        on_event(BuildEvent::StepFinished(step.clone()));
+        for step in &steps {
+            on_event(BuildEvent::StepFinished(step.clone()));
+        }
         if let Some(message) = failure {
             return Err(EngineError::BuildFailed {
-                step: Some(step.name),
+                step: Some(steps[0].name.clone()),
                 line: Some(1),
                 log_tail: Vec::new(),
                 message,
@@ -242,10 +297,11 @@ impl Engine for FakeEngine {
             &image_id,
             request.tags.clone(),
             request.labels.clone(),
+            &request.platforms,
         );
         Ok(BuildOutcome {
             image_id,
-            steps: vec![step],
+            steps,
             duration: Duration::ZERO,
         })
     }
@@ -315,6 +371,41 @@ impl Engine for FakeEngine {
         state.remote.insert(reference.clone(), id);
         state.pushed.insert(reference);
         Ok(())
+    }
+
+    async fn push_manifest_list(
+        &self,
+        repo: &str,
+        tag: &str,
+        platforms: &[(String, String)],
+        _credentials: Option<&RegistryAuth>,
+    ) -> Result<String, EngineError> {
+        let reference = format!("{repo}:{tag}");
+        let mut state = self.state();
+        state.calls.push(FakeCall::PushManifestList {
+            reference: reference.clone(),
+            platforms: platforms.to_vec(),
+        });
+        let mut ids = Vec::new();
+        for (_, platform_tag) in platforms {
+            let pushed = format!("{repo}:{platform_tag}");
+            let id = state
+                .remote
+                .get(&pushed)
+                .cloned()
+                .ok_or_else(|| EngineError::Push {
+                    reference: reference.clone(),
+                    message: format!("{pushed} is not in the registry"),
+                })?;
+            ids.push(id);
+        }
+        // The registry answers a pull of the list with the first platform's image.
+        state.remote.insert(reference.clone(), ids[0].clone());
+        state.pushed.insert(reference);
+        Ok(format!(
+            "sha256:{}",
+            blake3::hash(ids.concat().as_bytes()).to_hex()
+        ))
     }
 
     async fn registry_digest(

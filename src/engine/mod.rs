@@ -8,7 +8,11 @@
 //!
 //! - `docker.rs`: connecting (unix socket, tcp, tcp+TLS), version negotiation, every API call;
 //! - `context.rs`: streaming the build context as a tar, file by file, without holding it in memory;
+//! - `control.rs`: one build for several platforms through BuildKit's control API;
 //! - `progress.rs`: folding BuildKit vertex status and classic builder output into [`StepRecord`]s;
+//! - `platforms.rs`: the platforms of an image index and each one's size;
+//! - `registry.rs`: a manifest list of per-platform images, put into their registry;
+//! - `socket.rs`: raw connections to the daemon (HTTP upgrades, inspections bollard cannot ask for);
 //! - `lines.rs`: mapping build step numbers to Dockerfile lines (parsed by `workspace::dockerfile`);
 //! - `fake.rs`: the recording fake.
 //!
@@ -25,11 +29,15 @@
 
 pub mod capabilities;
 mod context;
+mod control;
 mod docker;
 pub mod fake;
 mod image_io;
 mod lines;
+mod platforms;
 mod progress;
+mod registry;
+mod socket;
 
 use std::collections::BTreeMap;
 use std::future::Future;
@@ -82,6 +90,9 @@ pub enum EngineError {
         call: String,
         source: bollard::errors::Error,
     },
+    /// The daemon cannot do what the build asks of it (`what` names it and why).
+    #[error("the docker daemon cannot do {what}")]
+    Unsupported { what: String },
     /// A local file (context file, certificate) could not be read.
     #[error("{path}: {source}")]
     Io {
@@ -144,8 +155,9 @@ pub struct BuildRequest {
     pub builder: Builder,
     /// Images whose layers may serve as cache (inline cache for BuildKit).
     pub cache_from: Vec<String>,
-    /// `os/arch[/variant]`; `None` is the daemon's platform.
-    pub platform: Option<String>,
+    /// Each `os/arch[/variant]` to build for; empty is the daemon's platform. Several make one
+    /// image index, built through BuildKit's control API (the containerd image store only).
+    pub platforms: Vec<String>,
     /// Always try to pull a newer base image.
     pub pull: bool,
 }
@@ -163,7 +175,7 @@ impl BuildRequest {
             no_cache: false,
             builder: Builder::BuildKit,
             cache_from: Vec::new(),
-            platform: None,
+            platforms: Vec::new(),
             pull: false,
         }
     }
@@ -177,6 +189,8 @@ pub struct StepPosition {
     pub stage: Option<String>,
     pub number: usize,
     pub total: usize,
+    /// The platform BuildKit built the step for, in a build for several (`linux/arm64`).
+    pub platform: Option<String>,
 }
 
 /// What happened in one build step.
@@ -268,6 +282,21 @@ pub struct ImageInfo {
     pub labels: BTreeMap<String, String>,
     /// RFC 3339, as the daemon reports it.
     pub created: Option<String>,
+    /// For an image index (several platforms, the containerd image store): each platform's
+    /// image, in the index's order; empty for a single-platform image.
+    pub platforms: Vec<PlatformImage>,
+}
+
+/// One platform's image in an image index.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct PlatformImage {
+    /// `os/arch[/variant]`.
+    pub platform: String,
+    /// The platform's manifest digest (`sha256:…`) in the index; for an image built per
+    /// platform on the classic store, that platform image's id.
+    pub manifest: String,
+    /// Uncompressed layer bytes, as the daemon sizes a single-platform image.
+    pub size: u64,
 }
 
 /// Credentials for one registry. `Debug` leaves the password out.
@@ -332,6 +361,17 @@ pub trait Engine: Send + Sync {
         credentials: Option<&RegistryAuth>,
         on_event: EventSink<'_>,
     ) -> impl Future<Output = Result<(), EngineError>> + Send;
+
+    /// Makes `repo:tag` in its registry a manifest list of the images pushed under the tags of
+    /// `platforms` (`(os/arch[/variant], tag)`), for engines that hold one platform per image;
+    /// returns the list's digest.
+    fn push_manifest_list(
+        &self,
+        repo: &str,
+        tag: &str,
+        platforms: &[(String, String)],
+        credentials: Option<&RegistryAuth>,
+    ) -> impl Future<Output = Result<String, EngineError>> + Send;
 
     /// The manifest digest the registry holds for `repo:tag`, or `None` when it has no such tag.
     fn registry_digest(

@@ -105,12 +105,33 @@ pub(crate) fn buildkit_position(name: &str) -> Option<StepPosition> {
     let (number, total) = words.pop()?.split_once('/')?;
     let (number, total) = (number.parse().ok()?, total.parse().ok()?);
     // A platform prefix (`linux/amd64`) may come first; the stage name is the word before n/m.
-    let stage = words.pop().filter(|w| !w.contains('/')).map(str::to_owned);
+    let stage = words
+        .last()
+        .filter(|w| !w.contains('/'))
+        .map(|w| (*w).to_owned());
+    let platform = words
+        .first()
+        .filter(|w| w.contains('/'))
+        .map(|w| target_platform(w));
     Some(StepPosition {
         stage,
         number,
         total,
+        platform,
     })
+}
+
+/// The platform a step builds for from BuildKit's prefix: `linux/arm64`, or
+/// `linux/amd64->arm64` for a step that runs on amd64 for an arm64 image (`FROM
+/// --platform=$BUILDPLATFORM`).
+fn target_platform(prefix: &str) -> String {
+    match prefix.split_once("->") {
+        Some((build, target)) => {
+            let os = build.split('/').next().unwrap_or("linux");
+            format!("{os}/{target}")
+        }
+        None => prefix.to_owned(),
+    }
 }
 
 /// Reads a classic `Step n/m : INSTRUCTION` header.
@@ -121,6 +142,7 @@ fn classic_position(line: &str) -> Option<StepPosition> {
         stage: None,
         number: number.parse().ok()?,
         total: total.parse().ok()?,
+        platform: None,
     })
 }
 
@@ -526,7 +548,8 @@ mod tests {
             Some(StepPosition {
                 stage: None,
                 number: 2,
-                total: 3
+                total: 3,
+                platform: None,
             })
         );
         assert_eq!(steps[1].dockerfile_line, Some(2));
@@ -664,7 +687,7 @@ mod tests {
     }
 
     #[test]
-    fn buildkit_positions_read_stage_names_and_skip_platforms() {
+    fn buildkit_positions_read_stage_names_and_platforms() {
         assert_eq!(buildkit_position("[internal] load .dockerignore"), None);
         assert_eq!(buildkit_position("exporting to image"), None);
         assert_eq!(
@@ -672,7 +695,8 @@ mod tests {
             Some(StepPosition {
                 stage: Some("builder".into()),
                 number: 2,
-                total: 4
+                total: 4,
+                platform: None,
             })
         );
         assert_eq!(
@@ -680,8 +704,23 @@ mod tests {
             Some(StepPosition {
                 stage: None,
                 number: 3,
-                total: 5
+                total: 5,
+                platform: Some("linux/amd64".into()),
             })
+        );
+        // As Docker 28.5 names the steps of `FROM --platform=$BUILDPLATFORM` for arm64.
+        assert_eq!(
+            buildkit_position("[linux/amd64->arm64 build 2/2] RUN make"),
+            Some(StepPosition {
+                stage: Some("build".into()),
+                number: 2,
+                total: 2,
+                platform: Some("linux/arm64".into()),
+            })
+        );
+        assert_eq!(
+            buildkit_position("[linux/arm64/v8 stage-1 1/2] COPY a /").and_then(|p| p.platform),
+            Some("linux/arm64/v8".into())
         );
     }
 

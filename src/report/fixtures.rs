@@ -39,6 +39,7 @@ pub fn step(name: &str, line: usize, cached: bool) -> StepReport {
         line: Some(line),
         duration_ms: if cached { 0 } else { 1500 },
         cached,
+        platform: None,
     }
 }
 
@@ -143,6 +144,7 @@ pub fn report() -> RunReport {
                 bytes: 2_000_000,
                 duration_ms: 1500,
                 warning: None,
+                notes: Vec::new(),
             },
             export: Some(CacheExport {
                 saved: vec![

@@ -179,6 +179,22 @@ pub struct ImageReport {
     /// Intermediate stages built on their own before the image (level maximum), in build order.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub stages: Vec<StageReport>,
+    /// For an image for several platforms: each platform's image, in the index's (or build's)
+    /// order.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub platforms: Vec<PlatformReport>,
+}
+
+/// One platform's image in an image index.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PlatformReport {
+    /// `os/arch[/variant]`.
+    pub platform: String,
+    /// The platform's manifest digest (`sha256:…`) in the index; for an image built per
+    /// platform on the classic store, that platform image's id.
+    pub manifest: String,
+    /// Uncompressed layer bytes, as [`ImageReport::size`] of a single-platform image.
+    pub size: u64,
 }
 
 impl ImageReport {
@@ -209,7 +225,15 @@ impl ImageReport {
             warnings: Vec::new(),
             previous_size: None,
             stages: Vec::new(),
+            platforms: Vec::new(),
         }
+    }
+
+    /// The steps BuildKit ran for `platform` (steps it shared between platforms name one).
+    pub fn steps_of<'a>(&'a self, platform: &'a str) -> impl Iterator<Item = &'a StepReport> {
+        self.steps
+            .iter()
+            .filter(move |s| s.platform.as_deref() == Some(platform))
     }
 
     /// Steps that were served from the build cache.
@@ -253,6 +277,9 @@ pub struct StepReport {
     pub line: Option<usize>,
     pub duration_ms: u64,
     pub cached: bool,
+    /// The platform the step built for, in a build for several (`linux/arm64`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub platform: Option<String>,
 }
 
 /// The size of a context as sent.
@@ -317,6 +344,10 @@ pub struct CacheRestore {
     /// Why nothing was restored (a missing daemon, an unreadable store): a cache miss.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub warning: Option<String>,
+    /// What the restore did differently from what was saved, one line each (an image index
+    /// loaded into the classic image store as one of its platforms).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub notes: Vec<String>,
 }
 
 /// Images saved from the daemon into the store after the build.
@@ -357,6 +388,7 @@ mod tests {
             line: Some(2),
             duration_ms: 5,
             cached,
+            platform: None,
         }
     }
 

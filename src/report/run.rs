@@ -9,7 +9,7 @@ use super::escape::{self, console_line, console_name};
 use super::model::{CacheExport, CacheReport, CacheRestore, ImageReport, ImageResult, RunReport};
 
 /// The final table: one row per image (image, result, duration, cached steps, size and the size
-/// before the run when it changed, tags), then
+/// before the run when it changed, tags), then each platform of the images built for several,
 /// failures with their log tail, warnings, then the totals.
 pub fn table(report: &RunReport) -> String {
     let rows: Vec<[String; 6]> = report.images.iter().map(row).collect();
@@ -24,6 +24,9 @@ pub fn table(report: &RunReport) -> String {
     write_row(&mut out, &headers.map(String::from), &widths);
     for row in &rows {
         write_row(&mut out, row, &widths);
+    }
+    for image in &report.images {
+        write_platforms(&mut out, image);
     }
     for image in &report.images {
         write_failure(&mut out, image);
@@ -70,6 +73,9 @@ fn write_cache(out: &mut String, cache: &CacheReport) {
         Some(warning) => writeln!(out, "cache restore: {}", console_line(warning)),
         None => writeln!(out, "cache restore: {}", restore_figures(&cache.restore)),
     };
+    for note in &cache.restore.notes {
+        let _ = writeln!(out, "cache restore note: {}", console_line(note));
+    }
     let _ = match cache.export.as_ref().map(|e| (e, &e.warning)) {
         None => writeln!(out, "cache export: skipped (interrupted)"),
         Some((_, Some(warning))) => writeln!(out, "cache export: {}", console_line(warning)),
@@ -185,6 +191,29 @@ fn write_row(out: &mut String, cells: &[String; 6], widths: &[usize; 6]) {
     let _ = writeln!(out, "{}", line.trim_end());
 }
 
+/// `api: linux/amd64 2.5 kB (3 steps, 1 cached), linux/arm64 2.4 kB (3 steps, 0 cached)`.
+fn write_platforms(out: &mut String, image: &ImageReport) {
+    if image.platforms.is_empty() {
+        return;
+    }
+    let each: Vec<String> = image
+        .platforms
+        .iter()
+        .map(|p| {
+            let steps: Vec<_> = image.steps_of(&p.platform).collect();
+            let cached = steps.iter().filter(|s| s.cached).count();
+            let noun = if steps.len() == 1 { "step" } else { "steps" };
+            format!(
+                "{} {} ({} {noun}, {cached} cached)",
+                console_line(&p.platform),
+                size(p.size),
+                steps.len()
+            )
+        })
+        .collect();
+    let _ = writeln!(out, "{}: {}", console_name(&image.name), each.join(", "));
+}
+
 fn write_failure(out: &mut String, image: &ImageReport) {
     let Some(failure) = &image.failure else {
         return;
@@ -278,6 +307,7 @@ mod tests {
             line: Some(2),
             duration_ms: 10,
             cached,
+            platform: None,
         }
     }
 
@@ -362,6 +392,7 @@ mod tests {
                 bytes: 2_000_000,
                 duration_ms: 1500,
                 warning: None,
+                notes: Vec::new(),
             },
             export: Some(CacheExport {
                 saved: vec!["acme/api".into()],
@@ -396,6 +427,39 @@ mod tests {
         assert!(
             text.contains("cache export: skipped (interrupted)"),
             "{text}"
+        );
+    }
+
+    #[test]
+    fn an_image_for_several_platforms_gets_a_line_with_each_ones_size_and_steps() {
+        let mut image = image("api", ImageResult::Built);
+        let mut amd64 = step("[linux/amd64 2/2] RUN make", true);
+        amd64.platform = Some("linux/amd64".into());
+        let mut arm64 = step("[linux/amd64->arm64 2/2] RUN make", false);
+        arm64.platform = Some("linux/arm64".into());
+        image.steps = vec![
+            step("[internal] load remote build context", false),
+            amd64,
+            arm64,
+        ];
+        image.platforms = ["linux/amd64", "linux/arm64"]
+            .into_iter()
+            .map(|platform| super::super::model::PlatformReport {
+                platform: platform.into(),
+                manifest: "sha256:0".into(),
+                size: 2_500,
+            })
+            .collect();
+        let report = RunReport {
+            images: vec![image],
+            ..super::super::fixtures::report()
+        };
+        let table = table(&report);
+        assert!(
+            table.contains(
+                "\napi: linux/amd64 2.5 kB (1 step, 1 cached), linux/arm64 2.5 kB (1 step, 0 cached)\n"
+            ),
+            "{table}"
         );
     }
 

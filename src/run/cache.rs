@@ -138,8 +138,14 @@ impl DaemonCache<'_> {
         }
         let sizes: BTreeMap<String, u64> =
             wanted.iter().map(|e| (e.name.clone(), e.size)).collect();
-        let (loaded, present) =
-            runtime.block_on(daemon::load_into_daemon(engine, &store, wanted))?;
+        let daemon::DaemonLoad {
+            loaded,
+            present,
+            notes,
+        } = runtime.block_on(daemon::load_into_daemon(engine, &store, wanted))?;
+        for note in &notes {
+            (self.say)(&format!("note: {note}"));
+        }
         // Entries already in the daemon are marked used by the export's one index write; a
         // write here (fsync and all) is only worth it for what was loaded.
         if !loaded.is_empty() {
@@ -152,6 +158,7 @@ impl DaemonCache<'_> {
             already_in_daemon: present,
             duration_ms: 0,
             warning: None,
+            notes,
         })
     }
 

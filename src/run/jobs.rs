@@ -126,6 +126,11 @@ pub(super) struct JobSettings<'a> {
     pub(super) stages: bool,
     /// Canonical paths never sent as part of a context: the cache store, report files.
     pub(super) excluded: &'a [PathBuf],
+    /// The engine holds one platform per image: an image for several is built per platform and
+    /// published as a manifest list (see [`Job::per_platform`]).
+    pub(super) one_platform_per_image: bool,
+    /// The engine's own platform (`linux/amd64`): built first, so the image's own tags name it.
+    pub(super) own_platform: &'a str,
 }
 
 /// `path` relative to `dir`, `/`-separated, when it lies strictly inside it.
@@ -169,6 +174,7 @@ pub(super) fn make_job(
     request.build_args = def.args.clone();
     request.builder = settings.builder;
     request.no_cache = settings.force;
+    request.platforms = def.platforms.clone();
     let stage_refs = if settings.stages {
         intermediate_stages(image)?
     } else {
@@ -187,17 +193,32 @@ pub(super) fn make_job(
             credentials,
         )
     });
+    let per_platform =
+        settings.one_platform_per_image && def.platforms.len() > 1 && publish.is_some();
+    if per_platform {
+        own_platform_first(&mut request.platforms, settings.own_platform);
+    }
     let job = Job {
         name: def.name.clone(),
         request,
         parents: parent_refs(image, planned, order, workspace)?,
         inputs_digest: planned.inputs_digest.clone(),
         digest_ref: format!("{}:{}", def.repository, digest_tag(&planned.inputs_digest)),
-        reuse: !settings.force,
+        // Reuse finds the first platform's image alone; the others and the list are rebuilt.
+        reuse: !settings.force && !per_platform,
         publish,
         stages,
+        per_platform,
     };
     Ok((job, size))
+}
+
+/// Moves the engine's own platform (`own`, or a variant of it) to the front of `platforms`.
+fn own_platform_first(platforms: &mut [String], own: &str) {
+    let is_own = |p: &String| p == own || p.starts_with(&format!("{own}/"));
+    if let Some(index) = platforms.iter().position(is_own) {
+        platforms[..=index].rotate_right(1);
+    }
 }
 
 /// The previous image of the repository, and of each of its intermediate stages, as cache
@@ -368,5 +389,26 @@ mod tests {
             path_inside(&root.join("ctx/.cache"), &root.join("ctx")),
             None
         );
+    }
+}
+
+#[cfg(test)]
+mod platform_tests {
+    use super::own_platform_first;
+
+    #[test]
+    fn the_engines_own_platform_is_built_first() {
+        let mut platforms = vec![
+            "linux/arm64".to_owned(),
+            "linux/s390x".into(),
+            "linux/amd64".into(),
+        ];
+        own_platform_first(&mut platforms, "linux/amd64");
+        assert_eq!(platforms, ["linux/amd64", "linux/arm64", "linux/s390x"]);
+        own_platform_first(&mut platforms, "linux/riscv64");
+        assert_eq!(platforms, ["linux/amd64", "linux/arm64", "linux/s390x"]);
+        let mut arm = vec!["linux/amd64".to_owned(), "linux/arm64/v8".into()];
+        own_platform_first(&mut arm, "linux/arm64");
+        assert_eq!(arm, ["linux/arm64/v8", "linux/amd64"]);
     }
 }

@@ -93,6 +93,44 @@ impl From<scheduler::BuildError> for RunError {
     }
 }
 
+/// Refuses a run with an image for several platforms that the engine cannot build as one image
+/// index, before anything is built: one line naming the image and the way.
+/// Why the engine cannot build one image index, if it cannot: then an image for several
+/// platforms is built once per platform and only a registry gets it whole, as a manifest list.
+fn one_platform_per_image(info: &DaemonInfo, builder: Builder) -> Option<String> {
+    match builder {
+        Builder::Classic => Some("the classic builder builds one platform at a time".to_owned()),
+        Builder::BuildKit => capabilities::multi_platform_unavailable(info),
+    }
+}
+
+/// Refuses, before anything is built, a run with an image for several platforms that the engine
+/// cannot build as one image index and that is not pushed to a registry (`pushed` says whether
+/// an image is): one line naming the image and the way.
+fn check_platforms(
+    order: &[&PlannedImage],
+    info: &DaemonInfo,
+    builder: Builder,
+    pushed: impl Fn(&str) -> bool,
+) -> Result<(), RunError> {
+    let Some(reason) = one_platform_per_image(info, builder) else {
+        return Ok(());
+    };
+    let unpushed = order
+        .iter()
+        .find(|i| i.platforms.len() > 1 && !pushed(&i.name));
+    match unpushed {
+        None => Ok(()),
+        Some(image) => Err(RunError::EngineCannot(format!(
+            "image '{}' is for {} platforms ({}), but {reason}; or push it (--push to a \
+             registry), which gets a manifest list of one build per platform",
+            image.name,
+            image.platforms.len(),
+            image.platforms.join(", ")
+        ))),
+    }
+}
+
 /// What the command line asks of a run, beyond the settings.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct RunOptions {
@@ -192,6 +230,16 @@ impl<'a> Run<'a> {
         cache: Option<&dyn RunCache>,
         observers: &Observers<'_>,
     ) -> Result<RunReport, RunError> {
+        // Whatever the engine cannot do ends the run before the cache is touched.
+        let decision = capabilities::choose_builder(
+            info,
+            self.inputs.options.builder,
+            self.inputs.cache.enabled,
+        )
+        .map_err(RunError::EngineCannot)?;
+        check_platforms(&self.order(), info, decision.builder, |name| {
+            self.pushed(name)
+        })?;
         let cache = cache.filter(|_| self.inputs.cache.enabled);
         let restore = cache.map(|cache| cache.restore(&self.repositories()));
         // Canonical, to compare with context folders; the store exists once the restore opened
@@ -202,7 +250,8 @@ impl<'a> Run<'a> {
             .collect();
         let keep_out = &self.inputs.options.keep_out;
         excluded.extend(keep_out.iter().map(|path| canonical_or_lexical(path)));
-        let mut report = runtime.block_on(self.build(engine, info, &excluded, observers))?;
+        let mut report =
+            runtime.block_on(self.build(engine, info, &decision, &excluded, observers))?;
         report.run.ci = self.inputs.ci.run_identity();
         if let (Some(cache), Some(restore)) = (cache, restore) {
             let export = (!report.run.interrupted).then(|| cache.export(&report));
@@ -226,10 +275,28 @@ impl<'a> Run<'a> {
             .collect()
     }
 
+    /// Whether the run pushes `image` to a registry (`--push`, and a tag naming one).
+    fn pushed(&self, image: &str) -> bool {
+        let mut tags = self.tags.get(image).into_iter().flatten();
+        self.inputs.options.push
+            && tags.any(|tag| crate::scheduler::remote::registry_host(tag).is_some())
+    }
+
+    /// The selected images, in plan order.
+    fn order(&self) -> Vec<&PlannedImage> {
+        self.inputs
+            .plan
+            .images
+            .iter()
+            .filter(|i| self.selection.contains_key(&i.name))
+            .collect()
+    }
+
     async fn build<E: Engine>(
         &self,
         engine: &E,
         info: &DaemonInfo,
+        decision: &capabilities::BuilderDecision,
         excluded: &[PathBuf],
         observers: &Observers<'_>,
     ) -> Result<RunReport, RunError> {
@@ -243,17 +310,11 @@ impl<'a> Run<'a> {
         } = &self.inputs;
         let started = chrono::Utc::now();
         let clock = Instant::now();
-        let decision = capabilities::choose_builder(info, options.builder, cache.enabled)
-            .map_err(RunError::EngineCannot)?;
         for note in &decision.notes {
             (observers.say)(&format!("note: {note}"));
         }
         let builder = decision.builder;
-        let order: Vec<&PlannedImage> = plan
-            .images
-            .iter()
-            .filter(|i| self.selection.contains_key(&i.name))
-            .collect();
+        let order = self.order();
         let labels = Labels {
             revision: self.vars.sha.clone().unwrap_or_default(),
             source: self.inputs.source_url.clone(),
@@ -265,6 +326,7 @@ impl<'a> Run<'a> {
         } else {
             BTreeSet::new()
         };
+        let own_platform = format!("{}/{}", info.os, info.arch);
         let job_settings = JobSettings {
             builder,
             force: settings.force,
@@ -275,6 +337,8 @@ impl<'a> Run<'a> {
             inline_cache: cache.enabled && builder == Builder::BuildKit,
             stages: cache.stages,
             excluded,
+            one_platform_per_image: one_platform_per_image(info, builder).is_some(),
+            own_platform: &own_platform,
         };
         let (jobs, contexts) = self.jobs(&order, &job_settings)?;
         let scheduler_options = Options {
@@ -328,7 +392,7 @@ impl<'a> Run<'a> {
                 duration_ms: clock.elapsed().as_millis() as u64,
                 interrupted: outcome.interrupted,
                 ci: None,
-                engine: Some(outcome::engine_report(info, decision.notes)),
+                engine: Some(outcome::engine_report(info, decision.notes.clone())),
             },
             images,
             cleanup,

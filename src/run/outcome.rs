@@ -6,7 +6,7 @@
 use crate::engine::{DaemonInfo, ImageInfo, StepRecord};
 use crate::plan::{PlannedImage, Reason};
 use crate::report::model::{
-    ContextSize, EngineReport, ImageReport, ImageResult, StageReport, StepReport,
+    ContextSize, EngineReport, ImageReport, ImageResult, PlatformReport, StageReport, StepReport,
 };
 use crate::scheduler::{Job, JobOutcome};
 
@@ -57,6 +57,7 @@ pub(super) fn image_report(
         steps: step_reports(&outcome.steps),
         context: (outcome.result == ImageResult::Built).then_some(context),
         size: info.as_ref().map(|i| i.size),
+        platforms: info.as_ref().map(platform_reports).unwrap_or_default(),
         layers: info.as_ref().map(|i| i.layers),
         digest: info
             .as_ref()
@@ -84,6 +85,18 @@ pub(super) fn image_report(
     }
 }
 
+fn platform_reports(image: &ImageInfo) -> Vec<PlatformReport> {
+    image
+        .platforms
+        .iter()
+        .map(|p| PlatformReport {
+            platform: p.platform.clone(),
+            manifest: p.manifest.clone(),
+            size: p.size,
+        })
+        .collect()
+}
+
 fn step_reports(steps: &[StepRecord]) -> Vec<StepReport> {
     steps
         .iter()
@@ -92,6 +105,7 @@ fn step_reports(steps: &[StepRecord]) -> Vec<StepReport> {
             line: s.dockerfile_line,
             duration_ms: s.duration.as_millis() as u64,
             cached: s.cached,
+            platform: s.position.as_ref().and_then(|p| p.platform.clone()),
         })
         .collect()
 }

@@ -86,6 +86,7 @@ fn daemon_info() -> DaemonInfo {
         server_version: "20.10.24".into(),
         api_version: "1.41".into(),
         os: "linux".into(),
+        arch: "amd64".into(),
         buildkit: false,
         image_store: ImageStore::Classic,
         storage_driver: "overlay2".into(),
@@ -102,6 +103,8 @@ struct Fixture {
     workspace: Workspace,
     ci: CiContext,
     hooks: Hooks,
+    /// Set to push (`--push`).
+    credentials: Option<crate::scheduler::credentials::Credentials>,
 }
 
 impl Fixture {
@@ -121,6 +124,7 @@ impl Fixture {
             plan,
             workspace,
             hooks: Hooks::none(),
+            credentials: None,
         }
     }
 
@@ -135,13 +139,24 @@ impl Fixture {
             ci: &self.ci,
             hooks: &self.hooks,
             redactor: &self.ctx.redactor,
-            credentials: None,
+            credentials: self.credentials.as_ref(),
             source_url: None,
         }
     }
 
     /// Runs on `engine` without a cache store; returns the report and what the run said.
     fn run(&self, engine: &FakeEngine, options: &RunOptions) -> (RunReport, Vec<String>) {
+        let (report, said) = self.run_on(engine, options, &daemon_info());
+        (report.expect("run"), said)
+    }
+
+    /// Runs on `engine`, which describes itself as `info`, without a cache store.
+    fn run_on(
+        &self,
+        engine: &FakeEngine,
+        options: &RunOptions,
+        info: &DaemonInfo,
+    ) -> (Result<RunReport, RunError>, Vec<String>) {
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()
@@ -153,9 +168,7 @@ impl Fixture {
             say: &say,
         };
         let run = Run::new(self.inputs(options)).expect("selection");
-        let report = run
-            .execute(&runtime, engine, &daemon_info(), None, &observers)
-            .expect("run");
+        let report = run.execute(&runtime, engine, info, None, &observers);
         (report, said.into_inner().expect("lock"))
     }
 
@@ -290,6 +303,196 @@ fn an_unknown_only_name_fails_before_any_engine_call() {
         matches!(&error, RunError::UnknownImage { name, .. } if name == "nope"),
         "{error}"
     );
+}
+
+/// A repository whose one image is for two platforms.
+fn two_platform_repository() -> tempfile::TempDir {
+    two_platform_repository_of("t/tool")
+}
+
+/// A repository whose one image, of `repository`, is for linux/arm64 and linux/amd64.
+fn two_platform_repository_of(image: &str) -> tempfile::TempDir {
+    let dir = repository();
+    std::fs::write(
+        dir.path().join("buildopt.toml"),
+        format!(
+            "[images.tool]\nimage = \"{image}\"\ncontext = \"tool\"\n\
+             platforms = [\"linux/arm64\", \"linux/amd64\"]\n"
+        ),
+    )
+    .expect("write");
+    git(dir.path(), &["commit", "-q", "-am", "two platforms"]);
+    dir
+}
+
+fn docker28(store: ImageStore) -> DaemonInfo {
+    DaemonInfo {
+        server_version: "28.5.2".into(),
+        api_version: "1.51".into(),
+        buildkit: true,
+        image_store: store,
+        ..daemon_info()
+    }
+}
+
+#[test]
+fn an_image_for_two_platforms_is_one_build_and_reports_each_platform() {
+    let repo = two_platform_repository();
+    let fixture = Fixture::new(repo.path());
+    let engine = FakeEngine::new();
+    let (report, _) = fixture.run_on(
+        &engine,
+        &RunOptions::default(),
+        &docker28(ImageStore::Containerd),
+    );
+    let report = report.expect("run");
+
+    let builds: Vec<Vec<String>> = engine
+        .calls()
+        .into_iter()
+        .filter_map(|call| match call {
+            FakeCall::Build { platforms, .. } => Some(platforms),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(builds, [vec!["linux/arm64", "linux/amd64"]]);
+    let tool = report
+        .images
+        .iter()
+        .find(|i| i.name == "tool")
+        .expect("tool");
+    assert_eq!(tool.result, ImageResult::Built);
+    let platforms: Vec<(&str, u64)> = tool
+        .platforms
+        .iter()
+        .map(|p| (p.platform.as_str(), p.size))
+        .collect();
+    let size = crate::engine::fake::IMAGE_SIZE;
+    assert_eq!(platforms, [("linux/arm64", size), ("linux/amd64", size)]);
+    assert_ne!(tool.platforms[0].manifest, tool.platforms[1].manifest);
+    for platform in ["linux/amd64", "linux/arm64"] {
+        assert_eq!(tool.steps_of(platform).count(), 1, "{platform}: {tool:?}");
+    }
+
+    // The index is reused by its inputs digest, platforms and all.
+    let (again, _) = fixture.run_on(
+        &engine,
+        &RunOptions::default(),
+        &docker28(ImageStore::Containerd),
+    );
+    let again = again.expect("run");
+    let tool = again
+        .images
+        .iter()
+        .find(|i| i.name == "tool")
+        .expect("tool");
+    assert_eq!(tool.result, ImageResult::Reused);
+    assert_eq!(tool.platforms.len(), 2, "{tool:?}");
+}
+
+#[test]
+fn on_the_classic_store_an_image_for_two_platforms_is_refused_before_any_build() {
+    let repo = two_platform_repository();
+    let fixture = Fixture::new(repo.path());
+    let engine = FakeEngine::new();
+    let (report, _) = fixture.run_on(
+        &engine,
+        &RunOptions::default(),
+        &docker28(ImageStore::Classic),
+    );
+    let error = report.expect_err("refused");
+    let line = error.to_string();
+    assert!(
+        line.starts_with("image 'tool' is for 2 platforms (linux/arm64, linux/amd64), but"),
+        "{line}"
+    );
+    assert!(
+        line.contains("containerd image store") && !line.contains('\n'),
+        "{line}"
+    );
+    assert_eq!(
+        crate::error::Error::Run(error).exit_code(),
+        crate::exit::ENVIRONMENT
+    );
+    let built = engine
+        .calls()
+        .into_iter()
+        .any(|call| matches!(call, FakeCall::Build { .. }));
+    assert!(!built, "{:?}", engine.calls());
+}
+
+#[test]
+fn on_the_classic_store_a_pushed_image_for_two_platforms_is_built_per_platform_and_listed() {
+    let repo = two_platform_repository_of("127.0.0.1:5000/t/tool");
+    let mut fixture = Fixture::new(repo.path());
+    fixture.credentials = Some(crate::scheduler::credentials::Credentials::default());
+    let engine = FakeEngine::new();
+    let options = RunOptions {
+        push: true,
+        ..RunOptions::default()
+    };
+    let (report, _) = fixture.run_on(&engine, &options, &docker28(ImageStore::Classic));
+    let report = report.expect("run");
+
+    let calls = engine.calls();
+    // One build per platform, the engine's own (linux/amd64) first, each with platform tags.
+    let builds: Vec<(Vec<String>, String)> = calls
+        .iter()
+        .filter_map(|call| match call {
+            FakeCall::Build {
+                platforms, tags, ..
+            } => Some((platforms.clone(), tags[0].clone())),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        builds,
+        [
+            (
+                vec!["linux/amd64".to_owned()],
+                "127.0.0.1:5000/t/tool:latest-linux-amd64".to_owned()
+            ),
+            (
+                vec!["linux/arm64".to_owned()],
+                "127.0.0.1:5000/t/tool:latest-linux-arm64".to_owned()
+            ),
+        ]
+    );
+    let lists: Vec<(String, Vec<(String, String)>)> = calls
+        .iter()
+        .filter_map(|call| match call {
+            FakeCall::PushManifestList {
+                reference,
+                platforms,
+            } => Some((reference.clone(), platforms.clone())),
+            _ => None,
+        })
+        .collect();
+    let digest_tag = digest_tag(&fixture.digest_of("tool"));
+    let list_of = |tag: &str| {
+        (
+            format!("127.0.0.1:5000/t/tool:{tag}"),
+            vec![
+                ("linux/amd64".to_owned(), format!("{tag}-linux-amd64")),
+                ("linux/arm64".to_owned(), format!("{tag}-linux-arm64")),
+            ],
+        )
+    };
+    assert_eq!(lists, [list_of("latest"), list_of(&digest_tag)]);
+    let tool = report
+        .images
+        .iter()
+        .find(|i| i.name == "tool")
+        .expect("tool");
+    assert_eq!(tool.result, ImageResult::Built);
+    assert_eq!(tool.platforms.len(), 2, "{tool:?}");
+    assert!(
+        tool.digest
+            .as_deref()
+            .is_some_and(|d| d.starts_with("127.0.0.1:5000/t/tool@sha256:")),
+        "the list's digest: {tool:?}"
+    );
+    assert_eq!(tool.steps_of("linux/arm64").count(), 1, "{tool:?}");
 }
 
 /// A cache that records what the run asked of it.

@@ -8,8 +8,10 @@
 //! finding and running hooks in `hooks.rs`, registry credentials in `credentials.rs`, and the
 //! registry side of a job (reuse from the registry, pushing) in `remote.rs`, the scheduling in
 //! `schedule.rs`, and whether images of the inputs the build record has no build of exist
-//! (planning against the record) in `record.rs`. Turning a plan into jobs and outcomes into a
-//! RunReport is `run`'s job.
+//! (planning against the record) in `record.rs`. A job for several platforms on an engine
+//! that holds one platform per image is built per platform (`schedule.rs`) and published as
+//! manifest lists (`remote.rs`). Turning a plan into jobs and outcomes into a RunReport is
+//! `run`'s job.
 
 pub mod credentials;
 pub mod hooks;
@@ -52,6 +54,10 @@ pub struct Job {
     /// Intermediate stages to build on their own, in order, before the image (when it is built,
     /// not reused), so their layers can be cached (level maximum).
     pub stages: Vec<StageBuild>,
+    /// Build each of the request's platforms as an image of its own, tagged with
+    /// [`remote::platform_tag`]s, and publish a manifest list of them under each pushed tag: for
+    /// engines whose image store holds one platform per image.
+    pub per_platform: bool,
 }
 
 /// One intermediate stage built as its own image.

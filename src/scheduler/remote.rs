@@ -70,9 +70,59 @@ pub async fn push_all<E: Engine>(engine: &E, publish: &Publish) -> Result<(), En
     Ok(())
 }
 
+/// The reference of one platform's image of `reference` when the engine holds one platform per
+/// image: `reg/app:1.2` for `linux/arm64/v8` is `reg/app:1.2-linux-arm64-v8`.
+pub fn platform_tag(reference: &str, platform: &str) -> String {
+    let (repo, tag) = repo_and_tag(reference);
+    format!("{repo}:{tag}-{}", platform.replace('/', "-"))
+}
+
+/// Pushes, for every tag to push, each platform's image under its [`platform_tag`], then makes
+/// the tag a manifest list of them. Returns the first list's `repo@digest`.
+pub async fn push_manifest_lists<E: Engine>(
+    engine: &E,
+    publish: &Publish,
+    platforms: &[String],
+) -> Result<Option<String>, EngineError> {
+    let mut first = None;
+    for remote in &publish.push {
+        let (repo, tag) = repo_and_tag(&remote.reference);
+        let mut entries = Vec::new();
+        for platform in platforms {
+            let (_, platform_tag) = repo_and_tag(&platform_tag(&remote.reference, platform));
+            engine
+                .push(&repo, &platform_tag, remote.auth.as_ref(), &mut |_| {})
+                .await?;
+            entries.push((platform.clone(), platform_tag));
+        }
+        let digest = engine
+            .push_manifest_list(&repo, &tag, &entries, remote.auth.as_ref())
+            .await?;
+        first.get_or_insert(format!("{repo}@{digest}"));
+    }
+    Ok(first)
+}
+
 fn repo_and_tag(reference: &str) -> (String, String) {
     let (repo, tag) = split_reference(reference);
     (repo, tag.unwrap_or_else(|| "latest".to_owned()))
+}
+
+#[cfg(test)]
+mod platform_tests {
+    use super::*;
+
+    #[test]
+    fn a_platform_tag_follows_the_tag() {
+        assert_eq!(
+            platform_tag("127.0.0.1:5000/team/app:1.2", "linux/arm64/v8"),
+            "127.0.0.1:5000/team/app:1.2-linux-arm64-v8"
+        );
+        assert_eq!(
+            platform_tag("reg.io/app", "linux/amd64"),
+            "reg.io/app:latest-linux-amd64"
+        );
+    }
 }
 
 #[cfg(test)]

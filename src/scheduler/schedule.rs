@@ -16,7 +16,9 @@ use super::{
     BuildError, DIGEST_LABEL, Job, JobOutcome, Options, Progress, RunOutcome, StageOutcome,
     is_fatal,
 };
-use crate::engine::{BuildEvent, Engine, EngineError, ImageInfo};
+use crate::engine::{
+    BuildEvent, BuildOutcome, Engine, EngineError, EventSink, ImageInfo, PlatformImage,
+};
 use crate::notify::secret::Redactor;
 use crate::report::model::{Failure, ImageResult, Warning};
 
@@ -277,7 +279,9 @@ async fn make_and_publish<E: Engine>(
         Err(error) => failed(error),
     };
     match &job.publish {
-        Some(publish) if outcome.image.is_some() => publish_image(engine, publish, outcome).await,
+        Some(publish) if outcome.image.is_some() => {
+            publish_image(engine, publish, job.per_platform, outcome).await
+        }
         _ => Ok(outcome),
     }
 }
@@ -300,14 +304,26 @@ fn timed_out(limit: Duration) -> JobOutcome {
     })
 }
 
-/// Pushes the image's tags and refreshes its facts (the registry digests). A refused push fails
+/// Pushes the image's tags (with `per_platform`, each platform's image and a manifest list of
+/// them under each tag) and refreshes its facts (the registry digests). A refused push fails
 /// the job, so its dependents do not build on an image that is not where it should be.
 async fn publish_image<E: Engine>(
     engine: &E,
     publish: &remote::Publish,
+    per_platform: bool,
     mut outcome: JobOutcome,
 ) -> Result<JobOutcome, EngineError> {
-    let pushed = remote::push_all(engine, publish).await;
+    let pushed = if per_platform {
+        let platforms = outcome.image.as_ref().map(|i| i.platforms.iter());
+        let platforms: Vec<String> = platforms
+            .into_iter()
+            .flatten()
+            .map(|p| p.platform.clone())
+            .collect();
+        remote::push_manifest_lists(engine, publish, &platforms).await
+    } else {
+        remote::push_all(engine, publish).await.map(|()| None)
+    };
     match pushed {
         Err(error) if is_fatal(&error) => Err(error),
         Err(error) => {
@@ -315,10 +331,16 @@ async fn publish_image<E: Engine>(
             failure.steps = outcome.steps;
             Ok(failure)
         }
-        Ok(()) => {
-            if let Some(id) = outcome.image.as_ref().map(|i| i.id.clone())
-                && let Some(fresh) = engine.inspect(&id).await?
+        Ok(list) => {
+            if let Some(image) = &outcome.image
+                && let Some(mut fresh) = engine.inspect(&image.id).await?
             {
+                // The per-platform images and the manifest list are known here, not to the
+                // daemon, which holds one platform per image.
+                if fresh.platforms.is_empty() {
+                    fresh.platforms.clone_from(&image.platforms);
+                }
+                fresh.repo_digests.splice(0..0, list);
                 outcome.image = Some(fresh);
             }
             Ok(outcome)
@@ -418,18 +440,82 @@ async fn make_image<E: Engine>(
             }
         }
     }
-    let built = engine.build(&job.request, &mut on_event).await?;
+    let (built, platforms) = if job.per_platform {
+        build_per_platform(engine, job, &mut on_event).await?
+    } else {
+        (engine.build(&job.request, &mut on_event).await?, Vec::new())
+    };
     tag(engine, &built.image_id, &job.digest_ref).await?;
-    let image = engine
-        .inspect(&built.image_id)
-        .await?
-        .ok_or_else(|| EngineError::DaemonGone {
-            during: format!("build of {}", job.name),
-            reason: format!("the image {} it reported does not exist", built.image_id),
-        })?;
+    let mut image = inspect_built(engine, job, &built.image_id).await?;
+    if !platforms.is_empty() {
+        image.platforms = platforms;
+    }
     let mut outcome = done(ImageResult::Built, built.steps, image);
     outcome.stages = stages;
     Ok(outcome)
+}
+
+async fn inspect_built<E: Engine>(
+    engine: &E,
+    job: &Job,
+    id: &str,
+) -> Result<ImageInfo, EngineError> {
+    engine
+        .inspect(id)
+        .await?
+        .ok_or_else(|| EngineError::DaemonGone {
+            during: format!("build of {}", job.name),
+            reason: format!("the image {id} it reported does not exist"),
+        })
+}
+
+/// Builds each platform of the job's request as an image of its own, tagged with the platform
+/// tags of the request's tags; the first platform's image also gets the request's tags. The
+/// outcome is the first platform's build with every platform's steps (each marked with its
+/// platform), and each platform's image.
+async fn build_per_platform<E: Engine>(
+    engine: &E,
+    job: &Job,
+    on_event: EventSink<'_>,
+) -> Result<(BuildOutcome, Vec<PlatformImage>), EngineError> {
+    let mut outcome: Option<BuildOutcome> = None;
+    let mut images = Vec::new();
+    for platform in &job.request.platforms {
+        let mut request = job.request.clone();
+        request.platforms = vec![platform.clone()];
+        request.tags = (job.request.tags.iter())
+            .map(|t| remote::platform_tag(t, platform))
+            .collect();
+        let mut built = engine.build(&request, on_event).await?;
+        for step in &mut built.steps {
+            if let Some(position) = &mut step.position {
+                position.platform = Some(platform.clone());
+            }
+        }
+        if outcome.is_none() {
+            // The first platform (the engine's own, when built) carries the image's own tags.
+            for reference in &job.request.tags {
+                tag(engine, &built.image_id, reference).await?;
+            }
+        }
+        let image = inspect_built(engine, job, &built.image_id).await?;
+        images.push(PlatformImage {
+            platform: platform.clone(),
+            manifest: image.id.clone(),
+            size: image.size,
+        });
+        match &mut outcome {
+            None => outcome = Some(built),
+            Some(first) => {
+                first.steps.extend(built.steps);
+                first.duration += built.duration;
+            }
+        }
+    }
+    let outcome = outcome.ok_or_else(|| EngineError::Unsupported {
+        what: format!("a build of {} for no platform", job.name),
+    })?;
+    Ok((outcome, images))
 }
 
 /// The local image recorded under the job's digest reference (and really labelled with that

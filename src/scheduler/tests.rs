@@ -27,6 +27,7 @@ fn job(name: &str, parents: &[(usize, &str)]) -> Job {
         reuse: true,
         publish: None,
         stages: Vec::new(),
+        per_platform: false,
     }
 }
 

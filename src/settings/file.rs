@@ -91,14 +91,53 @@ pub struct ImageOptions {
     pub args: Option<BTreeMap<String, String>>,
     /// Tag templates: `{sha}`, `{short_sha}`, `{branch}`, `{tag}`.
     pub tags: Option<Vec<String>>,
-    /// Target platforms, e.g. `linux/amd64`.
-    pub platforms: Option<Vec<String>>,
+    /// Target platforms, e.g. `linux/amd64`; several make one multi-platform image.
+    pub platforms: Option<Vec<Platform>>,
     /// Extra input patterns (`.dockerignore` syntax, relative to `buildopt.toml`).
     pub inputs: Option<Vec<String>>,
     /// Images this one needs built first, beyond what its Dockerfile says.
     pub depends_on: Option<Vec<String>>,
     /// Named build contexts: a folder, `docker-image://REF`, or `target:IMAGE`.
     pub contexts: Option<BTreeMap<String, String>>,
+}
+
+/// A target platform as written, `os/arch[/variant]` (`linux/arm64`, `linux/arm/v7`), checked
+/// when the file is read.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(try_from = "String")]
+pub struct Platform(String);
+
+impl Platform {
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl TryFrom<String> for Platform {
+    type Error = String;
+
+    fn try_from(value: String) -> Result<Self, String> {
+        check_platform(&value).map(|()| Self(value))
+    }
+}
+
+/// Whether `value` is a platform as Docker spells one: `os/arch` or `os/arch/variant`, each part
+/// lowercase letters, digits, `_` or `.`.
+pub fn check_platform(value: &str) -> Result<(), String> {
+    let parts: Vec<&str> = value.split('/').collect();
+    let word = |part: &&str| {
+        !part.is_empty()
+            && part
+                .chars()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_' || c == '.')
+    };
+    if (2..=3).contains(&parts.len()) && parts.iter().all(word) {
+        Ok(())
+    } else {
+        Err(format!(
+            "platform {value:?} is not os/arch[/variant] (e.g. linux/amd64, linux/arm/v7)"
+        ))
+    }
 }
 
 /// A configuration file that could not be used.
@@ -234,6 +273,35 @@ contexts = { shared = "shared" }
     fn far_off_unknown_key_gets_no_suggestion() {
         let e = err("zzzzqqq = 1\n");
         assert_eq!(e.suggestion, None);
+    }
+
+    #[test]
+    fn a_platform_that_is_not_os_arch_names_line_and_value() {
+        let text = "[images.api]\ncontext = \"api\"\nplatforms = [\"linux/amd64\", \"arm64\"]\n";
+        let e = parse(text, Path::new("buildopt.toml")).unwrap_err();
+        assert_eq!(e.line, 3);
+        assert!(
+            e.message.contains("platform \"arm64\" is not os/arch"),
+            "{e}"
+        );
+        for good in [
+            "linux/amd64",
+            "linux/arm/v7",
+            "linux/arm64/v8",
+            "windows/amd64",
+        ] {
+            assert_eq!(check_platform(good), Ok(()), "{good}");
+        }
+        for bad in [
+            "",
+            "linux",
+            "linux/",
+            "linux/amd64/v8/x",
+            "Linux/AMD64",
+            "linux amd64",
+        ] {
+            assert!(check_platform(bad).is_err(), "{bad:?}");
+        }
     }
 
     #[test]

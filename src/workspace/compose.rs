@@ -111,7 +111,7 @@ fn service_image(
         target: opt_string(build, "target", &at("target"))?,
         args: key_values(build.get("args"), &at("args"))?,
         tags: string_list(build.get("tags"), &at("tags"))?,
-        platforms: string_list(build.get("platforms"), &at("platforms"))?,
+        platforms: platforms(build.get("platforms"), &at("platforms"))?,
         inputs: Vec::new(),
         depends_on: Vec::new(),
         contexts: named_contexts(
@@ -156,6 +156,15 @@ fn string_list(value: Option<&Value>, at: &str) -> Result<Vec<String>, ComposeEr
         .iter()
         .map(|item| scalar(item).ok_or_else(|| fail(format!("{at} must hold strings"))))
         .collect()
+}
+
+/// A list of platforms, each `os/arch[/variant]`.
+fn platforms(value: Option<&Value>, at: &str) -> Result<Vec<String>, ComposeError> {
+    let list = string_list(value, at)?;
+    for platform in &list {
+        crate::settings::file::check_platform(platform).map_err(|e| fail(format!("{at}: {e}")))?;
+    }
+    Ok(list)
 }
 
 /// Compose's two spellings of a mapping: `{K: V}` or `["K=V", "K"]` (a bare `K` has no value and
@@ -273,6 +282,17 @@ services:
         );
         let wrong = parse("services:\n  a:\n    build: 3\n", "compose.yaml").expect_err("type");
         assert!(wrong.message.contains("services.a.build"), "{wrong}");
+        let platform = parse(
+            "services:\n  a:\n    build:\n      context: .\n      platforms: [amd64]\n",
+            "compose.yaml",
+        )
+        .expect_err("platform");
+        assert!(
+            platform
+                .message
+                .contains("services.a.build.platforms: platform \"amd64\" is not os/arch"),
+            "{platform}"
+        );
         let args = parse(
             "services:\n  a:\n    build:\n      args: 5\n",
             "compose.yaml",

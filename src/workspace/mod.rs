@@ -251,7 +251,12 @@ fn config_image(
         target: options.target.clone(),
         args: options.args.clone().unwrap_or_default(),
         tags: options.tags.clone().unwrap_or_default(),
-        platforms: options.platforms.clone().unwrap_or_default(),
+        platforms: options
+            .platforms
+            .iter()
+            .flatten()
+            .map(|p| p.as_str().to_owned())
+            .collect(),
         inputs: join_patterns(dir, options.inputs.as_deref().unwrap_or_default()),
         depends_on: options.depends_on.clone().unwrap_or_default(),
         contexts,

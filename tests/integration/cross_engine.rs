@@ -135,3 +135,75 @@ async fn images_cross_between_engines_with_their_config_tags_and_the_targets_id(
         }
     }
 }
+
+/// An image index of two platforms, built on each engine with the containerd image store and
+/// carried into every other engine: a containerd store gets the index back under its digest; a
+/// classic store gets the saving daemon's own platform, and the import says so.
+#[tokio::test]
+#[ignore = "needs every engine at once: tests/run.sh runs it with BUILDOPT_TEST_CROSS set"]
+async fn an_index_of_two_platforms_crosses_as_an_index_or_as_its_own_platform() {
+    let engines = engines();
+    for (from_name, from_host) in &engines {
+        let from = connect(from_host).await;
+        if from.info().image_store != ImageStore::Containerd {
+            continue;
+        }
+        for (to_name, to_host) in engines.iter().filter(|(name, _)| name != from_name) {
+            let to = connect(to_host).await;
+            let case = format!("{from_name} → {to_name}");
+            let repository = format!("buildopt-test/cross-index-{from_name}-to-{to_name}");
+            let tag = format!("{repository}:{}", std::process::id());
+            let dockerfile = format!(
+                "FROM --platform=$BUILDPLATFORM buildopt-test/busybox:latest AS made\n\
+                 ARG TARGETARCH\nRUN echo {tag} $TARGETARCH > /made-by\n\
+                 FROM scratch\nCOPY --from=made /made-by /\n"
+            );
+            let mut request =
+                BuildRequest::new(Vec::new(), Dockerfile::Contents(dockerfile.into_bytes()));
+            request.platforms = vec!["linux/amd64".into(), "linux/arm64".into()];
+            request.tags = vec![tag.clone()];
+            let built = from
+                .build(&request, &mut |_| {})
+                .await
+                .unwrap_or_else(|e| panic!("{case}: build: {e}"));
+            let source = tempfile::tempdir().expect("tempdir");
+            cache(
+                source.path(),
+                from_host,
+                &["export", "c.tzst", "--image", &tag],
+            );
+            let target = tempfile::tempdir().expect("tempdir");
+            std::fs::copy(source.path().join("c.tzst"), target.path().join("c.tzst"))
+                .expect("copy");
+            let imported = cache(target.path(), to_host, &["import", "c.tzst"]);
+            assert_eq!(imported["loaded"][0], repository.as_str(), "{imported}");
+            let info = to
+                .inspect(&tag)
+                .await
+                .expect("inspect")
+                .expect("the image is back");
+            match to.info().image_store {
+                ImageStore::Containerd => {
+                    assert_eq!(info.id, built.image_id, "{case}: the index digest");
+                    assert_eq!(info.platforms.len(), 2, "{case}: {info:?}");
+                    assert!(imported.get("notes").is_none(), "{case}: {imported}");
+                }
+                ImageStore::Classic => {
+                    assert!(info.platforms.is_empty(), "{case}: {info:?}");
+                    let note = imported["notes"][0].as_str().unwrap_or_default();
+                    assert!(
+                        note.ends_with(
+                            "an image of 2 platforms, and the classic image store \
+                                        holds one platform per image: linux/amd64 (the saving \
+                                        daemon's own) was loaded"
+                        ),
+                        "{case}: {imported}"
+                    );
+                }
+            }
+            for engine in [&from, &to] {
+                let _ = engine.remove_image(&tag).await;
+            }
+        }
+    }
+}

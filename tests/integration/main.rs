@@ -20,6 +20,7 @@ mod hostile_input;
 mod hostile_names;
 mod notify;
 mod plan;
+mod platforms;
 mod range;
 mod release;
 mod selection;
