@@ -398,6 +398,15 @@ fn restoring_all_loads_every_image_of_the_workspace_while_building_only_the_sele
     let restored = cache.restored.into_inner().expect("lock");
     let every = BTreeSet::from(["t/app".into(), "t/base".into(), "t/tool".to_string()]);
     assert_eq!(restored, [every]);
-    let names: Vec<&str> = report.images.iter().map(|i| i.name.as_str()).collect();
-    assert!(!names.contains(&"tool"), "tool is restored, not built: {names:?}");
+    let built: Vec<&str> = report
+        .images
+        .iter()
+        .filter(|i| i.result == ImageResult::Built)
+        .map(|i| i.name.as_str())
+        .collect();
+    // base builds too: the fake engine holds no image of it to reuse.
+    assert!(
+        built.contains(&"app") && !built.contains(&"tool"),
+        "tool is restored, not built: {built:?}"
+    );
 }
