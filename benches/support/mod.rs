@@ -65,7 +65,9 @@ pub fn containerd_store() -> bool {
     Command::new("docker")
         .args(["info", "--format", "{{json .DriverStatus}}"])
         .output()
-        .is_ok_and(|o| o.status.success() && uses_containerd_store(&String::from_utf8_lossy(&o.stdout)))
+        .is_ok_and(|o| {
+            o.status.success() && uses_containerd_store(&String::from_utf8_lossy(&o.stdout))
+        })
 }
 
 /// `DriverStatus` names the snapshotter only on the containerd image store.
