@@ -242,40 +242,7 @@ impl<'a> Bench<'a> {
         let dir = tempfile::tempdir().expect("tempdir");
         let repo = dir.path().join("repo");
         std::fs::create_dir(&repo).expect("mkdir");
-        let change = |file: &str, image: &str, in_image: &str| Change {
-            file: file.into(),
-            image: format!("{prefix}/{image}:latest"),
-            in_image: in_image.into(),
-        };
-        let (label, images, leaf, base) = match shape {
-            Shape::Example => (
-                "example (4 images)".to_string(),
-                example_repo(&repo, prefix),
-                change("services/api/app.sh", "api", "/app/app.sh"),
-                change("base/motd", "worker", "/etc/motd"),
-            ),
-            Shape::Generated => {
-                let last = support::repos::GENERATED_IMAGES - 1;
-                let last_on_base = last - (last % ROOTS);
-                (
-                    format!(
-                        "generated ({} images, {ROOTS} roots)",
-                        support::repos::GENERATED_IMAGES
-                    ),
-                    generated_repo(&repo, prefix, ROOTS),
-                    change(
-                        &format!("img{last:02}/file.txt"),
-                        &format!("img{last:02}"),
-                        &format!("/img{last:02}.txt"),
-                    ),
-                    change(
-                        "img00/file.txt",
-                        &format!("img{last_on_base:02}"),
-                        "/img00.txt",
-                    ),
-                )
-            }
-        };
+        let (label, images, leaf, base) = write_repository(shape, &repo, prefix);
         std::fs::write(repo.join(NOTES), "Notes outside every image.\n").expect("notes");
         git(&repo, &["add", NOTES]);
         git(&repo, &["commit", "-qm", "notes"]);
@@ -502,6 +469,49 @@ impl<'a> Bench<'a> {
             change.image,
             change.in_image
         );
+    }
+}
+
+/// Writes and commits the repository of `shape`; returns its label, its images in dependency
+/// order, and its leaf and base changes.
+fn write_repository(
+    shape: Shape,
+    repo: &Path,
+    prefix: &str,
+) -> (String, Vec<Plain>, Change, Change) {
+    let change = |file: &str, image: &str, in_image: &str| Change {
+        file: file.into(),
+        image: format!("{prefix}/{image}:latest"),
+        in_image: in_image.into(),
+    };
+    match shape {
+        Shape::Example => (
+            "example (4 images)".to_string(),
+            example_repo(repo, prefix),
+            change("services/api/app.sh", "api", "/app/app.sh"),
+            change("base/motd", "worker", "/etc/motd"),
+        ),
+        Shape::Generated => {
+            let last = support::repos::GENERATED_IMAGES - 1;
+            let last_on_base = last - (last % ROOTS);
+            (
+                format!(
+                    "generated ({} images, {ROOTS} roots)",
+                    support::repos::GENERATED_IMAGES
+                ),
+                generated_repo(repo, prefix, ROOTS),
+                change(
+                    &format!("img{last:02}/file.txt"),
+                    &format!("img{last:02}"),
+                    &format!("/img{last:02}.txt"),
+                ),
+                change(
+                    "img00/file.txt",
+                    &format!("img{last_on_base:02}"),
+                    "/img00.txt",
+                ),
+            )
+        }
     }
 }
 
