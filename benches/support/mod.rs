@@ -3,6 +3,8 @@
 // Each benchmark is its own crate and uses only part of this module.
 #![allow(dead_code)]
 
+pub mod repos;
+
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -49,13 +51,28 @@ pub fn engine_line() -> String {
         return "engine: none answers".to_owned();
     };
     let driver = driver.unwrap_or_default();
-    let store = if driver.contains("io.containerd.snapshotter") {
+    let store = if uses_containerd_store(&driver) {
         "containerd"
     } else {
         "classic"
     };
     let name = driver.split_whitespace().next().unwrap_or("?");
     format!("engine: {version}, storage driver {name}, {store} image store")
+}
+
+/// Whether the engine keeps its images in the containerd image store (from `docker info`).
+pub fn containerd_store() -> bool {
+    Command::new("docker")
+        .args(["info", "--format", "{{json .DriverStatus}}"])
+        .output()
+        .is_ok_and(|o| {
+            o.status.success() && uses_containerd_store(&String::from_utf8_lossy(&o.stdout))
+        })
+}
+
+/// `DriverStatus` names the snapshotter only on the containerd image store.
+fn uses_containerd_store(driver_status: &str) -> bool {
+    driver_status.contains("io.containerd.snapshotter")
 }
 
 /// Prints one line of the benchmark's report.

@@ -35,7 +35,7 @@ use crate::report::model::{
 use crate::scheduler::credentials::{Credentials, CredentialsError};
 use crate::scheduler::tags::{self, TagError, TagVars};
 use crate::scheduler::{self, Hooks, Options, Progress};
-use crate::settings::cache::CacheSettings;
+use crate::settings::cache::{CacheSettings, RestoreScope};
 use crate::settings::pipeline::PipelineSettings;
 use crate::settings::{ConfigError, Settings};
 use crate::workspace::Workspace;
@@ -264,13 +264,15 @@ impl<'a> Run<'a> {
         Ok(report)
     }
 
-    /// The repositories of the selected images: what the cache restores.
+    /// What the cache restores: the repositories of the selected images, or of every image of
+    /// the workspace when the settings ask for all.
     fn repositories(&self) -> BTreeSet<String> {
+        let all = self.inputs.cache.restore == RestoreScope::All;
         self.inputs
             .workspace
             .images
             .iter()
-            .filter(|i| self.selection.contains_key(&i.def.name))
+            .filter(|i| all || self.selection.contains_key(&i.def.name))
             .map(|i| i.def.repository.clone())
             .collect()
     }

@@ -568,3 +568,48 @@ fn the_cache_restores_the_selection_before_the_build_and_saves_its_outcome_after
     assert_eq!(section.restore.loaded, ["t/base"]);
     assert_eq!(section.export.expect("exported").saved, ["t/app"]);
 }
+
+#[test]
+fn restoring_all_loads_every_image_of_the_workspace_while_building_only_the_selection() {
+    let repo = repository();
+    let mut fixture = Fixture::new(repo.path());
+    fixture.cache.enabled = true;
+    fixture.cache.restore = crate::settings::cache::RestoreScope::All;
+    let store = tempfile::tempdir().expect("store");
+    let cache = RecordingCache {
+        store: store.path().to_path_buf(),
+        ..RecordingCache::default()
+    };
+    let engine = FakeEngine::new();
+    let options = RunOptions {
+        only: vec!["app".into()],
+        ..RunOptions::default()
+    };
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let observers = Observers {
+        progress: &|_| {},
+        say: &|_| {},
+    };
+    let run = Run::new(fixture.inputs(&options)).expect("selection");
+    let report = run
+        .execute(&runtime, &engine, &daemon_info(), Some(&cache), &observers)
+        .expect("run");
+
+    let restored = cache.restored.into_inner().expect("lock");
+    let every = BTreeSet::from(["t/app".into(), "t/base".into(), "t/tool".to_string()]);
+    assert_eq!(restored, [every]);
+    let built: Vec<&str> = report
+        .images
+        .iter()
+        .filter(|i| i.result == ImageResult::Built)
+        .map(|i| i.name.as_str())
+        .collect();
+    // base builds too: the fake engine holds no image of it to reuse.
+    assert!(
+        built.contains(&"app") && !built.contains(&"tool"),
+        "tool is restored, not built: {built:?}"
+    );
+}

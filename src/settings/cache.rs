@@ -1,5 +1,6 @@
 //! The cache's settings: whether caching is on, where the store lives, its size limit,
-//! retention, archive compression and how long to wait for the store's lock.
+//! retention, archive compression, how long to wait for the store's lock and which stored
+//! images a build loads.
 //!
 //! Each comes from `BUILDOPT_<NAME>`, then the original scripts' name (`ENABLE_CACHING`,
 //! `CACHE_SIZE_LIMIT_GB`, `CACHE_RETENTION_DAYS`), then the GitHub Action input, then
@@ -37,6 +38,19 @@ pub struct CacheSettings {
     pub compression: Compression,
     /// How long a job waits for another job's store lock before going on without the cache.
     pub lock_timeout: Duration,
+    /// Which stored images a build loads into the daemon before it builds.
+    pub restore: RestoreScope,
+}
+
+/// Which stored images a build loads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum RestoreScope {
+    /// The images the run builds and the images they build from: all a build needs.
+    #[default]
+    Built,
+    /// Every image of the workspace the store holds, so the job ends with all of them in the
+    /// daemon (for later steps that run them) as a job that builds everything would.
+    All,
 }
 
 /// Cache settings given on the command line.
@@ -92,6 +106,9 @@ impl CacheSettings {
         .unwrap_or(DEFAULT_RETENTION_DAYS);
         let lock_timeout = pick(&vars::CACHE_LOCK_TIMEOUT, None, None)?
             .map_or(DEFAULT_LOCK_TIMEOUT, Duration::from_secs);
+        let restore = layers
+            .pick(&vars::CACHE_RESTORE, None, None, parse_restore)?
+            .map_or(RestoreScope::Built, |(scope, _)| scope);
         Ok(Self {
             enabled,
             stages: enabled && level.profile().stages,
@@ -100,6 +117,7 @@ impl CacheSettings {
             retention_days,
             compression,
             lock_timeout,
+            restore,
         })
     }
 }
@@ -108,6 +126,14 @@ fn parse_count(raw: &str) -> Result<u64, String> {
     raw.trim()
         .parse::<u64>()
         .map_err(|_| "expected a whole number".into())
+}
+
+fn parse_restore(raw: &str) -> Result<RestoreScope, String> {
+    match raw.trim().to_ascii_lowercase().as_str() {
+        "built" => Ok(RestoreScope::Built),
+        "all" => Ok(RestoreScope::All),
+        _ => Err("expected built or all".into()),
+    }
 }
 
 fn parse_compression(raw: &str) -> Result<Compression, String> {
@@ -184,6 +210,7 @@ mod tests {
         assert_eq!(s.dir, Path::new("/repo/.build_cache"));
         assert_eq!((s.size_limit_bytes, s.retention_days), (10 << 30, 7));
         assert_eq!(s.lock_timeout, Duration::from_secs(600));
+        assert_eq!(s.restore, RestoreScope::Built);
         assert!(!resolve(&[], Level::Minimal).expect("ok").enabled);
     }
 
@@ -207,6 +234,8 @@ mod tests {
                 ("BUILDOPT_CACHE_DIR", "/tmp/c"),
                 ("BUILDOPT_CACHE_COMPRESSION", "gzip"),
                 ("BUILDOPT_CACHE_LOCK_TIMEOUT", "5"),
+                ("INPUT_CACHE_RESTORE", "built"),
+                ("BUILDOPT_CACHE_RESTORE", "All"),
             ],
             Level::Ci,
         )
@@ -216,6 +245,7 @@ mod tests {
         assert_eq!(s.dir, Path::new("/tmp/c"));
         assert_eq!(s.compression, Compression::Gzip);
         assert_eq!(s.lock_timeout, Duration::from_secs(5));
+        assert_eq!(s.restore, RestoreScope::All);
     }
 
     #[test]
@@ -226,6 +256,7 @@ mod tests {
             ("ENABLE_CACHING", "maybe"),
             ("BUILDOPT_CACHE_COMPRESSION", "xz"),
             ("BUILDOPT_CACHE_LOCK_TIMEOUT", "soon"),
+            ("BUILDOPT_CACHE_RESTORE", "everything"),
         ] {
             let e = resolve(&[(name, value)], Level::Medium).expect_err("bad");
             assert!(e.to_string().contains(name), "{e}");

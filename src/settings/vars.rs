@@ -203,6 +203,19 @@ pub const CACHE_COMPRESSION: SettingVar = var(
 .default("zstd")
 .help("cache archive compression: zstd or gzip (`cache export --compression`)");
 
+pub const CACHE_RESTORE: SettingVar = var(
+    "cache_restore",
+    "BUILDOPT_CACHE_RESTORE",
+    None,
+    "INPUT_CACHE_RESTORE",
+)
+.action("cache-restore")
+.default("built")
+.help(
+    "which stored images a build loads: built (those it builds and builds from) or all (every \
+     image of the workspace, for later jobs that run them)",
+);
+
 // Tags, push, keep-going and the registry login (resolved in `pipeline.rs`).
 pub const TAGS: SettingVar = var("tags", "BUILDOPT_TAGS", None, "INPUT_TAGS")
     .action("tags")
@@ -329,6 +342,7 @@ pub const SETTING_VARS: &[SettingVar] = &[
     CACHE_RETENTION_DAYS,
     CACHE_LOCK_TIMEOUT,
     CACHE_COMPRESSION,
+    CACHE_RESTORE,
     COMMENT,
     COMMENT_HEADER,
     COMMENT_AUTHOR,

@@ -469,3 +469,66 @@ fn a_restore_tags_only_the_workspaces_repositories() {
     let listed = docker(&["images", "--format", "{{.Repository}}:{{.Tag}}"]);
     assert!(!listed.contains(&victim), "{victim} was tagged: {listed}");
 }
+
+/// `BUILDOPT_CACHE_RESTORE=all` on a fresh daemon after a one-image change: every image of the
+/// workspace is loaded from the store, so the job ends with all of them tagged; the default
+/// loads only what the build needs.
+#[test]
+fn restoring_all_ends_with_every_image_in_the_daemon() {
+    if !daemon_available("cache_build restore all") {
+        return;
+    }
+    let prefix = prefix("cacheall");
+    let _images = Images(prefix.clone());
+    let repo = example_repo(&prefix);
+    let store = tempfile::tempdir().expect("store");
+    let (code, _, stderr) = build_cached(&repo, store.path(), &[]);
+    assert_eq!(code, Some(0), "{stderr}");
+    // The api's tag outside the prefix would keep its first image in the daemon.
+    let first_api = format!("example/api:{}", &repo.sha("HEAD")[..7]);
+    repo.commit_file("services/api/app.sh", "#!/bin/sh\necho all\n", "api");
+    let linter = format!("{prefix}/linter:latest");
+    let store_dir = store.path().display().to_string();
+    let build = |restore: &str| {
+        remove_from_daemon(&prefix, &repo);
+        docker(&["rmi", &first_api]);
+        let output = buildopt(
+            repo.path(),
+            &["--format", "json", "build", "--base", "HEAD~1"],
+            &[
+                ("CI", "true"),
+                ("BUILDOPT_CACHE_DIR", &store_dir),
+                ("BUILDOPT_CACHE_RESTORE", restore),
+            ],
+        );
+        let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
+        assert_eq!(output.status.code(), Some(0), "{stderr}");
+        let report: Value = serde_json::from_slice(&output.stdout).expect("report");
+        let linter_there = !docker(&["images", "-q", &linter]).trim().is_empty();
+        (report, linter_there)
+    };
+
+    let (report, linter_there) = build("built");
+    assert_eq!(
+        names(&report["cache"]["restore"]["loaded"]),
+        repositories(&prefix, &["api", "base"]),
+        "{report}"
+    );
+    assert!(
+        !linter_there,
+        "the default restores only what the build needs"
+    );
+    assert_eq!(result_of(&report, "api"), "built");
+
+    let (report, linter_there) = build("all");
+    assert_eq!(
+        names(&report["cache"]["restore"]["loaded"]),
+        repositories(&prefix, &["api", "base", "linter", "worker"]),
+        "{report}"
+    );
+    assert!(linter_there, "{linter} was not restored");
+    // The run before saved the changed api into the store.
+    assert_eq!(result_of(&report, "api"), "reused");
+    assert_ne!(result_of(&report, "linter"), "built", "{report}");
+    docker(&["rmi", &format!("example/api:{}", &repo.sha("HEAD")[..7])]);
+}
