@@ -60,7 +60,7 @@ pub fn plan_with_workspace(
             ctx.info(&format!("base: {step}"));
         }
     }
-    let location = location(ctx, git)?;
+    let location = location(ctx, settings, git)?;
     // The diff a selective plan needs is read while git lists the head's tree.
     let diff_base = match &range.base {
         Base::Commit { sha, .. } if settings.selective && !settings.force && sha != EMPTY_TREE => {
@@ -133,14 +133,26 @@ fn describe_sources(settings: &Settings) -> String {
         .join(", ")
 }
 
-/// The workspace folder and config file, relative to the repository root.
-fn location(ctx: &Context, git: &Git) -> Result<Location, Error> {
+/// The workspace folder and config file, relative to the repository root, and the default
+/// platforms when the environment sets them (a `buildopt.toml` value is read from each commit's
+/// own file instead, so a base commit is compared with what it said).
+fn location(ctx: &Context, settings: &Settings, git: &Git) -> Result<Location, Error> {
     let root = relative_to_repo(git.root(), &ctx.dir)?;
     let config = match &ctx.config_path {
         Some(path) => Some(relative_to_repo(git.root(), path)?),
         None => None,
     };
-    Ok(Location { root, config })
+    let from_file = settings.sources.get("platforms") == Some(&Source::File);
+    let platforms = if from_file {
+        Vec::new()
+    } else {
+        settings.platforms.clone()
+    };
+    Ok(Location {
+        root,
+        config,
+        platforms,
+    })
 }
 
 fn relative_to_repo(repo: &Path, path: &Path) -> Result<String, Error> {

@@ -62,10 +62,11 @@ fn repository() -> tempfile::TempDir {
     dir
 }
 
-fn context(dir: &Path) -> Context {
+/// The invocation in `dir`, in an environment of `env`.
+fn context_with_env(dir: &Path, env: &[(&str, &str)]) -> Context {
     let config = dir.join("buildopt.toml");
     let file = read_config(&config).expect("config");
-    let env = Env::from_pairs(Vec::<(String, String)>::new());
+    let env = Env::from_pairs(env.iter().copied());
     let settings = RunSettings::resolve(&RunFlags::default(), &env, &file, dir, 2).expect("ok");
     Context {
         settings,
@@ -109,7 +110,12 @@ struct Fixture {
 
 impl Fixture {
     fn new(dir: &Path) -> Self {
-        let ctx = context(dir);
+        Self::with_env(dir, &[])
+    }
+
+    /// [`Fixture::new`] in an environment of `env`.
+    fn with_env(dir: &Path, env: &[(&str, &str)]) -> Self {
+        let ctx = context_with_env(dir, env);
         let settings = ctx.settings.core.clone();
         let cache = ctx.settings.cache.clone();
         let git = Git::open(dir).expect("git");
@@ -335,6 +341,18 @@ fn docker28(store: ImageStore) -> DaemonInfo {
     }
 }
 
+/// The platforms of each build the engine was asked for, in order.
+fn build_platforms(engine: &FakeEngine) -> Vec<Vec<String>> {
+    engine
+        .calls()
+        .into_iter()
+        .filter_map(|call| match call {
+            FakeCall::Build { platforms, .. } => Some(platforms),
+            _ => None,
+        })
+        .collect()
+}
+
 #[test]
 fn an_image_for_two_platforms_is_one_build_and_reports_each_platform() {
     let repo = two_platform_repository();
@@ -347,14 +365,7 @@ fn an_image_for_two_platforms_is_one_build_and_reports_each_platform() {
     );
     let report = report.expect("run");
 
-    let builds: Vec<Vec<String>> = engine
-        .calls()
-        .into_iter()
-        .filter_map(|call| match call {
-            FakeCall::Build { platforms, .. } => Some(platforms),
-            _ => None,
-        })
-        .collect();
+    let builds = build_platforms(&engine);
     assert_eq!(builds, [vec!["linux/arm64", "linux/amd64"]]);
     let tool = report
         .images
@@ -388,6 +399,31 @@ fn an_image_for_two_platforms_is_one_build_and_reports_each_platform() {
         .expect("tool");
     assert_eq!(tool.result, ImageResult::Reused);
     assert_eq!(tool.platforms.len(), 2, "{tool:?}");
+}
+
+#[test]
+fn the_scripts_buildx_platforms_makes_every_image_without_its_own_one_index() {
+    let repo = repository();
+    let env = [("BUILDX_PLATFORMS", "linux/arm64,linux/amd64")];
+    let fixture = Fixture::with_env(repo.path(), &env);
+    let engine = FakeEngine::new();
+    let info = docker28(ImageStore::Containerd);
+    let (report, _) = fixture.run_on(&engine, &RunOptions::default(), &info);
+    report.expect("run");
+    let builds = build_platforms(&engine);
+    assert!(!builds.is_empty());
+    assert!(
+        builds
+            .iter()
+            .all(|platforms| platforms == &["linux/arm64", "linux/amd64"]),
+        "{builds:?}"
+    );
+    // Unset, the same images build for the daemon's platform.
+    let plain = Fixture::new(repo.path());
+    assert_ne!(
+        plain.plan.images[0].inputs_digest, fixture.plan.images[0].inputs_digest,
+        "the platforms are part of the inputs digest"
+    );
 }
 
 #[test]

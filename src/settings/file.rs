@@ -24,6 +24,8 @@ pub struct FileOptions {
     pub jobs: Option<usize>,
     /// The branch pull requests target by default, used when the CI does not say.
     pub default_branch: Option<String>,
+    /// The platforms of every image that names none of its own.
+    pub platforms: Option<Vec<Platform>>,
     /// How many times a shallow clone may be deepened (doubling each time) to find the merge base.
     pub max_deepen_rounds: Option<u32>,
     // Build settings (`buildopt build`).

@@ -5,7 +5,7 @@ use std::fmt;
 use std::str::FromStr;
 use std::time::Duration;
 
-use super::file::FileOptions;
+use super::file::{FileOptions, check_platform};
 use super::level::Level;
 use super::vars::{self, SettingVar};
 use crate::ci::Provider;
@@ -95,6 +95,9 @@ pub struct Settings {
     pub verbose: bool,
     pub jobs: usize,
     pub default_branch: Option<String>,
+    /// The platforms of every image that names none of its own (`os/arch[/variant]`); empty
+    /// leaves those images to the daemon's platform.
+    pub platforms: Vec<String>,
     pub max_deepen_rounds: u32,
     // Build settings (`buildopt build`).
     /// Prune dangling images and old build cache after a build.
@@ -177,6 +180,14 @@ impl Settings {
         if let Some((_, source)) = &default_branch {
             record("default_branch", source.clone());
         }
+        let file_platforms = file
+            .platforms
+            .as_ref()
+            .map(|list| list.iter().map(|p| p.as_str().to_owned()).collect());
+        let platforms = layers.pick(&vars::PLATFORMS, None, file_platforms, parse_platforms)?;
+        if let Some((_, source)) = &platforms {
+            record("platforms", source.clone());
+        }
         let (max_deepen_rounds, source) = layers
             .pick(
                 &vars::MAX_DEEPEN_ROUNDS,
@@ -209,6 +220,7 @@ impl Settings {
             verbose,
             jobs,
             default_branch: default_branch.map(|(value, _)| value),
+            platforms: platforms.map(|(value, _)| value).unwrap_or_default(),
             max_deepen_rounds,
             auto_cleanup,
             build_timeout: (build_timeout > 0).then(|| Duration::from_secs(build_timeout)),
@@ -329,9 +341,27 @@ fn parse_string(raw: &str) -> Result<String, String> {
     Ok(raw.trim().to_string())
 }
 
+/// Platforms separated by commas or line breaks (as buildx's `--platform` and the action's
+/// `platforms` input take them), each `os/arch[/variant]`; blanks dropped, repeats once.
+fn parse_platforms(raw: &str) -> Result<Vec<String>, String> {
+    let mut platforms: Vec<String> = Vec::new();
+    for platform in raw
+        .split([',', '\n'])
+        .map(str::trim)
+        .filter(|p| !p.is_empty())
+    {
+        check_platform(platform)?;
+        if !platforms.iter().any(|known| known == platform) {
+            platforms.push(platform.to_owned());
+        }
+    }
+    Ok(platforms)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::settings::file::Platform;
 
     fn resolve(
         flags: Flags,
@@ -574,6 +604,44 @@ mod tests {
             (s.default_branch.as_deref(), s.max_deepen_rounds),
             (Some("trunk"), 2)
         );
+    }
+
+    #[test]
+    fn platforms_come_from_the_scripts_name_the_buildopt_name_or_the_file_and_are_checked() {
+        let file = FileOptions {
+            platforms: Some(vec![
+                Platform::try_from("linux/arm/v7".to_owned()).expect("ok"),
+            ]),
+            ..FileOptions::default()
+        };
+        let legacy = [("BUILDX_PLATFORMS", " linux/amd64, linux/arm64 ,linux/amd64")];
+        let s = resolve(Flags::default(), &legacy, file.clone()).expect("legacy");
+        assert_eq!(s.platforms, ["linux/amd64", "linux/arm64"]);
+        assert_eq!(
+            s.sources.get("platforms"),
+            Some(&Source::Env("BUILDX_PLATFORMS".into()))
+        );
+        let both = [
+            ("BUILDX_PLATFORMS", "linux/amd64"),
+            ("BUILDOPT_PLATFORMS", "linux/s390x"),
+        ];
+        let s = resolve(Flags::default(), &both, file.clone()).expect("both");
+        assert_eq!(s.platforms, ["linux/s390x"]);
+        let s = resolve(Flags::default(), &[], file).expect("file");
+        assert_eq!(
+            (s.platforms, s.sources.get("platforms")),
+            (vec!["linux/arm/v7".to_owned()], Some(&Source::File))
+        );
+        let s = resolve(Flags::default(), &[], FileOptions::default()).expect("none");
+        assert!(s.platforms.is_empty() && !s.sources.contains_key("platforms"));
+        let error = resolve(
+            Flags::default(),
+            &[("BUILDOPT_PLATFORMS", "linux/amd64,arm64")],
+            FileOptions::default(),
+        )
+        .expect_err("arm64 alone is no platform");
+        assert_eq!(error.setting, "platforms");
+        assert!(error.reason.contains("\"arm64\""), "{}", error.reason);
     }
 
     #[test]

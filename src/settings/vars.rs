@@ -119,6 +119,18 @@ pub const DEFAULT_BRANCH: SettingVar = var(
 )
 .file("default_branch")
 .help("the branch new branches are compared with when the CI does not say");
+pub const PLATFORMS: SettingVar = var(
+    "platforms",
+    "BUILDOPT_PLATFORMS",
+    Some("BUILDX_PLATFORMS"),
+    "INPUT_PLATFORMS",
+)
+.action("platforms")
+.file("platforms")
+.help(
+    "the platforms of every image that names none of its own (os/arch[/variant], comma \
+     separated); several make one multi-platform image",
+);
 pub const SELECTION: SettingVar = var("selection", "BUILDOPT_SELECTION", None, "INPUT_SELECTION")
     .action("selection")
     .file("selection")
@@ -328,6 +340,7 @@ pub const SETTING_VARS: &[SettingVar] = &[
     JOBS,
     DEFAULT_BRANCH,
     SELECTION,
+    PLATFORMS,
     MAX_DEEPEN_ROUNDS,
     BUILD_TIMEOUT,
     AUTO_CLEANUP,

@@ -106,6 +106,10 @@ pub struct Workspace {
 pub struct Location {
     pub root: String,
     pub config: Option<String>,
+    /// The platforms the environment gives every image that names none of its own
+    /// (`BUILDOPT_PLATFORMS`); empty leaves it to the commit's `buildopt.toml` (top-level
+    /// `platforms`), so the base and the head commit each use their own.
+    pub platforms: Vec<String>,
 }
 
 /// What defines the images at one commit, before any Dockerfile is read.
@@ -130,6 +134,28 @@ fn looks_like_build_file(path: &str) -> bool {
 
 /// The image definitions at a commit, without parsing Dockerfiles (used to compare with the base).
 pub fn definitions(snapshot: &Snapshot<'_>, at: &Location) -> Result<Definitions, WorkspaceError> {
+    let (mut found, file_platforms) = definitions_as_written(snapshot, at)?;
+    let defaults = if at.platforms.is_empty() {
+        file_platforms
+    } else {
+        at.platforms.clone()
+    };
+    for def in found
+        .images
+        .iter_mut()
+        .filter(|def| def.platforms.is_empty())
+    {
+        def.platforms.clone_from(&defaults);
+    }
+    Ok(found)
+}
+
+/// [`definitions`] before the default platforms are applied, and the configuration's top-level
+/// `platforms`.
+fn definitions_as_written(
+    snapshot: &Snapshot<'_>,
+    at: &Location,
+) -> Result<(Definitions, Vec<String>), WorkspaceError> {
     let config_path = at
         .config
         .clone()
@@ -151,17 +177,24 @@ pub fn definitions(snapshot: &Snapshot<'_>, at: &Location) -> Result<Definitions
     let config_dir = paths::parent(&config_path).to_string();
     let options = config.clone().unwrap_or_default();
     let global_inputs = join_patterns(&config_dir, options.inputs.as_deref().unwrap_or_default());
+    let file_platforms: Vec<String> = options
+        .platforms
+        .iter()
+        .flatten()
+        .map(|p| p.as_str().to_owned())
+        .collect();
     let mut definition_files = Vec::new();
     if config.is_some() {
         definition_files.push(config_path.clone());
     }
     if let Some(images) = options.images.as_ref().filter(|images| !images.is_empty()) {
         let images = config_images(images, &config_dir, &config_path)?;
-        return Ok(Definitions {
+        let found = Definitions {
             files: definition_files,
             global_inputs,
             images,
-        });
+        };
+        return Ok((found, file_platforms));
     }
     for (path, bytes) in compose_paths.iter().zip(contents) {
         if let Some(bytes) = bytes {
@@ -174,20 +207,22 @@ pub fn definitions(snapshot: &Snapshot<'_>, at: &Location) -> Result<Definitions
                 })?;
             definition_files.push(path.clone());
             if !defs.is_empty() {
-                return Ok(Definitions {
+                let found = Definitions {
                     files: definition_files,
                     global_inputs,
                     images: defs,
-                });
+                };
+                return Ok((found, file_platforms));
             }
         }
     }
     let images = dockerfile_images(snapshot, &at.root)?;
-    Ok(Definitions {
+    let found = Definitions {
         files: definition_files,
         global_inputs,
         images,
-    })
+    };
+    Ok((found, file_platforms))
 }
 
 /// Discovers and parses every image at a commit.

@@ -9,7 +9,7 @@ fn load_tree(files: &[(&str, &str)], root: &str) -> Result<Workspace, WorkspaceE
         &tree.snapshot(),
         &Location {
             root: root.into(),
-            config: None,
+            ..Location::default()
         },
     )
 }
@@ -162,4 +162,49 @@ fn repository_of_strips_tag_and_digest_but_not_registry_port() {
         "localhost:5000/team/core"
     );
     assert_eq!(repository_of("core@sha256:abc"), "core");
+}
+
+#[test]
+fn images_without_platforms_get_the_environment_s_else_the_commit_s_file_s() {
+    let files = [
+        (
+            "buildopt.toml",
+            "platforms = [\"linux/arm64\"]\n[images.own]\ncontext = \"own\"\n\
+             platforms = [\"linux/s390x\"]\n[images.plain]\ncontext = \"plain\"\n",
+        ),
+        ("own/Dockerfile", "FROM a\n"),
+        ("plain/Dockerfile", "FROM a\n"),
+    ];
+    let tree = FakeTree::with(&files);
+    let platforms = |at: &Location| -> Vec<Vec<String>> {
+        let found = definitions(&tree.snapshot(), at).expect("definitions");
+        found.images.into_iter().map(|def| def.platforms).collect()
+    };
+    let from_file = platforms(&Location::default());
+    assert_eq!(from_file, [vec!["linux/s390x"], vec!["linux/arm64"]]);
+    let from_env = platforms(&Location {
+        platforms: vec!["linux/amd64".into(), "linux/arm/v7".into()],
+        ..Location::default()
+    });
+    assert_eq!(
+        from_env,
+        [vec!["linux/s390x"], vec!["linux/amd64", "linux/arm/v7"]]
+    );
+}
+
+#[test]
+fn a_top_level_platform_that_is_not_os_arch_names_the_file_and_line() {
+    let files = [
+        (
+            "buildopt.toml",
+            "level = \"medium\"\nplatforms = [\"amd64\"]\n",
+        ),
+        ("app/Dockerfile", "FROM a\n"),
+    ];
+    let error = load_tree(&files, "").expect_err("amd64 alone is no platform");
+    let message = error.to_string();
+    assert!(
+        message.contains("buildopt.toml:2") && message.contains("\"amd64\""),
+        "{message}"
+    );
 }

@@ -106,6 +106,7 @@ fn an_invalid_variable_exits_2_before_any_work_in_every_command() {
         ("BUILDOPT_PUSH", "maybe"),
         ("CACHE_RETENTION_DAYS", "a week"),
         ("BUILDOPT_TAGS", "{commit}"),
+        ("BUILDX_PLATFORMS", "linux"),
     ] {
         for args in COMMANDS {
             let output = run(&repo, &trap, args, &[(name, value)]);
