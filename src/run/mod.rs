@@ -93,8 +93,6 @@ impl From<scheduler::BuildError> for RunError {
     }
 }
 
-/// Refuses a run with an image for several platforms that the engine cannot build as one image
-/// index, before anything is built: one line naming the image and the way.
 /// Why the engine cannot build one image index, if it cannot: then an image for several
 /// platforms is built once per platform and only a registry gets it whole, as a manifest list.
 fn one_platform_per_image(info: &DaemonInfo, builder: Builder) -> Option<String> {
