@@ -22,7 +22,7 @@ use std::fs::File;
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::Instant;
-use support::{report, run};
+use support::{report, run, succeeds};
 
 const BASE: &str = "buildopt-test/busybox:latest";
 const IMAGES: [&str; 3] = [
@@ -347,14 +347,6 @@ fn save_to(dest: &Path, filter: Option<&[&str]>) {
 
 fn path_str(path: &Path) -> &str {
     path.to_str().expect("utf-8 path")
-}
-
-fn succeeds(command: &mut Command) -> bool {
-    command
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success())
 }
 
 fn docker_ok() -> bool {

@@ -34,11 +34,11 @@
 mod support;
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, ExitCode, Stdio};
+use std::process::{Command, ExitCode};
 use std::time::{Duration, Instant};
 
-use support::report;
 use support::repos::{Plain, example_repo, generated_repo, git};
+use support::{report, succeeds};
 
 const BASE_IMAGE: &str = "buildopt-test/busybox:latest";
 /// The generated repository's roots: with 2, `img00` is the base of ten images.
@@ -778,14 +778,6 @@ impl Drop for RemovedAtEnd {
         remove_images(&self.0);
         quiet(Command::new("docker").args(["image", "prune", "-f"]));
     }
-}
-
-fn succeeds(command: &mut Command) -> bool {
-    command
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success())
 }
 
 fn quiet(command: &mut Command) {

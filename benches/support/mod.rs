@@ -7,7 +7,7 @@ pub mod repos;
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 /// Builds the release binary and returns its path, next to this benchmark's own profile folder
@@ -82,6 +82,15 @@ pub fn report(line: &str) {
 
 pub fn ms(d: Duration) -> f64 {
     d.as_secs_f64() * 1000.0
+}
+
+/// Whether `command` runs and succeeds, its output discarded.
+pub fn succeeds(command: &mut Command) -> bool {
+    command
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success())
 }
 
 /// Runs `command` (its output captured unless redirected) and returns how long it took; panics

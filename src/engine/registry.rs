@@ -227,8 +227,9 @@ mod tests {
     use crate::notify::testserver::{FakeServer, Recorded, Reply};
     use std::sync::{Arc, Mutex};
 
-    /// A registry that wants a bearer token from its token service for every call.
-    fn token_registry() -> (FakeServer, Arc<Mutex<String>>) {
+    /// A registry that wants a bearer token from its token service for every call, and its
+    /// host (`127.0.0.1:PORT`).
+    fn token_registry() -> (FakeServer, String) {
         let base = Arc::new(Mutex::new(String::new()));
         let realm = base.clone();
         let server = FakeServer::start(move |request: &Recorded| {
@@ -257,17 +258,13 @@ mod tests {
             }
         });
         *base.lock().expect("lock") = server.url();
-        (server, base)
+        let host = server.url().trim_start_matches("http://").to_owned();
+        (server, host)
     }
 
     #[tokio::test]
     async fn a_list_is_put_with_the_bearer_token_the_registry_asks_for() {
-        let (server, base) = token_registry();
-        let host = base
-            .lock()
-            .expect("lock")
-            .trim_start_matches("http://")
-            .to_owned();
+        let (server, host) = token_registry();
         let auth = RegistryAuth {
             username: "u".into(),
             password: "p".into(),
@@ -298,12 +295,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_refused_list_names_the_reference_and_the_registrys_answer() {
-        let (server, base) = token_registry();
-        let host = base
-            .lock()
-            .expect("lock")
-            .trim_start_matches("http://")
-            .to_owned();
+        let (server, host) = token_registry();
         let platforms = [("linux/amd64".to_owned(), "1-linux-amd64".to_owned())];
         // No credentials: the token service refuses.
         let error = push_manifest_list(&format!("{host}/t/app"), "1", &platforms, None)

@@ -361,14 +361,8 @@ mod tests {
                 base: Some("a".repeat(40)),
                 head: "b".repeat(40),
                 range_reason: "merge base".into(),
-                level: crate::settings::Level::Medium,
-                builder: crate::engine::Builder::BuildKit,
-                jobs: 2,
-                started: "2026-01-01T00:00:00Z".into(),
-                duration_ms: 65_000,
-                interrupted: false,
-                ci: None,
                 engine: None,
+                ..crate::report::fixtures::run_info()
             },
             images: vec![base, reused, failed, skipped],
             cleanup: Some(CleanupReport {

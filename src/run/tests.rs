@@ -163,6 +163,17 @@ impl Fixture {
         options: &RunOptions,
         info: &DaemonInfo,
     ) -> (Result<RunReport, RunError>, Vec<String>) {
+        self.run_with(engine, options, info, None)
+    }
+
+    /// Runs on `engine`, which describes itself as `info`, with `cache` around the run.
+    fn run_with(
+        &self,
+        engine: &FakeEngine,
+        options: &RunOptions,
+        info: &DaemonInfo,
+        cache: Option<&dyn RunCache>,
+    ) -> (Result<RunReport, RunError>, Vec<String>) {
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()
@@ -174,7 +185,7 @@ impl Fixture {
             say: &say,
         };
         let run = Run::new(self.inputs(options)).expect("selection");
-        let report = run.execute(&runtime, engine, info, None, &observers);
+        let report = run.execute(&runtime, engine, info, cache, &observers);
         (report, said.into_inner().expect("lock"))
     }
 
@@ -565,33 +576,30 @@ impl RunCache for RecordingCache {
     }
 }
 
-#[test]
-fn the_cache_restores_the_selection_before_the_build_and_saves_its_outcome_after() {
-    let repo = repository();
-    let mut fixture = Fixture::new(repo.path());
-    fixture.cache.enabled = true;
+/// Runs `--only app` with a [`RecordingCache`] whose store is a new temporary folder.
+fn run_app_with_recording_cache(
+    fixture: &Fixture,
+) -> (RunReport, RecordingCache, tempfile::TempDir) {
     let store = tempfile::tempdir().expect("store");
     let cache = RecordingCache {
         store: store.path().to_path_buf(),
         ..RecordingCache::default()
     };
-    let engine = FakeEngine::new();
     let options = RunOptions {
         only: vec!["app".into()],
         ..RunOptions::default()
     };
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .expect("runtime");
-    let observers = Observers {
-        progress: &|_| {},
-        say: &|_| {},
-    };
-    let run = Run::new(fixture.inputs(&options)).expect("selection");
-    let report = run
-        .execute(&runtime, &engine, &daemon_info(), Some(&cache), &observers)
-        .expect("run");
+    let engine = FakeEngine::new();
+    let (report, _) = fixture.run_with(&engine, &options, &daemon_info(), Some(&cache));
+    (report.expect("run"), cache, store)
+}
+
+#[test]
+fn the_cache_restores_the_selection_before_the_build_and_saves_its_outcome_after() {
+    let repo = repository();
+    let mut fixture = Fixture::new(repo.path());
+    fixture.cache.enabled = true;
+    let (report, cache, store) = run_app_with_recording_cache(&fixture);
 
     let restored = cache.restored.into_inner().expect("lock");
     let wanted = BTreeSet::from(["t/app".to_string(), "t/base".to_string()]);
@@ -611,28 +619,7 @@ fn restoring_all_loads_every_image_of_the_workspace_while_building_only_the_sele
     let mut fixture = Fixture::new(repo.path());
     fixture.cache.enabled = true;
     fixture.cache.restore = crate::settings::cache::RestoreScope::All;
-    let store = tempfile::tempdir().expect("store");
-    let cache = RecordingCache {
-        store: store.path().to_path_buf(),
-        ..RecordingCache::default()
-    };
-    let engine = FakeEngine::new();
-    let options = RunOptions {
-        only: vec!["app".into()],
-        ..RunOptions::default()
-    };
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .expect("runtime");
-    let observers = Observers {
-        progress: &|_| {},
-        say: &|_| {},
-    };
-    let run = Run::new(fixture.inputs(&options)).expect("selection");
-    let report = run
-        .execute(&runtime, &engine, &daemon_info(), Some(&cache), &observers)
-        .expect("run");
+    let (report, cache, _store) = run_app_with_recording_cache(&fixture);
 
     let restored = cache.restored.into_inner().expect("lock");
     let every = BTreeSet::from(["t/app".into(), "t/base".into(), "t/tool".to_string()]);
