@@ -142,16 +142,10 @@ fn location(ctx: &Context, settings: &Settings, git: &Git) -> Result<Location, E
         Some(path) => Some(relative_to_repo(git.root(), path)?),
         None => None,
     };
-    let from_file = settings.sources.get("platforms") == Some(&Source::File);
-    let platforms = if from_file {
-        Vec::new()
-    } else {
-        settings.platforms.clone()
-    };
     Ok(Location {
         root,
         config,
-        platforms,
+        platforms: settings.platforms_not_from_file().to_vec(),
     })
 }
 

@@ -113,6 +113,15 @@ impl Platform {
     pub fn as_str(&self) -> &str {
         &self.0
     }
+
+    /// The names of an optional list of platforms, as a file gives one; none is empty.
+    pub fn names(platforms: Option<&[Platform]>) -> Vec<String> {
+        platforms
+            .unwrap_or_default()
+            .iter()
+            .map(|p| p.0.clone())
+            .collect()
+    }
 }
 
 impl TryFrom<String> for Platform {

@@ -5,7 +5,7 @@ use std::fmt;
 use std::str::FromStr;
 use std::time::Duration;
 
-use super::file::{FileOptions, check_platform};
+use super::file::{FileOptions, Platform, check_platform};
 use super::level::Level;
 use super::vars::{self, SettingVar};
 use crate::ci::Provider;
@@ -109,6 +109,17 @@ pub struct Settings {
     pub sources: BTreeMap<&'static str, Source>,
 }
 
+impl Settings {
+    /// [`Settings::platforms`] unless `buildopt.toml` gave them: the workspace reads a file's
+    /// value from each commit's own file.
+    pub fn platforms_not_from_file(&self) -> &[String] {
+        match self.sources.get(vars::PLATFORMS.setting) {
+            Some(Source::File) => &[],
+            _ => &self.platforms,
+        }
+    }
+}
+
 /// The number of rounds a shallow clone is deepened when nothing says otherwise (50 · 2⁶ commits).
 pub const DEFAULT_DEEPEN_ROUNDS: u32 = 6;
 
@@ -182,11 +193,11 @@ impl Settings {
         }
         let file_platforms = file
             .platforms
-            .as_ref()
-            .map(|list| list.iter().map(|p| p.as_str().to_owned()).collect());
+            .as_deref()
+            .map(|list| Platform::names(Some(list)));
         let platforms = layers.pick(&vars::PLATFORMS, None, file_platforms, parse_platforms)?;
         if let Some((_, source)) = &platforms {
-            record("platforms", source.clone());
+            record(vars::PLATFORMS.setting, source.clone());
         }
         let (max_deepen_rounds, source) = layers
             .pick(
@@ -361,7 +372,6 @@ fn parse_platforms(raw: &str) -> Result<Vec<String>, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::settings::file::Platform;
 
     fn resolve(
         flags: Flags,
@@ -627,7 +637,9 @@ mod tests {
         ];
         let s = resolve(Flags::default(), &both, file.clone()).expect("both");
         assert_eq!(s.platforms, ["linux/s390x"]);
+        assert_eq!(s.platforms_not_from_file(), ["linux/s390x"]);
         let s = resolve(Flags::default(), &[], file).expect("file");
+        assert!(s.platforms_not_from_file().is_empty());
         assert_eq!(
             (s.platforms, s.sources.get("platforms")),
             (vec!["linux/arm/v7".to_owned()], Some(&Source::File))

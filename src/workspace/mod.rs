@@ -23,7 +23,7 @@ pub(crate) use snapshot::fake;
 pub use snapshot::{BlobSource, Listing, Snapshot};
 
 use crate::git::GitError;
-use crate::settings::file::{self as config_file, ImageOptions};
+use crate::settings::file::{self as config_file, ImageOptions, Platform};
 use dockerfile::Dockerfile;
 use dockerignore::IgnoreRules;
 
@@ -177,12 +177,7 @@ fn definitions_as_written(
     let config_dir = paths::parent(&config_path).to_string();
     let options = config.clone().unwrap_or_default();
     let global_inputs = join_patterns(&config_dir, options.inputs.as_deref().unwrap_or_default());
-    let file_platforms: Vec<String> = options
-        .platforms
-        .iter()
-        .flatten()
-        .map(|p| p.as_str().to_owned())
-        .collect();
+    let file_platforms = Platform::names(options.platforms.as_deref());
     let mut definition_files = Vec::new();
     if config.is_some() {
         definition_files.push(config_path.clone());
@@ -286,12 +281,7 @@ fn config_image(
         target: options.target.clone(),
         args: options.args.clone().unwrap_or_default(),
         tags: options.tags.clone().unwrap_or_default(),
-        platforms: options
-            .platforms
-            .iter()
-            .flatten()
-            .map(|p| p.as_str().to_owned())
-            .collect(),
+        platforms: Platform::names(options.platforms.as_deref()),
         inputs: join_patterns(dir, options.inputs.as_deref().unwrap_or_default()),
         depends_on: options.depends_on.clone().unwrap_or_default(),
         contexts,
