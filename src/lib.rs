@@ -23,6 +23,7 @@ pub mod notify;
 pub mod plan;
 pub mod report;
 pub mod run;
+pub mod scan;
 pub mod scheduler;
 pub mod settings;
 #[cfg(test)]

@@ -1,0 +1,12 @@
+//! npm: package roots under node_modules; the application manifest.
+
+use crate::scan::package::{FileFacts, Found};
+
+pub fn wants(_path: &str) -> bool {
+    unimplemented!()
+}
+
+pub fn parse(_path: &str, _bytes: &[u8]) -> Result<Option<FileFacts>, String> {
+    unimplemented!()
+}
+

@@ -1,0 +1,11 @@
+//! `buildopt scan`: what is inside an image, read without running it.
+//!
+//! - `package.rs`: what a cataloger finds in one file (packages, the OS, licences) and the
+//!   package as reported, with its layer and Dockerfile origin;
+//! - `catalog/`: which files declare packages and the parser of each ecosystem's format.
+
+pub mod catalog;
+pub mod model;
+pub mod package;
+
+pub use package::{FileFacts, Found, OsRelease, PackageType};
