@@ -2,6 +2,7 @@
 //!
 //! - `package.rs`: what a cataloger finds in one file (packages, the OS, licences) and the
 //!   package as reported, with its layer and Dockerfile origin;
+//! - `model.rs`: the versioned inventory every renderer formats;
 //! - `catalog/`: which files declare packages and the parser of each ecosystem's format.
 
 pub mod catalog;
