@@ -397,6 +397,7 @@ impl<'a> Run<'a> {
             images,
             cleanup,
             cache: None,
+            scan: None,
         })
     }
 
