@@ -20,14 +20,17 @@
 //!   spoils its stanza, which is dropped (nothing in it can be trusted). The other stanzas are
 //!   kept, so one bad stanza (a file truncated mid-field) loses no good package. A file where no
 //!   package parsed and some line was malformed (binary garbage) is an error naming that line.
+//!   Bytes that are not UTF-8 (an old Latin-1 description) are read lossily: the fields kept
+//!   here are ASCII.
 //! - **Licences.** Only DEP-5 files (first non-blank line `Format: <copyright-format URL>`);
-//!   others give an empty list, as in syft. Each `License:` field's first line is split on
-//!   `or`/`and`/`,`/`|`/`&`, and each alternative contributes its first word (`GPL-3+ with Bison
-//!   exception` gives `GPL-3+`), which matches the ids syft reports for single-licence fields
-//!   while also keeping the second alternative of `GPL-2+ or Artistic` (syft keeps only the
-//!   first word of the field). Unlike syft, `/usr/share/common-licenses/<name>` mentions are not
-//!   licences here: they name the text on disk (`GPL-3` for a `GPL-3+` package) and repeat what
-//!   the `License:` fields say. Names keep file order, each once (syft sorts them).
+//!   others give an empty list, as in current syft (syft 1.18 still read free-text files). Each
+//!   `License:` field's first line is split on `or`/`and`/`,`/`|`/`&`, and each alternative
+//!   contributes its first word (`GPL-3+ with Bison exception` gives `GPL-3+`), which matches the
+//!   ids syft reports for single-licence fields while also keeping the second alternative of
+//!   `GPL-2+ or Artistic` (syft keeps only the first word of the field). Unlike syft,
+//!   `/usr/share/common-licenses/<name>` mentions are not licences here: they name the text on
+//!   disk (`GPL-3` for a `GPL-3+` package) and repeat what the `License:` fields say. Names keep
+//!   file order, each once (syft sorts them).
 
 use crate::scan::package::{FileFacts, Found, PackageType};
 

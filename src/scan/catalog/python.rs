@@ -12,6 +12,12 @@
 //! and not `UNKNOWN`), then the last segment of each `Classifier: License :: ...` trove
 //! classifier (`MIT License`). Vendored copies (`_vendor/*.dist-info`) are packages too, as in
 //! syft (`**/*.dist-info/METADATA` and friends).
+//!
+//! Deliberate differences from syft (1.18): the name is kept as written (`PyYAML`, `boolean.py`)
+//! where syft reports it normalised (`pyyaml`, `boolean-py`), since [`Found`] keeps names as
+//! the ecosystem writes them (a comparison must normalise both per PEP 503); and trove
+//! classifiers add licences, which syft does not read, so a package declaring only a classifier
+//! still has a licence.
 
 use crate::scan::package::{FileFacts, Found, PackageType};
 
