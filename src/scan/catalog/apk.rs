@@ -21,10 +21,12 @@ use crate::scan::package::{FileFacts, Found, PackageType};
 
 const DATABASES: &[&str] = &["lib/apk/db/installed", "usr/lib/apk/db/installed"];
 
+/// Whether `path` is apk's installed database.
 pub fn wants(path: &str) -> bool {
     DATABASES.contains(&path)
 }
 
+/// The packages of an installed database.
 pub fn parse(bytes: &[u8]) -> Result<FileFacts, String> {
     Ok(FileFacts::Packages {
         database: true,
@@ -40,6 +42,7 @@ struct Record {
 }
 
 impl Record {
+    /// The first non-empty value of a field.
     fn field(&self, letter: char) -> Option<&str> {
         self.fields
             .iter()
@@ -48,6 +51,7 @@ impl Record {
             .filter(|value| !value.is_empty())
     }
 
+    /// Adds a field; anything else marks the record malformed.
     fn add_line(&mut self, number: usize, line: &str) {
         if self.malformed_line.is_some() {
             return;
@@ -62,6 +66,7 @@ impl Record {
         }
     }
 
+    /// Whether no line has been added yet.
     fn is_empty(&self) -> bool {
         self.fields.is_empty() && self.malformed_line.is_none()
     }
@@ -87,6 +92,7 @@ fn split_records(text: &str) -> Vec<Record> {
     records
 }
 
+/// The packages of the database's text (see the module doc for malformed records).
 fn parse_records(text: &str) -> Result<Vec<Found>, String> {
     let records = split_records(text);
     let packages: Vec<Found> = records
@@ -102,6 +108,7 @@ fn parse_records(text: &str) -> Result<Vec<Found>, String> {
     }
 }
 
+/// The package a record describes; `None` without `P:` or `V:`.
 fn package_of(record: &Record) -> Option<Found> {
     let name = record.field('P')?;
     let mut found = Found::new(PackageType::Apk, name, record.field('V')?);

@@ -63,10 +63,12 @@ const PRESENT_STATES: &[&str] = &[
     "triggers-pending",
 ];
 
+/// Whether `path` is the status file, a distroless stanza file or a package's copyright file.
 pub fn wants(path: &str) -> bool {
     path == STATUS || status_dir_entry(path).is_some() || copyright_package(path).is_some()
 }
 
+/// A copyright file's licences, or the installed packages of a status or `status.d` file.
 pub fn parse(path: &str, bytes: &[u8]) -> Result<FileFacts, String> {
     if let Some(package) = copyright_package(path) {
         return Ok(FileFacts::Licenses {
@@ -102,6 +104,7 @@ struct Stanza {
 }
 
 impl Stanza {
+    /// A field's value; deb822 field names are case-insensitive.
     fn field(&self, name: &str) -> Option<&str> {
         self.fields
             .iter()
@@ -109,6 +112,7 @@ impl Stanza {
             .map(|(_, value)| value.as_str())
     }
 
+    /// Adds a field or continues the last one; anything else marks the stanza malformed.
     fn add_line(&mut self, number: usize, line: &str) {
         if self.malformed_line.is_some() {
             return;
@@ -177,6 +181,7 @@ fn parse_stanzas(text: &str) -> Result<Vec<Found>, String> {
     }
 }
 
+/// Whether the package's files are on disk (see the module doc).
 fn is_installed(stanza: &Stanza) -> bool {
     match stanza.field("Status") {
         None => true,
@@ -187,6 +192,7 @@ fn is_installed(stanza: &Stanza) -> bool {
     }
 }
 
+/// The package a stanza describes; `None` without a `Package:` or `Version:`.
 fn package_of(stanza: &Stanza) -> Option<Found> {
     let name = stanza.field("Package").filter(|name| !name.is_empty())?;
     let version = stanza

@@ -30,6 +30,7 @@ static STRING_LITERAL: LazyLock<Regex> = LazyLock::new(|| {
         .expect("the string pattern is valid")
 });
 
+/// Whether `path` is a `.gemspec` directly in a `specifications` directory.
 pub fn wants(path: &str) -> bool {
     let mut segments = path.rsplit('/');
     let file_name = segments.next().unwrap_or_default();
@@ -37,6 +38,7 @@ pub fn wants(path: &str) -> bool {
     in_specifications && file_name.len() > ".gemspec".len() && file_name.ends_with(".gemspec")
 }
 
+/// The gem a specification describes; the first `name` and `version` assignments count.
 pub fn parse(bytes: &[u8]) -> Result<FileFacts, String> {
     let text = String::from_utf8_lossy(bytes);
     let mut name = None;
@@ -73,10 +75,12 @@ fn strings(line: &str) -> impl Iterator<Item = &str> {
     })
 }
 
+/// The first non-empty string literal of a line.
 fn first_string(line: &str) -> Option<&str> {
     strings(line).next()
 }
 
+/// Appends the items not yet in `list`.
 fn add_each_once<'a>(list: &mut Vec<String>, items: impl Iterator<Item = &'a str>) {
     for item in items {
         if !list.iter().any(|known| known == item) {

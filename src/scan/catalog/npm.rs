@@ -26,10 +26,12 @@ use crate::scan::package::{FileFacts, Found, PackageType};
 
 const MANIFEST: &str = "package.json";
 
+/// Whether `path` is a `package.json` (what it is decides [`parse`]).
 pub fn wants(path: &str) -> bool {
     path == MANIFEST || path.ends_with("/package.json")
 }
 
+/// A package root's package, the application's manifest, or nothing (see the module doc).
 pub fn parse(path: &str, bytes: &[u8]) -> Result<Option<FileFacts>, String> {
     let place = place_of(path);
     if place == Place::Elsewhere {
@@ -66,6 +68,7 @@ enum Place {
     Elsewhere,
 }
 
+/// What the path of a `package.json` makes it.
 fn place_of(path: &str) -> Place {
     let segments: Vec<&str> = path.split('/').collect();
     let Some((_, dirs)) = segments.split_last() else {
@@ -89,7 +92,9 @@ fn is_package_dir(dirs: &[&str]) -> bool {
     }
 }
 
+/// The manifest's top-level object; a leading byte-order mark is ignored, as npm does.
 fn read_manifest(bytes: &[u8]) -> Result<Map<String, Value>, String> {
+    let bytes = bytes.strip_prefix(b"\xef\xbb\xbf").unwrap_or(bytes);
     match serde_json::from_slice(bytes).map_err(|error| error.to_string())? {
         Value::Object(manifest) => Ok(manifest),
         _ => Err("the top level is not a JSON object".to_string()),
@@ -108,6 +113,7 @@ fn string_field<'a>(
     }
 }
 
+/// The package, its scope (from an `@scope/name` name) as the namespace.
 fn found(full_name: &str, version: &str, manifest: &Map<String, Value>) -> Found {
     let (namespace, name) = match full_name.split_once('/') {
         Some((scope, name)) if scope.starts_with('@') => (Some(scope.to_string()), name),
@@ -119,6 +125,7 @@ fn found(full_name: &str, version: &str, manifest: &Map<String, Value>) -> Found
     found
 }
 
+/// `license`, then the old `licenses` array, each once.
 fn licenses(manifest: &Map<String, Value>) -> Vec<String> {
     let old_style = manifest.get("licenses").and_then(Value::as_array);
     let declared = manifest
@@ -293,6 +300,12 @@ mod tests {
             parse("usr/share/nodejs/abbrev/package.json", debian),
             Ok(None)
         );
+    }
+
+    #[test]
+    fn a_byte_order_mark_is_ignored() {
+        let json = b"\xef\xbb\xbf{\"name\":\"a\",\"version\":\"1\"}";
+        assert_eq!(package("node_modules/a/package.json", json).version, "1");
     }
 
     #[test]

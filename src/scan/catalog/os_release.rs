@@ -15,10 +15,12 @@ use crate::scan::package::{FileFacts, OsRelease};
 
 const FILES: &[&str] = &["etc/os-release", "usr/lib/os-release"];
 
+/// Whether `path` is one of the two os-release files.
 pub fn wants(path: &str) -> bool {
     FILES.contains(&path)
 }
 
+/// The release fields; an error only when no line is a valid assignment.
 pub fn parse(bytes: &[u8]) -> Result<FileFacts, String> {
     let text = String::from_utf8_lossy(bytes);
     let assignments: Vec<(&str, String)> = text.lines().filter_map(assignment).collect();

@@ -24,6 +24,7 @@ use crate::scan::package::{FileFacts, Found, PackageType};
 /// A `License:` value longer than this is a licence's text, not its name.
 const MAX_LICENSE_NAME_CHARS: usize = 80;
 
+/// Whether `path` is an installed distribution's metadata file.
 pub fn wants(path: &str) -> bool {
     let named_dir = |suffix: &str| {
         path.strip_suffix(suffix)
@@ -38,7 +39,7 @@ pub fn wants(path: &str) -> bool {
         || path.ends_with("/EGG-INFO/PKG-INFO")
 }
 
-/// The path says nothing the metadata does not: the name and version come from the headers.
+/// The distribution a metadata file declares; the path adds nothing, the headers name it.
 pub fn parse(_path: &str, bytes: &[u8]) -> Result<FileFacts, String> {
     let text = String::from_utf8_lossy(bytes);
     let headers = read_headers(&text);
@@ -93,12 +94,14 @@ fn is_header_name(name: &str) -> bool {
     !name.is_empty() && name.bytes().all(|b| b.is_ascii_graphic())
 }
 
+/// The first non-empty value of a header; header names are case-insensitive.
 fn header<'a>(headers: &[Header<'a>], name: &str) -> Option<&'a str> {
     headers_named(headers, name)
         .map(|header| header.value)
         .find(|value| !value.is_empty())
 }
 
+/// Every header called `name`.
 fn headers_named<'h, 'a>(
     headers: &'h [Header<'a>],
     name: &'h str,
@@ -108,6 +111,7 @@ fn headers_named<'h, 'a>(
         .filter(move |header| header.name.eq_ignore_ascii_case(name))
 }
 
+/// The declared licence, then the classifiers' licence names, each once.
 fn licenses(headers: &[Header<'_>]) -> Vec<String> {
     let declared = header(headers, "License-Expression").or_else(|| license_name(headers));
     let classifiers =
