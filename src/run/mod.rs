@@ -15,6 +15,7 @@ pub mod daemon;
 mod jobs;
 mod outcome;
 pub mod plan;
+pub mod scan;
 #[cfg(test)]
 mod tests;
 
