@@ -1,0 +1,172 @@
+//! Version orders: how each ecosystem sorts its version strings.
+//!
+//! Owns the [`VersionOrder`] enum and [`compare`], which dispatches to one module per order:
+//! `debian.rs` (dpkg), `apk.rs` (apk-tools), `rpm.rs` (`rpmvercmp` with epoch and release),
+//! `pep440.rs` (Python), `semver.rs` (npm, crates.io, Go), `rubygems.rs` (`Gem::Version`).
+//! A version an order cannot read is a [`VersionError`], never a panic: the caller treats the
+//! pair as "cannot compare". Maven's order is not implemented (see [`VersionOrder`]).
+
+mod apk;
+mod debian;
+mod pep440;
+mod rpm;
+mod rubygems;
+mod semver;
+
+use std::cmp::Ordering;
+use std::fmt;
+
+/// An ecosystem's version order. Maven's `ComparableVersion` is not among them: Maven records
+/// cannot be matched yet.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum VersionOrder {
+    /// dpkg: `[epoch:]upstream[-revision]`, `~` before everything (Debian, Ubuntu).
+    Debian,
+    /// apk-tools: `1.2.3a_rc1~abc-r4` (Alpine, Wolfi, Chainguard).
+    Apk,
+    /// rpm: `[epoch:]version[-release]` compared with `rpmvercmp` (Red Hat, Rocky, Alma, SUSE).
+    Rpm,
+    /// PEP 440 (PyPI).
+    Pep440,
+    /// SemVer 2.0 precedence, a leading `v` or `=` tolerated (npm, crates.io, Go).
+    Semver,
+    /// `Gem::Version` (RubyGems).
+    RubyGems,
+}
+
+impl VersionOrder {
+    /// The name used in messages.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Debian => "dpkg",
+            Self::Apk => "apk",
+            Self::Rpm => "rpm",
+            Self::Pep440 => "PEP 440",
+            Self::Semver => "SemVer",
+            Self::RubyGems => "RubyGems",
+        }
+    }
+}
+
+impl fmt::Display for VersionOrder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// A version string that an order cannot read.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{order} cannot read version {version:?}: {reason}")]
+pub struct VersionError {
+    pub order: VersionOrder,
+    pub version: String,
+    pub reason: &'static str,
+}
+
+impl VersionError {
+    fn new(order: VersionOrder, version: &str, reason: &'static str) -> Self {
+        Self {
+            order,
+            version: version.to_owned(),
+            reason,
+        }
+    }
+}
+
+/// Compares two versions in `order`; an error names the first version it cannot read.
+pub fn compare(order: VersionOrder, a: &str, b: &str) -> Result<Ordering, VersionError> {
+    match order {
+        VersionOrder::Debian => debian::compare(a, b),
+        VersionOrder::Apk => apk::compare(a, b),
+        VersionOrder::Rpm => rpm::compare(a, b),
+        VersionOrder::Pep440 => pep440::compare(a, b),
+        VersionOrder::Semver => semver::compare(a, b),
+        VersionOrder::RubyGems => rubygems::compare(a, b),
+    }
+}
+
+/// Whether `order` can read `version`.
+pub fn is_valid(order: VersionOrder, version: &str) -> bool {
+    compare(order, version, version).is_ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const ALL: [VersionOrder; 6] = [
+        VersionOrder::Debian,
+        VersionOrder::Apk,
+        VersionOrder::Rpm,
+        VersionOrder::Pep440,
+        VersionOrder::Semver,
+        VersionOrder::RubyGems,
+    ];
+
+    #[test]
+    fn every_order_sorts_a_plain_release_sequence() {
+        for order in ALL {
+            assert_eq!(
+                compare(order, "1.2.3", "1.10.0"),
+                Ok(Ordering::Less),
+                "{order}"
+            );
+            assert_eq!(
+                compare(order, "2.0.0", "2.0.0"),
+                Ok(Ordering::Equal),
+                "{order}"
+            );
+        }
+    }
+
+    #[test]
+    fn malformed_input_is_an_error_or_an_order_never_a_panic() {
+        let huge = "9".repeat(10_000);
+        let nasty = [
+            "",
+            " ",
+            "-",
+            ":",
+            "~",
+            "^",
+            "_",
+            ".",
+            "1:",
+            ":1",
+            "-r",
+            "1-",
+            "v",
+            "=",
+            "1..2",
+            "1.2.",
+            "\u{0}",
+            "1.0\u{fffd}",
+            "💥",
+            "1:2:3-4-5",
+            huge.as_str(),
+        ];
+        for order in ALL {
+            for a in nasty {
+                for b in ["1.0", a] {
+                    let _ = compare(order, a, b);
+                    let _ = compare(order, b, a);
+                }
+            }
+            assert!(
+                compare(order, "", "1.0").is_err(),
+                "{order} took an empty version"
+            );
+        }
+    }
+
+    #[test]
+    fn the_error_names_the_order_and_the_version() {
+        let error = compare(VersionOrder::Semver, "1.0.0", "one").unwrap_err();
+        assert_eq!(error.version, "one");
+        assert!(
+            error
+                .to_string()
+                .starts_with("SemVer cannot read version \"one\"")
+        );
+    }
+}
