@@ -263,8 +263,20 @@ fn sorted_events(events: &[Event], order: VersionOrder) -> Result<Vec<&Event>, V
     for event in events.iter().filter(|e| e.bound().is_none()) {
         version::compare(order, event.version(), event.version())?;
     }
-    let mut sorted: Vec<&Event> = events.iter().collect();
-    sorted.sort_by(|a, b| event_order(a, b, order).then_with(|| a.rank().cmp(&b.rank())));
+    // An insertion sort: ranges hold a handful of events, and unlike `sort_by` it cannot
+    // panic when an order is not transitive (Maven's is not).
+    let mut sorted: Vec<&Event> = Vec::with_capacity(events.len());
+    for event in events {
+        let at = sorted
+            .iter()
+            .rposition(|placed| {
+                event_order(placed, event, order)
+                    .then_with(|| placed.rank().cmp(&event.rank()))
+                    .is_le()
+            })
+            .map_or(0, |i| i + 1);
+        sorted.insert(at, event);
+    }
     Ok(sorted)
 }
 
@@ -323,7 +335,7 @@ fn smallest_above<'a>(
 
 /// The version order of an OSV ecosystem string (`Debian:12`, `Alpine:v3.19`,
 /// `Ubuntu:Pro:22.04:LTS`, `PyPI`, ...); `None` for ecosystems this scanner cannot order
-/// (Maven among them).
+/// (NuGet, Packagist, Hex, Pub, ...).
 pub fn order_of_ecosystem(ecosystem: &str) -> Option<VersionOrder> {
     let base = ecosystem.split(':').next().unwrap_or(ecosystem);
     let order = match base {
@@ -333,6 +345,7 @@ pub fn order_of_ecosystem(ecosystem: &str) -> Option<VersionOrder> {
         | "openEuler" | "Mageia" => VersionOrder::Rpm,
         "PyPI" => VersionOrder::Pep440,
         "npm" | "crates.io" | "Go" => VersionOrder::Semver,
+        "Maven" => VersionOrder::Maven,
         "RubyGems" => VersionOrder::RubyGems,
         _ => return None,
     };
@@ -628,6 +641,30 @@ mod tests {
         ));
     }
 
+    /// Written: Maven's order is not transitive (`1` < `1-a` < `1-0-snapshot` < `1`); sorting
+    /// such events must not panic.
+    #[test]
+    fn events_in_a_non_transitive_order_sort_without_panicking() {
+        let events = ["1", "1-a", "1-0-snapshot", "1-b", "1-0-rc", "2", "1-c"];
+        let ranges: Vec<String> = events
+            .iter()
+            .enumerate()
+            .map(|(i, v)| {
+                let key = if i % 2 == 0 { "introduced" } else { "fixed" };
+                format!(r#"{{"{key}": "{v}"}}"#)
+            })
+            .collect();
+        let record = record(&format!(
+            r#"{{"id": "TEST-MAVEN", "modified": "2024-01-01T00:00:00Z",
+                "affected": [{{"package": {{"ecosystem": "Maven", "name": "g:a"}},
+                  "ranges": [{{"type": "ECOSYSTEM", "events": [{}]}}]}}]}}"#,
+            ranges.join(", ")
+        ));
+        for version in events {
+            let _ = verdict(&record.affected[0], version);
+        }
+    }
+
     #[test]
     fn ecosystem_strings_map_to_their_orders() {
         let cases = [
@@ -647,7 +684,7 @@ mod tests {
             ("crates.io", Some(VersionOrder::Semver)),
             ("Go", Some(VersionOrder::Semver)),
             ("RubyGems", Some(VersionOrder::RubyGems)),
-            ("Maven", None),
+            ("Maven", Some(VersionOrder::Maven)),
             ("NuGet", None),
             ("", None),
         ];

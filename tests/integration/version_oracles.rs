@@ -1,7 +1,8 @@
 //! `scan::version` against each ecosystem's own implementation, on thousands of generated
 //! versions: dpkg (`dpkg --compare-versions`), PEP 440 (Python's `packaging`), SemVer (npm's
-//! `semver` package), rpm (`rpm.vercmp` in rpm's embedded Lua). apk has no oracle here:
-//! Debian 12 ships no apk-tools.
+//! `semver` package), rpm (`rpm.vercmp` in rpm's embedded Lua), Maven (`ComparableVersion`
+//! from Debian's Maven 3.8.7, through groovy), RubyGems (`Gem::Version` of Debian's Ruby). apk
+//! has no oracle here: Debian 12 ships no apk-tools.
 //!
 //! Each test draws a pool of versions from a seeded generator over the ecosystem's alphabet
 //! (small, so near-equal versions are common), then checks random pairs of the pool, and the
@@ -205,6 +206,52 @@ fn rpm_version(rng: &mut Rng) -> String {
         version += "-";
         version += rng.pick(&NUMBERS);
         version += rng.pick(&["", ".el9", ".el9_5", ".fc40", "~1", "^1", "a"]);
+    }
+    version
+}
+
+fn maven_version(rng: &mut Rng) -> String {
+    let mut version = rng.pick(&NUMBERS).to_owned();
+    for _ in 0..rng.below(6) {
+        version += rng.pick(&[".", ".", "-", "-", ""]);
+        version += if rng.chance(50) {
+            rng.pick(&["0", "1", "2", "10", "01", "00", "2147483648"])
+        } else {
+            rng.pick(&[
+                "alpha",
+                "a",
+                "beta",
+                "B",
+                "m",
+                "milestone",
+                "rc",
+                "CR",
+                "SNAPSHOT",
+                "ga",
+                "final",
+                "sp",
+                "abc",
+                "RELEASE",
+                "x",
+                "",
+            ])
+        };
+    }
+    version
+}
+
+fn rubygems_version(rng: &mut Rng) -> String {
+    if rng.chance(3) {
+        return rng
+            .pick(&["1..0", "1.", "a", "1.0-", "1_0", "-1", "1.0-.a", "1 0"])
+            .to_owned();
+    }
+    let mut version = rng.pick(&NUMBERS).to_owned();
+    for _ in 0..rng.below(5) {
+        version += rng.pick(&[".", ".", ".", "-"]);
+        version += rng.pick(&[
+            "0", "1", "2", "10", "01", "a", "b", "pre", "rc", "alpha", "beta", "A", "Z", "x1", "1a",
+        ]);
     }
     version
 }
@@ -441,6 +488,61 @@ process.stdout.write(out.join("\n") + "\n");
         &pairs,
     );
     assert_agree(order, "npm semver", &pairs, &answers, same_sign);
+}
+
+#[test]
+fn maven_order_matches_maven_comparable_version() {
+    let test = "maven_order_matches_maven_comparable_version";
+    if required_tool("groovy", test).is_none() {
+        return;
+    }
+    // Debian's libmaven3-core-java.
+    let jar = "/usr/share/java/maven-artifact-3.x.jar";
+    if !skips::require(
+        Path::new(jar).is_file(),
+        test,
+        jar,
+        "tests/testbed/install-peers.sh",
+    ) {
+        return;
+    }
+    let order = VersionOrder::Maven;
+    // Maven's order is not transitive (see the unit tests of `maven.rs`), so no sorted chain:
+    // twice as many random pairs instead.
+    let mut rng = Rng(0x3a7);
+    let pool: Vec<String> = (0..POOL).map(|_| maven_version(&mut rng)).collect();
+    let pairs = random_pairs(&pool, &mut rng, 2 * POOL);
+    let program = r#"
+import org.apache.maven.artifact.versioning.ComparableVersion
+System.in.eachLine { line ->
+  def (a, b) = line.split("\t", -1)
+  println Integer.signum(new ComparableVersion(a).compareTo(new ComparableVersion(b)))
+}
+"#;
+    let answers = ask("groovy", &["-cp", jar, "-e", program], &[], &pairs);
+    assert_agree(order, "ComparableVersion", &pairs, &answers, same_sign);
+}
+
+#[test]
+fn rubygems_order_matches_gem_version() {
+    let test = "rubygems_order_matches_gem_version";
+    if required_tool("ruby", test).is_none() {
+        return;
+    }
+    let order = VersionOrder::RubyGems;
+    let pairs = pairs(order, 0x9e3, rubygems_version);
+    let program = r#"
+STDIN.each_line do |line|
+  a, b = line.chomp.split("\t", -1)
+  if Gem::Version.correct?(a) && Gem::Version.correct?(b)
+    puts(Gem::Version.new(a) <=> Gem::Version.new(b))
+  else
+    puts "E"
+  end
+end
+"#;
+    let answers = ask("ruby", &["-e", program], &[], &pairs);
+    assert_agree(order, "Gem::Version", &pairs, &answers, same_sign);
 }
 
 #[test]

@@ -12,6 +12,8 @@
 #   dpkg, rpm         Debian's; rpm's embedded Lua has rpm.vercmp
 #   packaging         PyPI; Python's PEP 440 order
 #   semver            npm, installed globally (the test finds it with `npm root -g`)
+#   maven-artifact    Debian's libmaven3-core-java (Maven 3.8.7's ComparableVersion, run by groovy)
+#   ruby              Debian's; Gem::Version
 #   (no apk-tools: Debian 12 does not ship it)
 # Idempotent: each tool is installed only when it is not on PATH already.
 set -euo pipefail
@@ -69,13 +71,21 @@ if [ ! -f "$(npm root -g)/semver/package.json" ]; then
   echo "peers: installing semver (npm, global)"
   npm install --global --silent semver@7
 fi
+if [ ! -f /usr/share/java/maven-artifact-3.x.jar ]; then
+  echo "peers: installing libmaven3-core-java (Debian)"
+  apt_install libmaven3-core-java
+fi
+if ! have ruby; then
+  echo "peers: installing ruby (Debian)"
+  apt_install ruby
+fi
 
 # pyenv installs console scripts behind shims that appear only after a rehash.
 if have pyenv; then
   pyenv rehash || true
 fi
 
-for tool in actionlint check-jsonschema hadolint groovyc shellcheck dpkg rpm node; do
+for tool in actionlint check-jsonschema hadolint groovyc shellcheck dpkg rpm node ruby; do
   if ! have "$tool"; then
     echo "peers: $tool is still not on PATH after installing it" >&2
     exit 1
@@ -88,4 +98,5 @@ echo "peers: actionlint $(actionlint -version 2>/dev/null | head -n 1)," \
   "shellcheck $(shellcheck --version 2>/dev/null | awk '/^version:/ {print $2}')"
 echo "peers: dpkg $(dpkg-query -W -f='${Version}' dpkg), rpm $(rpm --version | awk '{print $NF}')," \
   "packaging $(python3 -c 'import packaging; print(packaging.__version__)')," \
-  "npm semver $(node -p "require('$(npm root -g)/semver/package.json').version")"
+  "npm semver $(node -p "require('$(npm root -g)/semver/package.json').version")," \
+  "ruby $(ruby -e 'print RUBY_VERSION'), RubyGems $(ruby -e 'print Gem::VERSION')"

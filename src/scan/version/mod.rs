@@ -2,12 +2,13 @@
 //!
 //! Owns the [`VersionOrder`] enum and [`compare`], which dispatches to one module per order:
 //! `debian.rs` (dpkg), `apk.rs` (apk-tools), `rpm.rs` (`rpmvercmp` with epoch and release),
-//! `pep440.rs` (Python), `semver.rs` (npm, crates.io, Go), `rubygems.rs` (`Gem::Version`).
-//! A version an order cannot read is a [`VersionError`], never a panic: the caller treats the
-//! pair as "cannot compare". Maven's order is not implemented (see [`VersionOrder`]).
+//! `pep440.rs` (Python), `semver.rs` (npm, crates.io, Go), `maven.rs` (`ComparableVersion`),
+//! `rubygems.rs` (`Gem::Version`). A version an order cannot read is a [`VersionError`], never
+//! a panic: the caller treats the pair as "cannot compare".
 
 mod apk;
 mod debian;
+mod maven;
 mod pep440;
 mod rpm;
 mod rubygems;
@@ -16,8 +17,7 @@ mod semver;
 use std::cmp::Ordering;
 use std::fmt;
 
-/// An ecosystem's version order. Maven's `ComparableVersion` is not among them: Maven records
-/// cannot be matched yet.
+/// An ecosystem's version order.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum VersionOrder {
     /// dpkg: `[epoch:]upstream[-revision]`, `~` before everything (Debian, Ubuntu).
@@ -30,6 +30,8 @@ pub enum VersionOrder {
     Pep440,
     /// SemVer 2.0 precedence, a leading `v` or `=` tolerated (npm, crates.io, Go).
     Semver,
+    /// Maven 3.8's `ComparableVersion`.
+    Maven,
     /// `Gem::Version` (RubyGems).
     RubyGems,
 }
@@ -43,6 +45,7 @@ impl VersionOrder {
             Self::Rpm => "rpm",
             Self::Pep440 => "PEP 440",
             Self::Semver => "SemVer",
+            Self::Maven => "Maven",
             Self::RubyGems => "RubyGems",
         }
     }
@@ -81,6 +84,7 @@ pub fn compare(order: VersionOrder, a: &str, b: &str) -> Result<Ordering, Versio
         VersionOrder::Rpm => rpm::compare(a, b),
         VersionOrder::Pep440 => pep440::compare(a, b),
         VersionOrder::Semver => semver::compare(a, b),
+        VersionOrder::Maven => maven::compare(a, b),
         VersionOrder::RubyGems => rubygems::compare(a, b),
     }
 }
@@ -94,12 +98,13 @@ pub fn is_valid(order: VersionOrder, version: &str) -> bool {
 mod tests {
     use super::*;
 
-    const ALL: [VersionOrder; 6] = [
+    const ALL: [VersionOrder; 7] = [
         VersionOrder::Debian,
         VersionOrder::Apk,
         VersionOrder::Rpm,
         VersionOrder::Pep440,
         VersionOrder::Semver,
+        VersionOrder::Maven,
         VersionOrder::RubyGems,
     ];
 
