@@ -38,7 +38,7 @@ pub struct Record {
 }
 
 impl Record {
-    /// Withdrawn records are kept in the data but never match.
+    /// A withdrawn record must never match: the caller skips it (evaluation does not look).
     pub fn is_withdrawn(&self) -> bool {
         self.withdrawn.is_some()
     }

@@ -3,10 +3,11 @@
 //! `[epoch:]upstream[-revision]`: the epoch compares as a number (missing = 0), then upstream
 //! and revision (split at the last hyphen; missing = `0`) each by alternating runs: non-digits
 //! byte by byte with `~` before the end, the end before letters, letters before everything
-//! else; digits as numbers of any length. Written here rather than taken from the `debversion`
-//! crate, which pulls a regex engine and big integers for what is forty lines. Like dpkg, odd
-//! characters and a first character that is not a digit are tolerated (dpkg only warns); the
-//! errors are dpkg's: empty parts, a bad epoch, embedded spaces.
+//! else; digits as numbers of any length, an empty run counting as 0. Written here rather than
+//! taken from the `debversion` crate (0.5.5), which sorts an empty digit run before `0`
+//! (`1.` < `1.0`, where dpkg has them equal). Like dpkg, odd characters and a first character
+//! that is not a digit are tolerated (dpkg only warns); the errors are dpkg's: empty parts, a
+//! bad epoch, embedded spaces.
 
 use std::cmp::Ordering;
 
