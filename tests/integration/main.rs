@@ -28,4 +28,5 @@ mod settings;
 mod skips;
 mod snapshots;
 mod support;
+mod version_oracles;
 mod wrappers;
