@@ -17,11 +17,12 @@
 //!
 //! Archives come from untrusted images, so sizes are bounded: at most [`MAX_ENTRIES`] entries
 //! per archive, [`MAX_TEXT_BYTES`] per manifest or properties file, [`MAX_NESTED_BYTES`] per
-//! nested archive and [`MAX_INFLATED_BYTES`] inflated in all; going past a bound is an error
-//! that says so. Stored (uncompressed) nested archives, as in Spring Boot jars, are read in
-//! place without inflating anything.
+//! nested archive and [`MAX_READ_BYTES`] read from entries in all (entries may overlap, so
+//! even stored ones count); going past a bound is an error that says so. Stored (uncompressed)
+//! nested archives, as in Spring Boot jars, are read in place without a copy.
 
 use std::borrow::Cow;
+use std::collections::HashSet;
 use std::io::{Cursor, Read};
 
 use zip::{CompressionMethod, ZipArchive};
@@ -34,8 +35,8 @@ pub const MAX_ENTRIES: usize = 200_000;
 pub const MAX_TEXT_BYTES: u64 = 1 << 20;
 /// Bytes a nested archive may inflate to.
 pub const MAX_NESTED_BYTES: u64 = 64 << 20;
-/// Bytes inflated from one archive and its nested ones together.
-pub const MAX_INFLATED_BYTES: u64 = 256 << 20;
+/// Bytes read from the entries of one archive and its nested ones together.
+pub const MAX_READ_BYTES: u64 = 256 << 20;
 
 /// The bounds on reading one archive (the constants above, smaller in tests).
 #[derive(Debug, Clone, Copy)]
@@ -50,7 +51,7 @@ const LIMITS: Limits = Limits {
     entries: MAX_ENTRIES,
     text: MAX_TEXT_BYTES,
     nested: MAX_NESTED_BYTES,
-    total: MAX_INFLATED_BYTES,
+    total: MAX_READ_BYTES,
 };
 
 const MANIFEST: &str = "META-INF/MANIFEST.MF";
@@ -74,6 +75,7 @@ fn parse_within(path: &str, bytes: &[u8], limits: Limits) -> Result<Option<FileF
     let mut reader = Reader {
         limits,
         budget: limits.total,
+        seen: HashSet::new(),
     };
     let mut packages = Vec::new();
     reader
@@ -109,8 +111,10 @@ fn file_name(path: &str) -> &str {
 #[derive(Debug)]
 struct Reader {
     limits: Limits,
-    /// Bytes that may still be inflated.
+    /// Bytes that may still be read from entries.
     budget: u64,
+    /// The packages found so far, by namespace, name and version.
+    seen: HashSet<(Option<String>, String, String)>,
 }
 
 type Archive<'a> = ZipArchive<Cursor<&'a [u8]>>;
@@ -125,32 +129,15 @@ impl Reader {
         outer: bool,
         packages: &mut Vec<Found>,
     ) -> Result<(), Fault> {
-        let mut archive = ZipArchive::new(Cursor::new(bytes))
-            .map_err(|e| Fault::Format(format!("{name} is not a readable zip archive: {e}")))?;
-        if archive.len() > self.limits.entries {
-            return Err(Fault::Bound(format!(
-                "{name} has {} entries, more than the {} read",
-                archive.len(),
-                self.limits.entries
-            )));
-        }
+        let mut archive = self.open(name, bytes)?;
         let entries = Entries::of(&archive);
-        let manifest = match entries.manifest {
-            Some(index) => Some(Manifest::parse(&self.read_text(&mut archive, index)?)),
-            None => None,
-        };
-        let mut own = Vec::new();
-        for index in &entries.pom_properties {
-            own.extend(pom_package(&self.read_text(&mut archive, *index)?));
-        }
-        if own.is_empty() {
-            own.extend(manifest.as_ref().and_then(|m| manifest_package(m, name)));
-        } else if let [package] = own.as_mut_slice() {
-            let license = manifest.as_ref().and_then(|m| m.value("Bundle-License"));
-            package.licenses.extend(license.map(str::to_string));
-        }
-        for package in own {
-            if !packages.contains(&package) {
+        for package in self.own_packages(&mut archive, &entries, name)? {
+            let key = (
+                package.namespace.clone(),
+                package.name.clone(),
+                package.version.clone(),
+            );
+            if self.seen.insert(key) {
                 packages.push(package);
             }
         }
@@ -160,6 +147,44 @@ impl Reader {
             }
         }
         Ok(())
+    }
+
+    fn open<'a>(&self, name: &str, bytes: &'a [u8]) -> Result<Archive<'a>, Fault> {
+        let archive = ZipArchive::new(Cursor::new(bytes))
+            .map_err(|e| Fault::Format(format!("{name} is not a readable zip archive: {e}")))?;
+        if archive.len() > self.limits.entries {
+            return Err(Fault::Bound(format!(
+                "{name} has {} entries, more than the {} read",
+                archive.len(),
+                self.limits.entries
+            )));
+        }
+        Ok(archive)
+    }
+
+    /// The packages the archive `name` declares itself: its `pom.properties`, else its
+    /// manifest.
+    fn own_packages(
+        &mut self,
+        archive: &mut Archive,
+        entries: &Entries,
+        name: &str,
+    ) -> Result<Vec<Found>, Fault> {
+        let manifest = match entries.manifest {
+            Some(index) => Some(Manifest::parse(&self.read_text(archive, index)?)),
+            None => None,
+        };
+        let mut own = Vec::new();
+        for index in &entries.pom_properties {
+            own.extend(pom_package(&self.read_text(archive, *index)?));
+        }
+        if own.is_empty() {
+            own.extend(manifest.as_ref().and_then(|m| manifest_package(m, name)));
+        } else if let [package] = own.as_mut_slice() {
+            let license = manifest.as_ref().and_then(|m| m.value("Bundle-License"));
+            package.licenses.extend(license.map(str::to_string));
+        }
+        Ok(own)
     }
 
     /// Reads one nested archive into `packages`. One that is no readable zip is skipped: the
@@ -173,7 +198,10 @@ impl Reader {
         packages: &mut Vec<Found>,
     ) -> Result<(), Fault> {
         let bytes = match stored_in_place(archive, outer_bytes, index) {
-            Some(slice) => Cow::Borrowed(slice),
+            Some(slice) => {
+                self.charge(slice.len() as u64, self.limits.nested, name)?;
+                Cow::Borrowed(slice)
+            }
             None => match self.inflate(archive, index, self.limits.nested) {
                 Ok(bytes) => Cow::Owned(bytes),
                 Err(Fault::Format(_)) => return Ok(()),
@@ -205,18 +233,27 @@ impl Reader {
             .read_to_end(&mut bytes)
             .map_err(|e| Fault::Format(format!("zip entry {name} unreadable: {e}")))?;
         let read = bytes.len() as u64;
-        if read > limit {
-            let what = if limit == cap {
-                format!("{} for one entry", mebibytes(cap))
-            } else {
-                format!("{} for the whole archive", mebibytes(self.limits.total))
-            };
+        self.charge(read, cap, &name)?;
+        Ok(bytes)
+    }
+
+    /// Takes `read` bytes of entry `name` off the budget: an error when the entry is larger
+    /// than its `cap`, or than what is left of the budget.
+    fn charge(&mut self, read: u64, cap: u64, name: &str) -> Result<(), Fault> {
+        if read > cap {
             return Err(Fault::Bound(format!(
-                "zip entry {name} inflates past {what} (a zip bomb?)"
+                "zip entry {name} is larger than {}: a zip bomb?",
+                mebibytes(cap)
+            )));
+        }
+        if read > self.budget {
+            return Err(Fault::Bound(format!(
+                "zip entry {name} takes the archive past {} read in all: a zip bomb?",
+                mebibytes(self.limits.total)
             )));
         }
         self.budget -= read;
-        Ok(bytes)
+        Ok(())
     }
 }
 
@@ -672,7 +709,28 @@ mod tests {
             .collect();
         let entries: Vec<(&str, &[u8])> = entries.iter().map(|(n, b)| (n.as_str(), *b)).collect();
         let error = parse_within("a.ear", &jar(&entries), SMALL).unwrap_err();
-        assert!(error.contains("whole archive"), "{error}");
+        assert!(error.contains("read in all"), "{error}");
+    }
+
+    #[test]
+    fn overlapping_stored_entries_count_against_the_budget() {
+        let nested = zip_of(
+            &[("META-INF/maven/g/a/pom.properties", &pom("g", "a", "1"))],
+            CompressionMethod::Stored,
+        );
+        let mut writer = ZipWriter::new(Cursor::new(Vec::new()));
+        let stored = SimpleFileOptions::default().compression_method(CompressionMethod::Stored);
+        writer.start_file("lib/a.jar", stored).unwrap();
+        writer.write_all(&nested).unwrap();
+        writer.write_all(&vec![0; 1500 - nested.len()]).unwrap();
+        for copy in 0..5 {
+            writer
+                .shallow_copy_file("lib/a.jar", &format!("lib/copy{copy}.jar"))
+                .unwrap();
+        }
+        let bytes = writer.finish().unwrap().into_inner();
+        let error = parse_within("a.jar", &bytes, SMALL).unwrap_err();
+        assert!(error.contains("read in all"), "{error}");
     }
 
     #[test]
