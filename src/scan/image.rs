@@ -162,6 +162,7 @@ pub fn assemble(
         applications,
         layers: layer_list,
         findings: Vec::new(),
+        vulnerabilities: None,
         warnings,
     }
 }

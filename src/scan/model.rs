@@ -37,8 +37,12 @@ pub struct ImageInventory {
     pub applications: Vec<Package>,
     /// The layers, base first, with what made each.
     pub layers: Vec<Layer>,
-    /// Vulnerability findings (none before matching).
-    pub findings: Vec<serde_json::Value>,
+    /// Vulnerability findings, after the ignore file and the report level; empty when the
+    /// image was not matched (`vulnerabilities` says why).
+    pub findings: Vec<Finding>,
+    /// Whether and against which database the packages were matched.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub vulnerabilities: Option<MatchStatus>,
     /// What could not be read, each naming the file and layer.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub warnings: Vec<ScanWarning>,
@@ -98,4 +102,91 @@ pub struct ScanWarning {
     /// The layer the file is in, when known.
     pub layer: Option<Digest>,
     pub message: String,
+}
+
+/// How bad a finding is: from CVSS scores where the records have vectors, else the record's
+/// own word.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Severity {
+    Unknown,
+    Low,
+    Medium,
+    High,
+    Critical,
+}
+
+impl Severity {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Unknown => "unknown",
+            Self::Low => "low",
+            Self::Medium => "medium",
+            Self::High => "high",
+            Self::Critical => "critical",
+        }
+    }
+}
+
+/// One vulnerability (one issue, under one id) in one installed package.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Finding {
+    /// The issue's id by a fixed rule: the CVE-keyed distribution record, else the GHSA, else
+    /// the record's own id; stable as the database grows.
+    pub id: String,
+    /// Every other id of the issue (the merged records' ids and aliases), sorted.
+    pub aliases: Vec<String>,
+    /// The installed package (for Debian, the binary package).
+    pub package: String,
+    /// Its version as the package database records it.
+    pub installed_version: String,
+    #[serde(rename = "type")]
+    pub kind: PackageType,
+    pub purl: String,
+    /// The source package and version the comparison used (distribution records name them).
+    pub source_name: Option<String>,
+    pub source_version: Option<String>,
+    /// The fix that applies to the installed version, or `None` ("no fix yet").
+    pub fixed_version: Option<String>,
+    /// Every fixed version the records name, in the ecosystem's order.
+    pub fixed_versions: Vec<String>,
+    pub severity: Severity,
+    /// The highest CVSS base score among the records, when any has a vector.
+    pub score: Option<f64>,
+    /// A one-line summary from the records, when they have one.
+    pub summary: Option<String>,
+    /// The declaring file, the layer that brought the package and its Dockerfile line.
+    pub path: String,
+    pub layer: Digest,
+    pub dockerfile: Option<DockerfileLine>,
+    pub base_image: Option<String>,
+    /// Who found it: `buildopt`, `trivy`, `grype`.
+    pub found_by: Vec<String>,
+    /// Present now and absent from the base build's findings; `None` when the base build's
+    /// inventory is unknown.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub new: Option<bool>,
+    /// Whether this finding fails the gate (`FAIL_ON_CRITICAL`, `FAIL_ON_HIGH`, less what
+    /// `--ignore-unfixed` exempts).
+    #[serde(default)]
+    pub fails_gate: bool,
+}
+
+/// Whether an image's packages were matched against vulnerability data.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MatchStatus {
+    /// `false`: not scanned (no database); `reason` says why.
+    pub scanned: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    /// The database's content version and when its data was last modified (RFC 3339).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub database: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub database_modified: Option<String>,
+    /// Findings the ignore file or the report level left out.
+    #[serde(default)]
+    pub ignored: usize,
+    #[serde(default)]
+    pub below_level: usize,
 }
