@@ -40,10 +40,10 @@ pub async fn read_from_daemon(
         .into_iter()
         .map(|mut image| {
             image.target.reference = reference.to_owned();
-            if let Some(id) = &id {
-                if !image.target.ids().contains(&id) {
-                    image.target.other_ids.push(id.clone());
-                }
+            if let Some(id) = &id
+                && !image.target.ids().contains(&id)
+            {
+                image.target.other_ids.push(id.clone());
             }
             image
         })

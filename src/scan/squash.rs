@@ -176,10 +176,11 @@ fn collect(visible: BTreeMap<String, Visible>, layers: &[LayerInventory]) -> Squ
 /// Debian packages declare licences only in `usr/share/doc/<package>/copyright`.
 fn attach_copyright_licenses(packages: &mut [Located], licenses: &BTreeMap<String, Vec<String>>) {
     for package in packages {
-        if package.found.kind == PackageType::Deb && package.found.licenses.is_empty() {
-            if let Some(found) = licenses.get(&package.found.name) {
-                package.found.licenses = found.clone();
-            }
+        if package.found.kind == PackageType::Deb
+            && package.found.licenses.is_empty()
+            && let Some(found) = licenses.get(&package.found.name)
+        {
+            package.found.licenses = found.clone();
         }
     }
 }
