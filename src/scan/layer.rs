@@ -174,6 +174,14 @@ fn read_entry(
     data: &mut dyn Read,
     inventory: &mut LayerInventory,
 ) -> io::Result<()> {
+    if header.path.split('/').any(|part| part == "..") {
+        // The engine refuses such an entry when it applies the layer: it is in no image.
+        inventory.warn(
+            Some(&header.path),
+            "a name that climbs out of the image root; not part of the image".into(),
+        );
+        return Ok(());
+    }
     let (folder, name) = match header.path.rsplit_once('/') {
         Some((folder, name)) => (folder, name),
         None => ("", header.path.as_str()),
@@ -438,6 +446,18 @@ mod tests {
         let inventory = inventory_layer(&mut tar.as_slice(), Some(&other));
         assert!(!inventory.complete);
         assert!(inventory.warnings[0].message.contains("hashes to"));
+    }
+
+    #[test]
+    fn traversal_names_are_warned_and_left_out() {
+        let tar = layer_tar(&[
+            ("../etc/os-release", OS_RELEASE, 0o644),
+            ("etc/../../etc/os-release", OS_RELEASE, 0o644),
+        ]);
+        let inventory = inventory_layer(&mut tar.as_slice(), None);
+        assert!(inventory.complete);
+        assert!(inventory.files.is_empty());
+        assert_eq!(inventory.warnings.len(), 2);
     }
 
     #[test]
