@@ -8,6 +8,9 @@
 #                     /usr/lib/jvm/default-java that Debian's groovy scripts look for
 #   (and) shellcheck  Debian's package; actionlint runs it on every `run:` script
 #   python3           serves release archives to dist/install.sh over 127.0.0.1
+# and the SBOM validators of tests/integration/sbom_schema.rs:
+#   cyclonedx-python-lib  PyPI, with its json-validation extra; bundles the CycloneDX schemas
+#   pyspdxtools           PyPI spdx-tools; parses and validates SPDX documents
 # Idempotent: each tool is installed only when it is not on PATH already.
 set -euo pipefail
 
@@ -48,19 +51,34 @@ if ! have shellcheck; then
   apt_install shellcheck
 fi
 
+if ! python3 -c 'import cyclonedx.validation.json, jsonschema' >/dev/null 2>&1; then
+  echo "peers: installing cyclonedx-python-lib (json-validation)"
+  pip_install 'cyclonedx-python-lib[json-validation]'
+fi
+if ! have pyspdxtools; then
+  echo "peers: installing pyspdxtools (spdx-tools)"
+  pip_install spdx-tools
+fi
+
 # pyenv installs console scripts behind shims that appear only after a rehash.
 if have pyenv; then
   pyenv rehash || true
 fi
 
-for tool in actionlint check-jsonschema hadolint groovyc shellcheck; do
+for tool in actionlint check-jsonschema hadolint groovyc shellcheck pyspdxtools; do
   if ! have "$tool"; then
     echo "peers: $tool is still not on PATH after installing it" >&2
     exit 1
   fi
 done
+if ! python3 -c 'import cyclonedx.validation.json, jsonschema' >/dev/null 2>&1; then
+  echo "peers: cyclonedx-python-lib is still not importable after installing it" >&2
+  exit 1
+fi
 echo "peers: actionlint $(actionlint -version 2>/dev/null | head -n 1)," \
   "check-jsonschema $(check-jsonschema --version 2>/dev/null | awk '{print $NF}')," \
   "hadolint $(hadolint --version 2>/dev/null | awk '{print $NF}')," \
   "groovy $(groovyc -version 2>&1 | awk 'NR == 1 {print $4}')," \
-  "shellcheck $(shellcheck --version 2>/dev/null | awk '/^version:/ {print $2}')"
+  "shellcheck $(shellcheck --version 2>/dev/null | awk '/^version:/ {print $2}')," \
+  "cyclonedx-python-lib $(python3 -m pip show cyclonedx-python-lib 2>/dev/null | awk '/^Version:/ {print $2}')," \
+  "spdx-tools $(python3 -m pip show spdx-tools 2>/dev/null | awk '/^Version:/ {print $2}')"
