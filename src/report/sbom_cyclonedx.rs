@@ -10,9 +10,12 @@
 //!
 //! A package's origin is in `buildopt:` properties (lower-case namespace, `:`-delimited, as the
 //! CycloneDX property taxonomy asks): `buildopt:path` (the declaring file), `buildopt:layer` (the
-//! diff ID), `buildopt:dockerfile` (`path:line`), `buildopt:stage`, `buildopt:base_image`.
-//! Licences follow [`LicenseTerm`]: an SPDX id as `license.id`, a name as `license.name`, and
-//! an expression as the BOM's single `expression` entry.
+//! diff ID), `buildopt:dockerfile` (`path:line`), `buildopt:stage`, `buildopt:base_image`; an
+//! image's in `buildopt:platform`, `buildopt:manifest` and one `buildopt:not_read` per warning,
+//! so a consumer can tell an incomplete inventory.
+//!
+//! Licences follow `sbom_spdx::LicenseTerm`: an SPDX id as `license.id`, a name as
+//! `license.name`, and an expression as the BOM's single `expression` entry.
 //!
 //! The serial number is a UUID derived from the BOM's content, so the same scan at the same time
 //! gives the same BOM; the timestamp and the tool version are inputs. Written with serde structs
@@ -70,6 +73,7 @@ pub fn cyclonedx(
         bom.metadata.component = Some(root);
     }
     bom.serial_number = serial_number(&bom);
+    // Plain structs of strings always serialise.
     let mut json = serde_json::to_string_pretty(&bom).unwrap_or_default();
     json.push('\n');
     json

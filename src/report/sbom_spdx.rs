@@ -1,7 +1,7 @@
 //! SPDX 2.3 JSON of a scan: one document describing every image of the report.
 //!
 //! Owns the document layout and the SPDX licence rules both SBOM formats share
-//! ([`LicenseTerm`]). Each image is a package with `primaryPackagePurpose: CONTAINER` that the
+//! (`LicenseTerm`). Each image is a package with `primaryPackagePurpose: CONTAINER` that the
 //! document `DESCRIBES`; it `CONTAINS` its operating system (`OPERATING-SYSTEM`), its
 //! applications (`APPLICATION`) and its packages. A package's purl is its `PACKAGE-MANAGER`
 //! external reference, and its `sourceInfo` says which file declared it, which layer brought it

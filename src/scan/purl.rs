@@ -42,10 +42,11 @@ fn build<'a>(found: &'a Found, os: Option<&'a OsRelease>) -> Option<PackageUrl<'
 /// The namespace and name: a Go module path splits at its last `/`; other types keep the
 /// cataloger's namespace (a Maven group, an npm scope with its `@`).
 fn namespace_and_name(found: &Found) -> (Option<&str>, &str) {
-    if found.kind == PackageType::Golang && found.namespace.is_none() {
-        if let Some((namespace, name)) = found.name.rsplit_once('/') {
-            return (Some(namespace), name);
-        }
+    if found.kind == PackageType::Golang
+        && found.namespace.is_none()
+        && let Some((namespace, name)) = found.name.rsplit_once('/')
+    {
+        return (Some(namespace), name);
     }
     (found.namespace.as_deref(), found.name.as_str())
 }
@@ -66,12 +67,12 @@ fn is_distribution(kind: PackageType) -> bool {
 /// rpm's `[epoch:]version-release` is split: purl-spec puts the epoch in a qualifier. dpkg keeps
 /// its epoch in the version, as syft does.
 fn version_and_epoch(found: &Found) -> (&str, Option<&str>) {
-    if found.kind == PackageType::Rpm {
-        if let Some((epoch, rest)) = found.version.split_once(':') {
-            if !epoch.is_empty() && epoch.bytes().all(|b| b.is_ascii_digit()) {
-                return (rest, Some(epoch));
-            }
-        }
+    if found.kind == PackageType::Rpm
+        && let Some((epoch, rest)) = found.version.split_once(':')
+        && !epoch.is_empty()
+        && epoch.bytes().all(|b| b.is_ascii_digit())
+    {
+        return (rest, Some(epoch));
     }
     (found.version.as_str(), None)
 }
