@@ -152,7 +152,7 @@ fn package_component(kind: &'static str, bom_ref: String, package: &Package) -> 
 /// declares an expression, all its licences join into one expression with `AND`, unless one of
 /// them is not SPDX (then each is listed, expressions by name).
 fn licenses(declared: &[String]) -> Vec<License> {
-    let terms: Vec<LicenseTerm<'_>> = declared.iter().map(|l| LicenseTerm::of(l)).collect();
+    let terms = LicenseTerm::all(declared);
     let has_expression = terms
         .iter()
         .any(|term| matches!(term, LicenseTerm::Expression(_)));
@@ -408,6 +408,11 @@ mod tests {
             ])
         );
         assert_eq!(list(&[]), serde_json::json!([]));
+        assert_eq!(list(&["", " "]), serde_json::json!([]));
+        assert_eq!(
+            list(&["", "MIT"]),
+            serde_json::json!([{"license": {"id": "MIT"}}])
+        );
     }
 
     #[test]

@@ -36,6 +36,16 @@ pub(crate) enum LicenseTerm<'a> {
 }
 
 impl<'a> LicenseTerm<'a> {
+    /// The terms of a package's declared licences, blank ones left out (there is nothing to
+    /// name).
+    pub(crate) fn all(declared: &'a [String]) -> Vec<Self> {
+        declared
+            .iter()
+            .filter(|text| !text.trim().is_empty())
+            .map(|text| Self::of(text))
+            .collect()
+    }
+
     /// Classifies `text` with strict SPDX parsing (case-sensitive ids, no deprecated ids).
     pub(crate) fn of(text: &'a str) -> Self {
         let text = text.trim();
@@ -226,11 +236,13 @@ impl ExtractedLicenses {
     /// `licenseDeclared` for a package's licences: an SPDX expression joining them with `AND`
     /// (each licence applies), or `NOASSERTION` when none are declared.
     fn declared(&mut self, declared: &[String]) -> String {
-        let terms: Vec<String> = declared
-            .iter()
-            .map(|text| match LicenseTerm::of(text) {
+        let terms = LicenseTerm::all(declared);
+        let single = terms.len() == 1;
+        let terms: Vec<String> = terms
+            .into_iter()
+            .map(|term| match term {
                 LicenseTerm::Id(id) => id.to_owned(),
-                LicenseTerm::Expression(expression) if declared.len() == 1 => expression.to_owned(),
+                LicenseTerm::Expression(expression) if single => expression.to_owned(),
                 LicenseTerm::Expression(expression) => format!("({expression})"),
                 LicenseTerm::Name(name) => self.reference(name),
             })
@@ -431,6 +443,11 @@ mod tests {
             extracted.declared(&list)
         };
         assert_eq!(declared(&[], &mut extracted), "NOASSERTION");
+        assert_eq!(declared(&["", "  "], &mut extracted), "NOASSERTION");
+        assert_eq!(
+            declared(&["", "MIT OR Apache-2.0"], &mut extracted),
+            "MIT OR Apache-2.0"
+        );
         assert_eq!(
             declared(&["MIT OR Apache-2.0"], &mut extracted),
             "MIT OR Apache-2.0"

@@ -1,7 +1,8 @@
 //! The SBOM renderers checked against the published schemas: the fixture inventory rendered as
 //! CycloneDX 1.6 goes through cyclonedx-python-lib's strict JSON validator (it bundles the
 //! CycloneDX schemas), and as SPDX 2.3 through `pyspdxtools -i` (spdx-tools parses the document
-//! and validates it, licence expressions and relationships included).
+//! and validates it, licence expressions and relationships included). Each also renders the
+//! fixture with hostile text in it, which must stay valid.
 //!
 //! The validators come from `tests/testbed/install-peers.sh`. A missing one fails the test when
 //! `CI` is set; elsewhere the test prints a note and returns.
@@ -12,6 +13,7 @@ use std::process::{Command, Output};
 use buildopt::report::sbom_cyclonedx::cyclonedx;
 use buildopt::report::sbom_spdx::spdx;
 use buildopt::report::scan_fixtures::inventory;
+use buildopt::scan::model::ScanReport;
 use chrono::{DateTime, Utc};
 
 use crate::skips::require;
@@ -44,6 +46,25 @@ fn created() -> DateTime<Utc> {
         .with_timezone(&Utc)
 }
 
+/// The fixture with text an image controls made hostile: quotes, line breaks, markup,
+/// non-ASCII, a NUL, licences that are neither ids nor expressions, empty fields.
+fn hostile() -> ScanReport {
+    let mut report = inventory();
+    let image = &mut report.images[0];
+    image.image = "acme/\"api\"\n<b>:1.2 ünï".into();
+    image.warnings[0].message = "line\r\nbreak \u{0} nul".into();
+    let package = &mut image.packages[1];
+    package.name = "../evil \"name\"\n{}".into();
+    package.version = String::new();
+    package.licenses = ["(((", "MIT OR", "LicenseRef-x", "", "GPL-2+", "MIT"]
+        .map(String::from)
+        .to_vec();
+    if let Some(line) = package.dockerfile.as_mut() {
+        line.stage = Some("stage \"x\"".into());
+    }
+    report
+}
+
 fn text(output: &Output) -> String {
     format!(
         "exit {:?}\nstdout:\n{}\nstderr:\n{}",
@@ -68,17 +89,13 @@ fn cyclonedx_of_the_fixture_inventory_is_valid_against_the_1_6_schema() {
     let dir = tempfile::tempdir().expect("tempdir");
     let mut one_image = inventory();
     one_image.images.truncate(1);
-    let boms = [
-        (
-            "several.cdx.json",
-            cyclonedx(&inventory(), "acme", created(), "0.1.0"),
-        ),
-        (
-            "one.cdx.json",
-            cyclonedx(&one_image, "acme", created(), "0.1.0"),
-        ),
+    let reports = [
+        ("several.cdx.json", inventory()),
+        ("one.cdx.json", one_image),
+        ("hostile.cdx.json", hostile()),
     ];
-    for (name, bom) in boms {
+    for (name, report) in reports {
+        let bom = cyclonedx(&report, "acme", created(), "0.1.0");
         let file = write(dir.path(), name, &bom);
         let output = Command::new(&python)
             .args(["-c", CYCLONEDX_CHECK])
@@ -86,14 +103,14 @@ fn cyclonedx_of_the_fixture_inventory_is_valid_against_the_1_6_schema() {
             .output()
             .expect("run python3");
         let installed = output.status.code() != Some(LIBRARY_MISSING);
-        let what = "the cyclonedx-python-lib module for python3";
+        let what = "cyclonedx-python-lib (a python3 module)";
         if !require(installed, test, what, "tests/testbed/install-peers.sh") {
             return;
         }
+        let outcome = text(&output);
         assert!(
             output.status.success(),
-            "{name} is not valid CycloneDX 1.6:\n{}",
-            text(&output)
+            "{name} is not valid CycloneDX 1.6:\n{outcome}"
         );
     }
 }
@@ -105,22 +122,24 @@ fn spdx_of_the_fixture_inventory_is_valid_spdx_2_3() {
         return;
     };
     let dir = tempfile::tempdir().expect("tempdir");
-    let file = write(
-        dir.path(),
-        "scan.spdx.json",
-        &spdx(&inventory(), "acme", created(), "0.1.0"),
-    );
-    let output = Command::new(&validator)
-        .arg("-i")
-        .arg(&file)
-        .output()
-        .expect("run pyspdxtools");
-    // pyspdxtools logs the issues and exits 1 on an invalid document.
-    assert!(
-        output.status.success(),
-        "not valid SPDX 2.3:\n{}",
-        text(&output)
-    );
-    let log = String::from_utf8_lossy(&output.stderr);
-    assert!(!log.contains("invalid"), "{}", text(&output));
+    for (name, report) in [
+        ("scan.spdx.json", inventory()),
+        ("hostile.spdx.json", hostile()),
+    ] {
+        let document = spdx(&report, "acme", created(), "0.1.0");
+        let file = write(dir.path(), name, &document);
+        let output = Command::new(&validator)
+            .arg("-i")
+            .arg(&file)
+            .output()
+            .expect("run pyspdxtools");
+        // pyspdxtools logs the issues and exits 1 on an invalid document.
+        let outcome = text(&output);
+        assert!(
+            output.status.success(),
+            "{name} is not valid SPDX 2.3:\n{outcome}"
+        );
+        let log = String::from_utf8_lossy(&output.stderr);
+        assert!(!log.contains("invalid"), "{name}: {outcome}");
+    }
 }
