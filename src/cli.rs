@@ -83,6 +83,10 @@ pub enum ScanOutput {
     Text,
     /// The versioned inventory (`{"version": 1, "images": [...]}`).
     Json,
+    /// CycloneDX 1.6 JSON.
+    Cyclonedx,
+    /// SPDX 2.3 JSON.
+    Spdx,
 }
 
 /// `buildopt ci`: the build's flags plus where the reports go. Tags, push and keep-going also
@@ -135,6 +139,9 @@ pub struct CiArgs {
     /// Where the HTML report goes (one self-contained page with charts).
     #[arg(long, value_name = "FILE", default_value = "buildopt-report.html")]
     pub html: PathBuf,
+    /// Where the CycloneDX SBOM of the run's images goes, when the run scanned them.
+    #[arg(long, value_name = "FILE", default_value = "buildopt-sbom.cdx.json")]
+    pub sbom: PathBuf,
     /// Upload this SARIF file to GitHub code scanning (repeatable; also BUILDOPT_SARIF).
     #[arg(long = "sarif", value_name = "FILE")]
     pub sarif: Vec<PathBuf>,

@@ -19,11 +19,12 @@ use crate::git::Git;
 use crate::notify;
 use crate::notify::publish::{PublishRequest, mask_commands, publish, tell};
 use crate::plan::Plan;
-use crate::report::model::RunReport;
+use crate::report::model::{RunReport, RunScan};
 use crate::report::{self, annotations::annotations, run::table};
 use crate::run::RunOptions;
 use crate::run::daemon::{Connecting, ending, run_on_daemon};
 use crate::run::plan::{PlanRequest, plan_with_workspace};
+use crate::scan::model::{SCAN_FORMAT_VERSION, ScanReport};
 use crate::settings::pipeline::PipelineSettings;
 
 /// The files one run writes, absolute.
@@ -32,6 +33,7 @@ struct ReportFiles {
     junit: PathBuf,
     dotenv: PathBuf,
     html: PathBuf,
+    sbom: PathBuf,
 }
 
 impl ReportFiles {
@@ -41,6 +43,7 @@ impl ReportFiles {
             junit: dir.join(&args.junit),
             dotenv: dir.join(&args.dotenv),
             html: dir.join(&args.html),
+            sbom: dir.join(&args.sbom),
         }
     }
 
@@ -50,6 +53,7 @@ impl ReportFiles {
             self.junit.clone(),
             self.dotenv.clone(),
             self.html.clone(),
+            self.sbom.clone(),
         ]
     }
 }
@@ -113,8 +117,8 @@ fn mask_secrets(pipeline: &PipelineSettings) -> Result<(), Error> {
     write_stdout(&mask_commands(passwords))
 }
 
-/// The RunReport JSON, the JUnit XML, the dotenv file and the HTML page, each replaced
-/// atomically.
+/// The RunReport JSON, the JUnit XML, the dotenv file, the HTML page and (when the run scanned)
+/// the SBOM, each replaced atomically.
 fn write_reports(report: &RunReport, files: &ReportFiles) -> Result<(), Error> {
     let dotenv = report::dotenv::dotenv(report);
     for (path, text) in [
@@ -122,13 +126,34 @@ fn write_reports(report: &RunReport, files: &ReportFiles) -> Result<(), Error> {
         (&files.junit, report::junit::junit(report)),
         (&files.dotenv, dotenv.text),
         (&files.html, report::html::html(report)),
-    ] {
+    ]
+    .into_iter()
+    .chain(report.scan.as_ref().map(|scan| (&files.sbom, sbom(scan))))
+    {
         atomic::write(path, text.as_bytes()).map_err(|source| Error::Io {
             path: path.display().to_string(),
             source,
         })?;
     }
     Ok(())
+}
+
+/// The CycloneDX SBOM of the images the run scanned.
+fn sbom(scan: &RunScan) -> String {
+    let inventory = ScanReport {
+        version: SCAN_FORMAT_VERSION,
+        images: scan.images.clone(),
+    };
+    let name = match inventory.images.as_slice() {
+        [one] => one.image.clone(),
+        _ => "buildopt-run".to_owned(),
+    };
+    report::sbom_cyclonedx::cyclonedx(
+        &inventory,
+        &name,
+        chrono::Utc::now(),
+        env!("CARGO_PKG_VERSION"),
+    )
 }
 
 /// Step outputs (the plan's and the run's) and annotations on the failing Dockerfile lines.

@@ -5,6 +5,7 @@ use crate::cli::{Format, ScanArgs, ScanOutput};
 use crate::context::{Context, write_stdout};
 use crate::error::Error;
 use crate::exit;
+use crate::report;
 use crate::scan::cache::ScanCache;
 use crate::scan::daemon::read_from_daemon;
 use crate::scan::model::{SCAN_FORMAT_VERSION, ScanReport};
@@ -135,26 +136,25 @@ fn runtime() -> Result<tokio::runtime::Runtime, Error> {
 }
 
 fn render(report: &ScanReport, output: ScanOutput) -> String {
+    let version = env!("CARGO_PKG_VERSION");
+    let name = document_name(report);
+    let now = chrono::Utc::now();
     match output {
         ScanOutput::Json => {
             let mut text = serde_json::to_string_pretty(report).unwrap_or_default();
             text.push('\n');
             text
         }
-        ScanOutput::Text => text_summary(report),
+        ScanOutput::Text => report::scan_text::scan_text(report),
+        ScanOutput::Cyclonedx => report::sbom_cyclonedx::cyclonedx(report, &name, now, version),
+        ScanOutput::Spdx => report::sbom_spdx::spdx(report, &name, now, version),
     }
 }
 
-/// One line per image and package type (replaced by the full text renderer).
-fn text_summary(report: &ScanReport) -> String {
-    let mut out = String::new();
-    for image in &report.images {
-        out.push_str(&format!(
-            "{} {}: {} packages\n",
-            image.image,
-            image.platform.as_deref().unwrap_or(""),
-            image.packages.len()
-        ));
+/// The SBOM's name: the one image's reference, else a generic one.
+fn document_name(report: &ScanReport) -> String {
+    match report.images.as_slice() {
+        [one] => one.image.clone(),
+        _ => "buildopt-scan".to_owned(),
     }
-    out
 }

@@ -4,7 +4,9 @@
 //! One file per format: `plan` and `run` for the terminal and JSON; `summary` (job summary and
 //! PR comment Markdown), `annotations` (GitHub workflow commands), `junit`, `dotenv` (GitLab),
 //! `outputs` (GitHub step outputs), `slack` and `html` (a self-contained page with charts) for CI;
-//! `escape` holds the escaping every CI format shares.
+//! `escape` holds the escaping every CI format shares. A scan's inventory has its own:
+//! `scan_text` (the terminal summary), `sbom_cyclonedx` (CycloneDX 1.6 JSON) and `sbom_spdx`
+//! (SPDX 2.3 JSON), all three snapshotting the inventory of `scan_fixtures`.
 
 pub mod annotations;
 pub mod benchmark;
@@ -16,6 +18,12 @@ pub mod model;
 pub mod outputs;
 pub mod plan;
 pub mod run;
+pub mod sbom_cyclonedx;
+pub mod sbom_spdx;
+#[cfg(any(test, feature = "test-support"))]
+#[doc(hidden)]
+pub mod scan_fixtures;
+pub mod scan_text;
 pub mod slack;
 pub mod summary;
 

@@ -11,7 +11,8 @@
 //! - `package.rs`: what a cataloger finds in one file; `catalog/`: the catalogers;
 //! - `model.rs`: the versioned inventory every renderer formats;
 //! - `version/`: each ecosystem's version order;
-//! - `osv.rs`: OSV records, and whether an installed version is affected by one.
+//! - `osv.rs`: OSV records, and whether an installed version is affected by one;
+//! - `purl.rs`: the package URL of each package found, in the forms syft writes.
 
 pub mod cache;
 pub mod catalog;

@@ -23,6 +23,7 @@ mod plan;
 mod platforms;
 mod range;
 mod release;
+mod sbom_schema;
 mod selection;
 mod settings;
 mod skips;

@@ -15,6 +15,9 @@
 #   maven-artifact    Debian's libmaven3-core-java (Maven 3.8.7's ComparableVersion, run by groovy)
 #   ruby              Debian's; Gem::Version
 #   (no apk-tools: Debian 12 does not ship it)
+# and the SBOM validators of tests/integration/sbom_schema.rs:
+#   cyclonedx-python-lib  PyPI, with its json-validation extra; bundles the CycloneDX schemas
+#   pyspdxtools           PyPI spdx-tools; parses and validates SPDX documents
 # Idempotent: each tool is installed only when it is not on PATH already.
 set -euo pipefail
 
@@ -79,18 +82,30 @@ if ! have ruby; then
   echo "peers: installing ruby (Debian)"
   apt_install ruby
 fi
+if ! python3 -c 'import cyclonedx.validation.json, jsonschema' >/dev/null 2>&1; then
+  echo "peers: installing cyclonedx-python-lib (json-validation)"
+  pip_install 'cyclonedx-python-lib[json-validation]'
+fi
+if ! have pyspdxtools; then
+  echo "peers: installing pyspdxtools (spdx-tools)"
+  pip_install spdx-tools
+fi
 
 # pyenv installs console scripts behind shims that appear only after a rehash.
 if have pyenv; then
   pyenv rehash || true
 fi
 
-for tool in actionlint check-jsonschema hadolint groovyc shellcheck dpkg rpm node ruby; do
+for tool in actionlint check-jsonschema hadolint groovyc shellcheck dpkg rpm node ruby pyspdxtools; do
   if ! have "$tool"; then
     echo "peers: $tool is still not on PATH after installing it" >&2
     exit 1
   fi
 done
+if ! python3 -c 'import cyclonedx.validation.json, jsonschema' >/dev/null 2>&1; then
+  echo "peers: cyclonedx-python-lib is still not importable after installing it" >&2
+  exit 1
+fi
 echo "peers: actionlint $(actionlint -version 2>/dev/null | head -n 1)," \
   "check-jsonschema $(check-jsonschema --version 2>/dev/null | awk '{print $NF}')," \
   "hadolint $(hadolint --version 2>/dev/null | awk '{print $NF}')," \
@@ -99,4 +114,6 @@ echo "peers: actionlint $(actionlint -version 2>/dev/null | head -n 1)," \
 echo "peers: dpkg $(dpkg-query -W -f='${Version}' dpkg), rpm $(rpm --version | awk '{print $NF}')," \
   "packaging $(python3 -c 'import packaging; print(packaging.__version__)')," \
   "npm semver $(node -p "require('$(npm root -g)/semver/package.json').version")," \
-  "ruby $(ruby -e 'print RUBY_VERSION'), RubyGems $(ruby -e 'print Gem::VERSION')"
+  "ruby $(ruby -e 'print RUBY_VERSION'), RubyGems $(ruby -e 'print Gem::VERSION')," \
+  "cyclonedx-python-lib $(python3 -m pip show cyclonedx-python-lib 2>/dev/null | awk '/^Version:/ {print $2}')," \
+  "spdx-tools $(python3 -m pip show spdx-tools 2>/dev/null | awk '/^Version:/ {print $2}')"
