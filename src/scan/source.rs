@@ -16,7 +16,7 @@ use sha2::{Digest as _, Sha256};
 use super::ScanError;
 use super::cache::ScanCache;
 use super::image::{ImageConfig, ScanTarget};
-use super::layer::{LayerInventory, inventory_layer};
+use super::layer::{LayerInventory, inventory_layer, inventory_streamed_layer};
 use super::model::ScanWarning;
 use crate::cache::digest::Digest;
 use crate::cache::store::{ImageEntry, Store};
@@ -155,9 +155,12 @@ pub fn read_save_stream(
             documents.0.insert(digest.clone(), bytes);
             return Ok((digest, size));
         }
-        let inventory = inventory_layer(&mut buffered, None);
+        let (mut inventory, plain) = inventory_streamed_layer(&mut buffered);
         drop(buffered);
         let (digest, size) = hashing.finish();
+        if plain {
+            inventory.diff_id = digest.clone();
+        }
         stats.layers_read += 1;
         layers.insert(digest.clone(), inventory);
         Ok((digest, size))
