@@ -11,17 +11,23 @@
 //! - `package.rs`: what a cataloger finds in one file; `catalog/`: the catalogers;
 //! - `model.rs`: the versioned inventory every renderer formats;
 //! - `version/`: each ecosystem's version order;
-//! - `osv.rs`: OSV records, and whether an installed version is affected by one.
+//! - `osv.rs`: OSV records, and whether an installed version is affected by one;
+//! - `policy.rs`: the report level, the gate and the exit code they come to; `ignore.rs`: the
+//!   ignore files (`.buildoptignore`, `.trivyignore`);
+//! - `external.rs`: Trivy or Grype run on the same image, their JSON read into findings.
 
 pub mod cache;
 pub mod catalog;
 pub mod daemon;
+pub mod external;
+pub mod ignore;
 pub mod image;
 pub mod layer;
 pub mod model;
 pub mod origin;
 pub mod osv;
 pub mod package;
+pub mod policy;
 pub mod purl;
 pub mod source;
 pub mod squash;
