@@ -163,6 +163,7 @@ impl IgnoreList {
 
     /// Parses a `.buildoptignore`; `path` names the file in errors and entries.
     pub fn parse_buildoptignore(text: &str, path: &Path) -> Result<Self, IgnoreError> {
+        let text = without_bom(text);
         let malformed = |line: usize, message: String| IgnoreError::Malformed {
             path: path.to_path_buf(),
             line,
@@ -205,7 +206,7 @@ impl IgnoreList {
     /// Parses a `.trivyignore`; `path` names the file in errors and entries.
     pub fn parse_trivyignore(text: &str, path: &Path) -> Result<Self, IgnoreError> {
         let mut entries = Vec::new();
-        for (index, raw_line) in text.lines().enumerate() {
+        for (index, raw_line) in without_bom(text).lines().enumerate() {
             let line = index + 1;
             let content = raw_line.split('#').next().unwrap_or_default().trim();
             let mut tokens = content.split_whitespace();
@@ -271,6 +272,11 @@ fn read_optional(path: &Path, required: bool) -> Result<Option<String>, IgnoreEr
             source,
         }),
     }
+}
+
+/// Editors on Windows may start a file with a byte-order mark; it is not part of the first id.
+fn without_bom(text: &str) -> &str {
+    text.strip_prefix('\u{feff}').unwrap_or(text)
 }
 
 fn checked_id(raw: &str) -> Result<String, String> {
@@ -566,6 +572,10 @@ mod tests {
             let _ = buildopt(garbage);
             let _ = IgnoreList::parse_trivyignore(garbage, Path::new(".trivyignore"));
         }
+        let bom = IgnoreList::parse_trivyignore("\u{feff}CVE-1\n", Path::new(".trivyignore"));
+        assert_eq!(bom.unwrap().entries[0].id, "CVE-1");
+        let bom = buildopt("\u{feff}[[ignore]]\nid = \"CVE-1\"\nreason = \"r\"\n");
+        assert_eq!(bom.unwrap().entries[0].id, "CVE-1");
         let huge = format!(
             "[[ignore]]\nid = \"{}\"\nreason = \"r\"\n",
             "C".repeat(1 << 20)
