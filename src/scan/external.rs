@@ -213,6 +213,9 @@ struct TrivyReport {
 struct TrivyResult {
     #[serde(default)]
     target: String,
+    /// `os-pkgs` (the target names the image) or `lang-pkgs` (it names a file).
+    #[serde(default)]
+    class: String,
     #[serde(default, rename = "Type")]
     kind: String,
     #[serde(default)]
@@ -285,13 +288,15 @@ pub fn parse_trivy(json: &[u8]) -> Result<Vec<Reported>, ExternalError> {
     let mut reported = Vec::new();
     for result in report.results.unwrap_or_default() {
         for vuln in result.vulnerabilities.unwrap_or_default() {
-            reported.push(trivy_finding(&result.target, &result.kind, vuln));
+            let file = (result.class == "lang-pkgs" && !result.target.is_empty())
+                .then_some(result.target.as_str());
+            reported.push(trivy_finding(file, &result.kind, vuln));
         }
     }
     Ok(reported)
 }
 
-fn trivy_finding(target: &str, result_type: &str, vuln: TrivyVulnerability) -> Reported {
+fn trivy_finding(file: Option<&str>, result_type: &str, vuln: TrivyVulnerability) -> Reported {
     let purl = vuln.pkg_identifier.and_then(|id| id.purl);
     let kind = purl
         .as_deref()
@@ -337,7 +342,7 @@ fn trivy_finding(target: &str, result_type: &str, vuln: TrivyVulnerability) -> R
         path: vuln
             .pkg_path
             .filter(|p| !p.is_empty())
-            .or_else(|| (!target.is_empty()).then(|| target.to_string())),
+            .or_else(|| file.map(str::to_string)),
     }
 }
 
@@ -699,7 +704,7 @@ fn finding_at(tool: Tool, reported: Reported, kind: PackageType, at: Location<'_
         path: package
             .map(|p| p.path.trim_start_matches('/').to_string())
             .or(reported.path)
-            .unwrap_or_default(),
+            .unwrap_or_else(|| database_path(kind).to_string()),
         layer: at.layer.diff_id.clone(),
         dockerfile: package
             .and_then(|p| p.dockerfile.clone())
@@ -710,6 +715,16 @@ fn finding_at(tool: Tool, reported: Reported, kind: PackageType, at: Location<'_
         found_by: vec![tool.name().to_string()],
         new: None,
         fails_gate: false,
+    }
+}
+
+/// Where a distribution's package database is, for a package the tool names without a file
+/// (rpm's has several forms: none is guessed).
+fn database_path(kind: PackageType) -> &'static str {
+    match kind {
+        PackageType::Deb => "var/lib/dpkg/status",
+        PackageType::Apk => "lib/apk/db/installed",
+        _ => "",
     }
 }
 
@@ -873,6 +888,9 @@ mod tests {
         assert!(!ssl.fails_gate);
         let unfixed = &placed.findings[1];
         assert_eq!(unfixed.fixed_version, None);
+        // Not in the inventory, and Trivy names no file for an OS package: dpkg's database.
+        assert_eq!(unfixed.path, "var/lib/dpkg/status");
+        assert_eq!(unfixed.layer, digest(3), "no layer named: the top layer");
         let python = &placed.findings[2];
         // Not in the inventory: on the layer Trivy names, with that layer's Dockerfile line.
         assert_eq!(python.layer, image.layers[1].diff_id);
