@@ -16,6 +16,7 @@ use super::resolve::{Layers, parse_bool};
 use super::vars::{self, SettingVar};
 use super::{ConfigError, Source};
 use crate::env::Env;
+use crate::scan::external::Tool;
 use crate::scan::ignore::{BUILDOPT_IGNORE, TRIVY_IGNORE};
 use crate::scan::policy::{Policy, ScanLevel};
 
@@ -40,6 +41,15 @@ impl Scanner {
             Self::Buildopt => "buildopt",
             Self::Trivy => "trivy",
             Self::Grype => "grype",
+        }
+    }
+
+    /// The tool to run besides buildopt's own matching, if any.
+    pub fn external(self) -> Option<Tool> {
+        match self {
+            Self::Buildopt => None,
+            Self::Trivy => Some(Tool::Trivy),
+            Self::Grype => Some(Tool::Grype),
         }
     }
 }
@@ -447,6 +457,8 @@ mod tests {
             assert_eq!(scanner.to_string().parse::<Scanner>(), Ok(scanner));
         }
         assert_eq!(" Trivy ".parse::<Scanner>(), Ok(Scanner::Trivy));
+        assert_eq!(Scanner::Buildopt.external(), None);
+        assert_eq!(Scanner::Grype.external(), Some(Tool::Grype));
         assert!("".parse::<Scanner>().is_err());
     }
 }
