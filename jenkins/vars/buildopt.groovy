@@ -12,6 +12,8 @@ def call(Map args = [:]) {
         credentialsId: 'String', slackWebhookCredentialsId: 'String', slackOn: 'String',
         githubTokenCredentialsId: 'String', gitlabTokenCredentialsId: 'String',
         policyResult: 'String', propagate: 'Boolean', cacheDir: 'String',
+        scanLevel: 'String', failOnCritical: 'Boolean', failOnHigh: 'Boolean',
+        ignoreUnfixed: 'Boolean', ignoreFile: 'String', scanner: 'String',
     ]
     List unknown = args.keySet().findAll { !known.containsKey(it) } as List
     if (unknown) {
@@ -48,6 +50,26 @@ def call(Map args = [:]) {
     }
     if (args.cacheDir) {
         environment << "BUILDOPT_CACHE_DIR=${args.cacheDir}".toString()
+    }
+    // The scan's policy: a value given here wins over the seed's FAIL_ON_* in the environment;
+    // false is a value too, so the booleans are passed whenever they are given.
+    if (args.scanLevel) {
+        environment << "BUILDOPT_SCAN_LEVEL=${args.scanLevel}".toString()
+    }
+    if (args.failOnCritical != null) {
+        environment << "BUILDOPT_FAIL_ON_CRITICAL=${args.failOnCritical as boolean}".toString()
+    }
+    if (args.failOnHigh != null) {
+        environment << "BUILDOPT_FAIL_ON_HIGH=${args.failOnHigh as boolean}".toString()
+    }
+    if (args.ignoreUnfixed != null) {
+        environment << "BUILDOPT_IGNORE_UNFIXED=${args.ignoreUnfixed as boolean}".toString()
+    }
+    if (args.ignoreFile) {
+        environment << "BUILDOPT_IGNORE_FILE=${args.ignoreFile}".toString()
+    }
+    if (args.scanner) {
+        environment << "BUILDOPT_SCANNER=${args.scanner}".toString()
     }
     List bindings = []
     if (args.credentialsId) {

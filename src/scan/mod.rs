@@ -12,17 +12,23 @@
 //! - `model.rs`: the versioned inventory every renderer formats;
 //! - `version/`: each ecosystem's version order;
 //! - `osv.rs`: OSV records, and whether an installed version is affected by one;
-//! - `purl.rs`: the package URL of each package found, in the forms syft writes.
+//! - `purl.rs`: the package URL of each package found, in the forms syft writes;
+//! - `policy.rs`: the report level, the gate and the exit code they come to; `ignore.rs`: the
+//!   ignore files (`.buildoptignore`, `.trivyignore`);
+//! - `external.rs`: Trivy or Grype run on the same image, their JSON read into findings.
 
 pub mod cache;
 pub mod catalog;
 pub mod daemon;
+pub mod external;
+pub mod ignore;
 pub mod image;
 pub mod layer;
 pub mod model;
 pub mod origin;
 pub mod osv;
 pub mod package;
+pub mod policy;
 pub mod purl;
 pub mod source;
 pub mod squash;

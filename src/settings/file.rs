@@ -43,6 +43,29 @@ pub struct FileOptions {
     pub images: Option<BTreeMap<String, ImageOptions>>,
     /// Where and when `buildopt notify` publishes.
     pub notify: Option<NotifyOptions>,
+    /// What `buildopt scan` reports and what fails the run.
+    pub scan: Option<ScanOptions>,
+}
+
+/// The `[scan]` table. The database folder is not accepted here: it is a path on one machine
+/// (`BUILDOPT_VULNDB_DIR`), not a property of the repository.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ScanOptions {
+    /// `low`, `medium` or `high`.
+    pub level: Option<String>,
+    pub fail_on_critical: Option<bool>,
+    pub fail_on_high: Option<bool>,
+    /// Findings with no fix never fail the run.
+    pub ignore_unfixed: Option<bool>,
+    /// The ignore file, relative to the workspace root.
+    pub ignore_file: Option<String>,
+    /// `buildopt`, `trivy` or `grype`.
+    pub scanner: Option<String>,
+    /// The base URL of OSV's per-ecosystem archives (a mirror).
+    pub vulndb_url: Option<String>,
+    /// Days after which the database is reported as old.
+    pub vulndb_max_age_days: Option<u64>,
 }
 
 /// The `[notify]` table. Secrets (tokens, the Slack webhook) are not accepted here: a committed
@@ -332,6 +355,23 @@ contexts = { shared = "shared" }
         assert_eq!(e.line, 3);
         assert!(e.message.contains("unknown field `comment_heder`"), "{e}");
         assert_eq!(e.suggestion.as_deref(), Some("comment_header"));
+    }
+
+    #[test]
+    fn scan_table_parses_and_rejects_unknown_keys_with_a_suggestion() {
+        let text = "[scan]\nlevel = \"high\"\nfail_on_high = false\nvulndb_max_age_days = 9\n";
+        let scan = parse(text, Path::new("buildopt.toml"))
+            .expect("valid")
+            .scan
+            .expect("scan");
+        assert_eq!(scan.level.as_deref(), Some("high"));
+        assert_eq!(scan.fail_on_high, Some(false));
+        assert_eq!(scan.vulndb_max_age_days, Some(9));
+        let e = err("[scan]\nignore_unfxed = true\n");
+        assert_eq!(e.line, 2);
+        assert_eq!(e.suggestion.as_deref(), Some("ignore_unfixed"));
+        let e = err("[scan]\nvulndb_dir = \"/tmp/db\"\n");
+        assert!(e.message.contains("unknown field `vulndb_dir`"), "{e}");
     }
 
     #[test]

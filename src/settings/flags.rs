@@ -4,6 +4,7 @@
 use super::cache::CacheFlags;
 use super::pipeline::PipelineFlags;
 use super::run::RunFlags;
+use super::scan::ScanFlags;
 use super::{Flags, Level};
 use crate::cli::{BuildArgs, CacheAction, CacheArgs, CiArgs, Cli, Command};
 
@@ -51,6 +52,7 @@ impl RunFlags {
                 push: args.push,
                 keep_going: args.keep_going,
             },
+            scan: ScanFlags::default(),
         }
     }
 
@@ -73,6 +75,7 @@ impl RunFlags {
                 push: args.push,
                 keep_going: args.keep_going,
             },
+            scan: ScanFlags::default(),
         }
     }
 
@@ -92,6 +95,7 @@ impl RunFlags {
                 retention_days: args.cache_retention_days,
             },
             pipeline: PipelineFlags::default(),
+            scan: ScanFlags::default(),
         }
     }
 }

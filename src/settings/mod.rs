@@ -1,6 +1,6 @@
 //! Resolved settings: what every command reads, already validated.
 //!
-//! [`RunSettings`] holds every setting of a run (core, cache, pipeline, notifications) and the
+//! [`RunSettings`] holds every setting of a run (core, cache, pipeline, scan, notifications) and the
 //! CI facts; it is resolved once, before the command does any work, so an invalid value fails
 //! with exit 2 before anything reaches the daemon or the network. `build --benchmark` resolves
 //! one per level it measures.
@@ -30,6 +30,7 @@ pub mod notify;
 pub mod pipeline;
 mod resolve;
 pub mod run;
+pub mod scan;
 mod vars;
 
 pub use level::Level;

@@ -1,7 +1,7 @@
 //! Every setting of one run, resolved once before a command does any work.
 //!
 //! [`RunSettings::resolve`] reads the flags, the environment and `buildopt.toml` into the core,
-//! cache, pipeline and notification settings and detects the CI system (reading GitHub's event
+//! cache, pipeline, scan and notification settings and detects the CI system (reading GitHub's event
 //! payload once). Any invalid value fails here, naming its source, so a command never reaches
 //! the daemon or the network with a setting it would refuse later.
 
@@ -11,6 +11,7 @@ use super::cache::{CacheFlags, CacheSettings};
 use super::file::FileOptions;
 use super::notify::NotifySettings;
 use super::pipeline::{PipelineFlags, PipelineSettings};
+use super::scan::{ScanFlags, ScanSettings};
 use super::{ConfigError, Flags, Settings};
 use crate::ci::{self, CiContext, CiError, Provider};
 use crate::env::Env;
@@ -21,6 +22,7 @@ pub struct RunFlags {
     pub core: Flags,
     pub cache: CacheFlags,
     pub pipeline: PipelineFlags,
+    pub scan: ScanFlags,
 }
 
 /// The resolved settings of one run.
@@ -29,6 +31,7 @@ pub struct RunSettings {
     pub core: Settings,
     pub cache: CacheSettings,
     pub pipeline: PipelineSettings,
+    pub scan: ScanSettings,
     pub notify: NotifySettings,
     /// What the CI system says about this run (a local run outside CI).
     pub ci: CiContext,
@@ -60,12 +63,14 @@ impl RunSettings {
         let core = Settings::resolve(&flags.core, env, file, cpus)?;
         let cache = CacheSettings::resolve(&flags.cache, env, file, core.level, base)?;
         let pipeline = PipelineSettings::resolve(&flags.pipeline, env, core.level)?;
+        let scan = ScanSettings::resolve(&flags.scan, env, file, base)?;
         let notify = NotifySettings::resolve(env, file, base)?;
         let ci = ci::detect(env)?;
         Ok(Self {
             core,
             cache,
             pipeline,
+            scan,
             notify,
             ci,
             in_ci: ci::in_ci(env),
@@ -101,6 +106,7 @@ mod tests {
             ("BUILDOPT_CACHE_COMPRESSION", "xz"),
             ("BUILDOPT_PUSH", "maybe"),
             ("BUILDOPT_SLACK_ON", "sometimes"),
+            ("BUILDOPT_SCAN_LEVEL", "severe"),
         ] {
             let err = resolve(&[(name, value)], &FileOptions::default()).expect_err(name);
             assert!(matches!(err, ResolveError::Setting(_)), "{name}: {err}");

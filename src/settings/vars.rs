@@ -266,6 +266,99 @@ pub const REGISTRY_PASSWORD: SettingVar = var(
 .action("registry-password")
 .help("the registry password or token (a secret)");
 
+// The scan's policy and vulnerability data (resolved in `scan.rs`).
+pub const SCAN_LEVEL: SettingVar = var(
+    "scan_level",
+    "BUILDOPT_SCAN_LEVEL",
+    None,
+    "INPUT_SCAN_LEVEL",
+)
+.action("scan-level")
+.file("scan.level")
+.default("low")
+.help(
+    "what the scan reports: low (everything), medium or high (drop lower known severities; \
+     unknown is always reported) (`scan --level`)",
+);
+pub const FAIL_ON_CRITICAL: SettingVar = var(
+    "fail_on_critical",
+    "BUILDOPT_FAIL_ON_CRITICAL",
+    Some("FAIL_ON_CRITICAL"),
+    "INPUT_FAIL_ON_CRITICAL",
+)
+.action("fail-on-critical")
+.file("scan.fail_on_critical")
+.default("true")
+.help("a reported critical finding fails the run (exit 3)");
+pub const FAIL_ON_HIGH: SettingVar = var(
+    "fail_on_high",
+    "BUILDOPT_FAIL_ON_HIGH",
+    Some("FAIL_ON_HIGH"),
+    "INPUT_FAIL_ON_HIGH",
+)
+.action("fail-on-high")
+.file("scan.fail_on_high")
+.default("true")
+.help("a reported high finding fails the run (exit 3; `scan --no-fail-high`)");
+pub const IGNORE_UNFIXED: SettingVar = var(
+    "ignore_unfixed",
+    "BUILDOPT_IGNORE_UNFIXED",
+    None,
+    "INPUT_IGNORE_UNFIXED",
+)
+.action("ignore-unfixed")
+.file("scan.ignore_unfixed")
+.default("false")
+.help("findings with no fix are listed but never fail the run (`scan --ignore-unfixed`)");
+pub const IGNORE_FILE: SettingVar = var(
+    "ignore_file",
+    "BUILDOPT_IGNORE_FILE",
+    None,
+    "INPUT_IGNORE_FILE",
+)
+.action("ignore-file")
+.file("scan.ignore_file")
+.default("`.buildoptignore`")
+.help("accepted findings, each with a reason and an optional expiry; `.trivyignore` is read too");
+pub const SCANNER: SettingVar = var("scanner", "BUILDOPT_SCANNER", None, "INPUT_SCANNER")
+    .action("scanner")
+    .file("scan.scanner")
+    .default("buildopt")
+    .help(
+        "buildopt, trivy or grype: also run that tool on each image and merge its findings \
+         (`scan --scanner`); TRIVY_ENABLED=true selects trivy",
+    );
+pub const VULNDB_DIR: SettingVar = var(
+    "vulndb_dir",
+    "BUILDOPT_VULNDB_DIR",
+    None,
+    "INPUT_VULNDB_DIR",
+)
+.default("`$XDG_CACHE_HOME/buildopt/vulndb`, else `~/.cache/buildopt/vulndb`")
+.help("the vulnerability database folder, outside the layer store and its size limit");
+pub const VULNDB_URL: SettingVar = var(
+    "vulndb_url",
+    "BUILDOPT_VULNDB_URL",
+    None,
+    "INPUT_VULNDB_URL",
+)
+.action("vulndb-url")
+.file("scan.vulndb_url")
+.default("`https://osv-vulnerabilities.storage.googleapis.com`")
+.help("where `scan --setup` downloads OSV's per-ecosystem archives (a mirror, or a test server)");
+pub const VULNDB_MAX_AGE_DAYS: SettingVar = var(
+    "vulndb_max_age_days",
+    "BUILDOPT_VULNDB_MAX_AGE_DAYS",
+    None,
+    "INPUT_VULNDB_MAX_AGE_DAYS",
+)
+.action("vulndb-max-age-days")
+.file("scan.vulndb_max_age_days")
+.default("5")
+.help("a vulnerability database older than this many days is reported with a warning");
+/// `TRIVY_ENABLED=true` (legacy) selects the trivy scanner when no scanner is named.
+pub const TRIVY_ENABLED: &str = "TRIVY_ENABLED";
+
 // Notifications (resolved in `notify.rs`).
 pub const COMMENT: SettingVar = var("comment", "BUILDOPT_COMMENT", None, "INPUT_COMMENT")
     .action("comment")
@@ -352,6 +445,15 @@ pub const SETTING_VARS: &[SettingVar] = &[
     PUSH,
     KEEP_GOING,
     SCAN,
+    SCAN_LEVEL,
+    FAIL_ON_CRITICAL,
+    FAIL_ON_HIGH,
+    IGNORE_UNFIXED,
+    IGNORE_FILE,
+    SCANNER,
+    VULNDB_DIR,
+    VULNDB_URL,
+    VULNDB_MAX_AGE_DAYS,
     REGISTRY_USER,
     REGISTRY_PASSWORD,
     ENABLE_CACHING,

@@ -24,6 +24,7 @@ mod platforms;
 mod range;
 mod release;
 mod sbom_schema;
+mod scan_policy;
 mod selection;
 mod settings;
 mod skips;
