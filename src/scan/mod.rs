@@ -11,18 +11,22 @@
 //! - `package.rs`: what a cataloger finds in one file; `catalog/`: the catalogers;
 //! - `model.rs`: the versioned inventory every renderer formats;
 //! - `version/`: each ecosystem's version order;
-//! - `osv.rs`: OSV records, and whether an installed version is affected by one.
+//! - `osv.rs`: OSV records, and whether an installed version is affected by one;
+//! - `matcher.rs`: an image's packages matched against OSV records, one finding per issue and
+//!   installed package; `severity.rs`: CVSS base scores and the level of a finding.
 
 pub mod cache;
 pub mod catalog;
 pub mod daemon;
 pub mod image;
 pub mod layer;
+pub mod matcher;
 pub mod model;
 pub mod origin;
 pub mod osv;
 pub mod package;
 pub mod purl;
+pub mod severity;
 pub mod source;
 pub mod squash;
 pub mod tar_stream;

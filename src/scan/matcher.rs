@@ -1,0 +1,769 @@
+//! Matching an image's packages against OSV records: which issues affect which installed
+//! package, under which id.
+//!
+//! Owns the OSV coordinates of each package (ecosystem string and name), the grouping of
+//! records into issues and the findings made of them; the records come from a
+//! [`RecordSource`] (the database, or [`MemoryRecords`] in tests), range evaluation from
+//! [`osv::evaluate`] and ratings from [`severity`](super::severity).
+//!
+//! - **Coordinates.** `deb` on Debian: `Debian:<VERSION_ID>` (an image without `VERSION_ID`,
+//!   testing or sid, takes the release number of its `VERSION_CODENAME`); on Ubuntu
+//!   `Ubuntu:<YY.MM>`, with `:LTS` for even-year April releases; `apk` on Alpine
+//!   `Alpine:v<major.minor>`, on Wolfi and Chainguard their names; `rpm` on Rocky Linux and
+//!   AlmaLinux `<name>:<major>`, on RHEL Red Hat's `enterprise_linux:<major>` BaseOS and
+//!   AppStream streams; `pypi` as `PyPI` under its PEP 503 name; `npm` with its scope;
+//!   `golang` as `Go` (the toolchain as `stdlib`, `go1.21rc2` read as `1.21.0-rc.2`); `cargo`
+//!   as `crates.io`; `maven` as `Maven` `group:artifact` (the group from the purl); `gem` as
+//!   `RubyGems`. Distribution records name the source package: Debian, Ubuntu, Alpine, Wolfi,
+//!   Rocky and Alma packages are looked up and compared by `source_name`/`source_version`
+//!   (else their own), and every installed binary of a source gets its own finding.
+//! - **One issue, one id.** Records that matched one package are joined when one names the
+//!   other in `aliases` (either way, and through ids they share), when they name the same
+//!   single `upstream` id, or for `DEBIAN-CVE-…`/`UBUNTU-CVE-…` records the CVE they are keyed
+//!   by. A record naming two or more CVEs (a DSA fixing three) joins nothing: it is reported
+//!   under its own id, and only when some CVE it names is not already reported for that
+//!   package by a record of its own. An issue is reported under its smallest CVE id, else its
+//!   smallest GHSA id, else its smallest record id; `aliases` are all its other ids.
+//! - **Fixes.** `fixed_version` is the highest of the fixes that the issue's records say apply
+//!   to the installed version (upgrading to it clears every record that names a fix),
+//!   `fixed_versions` every fix they name for that package, in the ecosystem's order.
+
+use std::cmp::Ordering;
+use std::collections::{BTreeSet, HashMap};
+use std::rc::Rc;
+use std::str::FromStr;
+
+use packageurl::PackageUrl;
+
+use super::model::{Finding, ImageInventory, Package};
+use super::osv::{self, Affected, Record, Verdict};
+use super::package::{OsRelease, PackageType};
+use super::severity::{self, Rating};
+use super::version::{self, VersionOrder};
+
+/// Where OSV records come from: the records with an `affected[]` entry for `name` in
+/// `ecosystem` (the full ecosystem string, `Debian:12`; for PyPI the PEP 503 name).
+pub trait RecordSource {
+    fn records(&self, ecosystem: &str, name: &str) -> Result<Vec<Record>, String>;
+}
+
+/// What matching one image gave.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct MatchResult {
+    /// One finding per issue, installed package and declaring file, sorted by package,
+    /// version, path and id.
+    pub findings: Vec<Finding>,
+    /// How many records were read from the source (each lookup counted once).
+    pub records_consulted: usize,
+    /// Packages that could not be matched, each with why: no OSV data for their ecosystem, or
+    /// a version that cannot be compared.
+    pub not_matchable: Vec<String>,
+}
+
+/// Matches every package of `image` against the records of `source`; an error only when the
+/// source cannot be read.
+pub fn match_image(
+    image: &ImageInventory,
+    source: &dyn RecordSource,
+) -> Result<MatchResult, String> {
+    let mut matcher = Matcher {
+        source,
+        records: HashMap::new(),
+        issues: HashMap::new(),
+        result: MatchResult::default(),
+    };
+    for package in &image.packages {
+        matcher.match_package(package, image.os.as_ref())?;
+    }
+    let mut result = matcher.result;
+    result.findings.sort_by(|a, b| {
+        (&a.package, &a.installed_version, &a.path, &a.id).cmp(&(
+            &b.package,
+            &b.installed_version,
+            &b.path,
+            &b.id,
+        ))
+    });
+    result.findings.dedup_by(|a, b| {
+        (&a.package, &a.installed_version, &a.path, &a.id)
+            == (&b.package, &b.installed_version, &b.path, &b.id)
+    });
+    Ok(result)
+}
+
+/// Records held in memory, indexed by each `affected[]` entry's ecosystem and name.
+#[derive(Debug, Default)]
+pub struct MemoryRecords {
+    by_package: HashMap<(String, String), Vec<Record>>,
+}
+
+impl MemoryRecords {
+    pub fn new(records: impl IntoIterator<Item = Record>) -> Self {
+        let mut by_package: HashMap<(String, String), Vec<Record>> = HashMap::new();
+        for record in records {
+            let keys: BTreeSet<(String, String)> = record
+                .affected
+                .iter()
+                .filter_map(|entry| entry.package.as_ref())
+                .map(|package| {
+                    let name = osv_name(&package.ecosystem, &package.name);
+                    (package.ecosystem.clone(), name)
+                })
+                .collect();
+            for key in keys {
+                by_package.entry(key).or_default().push(record.clone());
+            }
+        }
+        Self { by_package }
+    }
+}
+
+impl RecordSource for MemoryRecords {
+    fn records(&self, ecosystem: &str, name: &str) -> Result<Vec<Record>, String> {
+        let key = (ecosystem.to_owned(), name.to_owned());
+        Ok(self.by_package.get(&key).cloned().unwrap_or_default())
+    }
+}
+
+/// Where a package is looked up and what version is compared.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+struct Lookup {
+    /// The ecosystem strings to look in (one, but two for RHEL's streams).
+    ecosystems: Vec<String>,
+    name: String,
+    version: String,
+    /// Distribution records name the source package: the finding says what was compared.
+    by_source: bool,
+}
+
+/// One record that affects a package's version.
+#[derive(Debug, Clone)]
+struct Hit {
+    record: Record,
+    /// The fix that applies to the installed version, if any.
+    fix: Option<String>,
+    /// Every fix the record names for the package.
+    fixes: Vec<String>,
+    rating: Rating,
+}
+
+/// One issue of one package, ready to become findings.
+#[derive(Debug, Clone, PartialEq)]
+struct Issue {
+    id: String,
+    aliases: Vec<String>,
+    fixed_version: Option<String>,
+    fixed_versions: Vec<String>,
+    rating: Rating,
+    summary: Option<String>,
+}
+
+struct Matcher<'a> {
+    source: &'a dyn RecordSource,
+    /// Records by (ecosystem, name): binaries of one source share a lookup.
+    records: HashMap<(String, String), Rc<Vec<Record>>>,
+    /// Issues by lookup.
+    issues: HashMap<Lookup, Rc<Vec<Issue>>>,
+    result: MatchResult,
+}
+
+impl Matcher<'_> {
+    fn match_package(&mut self, package: &Package, os: Option<&OsRelease>) -> Result<(), String> {
+        let lookup = match lookup_of(package, os) {
+            Ok(lookup) => lookup,
+            Err(why) => {
+                self.not_matchable(package, &why);
+                return Ok(());
+            }
+        };
+        let issues = match self.issues.get(&lookup) {
+            Some(issues) => Rc::clone(issues),
+            None => {
+                let issues = Rc::new(self.issues_of(package, &lookup)?);
+                self.issues.insert(lookup.clone(), Rc::clone(&issues));
+                issues
+            }
+        };
+        for issue in issues.iter() {
+            self.result.findings.push(finding(package, &lookup, issue));
+        }
+        Ok(())
+    }
+
+    fn issues_of(&mut self, package: &Package, lookup: &Lookup) -> Result<Vec<Issue>, String> {
+        let mut hits = Vec::new();
+        for ecosystem in &lookup.ecosystems {
+            let Some(order) = osv::order_of_ecosystem(ecosystem) else {
+                self.not_matchable(package, &format!("no version order for {ecosystem}"));
+                continue;
+            };
+            if !version::is_valid(order, &lookup.version) {
+                let why = format!("version {:?} cannot be read as {order}", lookup.version);
+                self.not_matchable(package, &why);
+                continue;
+            }
+            let records = self.records_of(ecosystem, &lookup.name)?;
+            for record in records.iter().filter(|record| !record.is_withdrawn()) {
+                match hit_of(record, ecosystem, &lookup.name, order, &lookup.version) {
+                    Ok(Some(hit)) => hits.push(hit),
+                    Ok(None) => {}
+                    Err(why) => self.not_matchable(package, &format!("{}: {why}", record.id)),
+                }
+            }
+        }
+        let order = lookup
+            .ecosystems
+            .first()
+            .and_then(|ecosystem| osv::order_of_ecosystem(ecosystem))
+            .unwrap_or_else(|| VersionOrder::of_package_type(package.kind));
+        Ok(issues_of_hits(hits, order))
+    }
+
+    fn records_of(&mut self, ecosystem: &str, name: &str) -> Result<Rc<Vec<Record>>, String> {
+        let key = (ecosystem.to_owned(), name.to_owned());
+        if let Some(records) = self.records.get(&key) {
+            return Ok(Rc::clone(records));
+        }
+        let records = self
+            .source
+            .records(ecosystem, name)
+            .map_err(|error| format!("reading the records of {ecosystem} {name}: {error}"))?;
+        self.result.records_consulted += records.len();
+        let records = Rc::new(records);
+        self.records.insert(key, Rc::clone(&records));
+        Ok(records)
+    }
+
+    fn not_matchable(&mut self, package: &Package, why: &str) {
+        let line = format!(
+            "{} {} {} ({}): {why}",
+            package.kind.as_str(),
+            package.name,
+            package.version,
+            package.path
+        );
+        if !self.result.not_matchable.contains(&line) {
+            self.result.not_matchable.push(line);
+        }
+    }
+}
+
+/// Whether `record` affects `version` of `name` in `ecosystem`: `Ok(None)` when it does not,
+/// an error when no entry matched and one could not be evaluated.
+fn hit_of(
+    record: &Record,
+    ecosystem: &str,
+    name: &str,
+    order: VersionOrder,
+    version: &str,
+) -> Result<Option<Hit>, String> {
+    let entries: Vec<&Affected> = record
+        .affected
+        .iter()
+        .filter(|entry| {
+            entry.package.as_ref().is_some_and(|package| {
+                package.ecosystem == ecosystem && osv_name(ecosystem, &package.name) == name
+            })
+        })
+        .collect();
+    let mut affected = false;
+    let mut fix: Option<String> = None;
+    let mut unreadable = None;
+    for entry in &entries {
+        match osv::evaluate(entry, order, version) {
+            Verdict::Affected { fixed } => {
+                affected = true;
+                fix = lowest(order, fix, fixed);
+            }
+            Verdict::NotAffected => {}
+            Verdict::CannotCompare(error) => unreadable = unreadable.or(Some(error)),
+        }
+    }
+    if !affected {
+        return match unreadable {
+            Some(error) => Err(error.to_string()),
+            None => Ok(None),
+        };
+    }
+    let mut fixes: Vec<String> = Vec::new();
+    for fixed in entries.iter().flat_map(|entry| osv::fixed_versions(entry)) {
+        if !fixes.iter().any(|known| known == fixed) {
+            fixes.push(fixed.to_owned());
+        }
+    }
+    Ok(Some(Hit {
+        rating: severity::rate_record(record, &entries),
+        record: record.clone(),
+        fix,
+        fixes,
+    }))
+}
+
+/// The ids a record names for its issue: its aliases, its single upstream id, and the CVE a
+/// `DEBIAN-CVE-…` or `UBUNTU-CVE-…` record is keyed by.
+fn linked_ids(record: &Record) -> Vec<&str> {
+    let mut ids: Vec<&str> = record.aliases.iter().map(String::as_str).collect();
+    if let [upstream] = record.upstream.as_slice() {
+        ids.push(upstream);
+    }
+    if let Some(cve) = keyed_cve(&record.id) {
+        ids.push(cve);
+    }
+    ids
+}
+
+fn keyed_cve(id: &str) -> Option<&str> {
+    let cve = id
+        .strip_prefix("DEBIAN-")
+        .or_else(|| id.strip_prefix("UBUNTU-"))?;
+    cve.starts_with("CVE-").then_some(cve)
+}
+
+/// The CVE ids a record names, itself, its aliases and all its upstream ids included.
+fn named_cves(record: &Record) -> BTreeSet<&str> {
+    std::iter::once(record.id.as_str())
+        .chain(record.aliases.iter().map(String::as_str))
+        .chain(record.upstream.iter().map(String::as_str))
+        .chain(keyed_cve(&record.id))
+        .filter(|id| id.starts_with("CVE-"))
+        .collect()
+}
+
+/// A record naming several CVEs (a DSA, a Go report of two CVEs): it never joins them.
+fn is_umbrella(record: &Record) -> bool {
+    named_cves(record).len() > 1
+}
+
+/// Groups the hits of one package into issues.
+fn issues_of_hits(hits: Vec<Hit>, order: VersionOrder) -> Vec<Issue> {
+    let (umbrellas, joinable): (Vec<Hit>, Vec<Hit>) =
+        hits.into_iter().partition(|hit| is_umbrella(&hit.record));
+    let mut issues = joined_issues(joinable, order);
+    let reported: BTreeSet<String> = issues
+        .iter()
+        .flat_map(|issue| std::iter::once(&issue.id).chain(&issue.aliases))
+        .cloned()
+        .collect();
+    for umbrella in umbrellas {
+        let uncovered = named_cves(&umbrella.record)
+            .iter()
+            .any(|cve| !reported.contains(*cve));
+        if uncovered {
+            let mut ids: BTreeSet<String> = BTreeSet::new();
+            ids.extend(umbrella.record.aliases.iter().cloned());
+            ids.extend(umbrella.record.upstream.iter().cloned());
+            let id = umbrella.record.id.clone();
+            issues.push(issue_of(id, ids, &[umbrella], order));
+        }
+    }
+    issues
+}
+
+/// The issues of records that may be joined: the connected parts of the graph whose nodes are
+/// ids and whose edges go from each record's id to the ids it names.
+fn joined_issues(hits: Vec<Hit>, order: VersionOrder) -> Vec<Issue> {
+    let mut ids = IdSets::default();
+    for hit in &hits {
+        let own = ids.node(&hit.record.id);
+        for linked in linked_ids(&hit.record) {
+            let other = ids.node(linked);
+            ids.join(own, other);
+        }
+    }
+    let mut groups: HashMap<usize, Vec<Hit>> = HashMap::new();
+    for hit in hits {
+        let root = ids.root_of(&hit.record.id);
+        groups.entry(root).or_default().push(hit);
+    }
+    let members = ids.members();
+    let mut issues: Vec<Issue> = groups
+        .into_iter()
+        .map(|(root, group)| {
+            let names: BTreeSet<String> = members.get(&root).cloned().unwrap_or_default();
+            let id = reported_id(&names, &group);
+            issue_of(id, names, &group, order)
+        })
+        .collect();
+    issues.sort_by(|a, b| a.id.cmp(&b.id));
+    issues
+}
+
+/// The id an issue is reported under: its smallest CVE, else its smallest GHSA, else the
+/// smallest id of the records that matched.
+fn reported_id(names: &BTreeSet<String>, group: &[Hit]) -> String {
+    let smallest_with = |prefix: &str| names.iter().find(|id| id.starts_with(prefix)).cloned();
+    smallest_with("CVE-")
+        .or_else(|| smallest_with("GHSA-"))
+        .or_else(|| group.iter().map(|hit| hit.record.id.clone()).min())
+        .unwrap_or_default()
+}
+
+fn issue_of(id: String, mut names: BTreeSet<String>, group: &[Hit], order: VersionOrder) -> Issue {
+    names.extend(group.iter().map(|hit| hit.record.id.clone()));
+    names.remove(&id);
+    let mut fixed_versions: Vec<String> = Vec::new();
+    for fix in group.iter().flat_map(|hit| &hit.fixes) {
+        if !fixed_versions.contains(fix) {
+            fixed_versions.push(fix.clone());
+        }
+    }
+    sort_versions(order, &mut fixed_versions);
+    let fixed_version = group
+        .iter()
+        .filter_map(|hit| hit.fix.clone())
+        .reduce(|a, b| highest(order, a, b));
+    let rating = group
+        .iter()
+        .fold(Rating::UNKNOWN, |rating, hit| rating.max(hit.rating));
+    let summary = group
+        .iter()
+        .filter(|hit| hit.record.summary.is_some())
+        .min_by_key(|hit| (hit.record.id != id, hit.record.id.clone()))
+        .and_then(|hit| hit.record.summary.clone());
+    Issue {
+        id,
+        aliases: names.into_iter().collect(),
+        fixed_version,
+        fixed_versions,
+        rating,
+        summary,
+    }
+}
+
+fn finding(package: &Package, lookup: &Lookup, issue: &Issue) -> Finding {
+    let (source_name, source_version) = if lookup.by_source {
+        (Some(lookup.name.clone()), Some(lookup.version.clone()))
+    } else {
+        (None, None)
+    };
+    Finding {
+        id: issue.id.clone(),
+        aliases: issue.aliases.clone(),
+        package: package.name.clone(),
+        installed_version: package.version.clone(),
+        kind: package.kind,
+        purl: package.purl.clone(),
+        source_name,
+        source_version,
+        fixed_version: issue.fixed_version.clone(),
+        fixed_versions: issue.fixed_versions.clone(),
+        severity: issue.rating.level,
+        score: issue.rating.score,
+        summary: issue.summary.clone(),
+        path: package.path.clone(),
+        layer: package.layer.clone(),
+        dockerfile: package.dockerfile.clone(),
+        base_image: package.base_image.clone(),
+        found_by: vec!["buildopt".to_owned()],
+        new: None,
+        fails_gate: false,
+    }
+}
+
+/// Where `package` is looked up, or why it cannot be.
+fn lookup_of(package: &Package, os: Option<&OsRelease>) -> Result<Lookup, String> {
+    let plain = |ecosystem: &str, name: String, version: String| Lookup {
+        ecosystems: vec![ecosystem.to_owned()],
+        name,
+        version,
+        by_source: false,
+    };
+    let version = package.version.clone();
+    match package.kind {
+        PackageType::Deb | PackageType::Apk | PackageType::Rpm => distribution_lookup(package, os),
+        PackageType::Pypi => Ok(plain("PyPI", pep503(&package.name), version)),
+        PackageType::Npm => Ok(plain("npm", npm_name(package), version)),
+        PackageType::Golang => go_lookup(package),
+        PackageType::Cargo => Ok(plain("crates.io", package.name.clone(), version)),
+        PackageType::Maven => {
+            let group = purl_namespace(&package.purl)
+                .ok_or("no Maven group id in its purl: OSV names Maven packages group:artifact")?;
+            Ok(plain("Maven", format!("{group}:{}", package.name), version))
+        }
+        PackageType::Gem => Ok(plain("RubyGems", package.name.clone(), version)),
+    }
+}
+
+fn distribution_lookup(package: &Package, os: Option<&OsRelease>) -> Result<Lookup, String> {
+    let kind = package.kind.as_str();
+    let os = os.ok_or_else(|| format!("{kind} packages need the image's os-release"))?;
+    let id = os.id.as_deref().unwrap_or("");
+    let major = || release_part(os, 1);
+    let (ecosystems, by_source) = match (package.kind, id) {
+        (PackageType::Deb, "debian") => (vec![format!("Debian:{}", debian_release(os)?)], true),
+        (PackageType::Deb, "ubuntu") => (vec![ubuntu_ecosystem(os)?], true),
+        (PackageType::Apk, "alpine") => (vec![format!("Alpine:v{}", release_part(os, 2)?)], true),
+        (PackageType::Apk, "wolfi") => (vec!["Wolfi".to_owned()], true),
+        (PackageType::Apk, "chainguard") => (vec!["Chainguard".to_owned()], true),
+        (PackageType::Rpm, "rocky") => (vec![format!("Rocky Linux:{}", major()?)], true),
+        (PackageType::Rpm, "almalinux") => (vec![format!("AlmaLinux:{}", major()?)], true),
+        (PackageType::Rpm, "rhel") => {
+            let major = major()?;
+            let streams = ["baseos", "appstream"]
+                .map(|stream| format!("Red Hat:enterprise_linux:{major}::{stream}"));
+            (streams.to_vec(), false)
+        }
+        _ => {
+            let on = if id.is_empty() {
+                "this distribution"
+            } else {
+                id
+            };
+            return Err(format!("no OSV data for {kind} packages on {on}"));
+        }
+    };
+    let (name, version) = if by_source {
+        (
+            package.source_name.clone().unwrap_or(package.name.clone()),
+            package
+                .source_version
+                .clone()
+                .unwrap_or(package.version.clone()),
+        )
+    } else {
+        (package.name.clone(), package.version.clone())
+    };
+    Ok(Lookup {
+        ecosystems,
+        name,
+        version,
+        by_source,
+    })
+}
+
+/// Debian's release number: `VERSION_ID`, else (testing and sid have none) the number of
+/// `VERSION_CODENAME` in Debian's distro-info-data.
+fn debian_release(os: &OsRelease) -> Result<String, String> {
+    if let Ok(major) = release_part(os, 1) {
+        return Ok(major);
+    }
+    let codename = os.codename.as_deref().unwrap_or("");
+    let number = match codename {
+        "buster" => "10",
+        "bullseye" => "11",
+        "bookworm" => "12",
+        "trixie" => "13",
+        "forky" => "14",
+        "duke" => "15",
+        _ => {
+            return Err(format!(
+                "Debian without VERSION_ID and with codename {codename:?}: no OSV release to \
+                 scope it to"
+            ));
+        }
+    };
+    Ok(number.to_owned())
+}
+
+/// `Ubuntu:<YY.MM>`, with `:LTS` for the April releases of even years.
+fn ubuntu_ecosystem(os: &OsRelease) -> Result<String, String> {
+    let release = release_part(os, 2)?;
+    let lts = release
+        .split_once('.')
+        .and_then(|(year, month)| Some((year.parse::<u32>().ok()?, month)))
+        .is_some_and(|(year, month)| year % 2 == 0 && month == "04");
+    Ok(if lts {
+        format!("Ubuntu:{release}:LTS")
+    } else {
+        format!("Ubuntu:{release}")
+    })
+}
+
+/// The first `parts` numeric dot-separated parts of `VERSION_ID` (`3.19.1` → `3.19`).
+fn release_part(os: &OsRelease, parts: usize) -> Result<String, String> {
+    let version_id = os.version_id.as_deref().unwrap_or("");
+    let taken: Vec<&str> = version_id.split('.').take(parts).collect();
+    let numeric = |part: &&str| !part.is_empty() && part.bytes().all(|b| b.is_ascii_digit());
+    if taken.len() == parts && taken.iter().all(numeric) {
+        Ok(taken.join("."))
+    } else {
+        Err(format!(
+            "the image's VERSION_ID {version_id:?} names no release"
+        ))
+    }
+}
+
+fn go_lookup(package: &Package) -> Result<Lookup, String> {
+    let version = if package.name == "stdlib" {
+        go_toolchain_semver(&package.version).ok_or_else(|| {
+            format!(
+                "toolchain version {:?} is not a Go release",
+                package.version
+            )
+        })?
+    } else {
+        // Go's OSV data writes module versions without the `v`.
+        let bare = package.version.strip_prefix('v');
+        bare.unwrap_or(&package.version).to_owned()
+    };
+    Ok(Lookup {
+        ecosystems: vec!["Go".to_owned()],
+        name: package.name.clone(),
+        version,
+        by_source: false,
+    })
+}
+
+/// A Go toolchain version as Go's OSV data writes it: `go1.21.3` → `1.21.3`, `go1.20` →
+/// `1.20.0`, `go1.21rc2` → `1.21.0-rc.2`; anything after a space (`X:boringcrypto`) dropped.
+pub fn go_toolchain_semver(toolchain: &str) -> Option<String> {
+    let release = toolchain.split_whitespace().next()?.strip_prefix("go")?;
+    let split_at = release
+        .find(|c: char| !c.is_ascii_digit() && c != '.')
+        .unwrap_or(release.len());
+    let (numbers, rest) = release.split_at(split_at);
+    let mut parts: Vec<&str> = numbers.split('.').collect();
+    if parts.len() > 3 || parts.iter().any(|part| part.is_empty() || part.len() > 9) {
+        return None;
+    }
+    parts.resize(3, "0");
+    let core = parts.join(".");
+    if rest.is_empty() {
+        return Some(core);
+    }
+    let (kind, number) = ["rc", "beta", "alpha"]
+        .iter()
+        .find_map(|kind| Some((*kind, rest.strip_prefix(kind)?)))?;
+    if number.is_empty() || number.len() > 9 || !number.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    Some(format!("{core}-{kind}.{number}"))
+}
+
+/// The PEP 503 normal form: lower case, runs of `-`, `_` and `.` as one `-`.
+pub fn pep503(name: &str) -> String {
+    let mut normal = String::with_capacity(name.len());
+    let mut in_separator = false;
+    for c in name.chars() {
+        if matches!(c, '-' | '_' | '.') {
+            if !in_separator {
+                normal.push('-');
+            }
+            in_separator = true;
+        } else {
+            normal.extend(c.to_lowercase());
+            in_separator = false;
+        }
+    }
+    normal
+}
+
+/// A name as OSV keys it in `ecosystem` (PyPI's normalised).
+fn osv_name(ecosystem: &str, name: &str) -> String {
+    if ecosystem == "PyPI" {
+        pep503(name)
+    } else {
+        name.to_owned()
+    }
+}
+
+/// An npm package's full name: its scope (from the purl) and name.
+fn npm_name(package: &Package) -> String {
+    match purl_namespace(&package.purl) {
+        Some(scope) => format!("{scope}/{}", package.name),
+        None => package.name.clone(),
+    }
+}
+
+fn purl_namespace(purl: &str) -> Option<String> {
+    let parsed = PackageUrl::from_str(purl).ok()?;
+    parsed
+        .namespace()
+        .filter(|namespace| !namespace.is_empty())
+        .map(str::to_owned)
+}
+
+/// The lower of two optional versions (a version always beats none).
+fn lowest(order: VersionOrder, a: Option<String>, b: Option<String>) -> Option<String> {
+    match (a, b) {
+        (Some(a), Some(b)) => {
+            let b_lower = version::compare(order, &b, &a).is_ok_and(Ordering::is_lt);
+            Some(if b_lower { b } else { a })
+        }
+        (a, b) => a.or(b),
+    }
+}
+
+fn highest(order: VersionOrder, a: String, b: String) -> String {
+    if version::compare(order, &b, &a).is_ok_and(Ordering::is_gt) {
+        b
+    } else {
+        a
+    }
+}
+
+/// Sorts versions in `order`, versions it cannot read last in string order. An insertion
+/// sort: a handful of fixes, and no panic when an order is not transitive (Maven's is not).
+fn sort_versions(order: VersionOrder, versions: &mut Vec<String>) {
+    let (mut readable, mut unreadable): (Vec<String>, Vec<String>) = versions
+        .drain(..)
+        .partition(|v| version::is_valid(order, v));
+    let mut sorted: Vec<String> = Vec::with_capacity(readable.len());
+    for candidate in readable.drain(..) {
+        let at = sorted
+            .iter()
+            .rposition(|placed| {
+                version::compare(order, placed, &candidate).is_ok_and(Ordering::is_le)
+            })
+            .map_or(0, |i| i + 1);
+        sorted.insert(at, candidate);
+    }
+    unreadable.sort();
+    versions.extend(sorted);
+    versions.extend(unreadable);
+}
+
+/// Union-find over ids.
+#[derive(Debug, Default)]
+struct IdSets {
+    index: HashMap<String, usize>,
+    names: Vec<String>,
+    parent: Vec<usize>,
+}
+
+impl IdSets {
+    fn node(&mut self, id: &str) -> usize {
+        if let Some(&node) = self.index.get(id) {
+            return node;
+        }
+        let node = self.parent.len();
+        self.index.insert(id.to_owned(), node);
+        self.names.push(id.to_owned());
+        self.parent.push(node);
+        node
+    }
+
+    fn find(&mut self, mut node: usize) -> usize {
+        while self.parent[node] != node {
+            self.parent[node] = self.parent[self.parent[node]];
+            node = self.parent[node];
+        }
+        node
+    }
+
+    fn join(&mut self, a: usize, b: usize) {
+        let (a, b) = (self.find(a), self.find(b));
+        if a != b {
+            self.parent[a.max(b)] = a.min(b);
+        }
+    }
+
+    /// The root of a known id.
+    fn root_of(&mut self, id: &str) -> usize {
+        let node = self.node(id);
+        self.find(node)
+    }
+
+    /// Every id, by the root of its set.
+    fn members(&mut self) -> HashMap<usize, BTreeSet<String>> {
+        let mut members: HashMap<usize, BTreeSet<String>> = HashMap::new();
+        for node in 0..self.parent.len() {
+            let root = self.find(node);
+            members
+                .entry(root)
+                .or_default()
+                .insert(self.names[node].clone());
+        }
+        members
+    }
+}
