@@ -767,3 +767,698 @@ impl IdSets {
         members
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use super::*;
+    use crate::cache::digest::Digest;
+    use crate::scan::model::{DockerfileLine, Severity};
+
+    fn fixture(name: &str) -> Record {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/fixtures/scan/osv")
+            .join(name);
+        serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap()
+    }
+
+    fn fixtures(names: &[&str]) -> MemoryRecords {
+        MemoryRecords::new(names.iter().map(|name| fixture(name)))
+    }
+
+    fn inline(json: &str) -> Record {
+        serde_json::from_str(json).unwrap()
+    }
+
+    fn package(kind: PackageType, name: &str, version: &str) -> Package {
+        Package {
+            name: name.to_owned(),
+            version: version.to_owned(),
+            kind,
+            purl: format!("pkg:{}/{name}@{version}", kind.as_str()),
+            source_name: None,
+            source_version: None,
+            licenses: Vec::new(),
+            path: format!("/{name}"),
+            layer: Digest::of(b"layer"),
+            dockerfile: None,
+            base_image: None,
+        }
+    }
+
+    fn deb(name: &str, version: &str, source: Option<(&str, Option<&str>)>) -> Package {
+        let mut package = package(PackageType::Deb, name, version);
+        package.path = "/var/lib/dpkg/status".to_owned();
+        if let Some((source_name, source_version)) = source {
+            package.source_name = Some(source_name.to_owned());
+            package.source_version = source_version.map(str::to_owned);
+        }
+        package
+    }
+
+    fn os(id: &str, version_id: Option<&str>, codename: Option<&str>) -> OsRelease {
+        OsRelease {
+            id: Some(id.to_owned()),
+            version_id: version_id.map(str::to_owned),
+            codename: codename.map(str::to_owned),
+            pretty_name: None,
+        }
+    }
+
+    fn bookworm() -> OsRelease {
+        os("debian", Some("12"), Some("bookworm"))
+    }
+
+    fn image(os: Option<OsRelease>, packages: Vec<Package>) -> ImageInventory {
+        ImageInventory {
+            image: "test".to_owned(),
+            platform: Some("linux/amd64".to_owned()),
+            id: Digest::of(b"image"),
+            manifest: None,
+            os,
+            packages,
+            applications: Vec::new(),
+            layers: Vec::new(),
+            findings: Vec::new(),
+            vulnerabilities: None,
+            warnings: Vec::new(),
+        }
+    }
+
+    fn matched(image: &ImageInventory, source: &dyn RecordSource) -> MatchResult {
+        match_image(image, source).unwrap()
+    }
+
+    fn ids(result: &MatchResult) -> Vec<(&str, &str)> {
+        result
+            .findings
+            .iter()
+            .map(|f| (f.package.as_str(), f.id.as_str()))
+            .collect()
+    }
+
+    /// pip 23.0.1 (the test image's): PyPA's PYSEC and GitHub's GHSA both alias
+    /// CVE-2023-5752, so they are one issue under the CVE, with the higher of their scores.
+    #[test]
+    fn pysec_ghsa_and_cve_aliases_are_one_issue() {
+        let source = fixtures(&["PYSEC-2023-228.json", "GHSA-mq26-g339-26xf.json"]);
+        let mut pip = package(PackageType::Pypi, "pip", "23.0.1");
+        pip.dockerfile = Some(DockerfileLine {
+            path: "Dockerfile".to_owned(),
+            line: 7,
+            stage: None,
+        });
+        let result = matched(&image(Some(bookworm()), vec![pip]), &source);
+        assert_eq!(result.records_consulted, 2);
+        let [finding] = result.findings.as_slice() else {
+            panic!("{:?}", result.findings);
+        };
+        assert_eq!(finding.id, "CVE-2023-5752");
+        assert_eq!(finding.aliases, ["GHSA-mq26-g339-26xf", "PYSEC-2023-228"]);
+        assert_eq!(finding.severity, Severity::Medium);
+        assert_eq!(finding.score, Some(5.5));
+        assert_eq!(finding.fixed_version.as_deref(), Some("23.3"));
+        assert_eq!(finding.fixed_versions, ["23.3"]);
+        assert_eq!(
+            (
+                finding.source_name.as_ref(),
+                finding.source_version.as_ref()
+            ),
+            (None, None)
+        );
+        assert_eq!(finding.installed_version, "23.0.1");
+        assert_eq!(finding.dockerfile.as_ref().map(|d| d.line), Some(7));
+        assert_eq!(finding.found_by, ["buildopt"]);
+        assert!(result.not_matchable.is_empty());
+    }
+
+    /// requests 2.31.0 is past CVE-2023-32681's fix, not past the two later issues; an older
+    /// install elsewhere in the image gets all three, each once, at its own path.
+    #[test]
+    fn requests_findings_per_installed_copy() {
+        let source = fixtures(&[
+            "PYSEC-2023-74.json",
+            "GHSA-j8r2-6x86-q33q.json",
+            "GHSA-9wx4-h78v-vm56.json",
+            "GHSA-9hjg-9r4m-mvj7.json",
+        ]);
+        let current = package(PackageType::Pypi, "requests", "2.31.0");
+        let mut old = package(PackageType::Pypi, "Requests", "2.28.1");
+        old.path = "/usr/lib/python3/dist-packages/requests-2.28.1.dist-info/METADATA".to_owned();
+        let result = matched(&image(None, vec![current, old]), &source);
+        assert_eq!(
+            ids(&result),
+            [
+                ("Requests", "CVE-2023-32681"),
+                ("Requests", "CVE-2024-35195"),
+                ("Requests", "CVE-2024-47081"),
+                ("requests", "CVE-2024-35195"),
+                ("requests", "CVE-2024-47081"),
+            ]
+        );
+        let merged = &result.findings[0];
+        assert_eq!(merged.aliases, ["GHSA-j8r2-6x86-q33q", "PYSEC-2023-74"]);
+        assert_eq!(
+            (merged.severity, merged.score),
+            (Severity::Medium, Some(6.1))
+        );
+        assert_eq!(merged.fixed_version.as_deref(), Some("2.31.0"));
+        let netrc = &result.findings[4];
+        assert_eq!(netrc.fixed_version.as_deref(), Some("2.32.4"));
+        assert_eq!(netrc.score, Some(5.3));
+        // One lookup of the normalised name served both copies.
+        assert_eq!(result.records_consulted, 4);
+    }
+
+    /// setuptools 66.1.1: a CVSS v3 record, a record with only a CVSS v4 vector, and an old
+    /// record it is past.
+    #[test]
+    fn setuptools_with_a_v4_only_record() {
+        let source = fixtures(&[
+            "GHSA-cx63-2mw6-8hw5.json",
+            "GHSA-5rjg-fvgr-3xxf.json",
+            "PYSEC-2022-43012.json",
+        ]);
+        let setuptools = package(PackageType::Pypi, "setuptools", "66.1.1");
+        let result = matched(&image(None, vec![setuptools]), &source);
+        let found: Vec<(&str, Severity, Option<f64>, Option<&str>)> = result
+            .findings
+            .iter()
+            .map(|f| {
+                (
+                    f.id.as_str(),
+                    f.severity,
+                    f.score,
+                    f.fixed_version.as_deref(),
+                )
+            })
+            .collect();
+        assert_eq!(
+            found,
+            [
+                ("CVE-2024-6345", Severity::High, Some(8.8), Some("70.0.0")),
+                ("CVE-2025-47273", Severity::High, Some(8.7), Some("78.1.1")),
+            ]
+        );
+    }
+
+    #[test]
+    fn npm_release_lines_and_sorted_fixes() {
+        let source = fixtures(&["GHSA-c2qf-rxjj-qqgw.json"]);
+        let current = package(PackageType::Npm, "semver", "7.5.4");
+        let mut old = package(PackageType::Npm, "semver", "7.5.1");
+        old.path = "/app/node_modules/old/node_modules/semver/package.json".to_owned();
+        let result = matched(&image(None, vec![current, old]), &source);
+        let [finding] = result.findings.as_slice() else {
+            panic!("{:?}", result.findings);
+        };
+        assert_eq!(finding.installed_version, "7.5.1");
+        assert_eq!(finding.id, "CVE-2022-25883");
+        assert_eq!(finding.aliases, ["GHSA-c2qf-rxjj-qqgw"]);
+        assert_eq!(finding.fixed_version.as_deref(), Some("7.5.2"));
+        assert_eq!(finding.fixed_versions, ["5.7.2", "6.3.1", "7.5.2"]);
+    }
+
+    /// Debian 12's util-linux binaries as the test image's dpkg status lists them: the record
+    /// names the source, each binary gets its finding, and bsdutils' epoch (its own, not the
+    /// source's) does not hide it.
+    #[test]
+    fn every_binary_of_an_affected_debian_source_gets_a_finding() {
+        let source = MemoryRecords::new([
+            fixture("written/DEBIAN-CVE-2099-1001.json"),
+            fixture("written/DEBIAN-CVE-2099-3001.json"),
+        ]);
+        let util_linux = Some(("util-linux", Some("2.38.1-5+deb12u3")));
+        let packages = vec![
+            deb("bsdutils", "1:2.38.1-5+deb12u3", util_linux),
+            deb("libblkid1", "2.38.1-5+deb12u3", util_linux),
+            deb("mount", "2.38.1-5+deb12u3", util_linux),
+            deb("util-linux", "2.38.1-5+deb12u3", None),
+            deb("zlib1g", "1:1.2.13.dfsg-1", Some(("zlib", None))),
+            deb("libc6", "2.36-9+deb12u14", Some(("glibc", None))),
+        ];
+        let result = matched(&image(Some(bookworm()), packages), &source);
+        assert_eq!(
+            ids(&result),
+            [
+                ("bsdutils", "CVE-2099-1001"),
+                ("libblkid1", "CVE-2099-1001"),
+                ("mount", "CVE-2099-1001"),
+                ("util-linux", "CVE-2099-1001"),
+                ("zlib1g", "CVE-2099-3001"),
+            ]
+        );
+        let bsdutils = &result.findings[0];
+        assert_eq!(bsdutils.installed_version, "1:2.38.1-5+deb12u3");
+        assert_eq!(bsdutils.source_name.as_deref(), Some("util-linux"));
+        assert_eq!(bsdutils.source_version.as_deref(), Some("2.38.1-5+deb12u3"));
+        assert_eq!(bsdutils.fixed_version.as_deref(), Some("2.38.1-5+deb12u4"));
+        // Debian 13's fix is not this release's.
+        assert_eq!(bsdutils.fixed_versions, ["2.38.1-5+deb12u4"]);
+        assert_eq!(bsdutils.aliases, ["DEBIAN-CVE-2099-1001"]);
+        // The CVSS vector, not the urgency "high".
+        assert_eq!(
+            (bsdutils.severity, bsdutils.score),
+            (Severity::High, Some(7.8))
+        );
+        assert_eq!(
+            bsdutils.summary.as_deref(),
+            Some("util-linux: a written flaw for the matcher's tests")
+        );
+        let zlib = &result.findings[4];
+        assert_eq!(zlib.fixed_version, None);
+        assert!(zlib.fixed_versions.is_empty());
+        assert_eq!(zlib.source_version.as_deref(), Some("1:1.2.13.dfsg-1"));
+        assert_eq!(zlib.severity, Severity::Unknown);
+        // util-linux, zlib and glibc: one lookup each.
+        assert_eq!(result.records_consulted, 2);
+    }
+
+    /// A DSA naming three CVEs joins none of them; it is reported on its own while one of its
+    /// CVEs has no record of its own, and not once all have.
+    #[test]
+    fn a_record_naming_several_cves_never_joins_them() {
+        let libssl = || deb("libssl3", "3.0.20-1~deb12u2", Some(("openssl", None)));
+        let two = MemoryRecords::new([
+            fixture("written/DSA-9999-1.json"),
+            fixture("written/DEBIAN-CVE-2099-2001.json"),
+            fixture("written/DEBIAN-CVE-2099-2002.json"),
+        ]);
+        let result = matched(&image(Some(bookworm()), vec![libssl()]), &two);
+        assert_eq!(
+            ids(&result),
+            [
+                ("libssl3", "CVE-2099-2001"),
+                ("libssl3", "CVE-2099-2002"),
+                ("libssl3", "DSA-9999-1"),
+            ]
+        );
+        let first = &result.findings[0];
+        assert_eq!(first.aliases, ["DEBIAN-CVE-2099-2001"]);
+        assert_eq!((first.severity, first.score), (Severity::High, Some(7.5)));
+        assert_eq!(result.findings[1].score, Some(5.3));
+        let dsa = &result.findings[2];
+        assert_eq!(
+            dsa.aliases,
+            ["CVE-2099-2001", "CVE-2099-2002", "CVE-2099-2003"]
+        );
+        assert_eq!(dsa.fixed_version.as_deref(), Some("3.0.21-1~deb12u1"));
+        assert_eq!(dsa.severity, Severity::Unknown);
+
+        let all = MemoryRecords::new([
+            fixture("written/DSA-9999-1.json"),
+            fixture("written/DEBIAN-CVE-2099-2001.json"),
+            fixture("written/DEBIAN-CVE-2099-2002.json"),
+            fixture("written/DEBIAN-CVE-2099-2003.json"),
+        ]);
+        let result = matched(&image(Some(bookworm()), vec![libssl()]), &all);
+        assert_eq!(
+            ids(&result),
+            [
+                ("libssl3", "CVE-2099-2001"),
+                ("libssl3", "CVE-2099-2002"),
+                ("libssl3", "CVE-2099-2003"),
+            ]
+        );
+    }
+
+    fn demo_record(id: &str, aliases: &[&str], upstream: &[&str], extra: &str) -> Record {
+        inline(&format!(
+            r#"{{"id": "{id}", "modified": "2099-01-01T00:00:00Z",
+                "aliases": {aliases:?}, "upstream": {upstream:?}{extra},
+                "affected": [{{"package": {{"ecosystem": "PyPI", "name": "demo"}},
+                  "ranges": [{{"type": "ECOSYSTEM", "events": [{{"introduced": "0"}}, {{"fixed": "2.0"}}]}}]}}]}}"#
+        ))
+    }
+
+    fn demo_ids(records: Vec<Record>) -> Vec<(String, Vec<String>)> {
+        let source = MemoryRecords::new(records);
+        let demo = package(PackageType::Pypi, "demo", "1.0");
+        matched(&image(None, vec![demo]), &source)
+            .findings
+            .into_iter()
+            .map(|f| (f.id, f.aliases))
+            .collect()
+    }
+
+    fn owned(id: &str, aliases: &[&str]) -> (String, Vec<String>) {
+        (
+            id.to_owned(),
+            aliases.iter().map(|a| (*a).to_owned()).collect(),
+        )
+    }
+
+    #[test]
+    fn the_reported_id_is_the_cve_else_the_ghsa_else_the_records_own() {
+        // Named one way only, no CVE: the GHSA.
+        let one_way = vec![
+            demo_record("PYSEC-2099-1", &["GHSA-aaaa-aaaa-aaaa"], &[], ""),
+            demo_record("GHSA-aaaa-aaaa-aaaa", &[], &[], ""),
+        ];
+        assert_eq!(
+            demo_ids(one_way),
+            [owned("GHSA-aaaa-aaaa-aaaa", &["PYSEC-2099-1"])]
+        );
+        // The other way, and in the other order: the same.
+        let other_way = vec![
+            demo_record("GHSA-aaaa-aaaa-aaaa", &["PYSEC-2099-1"], &[], ""),
+            demo_record("PYSEC-2099-1", &[], &[], ""),
+        ];
+        assert_eq!(
+            demo_ids(other_way),
+            [owned("GHSA-aaaa-aaaa-aaaa", &["PYSEC-2099-1"])]
+        );
+        // Alone: its own id.
+        assert_eq!(
+            demo_ids(vec![demo_record("PYSEC-2099-2", &[], &[], "")]),
+            [owned("PYSEC-2099-2", &[])]
+        );
+        // The same single upstream id joins; the CVE becomes the id.
+        let upstream = vec![
+            demo_record("OSV-2099-1", &[], &["CVE-2099-7"], ""),
+            demo_record("OSV-2099-2", &[], &["CVE-2099-7"], ""),
+        ];
+        assert_eq!(
+            demo_ids(upstream),
+            [owned("CVE-2099-7", &["OSV-2099-1", "OSV-2099-2"])]
+        );
+        // Upstream lists of several ids join nothing.
+        let several = vec![
+            demo_record("OSV-2099-3", &[], &["X-1", "X-2"], ""),
+            demo_record("OSV-2099-4", &[], &["X-1", "X-3"], ""),
+        ];
+        assert_eq!(
+            demo_ids(several),
+            [owned("OSV-2099-3", &[]), owned("OSV-2099-4", &[])]
+        );
+    }
+
+    #[test]
+    fn the_result_does_not_depend_on_record_order() {
+        let records = vec![
+            fixture("PYSEC-2023-74.json"),
+            fixture("GHSA-j8r2-6x86-q33q.json"),
+            fixture("GHSA-9wx4-h78v-vm56.json"),
+            demo_record("GHSA-bbbb-bbbb-bbbb", &["CVE-2023-32681"], &[], ""),
+        ];
+        let requests = package(PackageType::Pypi, "requests", "2.28.1");
+        let forward = matched(
+            &image(None, vec![requests.clone()]),
+            &MemoryRecords::new(records.clone()),
+        );
+        let backward = matched(
+            &image(None, vec![requests]),
+            &MemoryRecords::new(records.into_iter().rev()),
+        );
+        assert_eq!(forward, backward);
+    }
+
+    /// Records merged into one issue: the highest level and the highest score, each from
+    /// whichever record has it.
+    #[test]
+    fn severity_is_the_highest_among_merged_records() {
+        let scored = r#", "severity": [{"type": "CVSS_V3", "score": "CVSS:3.1/AV:N/AC:L/PR:N/UI:N/S:U/C:N/I:N/A:L"}]"#;
+        let worded = r#", "database_specific": {"severity": "CRITICAL"}"#;
+        let records = vec![
+            demo_record("PYSEC-2099-5", &["CVE-2099-5"], &[], scored),
+            demo_record("GHSA-cccc-cccc-cccc", &["CVE-2099-5"], &[], worded),
+        ];
+        let source = MemoryRecords::new(records);
+        let demo = package(PackageType::Pypi, "demo", "1.0");
+        let result = matched(&image(None, vec![demo]), &source);
+        let finding = &result.findings[0];
+        assert_eq!(finding.id, "CVE-2099-5");
+        assert_eq!(
+            (finding.severity, finding.score),
+            (Severity::Critical, Some(5.3))
+        );
+    }
+
+    /// GO-2023-2102 names two CVEs: Go's stdlib finding keeps the Go id. The toolchain
+    /// version comes as `go1.19.8` (fzf's build info); modules keep their `v` in the finding.
+    #[test]
+    fn go_stdlib_and_modules() {
+        let source = fixtures(&["GO-2023-2102.json"]);
+        let packages = vec![
+            package(PackageType::Golang, "stdlib", "go1.19.8"),
+            package(PackageType::Golang, "golang.org/x/net", "v0.15.0"),
+            package(PackageType::Golang, "golang.org/x/text", "v0.13.0"),
+        ];
+        let mut newer = package(PackageType::Golang, "stdlib", "go1.21.3");
+        newer.path = "/usr/local/bin/caddy".to_owned();
+        let mut devel = package(PackageType::Golang, "stdlib", "devel go1.22-abc");
+        devel.path = "/usr/local/bin/dev".to_owned();
+        let mut all = packages;
+        all.extend([newer, devel]);
+        let result = matched(&image(None, all), &source);
+        assert_eq!(
+            ids(&result),
+            [
+                ("golang.org/x/net", "GO-2023-2102"),
+                ("stdlib", "GO-2023-2102"),
+            ]
+        );
+        let stdlib = &result.findings[1];
+        assert_eq!(stdlib.installed_version, "go1.19.8");
+        assert_eq!(stdlib.fixed_version.as_deref(), Some("1.20.10"));
+        assert_eq!(stdlib.fixed_versions, ["1.20.10", "1.21.3"]);
+        assert_eq!(
+            stdlib.aliases,
+            ["CVE-2023-39325", "CVE-2023-44487", "GHSA-4374-p667-p6c8"]
+        );
+        assert_eq!(result.findings[0].installed_version, "v0.15.0");
+        assert_eq!(result.findings[0].fixed_version.as_deref(), Some("0.17.0"));
+        assert_eq!(result.not_matchable.len(), 1, "{:?}", result.not_matchable);
+        assert!(result.not_matchable[0].contains("is not a Go release"));
+    }
+
+    #[test]
+    fn go_toolchain_versions_read_as_go_osv_data_writes_them() {
+        let cases = [
+            ("go1.21.3", Some("1.21.3")),
+            ("go1.20", Some("1.20.0")),
+            ("go1.21rc2", Some("1.21.0-rc.2")),
+            ("go1.9beta1", Some("1.9.0-beta.1")),
+            ("go1.21.3 X:boringcrypto", Some("1.21.3")),
+            ("1.21.3", None),
+            ("go", None),
+            ("go1..2", None),
+            ("go1.2.3.4", None),
+            ("go1.21rc", None),
+            ("go1.21-pre", None),
+            ("devel +abc", None),
+            ("", None),
+        ];
+        for (toolchain, semver) in cases {
+            assert_eq!(
+                go_toolchain_semver(toolchain).as_deref(),
+                semver,
+                "{toolchain}"
+            );
+        }
+        let huge = format!("go1.{}", "9".repeat(10_000));
+        assert_eq!(go_toolchain_semver(&huge), None);
+    }
+
+    #[test]
+    fn pep503_names() {
+        assert_eq!(pep503("Requests"), "requests");
+        assert_eq!(pep503("zope.interface"), "zope-interface");
+        assert_eq!(pep503("Foo__Bar-.baz"), "foo-bar-baz");
+    }
+
+    fn lookup(
+        package: &Package,
+        os: Option<&OsRelease>,
+    ) -> Result<(Vec<String>, String, String), String> {
+        lookup_of(package, os).map(|l| (l.ecosystems, l.name, l.version))
+    }
+
+    #[test]
+    fn each_package_type_has_its_osv_coordinates() {
+        let apk = {
+            let mut p = package(PackageType::Apk, "libcrypto3", "3.1.4-r5");
+            p.source_name = Some("openssl".to_owned());
+            p
+        };
+        let rpm = package(PackageType::Rpm, "openssl-libs", "1:3.0.7-27.el9");
+        let mut maven = package(PackageType::Maven, "commons-lang3", "3.12.0");
+        maven.purl = "pkg:maven/org.apache.commons/commons-lang3@3.12.0".to_owned();
+        let mut scoped = package(PackageType::Npm, "fs", "3.1.0");
+        scoped.purl = "pkg:npm/%40npmcli/fs@3.1.0".to_owned();
+        let cases: Vec<(Package, Option<OsRelease>, (Vec<&str>, &str, &str))> = vec![
+            (
+                deb("bash", "5.2.15-2+b8", Some(("bash", Some("5.2.15-2")))),
+                Some(bookworm()),
+                (vec!["Debian:12"], "bash", "5.2.15-2"),
+            ),
+            (
+                deb("bash", "5.2.21-2", None),
+                Some(os("debian", None, Some("trixie"))),
+                (vec!["Debian:13"], "bash", "5.2.21-2"),
+            ),
+            (
+                deb("bash", "5.1-6ubuntu1", None),
+                Some(os("ubuntu", Some("22.04"), Some("jammy"))),
+                (vec!["Ubuntu:22.04:LTS"], "bash", "5.1-6ubuntu1"),
+            ),
+            (
+                deb("bash", "5.2.15-2ubuntu1", None),
+                Some(os("ubuntu", Some("23.10"), None)),
+                (vec!["Ubuntu:23.10"], "bash", "5.2.15-2ubuntu1"),
+            ),
+            (
+                apk.clone(),
+                Some(os("alpine", Some("3.19.1"), None)),
+                (vec!["Alpine:v3.19"], "openssl", "3.1.4-r5"),
+            ),
+            (
+                apk,
+                Some(os("wolfi", Some("20230201"), None)),
+                (vec!["Wolfi"], "openssl", "3.1.4-r5"),
+            ),
+            (
+                rpm.clone(),
+                Some(os("rocky", Some("9.3"), None)),
+                (vec!["Rocky Linux:9"], "openssl-libs", "1:3.0.7-27.el9"),
+            ),
+            (
+                rpm,
+                Some(os("rhel", Some("9.4"), None)),
+                (
+                    vec![
+                        "Red Hat:enterprise_linux:9::baseos",
+                        "Red Hat:enterprise_linux:9::appstream",
+                    ],
+                    "openssl-libs",
+                    "1:3.0.7-27.el9",
+                ),
+            ),
+            (
+                package(PackageType::Pypi, "Zope.Interface", "6.0"),
+                None,
+                (vec!["PyPI"], "zope-interface", "6.0"),
+            ),
+            (scoped, None, (vec!["npm"], "@npmcli/fs", "3.1.0")),
+            (
+                maven,
+                None,
+                (vec!["Maven"], "org.apache.commons:commons-lang3", "3.12.0"),
+            ),
+            (
+                package(PackageType::Cargo, "itoa", "1.0.9"),
+                None,
+                (vec!["crates.io"], "itoa", "1.0.9"),
+            ),
+            (
+                package(PackageType::Gem, "rack", "2.2.22"),
+                None,
+                (vec!["RubyGems"], "rack", "2.2.22"),
+            ),
+        ];
+        for (package, os, (ecosystems, name, version)) in cases {
+            let expected = (
+                ecosystems.iter().map(|e| (*e).to_owned()).collect(),
+                name.to_owned(),
+                version.to_owned(),
+            );
+            assert_eq!(lookup(&package, os.as_ref()), Ok(expected), "{package:?}");
+        }
+    }
+
+    #[test]
+    fn packages_without_osv_coordinates_say_why() {
+        let bash = deb("bash", "5.2.15-2", None);
+        let bare_maven = package(PackageType::Maven, "commons-lang3", "3.12.0");
+        let cases = [
+            (bash.clone(), None, "need the image's os-release"),
+            (
+                bash.clone(),
+                Some(os("debian", None, Some("experimental-name"))),
+                "no OSV release",
+            ),
+            (
+                bash.clone(),
+                Some(os("ubuntu", Some("jammy"), None)),
+                "names no release",
+            ),
+            (
+                bash.clone(),
+                Some(os("linuxmint", Some("21.2"), None)),
+                "no OSV data for deb packages on linuxmint",
+            ),
+            (
+                package(PackageType::Rpm, "bash", "5.1.8-6.fc39"),
+                Some(os("fedora", Some("39"), None)),
+                "no OSV data for rpm packages on fedora",
+            ),
+            (bare_maven, None, "no Maven group id"),
+        ];
+        for (package, os, why) in cases {
+            let error = lookup(&package, os.as_ref()).unwrap_err();
+            assert!(error.contains(why), "{error}");
+        }
+        let source = MemoryRecords::default();
+        let result = matched(&image(None, vec![bash]), &source);
+        assert_eq!(
+            result.not_matchable,
+            ["deb bash 5.2.15-2 (/var/lib/dpkg/status): deb packages need the image's os-release"]
+        );
+        assert!(result.findings.is_empty());
+    }
+
+    /// Records with no `affected`, an entry without a package, a fix no order can read, a
+    /// withdrawal, vectors that cannot be scored; an installed version no order can read.
+    #[test]
+    fn malformed_records_and_versions_never_panic() {
+        let records = vec![
+            inline(r#"{"id": "X-EMPTY", "modified": "x"}"#),
+            inline(r#"{"id": "X-NOPKG", "modified": "x", "affected": [{"versions": ["1.0"]}]}"#),
+            demo_record(
+                "X-WITHDRAWN",
+                &[],
+                &[],
+                r#", "withdrawn": "2099-01-02T00:00:00Z""#,
+            ),
+            demo_record(
+                "X-BADVECTOR",
+                &[],
+                &[],
+                r#", "severity": [{"type": "CVSS_V3", "score": "CVSS:3.1/AV:N"}, {"type": "CVSS_V4", "score": "💥"}], "database_specific": {"severity": 5}"#,
+            ),
+            inline(
+                r#"{"id": "X-BADFIX", "modified": "x", "affected": [{"package": {"ecosystem": "PyPI", "name": "demo"},
+                    "ranges": [{"type": "ECOSYSTEM", "events": [{"introduced": "0"}, {"fixed": "not a version!"}]}]}]}"#,
+            ),
+        ];
+        let source = MemoryRecords::new(records);
+        let demo = package(PackageType::Pypi, "demo", "1.0");
+        let mut unreadable = package(PackageType::Pypi, "demo", "latest-and-greatest");
+        unreadable.path = "/other".to_owned();
+        let result = matched(&image(None, vec![demo, unreadable]), &source);
+        let [finding] = result.findings.as_slice() else {
+            panic!("{:?}", result.findings);
+        };
+        assert_eq!(finding.id, "X-BADVECTOR");
+        assert_eq!((finding.severity, finding.score), (Severity::Unknown, None));
+        assert_eq!(result.not_matchable.len(), 2, "{:?}", result.not_matchable);
+        assert!(result.not_matchable[0].starts_with("pypi demo 1.0 (/demo): X-BADFIX: PEP 440"));
+        assert!(result.not_matchable[1].contains("cannot be read as PEP 440"));
+    }
+
+    struct Broken;
+
+    impl RecordSource for Broken {
+        fn records(&self, _: &str, _: &str) -> Result<Vec<Record>, String> {
+            Err("index truncated".to_owned())
+        }
+    }
+
+    #[test]
+    fn a_source_that_cannot_be_read_is_an_error() {
+        let demo = package(PackageType::Pypi, "demo", "1.0");
+        let error = match_image(&image(None, vec![demo]), &Broken).unwrap_err();
+        assert_eq!(error, "reading the records of PyPI demo: index truncated");
+    }
+}
