@@ -1275,6 +1275,9 @@ mod tests {
         lookup_of(package, os).map(|l| (l.ecosystems, l.name, l.version))
     }
 
+    /// Ecosystem strings, name and compared version.
+    type Coordinates<'a> = (Vec<&'a str>, &'a str, &'a str);
+
     #[test]
     fn each_package_type_has_its_osv_coordinates() {
         let apk = {
@@ -1287,7 +1290,7 @@ mod tests {
         maven.purl = "pkg:maven/org.apache.commons/commons-lang3@3.12.0".to_owned();
         let mut scoped = package(PackageType::Npm, "fs", "3.1.0");
         scoped.purl = "pkg:npm/%40npmcli/fs@3.1.0".to_owned();
-        let cases: Vec<(Package, Option<OsRelease>, (Vec<&str>, &str, &str))> = vec![
+        let cases: Vec<(Package, Option<OsRelease>, Coordinates)> = vec![
             (
                 deb("bash", "5.2.15-2+b8", Some(("bash", Some("5.2.15-2")))),
                 Some(bookworm()),
