@@ -21,15 +21,15 @@
 //!   other in `aliases` (either way, and through ids they share), when they name the same
 //!   single `upstream` id, or for `DEBIAN-CVE-…`/`UBUNTU-CVE-…` records the CVE they are keyed
 //!   by. A record naming two or more CVEs (a DSA fixing three) joins nothing: it is reported
-//!   under its own id, and only when some CVE it names is not already reported for that
-//!   package by a record of its own. An issue is reported under its smallest CVE id, else its
+//!   under its own id, and only when no other issue of that package names it and some CVE it
+//!   names is not already reported for that package by a record of its own. An issue is reported under its smallest CVE id, else its
 //!   smallest GHSA id, else its smallest record id; `aliases` are all its other ids.
 //! - **Fixes.** `fixed_version` is the highest of the fixes that the issue's records say apply
 //!   to the installed version (upgrading to it clears every record that names a fix),
 //!   `fixed_versions` every fix they name for that package, in the ecosystem's order.
 
 use std::cmp::Ordering;
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeSet, HashMap, HashSet};
 use std::rc::Rc;
 use std::str::FromStr;
 
@@ -76,6 +76,10 @@ pub fn match_image(
         matcher.match_package(package, image.os.as_ref())?;
     }
     let mut result = matcher.result;
+    let mut seen = HashSet::new();
+    result
+        .not_matchable
+        .retain(|line| seen.insert(line.clone()));
     result.findings.sort_by(|a, b| {
         (&a.package, &a.installed_version, &a.path, &a.id).cmp(&(
             &b.package,
@@ -158,12 +162,19 @@ struct Issue {
     summary: Option<String>,
 }
 
+/// The issues of one lookup, and why some records or ecosystems could not be evaluated.
+#[derive(Debug)]
+struct Matched {
+    issues: Vec<Issue>,
+    unmatched: Vec<String>,
+}
+
 struct Matcher<'a> {
     source: &'a dyn RecordSource,
     /// Records by (ecosystem, name): binaries of one source share a lookup.
     records: HashMap<(String, String), Rc<Vec<Record>>>,
-    /// Issues by lookup.
-    issues: HashMap<Lookup, Rc<Vec<Issue>>>,
+    /// What each lookup gave.
+    issues: HashMap<Lookup, Rc<Matched>>,
     result: MatchResult,
 }
 
@@ -176,30 +187,37 @@ impl Matcher<'_> {
                 return Ok(());
             }
         };
-        let issues = match self.issues.get(&lookup) {
-            Some(issues) => Rc::clone(issues),
+        let matched = match self.issues.get(&lookup) {
+            Some(matched) => Rc::clone(matched),
             None => {
-                let issues = Rc::new(self.issues_of(package, &lookup)?);
-                self.issues.insert(lookup.clone(), Rc::clone(&issues));
-                issues
+                let matched = Rc::new(self.issues_of(package.kind, &lookup)?);
+                self.issues.insert(lookup.clone(), Rc::clone(&matched));
+                matched
             }
         };
-        for issue in issues.iter() {
+        for why in &matched.unmatched {
+            self.not_matchable(package, why);
+        }
+        for issue in &matched.issues {
             self.result.findings.push(finding(package, &lookup, issue));
         }
         Ok(())
     }
 
-    fn issues_of(&mut self, package: &Package, lookup: &Lookup) -> Result<Vec<Issue>, String> {
+    /// The issues of a lookup, and why some of it could not be evaluated.
+    fn issues_of(&mut self, kind: PackageType, lookup: &Lookup) -> Result<Matched, String> {
         let mut hits = Vec::new();
+        let mut unmatched = Vec::new();
         for ecosystem in &lookup.ecosystems {
             let Some(order) = osv::order_of_ecosystem(ecosystem) else {
-                self.not_matchable(package, &format!("no version order for {ecosystem}"));
+                unmatched.push(format!("no version order for {ecosystem}"));
                 continue;
             };
             if !version::is_valid(order, &lookup.version) {
-                let why = format!("version {:?} cannot be read as {order}", lookup.version);
-                self.not_matchable(package, &why);
+                unmatched.push(format!(
+                    "version {:?} cannot be read as {order}",
+                    lookup.version
+                ));
                 continue;
             }
             let records = self.records_of(ecosystem, &lookup.name)?;
@@ -207,7 +225,7 @@ impl Matcher<'_> {
                 match hit_of(record, ecosystem, &lookup.name, order, &lookup.version) {
                     Ok(Some(hit)) => hits.push(hit),
                     Ok(None) => {}
-                    Err(why) => self.not_matchable(package, &format!("{}: {why}", record.id)),
+                    Err(why) => unmatched.push(format!("{}: {why}", record.id)),
                 }
             }
         }
@@ -215,8 +233,11 @@ impl Matcher<'_> {
             .ecosystems
             .first()
             .and_then(|ecosystem| osv::order_of_ecosystem(ecosystem))
-            .unwrap_or_else(|| VersionOrder::of_package_type(package.kind));
-        Ok(issues_of_hits(hits, order))
+            .unwrap_or_else(|| VersionOrder::of_package_type(kind));
+        Ok(Matched {
+            issues: issues_of_hits(hits, order),
+            unmatched,
+        })
     }
 
     fn records_of(&mut self, ecosystem: &str, name: &str) -> Result<Rc<Vec<Record>>, String> {
@@ -235,16 +256,13 @@ impl Matcher<'_> {
     }
 
     fn not_matchable(&mut self, package: &Package, why: &str) {
-        let line = format!(
+        self.result.not_matchable.push(format!(
             "{} {} {} ({}): {why}",
             package.kind.as_str(),
             package.name,
             package.version,
             package.path
-        );
-        if !self.result.not_matchable.contains(&line) {
-            self.result.not_matchable.push(line);
-        }
+        ));
     }
 }
 
@@ -312,11 +330,12 @@ fn linked_ids(record: &Record) -> Vec<&str> {
     ids
 }
 
+/// The CVE a distribution's per-CVE record is keyed by: `DEBIAN-CVE-2024-1234`,
+/// `UBUNTU-CVE-…`, `ALPINE-CVE-…` (an upper-case prefix, then the CVE id).
 fn keyed_cve(id: &str) -> Option<&str> {
-    let cve = id
-        .strip_prefix("DEBIAN-")
-        .or_else(|| id.strip_prefix("UBUNTU-"))?;
-    cve.starts_with("CVE-").then_some(cve)
+    let (prefix, _) = id.split_once("-CVE-")?;
+    let keyed = !prefix.is_empty() && prefix.bytes().all(|b| b.is_ascii_uppercase());
+    keyed.then(|| &id[prefix.len() + 1..])
 }
 
 /// The CVE ids a record names, itself, its aliases and all its upstream ids included.
@@ -345,9 +364,11 @@ fn issues_of_hits(hits: Vec<Hit>, order: VersionOrder) -> Vec<Issue> {
         .cloned()
         .collect();
     for umbrella in umbrellas {
-        let uncovered = named_cves(&umbrella.record)
-            .iter()
-            .any(|cve| !reported.contains(*cve));
+        // Dropped when another issue names it, or reports every CVE it names.
+        let uncovered = !reported.contains(&umbrella.record.id)
+            && named_cves(&umbrella.record)
+                .iter()
+                .any(|cve| !reported.contains(*cve));
         if uncovered {
             let mut ids: BTreeSet<String> = BTreeSet::new();
             ids.extend(umbrella.record.aliases.iter().cloned());
@@ -1155,6 +1176,47 @@ mod tests {
     }
 
     #[test]
+    fn distribution_records_are_keyed_by_their_cve() {
+        assert_eq!(keyed_cve("DEBIAN-CVE-2024-1234"), Some("CVE-2024-1234"));
+        assert_eq!(keyed_cve("UBUNTU-CVE-2024-1234"), Some("CVE-2024-1234"));
+        assert_eq!(keyed_cve("ALPINE-CVE-2024-1234"), Some("CVE-2024-1234"));
+        for id in [
+            "CVE-2024-1234",
+            "-CVE-2024-1",
+            "GHSA-cve-x",
+            "Debian-CVE-1",
+            "DSA-5000-1",
+        ] {
+            assert_eq!(keyed_cve(id), None, "{id}");
+        }
+        // Keyed records join a GHSA that aliases the CVE, without any alias of their own.
+        let records = vec![
+            demo_record("UBUNTU-CVE-2099-8", &[], &[], ""),
+            demo_record("GHSA-dddd-dddd-dddd", &["CVE-2099-8"], &[], ""),
+        ];
+        assert_eq!(
+            demo_ids(records),
+            [owned(
+                "CVE-2099-8",
+                &["GHSA-dddd-dddd-dddd", "UBUNTU-CVE-2099-8"]
+            )]
+        );
+    }
+
+    /// A record naming several CVEs that another record names as its alias is that issue.
+    #[test]
+    fn a_record_naming_several_cves_named_by_another_is_not_reported_twice() {
+        let records = vec![
+            demo_record("GO-2099-1", &["CVE-2099-11", "CVE-2099-12"], &[], ""),
+            demo_record("GHSA-eeee-eeee-eeee", &["GO-2099-1"], &[], ""),
+        ];
+        assert_eq!(
+            demo_ids(records),
+            [owned("GHSA-eeee-eeee-eeee", &["GO-2099-1"])]
+        );
+    }
+
+    #[test]
     fn the_result_does_not_depend_on_record_order() {
         let records = vec![
             fixture("PYSEC-2023-74.json"),
@@ -1448,6 +1510,23 @@ mod tests {
         assert_eq!(result.not_matchable.len(), 2, "{:?}", result.not_matchable);
         assert!(result.not_matchable[0].starts_with("pypi demo 1.0 (/demo): X-BADFIX: PEP 440"));
         assert!(result.not_matchable[1].contains("cannot be read as PEP 440"));
+    }
+
+    /// Binaries of one source share its lookup, and each is reported when it cannot be
+    /// matched.
+    #[test]
+    fn each_binary_of_an_unmatchable_source_is_reported() {
+        let broken = Some(("util-linux", Some("not a version!")));
+        let packages = vec![
+            deb("bsdutils", "1:2.38.1-5+deb12u3", broken),
+            deb("mount", "2.38.1-5+deb12u3", broken),
+        ];
+        let source = MemoryRecords::new([fixture("written/DEBIAN-CVE-2099-1001.json")]);
+        let result = matched(&image(Some(bookworm()), packages), &source);
+        assert_eq!(result.not_matchable.len(), 2, "{:?}", result.not_matchable);
+        assert!(result.not_matchable[1].starts_with("deb mount 2.38.1-5+deb12u3"));
+        assert!(result.not_matchable[1].ends_with("cannot be read as dpkg"));
+        assert_eq!(result.records_consulted, 0);
     }
 
     struct Broken;
