@@ -15,8 +15,9 @@
 //!   `golang` as `Go` (the toolchain as `stdlib`, `go1.21rc2` read as `1.21.0-rc.2`); `cargo`
 //!   as `crates.io`; `maven` as `Maven` `group:artifact` (the group from the purl); `gem` as
 //!   `RubyGems`. Distribution records name the source package: Debian, Ubuntu, Alpine, Wolfi,
-//!   Rocky and Alma packages are looked up and compared by `source_name`/`source_version`
-//!   (else their own), and every installed binary of a source gets its own finding.
+//!   Chainguard, Rocky and Alma packages are looked up and compared by `source_name` and
+//!   `source_version` (else their own), and every installed binary of a source gets its own
+//!   finding; Red Hat's records name binary rpms.
 //! - **One issue, one id.** Records that matched one package are joined when one names the
 //!   other in `aliases` (either way, and through ids they share), when they name the same
 //!   single `upstream` id, or for `DEBIAN-CVE-…`/`UBUNTU-CVE-…` records the CVE they are keyed
