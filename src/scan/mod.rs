@@ -15,7 +15,9 @@
 //! - `purl.rs`: the package URL of each package found, in the forms syft writes;
 //! - `policy.rs`: the report level, the gate and the exit code they come to; `ignore.rs`: the
 //!   ignore files (`.buildoptignore`, `.trivyignore`);
-//! - `external.rs`: Trivy or Grype run on the same image, their JSON read into findings.
+//! - `external.rs`: Trivy or Grype run on the same image, their JSON read into findings;
+//! - `matcher.rs`: an image's packages matched against OSV records, one finding per issue and
+//!   installed package; `severity.rs`: CVSS base scores and the level of a finding.
 
 pub mod cache;
 pub mod catalog;
@@ -24,12 +26,14 @@ pub mod external;
 pub mod ignore;
 pub mod image;
 pub mod layer;
+pub mod matcher;
 pub mod model;
 pub mod origin;
 pub mod osv;
 pub mod package;
 pub mod policy;
 pub mod purl;
+pub mod severity;
 pub mod source;
 pub mod squash;
 pub mod tar_stream;

@@ -35,6 +35,12 @@ pub struct Record {
     pub severity: Vec<Severity>,
     #[serde(default)]
     pub affected: Vec<Affected>,
+    /// A one-line summary, when the record has one.
+    #[serde(default)]
+    pub summary: Option<String>,
+    /// The database's own fields; GitHub's hold its severity word (`"severity": "MODERATE"`).
+    #[serde(default)]
+    pub database_specific: Option<serde_json::Value>,
 }
 
 impl Record {
