@@ -5,19 +5,27 @@
 //! PR comment Markdown), `annotations` (GitHub workflow commands), `junit`, `dotenv` (GitLab),
 //! `outputs` (GitHub step outputs), `slack` and `html` (a self-contained page with charts) for CI;
 //! `escape` holds the escaping every CI format shares.
+//!
+//! A scan's findings: `scan_sarif` (GitHub code scanning, one run per image), `scan_junit` (one
+//! test case per image) and `gitlab_container_scanning` (GitLab's security report).
 
 pub mod annotations;
 pub mod benchmark;
 pub mod dotenv;
 pub mod escape;
+pub mod gitlab_container_scanning;
 pub mod html;
 pub mod junit;
 pub mod model;
 pub mod outputs;
 pub mod plan;
 pub mod run;
+pub mod scan_junit;
+pub mod scan_sarif;
 pub mod slack;
 pub mod summary;
 
 #[cfg(test)]
 pub(crate) mod fixtures;
+#[cfg(test)]
+pub(crate) mod scan_fixtures;

@@ -15,6 +15,10 @@
 #   maven-artifact    Debian's libmaven3-core-java (Maven 3.8.7's ComparableVersion, run by groovy)
 #   ruby              Debian's; Gem::Version
 #   (no apk-tools: Debian 12 does not ship it)
+# and the validator of the scan's SARIF (tests/integration/scan_reports.rs):
+#   sarif-multitool-linux  npm @microsoft/sarif-multitool-linux, installed globally: the shim
+#                          `sarif-multitool-linux` on PATH, the self-contained .NET executable
+#                          `Sarif.Multitool` in $(npm root -g)/@microsoft/sarif-multitool-linux/
 # Idempotent: each tool is installed only when it is not on PATH already.
 set -euo pipefail
 
@@ -71,6 +75,10 @@ if [ ! -f "$(npm root -g)/semver/package.json" ]; then
   echo "peers: installing semver (npm, global)"
   npm install --global --silent semver@7
 fi
+if ! have sarif-multitool-linux; then
+  echo "peers: installing the SARIF Multitool (npm, global)"
+  npm install --global --silent @microsoft/sarif-multitool-linux@5
+fi
 if [ ! -f /usr/share/java/maven-artifact-3.x.jar ]; then
   echo "peers: installing libmaven3-core-java (Debian)"
   apt_install libmaven3-core-java
@@ -85,7 +93,7 @@ if have pyenv; then
   pyenv rehash || true
 fi
 
-for tool in actionlint check-jsonschema hadolint groovyc shellcheck dpkg rpm node ruby; do
+for tool in actionlint check-jsonschema hadolint groovyc shellcheck dpkg rpm node ruby sarif-multitool-linux; do
   if ! have "$tool"; then
     echo "peers: $tool is still not on PATH after installing it" >&2
     exit 1
@@ -99,4 +107,5 @@ echo "peers: actionlint $(actionlint -version 2>/dev/null | head -n 1)," \
 echo "peers: dpkg $(dpkg-query -W -f='${Version}' dpkg), rpm $(rpm --version | awk '{print $NF}')," \
   "packaging $(python3 -c 'import packaging; print(packaging.__version__)')," \
   "npm semver $(node -p "require('$(npm root -g)/semver/package.json').version")," \
-  "ruby $(ruby -e 'print RUBY_VERSION'), RubyGems $(ruby -e 'print Gem::VERSION')"
+  "ruby $(ruby -e 'print RUBY_VERSION'), RubyGems $(ruby -e 'print Gem::VERSION')," \
+  "SARIF Multitool $(sarif-multitool-linux --version 2>&1 | awk 'NR == 1 {print $3}')"
