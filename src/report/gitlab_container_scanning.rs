@@ -318,6 +318,7 @@ pub struct Scanner {
     pub vendor: Vendor,
 }
 
+/// `vendor`.
 #[derive(Debug, Clone, Serialize)]
 pub struct Vendor {
     pub name: &'static str,
@@ -343,6 +344,7 @@ pub struct Vulnerability {
     pub location: Location,
 }
 
+/// `identifiers[]`: the first is GitLab's primary identifier.
 #[derive(Debug, Clone, Serialize)]
 pub struct Identifier {
     #[serde(rename = "type")]
@@ -352,6 +354,7 @@ pub struct Identifier {
     pub url: String,
 }
 
+/// `links[]`.
 #[derive(Debug, Clone, Serialize)]
 pub struct Link {
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -359,6 +362,7 @@ pub struct Link {
     pub url: String,
 }
 
+/// `location`: the package in the image.
 #[derive(Debug, Clone, Serialize)]
 pub struct Location {
     pub dependency: Dependency,
@@ -366,12 +370,14 @@ pub struct Location {
     pub image: String,
 }
 
+/// `location.dependency`.
 #[derive(Debug, Clone, Serialize)]
 pub struct Dependency {
     pub package: Package,
     pub version: String,
 }
 
+/// `location.dependency.package`.
 #[derive(Debug, Clone, Serialize)]
 pub struct Package {
     pub name: String,

@@ -197,7 +197,7 @@ fn scan_reports_junit_is_well_formed_with_unique_case_names() {
         loop {
             match reader.read_event().expect("well-formed XML") {
                 Event::Start(e) | Event::Empty(e) => match e.name().as_ref() {
-                    b"testcase" => {
+                    "testcase" => {
                         let attribute = |key: &str| {
                             e.try_get_attribute(key)
                                 .expect("attribute")
@@ -206,7 +206,7 @@ fn scan_reports_junit_is_well_formed_with_unique_case_names() {
                         };
                         cases.push((attribute("classname"), attribute("name")));
                     }
-                    b"failure" => failures += 1,
+                    "failure" => failures += 1,
                     _ => {}
                 },
                 Event::Eof => break,
