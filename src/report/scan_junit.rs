@@ -63,7 +63,7 @@ fn test_case(image: &ImageInventory, name: String) -> TestCase {
     let scanned = image.vulnerabilities.as_ref().is_some_and(|s| s.scanned);
     let mut findings: Vec<&Finding> = image.findings.iter().collect();
     // Most severe first; stable, so equal ones keep the report's order.
-    findings.sort_by(|a, b| b.severity.cmp(&a.severity));
+    findings.sort_by_key(|f| std::cmp::Reverse(f.severity));
     let (failing, others): (Vec<&Finding>, Vec<&Finding>) =
         findings.into_iter().partition(|f| f.fails_gate);
     let status = if !scanned {
