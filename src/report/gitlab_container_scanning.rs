@@ -139,7 +139,7 @@ fn vulnerability(image: &ImageInventory, finding: &Finding) -> Vulnerability {
                 version: finding.installed_version.clone(),
             },
             operating_system: operating_system(image),
-            image: image.image.clone(),
+            image: non_empty(&image.image),
         },
     }
 }
@@ -203,6 +203,15 @@ fn description(image: &ImageInventory, finding: &Finding) -> String {
     text
 }
 
+/// The schema wants a non-empty image name.
+fn non_empty(text: &str) -> String {
+    if text.trim().is_empty() {
+        "unknown".into()
+    } else {
+        text.to_owned()
+    }
+}
+
 fn solution(finding: &Finding) -> String {
     match &finding.fixed_version {
         Some(version) => format!("Upgrade {} to {version}", finding.package),
@@ -220,13 +229,18 @@ fn title_case(severity: Severity) -> &'static str {
     }
 }
 
-/// The id first (GitLab's primary identifier), then its aliases.
+/// The id first (GitLab's primary identifier), then its aliases; `unknown` for a
+/// finding without any, since the schema wants at least one.
 fn identifiers(finding: &Finding) -> Vec<Identifier> {
-    std::iter::once(&finding.id)
+    let identifiers: Vec<Identifier> = std::iter::once(&finding.id)
         .chain(&finding.aliases)
-        .filter(|id| !id.is_empty())
+        .filter(|id| !id.trim().is_empty())
         .map(|id| identifier(id))
-        .collect()
+        .collect();
+    if identifiers.is_empty() {
+        return vec![identifier("unknown")];
+    }
+    identifiers
 }
 
 /// An identifier typed by its prefix: `cve`, `ghsa`, else `osv` (OSV knows every id buildopt
@@ -521,6 +535,19 @@ mod tests {
         assert_eq!(operating_system(&image), "Debian GNU/Linux 12 (bookworm)");
         image.os = None;
         assert_eq!(operating_system(&image), "Unknown");
+    }
+
+    #[test]
+    fn a_finding_without_ids_or_image_name_still_has_what_the_schema_requires() {
+        let mut report = report();
+        report.images[0].image = String::new();
+        let finding = &mut report.images[0].findings[0];
+        finding.id = " ".into();
+        finding.aliases.clear();
+        let doc = render(&report);
+        let first = &doc["vulnerabilities"][0];
+        assert_eq!(first["identifiers"][0]["value"], "unknown");
+        assert_eq!(first["location"]["image"], "unknown");
     }
 
     #[test]
