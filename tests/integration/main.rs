@@ -25,6 +25,7 @@ mod range;
 mod release;
 mod sbom_schema;
 mod scan_policy;
+mod scan_reports;
 mod selection;
 mod settings;
 mod skips;

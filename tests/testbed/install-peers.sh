@@ -18,6 +18,10 @@
 # and the SBOM validators of tests/integration/sbom_schema.rs:
 #   cyclonedx-python-lib  PyPI, with its json-validation extra; bundles the CycloneDX schemas
 #   pyspdxtools           PyPI spdx-tools; parses and validates SPDX documents
+# and the validator of the scan's SARIF (tests/integration/scan_reports.rs):
+#   sarif-multitool-linux  npm @microsoft/sarif-multitool-linux, installed globally: the shim
+#                          `sarif-multitool-linux` on PATH, the self-contained .NET executable
+#                          `Sarif.Multitool` in $(npm root -g)/@microsoft/sarif-multitool-linux/
 # Idempotent: each tool is installed only when it is not on PATH already.
 set -euo pipefail
 
@@ -90,13 +94,17 @@ if ! have pyspdxtools; then
   echo "peers: installing pyspdxtools (spdx-tools)"
   pip_install spdx-tools
 fi
+if ! have sarif-multitool-linux; then
+  echo "peers: installing the SARIF Multitool (npm, global)"
+  npm install --global --silent @microsoft/sarif-multitool-linux@5
+fi
 
 # pyenv installs console scripts behind shims that appear only after a rehash.
 if have pyenv; then
   pyenv rehash || true
 fi
 
-for tool in actionlint check-jsonschema hadolint groovyc shellcheck dpkg rpm node ruby pyspdxtools; do
+for tool in actionlint check-jsonschema hadolint groovyc shellcheck dpkg rpm node ruby pyspdxtools sarif-multitool-linux; do
   if ! have "$tool"; then
     echo "peers: $tool is still not on PATH after installing it" >&2
     exit 1
@@ -116,4 +124,5 @@ echo "peers: dpkg $(dpkg-query -W -f='${Version}' dpkg), rpm $(rpm --version | a
   "npm semver $(node -p "require('$(npm root -g)/semver/package.json').version")," \
   "ruby $(ruby -e 'print RUBY_VERSION'), RubyGems $(ruby -e 'print Gem::VERSION')," \
   "cyclonedx-python-lib $(python3 -m pip show cyclonedx-python-lib 2>/dev/null | awk '/^Version:/ {print $2}')," \
-  "spdx-tools $(python3 -m pip show spdx-tools 2>/dev/null | awk '/^Version:/ {print $2}')"
+  "spdx-tools $(python3 -m pip show spdx-tools 2>/dev/null | awk '/^Version:/ {print $2}')," \
+  "SARIF Multitool $(sarif-multitool-linux --version 2>&1 | awk 'NR == 1 {print $3}')"
