@@ -74,6 +74,30 @@ pub struct ScanArgs {
     /// Write the output to this file instead of stdout.
     #[arg(long, value_name = "PATH")]
     pub output_file: Option<PathBuf>,
+    /// Report findings of this severity and above: low (everything), medium, high; unknown
+    /// severities are always reported.
+    #[arg(long, value_name = "LEVEL")]
+    pub level: Option<crate::scan::policy::ScanLevel>,
+    /// High findings do not fail the gate (critical ones still do, unless FAIL_ON_CRITICAL=false).
+    #[arg(long)]
+    pub no_fail_high: bool,
+    /// Findings with no fixed version are listed but never fail the gate.
+    #[arg(long)]
+    pub ignore_unfixed: bool,
+    /// Also run this scanner on each image and merge its findings: buildopt, trivy or grype.
+    #[arg(long, value_name = "SCANNER")]
+    pub scanner: Option<crate::settings::scan::Scanner>,
+    /// Match against this folder of OSV JSON files or zip of them instead of the downloaded
+    /// database (offline; indexed once per content).
+    #[arg(long, value_name = "PATH")]
+    pub db: Option<PathBuf>,
+    /// Download (or refresh) the vulnerability database and exit: the ecosystems named with
+    /// --ecosystem, else those of the images named, else every supported one.
+    #[arg(long)]
+    pub setup: bool,
+    /// An OSV ecosystem for --setup (repeatable): Debian, Alpine, PyPI, npm, Go, crates.io, ...
+    #[arg(long = "ecosystem", value_name = "NAME")]
+    pub ecosystems: Vec<String>,
 }
 
 /// What `buildopt scan` writes.
@@ -87,6 +111,12 @@ pub enum ScanOutput {
     Cyclonedx,
     /// SPDX 2.3 JSON.
     Spdx,
+    /// SARIF 2.1.0 for GitHub code scanning: one run per image.
+    Sarif,
+    /// JUnit XML: one test case per image, failing on findings over the gate.
+    Junit,
+    /// GitLab's container-scanning report (schema 15.0.7).
+    Gitlab,
 }
 
 /// `buildopt ci`: the build's flags plus where the reports go. Tags, push and keep-going also

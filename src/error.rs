@@ -114,7 +114,11 @@ fn scan_exit_code(error: &crate::scan::ScanError) -> u8 {
         | ScanError::Input { .. }
         | ScanError::Archive { .. }
         | ScanError::NothingAsked
-        | ScanError::NothingBuilt => exit::USAGE,
-        ScanError::Io { .. } | ScanError::Engine(_) => exit::ENVIRONMENT,
+        | ScanError::NothingBuilt
+        | ScanError::Ignore(_) => exit::USAGE,
+        ScanError::Io { .. }
+        | ScanError::Engine(_)
+        | ScanError::Database { .. }
+        | ScanError::External(_) => exit::ENVIRONMENT,
     }
 }

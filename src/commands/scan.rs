@@ -1,5 +1,8 @@
 //! `buildopt scan`: reads the images asked for (the daemon's, files, folders, the store), puts
-//! their inventories in one versioned report and writes it in the chosen output.
+//! their inventories in one versioned report, matches them against the vulnerability database
+//! (`--setup` downloads it) and writes the chosen output; the gate decides the exit code.
+
+use std::collections::BTreeMap;
 
 use crate::cli::{Format, ScanArgs, ScanOutput};
 use crate::context::{Context, write_stdout};
@@ -10,15 +13,27 @@ use crate::scan::cache::ScanCache;
 use crate::scan::daemon::read_from_daemon;
 use crate::scan::model::{SCAN_FORMAT_VERSION, ScanReport};
 use crate::scan::source::{ReadImage, ReadStats};
-use crate::scan::{ScanRequest, inventories, read_offline};
+use crate::report::gitlab_container_scanning::GitlabScan;
+use crate::report::scan_sarif::SarifContext;
+use crate::scan::external::ImageInput;
+use crate::scan::ignore::IgnoreList;
+use crate::scan::model::ImageInventory;
+use crate::scan::policy::{self, Policy};
+use crate::scan::vulndb::{self, VulnDb};
+use crate::scan::vulndb::setup::{SetupOptions, http_client};
+use crate::scan::vulnerabilities::{self, Check, Database};
+use crate::scan::{ScanError, ScanRequest, inventories, read_offline};
 
 /// Runs `buildopt scan`.
 pub fn run(ctx: &Context, args: &ScanArgs) -> Result<u8, Error> {
+    if args.setup {
+        return setup(ctx, args);
+    }
     let cache = scan_cache(ctx);
     let requests = requests(ctx, args, cache.as_ref())?;
     let mut stats = ReadStats::default();
     let read = read_all(ctx, &requests, cache.as_ref(), &mut stats)?;
-    let report = ScanReport {
+    let mut report = ScanReport {
         version: SCAN_FORMAT_VERSION,
         images: inventories(read, cache.as_ref()),
     };
@@ -28,6 +43,8 @@ pub fn run(ctx: &Context, args: &ScanArgs) -> Result<u8, Error> {
         stats.layers_read,
         stats.layers_cached
     ));
+    let policy = ctx.settings.scan.policy();
+    check_vulnerabilities(ctx, args, &requests, &mut report, &policy)?;
     let output = args.output.unwrap_or(match ctx.format {
         Format::Json => ScanOutput::Json,
         Format::Human => ScanOutput::Text,
@@ -43,7 +60,127 @@ pub fn run(ctx: &Context, args: &ScanArgs) -> Result<u8, Error> {
         }
         None => write_stdout(&text)?,
     }
+    Ok(policy::exit_code(&report.images, &policy))
+}
+
+/// `scan --setup`: downloads the ecosystems asked for (else those of the images named, else
+/// every supported one) and says what it did.
+fn setup(ctx: &Context, args: &ScanArgs) -> Result<u8, Error> {
+    let settings = &ctx.settings.scan;
+    let options = SetupOptions {
+        dir: settings.vulndb_dir.clone(),
+        base_url: settings.vulndb_url.clone(),
+    };
+    let ecosystems = if args.ecosystems.is_empty() {
+        DEFAULT_ECOSYSTEMS.iter().map(|e| e.to_string()).collect()
+    } else {
+        args.ecosystems.clone()
+    };
+    let http = http_client(SETUP_TIMEOUT).map_err(|e| ScanError::Database {
+        message: e.to_string(),
+    })?;
+    let done = vulndb::setup::setup(&options, &ecosystems, &http).map_err(database_error)?;
+    ctx.info(&format!(
+        "vulnerability database {}: {} records; downloaded {}, unchanged {}{}",
+        options.dir.display(),
+        done.summary.records,
+        list(&done.downloaded),
+        list(&done.unchanged),
+        if done.indexed { "; indexed" } else { "; index current" },
+    ));
     Ok(exit::SUCCESS)
+}
+
+/// What `--setup` downloads when no `--ecosystem` is named: every ecosystem buildopt matches.
+const DEFAULT_ECOSYSTEMS: [&str; 10] = [
+    "Debian", "Ubuntu", "Alpine", "Rocky Linux", "AlmaLinux", "PyPI", "npm", "Go", "crates.io",
+    "RubyGems",
+];
+const SETUP_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(300);
+
+fn list(names: &[String]) -> String {
+    if names.is_empty() {
+        "none".into()
+    } else {
+        names.join(", ")
+    }
+}
+
+fn database_error(error: vulndb::VulnDbError) -> Error {
+    Error::Scan(ScanError::Database {
+        message: error.to_string(),
+    })
+}
+
+/// Matches every image against the database (`--db`, else the set-up one), merges another
+/// scanner's findings when one is chosen, and applies the ignore files, level and gate.
+fn check_vulnerabilities(
+    ctx: &Context,
+    args: &ScanArgs,
+    requests: &[ScanRequest],
+    report: &mut ScanReport,
+    policy: &Policy,
+) -> Result<(), Error> {
+    let settings = &ctx.settings.scan;
+    let database = match &args.db {
+        Some(path) => Some(
+            VulnDb::from_path(&ctx.dir.join(path), &settings.vulndb_dir).map_err(database_error)?,
+        ),
+        None => VulnDb::open(&settings.vulndb_dir).map_err(database_error)?,
+    };
+    if let Some(db) = &database
+        && db.is_older_than(std::time::SystemTime::now(), settings.vulndb_max_age_days)
+    {
+        ctx.info(&format!(
+            "warning: the vulnerability database is older than {} days: run `buildopt scan --setup`",
+            settings.vulndb_max_age_days
+        ));
+    }
+    if database.is_none() {
+        ctx.info("warning: no vulnerability database (run `buildopt scan --setup`, or pass --db): packages listed, not matched");
+    }
+    let ignores = IgnoreList::load(
+        &settings.ignore_file,
+        settings.ignore_file_named,
+        &settings.trivy_ignore_file,
+    )
+    .map_err(ScanError::from)?;
+    let check = Check {
+        database: database.as_ref().map(|db| Database {
+            records: db,
+            version: db.version().to_owned(),
+            modified: db.modified().map(str::to_owned),
+        }),
+        missing_reason: "no vulnerability database: run `buildopt scan --setup`".into(),
+        external: settings.scanner.external(),
+        policy,
+        ignores: &ignores,
+        today: chrono::Utc::now().date_naive(),
+    };
+    let input = |image: &ImageInventory| external_input(requests, image);
+    let summary = vulnerabilities::check(&mut report.images, &check, &input)?;
+    for line in summary.expired_ignores.iter().chain(&summary.warnings) {
+        ctx.info(&format!("warning: {line}"));
+    }
+    Ok(())
+}
+
+/// How Trivy or Grype reads the image: the reference, or the file it came from.
+fn external_input<'a>(requests: &'a [ScanRequest], image: &'a ImageInventory) -> ImageInput<'a> {
+    let file = requests.iter().find_map(|r| match r {
+        ScanRequest::Input(path) if image.image == file_name(path) => Some(path.as_path()),
+        _ => None,
+    });
+    match file {
+        Some(path) if path.is_dir() => ImageInput::OciLayout(path),
+        Some(path) => ImageInput::Archive(path),
+        None => ImageInput::Reference(&image.image),
+    }
+}
+
+fn file_name(path: &std::path::Path) -> String {
+    path.file_name()
+        .map_or_else(|| path.display().to_string(), |n| n.to_string_lossy().into_owned())
 }
 
 /// The layer store's scan cache when the workspace has a store, else the user's.
@@ -148,6 +285,24 @@ fn render(report: &ScanReport, output: ScanOutput) -> String {
         ScanOutput::Text => report::scan_text::scan_text(report),
         ScanOutput::Cyclonedx => report::sbom_cyclonedx::cyclonedx(report, &name, now, version),
         ScanOutput::Spdx => report::sbom_spdx::spdx(report, &name, now, version),
+        ScanOutput::Sarif => {
+            let anchors = BTreeMap::new();
+            let context = SarifContext {
+                tool_version: version,
+                anchors: &anchors,
+                configured: &[],
+            };
+            report::scan_sarif::sarif(report, &context)
+        }
+        ScanOutput::Junit => report::scan_junit::junit(report),
+        ScanOutput::Gitlab => report::gitlab_container_scanning::container_scanning(
+            report,
+            &GitlabScan {
+                tool_version: version,
+                start_time: now,
+                end_time: now,
+            },
+        ),
     }
 }
 

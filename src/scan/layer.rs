@@ -94,8 +94,7 @@ fn inventory_layer_within(
         warnings: Vec::new(),
         complete: true,
     };
-    let mut plain = false;
-    let hashed = {
+    let (hashed, plain) = {
         let counted = CountingReader {
             inner: &mut *blob,
             count: Rc::clone(&compressed),
@@ -108,11 +107,11 @@ fn inventory_layer_within(
                 return (inventory, false);
             }
         };
-        plain = compression == Compression::None;
+        let plain = compression == Compression::None;
         let mut hashing = HashingReader::new(compression.decoder(buffered), compressed, bomb_floor);
         hashing.hash = hash_plain || !plain;
         read_tar(&mut hashing, &mut inventory);
-        hashing.finish()
+        (hashing.finish(), plain)
     };
     // Whatever the decoder left unread (a compressed trailer, bytes after a failure) still
     // belongs to the blob: the caller hashes it whole.

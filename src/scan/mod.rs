@@ -17,7 +17,8 @@
 //!   ignore files (`.buildoptignore`, `.trivyignore`);
 //! - `external.rs`: Trivy or Grype run on the same image, their JSON read into findings;
 //! - `matcher.rs`: an image's packages matched against OSV records, one finding per issue and
-//!   installed package; `severity.rs`: CVSS base scores and the level of a finding.
+//!   installed package; `severity.rs`: CVSS base scores and the level of a finding;
+//! - `vulnerabilities.rs`: matching, other scanners' findings, ignore files, level and gate.
 
 pub mod cache;
 pub mod catalog;
@@ -38,6 +39,7 @@ pub mod source;
 pub mod squash;
 pub mod tar_stream;
 pub mod version;
+pub mod vulnerabilities;
 
 use std::path::PathBuf;
 
@@ -76,6 +78,12 @@ pub enum ScanError {
     NothingAsked,
     #[error("--all scans the images the last build made, and no build is recorded here yet")]
     NothingBuilt,
+    #[error("the vulnerability database cannot be read: {message}")]
+    Database { message: String },
+    #[error(transparent)]
+    External(#[from] external::ExternalError),
+    #[error(transparent)]
+    Ignore(#[from] ignore::IgnoreError),
 }
 
 /// The inventories of images read from a source: layer inventories go to the cache (when

@@ -23,10 +23,23 @@ impl RunFlags {
             Command::Build(args) => Self::of_build(args, cli.verbose),
             Command::Ci(args) => Self::of_ci(args, cli.verbose),
             Command::Cache(args) => Self::of_cache(args, cli.verbose),
-            Command::Notify(_) | Command::Scan(_) => Self {
+            Command::Notify(_) => Self {
                 core: Flags {
                     verbose: cli.verbose,
                     ..Flags::default()
+                },
+                ..Self::default()
+            },
+            Command::Scan(args) => Self {
+                core: Flags {
+                    verbose: cli.verbose,
+                    ..Flags::default()
+                },
+                scan: ScanFlags {
+                    level: args.level,
+                    no_fail_high: args.no_fail_high,
+                    ignore_unfixed: args.ignore_unfixed,
+                    scanner: args.scanner,
                 },
                 ..Self::default()
             },

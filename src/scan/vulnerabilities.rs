@@ -1,0 +1,178 @@
+//! The vulnerability check of scanned images: each image's packages matched against the
+//! database (and, when chosen, Trivy's or Grype's findings merged in), then the ignore files,
+//! the report level and the gate applied. Without a database every image is marked "not
+//! scanned" (never a silent pass: with a gate on, that ends the run with exit 4).
+
+use chrono::NaiveDate;
+
+use super::ScanError;
+use super::external::{self, ImageInput, Tool};
+use super::ignore::IgnoreList;
+use super::matcher::{RecordSource, match_image};
+use super::model::{Finding, ImageInventory, MatchStatus};
+use super::policy::{Policy, apply};
+
+/// What the check matches against and how it judges.
+pub struct Check<'a> {
+    /// The database, with its content version and newest record date; `None`: not scanned.
+    pub database: Option<Database<'a>>,
+    /// Why there is no database, for the report.
+    pub missing_reason: String,
+    /// Trivy or Grype, run on each image besides buildopt's own matching.
+    pub external: Option<Tool>,
+    pub policy: &'a Policy,
+    pub ignores: &'a IgnoreList,
+    pub today: NaiveDate,
+}
+
+/// A database to match against.
+pub struct Database<'a> {
+    pub records: &'a dyn RecordSource,
+    pub version: String,
+    pub modified: Option<String>,
+}
+
+/// What the check did, for people and tests.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct CheckSummary {
+    pub images_matched: usize,
+    pub records_consulted: usize,
+    /// Ignore entries that have expired and would have covered a finding.
+    pub expired_ignores: Vec<String>,
+    pub warnings: Vec<String>,
+}
+
+/// Checks every image of `images` in place; `input` says how an external scanner reads each.
+pub fn check(
+    images: &mut [ImageInventory],
+    check: &Check<'_>,
+    input: &dyn Fn(&ImageInventory) -> ImageInput<'_>,
+) -> Result<CheckSummary, ScanError> {
+    let mut summary = CheckSummary::default();
+    for image in images.iter_mut() {
+        let Some(database) = &check.database else {
+            image.vulnerabilities = Some(MatchStatus {
+                scanned: false,
+                reason: Some(check.missing_reason.clone()),
+                database: None,
+                database_modified: None,
+                ignored: 0,
+                below_level: 0,
+            });
+            continue;
+        };
+        let matched =
+            match_image(image, database.records).map_err(|message| ScanError::Database { message })?;
+        summary.images_matched += 1;
+        summary.records_consulted += matched.records_consulted;
+        let mut findings = matched.findings;
+        if let Some(tool) = check.external {
+            let found = external::scan(tool, input(image), image, None)?;
+            summary.warnings.extend(found.skipped);
+            merge(&mut findings, found.findings);
+        }
+        image.vulnerabilities = Some(MatchStatus {
+            scanned: true,
+            reason: None,
+            database: Some(database.version.clone()),
+            database_modified: database.modified.clone(),
+            ignored: 0,
+            below_level: 0,
+        });
+        let outcome = apply(
+            findings,
+            check.policy,
+            &check.ignores.for_image(&image.image),
+            check.today,
+        );
+        for expired in &outcome.expired_ignores {
+            let line = format!("{}: the ignore entry for {} has expired", image.image, expired.id);
+            if !summary.expired_ignores.contains(&line) {
+                summary.expired_ignores.push(line);
+            }
+        }
+        outcome.record(image);
+    }
+    Ok(summary)
+}
+
+/// Adds another scanner's findings: one finding per issue and package, whoever found it.
+pub fn merge(findings: &mut Vec<Finding>, others: Vec<Finding>) {
+    for other in others {
+        let same = findings.iter_mut().find(|f| {
+            f.package == other.package
+                && f.installed_version == other.installed_version
+                && f.path == other.path
+                && same_issue(f, &other)
+        });
+        match same {
+            Some(existing) => {
+                for who in other.found_by {
+                    if !existing.found_by.contains(&who) {
+                        existing.found_by.push(who);
+                    }
+                }
+            }
+            None => findings.push(other),
+        }
+    }
+}
+
+fn same_issue(a: &Finding, b: &Finding) -> bool {
+    let ids = |f: &Finding| -> Vec<String> {
+        std::iter::once(&f.id)
+            .chain(&f.aliases)
+            .map(|id| id.to_ascii_uppercase())
+            .collect()
+    };
+    let theirs = ids(b);
+    ids(a).iter().any(|id| theirs.contains(id))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cache::digest::Digest;
+    use crate::scan::model::Severity;
+    use crate::scan::package::PackageType;
+
+    fn finding(id: &str, aliases: &[&str], by: &str) -> Finding {
+        Finding {
+            id: id.into(),
+            aliases: aliases.iter().map(|a| a.to_string()).collect(),
+            package: "openssl".into(),
+            installed_version: "3.0.11-1~deb12u2".into(),
+            kind: PackageType::Deb,
+            purl: "pkg:deb/debian/openssl@3.0.11-1~deb12u2".into(),
+            source_name: None,
+            source_version: None,
+            fixed_version: None,
+            fixed_versions: Vec::new(),
+            severity: Severity::High,
+            score: Some(7.5),
+            summary: None,
+            path: "/var/lib/dpkg/status".into(),
+            layer: Digest::of(b"layer"),
+            dockerfile: None,
+            base_image: None,
+            found_by: vec![by.into()],
+            new: None,
+            fails_gate: false,
+        }
+    }
+
+    #[test]
+    fn the_same_issue_found_twice_is_one_finding_found_by_both() {
+        let mut ours = vec![finding("CVE-2024-1", &["DEBIAN-CVE-2024-1"], "buildopt")];
+        merge(
+            &mut ours,
+            vec![
+                finding("cve-2024-1", &[], "trivy"),
+                finding("CVE-2024-2", &[], "trivy"),
+            ],
+        );
+        assert_eq!(ours.len(), 2);
+        assert_eq!(ours[0].found_by, ["buildopt", "trivy"]);
+        assert_eq!(ours[1].found_by, ["trivy"]);
+    }
+}
