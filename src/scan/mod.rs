@@ -11,7 +11,8 @@
 //! - `package.rs`: what a cataloger finds in one file; `catalog/`: the catalogers;
 //! - `model.rs`: the versioned inventory every renderer formats;
 //! - `version/`: each ecosystem's version order;
-//! - `osv.rs`: OSV records, and whether an installed version is affected by one.
+//! - `osv.rs`: OSV records, and whether an installed version is affected by one;
+//! - `vulndb/`: the vulnerability database: OSV archives downloaded and indexed by package.
 
 pub mod cache;
 pub mod catalog;
@@ -27,6 +28,7 @@ pub mod source;
 pub mod squash;
 pub mod tar_stream;
 pub mod version;
+pub mod vulndb;
 
 use std::path::PathBuf;
 
