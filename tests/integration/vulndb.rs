@@ -187,6 +187,12 @@ fn downloads_once_then_asks_with_the_etag_then_downloads_a_changed_archive() {
     let gets = bucket.gets("/PyPI/all.zip");
     assert_eq!(gets.len(), 2, "one request each, no download retried");
     assert_eq!(gets[1].header("if-none-match"), Some("\"v1\""));
+    let checked = VulnDb::open(dir.path()).unwrap().unwrap();
+    assert!(
+        checked
+            .checked_at()
+            .is_some_and(|at| at >= checked.built_at())
+    );
 
     bucket.put(
         "/PyPI/all.zip",

@@ -2,8 +2,9 @@
 //!
 //! The database lives in a folder of its own (not the layer store): OSV's per-ecosystem
 //! archives as downloaded (`archives/<Ecosystem>/`), one SQLite index per indexed content
-//! (`index/<version>.sqlite`), and `current`, which names the active index and is replaced
-//! atomically, so readers see the old database or the new one, never a half-built one. Indexes
+//! (`index/<version>.sqlite`), `current`, which names the active index and is replaced
+//! atomically, so readers see the old database or the new one, never a half-built one, and
+//! `checked`, when a setup last found that index current at the source (its age). Indexes
 //! of `--db PATH` inputs are kept apart (`local/<version>.sqlite`) and never become current.
 //!
 //! - `index.rs`: reading records from zips and folders, and building an index file;
@@ -126,6 +127,8 @@ pub struct VulnDb {
     connection: Connection,
     path: PathBuf,
     summary: Summary,
+    /// When a setup last found this content current at the source (304s included).
+    checked_at: Option<SystemTime>,
 }
 
 impl std::fmt::Debug for VulnDb {
@@ -150,7 +153,9 @@ impl VulnDb {
             let path = setup::index_path(dir, &version);
             attempts += 1;
             if path.is_file() || attempts == 2 {
-                return Self::open_index(&path).map(Some);
+                let mut db = Self::open_index(&path)?;
+                db.checked_at = setup::checked_at(dir, &version);
+                return Ok(Some(db));
             }
         }
     }
@@ -182,6 +187,7 @@ impl VulnDb {
             connection,
             path: path.to_path_buf(),
             summary,
+            checked_at: None,
         })
     }
 
@@ -261,13 +267,22 @@ impl VulnDb {
         self.summary.built_at
     }
 
-    /// How long ago the index was built (zero when `now` is earlier).
-    pub fn age(&self, now: SystemTime) -> Duration {
-        now.duration_since(self.summary.built_at)
-            .unwrap_or(Duration::ZERO)
+    /// When a setup last confirmed this database against its source: the build, or a later
+    /// setup whose downloads were all unchanged. `None` for `--db` inputs.
+    pub fn checked_at(&self) -> Option<SystemTime> {
+        self.checked_at
     }
 
-    /// Whether the index is older than `max_age_days` days at `now`.
+    /// How old the data is at `now`: since the last check against the source, else since the
+    /// build (zero when `now` is earlier).
+    pub fn age(&self, now: SystemTime) -> Duration {
+        let since = self.checked_at.map_or(self.summary.built_at, |checked| {
+            checked.max(self.summary.built_at)
+        });
+        now.duration_since(since).unwrap_or(Duration::ZERO)
+    }
+
+    /// Whether the data is older than `max_age_days` days at `now` (see [`VulnDb::age`]).
     pub fn is_older_than(&self, now: SystemTime, max_age_days: u64) -> bool {
         self.age(now) > Duration::from_secs(max_age_days.saturating_mul(86_400))
     }

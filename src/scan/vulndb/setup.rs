@@ -98,6 +98,7 @@ pub fn setup(
         download.keep(&archive_dir(dir, &ecosystem))?;
     }
     make_current(dir, &version)?;
+    note_checked(dir, &version);
     remove_other_indexes(dir, &version);
     let unchanged = stored
         .keys()
@@ -413,6 +414,27 @@ impl<W: Write> Write for HashingWriter<W> {
     fn flush(&mut self) -> std::io::Result<()> {
         self.inner.flush()
     }
+}
+
+/// Records that `version` was found current at the source now (`checked`: the version and
+/// the time in Unix seconds). Best effort: without it the age counts from the build.
+fn note_checked(dir: &Path, version: &str) {
+    let seconds = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default()
+        .as_secs();
+    let _ = atomic::write(
+        &dir.join("checked"),
+        format!("{version} {seconds}\n").as_bytes(),
+    );
+}
+
+/// When `version` was last found current at the source, if that is recorded.
+pub(super) fn checked_at(dir: &Path, version: &str) -> Option<std::time::SystemTime> {
+    let text = std::fs::read_to_string(dir.join("checked")).ok()?;
+    let (checked_version, seconds) = text.trim().split_once(' ')?;
+    let seconds: u64 = seconds.parse().ok()?;
+    (checked_version == version).then(|| std::time::UNIX_EPOCH + Duration::from_secs(seconds))
 }
 
 /// Points `current` at `version`, atomically.
