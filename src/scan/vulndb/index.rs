@@ -226,7 +226,8 @@ fn read_zip(
         reason,
     };
     let file = File::open(path).map_err(VulnDbError::io(path))?;
-    let mut archive = zip::ZipArchive::new(BufReader::with_capacity(1 << 20, file))
+    // Small: the archive seeks to every entry, and a seek empties the buffer.
+    let mut archive = zip::ZipArchive::new(BufReader::with_capacity(16 << 10, file))
         .map_err(|e| zip_error(e.to_string()))?;
     let mut buffer = Vec::new();
     for i in 0..archive.len() {
