@@ -9,18 +9,17 @@ use crate::context::{Context, write_stdout};
 use crate::error::Error;
 use crate::exit;
 use crate::report;
-use crate::scan::cache::ScanCache;
-use crate::scan::daemon::read_from_daemon;
-use crate::scan::model::{SCAN_FORMAT_VERSION, ScanReport};
-use crate::scan::source::{ReadImage, ReadStats};
 use crate::report::gitlab_container_scanning::GitlabScan;
 use crate::report::scan_sarif::SarifContext;
-use crate::scan::external::ImageInput;
+use crate::scan::cache::ScanCache;
+use crate::scan::daemon::read_from_daemon;
 use crate::scan::ignore::IgnoreList;
 use crate::scan::model::ImageInventory;
+use crate::scan::model::{SCAN_FORMAT_VERSION, ScanReport};
 use crate::scan::policy::{self, Policy};
+use crate::scan::source::{ReadImage, ReadStats};
 use crate::scan::vulndb::{self, VulnDb};
-use crate::scan::vulndb::setup::{SetupOptions, http_client};
+use crate::scan::vulndb::{SetupOptions, http_client};
 use crate::scan::vulnerabilities::{self, Check, Database};
 use crate::scan::{ScanError, ScanRequest, inventories, read_offline};
 
@@ -44,11 +43,15 @@ pub fn run(ctx: &Context, args: &ScanArgs) -> Result<u8, Error> {
         stats.layers_cached
     ));
     let policy = ctx.settings.scan.policy();
-    check_vulnerabilities(ctx, args, &requests, &mut report, &policy)?;
     let output = args.output.unwrap_or(match ctx.format {
         Format::Json => ScanOutput::Json,
         Format::Human => ScanOutput::Text,
     });
+    // An SBOM is an inventory: it neither needs nor gates on vulnerability data.
+    let sbom = matches!(output, ScanOutput::Cyclonedx | ScanOutput::Spdx);
+    if !sbom {
+        check_vulnerabilities(ctx, args, &requests, &mut report, &policy)?;
+    }
     let text = render(&report, output);
     match &args.output_file {
         Some(path) => {
@@ -79,21 +82,33 @@ fn setup(ctx: &Context, args: &ScanArgs) -> Result<u8, Error> {
     let http = http_client(SETUP_TIMEOUT).map_err(|e| ScanError::Database {
         message: e.to_string(),
     })?;
-    let done = vulndb::setup::setup(&options, &ecosystems, &http).map_err(database_error)?;
+    let done = vulndb::setup(&options, &ecosystems, &http).map_err(database_error)?;
     ctx.info(&format!(
         "vulnerability database {}: {} records; downloaded {}, unchanged {}{}",
         options.dir.display(),
         done.summary.records,
         list(&done.downloaded),
         list(&done.unchanged),
-        if done.indexed { "; indexed" } else { "; index current" },
+        if done.indexed {
+            "; indexed"
+        } else {
+            "; index current"
+        },
     ));
     Ok(exit::SUCCESS)
 }
 
 /// What `--setup` downloads when no `--ecosystem` is named: every ecosystem buildopt matches.
 const DEFAULT_ECOSYSTEMS: [&str; 10] = [
-    "Debian", "Ubuntu", "Alpine", "Rocky Linux", "AlmaLinux", "PyPI", "npm", "Go", "crates.io",
+    "Debian",
+    "Ubuntu",
+    "Alpine",
+    "Rocky Linux",
+    "AlmaLinux",
+    "PyPI",
+    "npm",
+    "Go",
+    "crates.io",
     "RubyGems",
 ];
 const SETUP_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(300);
@@ -157,30 +172,27 @@ fn check_vulnerabilities(
         ignores: &ignores,
         today: chrono::Utc::now().date_naive(),
     };
-    let input = |image: &ImageInventory| external_input(requests, image);
-    let summary = vulnerabilities::check(&mut report.images, &check, &input)?;
+    let file = |image: &ImageInventory| file_of(requests, image);
+    let summary = vulnerabilities::check(&mut report.images, &check, &file)?;
     for line in summary.expired_ignores.iter().chain(&summary.warnings) {
         ctx.info(&format!("warning: {line}"));
     }
     Ok(())
 }
 
-/// How Trivy or Grype reads the image: the reference, or the file it came from.
-fn external_input<'a>(requests: &'a [ScanRequest], image: &'a ImageInventory) -> ImageInput<'a> {
-    let file = requests.iter().find_map(|r| match r {
-        ScanRequest::Input(path) if image.image == file_name(path) => Some(path.as_path()),
+/// The tarball or layout folder an image came from, for Trivy or Grype.
+fn file_of(requests: &[ScanRequest], image: &ImageInventory) -> Option<std::path::PathBuf> {
+    requests.iter().find_map(|r| match r {
+        ScanRequest::Input(path) if image.image == file_name(path) => Some(path.clone()),
         _ => None,
-    });
-    match file {
-        Some(path) if path.is_dir() => ImageInput::OciLayout(path),
-        Some(path) => ImageInput::Archive(path),
-        None => ImageInput::Reference(&image.image),
-    }
+    })
 }
 
 fn file_name(path: &std::path::Path) -> String {
-    path.file_name()
-        .map_or_else(|| path.display().to_string(), |n| n.to_string_lossy().into_owned())
+    path.file_name().map_or_else(
+        || path.display().to_string(),
+        |n| n.to_string_lossy().into_owned(),
+    )
 }
 
 /// The layer store's scan cache when the workspace has a store, else the user's.

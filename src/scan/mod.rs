@@ -19,6 +19,7 @@
 //! - `matcher.rs`: an image's packages matched against OSV records, one finding per issue and
 //!   installed package; `severity.rs`: CVSS base scores and the level of a finding;
 //! - `vulnerabilities.rs`: matching, other scanners' findings, ignore files, level and gate.
+//! - `vulndb/`: the vulnerability database: OSV archives downloaded and indexed by package.
 
 pub mod cache;
 pub mod catalog;
@@ -39,6 +40,7 @@ pub mod source;
 pub mod squash;
 pub mod tar_stream;
 pub mod version;
+pub mod vulndb;
 pub mod vulnerabilities;
 
 use std::path::PathBuf;

@@ -10,7 +10,9 @@ use super::external::{self, ImageInput, Tool};
 use super::ignore::IgnoreList;
 use super::matcher::{RecordSource, match_image};
 use super::model::{Finding, ImageInventory, MatchStatus};
+use super::osv::Record;
 use super::policy::{Policy, apply};
+use super::vulndb::VulnDb;
 
 /// What the check matches against and how it judges.
 pub struct Check<'a> {
@@ -32,6 +34,12 @@ pub struct Database<'a> {
     pub modified: Option<String>,
 }
 
+impl RecordSource for VulnDb {
+    fn records(&self, ecosystem: &str, name: &str) -> Result<Vec<Record>, String> {
+        VulnDb::records(self, ecosystem, name).map_err(|e| e.to_string())
+    }
+}
+
 /// What the check did, for people and tests.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct CheckSummary {
@@ -42,11 +50,12 @@ pub struct CheckSummary {
     pub warnings: Vec<String>,
 }
 
-/// Checks every image of `images` in place; `input` says how an external scanner reads each.
+/// Checks every image of `images` in place; `file_of` gives the tarball or layout folder an
+/// image came from, for an external scanner (`None`: it reads the reference).
 pub fn check(
     images: &mut [ImageInventory],
     check: &Check<'_>,
-    input: &dyn Fn(&ImageInventory) -> ImageInput<'_>,
+    file_of: &dyn Fn(&ImageInventory) -> Option<std::path::PathBuf>,
 ) -> Result<CheckSummary, ScanError> {
     let mut summary = CheckSummary::default();
     for image in images.iter_mut() {
@@ -61,13 +70,19 @@ pub fn check(
             });
             continue;
         };
-        let matched =
-            match_image(image, database.records).map_err(|message| ScanError::Database { message })?;
+        let matched = match_image(image, database.records)
+            .map_err(|message| ScanError::Database { message })?;
         summary.images_matched += 1;
         summary.records_consulted += matched.records_consulted;
         let mut findings = matched.findings;
         if let Some(tool) = check.external {
-            let found = external::scan(tool, input(image), image, None)?;
+            let file = file_of(image);
+            let input = match &file {
+                Some(path) if path.is_dir() => ImageInput::OciLayout(path),
+                Some(path) => ImageInput::Archive(path),
+                None => ImageInput::Reference(&image.image),
+            };
+            let found = external::scan(tool, input, image, None)?;
             summary.warnings.extend(found.skipped);
             merge(&mut findings, found.findings);
         }
@@ -86,7 +101,10 @@ pub fn check(
             check.today,
         );
         for expired in &outcome.expired_ignores {
-            let line = format!("{}: the ignore entry for {} has expired", image.image, expired.id);
+            let line = format!(
+                "{}: the ignore entry for {} has expired",
+                image.image, expired.id
+            );
             if !summary.expired_ignores.contains(&line) {
                 summary.expired_ignores.push(line);
             }

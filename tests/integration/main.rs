@@ -32,4 +32,5 @@ mod skips;
 mod snapshots;
 mod support;
 mod version_oracles;
+mod vulndb;
 mod wrappers;
