@@ -23,6 +23,7 @@ mod plan;
 mod platforms;
 mod range;
 mod release;
+mod scan_images;
 mod selection;
 mod settings;
 mod skips;
