@@ -48,6 +48,41 @@ pub enum Command {
     Ci(CiArgs),
     /// Publish a run report: job summary, sticky PR/MR comment, SARIF upload, Slack message.
     Notify(NotifyArgs),
+    /// List what is inside images (packages, the OS, which Dockerfile line added each), read
+    /// from the daemon, a `docker save` tarball, an OCI layout folder or the layer store.
+    Scan(ScanArgs),
+}
+
+/// `buildopt scan`. `--image`, `--input` and `--from-cache` work in any folder.
+#[derive(Debug, Args)]
+pub struct ScanArgs {
+    /// An image on the daemon (repeatable).
+    #[arg(long, value_name = "REF")]
+    pub image: Vec<String>,
+    /// Every image of the workspace, as the last build tagged them.
+    #[arg(long, conflicts_with_all = ["image", "input", "from_cache"])]
+    pub all: bool,
+    /// A `docker save` tarball (plain or gzip) or an OCI image layout folder (repeatable).
+    #[arg(long, value_name = "PATH")]
+    pub input: Vec<PathBuf>,
+    /// An image of the layer store, read without a daemon (repeatable).
+    #[arg(long, value_name = "REF")]
+    pub from_cache: Vec<String>,
+    /// The output (default: text, or json with --format json).
+    #[arg(long, value_enum)]
+    pub output: Option<ScanOutput>,
+    /// Write the output to this file instead of stdout.
+    #[arg(long, value_name = "PATH")]
+    pub output_file: Option<PathBuf>,
+}
+
+/// What `buildopt scan` writes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ScanOutput {
+    /// A summary per image: counts by type, what each Dockerfile line added.
+    Text,
+    /// The versioned inventory (`{"version": 1, "images": [...]}`).
+    Json,
 }
 
 /// `buildopt ci`: the build's flags plus where the reports go. Tags, push and keep-going also

@@ -70,6 +70,31 @@ impl Context {
         })
     }
 
+    /// The invocation without reading any configuration file: for commands that work in any
+    /// folder when the workspace's file does not load.
+    pub fn without_config_file(cli: &Cli, env: Env, redactor: Redactor) -> Result<Self, Error> {
+        let dir = match &cli.directory {
+            Some(dir) => dir.clone(),
+            None => std::env::current_dir().map_err(|source| Error::Io {
+                path: ".".into(),
+                source,
+            })?,
+        };
+        let file = FileOptions::default();
+        let settings = resolve_settings(&RunFlags::of_command(cli), &env, &file, &dir)?;
+        Ok(Self {
+            settings,
+            dir,
+            config_path: None,
+            file,
+            redactor,
+            env,
+            verbose: cli.verbose,
+            quiet: cli.quiet,
+            format: cli.format,
+        })
+    }
+
     /// This invocation with the settings other `flags` than the command line's resolve to (the
     /// benchmark runs each level so).
     pub fn with_flags(&self, flags: &RunFlags) -> Result<Self, Error> {

@@ -45,6 +45,9 @@ pub enum Error {
     /// The run report given to `buildopt notify` is missing or is not a run report.
     #[error("{path}: cannot use this run report: {message}")]
     Report { path: String, message: String },
+    /// An image could not be scanned.
+    #[error(transparent)]
+    Scan(#[from] crate::scan::ScanError),
     /// A file could not be read or written.
     #[error("{path}: {source}")]
     Io {
@@ -96,6 +99,22 @@ impl Error {
             Self::Cache(_) => exit::ENVIRONMENT,
             Self::Benchmark(BenchmarkError::Flag(_) | BenchmarkError::Rename { .. }) => exit::USAGE,
             Self::Benchmark(_) => exit::ENVIRONMENT,
+            Self::Scan(error) => scan_exit_code(error),
         }
+    }
+}
+
+/// Images that do not exist and unreadable inputs are usage errors; no daemon, or a file
+/// that cannot be opened, is the environment.
+fn scan_exit_code(error: &crate::scan::ScanError) -> u8 {
+    use crate::scan::ScanError;
+    match error {
+        ScanError::NoSuchImage { .. }
+        | ScanError::NotInStore { .. }
+        | ScanError::Input { .. }
+        | ScanError::Archive { .. }
+        | ScanError::NothingAsked
+        | ScanError::NothingBuilt => exit::USAGE,
+        ScanError::Io { .. } | ScanError::Engine(_) => exit::ENVIRONMENT,
     }
 }

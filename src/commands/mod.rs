@@ -9,6 +9,7 @@ pub mod cache;
 pub mod ci;
 pub mod notify;
 pub mod plan;
+pub mod scan;
 
 use std::io::Write;
 
@@ -21,13 +22,22 @@ use crate::notify::secret::Redactor;
 pub fn run(cli: Cli, env: Env) -> u8 {
     // Errors may quote what a hook or the daemon said: redacted like everything else.
     let redactor = Redactor::of_run(&env);
-    let result = Context::new(&cli, env, redactor.clone()).and_then(|ctx| match &cli.command {
+    let context = match Context::new(&cli, env.clone(), redactor.clone()) {
+        // `scan --image/--input/--from-cache` needs no workspace: one that does not load is
+        // not its problem.
+        Err(_) if scans_without_workspace(&cli.command) => {
+            Context::without_config_file(&cli, env, redactor.clone())
+        }
+        other => other,
+    };
+    let result = context.and_then(|ctx| match &cli.command {
         Command::Plan(args) => plan::run(&ctx, args),
         Command::Build(args) if args.benchmark => benchmark::run(&ctx, args),
         Command::Build(args) => build::run(&ctx, args),
         Command::Cache(args) => cache::run(&ctx, args),
         Command::Ci(args) => ci::run(&ctx, args),
         Command::Notify(args) => notify::run(&ctx, args),
+        Command::Scan(args) => scan::run(&ctx, args),
     });
     match result {
         Ok(code) => code,
@@ -37,4 +47,8 @@ pub fn run(cli: Cli, env: Env) -> u8 {
             err.exit_code()
         }
     }
+}
+
+fn scans_without_workspace(command: &Command) -> bool {
+    matches!(command, Command::Scan(args) if !args.all)
 }

@@ -118,7 +118,10 @@ pub enum FileFacts {
     OsRelease(OsRelease),
     /// Licences that a distribution package's copyright file declares
     /// (`usr/share/doc/<package>/copyright`).
-    Licenses { package: String, licenses: Vec<String> },
+    Licenses {
+        package: String,
+        licenses: Vec<String>,
+    },
     /// A package database this version cannot read (Berkeley DB and NDB rpm databases): never
     /// an empty inventory without a word.
     NotRead { reason: String },

@@ -22,7 +22,7 @@ impl RunFlags {
             Command::Build(args) => Self::of_build(args, cli.verbose),
             Command::Ci(args) => Self::of_ci(args, cli.verbose),
             Command::Cache(args) => Self::of_cache(args, cli.verbose),
-            Command::Notify(_) => Self {
+            Command::Notify(_) | Command::Scan(_) => Self {
                 core: Flags {
                     verbose: cli.verbose,
                     ..Flags::default()

@@ -1,0 +1,499 @@
+//! One layer's inventory: the package files it writes and what it deletes from the layers
+//! below, read in one pass over the layer blob as it streams.
+//!
+//! The blob may be a plain tar, gzip or zstd (sniffed from its first bytes, as the media type
+//! may lie). Its uncompressed bytes are hashed on the way, so the inventory is keyed by the
+//! layer's diff ID and checked against the config's. Whiteouts are recorded, not applied: the
+//! squash (`squash.rs`) applies them to the layers below, as the OCI image spec says.
+
+use std::cell::Cell;
+use std::io::{self, BufRead, BufReader, Read};
+use std::rc::Rc;
+
+use serde::{Deserialize, Serialize};
+use sha2::{Digest as _, Sha256};
+
+use super::catalog::{self, Interest, MAX_BINARY_BYTES, MAX_TEXT_BYTES};
+use super::model::ScanWarning;
+use super::package::FileFacts;
+use super::tar_stream::{EntryHeader, EntryKind, TarStream};
+use crate::cache::digest::Digest;
+
+/// A layer that inflates to more than this many times its compressed size, past
+/// [`BOMB_FLOOR`] bytes, is read no further: no real layer compresses that well.
+pub const BOMB_RATIO: u64 = 200;
+/// Inflated bytes below which the ratio is not checked.
+pub const BOMB_FLOOR: u64 = 1 << 30;
+
+const OPAQUE_MARKER: &str = ".wh..wh..opq";
+const WHITEOUT_PREFIX: &str = ".wh.";
+
+/// What one layer writes and deletes, as far as packages go.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LayerInventory {
+    /// The digest of the uncompressed layer.
+    pub diff_id: Digest,
+    /// Paths this layer deletes from the layers below (`.wh.<name>` entries), with what is
+    /// under them.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub whiteouts: Vec<String>,
+    /// Folders whose contents in the layers below this layer hides (`.wh..wh..opq`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub opaque_dirs: Vec<String>,
+    /// Every file of interest the layer writes, in tar order.
+    pub files: Vec<FileRecord>,
+    /// Files that could not be read, and why.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub warnings: Vec<ScanWarning>,
+    /// Whether every byte of the layer was read. An incomplete inventory is reported but
+    /// never cached.
+    #[serde(skip, default = "complete")]
+    pub complete: bool,
+}
+
+fn complete() -> bool {
+    true
+}
+
+/// A file of interest and what it declares; `facts: None` for one that declares nothing (an
+/// executable without embedded package data, an unreadable database): it still hides the
+/// same path in the layers below.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FileRecord {
+    pub path: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub facts: Option<FileFacts>,
+}
+
+/// Reads the layer `blob` to its end and returns its inventory. `expected_diff_id` is the
+/// config's diff ID for it, when known: a layer whose bytes hash otherwise is reported and
+/// not cached. Never fails: what cannot be read becomes a warning.
+pub fn inventory_layer(blob: &mut dyn Read, expected_diff_id: Option<&Digest>) -> LayerInventory {
+    inventory_layer_within(blob, expected_diff_id, BOMB_FLOOR)
+}
+
+fn inventory_layer_within(
+    blob: &mut dyn Read,
+    expected_diff_id: Option<&Digest>,
+    bomb_floor: u64,
+) -> LayerInventory {
+    let compressed = Rc::new(Cell::new(0u64));
+    let mut inventory = LayerInventory {
+        diff_id: expected_diff_id.cloned().unwrap_or_else(|| Digest::of(b"")),
+        whiteouts: Vec::new(),
+        opaque_dirs: Vec::new(),
+        files: Vec::new(),
+        warnings: Vec::new(),
+        complete: true,
+    };
+    let hashed = {
+        let counted = CountingReader {
+            inner: &mut *blob,
+            count: Rc::clone(&compressed),
+        };
+        let mut buffered = BufReader::with_capacity(1 << 18, counted);
+        let compression = match buffered.fill_buf() {
+            Ok(head) => Compression::sniff(head),
+            Err(e) => {
+                inventory.fail(None, format!("reading the layer: {e}"));
+                return inventory;
+            }
+        };
+        let mut hashing = HashingReader::new(compression.decoder(buffered), compressed, bomb_floor);
+        read_tar(&mut hashing, &mut inventory);
+        hashing.finish()
+    };
+    // Whatever the decoder left unread (a compressed trailer, bytes after a failure) still
+    // belongs to the blob: the caller hashes it whole.
+    if let Err(e) = io::copy(blob, &mut io::sink()) {
+        inventory.fail(None, format!("reading the layer: {e}"));
+    }
+    settle_diff_id(&mut inventory, hashed, expected_diff_id);
+    inventory
+}
+
+fn settle_diff_id(
+    inventory: &mut LayerInventory,
+    hashed: Option<Digest>,
+    expected: Option<&Digest>,
+) {
+    match (hashed, expected) {
+        (Some(actual), Some(expected)) if &actual != expected => inventory.fail(
+            None,
+            format!("its content hashes to {actual}, not to the diff ID the config names"),
+        ),
+        (Some(actual), None) => inventory.diff_id = actual,
+        (None, None) => inventory.complete = false,
+        _ => {}
+    }
+}
+
+impl LayerInventory {
+    fn warn(&mut self, path: Option<&str>, message: String) {
+        self.warnings.push(ScanWarning {
+            path: path.map(|p| format!("/{p}")),
+            layer: None,
+            message,
+        });
+    }
+
+    /// A warning after which the layer's inventory is incomplete.
+    fn fail(&mut self, path: Option<&str>, message: String) {
+        self.warn(path, message);
+        self.complete = false;
+    }
+}
+
+fn read_tar(reader: &mut dyn Read, inventory: &mut LayerInventory) {
+    let mut tar = TarStream::new(reader);
+    loop {
+        let header = match tar.next_entry() {
+            Ok(Some(header)) => header,
+            Ok(None) => break,
+            Err(e) => {
+                inventory.fail(None, e.to_string());
+                return;
+            }
+        };
+        for skipped in tar.take_skipped() {
+            inventory.warn(None, skipped);
+        }
+        if let Err(e) = read_entry(&header, &mut tar.data(), inventory) {
+            inventory.fail(Some(&header.path), format!("reading it: {e}"));
+            return;
+        }
+    }
+    // Bytes after the end-of-archive blocks are part of the layer's diff ID.
+    if let Err(e) = io::copy(&mut tar.into_inner(), &mut io::sink()) {
+        inventory.fail(None, format!("reading the layer: {e}"));
+    }
+}
+
+fn read_entry(
+    header: &EntryHeader,
+    data: &mut dyn Read,
+    inventory: &mut LayerInventory,
+) -> io::Result<()> {
+    let (folder, name) = match header.path.rsplit_once('/') {
+        Some((folder, name)) => (folder, name),
+        None => ("", header.path.as_str()),
+    };
+    if name == OPAQUE_MARKER {
+        inventory.opaque_dirs.push(folder.to_owned());
+        return Ok(());
+    }
+    if let Some(hidden) = name.strip_prefix(WHITEOUT_PREFIX) {
+        // `.wh..wh.*` other than the opaque marker are aufs bookkeeping, not deletions.
+        if !hidden.starts_with(WHITEOUT_PREFIX) && !hidden.is_empty() {
+            inventory.whiteouts.push(join(folder, hidden));
+        }
+        return Ok(());
+    }
+    if header.kind != EntryKind::Regular {
+        return Ok(());
+    }
+    let Some(interest) = catalog::interest(&header.path, header.executable()) else {
+        return Ok(());
+    };
+    let Some(bytes) = read_wanted(header, interest, data, inventory)? else {
+        return Ok(());
+    };
+    let facts = match catalog::examine(&header.path, header.executable(), &bytes) {
+        Ok(facts) => facts,
+        Err(message) => {
+            inventory.warn(Some(&header.path), message);
+            None
+        }
+    };
+    // A file that declares nothing is kept too: it replaces one below that did.
+    inventory.files.push(FileRecord {
+        path: header.path.clone(),
+        facts,
+    });
+    Ok(())
+}
+
+/// The entry's bytes when the catalogers should see them: text files and archives under
+/// their caps, executables that are ELF files under theirs.
+fn read_wanted(
+    header: &EntryHeader,
+    interest: Interest,
+    data: &mut dyn Read,
+    inventory: &mut LayerInventory,
+) -> io::Result<Option<Vec<u8>>> {
+    let cap = match interest {
+        Interest::Text => MAX_TEXT_BYTES,
+        Interest::Archive | Interest::Executable => MAX_BINARY_BYTES,
+    };
+    let mut head = [0u8; 4];
+    let head_len = read_up_to(data, &mut head)?;
+    if interest == Interest::Executable && !catalog::is_elf(&head[..head_len]) {
+        return Ok(None);
+    }
+    if header.size > cap {
+        inventory.warn(
+            Some(&header.path),
+            format!("not read: {} bytes, over the limit of {cap}", header.size),
+        );
+        inventory.files.push(FileRecord {
+            path: header.path.clone(),
+            facts: None,
+        });
+        return Ok(None);
+    }
+    let mut bytes = Vec::with_capacity(header.size as usize);
+    bytes.extend_from_slice(&head[..head_len]);
+    data.read_to_end(&mut bytes)?;
+    Ok(Some(bytes))
+}
+
+fn read_up_to(data: &mut dyn Read, buf: &mut [u8]) -> io::Result<usize> {
+    let mut filled = 0;
+    while filled < buf.len() {
+        match data.read(&mut buf[filled..])? {
+            0 => break,
+            n => filled += n,
+        }
+    }
+    Ok(filled)
+}
+
+fn join(folder: &str, name: &str) -> String {
+    if folder.is_empty() {
+        name.to_owned()
+    } else {
+        format!("{folder}/{name}")
+    }
+}
+
+/// How a layer blob is compressed, from its first bytes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Compression {
+    None,
+    Gzip,
+    Zstd,
+}
+
+impl Compression {
+    fn sniff(head: &[u8]) -> Self {
+        if head.starts_with(&[0x1f, 0x8b]) {
+            Self::Gzip
+        } else if head.starts_with(&[0x28, 0xb5, 0x2f, 0xfd]) {
+            Self::Zstd
+        } else {
+            Self::None
+        }
+    }
+
+    fn decoder<'a>(self, input: BufReader<CountingReader<'a>>) -> Box<dyn Read + 'a> {
+        match self {
+            Self::None => Box::new(input),
+            Self::Gzip => Box::new(flate2::bufread::MultiGzDecoder::new(input)),
+            Self::Zstd => match zstd::stream::read::Decoder::with_buffer(input) {
+                Ok(decoder) => Box::new(decoder),
+                Err(e) => Box::new(FailingReader(Some(e))),
+            },
+        }
+    }
+}
+
+/// Counts the compressed bytes the decoder takes.
+struct CountingReader<'a> {
+    inner: &'a mut dyn Read,
+    count: Rc<Cell<u64>>,
+}
+
+impl Read for CountingReader<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.count.set(self.count.get() + n as u64);
+        Ok(n)
+    }
+}
+
+struct FailingReader(Option<io::Error>);
+
+impl Read for FailingReader {
+    fn read(&mut self, _buf: &mut [u8]) -> io::Result<usize> {
+        Err(self
+            .0
+            .take()
+            .unwrap_or_else(|| io::Error::other("the layer cannot be decompressed")))
+    }
+}
+
+/// Hashes the uncompressed bytes as they pass and stops a decompression bomb.
+struct HashingReader<'a> {
+    inner: Box<dyn Read + 'a>,
+    hasher: Sha256,
+    inflated: u64,
+    compressed: Rc<Cell<u64>>,
+    bomb_floor: u64,
+    failed: bool,
+}
+
+impl<'a> HashingReader<'a> {
+    fn new(inner: Box<dyn Read + 'a>, compressed: Rc<Cell<u64>>, bomb_floor: u64) -> Self {
+        Self {
+            inner,
+            hasher: Sha256::new(),
+            inflated: 0,
+            compressed,
+            bomb_floor,
+            failed: false,
+        }
+    }
+
+    /// The diff ID, when every byte passed without error.
+    fn finish(self) -> Option<Digest> {
+        if self.failed {
+            return None;
+        }
+        let hex: String = self
+            .hasher
+            .finalize()
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect();
+        Digest::from_hex(&hex).ok()
+    }
+}
+
+impl Read for HashingReader<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf).inspect_err(|_| self.failed = true)?;
+        self.hasher.update(&buf[..n]);
+        self.inflated += n as u64;
+        let compressed = self.compressed.get().max(1);
+        if self.inflated > self.bomb_floor && self.inflated / compressed > BOMB_RATIO {
+            self.failed = true;
+            return Err(io::Error::other(format!(
+                "it inflates to more than {BOMB_RATIO} times its compressed size \
+                 ({} bytes from {compressed}): read no further (a decompression bomb?)",
+                self.inflated
+            )));
+        }
+        Ok(n)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    pub(crate) fn layer_tar(files: &[(&str, &[u8], u32)]) -> Vec<u8> {
+        let mut builder = tar::Builder::new(Vec::new());
+        for (path, data, mode) in files {
+            let mut header = tar::Header::new_gnu();
+            header.set_size(data.len() as u64);
+            header.set_mode(*mode);
+            header.set_entry_type(tar::EntryType::Regular);
+            builder.append_data(&mut header, path, *data).unwrap();
+        }
+        builder.into_inner().unwrap()
+    }
+
+    fn gzip(bytes: &[u8]) -> Vec<u8> {
+        use std::io::Write;
+        let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        encoder.write_all(bytes).unwrap();
+        encoder.finish().unwrap()
+    }
+
+    const OS_RELEASE: &[u8] = b"ID=debian\nVERSION_ID=\"12\"\n";
+
+    #[test]
+    fn whiteouts_and_opaque_folders_are_recorded_and_hidden() {
+        let tar = layer_tar(&[
+            ("usr/lib/python3/.wh.foo-1.0.dist-info", b"", 0o644),
+            ("opt/app/.wh..wh..opq", b"", 0o644),
+            ("opt/.wh..wh.plnk", b"", 0o644),
+            ("etc/os-release", OS_RELEASE, 0o644),
+        ]);
+        let inventory = inventory_layer(&mut tar.as_slice(), None);
+        assert!(inventory.complete, "{:?}", inventory.warnings);
+        assert_eq!(inventory.whiteouts, ["usr/lib/python3/foo-1.0.dist-info"]);
+        assert_eq!(inventory.opaque_dirs, ["opt/app"]);
+        assert_eq!(inventory.files.len(), 1);
+        assert_eq!(inventory.files[0].path, "etc/os-release");
+        assert_eq!(inventory.diff_id, Digest::of(&tar));
+    }
+
+    #[test]
+    fn compressed_layers_give_the_uncompressed_diff_id() {
+        let tar = layer_tar(&[("etc/os-release", OS_RELEASE, 0o644)]);
+        let gz = gzip(&tar);
+        let inventory = inventory_layer(&mut gz.as_slice(), Some(&Digest::of(&tar)));
+        assert!(inventory.complete, "{:?}", inventory.warnings);
+        let zst = zstd::encode_all(tar.as_slice(), 3).unwrap();
+        let inventory = inventory_layer(&mut zst.as_slice(), None);
+        assert_eq!(inventory.diff_id, Digest::of(&tar));
+        assert_eq!(inventory.files.len(), 1);
+    }
+
+    #[test]
+    fn a_diff_id_mismatch_is_a_warning_and_incomplete() {
+        let tar = layer_tar(&[("etc/os-release", OS_RELEASE, 0o644)]);
+        let other = Digest::of(b"other");
+        let inventory = inventory_layer(&mut tar.as_slice(), Some(&other));
+        assert!(!inventory.complete);
+        assert!(inventory.warnings[0].message.contains("hashes to"));
+    }
+
+    #[test]
+    fn non_elf_executables_are_not_kept_and_big_files_are_warned() {
+        let tar = layer_tar(&[("usr/bin/script", b"#!/bin/sh\necho hi\n", 0o755)]);
+        let inventory = inventory_layer(&mut tar.as_slice(), None);
+        assert!(inventory.files.is_empty());
+    }
+
+    #[test]
+    fn a_truncated_or_garbage_layer_is_a_warning() {
+        let tar = layer_tar(&[("etc/os-release", &[b'x'; 3000], 0o644)]);
+        let mut cut = &tar[..1200];
+        let inventory = inventory_layer(&mut cut, None);
+        assert!(!inventory.complete);
+        assert!(!inventory.warnings.is_empty());
+        let garbage = gzip(b"not a tar at all, just some words that go on for a while");
+        let inventory = inventory_layer(&mut garbage.as_slice(), None);
+        assert!(!inventory.complete);
+        let bad_gzip = [0x1f, 0x8b, 0, 1, 2, 3];
+        let inventory = inventory_layer(&mut bad_gzip.as_slice(), None);
+        assert!(!inventory.complete);
+    }
+
+    #[test]
+    fn a_decompression_bomb_is_stopped() {
+        // A tar whose one file is 64 MiB of zeros, against a floor of 8 MiB.
+        let floor = 8 << 20;
+        let size = 64 << 20;
+        let mut header = tar::Header::new_gnu();
+        header.set_size(size);
+        header.set_mode(0o644);
+        header.set_path("zeros").unwrap();
+        header.set_cksum();
+        let mut encoder = zstd::stream::write::Encoder::new(Vec::new(), 3).unwrap();
+        {
+            use std::io::Write;
+            encoder.write_all(header.as_bytes()).unwrap();
+            let zeros = vec![0u8; 1 << 20];
+            let mut left = size;
+            while left > 0 {
+                let n = left.min(zeros.len() as u64) as usize;
+                encoder.write_all(&zeros[..n]).unwrap();
+                left -= n as u64;
+            }
+        }
+        let bomb = encoder.finish().unwrap();
+        let inventory = inventory_layer_within(&mut bomb.as_slice(), None, floor);
+        assert!(!inventory.complete);
+        assert!(
+            inventory
+                .warnings
+                .iter()
+                .any(|w| w.message.contains("decompression bomb")),
+            "{:?}",
+            inventory.warnings
+        );
+    }
+}
