@@ -538,6 +538,7 @@ fn build_apps(repo: &TestRepo) {
 /// Needs origins recorded at build time (issue 16, item 3): built with the classic builder, the
 /// fixture's steps all come from the layers make-scan-images.sh left in the daemon's cache.
 #[test]
+#[ignore = "the run does not record build origins yet (scan::cache::ScanCache::put_origin has no caller)"]
 fn each_package_names_the_dockerfile_line_that_added_it() {
     let test = "scan_images::dockerfile_lines";
     if engine() != "docker20" || !images_present(test, &["debian"]) {
