@@ -158,6 +158,7 @@ pub fn report() -> RunReport {
                 warning: None,
             }),
         }),
+        scan: None,
     }
 }
 

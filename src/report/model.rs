@@ -24,6 +24,21 @@ pub struct RunReport {
     /// What the build cache restored before and saved after the build, when caching was on.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cache: Option<CacheReport>,
+    /// What is inside the images the run built or reused, when the run scanned them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scan: Option<RunScan>,
+}
+
+/// The inventories of a run's images (`buildopt scan`'s model) and what reading them took.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RunScan {
+    pub images: Vec<crate::scan::model::ImageInventory>,
+    /// Layers read from the daemon or the store, and layers whose inventory was cached.
+    pub layers_read: usize,
+    pub layers_cached: usize,
+    /// Images that could not be scanned, and why.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub errors: Vec<String>,
 }
 
 /// Facts about the run as a whole.

@@ -371,6 +371,7 @@ mod tests {
                 retention_days: 7,
             }),
             cache: None,
+            scan: None,
         };
         insta::assert_snapshot!(table(&report));
     }

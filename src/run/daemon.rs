@@ -7,6 +7,7 @@
 use std::io::IsTerminal;
 
 use super::cache::DaemonCache;
+use super::scan::{record_origins, scan_images};
 use super::{Observers, Run, RunCache, RunError, RunInputs, RunOptions};
 use crate::console::{Console, Style};
 use crate::context::Context;
@@ -15,6 +16,7 @@ use crate::exit;
 use crate::git::Git;
 use crate::plan::Plan;
 use crate::report::model::RunReport;
+use crate::scan::cache::ScanCache;
 use crate::scheduler::Hooks;
 use crate::scheduler::credentials::Credentials;
 use crate::settings::Settings;
@@ -102,7 +104,26 @@ pub fn run_on_daemon(
         say: &say,
     };
     let store: &dyn RunCache = &store;
-    run.execute(&runtime, &engine, engine.info(), Some(store), &observers)
+    let mut report = run.execute(&runtime, &engine, engine.info(), Some(store), &observers)?;
+    let scan_cache = scan_cache(ctx);
+    if let Some(scan_cache) = &scan_cache {
+        record_origins(&report, workspace, scan_cache);
+    }
+    if ctx.settings.pipeline.scan && !report.run.interrupted {
+        say("scanning the built and reused images");
+        report.scan = Some(runtime.block_on(scan_images(&engine, &report, scan_cache.as_ref())));
+    }
+    Ok(report)
+}
+
+/// The scan cache: inside the layer store when caching is on, else the user's.
+fn scan_cache(ctx: &Context) -> Option<ScanCache> {
+    let cache = &ctx.settings.cache;
+    if cache.enabled {
+        Some(ScanCache::in_store(&ctx.dir.join(&cache.dir)))
+    } else {
+        ScanCache::for_user(&ctx.env)
+    }
 }
 
 /// What a finished run came to, for its exit code (see [`exit::Ending`]).

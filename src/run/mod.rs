@@ -15,6 +15,7 @@ pub mod daemon;
 mod jobs;
 mod outcome;
 pub mod plan;
+pub mod scan;
 #[cfg(test)]
 mod tests;
 
@@ -397,6 +398,7 @@ impl<'a> Run<'a> {
             images,
             cleanup,
             cache: None,
+            scan: None,
         })
     }
 

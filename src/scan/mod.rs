@@ -9,7 +9,9 @@
 //! - `image.rs`: one platform's config, and its inventory put together;
 //! - `cache.rs`: layer inventories by diff ID, daemon images by id, build origins;
 //! - `package.rs`: what a cataloger finds in one file; `catalog/`: the catalogers;
-//! - `model.rs`: the versioned inventory every renderer formats.
+//! - `model.rs`: the versioned inventory every renderer formats;
+//! - `version/`: each ecosystem's version order;
+//! - `osv.rs`: OSV records, and whether an installed version is affected by one.
 
 pub mod cache;
 pub mod catalog;
@@ -18,11 +20,13 @@ pub mod image;
 pub mod layer;
 pub mod model;
 pub mod origin;
+pub mod osv;
 pub mod package;
 pub mod purl;
 pub mod source;
 pub mod squash;
 pub mod tar_stream;
+pub mod version;
 
 use std::path::PathBuf;
 

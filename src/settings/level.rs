@@ -69,9 +69,13 @@ impl Level {
         match self {
             Self::Minimal => profile(false, Parallelism::One, false, false),
             Self::Medium => profile(true, Parallelism::PerCpu, true, false),
-            Self::Maximum => profile(true, Parallelism::PerCpu, true, true),
+            Self::Maximum => LevelProfile {
+                scan: true,
+                ..profile(true, Parallelism::PerCpu, true, true)
+            },
             Self::Ci => LevelProfile {
                 plain_console: true,
+                scan: true,
                 ..profile(true, Parallelism::PerCpu, true, false)
             },
         }

@@ -5,7 +5,7 @@
 
 use super::resolve::{Layers, parse_bool};
 use super::vars::{self, SettingVar};
-use super::{ConfigError, Source};
+use super::{ConfigError, Level, Source};
 use crate::env::Env;
 use crate::scheduler::tags::{self, TagError, TagVars};
 
@@ -16,6 +16,9 @@ pub struct PipelineSettings {
     pub tags: Vec<String>,
     pub push: bool,
     pub keep_going: bool,
+    /// Inventory every built or reused image after the build (the level's default, or
+    /// `BUILDOPT_SCAN` / `SECURITY_SCAN`).
+    pub scan: bool,
     /// A registry login used for every registry, when both halves are set.
     pub registry: Option<RegistryLogin>,
 }
@@ -34,6 +37,7 @@ impl std::fmt::Debug for PipelineSettings {
             .field("tags", &self.tags)
             .field("push", &self.push)
             .field("keep_going", &self.keep_going)
+            .field("scan", &self.scan)
             .field(
                 "registry",
                 &self.registry.as_ref().map(|login| &login.username),
@@ -58,7 +62,7 @@ pub struct PipelineFlags {
 
 impl PipelineSettings {
     /// Resolves the settings from the flags and the environment.
-    pub fn resolve(flags: &PipelineFlags, env: &Env) -> Result<Self, ConfigError> {
+    pub fn resolve(flags: &PipelineFlags, env: &Env, level: Level) -> Result<Self, ConfigError> {
         let layers = Layers::of(env);
         for template in &flags.tags {
             check_template(template).map_err(|reason| ConfigError {
@@ -79,10 +83,12 @@ impl PipelineSettings {
             parse_bool,
         )?
         .unwrap_or(false);
+        let scan = pick(&layers, &vars::SCAN, None, parse_bool)?.unwrap_or(level.profile().scan);
         Ok(Self {
             tags,
             push,
             keep_going,
+            scan,
             registry: registry_login(env),
         })
     }
@@ -157,7 +163,7 @@ mod tests {
         flags: &PipelineFlags,
         env: &[(&str, &str)],
     ) -> Result<PipelineSettings, ConfigError> {
-        PipelineSettings::resolve(flags, &Env::from_pairs(env.iter().copied()))
+        PipelineSettings::resolve(flags, &Env::from_pairs(env.iter().copied()), Level::Medium)
     }
 
     #[test]

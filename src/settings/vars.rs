@@ -186,6 +186,10 @@ pub const ENABLE_CACHING: SettingVar = var(
 .action("cache")
 .default("level")
 .help("restore the build cache before and save it after builds");
+pub const SCAN: SettingVar = var("scan", "BUILDOPT_SCAN", Some("SECURITY_SCAN"), "INPUT_SCAN")
+    .action("scan")
+    .default("level")
+    .help("list what is inside every image the run built or reused (`build` and `ci`)");
 pub const CACHE_DIR: SettingVar = var("cache_dir", "BUILDOPT_CACHE_DIR", None, "INPUT_CACHE_DIR")
     .action("cache-dir")
     .default("`.build_cache`")
@@ -347,6 +351,7 @@ pub const SETTING_VARS: &[SettingVar] = &[
     TAGS,
     PUSH,
     KEEP_GOING,
+    SCAN,
     REGISTRY_USER,
     REGISTRY_PASSWORD,
     ENABLE_CACHING,

@@ -29,4 +29,5 @@ mod settings;
 mod skips;
 mod snapshots;
 mod support;
+mod version_oracles;
 mod wrappers;

@@ -10,6 +10,13 @@
 #                     /usr/lib/jvm/default-java that Debian's groovy scripts look for
 #   (and) shellcheck  Debian's package; actionlint runs it on every `run:` script
 #   python3           serves release archives to dist/install.sh over 127.0.0.1
+# and the oracles of the version orders (tests/integration/version_oracles.rs):
+#   dpkg, rpm         Debian's; rpm's embedded Lua has rpm.vercmp
+#   packaging         PyPI; Python's PEP 440 order
+#   semver            npm, installed globally (the test finds it with `npm root -g`)
+#   maven-artifact    Debian's libmaven3-core-java (Maven 3.8.7's ComparableVersion, run by groovy)
+#   ruby              Debian's; Gem::Version
+#   (no apk-tools: Debian 12 does not ship it)
 # Idempotent: each tool is installed only when it is not on PATH already.
 set -euo pipefail
 
@@ -54,12 +61,37 @@ if ! have shellcheck; then
   apt_install shellcheck
 fi
 
+if ! have rpm; then
+  echo "peers: installing rpm (Debian)"
+  apt_install rpm
+fi
+if ! python3 -c "import packaging.version" >/dev/null 2>&1; then
+  echo "peers: installing packaging"
+  pip_install packaging
+fi
+if ! have node || ! have npm; then
+  echo "peers: installing nodejs and npm (Debian)"
+  apt_install nodejs npm
+fi
+if [ ! -f "$(npm root -g)/semver/package.json" ]; then
+  echo "peers: installing semver (npm, global)"
+  npm install --global --silent semver@7
+fi
+if [ ! -f /usr/share/java/maven-artifact-3.x.jar ]; then
+  echo "peers: installing libmaven3-core-java (Debian)"
+  apt_install libmaven3-core-java
+fi
+if ! have ruby; then
+  echo "peers: installing ruby (Debian)"
+  apt_install ruby
+fi
+
 # pyenv installs console scripts behind shims that appear only after a rehash.
 if have pyenv; then
   pyenv rehash || true
 fi
 
-for tool in actionlint check-jsonschema hadolint syft groovyc shellcheck; do
+for tool in actionlint check-jsonschema hadolint syft groovyc shellcheck dpkg rpm node ruby; do
   if ! have "$tool"; then
     echo "peers: $tool is still not on PATH after installing it" >&2
     exit 1
@@ -71,3 +103,7 @@ echo "peers: actionlint $(actionlint -version 2>/dev/null | head -n 1)," \
   "syft $(SYFT_CHECK_FOR_APP_UPDATE=false syft version 2>/dev/null | awk '/^Version:/ {print $2}')," \
   "groovy $(groovyc -version 2>&1 | awk 'NR == 1 {print $4}')," \
   "shellcheck $(shellcheck --version 2>/dev/null | awk '/^version:/ {print $2}')"
+echo "peers: dpkg $(dpkg-query -W -f='${Version}' dpkg), rpm $(rpm --version | awk '{print $NF}')," \
+  "packaging $(python3 -c 'import packaging; print(packaging.__version__)')," \
+  "npm semver $(node -p "require('$(npm root -g)/semver/package.json').version")," \
+  "ruby $(ruby -e 'print RUBY_VERSION'), RubyGems $(ruby -e 'print Gem::VERSION')"
