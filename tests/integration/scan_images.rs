@@ -484,7 +484,7 @@ fn wrong_origins(report: &Value, dockerfile: &str) -> Vec<String> {
         match origin_of(image, kind, name) {
             None => wrong.push(format!("{kind} {name}: not reported")),
             Some((got_line, got_stage, _)) => {
-                let stage_ok = stage.map_or(true, |s| got_stage == s);
+                let stage_ok = stage.is_none_or(|s| got_stage == s);
                 if got_line != line || !stage_ok {
                     wrong.push(format!(
                         "{kind} {name}: line {got_line}, stage {got_stage}; expected line {line} \
