@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
 # The whole test suite, set-up included, once per Docker engine ("pass"):
 #   docker20             the system's Docker 20.10 on /var/run/docker.sock: starts it (installing
-#                        it when missing), imports the base images, starts the local registry, then
+#                        it when missing), imports the base images, makes the scan test images
+#                        (tests/testbed/make-scan-images.sh), starts the local registry, then
 #                        formatting, lints and every test (cargo test --lib --bins --tests)
 #   docker28-overlay2    Docker 28, classic image store (overlay2)   started by
 #   docker28-containerd  Docker 28, containerd image store           tests/testbed/start-engine.sh
-#                        in a network namespace of its own, with its own registry and base images;
+#                        in a network namespace of its own, with its own registry and base images
+#                        and the scan tests' debian-apps image loaded with gzip layers;
 #                        then the integration test binary (the tests that need a daemon), run
 #                        inside that namespace with Docker 28's CLI first on PATH
 # The peer tools the wrapper tests run are installed first (tests/testbed/install-peers.sh).
@@ -69,10 +71,11 @@ start_engine() {
   case $engine in
   docker20)
     tests/testbed/start-dockerd.sh && tests/testbed/make-base-images.sh &&
-      tests/testbed/start-registry.sh || status=$?
+      tests/testbed/make-scan-images.sh && tests/testbed/start-registry.sh || status=$?
     ;;
   docker28-*)
-    tests/testbed/start-engine.sh "$engine" "${engine#docker28-}" || status=$?
+    tests/testbed/start-engine.sh "$engine" "${engine#docker28-}" &&
+      DOCKER_SOCK="/run/buildopt-$engine/docker.sock" tests/testbed/make-scan-images.sh || status=$?
     ;;
   esac
   if [ "$status" -eq 0 ]; then

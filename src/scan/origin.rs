@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize};
 
 use super::image::ImageConfig;
 use super::model::DockerfileLine;
-use crate::workspace::dockerfile::{Dockerfile, ParseError, RefKind};
+use crate::workspace::dockerfile::{Dockerfile, ParseError, RefKind, Stage};
 
 /// What a build knew about the image it made.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -72,12 +72,10 @@ impl BuildOrigin {
             index = by_name(&stages[i].base).filter(|&base| base < i);
         }
         chain.reverse();
-        let refs = dockerfile.external_refs(build_args, target)?;
-        let base_image = chain.first().and_then(|&root| {
-            refs.iter()
-                .find(|r| r.kind == RefKind::From && r.line == stages[root].line)
-                .map(|r| r.reference.clone())
-        });
+        let base_image = match chain.first() {
+            Some(&root) => base_of(dockerfile, &stages[root], target, build_args)?,
+            None => None,
+        };
         let steps = chain
             .iter()
             .flat_map(|&i| {
@@ -102,6 +100,23 @@ impl BuildOrigin {
             steps,
         })
     }
+}
+
+/// The external image the stage `root` starts from, its ARGs expanded; `None` for `scratch`.
+/// Asked of the stage itself when it is named: the references of the whole build list an image
+/// once, at its first FROM, which may be an earlier stage's.
+fn base_of(
+    dockerfile: &Dockerfile,
+    root: &Stage,
+    target: Option<&str>,
+    build_args: &BTreeMap<String, String>,
+) -> Result<Option<String>, ParseError> {
+    let refs = dockerfile.external_refs(build_args, root.name.as_deref().or(target))?;
+    let from_root = refs
+        .iter()
+        .find(|r| r.kind == RefKind::From && r.line == root.line);
+    let first_from = refs.iter().find(|r| r.kind == RefKind::From);
+    Ok(from_root.or(first_from).map(|r| r.reference.clone()))
 }
 
 /// The origin of each layer of an image with `config`, given the build's record when there
@@ -152,25 +167,42 @@ pub fn layer_origins(config: &ImageConfig, build: Option<&BuildOrigin>) -> Vec<L
 
 /// For each history entry, the step that made it (`None`: the base image's), or `None` when
 /// the history does not line up with the steps: then no line is claimed.
+///
+/// Lined up from the newest end by keyword. A history entry that made no layer and matches no
+/// step is skipped (the classic builder adds one for the build's `--label`s); a step that
+/// makes no layer and has no entry is skipped (BuildKit writes none for some `ARG`s). A layer
+/// entry that matches no step ends the match: no line is claimed for that image.
 fn line_up<'a>(config: &ImageConfig, build: &'a BuildOrigin) -> Option<Vec<Option<&'a Step>>> {
     let history = &config.history;
     if config.layer_history().len() != config.rootfs.diff_ids.len() {
         return None;
     }
-    let base_entries = history.len().checked_sub(build.steps.len())?;
-    let ours = &history[base_entries..];
-    let matches = ours
-        .iter()
-        .zip(&build.steps)
-        .all(|(entry, step)| keyword_of(entry.created_by.as_deref()) == Some(&step.keyword));
-    if !matches {
+    let mut paired: Vec<Option<&Step>> = vec![None; history.len()];
+    let mut steps = build.steps.iter().rev().peekable();
+    let mut entries = history.iter().enumerate().rev().peekable();
+    while let (Some(&(index, entry)), Some(&step)) = (entries.peek(), steps.peek()) {
+        if keyword_of(entry.created_by.as_deref()) == Some(step.keyword.as_str()) {
+            paired[index] = Some(step);
+            entries.next();
+            steps.next();
+        } else if entry.empty_layer {
+            entries.next();
+        } else if !makes_layer(&step.keyword) {
+            steps.next();
+        } else {
+            return None;
+        }
+    }
+    // Steps left over that make layers: the history is not this build's.
+    if steps.any(|step| makes_layer(&step.keyword)) {
         return None;
     }
-    Some(
-        std::iter::repeat_n(None, base_entries)
-            .chain(build.steps.iter().map(Some))
-            .collect(),
-    )
+    Some(paired)
+}
+
+/// Instructions that may add a layer (an unchanged `RUN` may add none).
+fn makes_layer(keyword: &str) -> bool {
+    matches!(keyword, "RUN" | "COPY" | "ADD" | "WORKDIR")
 }
 
 /// The instruction keyword of a history entry: BuildKit writes `RUN /bin/sh -c ... #
@@ -281,6 +313,36 @@ COPY . .
             origins[1].created_by.as_deref(),
             Some("RUN /bin/sh -c apt-get install -y curl # buildkit")
         );
+    }
+
+    #[test]
+    fn label_entries_of_the_classic_builder_are_skipped() {
+        let config = config(vec![
+            entry("/bin/sh -c #(nop) ADD file:abc in / ", false),
+            entry("/bin/sh -c #(nop)  ENV A=1", true),
+            entry("/bin/sh -c apt-get install -y curl", false),
+            entry("/bin/sh -c #(nop) COPY dir:abc in /usr/bin/tool ", false),
+            entry("/bin/sh -c #(nop) WORKDIR /app", false),
+            entry("/bin/sh -c #(nop) COPY dir:def in . ", false),
+            entry("/bin/sh -c #(nop)  LABEL buildopt.inputs-digest=abc", true),
+        ]);
+        let origins = layer_origins(&config, Some(&origin()));
+        let lines: Vec<_> = origins
+            .iter()
+            .map(|o| o.dockerfile.as_ref().map(|d| d.line))
+            .collect();
+        assert_eq!(lines, [None, Some(7), Some(8), Some(9), Some(10)]);
+        assert_eq!(origins[0].base_image.as_deref(), Some("debian:bookworm"));
+    }
+
+    #[test]
+    fn the_base_is_found_when_an_earlier_stage_has_the_same_from() {
+        let text = "FROM debian:bookworm AS tools\nRUN true\n\nFROM debian:bookworm\nRUN x\n";
+        let dockerfile = Dockerfile::parse(text).unwrap();
+        let origin =
+            BuildOrigin::of_build("Dockerfile", &dockerfile, None, &BTreeMap::new()).unwrap();
+        assert_eq!(origin.base_image.as_deref(), Some("debian:bookworm"));
+        assert_eq!(origin.steps.len(), 1);
     }
 
     #[test]

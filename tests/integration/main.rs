@@ -24,6 +24,7 @@ mod platforms;
 mod range;
 mod release;
 mod sbom_schema;
+mod scan_images;
 mod scan_policy;
 mod scan_reports;
 mod selection;

