@@ -197,9 +197,9 @@ fn file_name(path: &std::path::Path) -> String {
 
 /// The layer store's scan cache when the workspace has a store, else the user's.
 fn scan_cache(ctx: &Context) -> Option<ScanCache> {
-    let store = &ctx.settings.cache.dir;
+    let store = ctx.dir.join(&ctx.settings.cache.dir);
     if ctx.settings.cache.enabled && store.is_dir() {
-        Some(ScanCache::in_store(store))
+        Some(ScanCache::in_store(&store))
     } else {
         ScanCache::for_user(&ctx.env)
     }
@@ -236,7 +236,7 @@ fn requests(
             .iter()
             .map(|reference| ScanRequest::FromCache {
                 reference: reference.clone(),
-                store: ctx.settings.cache.dir.clone(),
+                store: ctx.dir.join(&ctx.settings.cache.dir),
             }),
     );
     if requests.is_empty() {

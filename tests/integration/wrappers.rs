@@ -190,7 +190,7 @@ fn wrappers_action_scripts_take_inputs_from_env_and_pin_actions_by_sha() {
     let pinned = regex::Regex::new(r"^\s*uses: [\w./-]+@[0-9a-f]{40} # v\d+\.\d+\.\d+$").unwrap();
     let text = read("action.yml");
     let uses: Vec<&str> = text.lines().filter(|l| l.contains("uses:")).collect();
-    assert_eq!(uses.len(), 2, "restore and save: {uses:?}");
+    assert_eq!(uses.len(), 3, "restore, save and the SBOM upload: {uses:?}");
     for line in uses {
         assert!(
             pinned.is_match(line),
