@@ -40,13 +40,7 @@ impl Context {
     /// Resolves the folder (`-C`), reads the configuration file and resolves every setting:
     /// an invalid one ends the command here, before any daemon or network work.
     pub fn new(cli: &Cli, env: Env, redactor: Redactor) -> Result<Self, Error> {
-        let dir = match &cli.directory {
-            Some(dir) => dir.clone(),
-            None => std::env::current_dir().map_err(|source| Error::Io {
-                path: ".".into(),
-                source,
-            })?,
-        };
+        let dir = working_dir(cli)?;
         let config_path = match &cli.config {
             Some(path) if path.is_absolute() => Some(path.clone()),
             Some(path) => Some(dir.join(path)),
@@ -73,13 +67,7 @@ impl Context {
     /// The invocation without reading any configuration file: for commands that work in any
     /// folder when the workspace's file does not load.
     pub fn without_config_file(cli: &Cli, env: Env, redactor: Redactor) -> Result<Self, Error> {
-        let dir = match &cli.directory {
-            Some(dir) => dir.clone(),
-            None => std::env::current_dir().map_err(|source| Error::Io {
-                path: ".".into(),
-                source,
-            })?,
-        };
+        let dir = working_dir(cli)?;
         let file = FileOptions::default();
         let settings = resolve_settings(&RunFlags::of_command(cli), &env, &file, &dir)?;
         Ok(Self {
@@ -124,6 +112,17 @@ impl Context {
             let line = self.redactor.redact(line);
             let _ = writeln!(std::io::stderr(), "{}", console_line(&line));
         }
+    }
+}
+
+/// The folder the command runs in: `-C DIR`, else the current one.
+fn working_dir(cli: &Cli) -> Result<PathBuf, Error> {
+    match &cli.directory {
+        Some(dir) => Ok(dir.clone()),
+        None => std::env::current_dir().map_err(|source| Error::Io {
+            path: ".".into(),
+            source,
+        }),
     }
 }
 

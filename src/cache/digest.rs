@@ -39,7 +39,8 @@ impl Digest {
         Self::from_hasher(hasher)
     }
 
-    fn from_hasher(hasher: Sha256) -> Self {
+    /// The digest a SHA-256 hasher has computed.
+    pub fn from_hasher(hasher: Sha256) -> Self {
         let hex = hasher
             .finalize()
             .iter()

@@ -385,13 +385,7 @@ impl<'a> HashingReader<'a> {
         if !self.hash {
             return Hashed::Skipped;
         }
-        let hex: String = self
-            .hasher
-            .finalize()
-            .iter()
-            .map(|b| format!("{b:02x}"))
-            .collect();
-        Digest::from_hex(&hex).map_or(Hashed::Failed, Hashed::Digest)
+        Hashed::Digest(Digest::from_hasher(self.hasher))
     }
 }
 

@@ -271,14 +271,7 @@ impl<'a> BlobHasher<'a> {
     }
 
     fn finish(self) -> (Digest, u64) {
-        let hex: String = self
-            .hasher
-            .finalize()
-            .iter()
-            .map(|b| format!("{b:02x}"))
-            .collect();
-        let digest = Digest::from_hex(&hex).unwrap_or_else(|_| Digest::of(b""));
-        (digest, self.size)
+        (Digest::from_hasher(self.hasher), self.size)
     }
 }
 
