@@ -27,6 +27,7 @@ mod sbom_schema;
 mod scan_images;
 mod scan_policy;
 mod scan_reports;
+mod scan_vulnerabilities;
 mod selection;
 mod settings;
 mod skips;
