@@ -379,23 +379,12 @@ mod tests {
 
     const NO_FIX: Verdict = Verdict::Affected { fixed: None };
 
-    /// PYSEC-2023-74 from pypa/advisory-database (requests, CVE-2023-32681) as published, its
-    /// prose and references left out and its 66-entry `versions` list cut to three.
-    const PYSEC_2023_74: &str = r#"{
-      "id": "PYSEC-2023-74",
-      "affected": [{
-        "package": {"name": "requests", "ecosystem": "PyPI", "purl": "pkg:pypi/requests"},
-        "ranges": [
-          {"type": "GIT", "repo": "https://github.com/psf/requests",
-           "events": [{"introduced": "0"}, {"fixed": "74ea7cf7a6a27a4eeb2ae24e162bcc942a6706d5"}]},
-          {"type": "ECOSYSTEM", "events": [{"introduced": "2.3.0"}, {"fixed": "2.31.0"}]}
-        ],
-        "versions": ["2.10.0", "2.30.0", "2.3.0"]
-      }],
-      "aliases": ["CVE-2023-32681", "GHSA-j8r2-6x86-q33q"],
-      "modified": "2023-06-05T01:13:00.534973Z",
-      "published": "2023-05-26T18:15:00Z"
-    }"#;
+    /// PYSEC-2023-74 from pypa/advisory-database (requests, CVE-2023-32681), the fixture the
+    /// matcher's tests read too (tests/fixtures/scan/osv, prose left out).
+    const PYSEC_2023_74: &str = include_str!(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/fixtures/scan/osv/PYSEC-2023-74.json"
+    ));
 
     /// GHSA-c2qf-rxjj-qqgw from github/advisory-database (npm semver, CVE-2022-25883): three
     /// `affected` entries, one per release line; prose and references left out.

@@ -9,23 +9,12 @@ use zip::write::SimpleFileOptions;
 use super::index::{self, Source};
 use super::*;
 
-/// PYSEC-2023-74 from pypa/advisory-database (requests, CVE-2023-32681): ids, aliases, ranges
-/// as published, prose and references left out, `versions` cut to three.
-const PYSEC_2023_74: &str = r#"{
-  "id": "PYSEC-2023-74",
-  "affected": [{
-    "package": {"name": "requests", "ecosystem": "PyPI", "purl": "pkg:pypi/requests"},
-    "ranges": [
-      {"type": "GIT", "repo": "https://github.com/psf/requests",
-       "events": [{"introduced": "0"}, {"fixed": "74ea7cf7a6a27a4eeb2ae24e162bcc942a6706d5"}]},
-      {"type": "ECOSYSTEM", "events": [{"introduced": "2.3.0"}, {"fixed": "2.31.0"}]}
-    ],
-    "versions": ["2.10.0", "2.30.0", "2.3.0"]
-  }],
-  "aliases": ["CVE-2023-32681", "GHSA-j8r2-6x86-q33q"],
-  "modified": "2023-06-05T01:13:00.534973Z",
-  "published": "2023-05-26T18:15:00Z"
-}"#;
+/// PYSEC-2023-74 from pypa/advisory-database (requests, CVE-2023-32681), the fixture the
+/// matcher's tests read too (tests/fixtures/scan/osv, prose left out).
+const PYSEC_2023_74: &str = include_str!(concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/tests/fixtures/scan/osv/PYSEC-2023-74.json"
+));
 
 /// GHSA-c2qf-rxjj-qqgw from github/advisory-database (npm semver, CVE-2022-25883), prose
 /// left out; `summary` kept to check that records come back whole.
