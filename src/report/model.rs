@@ -29,16 +29,125 @@ pub struct RunReport {
     pub scan: Option<RunScan>,
 }
 
-/// The inventories of a run's images (`buildopt scan`'s model) and what reading them took.
+/// The inventories of a run's images (`buildopt scan`'s model), their vulnerability findings
+/// when the run matched them, and what reading and matching took.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct RunScan {
+    /// The built and reused images, each with its findings after the ignore files and the
+    /// level (`vulnerabilities` says whether and against which database it was matched).
     pub images: Vec<crate::scan::model::ImageInventory>,
     /// Layers read from the daemon or the store, and layers whose inventory was cached.
     pub layers_read: usize,
     pub layers_cached: usize,
+    /// Images matched against the database in this run, and images whose findings for the
+    /// same image id and database version came from the store instead (read and matched by
+    /// an earlier run).
+    #[serde(default)]
+    pub images_matched: usize,
+    #[serde(default)]
+    pub findings_reused: usize,
+    /// The policy the findings were judged by; `None` when the run only listed packages.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub policy: Option<crate::scan::policy::Policy>,
+    /// The base commit whose build the findings were compared with ("new since the base").
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub base: Option<String>,
+    /// Images whose base build's inventory is unknown (no base, or not in the store): their
+    /// findings have `new: null` and are all listed.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub base_unknown: Vec<String>,
+    /// Workspace images this run did not build or reuse, with the findings the store kept for
+    /// their last build and this database (so every configured image is reported).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub unchanged: Vec<crate::scan::model::ImageInventory>,
     /// Images that could not be scanned, and why.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub errors: Vec<String>,
+    /// Things people should know: an old database, an expired ignore entry.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub warnings: Vec<String>,
+}
+
+/// Reported findings by severity.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SeverityCounts {
+    pub critical: usize,
+    pub high: usize,
+    pub medium: usize,
+    pub low: usize,
+    pub unknown: usize,
+}
+
+impl SeverityCounts {
+    /// The counts of `findings`.
+    pub fn of<'a>(findings: impl IntoIterator<Item = &'a crate::scan::model::Finding>) -> Self {
+        use crate::scan::model::Severity;
+        let mut counts = Self::default();
+        for finding in findings {
+            *match finding.severity {
+                Severity::Critical => &mut counts.critical,
+                Severity::High => &mut counts.high,
+                Severity::Medium => &mut counts.medium,
+                Severity::Low => &mut counts.low,
+                Severity::Unknown => &mut counts.unknown,
+            } += 1;
+        }
+        counts
+    }
+
+    pub fn total(&self) -> usize {
+        self.critical + self.high + self.medium + self.low + self.unknown
+    }
+
+    /// Each severity with its count, most severe first.
+    pub fn by_severity(&self) -> [(crate::scan::model::Severity, usize); 5] {
+        use crate::scan::model::Severity;
+        [
+            (Severity::Critical, self.critical),
+            (Severity::High, self.high),
+            (Severity::Medium, self.medium),
+            (Severity::Low, self.low),
+            (Severity::Unknown, self.unknown),
+        ]
+    }
+}
+
+impl RunScan {
+    /// Whether any image was matched against vulnerability data (else the run only listed
+    /// packages, or had no database).
+    pub fn matched(&self) -> bool {
+        self.images
+            .iter()
+            .any(|image| image.vulnerabilities.as_ref().is_some_and(|s| s.scanned))
+    }
+
+    /// Whether the run tried to match and some image was not scanned (no database).
+    pub fn unscanned(&self) -> Vec<&crate::scan::model::ImageInventory> {
+        self.images
+            .iter()
+            .filter(|image| image.vulnerabilities.as_ref().is_some_and(|s| !s.scanned))
+            .collect()
+    }
+
+    /// Every reported finding of the images this run built or reused.
+    pub fn findings(&self) -> impl Iterator<Item = &crate::scan::model::Finding> {
+        self.images.iter().flat_map(|image| &image.findings)
+    }
+
+    /// The reported findings by severity.
+    pub fn counts(&self) -> SeverityCounts {
+        SeverityCounts::of(self.findings())
+    }
+
+    /// Findings over the gate.
+    pub fn failing(&self) -> usize {
+        self.findings().filter(|f| f.fails_gate).count()
+    }
+
+    /// Findings known to be new since the base build.
+    pub fn new_findings(&self) -> usize {
+        self.findings().filter(|f| f.new == Some(true)).count()
+    }
 }
 
 /// Facts about the run as a whole.

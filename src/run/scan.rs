@@ -67,7 +67,14 @@ pub async fn scan_images(
         images: inventories(read, cache),
         layers_read: stats.layers_read,
         layers_cached: stats.layers_cached,
+        images_matched: 0,
+        findings_reused: 0,
+        policy: None,
+        base: None,
+        base_unknown: Vec::new(),
+        unchanged: Vec::new(),
         errors,
+        warnings: Vec::new(),
     }
 }
 

@@ -16,7 +16,8 @@ use super::model::{Finding, ImageInventory, MatchStatus, Severity};
 use crate::exit::{self, Ending};
 
 /// What the report lists (`scan --level`, the seed's scan levels).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum ScanLevel {
     /// Everything, unknown severity included.
     #[default]
@@ -70,7 +71,7 @@ impl FromStr for ScanLevel {
 }
 
 /// The policy settings `apply` and the gate read (from `ScanSettings::policy`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Policy {
     pub level: ScanLevel,
     pub fail_on_critical: bool,
