@@ -172,6 +172,18 @@ pub struct CiArgs {
     /// Where the CycloneDX SBOM of the run's images goes, when the run scanned them.
     #[arg(long, value_name = "FILE", default_value = "buildopt-sbom.cdx.json")]
     pub sbom: PathBuf,
+    /// Where the SARIF of the run's vulnerability findings goes (uploaded to GitHub code
+    /// scanning), when the run matched its images against a database.
+    #[arg(long, value_name = "FILE", default_value = "buildopt-scan.sarif")]
+    pub scan_sarif: PathBuf,
+    /// Where GitLab's container-scanning report of the run's findings goes, when the run
+    /// matched its images against a database.
+    #[arg(
+        long,
+        value_name = "FILE",
+        default_value = "gl-container-scanning-report.json"
+    )]
+    pub container_scanning: PathBuf,
     /// Upload this SARIF file to GitHub code scanning (repeatable; also BUILDOPT_SARIF).
     #[arg(long = "sarif", value_name = "FILE")]
     pub sarif: Vec<PathBuf>,

@@ -99,7 +99,7 @@ impl Error {
             Self::Cache(_) => exit::ENVIRONMENT,
             Self::Benchmark(BenchmarkError::Flag(_) | BenchmarkError::Rename { .. }) => exit::USAGE,
             Self::Benchmark(_) => exit::ENVIRONMENT,
-            Self::Scan(error) => scan_exit_code(error),
+            Self::Run(RunError::Scan(error)) | Self::Scan(error) => scan_exit_code(error),
         }
     }
 }

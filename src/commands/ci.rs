@@ -19,13 +19,17 @@ use crate::git::Git;
 use crate::notify;
 use crate::notify::publish::{PublishRequest, mask_commands, publish, tell};
 use crate::plan::Plan;
+use crate::report::gitlab_container_scanning::GitlabScan;
 use crate::report::model::{RunReport, RunScan};
+use crate::report::scan_sarif::SarifContext;
 use crate::report::{self, annotations::annotations, run::table};
 use crate::run::RunOptions;
 use crate::run::daemon::{Connecting, ending, run_on_daemon};
 use crate::run::plan::{PlanRequest, plan_with_workspace};
+use crate::run::scan::sarif_targets;
 use crate::scan::model::{SCAN_FORMAT_VERSION, ScanReport};
 use crate::settings::pipeline::PipelineSettings;
+use crate::workspace::Workspace;
 
 /// The files one run writes, absolute.
 struct ReportFiles {
@@ -34,6 +38,8 @@ struct ReportFiles {
     dotenv: PathBuf,
     html: PathBuf,
     sbom: PathBuf,
+    scan_sarif: PathBuf,
+    container_scanning: PathBuf,
 }
 
 impl ReportFiles {
@@ -44,6 +50,8 @@ impl ReportFiles {
             dotenv: dir.join(&args.dotenv),
             html: dir.join(&args.html),
             sbom: dir.join(&args.sbom),
+            scan_sarif: dir.join(&args.scan_sarif),
+            container_scanning: dir.join(&args.container_scanning),
         }
     }
 
@@ -54,6 +62,8 @@ impl ReportFiles {
             self.dotenv.clone(),
             self.html.clone(),
             self.sbom.clone(),
+            self.scan_sarif.clone(),
+            self.container_scanning.clone(),
         ]
     }
 }
@@ -90,8 +100,9 @@ pub fn run(ctx: &Context, args: &CiArgs) -> Result<u8, Error> {
         &workspace,
     )?;
     write_reports(&report, &files)?;
+    let findings = write_findings(&report, &workspace, &files)?;
     if github {
-        write_github(ctx, &plan, &report, &files)?;
+        write_github(ctx, &plan, &report, &files, findings.as_deref())?;
     }
     let rendered = match ctx.format {
         Format::Json => report::run::json(&report) + "\n",
@@ -99,7 +110,12 @@ pub fn run(ctx: &Context, args: &CiArgs) -> Result<u8, Error> {
     };
     write_stdout(&crate::console::inert_in_github(github, rendered))?;
     let request = PublishRequest {
-        sarif: args.sarif.iter().map(|path| ctx.dir.join(path)).collect(),
+        sarif: args
+            .sarif
+            .iter()
+            .map(|path| ctx.dir.join(path))
+            .chain(findings)
+            .collect(),
         ..PublishRequest::default()
     };
     let published = publish(ctx, &report, &request)?;
@@ -138,7 +154,60 @@ fn write_reports(report: &RunReport, files: &ReportFiles) -> Result<(), Error> {
     Ok(())
 }
 
-/// The CycloneDX SBOM of the images the run scanned.
+/// When the run matched its images against a database: the SARIF of its findings (every
+/// configured image with a run) and GitLab's container-scanning report, each replaced
+/// atomically. Returns the SARIF file, for the upload and the step outputs.
+fn write_findings(
+    report: &RunReport,
+    workspace: &Workspace,
+    files: &ReportFiles,
+) -> Result<Option<PathBuf>, Error> {
+    let Some(scan) = report
+        .scan
+        .as_ref()
+        .filter(|s| s.matched_against_database())
+    else {
+        return Ok(None);
+    };
+    let findings = scan.findings_report();
+    let targets = sarif_targets(report, workspace);
+    let version = env!("CARGO_PKG_VERSION");
+    let sarif = report::scan_sarif::sarif(
+        &findings,
+        &SarifContext {
+            tool_version: version,
+            anchors: &targets.anchors,
+            configured: &targets.configured,
+        },
+    );
+    let now = chrono::Utc::now();
+    let gitlab = report::gitlab_container_scanning::container_scanning(
+        &findings,
+        &GitlabScan {
+            tool_version: version,
+            start_time: parse_time(&report.run.started).unwrap_or(now),
+            end_time: now,
+        },
+    );
+    for (path, text) in [
+        (&files.scan_sarif, sarif),
+        (&files.container_scanning, gitlab),
+    ] {
+        atomic::write(path, text.as_bytes()).map_err(|source| Error::Io {
+            path: path.display().to_string(),
+            source,
+        })?;
+    }
+    Ok(Some(files.scan_sarif.clone()))
+}
+
+fn parse_time(rfc3339: &str) -> Option<chrono::DateTime<chrono::Utc>> {
+    chrono::DateTime::parse_from_rfc3339(rfc3339)
+        .ok()
+        .map(|time| time.with_timezone(&chrono::Utc))
+}
+
+/// The CycloneDX SBOM of the images the run scanned, with their findings.
 fn sbom(scan: &RunScan) -> String {
     let inventory = ScanReport {
         version: SCAN_FORMAT_VERSION,
@@ -162,11 +231,14 @@ fn write_github(
     plan: &Plan,
     report: &RunReport,
     files: &ReportFiles,
+    scan_sarif: Option<&Path>,
 ) -> Result<(), Error> {
     if let Some(path) = ctx.env.get("GITHUB_OUTPUT") {
         let mut outputs = report::plan::github_outputs(plan);
         outputs.extend(report::outputs::run_outputs(report));
         outputs.push(("report", files.report.display().to_string()));
+        let scan_sarif = scan_sarif.map(|p| p.display().to_string());
+        outputs.push(("scan-sarif", scan_sarif.unwrap_or_default()));
         notify::github::write_step_outputs(Path::new(path), &outputs).map_err(|source| {
             Error::Io {
                 path: path.to_string(),

@@ -13,14 +13,13 @@ use crate::report::gitlab_container_scanning::GitlabScan;
 use crate::report::scan_sarif::SarifContext;
 use crate::scan::cache::ScanCache;
 use crate::scan::daemon::read_from_daemon;
-use crate::scan::ignore::IgnoreList;
 use crate::scan::model::ImageInventory;
 use crate::scan::model::{SCAN_FORMAT_VERSION, ScanReport};
 use crate::scan::policy::{self, Policy};
 use crate::scan::source::{ReadImage, ReadStats};
-use crate::scan::vulndb::{self, VulnDb};
+use crate::scan::vulndb;
 use crate::scan::vulndb::{SetupOptions, http_client};
-use crate::scan::vulnerabilities::{self, Check, Database};
+use crate::scan::vulnerabilities::{self, Loaded};
 use crate::scan::{ScanError, ScanRequest, inventories, read_offline};
 
 /// Runs `buildopt scan`.
@@ -66,26 +65,48 @@ pub fn run(ctx: &Context, args: &ScanArgs) -> Result<u8, Error> {
     Ok(policy::exit_code(&report.images, &policy))
 }
 
-/// `scan --setup`: downloads the ecosystems asked for (else those of the images named, else
-/// every supported one) and says what it did.
+/// `scan --setup`: downloads the ecosystems asked for (else every supported one), or with
+/// `--db PATH` installs that folder or zip of OSV records, and says what it did.
 fn setup(ctx: &Context, args: &ScanArgs) -> Result<u8, Error> {
     let settings = &ctx.settings.scan;
+    let dir = &settings.vulndb_dir;
+    if let Some(path) = &args.db {
+        let path = ctx.dir.join(path);
+        let done = vulndb::install(&path, dir).map_err(database_error)?;
+        ctx.info(&format!(
+            "vulnerability database {}: {} records from {}{}",
+            dir.display(),
+            done.summary.records,
+            path.display(),
+            if done.indexed {
+                "; indexed"
+            } else {
+                "; index current"
+            },
+        ));
+        return Ok(exit::SUCCESS);
+    }
     let options = SetupOptions {
-        dir: settings.vulndb_dir.clone(),
+        dir: dir.clone(),
         base_url: settings.vulndb_url.clone(),
     };
-    let ecosystems = if args.ecosystems.is_empty() {
-        DEFAULT_ECOSYSTEMS.iter().map(|e| e.to_string()).collect()
-    } else {
+    let ecosystems = if !args.ecosystems.is_empty() {
         args.ecosystems.clone()
+    } else if asks_for_images(args) {
+        ecosystems_of_images(ctx, args)?
+    } else {
+        DEFAULT_ECOSYSTEMS.iter().map(|e| e.to_string()).collect()
     };
+    if ecosystems.is_empty() {
+        return Ok(exit::SUCCESS);
+    }
     let http = http_client(SETUP_TIMEOUT).map_err(|e| ScanError::Database {
         message: e.to_string(),
     })?;
     let done = vulndb::setup(&options, &ecosystems, &http).map_err(database_error)?;
     ctx.info(&format!(
         "vulnerability database {}: {} records; downloaded {}, unchanged {}{}",
-        options.dir.display(),
+        dir.display(),
         done.summary.records,
         list(&done.downloaded),
         list(&done.unchanged),
@@ -96,6 +117,26 @@ fn setup(ctx: &Context, args: &ScanArgs) -> Result<u8, Error> {
         },
     ));
     Ok(exit::SUCCESS)
+}
+
+fn asks_for_images(args: &ScanArgs) -> bool {
+    args.all || !args.image.is_empty() || !args.input.is_empty() || !args.from_cache.is_empty()
+}
+
+/// The ecosystems the packages of the images asked for are matched in.
+fn ecosystems_of_images(ctx: &Context, args: &ScanArgs) -> Result<Vec<String>, Error> {
+    let cache = scan_cache(ctx);
+    let requests = requests(ctx, args, cache.as_ref())?;
+    let read = read_all(ctx, &requests, cache.as_ref(), &mut ReadStats::default())?;
+    let images = inventories(read, cache.as_ref());
+    let found: std::collections::BTreeSet<String> = images
+        .iter()
+        .flat_map(crate::scan::matcher::ecosystems_of)
+        .collect();
+    if found.is_empty() {
+        ctx.info("the images have no package to match: nothing to download");
+    }
+    Ok(found.into_iter().collect())
 }
 
 /// What `--setup` downloads when no `--ecosystem` is named: every ecosystem buildopt matches.
@@ -137,41 +178,12 @@ fn check_vulnerabilities(
     policy: &Policy,
 ) -> Result<(), Error> {
     let settings = &ctx.settings.scan;
-    let database = match &args.db {
-        Some(path) => Some(
-            VulnDb::from_path(&ctx.dir.join(path), &settings.vulndb_dir).map_err(database_error)?,
-        ),
-        None => VulnDb::open(&settings.vulndb_dir).map_err(database_error)?,
-    };
-    if let Some(db) = &database
-        && db.is_older_than(std::time::SystemTime::now(), settings.vulndb_max_age_days)
-    {
-        ctx.info(&format!(
-            "warning: the vulnerability database is older than {} days: run `buildopt scan --setup`",
-            settings.vulndb_max_age_days
-        ));
+    let db = args.db.as_ref().map(|path| ctx.dir.join(path));
+    let loaded = Loaded::load(settings, db.as_deref(), std::time::SystemTime::now())?;
+    for line in &loaded.warnings {
+        ctx.info(&format!("warning: {line}"));
     }
-    if database.is_none() {
-        ctx.info("warning: no vulnerability database (run `buildopt scan --setup`, or pass --db): packages listed, not matched");
-    }
-    let ignores = IgnoreList::load(
-        &settings.ignore_file,
-        settings.ignore_file_named,
-        &settings.trivy_ignore_file,
-    )
-    .map_err(ScanError::from)?;
-    let check = Check {
-        database: database.as_ref().map(|db| Database {
-            records: db,
-            version: db.version().to_owned(),
-            modified: db.modified().map(str::to_owned),
-        }),
-        missing_reason: "no vulnerability database: run `buildopt scan --setup`".into(),
-        external: settings.scanner.external(),
-        policy,
-        ignores: &ignores,
-        today: chrono::Utc::now().date_naive(),
-    };
+    let check = loaded.check(settings, policy, chrono::Utc::now().date_naive());
     let file = |image: &ImageInventory| file_of(requests, image);
     let summary = vulnerabilities::check(&mut report.images, &check, &file)?;
     for line in summary.expired_ignores.iter().chain(&summary.warnings) {

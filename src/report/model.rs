@@ -129,6 +129,27 @@ impl RunScan {
             .collect()
     }
 
+    /// Whether any image (built, reused or unchanged) was matched against a database: the
+    /// run then has findings to upload, even none.
+    pub fn matched_against_database(&self) -> bool {
+        self.policy.is_some()
+            && self.images.iter().chain(&self.unchanged).any(|image| {
+                image
+                    .vulnerabilities
+                    .as_ref()
+                    .is_some_and(|s| s.database.is_some())
+            })
+    }
+
+    /// The findings report of the run: its built and reused images, then the unchanged ones
+    /// with their stored findings.
+    pub fn findings_report(&self) -> crate::scan::model::ScanReport {
+        crate::scan::model::ScanReport {
+            version: crate::scan::model::SCAN_FORMAT_VERSION,
+            images: self.images.iter().chain(&self.unchanged).cloned().collect(),
+        }
+    }
+
     /// Every reported finding of the images this run built or reused.
     pub fn findings(&self) -> impl Iterator<Item = &crate::scan::model::Finding> {
         self.images.iter().flat_map(|image| &image.findings)

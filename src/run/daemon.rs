@@ -7,7 +7,7 @@
 use std::io::IsTerminal;
 
 use super::cache::DaemonCache;
-use super::scan::{record_origins, scan_images};
+use super::scan::{RunCheck, record_origins, scan_images};
 use super::{Observers, Run, RunCache, RunError, RunInputs, RunOptions};
 use crate::console::{Console, Style};
 use crate::context::Context;
@@ -17,6 +17,8 @@ use crate::git::Git;
 use crate::plan::Plan;
 use crate::report::model::RunReport;
 use crate::scan::cache::ScanCache;
+use crate::scan::policy;
+use crate::scan::vulnerabilities::Loaded;
 use crate::scheduler::Hooks;
 use crate::scheduler::credentials::Credentials;
 use crate::settings::Settings;
@@ -73,6 +75,17 @@ pub fn run_on_daemon(
     } else {
         None
     };
+    // The database and ignore files are read before the build: a bad ignore file stops the
+    // run before anything is built.
+    let vulnerability_data = if ctx.settings.pipeline.scan {
+        Some(Loaded::load(
+            &ctx.settings.scan,
+            None,
+            std::time::SystemTime::now(),
+        )?)
+    } else {
+        None
+    };
     let run = Run::new(RunInputs {
         options,
         settings,
@@ -109,9 +122,29 @@ pub fn run_on_daemon(
     if let Some(scan_cache) = &scan_cache {
         record_origins(&report, workspace, scan_cache);
     }
-    if ctx.settings.pipeline.scan && !report.run.interrupted {
+    if let Some(loaded) = &vulnerability_data
+        && !report.run.interrupted
+    {
         say("scanning the built and reused images");
-        report.scan = Some(runtime.block_on(scan_images(&engine, &report, scan_cache.as_ref())));
+        for line in &loaded.warnings {
+            say(&format!("warning: {line}"));
+        }
+        let settings = &ctx.settings.scan;
+        let policy = settings.policy();
+        let check = RunCheck {
+            check: loaded.check(settings, &policy, chrono::Utc::now().date_naive()),
+            scanner: settings.scanner.as_str(),
+        };
+        let scan = runtime.block_on(scan_images(
+            &engine,
+            &report,
+            scan_cache.as_ref(),
+            Some(&check),
+        ));
+        for line in scan.warnings.iter().chain(&scan.errors) {
+            say(&format!("warning: {line}"));
+        }
+        report.scan = Some(scan);
     }
     Ok(report)
 }
@@ -126,15 +159,26 @@ fn scan_cache(ctx: &Context) -> Option<ScanCache> {
     }
 }
 
-/// What a finished run came to, for its exit code (see [`exit::Ending`]).
+/// What a finished run came to, for its exit code (see [`exit::Ending`]): the build's ending,
+/// and the vulnerability gate's when the run matched its images (a finding over the gate, or
+/// an image left unscanned while a gate is on).
 pub fn ending(report: &RunReport) -> exit::Ending {
-    if report.run.interrupted {
+    let build = if report.run.interrupted {
         exit::Ending::Interrupted
     } else if report.has_failures() {
         exit::Ending::BuildFailed
     } else {
         exit::Ending::Success
-    }
+    };
+    let scan = report.scan.as_ref().and_then(|scan| {
+        let policy = scan.policy.as_ref()?;
+        let mut endings = policy::endings(&scan.images, policy);
+        if !scan.errors.is_empty() && policy.gate_on() {
+            endings.push(exit::Ending::EnvironmentUnusable);
+        }
+        endings.into_iter().max()
+    });
+    build.max(scan.unwrap_or(exit::Ending::Success))
 }
 
 fn style(ctx: &Context, settings: &Settings) -> Style {

@@ -84,6 +84,9 @@ pub enum RunError {
     /// git failed (the branch for the tag templates).
     #[error(transparent)]
     Git(#[from] GitError),
+    /// The vulnerability check's database or ignore file cannot be read.
+    #[error(transparent)]
+    Scan(#[from] crate::scan::ScanError),
 }
 
 impl From<scheduler::BuildError> for RunError {

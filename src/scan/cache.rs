@@ -1,5 +1,6 @@
 //! The scan cache: each layer's inventory by diff ID, each engine image's configs by image id,
-//! and the build origins by image id, as small JSON files written atomically.
+//! the build origins by image id, each image's findings by image id and database version,
+//! and the image ids each commit's build made, as small JSON files written atomically.
 //!
 //! It lives in the workspace's layer store (`<store>/scan/`), so it travels with the CI cache,
 //! else under `$XDG_CACHE_HOME/buildopt/scan`. Layer inventories carry the catalog version:
@@ -15,6 +16,7 @@ use serde::{Deserialize, Serialize};
 
 use super::image::ScanTarget;
 use super::layer::LayerInventory;
+use super::model::ImageInventory;
 use super::origin::BuildOrigin;
 use crate::cache::atomic;
 use crate::cache::digest::Digest;
@@ -42,6 +44,15 @@ pub struct BuiltImage {
     pub reference: String,
     /// The engine's image id.
     pub id: String,
+}
+
+/// One engine image's inventories with their unjudged findings, as one run matched them.
+#[derive(Serialize, Deserialize)]
+struct StoredFindings {
+    image_id: Digest,
+    database: String,
+    scanner: String,
+    images: Vec<ImageInventory>,
 }
 
 /// What a daemon's image id stood for when it was last scanned: its platforms' configs.
@@ -124,6 +135,69 @@ impl ScanCache {
         self.write(&self.root.join("built.json"), &all)
     }
 
+    /// The inventories of the engine image `id` with every finding of the database `database`
+    /// (before the ignore files and the level), as a run matched them with `scanner`.
+    pub fn findings(
+        &self,
+        id: &Digest,
+        database: &str,
+        scanner: &str,
+    ) -> Option<Vec<ImageInventory>> {
+        let stored: StoredFindings = self.read(&self.findings_path(id, database, scanner))?;
+        (stored.image_id == *id && stored.database == database && stored.scanner == scanner)
+            .then_some(stored.images)
+    }
+
+    pub fn put_findings(
+        &self,
+        id: &Digest,
+        database: &str,
+        scanner: &str,
+        images: &[ImageInventory],
+    ) -> std::io::Result<()> {
+        let stored = StoredFindings {
+            image_id: id.clone(),
+            database: database.to_owned(),
+            scanner: scanner.to_owned(),
+            images: images.to_vec(),
+        };
+        self.write(&self.findings_path(id, database, scanner), &stored)
+    }
+
+    /// The engine image id of each workspace image as of the build of `commit` (a run records
+    /// the images it made over those of its base's record).
+    pub fn commit_images(&self, commit: &str) -> Option<BTreeMap<String, String>> {
+        self.read(&self.commit_path(commit)?)
+    }
+
+    pub fn put_commit_images(
+        &self,
+        commit: &str,
+        images: &BTreeMap<String, String>,
+    ) -> std::io::Result<()> {
+        let Some(path) = self.commit_path(commit) else {
+            return Ok(());
+        };
+        self.write(&path, images)
+    }
+
+    /// A commit's record file; `None` for anything but a hex object name (never a path).
+    fn commit_path(&self, commit: &str) -> Option<PathBuf> {
+        let hex = (4..=64).contains(&commit.len()) && commit.bytes().all(|b| b.is_ascii_hexdigit());
+        hex.then(|| {
+            self.root
+                .join("commits")
+                .join(format!("{}.json", commit.to_ascii_lowercase()))
+        })
+    }
+
+    /// Findings are filed under a digest of what they depend on: the image, the database's
+    /// content version, the scanner and the catalog version.
+    fn findings_path(&self, id: &Digest, database: &str, scanner: &str) -> PathBuf {
+        let key = format!("{id}\n{database}\n{scanner}\n{CATALOG_VERSION}");
+        self.path("findings", &Digest::of(key.as_bytes()))
+    }
+
     fn path(&self, kind: &str, digest: &Digest) -> PathBuf {
         self.root.join(kind).join(format!("{}.json", digest.hex()))
     }
@@ -184,6 +258,42 @@ mod tests {
         let other = Digest::of(b"other");
         fs::write(cache.path("layers", &other), fs::read(&path).unwrap()).unwrap();
         assert!(cache.layer(&other).is_none());
+    }
+
+    #[test]
+    fn findings_are_kept_by_image_database_and_scanner() {
+        let dir = tempfile::tempdir().unwrap();
+        let cache = ScanCache::in_store(dir.path());
+        let id = Digest::of(b"image");
+        let image = crate::report::scan_fixtures::inventory().images.remove(0);
+        cache
+            .put_findings(&id, "db1", "buildopt", std::slice::from_ref(&image))
+            .unwrap();
+        assert_eq!(cache.findings(&id, "db1", "buildopt"), Some(vec![image]));
+        assert!(cache.findings(&id, "db2", "buildopt").is_none());
+        assert!(cache.findings(&id, "db1", "trivy").is_none());
+        assert!(
+            cache
+                .findings(&Digest::of(b"other"), "db1", "buildopt")
+                .is_none()
+        );
+    }
+
+    #[test]
+    fn commit_records_are_named_by_hex_commits_only() {
+        let dir = tempfile::tempdir().unwrap();
+        let cache = ScanCache::in_store(dir.path());
+        let images = BTreeMap::from([("api".to_owned(), Digest::of(b"a").to_string())]);
+        cache.put_commit_images("ABCDEF12", &images).unwrap();
+        assert_eq!(cache.commit_images("abcdef12"), Some(images.clone()));
+        for hostile in ["../../etc", "abc/def", "", "zz12"] {
+            cache.put_commit_images(hostile, &images).unwrap();
+            assert!(cache.commit_images(hostile).is_none(), "{hostile}");
+        }
+        assert_eq!(
+            fs::read_dir(cache.root().join("commits")).unwrap().count(),
+            1
+        );
     }
 
     #[test]

@@ -56,7 +56,7 @@ pub async fn read_from_daemon(
 }
 
 /// The image from the cache alone, when it knows the id and every layer.
-fn from_cache(
+pub fn from_cache(
     cache: Option<&ScanCache>,
     id: Option<&Digest>,
     reference: &str,

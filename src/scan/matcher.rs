@@ -483,6 +483,17 @@ fn finding(package: &Package, lookup: &Lookup, issue: &Issue) -> Finding {
 }
 
 /// Where `package` is looked up, or why it cannot be.
+/// The OSV ecosystems (`Debian:12`, `PyPI`, ...) the packages of `image` are matched in: what
+/// `scan --setup` downloads for it.
+pub fn ecosystems_of(image: &ImageInventory) -> std::collections::BTreeSet<String> {
+    image
+        .packages
+        .iter()
+        .filter_map(|package| lookup_of(package, image.os.as_ref()).ok())
+        .flat_map(|lookup| lookup.ecosystems)
+        .collect()
+}
+
 fn lookup_of(package: &Package, os: Option<&OsRelease>) -> Result<Lookup, String> {
     let plain = |ecosystem: &str, name: String, version: String| Lookup {
         ecosystems: vec![ecosystem.to_owned()],

@@ -21,6 +21,9 @@ pub struct BuildOrigin {
     pub dockerfile: String,
     /// The external image the chain starts from (`None` for `scratch`).
     pub base_image: Option<String>,
+    /// The line of the `FROM` the chain starts from, where base-image findings are shown.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub from_line: Option<u32>,
     /// The instructions after each FROM of the chain, in build order.
     pub steps: Vec<Step>,
 }
@@ -97,6 +100,7 @@ impl BuildOrigin {
         Ok(Self {
             dockerfile: path.to_owned(),
             base_image,
+            from_line: chain.first().map(|&root| stages[root].line as u32),
             steps,
         })
     }

@@ -13,6 +13,7 @@ use super::model::{Finding, ImageInventory, MatchStatus};
 use super::osv::Record;
 use super::policy::{Policy, apply};
 use super::vulndb::VulnDb;
+use crate::settings::scan::ScanSettings;
 
 /// What the check matches against and how it judges.
 pub struct Check<'a> {
@@ -59,59 +60,169 @@ pub fn check(
 ) -> Result<CheckSummary, ScanError> {
     let mut summary = CheckSummary::default();
     for image in images.iter_mut() {
-        let Some(database) = &check.database else {
-            image.vulnerabilities = Some(MatchStatus {
-                scanned: false,
-                reason: Some(check.missing_reason.clone()),
-                database: None,
-                database_modified: None,
-                ignored: 0,
-                below_level: 0,
-            });
-            continue;
-        };
-        let matched = match_image(image, database.records)
-            .map_err(|message| ScanError::Database { message })?;
-        summary.images_matched += 1;
-        summary.records_consulted += matched.records_consulted;
-        let mut findings = matched.findings;
-        if let Some(tool) = check.external {
-            let file = file_of(image);
-            let input = match &file {
-                Some(path) if path.is_dir() => ImageInput::OciLayout(path),
-                Some(path) => ImageInput::Archive(path),
-                None => ImageInput::Reference(&image.image),
-            };
-            let found = external::scan(tool, input, image, None)?;
-            summary.warnings.extend(found.skipped);
-            merge(&mut findings, found.findings);
-        }
-        image.vulnerabilities = Some(MatchStatus {
-            scanned: true,
-            reason: None,
-            database: Some(database.version.clone()),
-            database_modified: database.modified.clone(),
-            ignored: 0,
-            below_level: 0,
-        });
-        let outcome = apply(
-            findings,
-            check.policy,
-            &check.ignores.for_image(&image.image),
-            check.today,
-        );
-        for expired in &outcome.expired_ignores {
-            let line = format!(
-                "{}: the ignore entry for {} has expired",
-                image.image, expired.id
-            );
-            if !summary.expired_ignores.contains(&line) {
-                summary.expired_ignores.push(line);
-            }
-        }
-        outcome.record(image);
+        let found = find(image, check, file_of(image).as_deref(), &mut summary)?;
+        judge(image, found, check, &mut summary);
     }
     Ok(summary)
+}
+
+/// Matches one image against the database (and runs the external scanner on it): every
+/// finding, before the ignore files and the level, with the image's match status set. Without
+/// a database the image is marked "not scanned" unless it has no package to match.
+pub fn find(
+    image: &mut ImageInventory,
+    check: &Check<'_>,
+    file: Option<&std::path::Path>,
+    summary: &mut CheckSummary,
+) -> Result<Vec<Finding>, ScanError> {
+    let Some(database) = &check.database else {
+        image.vulnerabilities = Some(nothing_matched(image, &check.missing_reason));
+        return Ok(Vec::new());
+    };
+    let matched =
+        match_image(image, database.records).map_err(|message| ScanError::Database { message })?;
+    summary.images_matched += 1;
+    summary.records_consulted += matched.records_consulted;
+    let mut findings = matched.findings;
+    if let Some(tool) = check.external {
+        let input = match file {
+            Some(path) if path.is_dir() => ImageInput::OciLayout(path),
+            Some(path) => ImageInput::Archive(path),
+            None => ImageInput::Reference(&image.image),
+        };
+        let found = external::scan(tool, input, image, None)?;
+        summary.warnings.extend(found.skipped);
+        merge(&mut findings, found.findings);
+    }
+    image.vulnerabilities = Some(MatchStatus {
+        scanned: true,
+        reason: None,
+        database: Some(database.version.clone()),
+        database_modified: database.modified.clone(),
+        ignored: 0,
+        below_level: 0,
+    });
+    Ok(findings)
+}
+
+/// The status of an image with no database to match against: an image with no package has
+/// nothing to match, so it is scanned (with nothing found) all the same; any other is not.
+fn nothing_matched(image: &ImageInventory, missing_reason: &str) -> MatchStatus {
+    let empty = image.packages.is_empty();
+    MatchStatus {
+        scanned: empty,
+        reason: Some(if empty {
+            "no package to match".to_owned()
+        } else {
+            missing_reason.to_owned()
+        }),
+        database: None,
+        database_modified: None,
+        ignored: 0,
+        below_level: 0,
+    }
+}
+
+/// Applies the ignore files, the level and the gate to `findings` and puts what is reported
+/// into `image`; expired ignore entries that would have covered a finding go to `summary`.
+pub fn judge(
+    image: &mut ImageInventory,
+    findings: Vec<Finding>,
+    check: &Check<'_>,
+    summary: &mut CheckSummary,
+) {
+    let outcome = apply(
+        findings,
+        check.policy,
+        &check.ignores.for_image(&image.image),
+        check.today,
+    );
+    for expired in &outcome.expired_ignores {
+        let line = format!(
+            "{}: the ignore entry for {} has expired",
+            image.image, expired.id
+        );
+        if !summary.expired_ignores.contains(&line) {
+            summary.expired_ignores.push(line);
+        }
+    }
+    outcome.record(image);
+}
+
+/// The database and ignore files a check reads, as the settings name them.
+pub struct Loaded {
+    /// `None`: no database has been set up.
+    pub database: Option<VulnDb>,
+    pub ignores: IgnoreList,
+    /// Why there is no database, or that it is old, for people.
+    pub warnings: Vec<String>,
+}
+
+/// The reason an image without a database is "not scanned".
+pub const NO_DATABASE: &str = "no vulnerability database: run `buildopt scan --setup`";
+
+impl Loaded {
+    /// Opens the database (`db`: a folder of OSV files or a zip, indexed into the settings'
+    /// folder; else the set-up database) and reads the ignore files.
+    pub fn load(
+        settings: &ScanSettings,
+        db: Option<&std::path::Path>,
+        now: std::time::SystemTime,
+    ) -> Result<Self, ScanError> {
+        let database_error = |error: super::vulndb::VulnDbError| ScanError::Database {
+            message: error.to_string(),
+        };
+        let database = match db {
+            Some(path) => {
+                Some(VulnDb::from_path(path, &settings.vulndb_dir).map_err(database_error)?)
+            }
+            None => VulnDb::open(&settings.vulndb_dir).map_err(database_error)?,
+        };
+        let mut warnings = Vec::new();
+        match &database {
+            Some(db) if db.is_older_than(now, settings.vulndb_max_age_days) => {
+                warnings.push(format!(
+                    "the vulnerability database is older than {} days: run `buildopt scan --setup`",
+                    settings.vulndb_max_age_days
+                ));
+            }
+            Some(_) => {}
+            None => warnings.push(
+                "no vulnerability database (run `buildopt scan --setup`, or pass --db): packages listed, not matched".into(),
+            ),
+        }
+        let ignores = IgnoreList::load(
+            &settings.ignore_file,
+            settings.ignore_file_named,
+            &settings.trivy_ignore_file,
+        )?;
+        Ok(Self {
+            database,
+            ignores,
+            warnings,
+        })
+    }
+
+    /// The check these make with `policy`, as of `today`.
+    pub fn check<'a>(
+        &'a self,
+        settings: &ScanSettings,
+        policy: &'a Policy,
+        today: NaiveDate,
+    ) -> Check<'a> {
+        Check {
+            database: self.database.as_ref().map(|db| Database {
+                records: db,
+                version: db.version().to_owned(),
+                modified: db.modified().map(str::to_owned),
+            }),
+            missing_reason: NO_DATABASE.into(),
+            external: settings.scanner.external(),
+            policy,
+            ignores: &self.ignores,
+            today,
+        }
+    }
 }
 
 /// Adds another scanner's findings: one finding per issue and package, whoever found it.

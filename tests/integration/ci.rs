@@ -17,24 +17,24 @@ use crate::support::TestRepo;
 const CANARY: &str = "canary-Zq8Yt3-registry-password";
 
 /// A GitHub runner's files and variables for one run of `buildopt ci`.
-struct Runner {
-    dir: tempfile::TempDir,
+pub(crate) struct Runner {
+    pub(crate) dir: tempfile::TempDir,
     store: PathBuf,
 }
 
 impl Runner {
-    fn new() -> Self {
+    pub(crate) fn new() -> Self {
         let dir = tempfile::tempdir().expect("tempdir");
         let store = dir.path().join("store");
         Self { dir, store }
     }
 
-    fn output_file(&self) -> PathBuf {
+    pub(crate) fn output_file(&self) -> PathBuf {
         self.dir.path().join("github_output")
     }
 
     /// Runs `buildopt ci ARGS` for a push of HEAD whose previous tip was `before`.
-    fn push(&self, repo: &TestRepo, before: Option<&str>, args: &[&str]) -> Output {
+    pub(crate) fn push(&self, repo: &TestRepo, before: Option<&str>, args: &[&str]) -> Output {
         let sha = repo.sha("HEAD");
         let payload = json!({
             "ref": "refs/heads/main",
@@ -49,7 +49,7 @@ impl Runner {
 
     /// Runs `buildopt ci ARGS` as a GitHub runner would for `event` at HEAD, with `extra`
     /// variables on top of the runner's.
-    fn github(
+    pub(crate) fn github(
         &self,
         repo: &TestRepo,
         event: &str,
@@ -110,12 +110,12 @@ impl Runner {
         )]
     }
 
-    fn summary_file(&self) -> PathBuf {
+    pub(crate) fn summary_file(&self) -> PathBuf {
         self.dir.path().join("step_summary")
     }
 
     /// The step outputs, parsed from the `name<<DELIMITER` blocks.
-    fn outputs(&self) -> BTreeMap<String, String> {
+    pub(crate) fn outputs(&self) -> BTreeMap<String, String> {
         parse_outputs(&std::fs::read_to_string(self.output_file()).expect("outputs"))
     }
 }
@@ -131,7 +131,7 @@ fn parse_outputs(text: &str) -> BTreeMap<String, String> {
     outputs
 }
 
-fn text(output: &Output) -> String {
+pub(crate) fn text(output: &Output) -> String {
     format!(
         "{}{}",
         String::from_utf8_lossy(&output.stdout),
@@ -139,7 +139,7 @@ fn text(output: &Output) -> String {
     )
 }
 
-fn read_json(path: &Path) -> Value {
+pub(crate) fn read_json(path: &Path) -> Value {
     serde_json::from_str(&std::fs::read_to_string(path).expect("report file")).expect("json")
 }
 
@@ -383,7 +383,7 @@ fn build_output_on_stdout_cannot_fire_workflow_commands_and_secrets_are_masked_p
 }
 
 /// A canary GitHub/GitLab token and Slack webhook path: only `::add-mask::` may print them.
-const TOKEN: &str = "ghs_CANARYtoken0123456789abcdefABCDEF";
+pub(crate) const TOKEN: &str = "ghs_CANARYtoken0123456789abcdefABCDEF";
 const HOOK_PATH: &str = "/services/T000/B000/CANARYwebhook";
 
 /// The example repository on `main` with a feature branch that changes the api; returns the

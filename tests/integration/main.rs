@@ -7,6 +7,7 @@ mod cache_build;
 mod cache_hardening;
 mod canary_sweep;
 mod ci;
+mod ci_scan;
 mod cli;
 mod cross_engine;
 mod dockerignore_oracle;

@@ -24,7 +24,7 @@ use rusqlite::{Connection, OpenFlags, OptionalExtension};
 
 use super::osv::Record;
 
-pub use setup::{SetupOptions, SetupReport, http_client, setup};
+pub use setup::{SetupOptions, SetupReport, http_client, install, setup};
 
 /// OSV's public export, served by Google Cloud Storage: `<url>/<Ecosystem>/all.zip`.
 pub const DEFAULT_URL: &str = "https://osv-vulnerabilities.storage.googleapis.com";

@@ -113,6 +113,30 @@ pub fn setup(
     })
 }
 
+/// Makes the OSV records at `path` (a folder of JSON files or a zip: a mirror, an air-gapped
+/// copy) the current database of `dir`, indexed once per content; the network is not touched.
+pub fn install(path: &Path, dir: &Path) -> Result<SetupReport, VulnDbError> {
+    std::fs::create_dir_all(dir).map_err(VulnDbError::io(dir))?;
+    let _lock = lock_folder(dir)?;
+    let source = Source::of_path(path)?;
+    let version = index::version_of(&[format!("local={}", source.content_hash()?)]);
+    let target = index_path(dir, &version);
+    let indexed = !target.is_file();
+    if indexed {
+        index::build(&target, &version, std::slice::from_ref(&source))?;
+    }
+    let summary = VulnDb::open_index(&target)?.summary;
+    make_current(dir, &version)?;
+    note_checked(dir, &version);
+    remove_other_indexes(dir, &version);
+    Ok(SetupReport {
+        downloaded: Vec::new(),
+        unchanged: Vec::new(),
+        indexed,
+        summary,
+    })
+}
+
 /// The version `current` names in `dir`; `None` when there is none.
 pub(super) fn current_version(dir: &Path) -> Result<Option<String>, VulnDbError> {
     let path = dir.join("current");

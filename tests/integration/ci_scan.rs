@@ -1,0 +1,308 @@
+//! `buildopt ci` matching what it built (issue 17, item 8) on the real daemon, as a GitHub
+//! runner runs it: a push of the base commit records its build and findings; a pull request
+//! that adds a vulnerable package lists that finding first in the sticky comment as new, uploads
+//! the SARIF to the fake GitHub API and writes the GitLab report; run again, it reads no layer
+//! and matches nothing (the stored findings of the same image id and database serve).
+//!
+//! The database is tests/fixtures/scan/osv installed with `scan --setup --db`; the image is
+//! built from the Debian test image (tests/testbed/make-scan-images.sh), whose util-linux the
+//! written record CVE-2099-1001 (high) affects; the pull request copies in a pip 23.0.1
+//! `dist-info`, which CVE-2023-5752 (medium, the real record) affects.
+
+use std::path::Path;
+
+use serde_json::{Value, json};
+
+use crate::build::{Images, daemon_available, prefix, result_of};
+use crate::ci::{Runner, TOKEN, read_json, text};
+use crate::cli::buildopt;
+use crate::fake_api;
+use crate::support::TestRepo;
+
+const BASE_IMAGE: &str = "buildopt-scan/debian:test";
+
+fn records() -> String {
+    format!("{}/tests/fixtures/scan/osv", env!("CARGO_MANIFEST_DIR"))
+}
+
+fn base_image_present(test: &str) -> bool {
+    if !daemon_available(test) {
+        return false;
+    }
+    let present = std::process::Command::new("docker")
+        .args(["image", "inspect", BASE_IMAGE])
+        .output()
+        .is_ok_and(|o| o.status.success());
+    crate::skips::require(
+        present,
+        test,
+        BASE_IMAGE,
+        "tests/testbed/make-scan-images.sh",
+    )
+}
+
+/// Installs the fixture records as the database in `dir`.
+fn install_database(repo: &TestRepo, dir: &Path) {
+    let dir = dir.display().to_string();
+    let output = buildopt(
+        repo.path(),
+        &["scan", "--setup", "--db", &records()],
+        &[("BUILDOPT_VULNDB_DIR", dir.as_str())],
+    );
+    assert!(
+        output.status.success(),
+        "scan --setup --db: {}",
+        text(&output)
+    );
+}
+
+fn scan_of(report: &Value) -> &Value {
+    let scan = &report["scan"];
+    assert!(scan.is_object(), "the run scanned: {report}");
+    scan
+}
+
+fn findings_of(scan: &Value) -> Vec<&Value> {
+    scan["images"]
+        .as_array()
+        .expect("images")
+        .iter()
+        .flat_map(|image| image["findings"].as_array().expect("findings"))
+        .collect()
+}
+
+fn finding<'a>(findings: &[&'a Value], id: &str) -> &'a Value {
+    findings
+        .iter()
+        .find(|f| f["id"] == id)
+        .unwrap_or_else(|| panic!("no {id} among {findings:?}"))
+}
+
+#[test]
+fn ci_scan_lists_new_findings_first_uploads_sarif_and_reuses_stored_findings() {
+    let test = "ci_scan::new_findings_first";
+    if !base_image_present(test) {
+        return;
+    }
+    let prefix = prefix("ci-scan");
+    let _images = Images(prefix.clone());
+    let repo = TestRepo::new();
+    repo.write(
+        "buildopt.toml",
+        &format!("[images.app]\ncontext = \"app\"\nimage = \"{prefix}/app\"\n"),
+    );
+    repo.write(
+        "app/Dockerfile",
+        &format!("FROM {BASE_IMAGE}\nCOPY marker /marker\n"),
+    );
+    repo.write("app/marker", "base\n");
+    repo.commit("the app");
+    let base = repo.sha("HEAD");
+    let runner = Runner::new();
+    let vulndb = runner.dir.path().join("vulndb");
+    install_database(&repo, &vulndb);
+    let (server, forge) = fake_api::fake_forge::start("github-actions[bot]");
+    let extra: Vec<(String, String)> = [
+        ("BUILDOPT_VULNDB_DIR", vulndb.display().to_string()),
+        ("GITHUB_API_URL", server.url()),
+        ("GITHUB_TOKEN", TOKEN.to_string()),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_string(), v))
+    .collect();
+
+    // The push of the base commit: util-linux's high finding fails the default gate.
+    let pushed = runner.github(
+        &repo,
+        "push",
+        "refs/heads/main",
+        &json!({"ref": "refs/heads/main", "before": "0".repeat(40), "after": base,
+            "created": true, "forced": false,
+            "repository": {"full_name": "acme/app", "default_branch": "main"}}),
+        &extra,
+        &[],
+    );
+    assert_eq!(pushed.status.code(), Some(3), "{}", text(&pushed));
+    let report = read_json(&repo.path().join("buildopt-report.json"));
+    let high = finding(&findings_of(scan_of(&report)), "CVE-2099-1001");
+    assert_eq!(high["fails_gate"], true, "{high}");
+
+    // The pull request adds pip 23.0.1.
+    repo.checkout_new("feature");
+    repo.write(
+        "app/Dockerfile",
+        &format!(
+            "FROM {BASE_IMAGE}\nCOPY marker /marker\n\
+             COPY pip-23.0.1.dist-info /usr/lib/python3/dist-packages/pip-23.0.1.dist-info\n"
+        ),
+    );
+    repo.write(
+        "app/pip-23.0.1.dist-info/METADATA",
+        "Metadata-Version: 2.1\nName: pip\nVersion: 23.0.1\nSummary: The PyPA recommended tool\n",
+    );
+    repo.commit("feature: pip");
+    let payload = json!({"number": 9, "pull_request": {"number": 9,
+        "head": {"sha": repo.sha("HEAD"), "ref": "feature"},
+        "base": {"sha": base, "ref": "main"}},
+        "repository": {"full_name": "acme/app", "default_branch": "main"}});
+    let pull_request = || {
+        runner.github(
+            &repo,
+            "pull_request",
+            "refs/pull/9/merge",
+            &payload,
+            &extra,
+            &[],
+        )
+    };
+    let first = pull_request();
+    assert_eq!(first.status.code(), Some(3), "{}", text(&first));
+    let report = read_json(&repo.path().join("buildopt-report.json"));
+    assert_eq!(result_of(&report, "app"), "built");
+    let scan = scan_of(&report);
+    assert_eq!(scan["base"], base.as_str(), "{scan}");
+    assert_eq!(scan["findings_reused"], 0);
+    assert!(scan["images_matched"].as_u64() >= Some(1), "{scan}");
+    let findings = findings_of(scan);
+    let pip = finding(&findings, "CVE-2023-5752");
+    assert_eq!(pip["new"], true, "{pip}");
+    assert_eq!(pip["package"], "pip");
+    assert_eq!(pip["dockerfile"]["path"], "app/Dockerfile");
+    assert_eq!(pip["dockerfile"]["line"], 3);
+    assert_eq!(finding(&findings, "CVE-2099-1001")["new"], false);
+
+    // The comment lists the new finding before the old one.
+    let comments = forge.comments();
+    let body = &comments.last().expect("the sticky comment").body;
+    let new_at = body
+        .find("CVE-2023-5752")
+        .expect("the new finding in the comment");
+    let old_at = body
+        .find("CVE-2099-1001")
+        .expect("the old finding in the comment");
+    assert!(new_at < old_at, "new findings first:\n{body}");
+
+    // The findings went to code scanning, placed on the Dockerfile line.
+    let uploads = forge.sarif_uploads.lock().expect("uploads").clone();
+    let sarif = uploaded_sarif(uploads.last().expect("an upload in the pull request"));
+    let result = sarif["runs"][0]["results"]
+        .as_array()
+        .expect("results")
+        .iter()
+        .find(|r| r["ruleId"] == "CVE-2023-5752")
+        .unwrap_or_else(|| panic!("pip's result: {sarif}"))
+        .clone();
+    let location = &result["locations"][0]["physicalLocation"];
+    assert_eq!(location["artifactLocation"]["uri"], "app/Dockerfile");
+    assert_eq!(location["region"]["startLine"], 3);
+    let written: Value = read_json(&repo.path().join("buildopt-scan.sarif"));
+    assert_eq!(written, sarif);
+    let gitlab = read_json(&repo.path().join("gl-container-scanning-report.json"));
+    assert!(
+        gitlab["vulnerabilities"]
+            .as_array()
+            .expect("vulnerabilities")
+            .iter()
+            .any(|v| v["identifiers"].to_string().contains("CVE-2023-5752")),
+        "{gitlab}"
+    );
+    let outputs = runner.outputs();
+    assert_eq!(
+        outputs.get("scan-sarif").map(String::as_str),
+        Some(
+            repo.path()
+                .join("buildopt-scan.sarif")
+                .to_str()
+                .expect("utf-8")
+        ),
+        "{outputs:?}"
+    );
+
+    // Again: the image is reused, its stored findings serve: no layer read, nothing matched.
+    let second = pull_request();
+    assert_eq!(second.status.code(), Some(3), "{}", text(&second));
+    let report = read_json(&repo.path().join("buildopt-report.json"));
+    assert_eq!(result_of(&report, "app"), "reused");
+    let scan = scan_of(&report);
+    assert_eq!(scan["layers_read"], 0, "{scan}");
+    assert_eq!(scan["images_matched"], 0, "{scan}");
+    assert_eq!(scan["findings_reused"], 1, "{scan}");
+    let findings = findings_of(scan);
+    assert_eq!(finding(&findings, "CVE-2023-5752")["new"], true);
+    assert_eq!(finding(&findings, "CVE-2099-1001")["new"], false);
+}
+
+/// The SARIF log of one upload to the fake API (gzip, then base64).
+fn uploaded_sarif(upload: &Value) -> Value {
+    let zipped = base64::Engine::decode(
+        &base64::engine::general_purpose::STANDARD,
+        upload["sarif"].as_str().expect("sarif field"),
+    )
+    .expect("base64");
+    let mut unzipped = String::new();
+    std::io::Read::read_to_string(
+        &mut flate2::read::GzDecoder::new(&zipped[..]),
+        &mut unzipped,
+    )
+    .expect("gzip");
+    serde_json::from_str(&unzipped).expect("SARIF JSON")
+}
+
+#[test]
+fn ci_scan_without_a_database_and_with_a_gate_exits_4_and_says_not_scanned() {
+    let test = "ci_scan::no_database";
+    if !base_image_present(test) {
+        return;
+    }
+    let prefix = prefix("ci-scan-nodb");
+    let _images = Images(prefix.clone());
+    let repo = TestRepo::new();
+    repo.write(
+        "buildopt.toml",
+        &format!("[images.app]\ncontext = \"app\"\nimage = \"{prefix}/app\"\n"),
+    );
+    repo.write("app/Dockerfile", &format!("FROM {BASE_IMAGE}\n"));
+    repo.commit("the app");
+    let runner = Runner::new();
+    let empty = runner.dir.path().join("no-database");
+    let extra = [(
+        "BUILDOPT_VULNDB_DIR".to_string(),
+        empty.display().to_string(),
+    )];
+    let output = runner.github(
+        &repo,
+        "push",
+        "refs/heads/main",
+        &json!({"ref": "refs/heads/main", "before": "0".repeat(40),
+            "after": repo.sha("HEAD"), "created": true, "forced": false,
+            "repository": {"full_name": "acme/app", "default_branch": "main"}}),
+        &extra,
+        &[],
+    );
+    assert_eq!(output.status.code(), Some(4), "{}", text(&output));
+    let report = read_json(&repo.path().join("buildopt-report.json"));
+    let image = &scan_of(&report)["images"][0];
+    assert_eq!(image["vulnerabilities"]["scanned"], false, "{image}");
+    assert!(
+        !repo.path().join("buildopt-scan.sarif").exists(),
+        "no SARIF without a database: an empty one would close the alerts"
+    );
+    let summary = std::fs::read_to_string(runner.summary_file()).expect("summary");
+    assert!(summary.contains("not scanned"), "{summary}");
+
+    // The gates off, the run passes; the report still says it was not scanned.
+    let mut off = extra.to_vec();
+    off.push(("BUILDOPT_FAIL_ON_CRITICAL".into(), "false".into()));
+    off.push(("BUILDOPT_FAIL_ON_HIGH".into(), "false".into()));
+    let output = runner.github(
+        &repo,
+        "push",
+        "refs/heads/main",
+        &json!({"ref": "refs/heads/main", "before": "0".repeat(40),
+            "after": repo.sha("HEAD"), "created": true, "forced": false,
+            "repository": {"full_name": "acme/app", "default_branch": "main"}}),
+        &off,
+        &[],
+    );
+    assert_eq!(output.status.code(), Some(0), "{}", text(&output));
+}
