@@ -1,6 +1,8 @@
 // buildopt for Jenkins pipelines: `buildopt(level: 'ci', tags: ['{short_sha}'], push: true)`.
-// Runs `buildopt ci` in the workspace (or `dir`), records the JUnit report, archives the JSON and
-// HTML reports, and sets the build result from buildopt's exit code. Secrets come from Jenkins
+// Sets up the vulnerability database (`buildopt scan --setup`), runs `buildopt ci` in the
+// workspace (or `dir`), records the JUnit report, archives the reports, the scan's SARIF and the
+// SBOM, hands the SARIF to Warnings NG when that plugin is installed, and sets the build result
+// from buildopt's exit code. Secrets come from Jenkins
 // credentials and reach buildopt as environment variables only: they are never part of the
 // command line, so they are neither echoed nor visible in the process list.
 // See buildopt.txt beside this file for every argument.
@@ -14,6 +16,7 @@ def call(Map args = [:]) {
         policyResult: 'String', propagate: 'Boolean', cacheDir: 'String',
         scanLevel: 'String', failOnCritical: 'Boolean', failOnHigh: 'Boolean',
         ignoreUnfixed: 'Boolean', ignoreFile: 'String', scanner: 'String',
+        vulndbSetup: 'Boolean', vulndbDir: 'String', vulndbEcosystems: 'List',
     ]
     List unknown = args.keySet().findAll { !known.containsKey(it) } as List
     if (unknown) {
@@ -24,7 +27,10 @@ def call(Map args = [:]) {
         error("buildopt: policyResult must be UNSTABLE or FAILURE, not ${args.policyResult}")
     }
 
-    List<String> command = [(args.binary ?: 'buildopt').toString(), 'ci']
+    String binary = (args.binary ?: 'buildopt').toString()
+    List<String> setup = [binary, 'scan', '--setup']
+    asList(args.vulndbEcosystems).each { setup += ['--ecosystem', it.toString()] }
+    List<String> command = [binary, 'ci']
     if (args.level) {
         command += ['--level', args.level.toString()]
     }
@@ -50,6 +56,9 @@ def call(Map args = [:]) {
     }
     if (args.cacheDir) {
         environment << "BUILDOPT_CACHE_DIR=${args.cacheDir}".toString()
+    }
+    if (args.vulndbDir) {
+        environment << "BUILDOPT_VULNDB_DIR=${args.vulndbDir}".toString()
     }
     // The scan's policy: a value given here wins over the seed's FAIL_ON_* in the environment;
     // false is a value too, so the booleans are passed whenever they are given.
@@ -86,20 +95,49 @@ def call(Map args = [:]) {
         bindings << string(credentialsId: args.gitlabTokenCredentialsId, variable: 'BUILDOPT_GITLAB_TOKEN')
     }
 
-    String script = command.collect { shellQuote(it) }.join(' ')
+    boolean runSetup = args.vulndbSetup == null ? true : args.vulndbSetup as boolean
     int status = 0
     dir(args.dir ?: '.') {
         withEnv(environment) {
+            if (runSetup) {
+                setupVulnerabilityDatabase(setup)
+            }
             withCredentials(bindings) {
-                status = sh(script: script, returnStatus: true, label: 'buildopt ci')
+                status = sh(script: shellCommand(command), returnStatus: true, label: 'buildopt ci')
             }
         }
         junit(allowEmptyResults: true, testResults: 'buildopt-junit.xml')
-        archiveArtifacts(artifacts: 'buildopt-report.json,buildopt-report.html', allowEmptyArchive: true,
-            fingerprint: false)
+        archiveArtifacts(artifacts: 'buildopt-report.json,buildopt-report.html,buildopt-scan.sarif,buildopt-sbom.cdx.json',
+            allowEmptyArchive: true, fingerprint: false)
+        recordScanFindings()
     }
     applyResult(status, policyResult, args.propagate == null ? true : args.propagate as boolean)
     return status
+}
+
+// Downloads or refreshes the vulnerability database. A failure is reported, not fatal: `buildopt
+// ci` then reports the images "not scanned" and exits 4 when a FAIL_ON gate is on, so the run
+// never passes silently. It runs without the credentials, which it does not need.
+private void setupVulnerabilityDatabase(List<String> setup) {
+    int status = sh(script: shellCommand(setup), returnStatus: true, label: 'buildopt scan --setup')
+    if (status != 0) {
+        echo("buildopt: the vulnerability database could not be set up (exit ${status}); " +
+            'buildopt ci reports the images as not scanned, and a FAIL_ON gate fails the run (exit 4)')
+    }
+}
+
+// Hands the scan's SARIF to the Warnings NG plugin. Without the plugin its steps do not exist,
+// which a pipeline reports as NoSuchMethodError; the SARIF is archived all the same.
+private void recordScanFindings() {
+    if (!fileExists('buildopt-scan.sarif')) {
+        return
+    }
+    try {
+        recordIssues(enabledForFailure: true,
+            tool: sarif(pattern: 'buildopt-scan.sarif', id: 'buildopt', name: 'buildopt scan'))
+    } catch (NoSuchMethodError ignored) {
+        echo('buildopt: the Warnings NG plugin is not installed, so buildopt-scan.sarif is archived but not recorded')
+    }
 }
 
 // Maps buildopt's exit code onto the build result. With `propagate` (the default) a failure
@@ -123,7 +161,8 @@ private void applyResult(int status, String policyResult, boolean propagate) {
             result = policyResult
             break
         case 4:
-            message = 'buildopt: the environment is not usable (exit 4): no Docker daemon, no git, or not a repository'
+            message = 'buildopt: the environment is not usable (exit 4): no Docker daemon, no git, not a repository, ' +
+                'or no vulnerability database while a FAIL_ON gate is on'
             result = 'FAILURE'
             break
         default:
@@ -148,6 +187,11 @@ private static List asList(value) {
         return value as List
     }
     return value.toString().split(/[,\n]/).collect { it.trim() }.findAll { it }
+}
+
+// One command line for sh, every word quoted.
+private static String shellCommand(List<String> words) {
+    return words.collect { shellQuote(it) }.join(' ')
 }
 
 // Single-quotes one word for sh.

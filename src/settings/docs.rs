@@ -218,8 +218,14 @@ mod tests {
         }
     }
 
-    /// Inputs that configure the action's own steps, not a setting.
-    const ACTION_ONLY_INPUTS: [&str; 3] = ["version", "sha256", "working-directory"];
+    /// Inputs that configure the action's own steps, not a setting (`vulndb-ecosystems` is
+    /// a flag of `scan --setup`, passed by the action's setup step).
+    const ACTION_ONLY_INPUTS: [&str; 4] = [
+        "version",
+        "sha256",
+        "working-directory",
+        "vulndb-ecosystems",
+    ];
 
     #[test]
     fn action_yml_offers_and_passes_exactly_the_table_s_inputs() {

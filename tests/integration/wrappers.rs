@@ -1,7 +1,9 @@
 //! The CI wrappers (action.yml, the GitLab template and component, the Jenkins step, the
 //! Dockerfile, dist/install.sh and the examples), checked with the validators of each platform:
 //! actionlint (with shellcheck), check-jsonschema's GitHub and GitLab schemas, groovyc and groovy,
-//! hadolint, and install.sh against a real HTTP server on 127.0.0.1.
+//! hadolint, and install.sh against a real HTTP server on 127.0.0.1. The wrappers' own shell
+//! (the action's vulnerability-database steps, the GitLab job's script) runs under bash and sh
+//! with a stand-in `buildopt` that records its calls.
 //!
 //! The validators come from `tests/testbed/install-peers.sh`. A missing one fails the test when
 //! `CI` is set; elsewhere the test prints a note and returns.
@@ -60,8 +62,19 @@ fn schema_check(checker: &Path, schema: &str, file: &Path) -> Output {
 // ---------------------------------------------------------------------------------------------
 // GitHub Action
 
-/// Inputs that configure the action's own steps rather than `buildopt ci`.
-const ACTION_ONLY_INPUTS: [&str; 3] = ["version", "sha256", "working-directory"];
+/// Inputs that configure the action's own steps rather than `buildopt ci`: the install, the
+/// working folder, and the ecosystems `buildopt scan --setup` downloads (a flag of that command,
+/// not a setting).
+const ACTION_ONLY_INPUTS: [&str; 4] = [
+    "version",
+    "sha256",
+    "working-directory",
+    "vulndb-ecosystems",
+];
+
+/// The commit both cache actions are pinned to, for the build cache and the vulnerability
+/// database alike.
+const CACHE_ACTION_SHA: &str = "0057852bfaa89a56745cba8c7296529d2fc39830";
 
 fn action() -> Value {
     yaml(&read("action.yml"), "action.yml")
@@ -152,7 +165,21 @@ fn wrappers_action_outputs_come_from_its_steps() {
         .collect();
     let outputs = action["outputs"].as_object().expect("outputs");
     for name in [
-        "plan", "matrix", "built", "reused", "failed", "digests", "tags", "report",
+        "plan",
+        "matrix",
+        "built",
+        "reused",
+        "failed",
+        "digests",
+        "tags",
+        "report",
+        "vulnerabilities",
+        "vulnerabilities-critical",
+        "vulnerabilities-high",
+        "vulnerabilities-medium",
+        "vulnerabilities-low",
+        "vulnerabilities-unknown",
+        "scan-sarif",
     ] {
         assert_eq!(
             outputs[name]["value"],
@@ -190,7 +217,11 @@ fn wrappers_action_scripts_take_inputs_from_env_and_pin_actions_by_sha() {
     let pinned = regex::Regex::new(r"^\s*uses: [\w./-]+@[0-9a-f]{40} # v\d+\.\d+\.\d+$").unwrap();
     let text = read("action.yml");
     let uses: Vec<&str> = text.lines().filter(|l| l.contains("uses:")).collect();
-    assert_eq!(uses.len(), 3, "restore, save and the SBOM upload: {uses:?}");
+    assert_eq!(
+        uses.len(),
+        5,
+        "restore and save of the build cache and of the vulnerability database, and the SBOM upload: {uses:?}"
+    );
     for line in uses {
         assert!(
             pinned.is_match(line),
@@ -206,8 +237,9 @@ fn wrappers_action_scripts_take_inputs_from_env_and_pin_actions_by_sha() {
             s["uses"]
                 .as_str()
                 .is_some_and(|u| u.starts_with("actions/cache/save@"))
+                && s["with"]["key"] == "${{ steps.keys.outputs.cache-key }}"
         })
-        .expect("a save step");
+        .expect("the build cache's save step");
     let condition = save["if"].as_str().expect("save is conditional");
     for part in [
         "steps.keys.outputs.enabled == 'true'",
@@ -312,6 +344,260 @@ fn wrappers_example_workflow_passes_the_schema_and_actionlint() {
                 .is_some_and(|u| u.starts_with("buildopt/buildopt@"))
         });
     assert!(uses_action, "the example uses the action");
+}
+
+/// A stand-in `buildopt` in a folder of its own: it appends one line per call to `calls.log`
+/// (the database folder it was given, then each argument in brackets) and exits with
+/// `$FAKE_SETUP_STATUS` for `buildopt scan`, 0 otherwise.
+struct FakeBuildopt {
+    dir: tempfile::TempDir,
+}
+
+impl FakeBuildopt {
+    fn new() -> Self {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let bin = dir.path().join("bin");
+        std::fs::create_dir(&bin).unwrap();
+        let script = "#!/bin/sh\n\
+                      log=\"$(dirname \"$0\")/../calls.log\"\n\
+                      printf 'dir=%s' \"${BUILDOPT_VULNDB_DIR-unset}\" >>\"$log\"\n\
+                      for word in \"$@\"; do printf ' [%s]' \"$word\" >>\"$log\"; done\n\
+                      echo >>\"$log\"\n\
+                      if [ \"$1\" = scan ]; then exit \"${FAKE_SETUP_STATUS:-0}\"; fi\n";
+        let program = bin.join("buildopt");
+        std::fs::write(&program, script).unwrap();
+        std::fs::set_permissions(&program, std::fs::Permissions::from_mode(0o755)).unwrap();
+        FakeBuildopt { dir }
+    }
+
+    /// PATH with the stand-in first.
+    fn path_var(&self) -> String {
+        let rest = std::env::var("PATH").unwrap_or_default();
+        format!("{}:{rest}", self.dir.path().join("bin").display())
+    }
+
+    fn calls(&self) -> Vec<String> {
+        std::fs::read_to_string(self.dir.path().join("calls.log"))
+            .unwrap_or_default()
+            .lines()
+            .map(str::to_string)
+            .collect()
+    }
+}
+
+/// A runner for one action step's script, as GitHub runs a `shell: bash` step (`bash
+/// --noprofile --norc -eo pipefail FILE`), with the runner's files and folders in a temporary
+/// folder.
+struct Runner {
+    dir: tempfile::TempDir,
+    fake: FakeBuildopt,
+}
+
+impl Runner {
+    fn new() -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        for sub in ["temp", "work"] {
+            std::fs::create_dir(dir.path().join(sub)).unwrap();
+        }
+        Runner {
+            dir,
+            fake: FakeBuildopt::new(),
+        }
+    }
+
+    fn path(&self, rel: &str) -> PathBuf {
+        self.dir.path().join(rel)
+    }
+
+    fn run(&self, script: &str, env: &[(&str, &str)]) -> Output {
+        let file = write_temp(self.dir.path(), "step.sh", script);
+        Command::new("bash")
+            .args(["--noprofile", "--norc", "-eo", "pipefail"])
+            .arg(&file)
+            .current_dir(self.path("work"))
+            .env_clear()
+            .env("PATH", self.fake.path_var())
+            .env("RUNNER_TEMP", self.path("temp"))
+            .env("RUNNER_OS", "Linux")
+            .env("GITHUB_OUTPUT", self.path("output"))
+            .env("GITHUB_ENV", self.path("env"))
+            .envs(env.iter().copied())
+            .output()
+            .expect("bash")
+    }
+
+    /// `name=value` lines the step wrote to GITHUB_OUTPUT or GITHUB_ENV.
+    fn written(&self, file: &str) -> Vec<String> {
+        std::fs::read_to_string(self.path(file))
+            .unwrap_or_default()
+            .lines()
+            .map(str::to_string)
+            .collect()
+    }
+}
+
+fn position(action: &Value, id: &str) -> usize {
+    steps(action)
+        .iter()
+        .position(|s| s["id"] == id)
+        .unwrap_or_else(|| panic!("no step {id}"))
+}
+
+#[test]
+fn wrappers_action_keeps_the_vulnerability_database_in_the_cache_under_a_daily_key() {
+    let action = action();
+    let order: Vec<usize> = ["install", "vulndb", "vulndb-restore", "vulndb-setup", "run"]
+        .iter()
+        .map(|id| position(&action, id))
+        .collect();
+    assert!(order.is_sorted(), "step order {order:?}");
+
+    let restore = step(&action, "vulndb-restore");
+    assert_eq!(
+        restore["uses"],
+        format!("actions/cache/restore@{CACHE_ACTION_SHA}")
+    );
+    assert_eq!(restore["with"]["path"], "${{ steps.vulndb.outputs.path }}");
+    assert_eq!(restore["with"]["key"], "${{ steps.vulndb.outputs.key }}");
+    assert_eq!(
+        restore["with"]["restore-keys"],
+        "${{ steps.vulndb.outputs.restore-keys }}"
+    );
+    let save_at = steps(&action)
+        .iter()
+        .position(|s| s["with"]["key"] == "${{ steps.vulndb.outputs.key }}" && s != restore)
+        .expect("a step that saves the vulnerability database");
+    let save = &steps(&action)[save_at];
+    assert!(
+        (order[3]..order[4]).contains(&save_at),
+        "saved after the setup, before the build"
+    );
+    assert_eq!(
+        save["uses"],
+        format!("actions/cache/save@{CACHE_ACTION_SHA}")
+    );
+    assert_eq!(save["with"]["path"], "${{ steps.vulndb.outputs.path }}");
+    let condition = save["if"].as_str().expect("save is conditional");
+    for part in [
+        "steps.vulndb.outputs.enabled == 'true'",
+        "steps.vulndb-setup.outcome == 'success'",
+        "steps.vulndb-restore.outputs.cache-hit != 'true'",
+        "github.event_name != 'pull_request_target'",
+        "github.event_name != 'workflow_run'",
+    ] {
+        assert!(
+            condition.contains(part),
+            "save condition lacks {part}: {condition}"
+        );
+    }
+    // Nothing of it runs when the scan is off.
+    for id in ["vulndb-restore", "vulndb-setup"] {
+        assert!(
+            step(&action, id)["if"]
+                .as_str()
+                .is_some_and(|c| c.contains("steps.vulndb.outputs.enabled == 'true'")),
+            "{id} runs only with the scan on"
+        );
+    }
+    let setup = step(&action, "vulndb-setup");
+    assert_eq!(
+        setup["continue-on-error"], true,
+        "a failed download leaves the gate to `buildopt ci` (exit 4)"
+    );
+    assert_eq!(setup["env"]["INPUT_VULNDB_URL"], "${{ inputs.vulndb-url }}");
+    assert_eq!(
+        setup["env"]["INPUT_VULNDB_ECOSYSTEMS"],
+        "${{ inputs.vulndb-ecosystems }}"
+    );
+    assert_eq!(
+        step(&action, "vulndb")["env"]["INPUT_SCAN"],
+        "${{ inputs.scan }}"
+    );
+
+    // The key step, run: today's key (UTC) with yesterday's and older as fallbacks, and the
+    // folder exported to the later steps.
+    let script = step(&action, "vulndb")["run"].as_str().expect("a script");
+    let runner = Runner::new();
+    let before = chrono::Utc::now().format("%Y-%m-%d").to_string();
+    let out = runner.run(script, &[("INPUT_SCAN", "")]);
+    let after = chrono::Utc::now().format("%Y-%m-%d").to_string();
+    assert_ok(&out, "the vulndb step");
+    let folder = runner.path("temp/buildopt-vulndb");
+    let written = runner.written("output");
+    assert_eq!(written[0], "enabled=true");
+    assert_eq!(written[1], format!("path={}", folder.display()));
+    assert!(
+        [before, after].contains(&written[2].replace("key=buildopt-vulndb-Linux-", "")),
+        "{written:?}"
+    );
+    assert_eq!(written[3], "restore-keys=buildopt-vulndb-Linux-");
+    assert_eq!(
+        runner.written("env"),
+        vec![format!("BUILDOPT_VULNDB_DIR={}", folder.display())]
+    );
+
+    // A folder the workflow names is kept (made absolute); a false-like scan input skips all.
+    let named = Runner::new();
+    let out = named.run(
+        script,
+        &[("BUILDOPT_VULNDB_DIR", "db"), ("INPUT_SCAN", "true")],
+    );
+    assert_ok(&out, "the vulndb step with BUILDOPT_VULNDB_DIR");
+    let work = named.path("work").canonicalize().unwrap();
+    assert_eq!(
+        named.written("env"),
+        vec![format!("BUILDOPT_VULNDB_DIR={}/db", work.display())]
+    );
+    for off in ["false", "OFF", " no ", "0"] {
+        let runner = Runner::new();
+        let out = runner.run(script, &[("INPUT_SCAN", off)]);
+        assert_ok(&out, "the vulndb step with the scan off");
+        assert_eq!(runner.written("output"), vec!["enabled=false"], "{off:?}");
+        assert!(runner.written("env").is_empty(), "{off:?}");
+    }
+}
+
+#[test]
+fn wrappers_action_setup_step_passes_each_ecosystem_and_reports_a_failed_download() {
+    let action = action();
+    let script = step(&action, "vulndb-setup")["run"]
+        .as_str()
+        .expect("a script");
+    let runner = Runner::new();
+    let ecosystems = "Debian\n  Rocky Linux \n\ncrates.io,PyPI\n";
+    let out = runner.run(
+        script,
+        &[
+            ("INPUT_VULNDB_ECOSYSTEMS", ecosystems),
+            ("BUILDOPT_VULNDB_DIR", "/db"),
+        ],
+    );
+    assert_ok(&out, "the setup step");
+    assert_eq!(
+        runner.fake.calls(),
+        vec![
+            "dir=/db [scan] [--setup] [--ecosystem] [Debian] [--ecosystem] [Rocky Linux] \
+             [--ecosystem] [crates.io] [--ecosystem] [PyPI]"
+        ]
+    );
+
+    let everything = Runner::new();
+    assert_ok(
+        &everything.run(script, &[("INPUT_VULNDB_ECOSYSTEMS", "")]),
+        "the setup step without ecosystems",
+    );
+    assert_eq!(everything.fake.calls(), vec!["dir=unset [scan] [--setup]"]);
+
+    let failing = Runner::new();
+    let out = failing.run(script, &[("FAKE_SETUP_STATUS", "7")]);
+    assert_fails(&out, "the setup step after a failed download");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout.contains("::warning::") && stdout.contains("exit 4"),
+        "{}",
+        text(&out)
+    );
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -439,16 +725,24 @@ fn wrappers_gitlab_component_uses_every_input_and_matches_the_template() {
     for key in ["artifacts", "rules", "script", "services", "image"] {
         assert_eq!(component[key], template[key], "{key} differs");
     }
-    assert_eq!(component["cache"]["key"], template["cache"]["key"]);
+    assert_eq!(component["cache"][0]["key"], template["cache"][0]["key"]);
+    assert_eq!(
+        component["cache"][1], template["cache"][1],
+        "the vulnerability database's cache"
+    );
     assert_eq!(
         template["artifacts"]["reports"],
-        json!({"junit": "buildopt-junit.xml", "dotenv": "buildopt.env"})
+        json!({
+            "junit": "buildopt-junit.xml",
+            "dotenv": "buildopt.env",
+            "container_scanning": "gl-container-scanning-report.json"
+        })
     );
     assert_eq!(template["artifacts"]["when"], "always");
     // GitLab's cache carries the exported archive; the store is outside the checkout and is
     // filled by `cache import`, which checks every blob (issue 13).
     assert_eq!(
-        template["cache"]["paths"],
+        template["cache"][0]["paths"],
         json!(["$BUILDOPT_CACHE_ARCHIVE"])
     );
     assert_eq!(
@@ -467,6 +761,77 @@ fn wrappers_gitlab_component_uses_every_input_and_matches_the_template() {
     );
 }
 
+/// Runs the GitLab job's `script` lines as the runner does (one shell, stopping at the first
+/// failing line) with the stand-in buildopt, in a project folder `project`.
+fn run_gitlab_script(job: &Value, fake: &FakeBuildopt, env: &[(&str, &str)]) -> Output {
+    let lines: Vec<&str> = job["script"]
+        .as_array()
+        .expect("script lines")
+        .iter()
+        .filter_map(Value::as_str)
+        .collect();
+    let project = fake.dir.path().join("project");
+    std::fs::create_dir_all(&project).unwrap();
+    Command::new("sh")
+        .args(["-e", "-c", &lines.join("\n")])
+        .current_dir(&project)
+        .env_clear()
+        .env("PATH", fake.path_var())
+        .env("CI_PROJECT_DIR", &project)
+        .env("BUILDOPT_CACHE_ARCHIVE", ".buildopt-cache.tar.zst")
+        .envs(env.iter().copied())
+        .output()
+        .expect("sh")
+}
+
+#[test]
+fn wrappers_gitlab_job_sets_up_the_vulnerability_database_and_attaches_the_scan_reports() {
+    let template = yaml(&read("gitlab/buildopt.gitlab-ci.yml"), "the template");
+    let job = &template[".buildopt"];
+    assert_eq!(
+        job["cache"][1],
+        json!({"key": "buildopt-vulndb", "paths": [".buildopt-vulndb"], "when": "always"})
+    );
+    let paths = job["artifacts"]["paths"]
+        .as_array()
+        .expect("artifact paths");
+    for file in ["buildopt-scan.sarif", "buildopt-sbom.cdx.json"] {
+        assert!(
+            paths.contains(&json!(file)),
+            "{file} is not kept: {paths:?}"
+        );
+    }
+    let script = job["script"].as_array().expect("script lines");
+    assert!(
+        script.contains(&json!("buildopt scan --setup || true")),
+        "{script:?}"
+    );
+
+    // The setup fails (a network error): the job goes on to `buildopt ci`, both with the
+    // database in the cached project folder.
+    let fake = FakeBuildopt::new();
+    let out = run_gitlab_script(job, &fake, &[("FAKE_SETUP_STATUS", "1")]);
+    assert_ok(&out, "the job's script after a failed setup");
+    let project = fake.dir.path().join("project");
+    let cached = project.join(".buildopt-vulndb");
+    assert_eq!(
+        fake.calls(),
+        vec![
+            format!("dir={} [scan] [--setup]", cached.display()),
+            format!("dir={} [ci]", cached.display()),
+        ]
+    );
+
+    // A folder the project names itself is used by both.
+    let named = FakeBuildopt::new();
+    let out = run_gitlab_script(job, &named, &[("BUILDOPT_VULNDB_DIR", "/srv/vulndb")]);
+    assert_ok(&out, "the job's script with BUILDOPT_VULNDB_DIR");
+    assert_eq!(
+        named.calls(),
+        vec!["dir=/srv/vulndb [scan] [--setup]", "dir=/srv/vulndb [ci]"]
+    );
+}
+
 // ---------------------------------------------------------------------------------------------
 // Jenkins
 
@@ -477,8 +842,16 @@ fn groovy_tools(test: &str) -> Option<(PathBuf, PathBuf)> {
     ))
 }
 
-/// Runs the step under the recording harness with `args` and the exit status `sh` returns.
+/// Runs the step under the recording harness with `args` and the exit status `buildopt ci`
+/// returns, on an agent where the setup succeeds, no SARIF was written and Warnings NG is
+/// installed.
 fn jenkins_step(groovy: &Path, args: &Value, status: i32) -> Value {
+    jenkins_step_on(groovy, args, status, &json!({}))
+}
+
+/// As `jenkins_step`, on the agent `agent` describes (see tests/fixtures/jenkins/harness.groovy:
+/// `setupStatus`, `files`, `warningsNg`).
+fn jenkins_step_on(groovy: &Path, args: &Value, status: i32, agent: &Value) -> Value {
     let out = run(
         groovy,
         &[
@@ -492,6 +865,7 @@ fn jenkins_step(groovy: &Path, args: &Value, status: i32) -> Value {
                 .to_string(),
             &args.to_string(),
             &status.to_string(),
+            &agent.to_string(),
         ],
         &root(),
     );
@@ -528,11 +902,12 @@ fn wrappers_jenkins_step_compiles_and_maps_exit_codes() {
     });
     let ok = jenkins_step(&groovy, &args, 0);
     let calls = &ok["calls"];
+    assert_eq!(calls["sh"][0]["script"], "'buildopt' 'scan' '--setup'");
     assert_eq!(
-        calls["sh"][0]["script"],
+        calls["sh"][1]["script"],
         "'buildopt' 'ci' '--level' 'ci' '--tag' '{short_sha}' '--tag' 'it'\"'\"'s' '--push' '--keep-going'"
     );
-    assert_eq!(calls["sh"][0]["returnStatus"], true);
+    assert_eq!(calls["sh"][1]["returnStatus"], true);
     assert_eq!(calls["dir"], json!(["services"]));
     assert_eq!(calls["env"], json!([["BUILDOPT_SLACK_ON=failure"]]));
     assert_eq!(
@@ -549,7 +924,7 @@ fn wrappers_jenkins_step_compiles_and_maps_exit_codes() {
     );
     assert_eq!(
         calls["archive"][0]["artifacts"],
-        "buildopt-report.json,buildopt-report.html"
+        "buildopt-report.json,buildopt-report.html,buildopt-scan.sarif,buildopt-sbom.cdx.json"
     );
     assert_eq!(ok["returned"], 0);
     assert_eq!(ok["thrown"], Value::Null);
@@ -596,6 +971,94 @@ fn wrappers_jenkins_step_compiles_and_maps_exit_codes() {
         "{unknown}"
     );
     assert!(unknown["calls"]["sh"].as_array().unwrap().is_empty());
+}
+
+#[test]
+fn wrappers_jenkins_step_sets_up_the_database_and_records_the_sarif() {
+    let Some((_, groovy)) = groovy_tools("jenkins vulnerability scan") else {
+        return;
+    };
+    let sarif_written = json!({"files": ["buildopt-scan.sarif"]});
+    let args = json!({
+        "vulndbDir": "/var/lib/buildopt/vulndb",
+        "vulndbEcosystems": ["Debian", "Rocky Linux"],
+        "credentialsId": "registry"
+    });
+    let ran = jenkins_step_on(&groovy, &args, 0, &sarif_written);
+    let calls = &ran["calls"];
+    // The setup runs first, in the same environment, without the credentials; then `ci` with them.
+    assert_eq!(
+        calls["order"],
+        json!(["buildopt scan --setup", "withCredentials", "buildopt ci"])
+    );
+    assert_eq!(
+        calls["sh"][0],
+        json!({
+            "script": "'buildopt' 'scan' '--setup' '--ecosystem' 'Debian' '--ecosystem' 'Rocky Linux'",
+            "returnStatus": true,
+            "label": "buildopt scan --setup"
+        })
+    );
+    assert_eq!(
+        calls["env"],
+        json!([["BUILDOPT_VULNDB_DIR=/var/lib/buildopt/vulndb"]])
+    );
+    assert_eq!(
+        calls["recordIssues"],
+        json!([{
+            "enabledForFailure": true,
+            "tool": {"kind": "sarif", "pattern": "buildopt-scan.sarif", "id": "buildopt",
+                     "name": "buildopt scan"}
+        }])
+    );
+    assert_eq!(calls["echo"], json!([]));
+    assert_eq!(ran["returned"], 0);
+
+    // No SARIF (the run did not scan): nothing to record.
+    let unscanned = jenkins_step(&groovy, &json!({}), 0);
+    assert_eq!(unscanned["calls"]["recordIssues"], json!([]));
+    assert_eq!(unscanned["calls"]["echo"], json!([]));
+
+    // Without Warnings NG the step says so in one line and goes on.
+    let no_plugin = json!({"files": ["buildopt-scan.sarif"], "warningsNg": false});
+    let plain = jenkins_step_on(&groovy, &json!({}), 0, &no_plugin);
+    assert_eq!(plain["thrown"], Value::Null, "{plain}");
+    assert_eq!(plain["returned"], 0);
+    let echoed = plain["calls"]["echo"].as_array().unwrap();
+    assert_eq!(echoed.len(), 1, "{echoed:?}");
+    assert!(
+        echoed[0].as_str().unwrap().contains("Warnings NG"),
+        "{echoed:?}"
+    );
+    assert_eq!(plain["calls"]["archive"].as_array().unwrap().len(), 1);
+
+    // A failed setup is echoed and `ci` still runs; its exit 4 (a gate with no database)
+    // fails the build.
+    let failed_setup = json!({"setupStatus": 1});
+    let gated = jenkins_step_on(&groovy, &json!({}), 4, &failed_setup);
+    let echoed = gated["calls"]["echo"].as_array().unwrap();
+    assert!(
+        echoed[0]
+            .as_str()
+            .unwrap()
+            .contains("vulnerability database could not be set up (exit 1)"),
+        "{gated}"
+    );
+    assert_eq!(gated["calls"]["sh"].as_array().unwrap().len(), 2);
+    assert!(
+        gated["thrown"]
+            .as_str()
+            .unwrap()
+            .contains("no vulnerability database"),
+        "{gated}"
+    );
+
+    // vulndbSetup: false runs `ci` alone.
+    let skipped = jenkins_step(&groovy, &json!({"vulndbSetup": false}), 0);
+    assert_eq!(
+        skipped["calls"]["order"],
+        json!(["withCredentials", "buildopt ci"])
+    );
 }
 
 #[test]
