@@ -94,6 +94,8 @@ fn setup(ctx: &Context, args: &ScanArgs) -> Result<u8, Error> {
         args.ecosystems.clone()
     } else if asks_for_images(args) {
         ecosystems_of_images(ctx, args)?
+    } else if !settings.vulndb_ecosystems.is_empty() {
+        settings.vulndb_ecosystems.clone()
     } else {
         DEFAULT_ECOSYSTEMS.iter().map(|e| e.to_string()).collect()
     };

@@ -64,6 +64,8 @@ pub struct ScanOptions {
     pub scanner: Option<String>,
     /// The base URL of OSV's per-ecosystem archives (a mirror).
     pub vulndb_url: Option<String>,
+    /// The ecosystems `scan --setup` downloads by default.
+    pub vulndb_ecosystems: Option<Vec<String>>,
     /// Days after which the database is reported as old.
     pub vulndb_max_age_days: Option<u64>,
 }

@@ -91,6 +91,9 @@ pub struct ScanSettings {
     pub vulndb_dir: PathBuf,
     /// The base URL `scan --setup` downloads from, without a trailing `/`.
     pub vulndb_url: String,
+    /// What `scan --setup` downloads when asked for nothing in particular; empty: every
+    /// ecosystem buildopt matches.
+    pub vulndb_ecosystems: Vec<String>,
     pub vulndb_max_age_days: u64,
 }
 
@@ -164,6 +167,17 @@ impl ScanSettings {
             parse_url,
         )?
         .unwrap_or_else(|| DEFAULT_VULNDB_URL.to_string());
+        let vulndb_ecosystems = pick(
+            &layers,
+            &vars::VULNDB_ECOSYSTEMS,
+            None,
+            table
+                .vulndb_ecosystems
+                .clone()
+                .map(|names| names.iter().map(|n| n.trim().to_owned()).collect()),
+            parse_ecosystems,
+        )?
+        .unwrap_or_default();
         let vulndb_max_age_days = pick(
             &layers,
             &vars::VULNDB_MAX_AGE_DAYS,
@@ -189,6 +203,7 @@ impl ScanSettings {
             scanner: scanner(&layers, flags, &table)?,
             vulndb_dir,
             vulndb_url,
+            vulndb_ecosystems,
             vulndb_max_age_days,
         })
     }
@@ -268,6 +283,20 @@ fn file_value<T>(
             })
         })
         .transpose()
+}
+
+/// A list of OSV ecosystem names, comma- or newline-separated; `Rocky Linux` keeps its space.
+fn parse_ecosystems(raw: &str) -> Result<Vec<String>, String> {
+    let names: Vec<String> = raw
+        .split([',', '\n'])
+        .map(str::trim)
+        .filter(|name| !name.is_empty())
+        .map(str::to_owned)
+        .collect();
+    if let Some(bad) = names.iter().find(|n| n.contains(['/', '\\']) || n.starts_with('.')) {
+        return Err(format!("{bad:?} is not an OSV ecosystem name"));
+    }
+    Ok(names)
 }
 
 fn parse_url(raw: &str) -> Result<String, String> {
@@ -400,6 +429,23 @@ mod tests {
     }
 
     #[test]
+    fn the_ecosystems_to_set_up_come_as_a_list() {
+        assert!(resolve(&[]).vulndb_ecosystems.is_empty());
+        let listed = resolve(&[(
+            "BUILDOPT_VULNDB_ECOSYSTEMS",
+            "Debian, PyPI\nRocky Linux,,",
+        )]);
+        assert_eq!(listed.vulndb_ecosystems, ["Debian", "PyPI", "Rocky Linux"]);
+        let file = resolve_with(
+            &ScanFlags::default(),
+            &[],
+            "[scan]\nvulndb_ecosystems = [\"npm\", \" Go \"]\n",
+        )
+        .expect("valid");
+        assert_eq!(file.vulndb_ecosystems, ["npm", "Go"]);
+    }
+
+    #[test]
     fn trivy_enabled_selects_trivy_below_explicit_names() {
         assert_eq!(
             resolve(&[("TRIVY_ENABLED", "true")]).scanner,
@@ -438,6 +484,7 @@ mod tests {
             ("BUILDOPT_SCANNER", "snyk"),
             ("TRIVY_ENABLED", "sure"),
             ("BUILDOPT_VULNDB_URL", "ftp://mirror"),
+            ("BUILDOPT_VULNDB_ECOSYSTEMS", "Debian,../../etc"),
             ("BUILDOPT_VULNDB_URL", "https://"),
             ("BUILDOPT_VULNDB_MAX_AGE_DAYS", "0"),
             ("BUILDOPT_VULNDB_MAX_AGE_DAYS", "99999999999999999999999"),

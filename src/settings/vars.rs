@@ -346,6 +346,18 @@ pub const VULNDB_URL: SettingVar = var(
 .file("scan.vulndb_url")
 .default("`https://osv-vulnerabilities.storage.googleapis.com`")
 .help("where `scan --setup` downloads OSV's per-ecosystem archives (a mirror, or a test server)");
+pub const VULNDB_ECOSYSTEMS: SettingVar = var(
+    "vulndb_ecosystems",
+    "BUILDOPT_VULNDB_ECOSYSTEMS",
+    None,
+    "INPUT_VULNDB_ECOSYSTEMS",
+)
+.file("scan.vulndb_ecosystems")
+.default("every ecosystem buildopt matches")
+.help(
+    "the OSV ecosystems `scan --setup` downloads when it is given no `--ecosystem` and no \
+     image, comma- or newline-separated (`Debian,PyPI`)",
+);
 pub const VULNDB_MAX_AGE_DAYS: SettingVar = var(
     "vulndb_max_age_days",
     "BUILDOPT_VULNDB_MAX_AGE_DAYS",
@@ -453,6 +465,7 @@ pub const SETTING_VARS: &[SettingVar] = &[
     SCANNER,
     VULNDB_DIR,
     VULNDB_URL,
+    VULNDB_ECOSYSTEMS,
     VULNDB_MAX_AGE_DAYS,
     REGISTRY_USER,
     REGISTRY_PASSWORD,
