@@ -145,6 +145,10 @@ pub fn run_on_daemon(
             say(&format!("warning: {line}"));
         }
         report.scan = Some(scan);
+        if let Some(scan_cache) = &scan_cache {
+            let retention = std::time::Duration::from_secs(cache.retention_days * 86_400);
+            scan_cache.prune(retention, std::time::SystemTime::now());
+        }
     }
     Ok(report)
 }

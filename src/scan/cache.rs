@@ -204,7 +204,38 @@ impl ScanCache {
 
     fn read<T: DeserializeOwned>(&self, path: &Path) -> Option<T> {
         let bytes = fs::read(path).ok()?;
-        serde_json::from_slice(&bytes).ok()
+        let value = serde_json::from_slice(&bytes).ok()?;
+        // A used entry is kept by `prune`; a cache that cannot be touched only ages sooner.
+        let _ = fs::File::options()
+            .write(true)
+            .open(path)
+            .and_then(|file| file.set_modified(std::time::SystemTime::now()));
+        Some(value)
+    }
+
+    /// Removes the entries not written or used for `max_age` (findings of old database
+    /// versions, layers of images long gone); returns how many. Best effort: an entry that
+    /// cannot be removed stays.
+    pub fn prune(&self, max_age: std::time::Duration, now: std::time::SystemTime) -> usize {
+        let Some(oldest) = now.checked_sub(max_age) else {
+            return 0;
+        };
+        let mut removed = 0;
+        for kind in ["layers", "images", "origins", "findings", "commits"] {
+            let Ok(entries) = fs::read_dir(self.root.join(kind)) else {
+                continue;
+            };
+            for entry in entries.flatten() {
+                let stale = entry
+                    .metadata()
+                    .and_then(|m| m.modified())
+                    .is_ok_and(|modified| modified < oldest);
+                if stale && fs::remove_file(entry.path()).is_ok() {
+                    removed += 1;
+                }
+            }
+        }
+        removed
     }
 
     fn write<T: Serialize>(&self, path: &Path, value: &T) -> std::io::Result<()> {
@@ -294,6 +325,26 @@ mod tests {
             fs::read_dir(cache.root().join("commits")).unwrap().count(),
             1
         );
+    }
+
+    #[test]
+    fn prune_removes_entries_neither_written_nor_used_lately() {
+        let dir = tempfile::tempdir().unwrap();
+        let cache = ScanCache::in_store(dir.path());
+        cache.put_layer(&inventory(true)).unwrap();
+        let images = BTreeMap::from([("api".to_owned(), "x".to_owned())]);
+        cache.put_commit_images("abcd1234", &images).unwrap();
+        let day = std::time::Duration::from_secs(86_400);
+        let now = std::time::SystemTime::now();
+        assert_eq!(cache.prune(day, now), 0);
+        // Eight days on, the commit record is used on the way: only the layer goes.
+        let later = now + 8 * day;
+        let path = cache.commit_path("abcd1234").unwrap();
+        let file = fs::File::options().write(true).open(&path).unwrap();
+        file.set_modified(later).unwrap();
+        assert_eq!(cache.prune(7 * day, later), 1);
+        assert!(cache.layer(&Digest::of(b"layer")).is_none());
+        assert_eq!(cache.commit_images("abcd1234"), Some(images));
     }
 
     #[test]
