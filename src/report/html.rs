@@ -236,6 +236,7 @@ fn table(out: &mut String, images: &[ImageReport]) {
 /// packages gets one line, never "0 vulnerabilities".
 fn vulnerabilities(out: &mut String, scan: &RunScan) {
     let scan = match Vulnerabilities::of(scan) {
+        Vulnerabilities::InventoryOnly { images: 0, .. } => return,
         Vulnerabilities::InventoryOnly { images, packages } => {
             let _ = writeln!(
                 out,

@@ -312,6 +312,7 @@ impl<'a> Page<'a> {
     /// nothing could be matched.
     fn vulnerabilities(&self, out: &mut String, scan: &RunScan, shown: usize) {
         match Vulnerabilities::of(scan) {
+            Vulnerabilities::InventoryOnly { images: 0, .. } => {}
             Vulnerabilities::InventoryOnly { images, packages } => {
                 let _ = writeln!(
                     out,
