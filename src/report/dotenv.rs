@@ -1,5 +1,6 @@
 //! The GitLab dotenv report (`artifacts:reports:dotenv`): `KEY=value` lines that later jobs get as
-//! variables — which images were built, reused, failed or skipped, and each pushed digest.
+//! variables — which images were built, reused, failed or skipped, the vulnerability counts when
+//! the run matched its images, and each pushed digest.
 //!
 //! Owns GitLab's rules for the file: names of ASCII letters, digits and `_`; one line per
 //! variable, no multi-line values, no comments or blank lines, no quoting (quotes are kept
@@ -8,7 +9,8 @@
 
 use std::collections::BTreeMap;
 
-use super::model::{ImageResult, RunReport};
+use super::findings_section::Vulnerabilities;
+use super::model::{ImageResult, RunReport, RunScan};
 
 /// The smallest `dotenv_variables` plan limit on GitLab; above it the upload is rejected.
 pub const MAX_VARIABLES: usize = 20;
@@ -26,7 +28,8 @@ pub struct Dotenv {
 }
 
 /// The dotenv report of a run: `BUILDOPT_RESULT`, the `BUILT`, `REUSED`, `FAILED` and `SKIPPED`
-/// image lists (comma-separated, in build order), then `BUILDOPT_<IMAGE>_DIGEST` per pushed image.
+/// image lists (comma-separated, in build order), the vulnerability counts when the run matched
+/// (see [`vulnerability_variables`]), then `BUILDOPT_<IMAGE>_DIGEST` per pushed image.
 pub fn dotenv(report: &RunReport) -> Dotenv {
     let mut variables = vec![(format!("{PREFIX}RESULT"), result(report).to_string())];
     for (suffix, wanted) in [
@@ -43,6 +46,9 @@ pub fn dotenv(report: &RunReport) -> Dotenv {
             .collect();
         variables.push((format!("{PREFIX}{suffix}"), names.join(",")));
     }
+    if let Some(scan) = &report.scan {
+        variables.extend(vulnerability_variables(scan));
+    }
     let (digests, mut omitted) = digests(report);
     variables.extend(digests);
 
@@ -58,6 +64,29 @@ pub fn dotenv(report: &RunReport) -> Dotenv {
         }
     }
     Dotenv { text, omitted }
+}
+
+/// `BUILDOPT_VULNERABILITIES_CRITICAL` … `_UNKNOWN` (reported findings by severity) and
+/// `BUILDOPT_VULNERABILITIES_FAILING` (findings over the gate), when at least one image was
+/// matched; none otherwise, so a later job cannot mistake "not scanned" for zero findings.
+pub fn vulnerability_variables(scan: &RunScan) -> Vec<(String, String)> {
+    let Vulnerabilities::Matched(scan) = Vulnerabilities::of(scan) else {
+        return Vec::new();
+    };
+    let mut variables: Vec<(String, String)> = scan
+        .counts()
+        .by_severity()
+        .into_iter()
+        .map(|(severity, count)| {
+            let name = severity.as_str().to_ascii_uppercase();
+            (format!("{PREFIX}VULNERABILITIES_{name}"), count.to_string())
+        })
+        .collect();
+    variables.push((
+        format!("{PREFIX}VULNERABILITIES_FAILING"),
+        scan.failing().to_string(),
+    ));
+    variables
 }
 
 /// `BUILDOPT_<IMAGE>_<SUFFIX>`: the image name upper-cased, every other character `_`.
@@ -208,5 +237,38 @@ mod tests {
                 .text
                 .starts_with("BUILDOPT_RESULT=interrupted\n")
         );
+    }
+
+    #[test]
+    fn a_matched_run_gives_the_vulnerability_counts() {
+        let dotenv = dotenv(&fixtures::scan_report());
+        insta::assert_snapshot!(dotenv.text, @r"
+        BUILDOPT_RESULT=failure
+        BUILDOPT_BUILT=base
+        BUILDOPT_REUSED=linter
+        BUILDOPT_FAILED=api
+        BUILDOPT_SKIPPED=worker
+        BUILDOPT_VULNERABILITIES_CRITICAL=2
+        BUILDOPT_VULNERABILITIES_HIGH=1
+        BUILDOPT_VULNERABILITIES_MEDIUM=4
+        BUILDOPT_VULNERABILITIES_LOW=1
+        BUILDOPT_VULNERABILITIES_UNKNOWN=1
+        BUILDOPT_VULNERABILITIES_FAILING=3
+        BUILDOPT_BASE_DIGEST=registry.example.com/base@sha256:aaaa
+        BUILDOPT_LINTER_DIGEST=registry.example.com/linter@sha256:bbbb
+        ");
+        assert!(dotenv.omitted.is_empty());
+    }
+
+    #[test]
+    fn a_run_that_did_not_match_has_no_vulnerability_counts() {
+        let mut inventory_only = fixtures::scan_report();
+        if let Some(scan) = inventory_only.scan.as_mut() {
+            scan.policy = None;
+        }
+        for report in [fixtures::unscanned_report(), inventory_only] {
+            let dotenv = dotenv(&report);
+            assert!(!dotenv.text.contains("VULNERABILITIES"), "{}", dotenv.text);
+        }
     }
 }

@@ -1,14 +1,17 @@
-//! Shared test data for the renderers: one realistic run, one hostile run, and many images.
+//! Shared test data for the renderers: one realistic run, one hostile run, many images, and the
+//! same run with a vulnerability scan (matched, hostile, without a database, with many findings).
 //!
 //! Every renderer snapshots the same reports so a change to the model shows up in all formats.
 
 use super::model::{
     CacheExport, CacheReport, CacheRestore, CleanupReport, ContextSize, Failure, ImageReport,
-    ImageResult, RUN_REPORT_VERSION, RunInfo, RunReport, StepReport,
+    ImageResult, RUN_REPORT_VERSION, RunInfo, RunReport, RunScan, StepReport,
 };
 use crate::engine::ImageStore;
 use crate::plan::{Reason, ReasonKind};
 use crate::report::model::EngineReport;
+use crate::scan::model::MatchStatus;
+use crate::scan::policy::Policy;
 
 /// Text an attacker controls through file names, branch names or build output: workflow
 /// commands, mentions, HTML, a sticky-comment marker, backtick runs and line breaks.
@@ -291,4 +294,112 @@ fn outside_code_spans(line: &str) -> String {
         }
     }
     out
+}
+
+/// [`report`] with the scan of its images: the findings renderers' report (real advisories on
+/// real package versions, see `tests/fixtures/scan/README.md`) matched under the default gate.
+///
+/// `api` on `linux/amd64` has findings new since the base build (`libexpat1` high, failing the
+/// gate; `openssl`; one `requests` advisory) and findings the base build had too (`zlib1g`
+/// critical from the base image, failing the gate; the rest); `api` on `linux/arm64` has no
+/// known base inventory; `worker` is clean; `legacy` was not scanned (no database); `cron` is
+/// unchanged with its stored findings.
+pub fn scan_report() -> RunReport {
+    let mut images = super::findings_fixtures::report().images;
+    let new_since_base = |id: &str, package: &str| {
+        matches!(
+            (id, package),
+            ("CVE-2023-52425", _) | ("CVE-2024-0727", "openssl") | ("GHSA-9hjg-9r4m-mvj7", _)
+        )
+    };
+    for finding in &mut images[0].findings {
+        finding.new = Some(new_since_base(&finding.id, &finding.package));
+    }
+    let mut cron = images[2].clone();
+    cron.image = "registry.example.com/acme/cron:latest".into();
+    cron.findings = images[1].findings.clone();
+    let mut report = report();
+    report.scan = Some(RunScan {
+        images,
+        layers_read: 6,
+        layers_cached: 3,
+        images_matched: 2,
+        findings_reused: 1,
+        policy: Some(Policy::default()),
+        base: report.run.base.clone(),
+        base_unknown: vec!["registry.example.com/acme/api:1.4.2 (linux/arm64)".into()],
+        unchanged: vec![cron],
+        errors: Vec::new(),
+        warnings: vec![
+            "the vulnerability database osv-2026-12-05 is 9 days old (the limit is 7)".into(),
+        ],
+    });
+    report
+}
+
+/// [`scan_report`] with [`HOSTILE`] in every piece of record and repository text the
+/// vulnerability section shows: ids, package names and versions, fixed versions, base images,
+/// Dockerfile paths, image names, warnings and the base-unknown list.
+pub fn hostile_scan_report() -> RunReport {
+    let mut report = scan_report();
+    let Some(scan) = report.scan.as_mut() else {
+        return report;
+    };
+    let image = &mut scan.images[0];
+    image.image = format!("registry.example.com/acme/api:{HOSTILE}");
+    for finding in image.findings.iter_mut().take(3) {
+        finding.id = format!("CVE-2023-{HOSTILE}");
+        finding.package = format!("zlib1g{HOSTILE}");
+        finding.installed_version = format!("1:1.2\u{1b}[31m{HOSTILE}");
+        finding.fixed_version = Some(HOSTILE.into());
+        finding.base_image = Some(HOSTILE.into());
+        if let Some(line) = finding.dockerfile.as_mut() {
+            line.path = HOSTILE.into();
+        }
+    }
+    scan.base_unknown = vec![HOSTILE.into()];
+    scan.warnings = vec![HOSTILE.into()];
+    scan.errors = vec![HOSTILE.into()];
+    report
+}
+
+/// [`scan_report`] where no image could be matched: no vulnerability database.
+pub fn unscanned_report() -> RunReport {
+    let mut report = scan_report();
+    if let Some(scan) = report.scan.as_mut() {
+        for image in &mut scan.images {
+            image.findings.clear();
+            image.vulnerabilities = Some(MatchStatus {
+                scanned: false,
+                reason: Some("no vulnerability database (run `buildopt scan --setup`)".into()),
+                database: None,
+                database_modified: None,
+                ignored: 0,
+                below_level: 0,
+            });
+        }
+        scan.images_matched = 0;
+        scan.findings_reused = 0;
+        scan.base_unknown.clear();
+        scan.unchanged.clear();
+        scan.warnings.clear();
+    }
+    report
+}
+
+/// [`scan_report`] whose first image has `count` findings of every severity in turn, every
+/// third one new: for the size limits.
+pub fn many_findings_report(count: usize) -> RunReport {
+    let mut report = scan_report();
+    let mut image = super::findings_fixtures::many_findings(count)
+        .images
+        .remove(0);
+    for (index, finding) in image.findings.iter_mut().enumerate() {
+        finding.new = Some(index % 3 == 0);
+    }
+    if let Some(scan) = report.scan.as_mut() {
+        scan.images = vec![image];
+        scan.base_unknown.clear();
+    }
+    report
 }

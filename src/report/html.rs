@@ -3,14 +3,16 @@
 //!
 //! Owns the page layout: the heading with counts and range, a bar chart of each image's build
 //! time and share of cached steps, the image table (with size change and the intermediate
-//! stages level maximum builds), failures with their log tail, the cache restore and export,
-//! and the cleanup. Every piece of repository or build text goes through
-//! [`super::escape::html_text`].
+//! stages level maximum builds), the vulnerabilities when the run matched its images (counts by
+//! severity and the gate, every finding with those new since the base first), failures with
+//! their log tail, the cache restore and export, and the cleanup. Every piece of repository,
+//! build or vulnerability-record text goes through [`super::escape::html_text`].
 
 use std::fmt::Write as _;
 
 use super::escape::{html_text, shorten};
-use super::model::{CacheReport, ImageReport, ImageResult, RunReport};
+use super::findings_section::{self as findings, NOT_SCANNED, Vulnerabilities};
+use super::model::{CacheReport, ImageReport, ImageResult, RunReport, RunScan};
 use super::run::{ImageFigures, counts, duration, export_figures, restore_figures, size};
 
 /// Images drawn in the chart; the table lists them all.
@@ -25,7 +27,8 @@ table{border-collapse:collapse;margin:1em 0}th,td{border:1px solid #d0d7de;paddi
 text-align:left;vertical-align:top}th{background:#f6f8fa}td.n{text-align:right}\
 .built{color:#1a7f37}.reused{color:#0969da}.failed{color:#cf222e}.skipped{color:#6e7781}\
 pre{background:#f6f8fa;padding:8px;overflow-x:auto}svg text{font-size:12px}\
-.warning{color:#9a6700}";
+.warning{color:#9a6700}.critical,.high,.fails{color:#cf222e;font-weight:bold}\
+.medium{color:#9a6700}";
 
 /// The whole page.
 pub fn html(report: &RunReport) -> String {
@@ -38,6 +41,9 @@ pub fn html(report: &RunReport) -> String {
     heading(&mut out, report);
     chart(&mut out, &report.images);
     table(&mut out, &report.images);
+    if let Some(scan) = &report.scan {
+        vulnerabilities(&mut out, scan);
+    }
     failures(&mut out, &report.images);
     if let Some(cache) = &report.cache {
         cache_section(&mut out, cache);
@@ -225,6 +231,107 @@ fn table(out: &mut String, images: &[ImageReport]) {
     out.push_str("</table>\n");
 }
 
+/// The scan's section: counts and the gate, images not scanned or without a known base, then
+/// every finding (a page has no size limit), new since the base first. A scan that only listed
+/// packages gets one line, never "0 vulnerabilities".
+fn vulnerabilities(out: &mut String, scan: &RunScan) {
+    let scan = match Vulnerabilities::of(scan) {
+        Vulnerabilities::InventoryOnly { images: 0, .. } => return,
+        Vulnerabilities::InventoryOnly { images, packages } => {
+            let _ = writeln!(
+                out,
+                "<p>Scanned {images} images: {packages} packages (not matched against vulnerability data).</p>"
+            );
+            return;
+        }
+        Vulnerabilities::NotScanned => {
+            let _ = writeln!(
+                out,
+                "<h2>Vulnerabilities</h2>\n<p class=\"failed\"><strong>{NOT_SCANNED}</strong></p>"
+            );
+            scan_warnings(out, scan);
+            return;
+        }
+        Vulnerabilities::Matched(scan) => scan,
+    };
+    out.push_str("<h2>Vulnerabilities</h2>\n");
+    let mut facts = vec![findings::counts_text(&scan.counts(), false)];
+    if let Some(gate) = scan.policy.as_ref().and_then(findings::gate) {
+        facts.push(format!("{} fail the gate ({gate})", scan.failing()));
+    }
+    if let Some(base) = &scan.base {
+        facts.push(format!(
+            "{} new since <code>{}</code>",
+            scan.new_findings(),
+            html_text(base)
+        ));
+    }
+    if let Some(database) = findings::database(scan) {
+        facts.push(format!(
+            "database <code>{}</code>",
+            text(database, MAX_NAME_CHARS)
+        ));
+    }
+    let _ = writeln!(out, "<p>{}</p>", facts.join(" · "));
+    for image in scan.unscanned() {
+        let _ = writeln!(
+            out,
+            "<p class=\"failed\">{}: {NOT_SCANNED}</p>",
+            text(&image.image, MAX_NAME_CHARS)
+        );
+    }
+    for image in &scan.base_unknown {
+        let sentence = findings::base_unknown_sentence(&shorten(image, MAX_NAME_CHARS));
+        let _ = writeln!(out, "<p>{}</p>", html_text(&sentence));
+    }
+    findings_table(out, scan);
+    scan_warnings(out, scan);
+}
+
+fn findings_table(out: &mut String, scan: &RunScan) {
+    let rows = findings::rows(scan);
+    if rows.is_empty() {
+        return;
+    }
+    let labels = findings::image_labels(scan);
+    out.push_str(
+        "<table>\n<tr><th>New</th><th>Severity</th><th>ID</th><th>Package</th><th>Installed</th>\
+         <th>Fixed in</th><th>Image</th><th>Introduced by</th><th>Gate</th></tr>\n",
+    );
+    for row in rows {
+        let finding = row.finding;
+        let severity = finding.severity.as_str();
+        let score = finding
+            .score
+            .map(|score| format!(" {score:.1}"))
+            .unwrap_or_default();
+        let _ = writeln!(
+            out,
+            "<tr><td>{}</td><td class=\"{severity}\">{severity}{score}</td><td>{}</td><td>{}</td>\
+             <td>{}</td><td>{}</td><td>{}</td><td>{}</td><td class=\"fails\">{}</td></tr>",
+            if row.is_new() { "new" } else { "" },
+            text(&finding.id, MAX_NAME_CHARS),
+            text(&finding.package, MAX_NAME_CHARS),
+            text(&finding.installed_version, MAX_NAME_CHARS),
+            text(findings::fixed(finding), MAX_NAME_CHARS),
+            text(&labels.label(row.image), MAX_NAME_CHARS),
+            text(&findings::origin(finding), MAX_NAME_CHARS),
+            if finding.fails_gate { "fails" } else { "" },
+        );
+    }
+    out.push_str("</table>\n");
+}
+
+fn scan_warnings(out: &mut String, scan: &RunScan) {
+    for line in scan.errors.iter().chain(&scan.warnings) {
+        let _ = writeln!(
+            out,
+            "<p class=\"warning\">{}</p>",
+            text(line, MAX_TEXT_CHARS)
+        );
+    }
+}
+
 fn failures(out: &mut String, images: &[ImageReport]) {
     let failed: Vec<&ImageReport> = images.iter().filter(|i| i.failure.is_some()).collect();
     let warned: Vec<&ImageReport> = images.iter().filter(|i| !i.warnings.is_empty()).collect();
@@ -387,5 +494,41 @@ mod tests {
         assert!(page.contains("<td>image-00199</td>"));
         assert!(page.contains("The chart shows the first 60 of 150 images that ran"));
         assert_eq!(page.matches("fill=\"#0969da\"").count(), MAX_CHART_IMAGES);
+    }
+
+    #[test]
+    fn vulnerability_section_of_a_scanned_run() {
+        let page = html(&fixtures::scan_report());
+        let start = page.find("<h2>Vulnerabilities</h2>").expect("section");
+        let end = page[start..].find("<h2>Failures</h2>").expect("failures") + start;
+        let section = &page[start..end];
+        insta::assert_snapshot!(section);
+        let first_old = section.find("<tr><td></td>").expect("old finding");
+        let last_new = section.rfind("<tr><td>new</td>").expect("new finding");
+        assert!(last_new < first_old);
+        assert!(page.find("<h2>Images</h2>") < Some(start));
+    }
+
+    #[test]
+    fn an_unscanned_run_says_so_and_an_inventory_only_one_counts_packages() {
+        let page = html(&fixtures::unscanned_report());
+        assert!(page.contains("<strong>not scanned: no vulnerability database</strong>"));
+        assert!(!page.contains("<th>Severity</th>"));
+        let mut report = fixtures::scan_report();
+        if let Some(scan) = report.scan.as_mut() {
+            scan.policy = None;
+        }
+        let page = html(&report);
+        assert!(!page.contains("Vulnerabilities") && !page.contains("0 critical"));
+        assert!(page.contains("<p>Scanned 4 images: 0 packages"));
+    }
+
+    #[test]
+    fn hostile_vulnerability_text_is_escaped() {
+        let page = html(&fixtures::hostile_scan_report());
+        for needle in ["<script", "<!-- buildopt", "href=", "src=", "\u{1b}", "\r"] {
+            assert!(!page.contains(needle), "{needle:?} in the page");
+        }
+        assert!(page.contains("<td>CVE-2023-::error file=x::pwned"));
     }
 }

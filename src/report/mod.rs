@@ -16,6 +16,7 @@ pub mod annotations;
 pub mod benchmark;
 pub mod dotenv;
 pub mod escape;
+pub mod findings_section;
 pub mod gitlab_container_scanning;
 pub mod html;
 pub mod junit;

@@ -14,6 +14,14 @@
 //! image's in `buildopt:platform`, `buildopt:manifest` and one `buildopt:not_read` per warning,
 //! so a consumer can tell an incomplete inventory.
 //!
+//! When images were matched, the BOM's `vulnerabilities` list one entry per issue and image: its
+//! id with OSV as the source, the aliases as references, the rating (score and level), the
+//! summary and the fix to take, and in `affects` each package component of that image with the
+//! installed version (`affected`) and the fixed versions (`unaffected`). A finding whose package
+//! is not among the image's listed components (an image reported by its findings alone) points
+//! at the image's own component. The score's CVSS version is not kept in a finding, so a scored
+//! rating's method is `other`.
+//!
 //! Licences follow `sbom_spdx::LicenseTerm`: an SPDX id as `license.id`, a name as
 //! `license.name`, and an expression as the BOM's single `expression` entry.
 //!
@@ -26,7 +34,8 @@ use serde::Serialize;
 use sha2::{Digest as _, Sha256};
 
 use super::sbom_spdx::LicenseTerm;
-use crate::scan::model::{ImageInventory, Package, ScanReport};
+use super::scan_sarif::osv_link;
+use crate::scan::model::{Finding, ImageInventory, Package, ScanReport};
 
 /// The CycloneDX specification version written.
 pub const SPEC_VERSION: &str = "1.6";
@@ -57,6 +66,7 @@ pub fn cyclonedx(
         },
         components: Vec::new(),
         dependencies: Vec::new(),
+        vulnerabilities: Vec::new(),
     };
     if let [image] = report.images.as_slice() {
         bom.metadata.component = Some(fill_image(&mut bom, 0, image));
@@ -107,7 +117,136 @@ fn fill_image(bom: &mut Bom, index: usize, image: &ImageInventory) -> Component 
     }
     bom.dependencies
         .push(Dependency::new(&component.bom_ref, refs));
+    add_vulnerabilities(bom, index, image, &component.bom_ref);
     component
+}
+
+/// One vulnerability per issue of the image, affecting each package component it was found in.
+fn add_vulnerabilities(bom: &mut Bom, index: usize, image: &ImageInventory, image_ref: &str) {
+    let mut by_issue: Vec<(&str, Vec<&Finding>)> = Vec::new();
+    for finding in &image.findings {
+        match by_issue.iter_mut().find(|(id, _)| *id == finding.id) {
+            Some((_, findings)) => findings.push(finding),
+            None => by_issue.push((&finding.id, vec![finding])),
+        }
+    }
+    for (number, (id, findings)) in by_issue.into_iter().enumerate() {
+        let bom_ref = format!("image-{index}-vulnerability-{number}");
+        let mut affects: Vec<Affects> = Vec::new();
+        for finding in &findings {
+            let reference = component_of(index, image, finding).unwrap_or_else(|| image_ref.into());
+            // The schema wants each affected component once: findings whose package has no
+            // component of its own all name the image.
+            let at = match affects.iter().position(|a| a.reference == reference) {
+                Some(at) => at,
+                None => {
+                    affects.push(Affects {
+                        reference,
+                        versions: Vec::new(),
+                    });
+                    affects.len() - 1
+                }
+            };
+            for version in affected_versions(finding) {
+                if !affects[at].versions.contains(&version) {
+                    affects[at].versions.push(version);
+                }
+            }
+        }
+        bom.vulnerabilities
+            .push(vulnerability(bom_ref, id, &findings, affects));
+    }
+}
+
+fn vulnerability(
+    bom_ref: String,
+    id: &str,
+    findings: &[&Finding],
+    affects: Vec<Affects>,
+) -> Vulnerability {
+    let most_severe = findings.iter().max_by_key(|f| f.severity);
+    let mut aliases: Vec<&str> = findings
+        .iter()
+        .flat_map(|f| f.aliases.iter().map(String::as_str))
+        .filter(|alias| *alias != id && !alias.is_empty())
+        .collect();
+    aliases.sort_unstable();
+    aliases.dedup();
+    let ratings = most_severe
+        .map(|finding| Rating {
+            score: finding.score,
+            severity: finding.severity.as_str(),
+            method: finding.score.map(|_| "other"),
+        })
+        .into_iter()
+        .collect();
+    Vulnerability {
+        bom_ref,
+        id: id.to_owned(),
+        source: Source::osv(id),
+        references: aliases
+            .into_iter()
+            .map(|alias| Reference {
+                id: alias.to_owned(),
+                source: Source::osv(alias),
+            })
+            .collect(),
+        ratings,
+        description: findings.iter().find_map(|f| f.summary.clone()),
+        recommendation: recommendation(findings),
+        affects,
+    }
+}
+
+/// `Upgrade zlib1g to 1.2.13.dfsg-2, libssl3 to …`, or `No fix yet.`
+fn recommendation(findings: &[&Finding]) -> String {
+    let upgrades: Vec<String> = findings
+        .iter()
+        .filter_map(|f| {
+            let fixed = f.fixed_version.as_deref()?;
+            Some(format!("{} to {fixed}", f.package))
+        })
+        .collect();
+    if upgrades.is_empty() {
+        "No fix yet.".into()
+    } else {
+        format!("Upgrade {}.", upgrades.join(", "))
+    }
+}
+
+/// The bom-ref of the package (or application) component the finding is about: same purl, else
+/// same name and version.
+fn component_of(index: usize, image: &ImageInventory, finding: &Finding) -> Option<String> {
+    let same_purl = |p: &Package| !finding.purl.is_empty() && p.purl == finding.purl;
+    let same_name =
+        |p: &Package| p.name == finding.package && p.version == finding.installed_version;
+    for matches in [&same_purl as &dyn Fn(&Package) -> bool, &same_name] {
+        if let Some(number) = image.packages.iter().position(matches) {
+            return Some(format!("image-{index}-package-{number}"));
+        }
+        if let Some(number) = image.applications.iter().position(matches) {
+            return Some(format!("image-{index}-application-{number}"));
+        }
+    }
+    None
+}
+
+/// The installed version as `affected` and each fixed version as `unaffected`; empty versions
+/// (which the schema forbids) are left out.
+fn affected_versions(finding: &Finding) -> Vec<AffectedVersion> {
+    let installed = std::iter::once((finding.installed_version.as_str(), "affected"));
+    let fixed = finding
+        .fixed_versions
+        .iter()
+        .map(|version| (version.as_str(), "unaffected"));
+    installed
+        .chain(fixed)
+        .filter(|(version, _)| !version.is_empty())
+        .map(|(version, status)| AffectedVersion {
+            version: version.to_owned(),
+            status,
+        })
+        .collect()
 }
 
 fn image_component(index: usize, image: &ImageInventory) -> Component {
@@ -221,6 +360,67 @@ struct Bom {
     metadata: Metadata,
     components: Vec<Component>,
     dependencies: Vec<Dependency>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    vulnerabilities: Vec<Vulnerability>,
+}
+
+#[derive(Serialize)]
+struct Vulnerability {
+    #[serde(rename = "bom-ref")]
+    bom_ref: String,
+    id: String,
+    source: Source,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    references: Vec<Reference>,
+    ratings: Vec<Rating>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    description: Option<String>,
+    recommendation: String,
+    affects: Vec<Affects>,
+}
+
+#[derive(Serialize)]
+struct Source {
+    name: &'static str,
+    url: String,
+}
+
+impl Source {
+    fn osv(id: &str) -> Self {
+        Self {
+            name: "OSV",
+            url: osv_link(id),
+        }
+    }
+}
+
+#[derive(Serialize)]
+struct Reference {
+    id: String,
+    source: Source,
+}
+
+#[derive(Serialize)]
+struct Rating {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    score: Option<f64>,
+    severity: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    method: Option<&'static str>,
+}
+
+#[derive(Serialize)]
+struct Affects {
+    #[serde(rename = "ref")]
+    reference: String,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    versions: Vec<AffectedVersion>,
+}
+
+#[derive(Serialize, PartialEq)]
+struct AffectedVersion {
+    version: String,
+    status: &'static str,
 }
 
 #[derive(Serialize)]
@@ -323,7 +523,7 @@ impl Dependency {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::report::scan_fixtures::inventory;
+    use crate::report::scan_fixtures::{inventory, with_findings};
 
     fn created() -> DateTime<Utc> {
         DateTime::parse_from_rfc3339("2026-12-06T21:00:00Z")
@@ -442,5 +642,78 @@ mod tests {
         let bom = parse(&cyclonedx(&report, "acme", created(), "0.1.0"));
         assert_eq!(bom["metadata"]["component"]["name"], "acme");
         assert_eq!(bom["components"].as_array().unwrap().len(), 0);
+    }
+
+    #[test]
+    fn matched_images_list_their_vulnerabilities_by_issue() {
+        let json = cyclonedx(&with_findings(), "acme", created(), "0.1.0");
+        let bom = parse(&json);
+        insta::assert_json_snapshot!(bom["vulnerabilities"]);
+        let vulnerabilities = bom["vulnerabilities"].as_array().unwrap();
+        let refs: Vec<&str> = bom["components"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .chain([&bom["metadata"]["component"]])
+            .map(|c| c["bom-ref"].as_str().unwrap())
+            .collect();
+        for vulnerability in vulnerabilities {
+            assert!(!refs.contains(&vulnerability["bom-ref"].as_str().unwrap()));
+            for affected in vulnerability["affects"].as_array().unwrap() {
+                assert!(
+                    refs.contains(&affected["ref"].as_str().unwrap()),
+                    "{affected}"
+                );
+            }
+        }
+        let requests = vulnerabilities
+            .iter()
+            .find(|v| v["id"] == "GHSA-9wx4-h78v-vm56")
+            .unwrap();
+        let package = bom["components"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["bom-ref"] == requests["affects"][0]["ref"])
+            .unwrap();
+        assert_eq!(package["name"], "requests");
+    }
+
+    #[test]
+    fn a_finding_without_its_package_component_points_at_the_image() {
+        let report = crate::report::findings_fixtures::report();
+        let bom = parse(&cyclonedx(&report, "acme", created(), "0.1.0"));
+        let vulnerabilities = bom["vulnerabilities"].as_array().unwrap();
+        let openssl = vulnerabilities
+            .iter()
+            .find(|v| v["id"] == "CVE-2024-0727")
+            .unwrap();
+        // libssl3 and openssl, both without a component: the image, once, with their versions.
+        assert_eq!(
+            openssl["affects"],
+            serde_json::json!([{"ref": "image-0", "versions": [
+                {"version": "3.0.11-1~deb12u2", "status": "affected"},
+                {"version": "3.0.13-1~deb12u1", "status": "unaffected"},
+            ]}])
+        );
+        assert_eq!(
+            openssl["recommendation"],
+            "Upgrade libssl3 to 3.0.13-1~deb12u1, openssl to 3.0.13-1~deb12u1."
+        );
+        let zlib = vulnerabilities
+            .iter()
+            .find(|v| v["id"] == "CVE-2023-45853" && v["affects"][0]["ref"] == "image-1")
+            .unwrap();
+        assert_eq!(zlib["recommendation"], "No fix yet.");
+        assert_eq!(
+            zlib["ratings"],
+            serde_json::json!([{"score": 9.8, "severity": "critical", "method": "other"}])
+        );
+    }
+
+    #[test]
+    fn an_inventory_without_findings_has_no_vulnerabilities() {
+        let bom = parse(&cyclonedx(&inventory(), "acme", created(), "0.1.0"));
+        assert!(bom.get("vulnerabilities").is_none());
     }
 }

@@ -5,10 +5,12 @@
 //! `base_image: Some`), Dockerfile lines with and without a stage, one image built for two
 //! platforms, an image buildopt did not build, several package types, licences that are SPDX ids,
 //! an SPDX expression and names outside the SPDX list, an application component and warnings.
+//! [`with_findings`] adds vulnerability findings to it, for the formats that carry them.
 
 use crate::cache::digest::Digest;
 use crate::scan::model::{
-    DockerfileLine, ImageInventory, Layer, Package, SCAN_FORMAT_VERSION, ScanReport, ScanWarning,
+    DockerfileLine, Finding, ImageInventory, Layer, MatchStatus, Package, SCAN_FORMAT_VERSION,
+    ScanReport, ScanWarning,
 };
 use crate::scan::{OsRelease, PackageType};
 
@@ -17,6 +19,56 @@ pub fn inventory() -> ScanReport {
     ScanReport {
         version: SCAN_FORMAT_VERSION,
         images: vec![api("linux/amd64", "amd64"), api_arm64(), alpine()],
+    }
+}
+
+/// [`inventory`] matched against a database: on both `api` platforms, the findings of
+/// `tests/fixtures/scan/findings-report.json` about packages this inventory holds (`requests`
+/// 2.31.0: two real GitHub advisories; `left-pad` 1.3.0: a made-up record of unknown severity),
+/// placed on those packages; `alpine` matched with no findings.
+pub fn with_findings() -> ScanReport {
+    let recorded: ScanReport = serde_json::from_str(include_str!(
+        "../../tests/fixtures/scan/findings-report.json"
+    ))
+    .expect("the findings fixture is a scan report");
+    let findings: Vec<Finding> = recorded
+        .images
+        .into_iter()
+        .flat_map(|image| image.findings)
+        .collect();
+    let mut report = inventory();
+    for image in &mut report.images {
+        image.findings = image
+            .packages
+            .iter()
+            .flat_map(|package| {
+                findings
+                    .iter()
+                    .filter(|f| f.package == package.name && f.installed_version == package.version)
+                    .map(|f| placed_finding(f.clone(), package))
+            })
+            .collect();
+        image.vulnerabilities = Some(MatchStatus {
+            scanned: true,
+            reason: None,
+            database: Some("osv-2026-12-05".into()),
+            database_modified: Some("2026-12-05T06:00:00Z".into()),
+            ignored: 0,
+            below_level: 0,
+        });
+    }
+    report
+}
+
+/// `finding` as found in `package`: its purl, file, layer and origin.
+fn placed_finding(finding: Finding, package: &Package) -> Finding {
+    Finding {
+        purl: package.purl.clone(),
+        path: package.path.trim_start_matches('/').to_owned(),
+        layer: package.layer.clone(),
+        dockerfile: package.dockerfile.clone(),
+        base_image: package.base_image.clone(),
+        ..finding
     }
 }
 

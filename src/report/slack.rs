@@ -1,6 +1,7 @@
 //! The Slack incoming-webhook message for a run: Block Kit blocks (a header with the counts, the
-//! range, a field per image, the failures with their step and last log lines, a link to the run)
-//! and the plain `text` fallback used in notifications.
+//! range, a field per image, one line of vulnerabilities when the run matched its images, the
+//! failures with their step and last log lines, a link to the run) and the plain `text`
+//! fallback used in notifications, which carries the vulnerability line too.
 //!
 //! Owns Slack's limits: 50 blocks, 3,000 characters per section text, 10 fields of 2,000
 //! characters per section, 150 characters per header, and a total kept under the ~13,000
@@ -9,7 +10,8 @@
 use serde_json::{Value, json};
 
 use super::escape::{shorten, slack_text};
-use super::model::{ImageReport, ImageResult, RunReport};
+use super::findings_section::{self as findings, NOT_SCANNED, Vulnerabilities};
+use super::model::{ImageReport, ImageResult, RunReport, RunScan};
 use super::run::duration;
 
 /// Images listed as fields: three sections of ten.
@@ -31,6 +33,9 @@ const TAIL_LINES: usize = 5;
 pub fn slack(report: &RunReport, run_url: Option<&str>) -> Value {
     let mut blocks = vec![header(report), range(report)];
     blocks.extend(image_fields(report));
+    if let Some(line) = report.scan.as_ref().and_then(vulnerability_line) {
+        blocks.push(section(&slack_text(&line)));
+    }
     blocks.extend(failures(report));
     if let Some(url) = run_url {
         blocks.push(json!({
@@ -212,10 +217,43 @@ fn fallback(report: &RunReport) -> String {
         .map(|i| i.name.as_str())
         .collect();
     let mut text = title(report);
+    if let Some(line) = report.scan.as_ref().and_then(vulnerability_line) {
+        text = format!("{text}; {line}");
+    }
     if !failed.is_empty() {
         text = format!("{text}; failed: {}", failed.join(", "));
     }
     inline(&text, MAX_FALLBACK_CHARS)
+}
+
+/// `Vulnerabilities: 1 critical, 2 high (1 new) — gate failed`, `Vulnerabilities: none`, or
+/// `Vulnerabilities: not scanned: no vulnerability database`; nothing for a scan that only
+/// listed packages. Made of counts and fixed words only, so it needs no escaping of its own.
+pub fn vulnerability_line(scan: &RunScan) -> Option<String> {
+    let scan = match Vulnerabilities::of(scan) {
+        Vulnerabilities::InventoryOnly { .. } => return None,
+        Vulnerabilities::NotScanned => return Some(format!("Vulnerabilities: {NOT_SCANNED}")),
+        Vulnerabilities::Matched(scan) => scan,
+    };
+    let counts = scan.counts();
+    let mut line = match counts.total() {
+        0 => "Vulnerabilities: none".to_string(),
+        _ => format!("Vulnerabilities: {}", findings::counts_text(&counts, true)),
+    };
+    if scan.base.is_some() && counts.total() > 0 {
+        line.push_str(&format!(" ({} new)", scan.new_findings()));
+    }
+    if scan.policy.as_ref().and_then(findings::gate).is_some() {
+        line.push_str(match scan.failing() {
+            0 => " — gate passed",
+            _ => " — gate failed",
+        });
+    }
+    let unscanned = scan.unscanned().len();
+    if unscanned > 0 {
+        line.push_str(&format!("; {unscanned} images {NOT_SCANNED}"));
+    }
+    Some(line)
 }
 
 fn name(image: &ImageReport) -> String {
@@ -383,5 +421,61 @@ mod tests {
         report.images.clear();
         let payload = slack(&report, None);
         assert_eq!(payload["text"], "buildopt: nothing to build");
+    }
+
+    #[test]
+    fn a_scanned_run_has_one_vulnerability_line() {
+        let payload = slack(&fixtures::scan_report(), None);
+        assert_within_limits(&payload);
+        let line = "Vulnerabilities: 2 critical, 1 high, 4 medium, 1 low, 1 unknown (3 new) — gate failed; 1 images not scanned: no vulnerability database";
+        assert!(texts(&payload).iter().any(|t| t == line), "{payload}");
+        let fallback = payload["text"].as_str().expect("fallback");
+        insta::assert_snapshot!(fallback, @"buildopt: 1 failed, 1 built, 1 reused, 1 skipped; Vulnerabilities: 2 critical, 1 high, 4 medium, 1 low, 1 unknown (3 new) — gate failed; 1 images not scanned: no vulnerability database; failed: api");
+    }
+
+    #[test]
+    fn the_vulnerability_line_says_not_scanned_none_or_nothing() {
+        let line = |report: RunReport| report.scan.as_ref().and_then(vulnerability_line);
+        assert_eq!(
+            line(fixtures::unscanned_report()).as_deref(),
+            Some("Vulnerabilities: not scanned: no vulnerability database")
+        );
+        let mut clean = fixtures::scan_report();
+        if let Some(scan) = clean.scan.as_mut() {
+            scan.images.truncate(3);
+            scan.images.iter_mut().for_each(|i| i.findings.clear());
+        }
+        assert_eq!(
+            line(clean.clone()).as_deref(),
+            Some("Vulnerabilities: none — gate passed")
+        );
+        if let Some(scan) = clean.scan.as_mut() {
+            scan.policy = None;
+        }
+        assert_eq!(line(clean), None);
+        let mut ungated = fixtures::scan_report();
+        if let Some(scan) = ungated.scan.as_mut() {
+            scan.images.truncate(2);
+            scan.base = None;
+            if let Some(policy) = scan.policy.as_mut() {
+                policy.fail_on_critical = false;
+                policy.fail_on_high = false;
+            }
+        }
+        assert_eq!(
+            line(ungated).as_deref(),
+            Some("Vulnerabilities: 2 critical, 1 high, 4 medium, 1 low, 1 unknown")
+        );
+    }
+
+    #[test]
+    fn hostile_scan_text_stays_out_of_the_message() {
+        let payload = slack(&fixtures::hostile_scan_report(), None);
+        assert_within_limits(&payload);
+        let all = payload.to_string();
+        assert!(
+            !all.contains("<script") && !all.contains("<!channel>"),
+            "{all}"
+        );
     }
 }

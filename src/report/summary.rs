@@ -2,17 +2,20 @@
 //! sticky PR comment, which differ only in their size budget and the comment's hidden marker.
 //!
 //! Owns the layout (heading with counts, range, one table row per image with its size change,
-//! reasons, failures with their log tail, the cache restore and export, cleanup) and fitting it
-//! under a budget. GitHub drops a job summary over 1 MiB
-//! whole and rejects a comment over 65,536 characters, so the least important parts go first —
-//! reasons, then log-tail lines, then failure details, then table rows — and the text says what
-//! was left out. Every piece of repository or build text goes through [`super::escape`].
+//! the vulnerabilities when the run matched its images, reasons, failures with their log tail,
+//! the cache restore and export, cleanup) and fitting it under a budget. GitHub drops a job
+//! summary over 1 MiB whole and rejects a comment over 65,536 characters, so the least important
+//! parts go first — reasons, then log-tail lines, then findings rows (least severe first), then
+//! failure details, then table rows — and the text says what was left out. Every piece of
+//! repository, build or vulnerability-record text goes through [`super::escape`].
 
 use std::fmt::Write as _;
 
 use super::escape::{code_block, code_span, markdown_text, shorten};
-use super::model::{CacheReport, ImageReport, ImageResult, RunReport};
+use super::findings_section::{self as findings, FULL_FINDINGS, NOT_SCANNED, Row, Vulnerabilities};
+use super::model::{CacheReport, ImageReport, ImageResult, RunReport, RunScan};
 use super::run::{ImageFigures, counts, duration, export_figures, restore_figures, size};
+use super::scan_sarif::osv_link;
 
 /// The job summary budget in bytes: GitHub's limit is 1 MiB, but content just under it has been
 /// dropped silently (actions/runner#4337), so stay near 1,000,000.
@@ -30,6 +33,9 @@ const MAX_NAME_CHARS: usize = 200;
 const MAX_REASON_CHARS: usize = 500;
 const MAX_MESSAGE_CHARS: usize = 2_000;
 const MAX_LOG_LINE_CHARS: usize = 1_000;
+/// Caps on a findings row's cells: ids, versions and package names are short in real records.
+const MAX_ID_CHARS: usize = 100;
+const MAX_VERSION_CHARS: usize = 100;
 
 /// The job summary, within [`JOB_SUMMARY_BUDGET`].
 pub fn job_summary(report: &RunReport) -> String {
@@ -71,11 +77,13 @@ pub fn comment_marker(header: &str) -> String {
 /// The report as Markdown within `budget` bytes. An image's size change is from its
 /// `previous_size` (the image that held `<repository>:latest` before the run).
 pub fn markdown(report: &RunReport, budget: usize) -> String {
-    let page = Page { report };
+    let page = Page::new(report);
     let failures = report.count(ImageResult::Failed);
+    let findings = page.findings.len();
     let full = Detail {
         reasons: true,
         tail_lines: usize::MAX,
+        findings,
         failures,
         rows: report.images.len(),
     };
@@ -108,9 +116,30 @@ pub fn markdown(report: &RunReport, budget: usize) -> String {
     if let Some(text) = lighter.into_iter().find_map(fits) {
         return text;
     }
+    let without_tails = Detail {
+        reasons: false,
+        tail_lines: 0,
+        ..full
+    };
+    let kept = most_that_fit(findings, |n| {
+        fits(Detail {
+            findings: n,
+            ..without_tails
+        })
+        .is_some()
+    });
+    if let Some(text) = kept.and_then(|n| {
+        fits(Detail {
+            findings: n,
+            ..without_tails
+        })
+    }) {
+        return text;
+    }
     let bare = Detail {
         reasons: false,
         tail_lines: 0,
+        findings: 0,
         failures: 0,
         rows: report.images.len(),
     };
@@ -143,6 +172,8 @@ struct Detail {
     reasons: bool,
     /// Log-tail lines per failure.
     tail_lines: usize,
+    /// Vulnerability findings listed (the most severe).
+    findings: usize,
     /// Failures shown with their step, message and log tail.
     failures: usize,
     /// Images listed in the table.
@@ -177,13 +208,26 @@ fn cut(text: &str, budget: usize) -> String {
 
 struct Page<'a> {
     report: &'a RunReport,
+    /// The findings in reading order, when the run matched its images.
+    findings: Vec<Row<'a>>,
 }
 
-impl Page<'_> {
+impl<'a> Page<'a> {
+    fn new(report: &'a RunReport) -> Self {
+        let findings = match report.scan.as_ref().map(Vulnerabilities::of) {
+            Some(Vulnerabilities::Matched(scan)) => findings::rows(scan),
+            _ => Vec::new(),
+        };
+        Self { report, findings }
+    }
+
     fn render(&self, detail: Detail) -> String {
         let mut out = String::new();
         self.heading(&mut out);
         self.table(&mut out, detail.rows);
+        if let Some(scan) = &self.report.scan {
+            self.vulnerabilities(&mut out, scan, detail.findings);
+        }
         if detail.reasons {
             self.reasons(&mut out);
         }
@@ -263,6 +307,69 @@ impl Page<'_> {
         ]
     }
 
+    /// The scan's part: counts by severity and the gate, then the findings, new since the base
+    /// first; a package count for a scan that only listed packages; never a silent pass when
+    /// nothing could be matched.
+    fn vulnerabilities(&self, out: &mut String, scan: &RunScan, shown: usize) {
+        match Vulnerabilities::of(scan) {
+            Vulnerabilities::InventoryOnly { images: 0, .. } => {}
+            Vulnerabilities::InventoryOnly { images, packages } => {
+                let _ = writeln!(
+                    out,
+                    "Scanned {images} images: {packages} packages (not matched against vulnerability data).\n"
+                );
+            }
+            Vulnerabilities::NotScanned => {
+                let _ = writeln!(out, "### Vulnerabilities\n\n**{NOT_SCANNED}**\n");
+                scan_notes(out, scan);
+            }
+            Vulnerabilities::Matched(scan) => {
+                out.push_str("### Vulnerabilities\n\n");
+                counts_line(out, scan);
+                for image in scan.unscanned() {
+                    let _ = writeln!(
+                        out,
+                        "- {}: **{NOT_SCANNED}**",
+                        markdown_text(&shorten(&image.image, MAX_NAME_CHARS))
+                    );
+                }
+                for image in &scan.base_unknown {
+                    let sentence = findings::base_unknown_sentence(&shorten(image, MAX_NAME_CHARS));
+                    let _ = writeln!(out, "- {}", markdown_text(&sentence));
+                }
+                if !scan.unscanned().is_empty() || !scan.base_unknown.is_empty() {
+                    out.push('\n');
+                }
+                self.findings_table(out, scan, shown);
+                scan_notes(out, scan);
+            }
+        }
+    }
+
+    fn findings_table(&self, out: &mut String, scan: &RunScan, shown: usize) {
+        if self.findings.is_empty() {
+            return;
+        }
+        let labels = findings::image_labels(scan);
+        if shown > 0 {
+            out.push_str(
+                "| New | Severity | ID | Package | Fixed in | Image | Introduced by | Gate |\n",
+            );
+            out.push_str("|---|---|---|---|---|---|---|---|\n");
+            for row in findings::most_severe(&self.findings, shown) {
+                let _ = writeln!(out, "| {} |", finding_row(row, &labels).join(" | "));
+            }
+            out.push('\n');
+        }
+        let left_out = self.findings.len() - shown.min(self.findings.len());
+        if left_out > 0 {
+            let _ = writeln!(
+                out,
+                "_{left_out} less severe findings left out to fit the size limit: every finding is in `{FULL_FINDINGS}` and `{FULL_REPORT}`._\n"
+            );
+        }
+    }
+
     fn reasons(&self, out: &mut String) {
         let planned: Vec<&ImageReport> = self
             .report
@@ -337,6 +444,13 @@ impl Page<'_> {
                 n => format!("log tails beyond {n} lines"),
             });
         }
+        if detail.findings < self.findings.len() {
+            left_out.push(format!(
+                "{} of {} findings",
+                self.findings.len() - detail.findings,
+                self.findings.len()
+            ));
+        }
         let failures = report.count(ImageResult::Failed);
         if detail.failures < failures {
             left_out.push(format!(
@@ -356,6 +470,99 @@ impl Page<'_> {
                 out,
                 "_Shortened to fit the size limit: left out {}. The full report is in `{FULL_REPORT}`._",
                 left_out.join(", ")
+            );
+        }
+    }
+}
+
+/// `**1 critical, 2 high, …** · 2 fail the gate (critical or high) · 3 new since `base``.
+fn counts_line(out: &mut String, scan: &RunScan) {
+    let counts = scan.counts();
+    let mut parts = vec![format!("**{}**", findings::counts_text(&counts, false))];
+    if let Some(gate) = scan.policy.as_ref().and_then(findings::gate) {
+        let failing = scan.failing();
+        parts.push(match failing {
+            0 => format!("none fails the gate ({gate})"),
+            n => format!("**{n} fail the gate** ({gate})"),
+        });
+    }
+    if let Some(base) = &scan.base {
+        parts.push(format!(
+            "{} new since {}",
+            scan.new_findings(),
+            code_span(short_sha(base))
+        ));
+    }
+    let _ = writeln!(out, "{}\n", parts.join(" · "));
+}
+
+/// One findings row: new mark, severity, linked id, package and version, fix, image, origin,
+/// gate mark.
+fn finding_row(row: Row<'_>, labels: &findings::ImageLabels<'_>) -> [String; 8] {
+    let finding = row.finding;
+    let id = markdown_text(&shorten(&finding.id, MAX_ID_CHARS));
+    let package = format!(
+        "{} {}",
+        markdown_text(&shorten(&finding.package, MAX_NAME_CHARS)),
+        markdown_text(&shorten(&finding.installed_version, MAX_VERSION_CHARS))
+    );
+    let severity = finding.severity.as_str();
+    [
+        if row.is_new() { "**new**" } else { "" }.into(),
+        match finding.severity {
+            crate::scan::model::Severity::Critical | crate::scan::model::Severity::High => {
+                format!("**{severity}**")
+            }
+            _ => severity.into(),
+        },
+        format!("[{id}]({})", osv_link(&shorten(&finding.id, MAX_ID_CHARS))),
+        package,
+        markdown_text(&shorten(findings::fixed(finding), MAX_VERSION_CHARS)),
+        markdown_text(&shorten(&labels.label(row.image), MAX_NAME_CHARS)),
+        markdown_text(&shorten(&findings::origin(finding), MAX_NAME_CHARS)),
+        if finding.fails_gate { "**fails**" } else { "" }.into(),
+    ]
+}
+
+/// What was matched against which database, what the ignore files and the level left out,
+/// unchanged images, and the scan's warnings and errors.
+fn scan_notes(out: &mut String, scan: &RunScan) {
+    let mut facts = Vec::new();
+    if let Some(database) = findings::database(scan) {
+        facts.push(format!(
+            "Database {}",
+            code_span(&shorten(database, MAX_ID_CHARS))
+        ));
+    }
+    if scan.images_matched + scan.findings_reused > 0 {
+        facts.push(format!(
+            "{} images matched, {} with findings reused from the store",
+            scan.images_matched, scan.findings_reused
+        ));
+    }
+    let (ignored, below_level) = findings::left_out(scan);
+    if ignored > 0 {
+        facts.push(format!("{ignored} ignored by the ignore files"));
+    }
+    if below_level > 0 {
+        let level = scan.policy.map(|p| p.level.as_str()).unwrap_or("low");
+        facts.push(format!("{below_level} below the level {level}"));
+    }
+    if !scan.unchanged.is_empty() {
+        facts.push(format!(
+            "{} images not rebuilt keep their stored findings (in `{FULL_FINDINGS}`)",
+            scan.unchanged.len()
+        ));
+    }
+    if !facts.is_empty() {
+        let _ = writeln!(out, "{}\n", facts.join(" · "));
+    }
+    for (kind, lines) in [("Error", &scan.errors), ("Warning", &scan.warnings)] {
+        for line in lines {
+            let _ = writeln!(
+                out,
+                "> {kind}: {}\n",
+                markdown_text(&shorten(line, MAX_MESSAGE_CHARS))
             );
         }
     }
@@ -629,5 +836,171 @@ mod tests {
         let text = job_summary(&report);
         assert!(text.contains(&format!("{}…", "x".repeat(MAX_LOG_LINE_CHARS - 1))));
         assert!(!text.contains(&"x".repeat(MAX_LOG_LINE_CHARS)));
+    }
+
+    /// The vulnerability section of `text`: from its heading to the next one.
+    fn vulnerability_section(text: &str) -> &str {
+        let start = text
+            .find("### Vulnerabilities")
+            .expect("vulnerability section");
+        let end = text[start + 4..]
+            .find("\n### ")
+            .map_or(text.len(), |at| start + 4 + at + 1);
+        &text[start..end]
+    }
+
+    #[test]
+    fn vulnerabilities_of_a_scanned_run() {
+        let text = job_summary(&fixtures::scan_report());
+        let section = vulnerability_section(&text);
+        insta::assert_snapshot!(section);
+        let table = text.find("| Image | Result").expect("image table");
+        assert!(table < text.find("### Vulnerabilities").expect("section"));
+        let rows: Vec<&str> = section.lines().filter(|l| l.starts_with("| ")).collect();
+        assert!(
+            rows[1].starts_with("| **new** | **high** | [CVE-2023-52425]"),
+            "{section}"
+        );
+        assert!(
+            rows[4].starts_with("|  | **critical** | [CVE-2023-45853]"),
+            "{section}"
+        );
+        assert!(section.contains("(https://osv.dev/vulnerability/GHSA-9hjg-9r4m-mvj7)"));
+        assert!(section.contains("| base image debian:bookworm-slim | **fails** |"));
+        assert!(section.contains("The base build's inventory of registry.example.com/acme/api:1.4.2 \\(linux/arm64\\) is unknown: all its findings are listed."));
+        assert!(section.contains(
+            "registry.example.com/acme/legacy:2: **not scanned: no vulnerability database**"
+        ));
+    }
+
+    #[test]
+    fn the_pr_comment_has_the_same_vulnerability_section() {
+        let report = fixtures::scan_report();
+        let comment = pr_comment(&report, "images");
+        let summary = job_summary(&report);
+        assert_eq!(
+            vulnerability_section(&comment),
+            vulnerability_section(&summary)
+        );
+    }
+
+    #[test]
+    fn without_a_database_the_run_says_not_scanned() {
+        let text = job_summary(&fixtures::unscanned_report());
+        let section = vulnerability_section(&text);
+        assert!(
+            section
+                .starts_with("### Vulnerabilities\n\n**not scanned: no vulnerability database**\n"),
+            "{section}"
+        );
+        assert!(!section.contains("| Severity"), "{section}");
+        assert!(!text.contains("0 critical"), "{text}");
+    }
+
+    #[test]
+    fn an_inventory_only_scan_is_one_package_count() {
+        let mut report = fixtures::scan_report();
+        if let Some(scan) = report.scan.as_mut() {
+            scan.policy = None;
+        }
+        let text = job_summary(&report);
+        assert!(!text.contains("### Vulnerabilities"), "{text}");
+        assert!(!text.contains("critical"), "{text}");
+        assert!(
+            text.contains(
+                "Scanned 4 images: 0 packages (not matched against vulnerability data).\n"
+            ),
+            "{text}"
+        );
+        report.scan = None;
+        assert!(!job_summary(&report).contains("Scanned"));
+    }
+
+    #[test]
+    fn a_clean_matched_run_says_none_fails_the_gate() {
+        let mut report = fixtures::scan_report();
+        if let Some(scan) = report.scan.as_mut() {
+            for image in &mut scan.images {
+                image.findings.clear();
+            }
+        }
+        let text = job_summary(&report);
+        let section = vulnerability_section(&text);
+        assert!(
+            section.contains("**0 critical, 0 high, 0 medium, 0 low, 0 unknown** · none fails the gate (critical or high)"),
+            "{section}"
+        );
+        assert!(!section.contains("| Severity"), "{section}");
+    }
+
+    #[test]
+    fn hostile_vulnerability_text_is_escaped() {
+        let text = pr_comment(&fixtures::hostile_scan_report(), "images");
+        let section = vulnerability_section(&text).to_string();
+        insta::assert_snapshot!(section);
+        assert_eq!(text.matches("<!-- buildopt:").count(), 1, "only the marker");
+        let markdown = fixtures::outside_code(&text);
+        for needle in [
+            "<script",
+            "</details><",
+            "@channel",
+            "@org",
+            "#123",
+            "\n::",
+            "\u{1b}",
+        ] {
+            assert!(!markdown.contains(needle), "{needle} in {markdown}");
+        }
+        // Every link is one this renderer made, to OSV, with a percent-encoded id.
+        for (at, _) in markdown.match_indices("](") {
+            let target = &markdown[at + 2..];
+            let end = target.find(')').expect("link end");
+            let url = &target[..end];
+            assert!(url.starts_with("https://osv.dev/vulnerability/"), "{url}");
+            assert!(
+                url.chars()
+                    .all(|c| c.is_ascii_alphanumeric() || "-._~/%:".contains(c)),
+                "{url}"
+            );
+        }
+        for row in section.lines().filter(|l| l.starts_with("| ")) {
+            assert_eq!(row.matches(" | ").count(), 7, "{row}");
+        }
+    }
+
+    #[test]
+    fn five_thousand_findings_fit_the_comment_dropping_the_least_severe() {
+        let report = fixtures::many_findings_report(5_000);
+        let comment = pr_comment(&report, "images");
+        assert!(comment.len() < PR_COMMENT_BUDGET, "{}", comment.len());
+        let section = vulnerability_section(&comment);
+        let rows: Vec<&str> = section
+            .lines()
+            .filter(|l| l.starts_with("| "))
+            .skip(1)
+            .collect();
+        assert!(rows.len() > 50, "{}", rows.len());
+        assert!(
+            rows.iter()
+                .all(|r| r.contains("**critical**") || r.contains("**high**"))
+        );
+        let left_out = 5_000 - rows.len();
+        assert!(
+            section.contains(&format!(
+                "_{left_out} less severe findings left out to fit the size limit: every finding is in `buildopt-scan.sarif` and `buildopt-report.json`._"
+            )),
+            "{section}"
+        );
+        let notice = comment.lines().last().expect("notice");
+        assert!(
+            notice.contains(&format!("{left_out} of 5000 findings")),
+            "{notice}"
+        );
+        // New findings of a severity come before the old ones.
+        let first_old = rows.iter().position(|r| !r.starts_with("| **new**"));
+        let last_new = rows.iter().rposition(|r| r.starts_with("| **new**"));
+        assert!(first_old > last_new || first_old.is_none(), "{section}");
+        let summary = job_summary(&report);
+        assert!(summary.len() <= JOB_SUMMARY_BUDGET);
     }
 }

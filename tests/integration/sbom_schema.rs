@@ -2,7 +2,9 @@
 //! CycloneDX 1.6 goes through cyclonedx-python-lib's strict JSON validator (it bundles the
 //! CycloneDX schemas), and as SPDX 2.3 through `pyspdxtools -i` (spdx-tools parses the document
 //! and validates it, licence expressions and relationships included). Each also renders the
-//! fixture with hostile text in it, which must stay valid.
+//! fixture with hostile text in it, which must stay valid. CycloneDX is also checked with
+//! vulnerabilities: the inventory with findings on its packages, the findings report (findings
+//! without package components), and hostile text in a finding.
 //!
 //! The validators come from `tests/testbed/install-peers.sh`. A missing one fails the test when
 //! `CI` is set; elsewhere the test prints a note and returns.
@@ -12,7 +14,7 @@ use std::process::{Command, Output};
 
 use buildopt::report::sbom_cyclonedx::cyclonedx;
 use buildopt::report::sbom_spdx::spdx;
-use buildopt::report::scan_fixtures::inventory;
+use buildopt::report::scan_fixtures::{inventory, with_findings};
 use buildopt::scan::model::ScanReport;
 use chrono::{DateTime, Utc};
 
@@ -65,6 +67,28 @@ fn hostile() -> ScanReport {
     report
 }
 
+/// The inventory with findings, one of them with hostile text in every field a record controls
+/// and an empty installed version.
+fn hostile_findings() -> ScanReport {
+    let mut report = with_findings();
+    let finding = &mut report.images[0].findings[0];
+    finding.id = "GHSA-\"x\"\n<b>{}".into();
+    finding.aliases = vec![String::new(), "CVE \"y\"\r\n\u{0}".into()];
+    finding.summary = Some("<script>\u{0}</script> ünï".into());
+    finding.installed_version = String::new();
+    finding.fixed_version = Some("\"".into());
+    finding.fixed_versions = vec!["\"".into(), String::new()];
+    report
+}
+
+/// The findings renderers' report: findings whose packages are not listed.
+fn findings_report() -> ScanReport {
+    let path =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/scan/findings-report.json");
+    let text = std::fs::read_to_string(&path).expect("read the findings report");
+    serde_json::from_str(&text).expect("the findings report is a scan report")
+}
+
 fn text(output: &Output) -> String {
     format!(
         "exit {:?}\nstdout:\n{}\nstderr:\n{}",
@@ -93,6 +117,9 @@ fn cyclonedx_of_the_fixture_inventory_is_valid_against_the_1_6_schema() {
         ("several.cdx.json", inventory()),
         ("one.cdx.json", one_image),
         ("hostile.cdx.json", hostile()),
+        ("findings.cdx.json", with_findings()),
+        ("findings-report.cdx.json", findings_report()),
+        ("hostile-findings.cdx.json", hostile_findings()),
     ];
     for (name, report) in reports {
         let bom = cyclonedx(&report, "acme", created(), "0.1.0");
