@@ -293,7 +293,10 @@ fn parse_ecosystems(raw: &str) -> Result<Vec<String>, String> {
         .filter(|name| !name.is_empty())
         .map(str::to_owned)
         .collect();
-    if let Some(bad) = names.iter().find(|n| n.contains(['/', '\\']) || n.starts_with('.')) {
+    if let Some(bad) = names
+        .iter()
+        .find(|n| n.contains(['/', '\\']) || n.starts_with('.'))
+    {
         return Err(format!("{bad:?} is not an OSV ecosystem name"));
     }
     Ok(names)
@@ -431,10 +434,7 @@ mod tests {
     #[test]
     fn the_ecosystems_to_set_up_come_as_a_list() {
         assert!(resolve(&[]).vulndb_ecosystems.is_empty());
-        let listed = resolve(&[(
-            "BUILDOPT_VULNDB_ECOSYSTEMS",
-            "Debian, PyPI\nRocky Linux,,",
-        )]);
+        let listed = resolve(&[("BUILDOPT_VULNDB_ECOSYSTEMS", "Debian, PyPI\nRocky Linux,,")]);
         assert_eq!(listed.vulndb_ecosystems, ["Debian", "PyPI", "Rocky Linux"]);
         let file = resolve_with(
             &ScanFlags::default(),
