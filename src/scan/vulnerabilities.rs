@@ -188,7 +188,7 @@ impl Loaded {
             }
             Some(_) => {}
             None => warnings.push(
-                "no vulnerability database (run `buildopt scan --setup`, or pass --db): packages listed, not matched".into(),
+                "no vulnerability database (run `buildopt scan --setup`, or `--setup --db PATH` offline): packages listed, not matched".into(),
             ),
         }
         let ignores = IgnoreList::load(
