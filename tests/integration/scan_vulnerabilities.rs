@@ -180,3 +180,158 @@ fn without_a_database_a_gate_exits_4_and_the_report_says_not_scanned() {
         String::from_utf8_lossy(&output.stderr)
     );
 }
+
+/// The findings of one output format as (id, package, fails the gate).
+type Listed = std::collections::BTreeSet<(String, String, bool)>;
+
+fn listed_in_json(report: &Value) -> Listed {
+    report["images"][0]["findings"]
+        .as_array()
+        .expect("findings")
+        .iter()
+        .map(|f| {
+            let text = |k: &str| f[k].as_str().unwrap_or_default().to_owned();
+            (text("id"), text("package"), f["fails_gate"] == true)
+        })
+        .collect()
+}
+
+fn listed_in_sarif(log: &Value) -> Listed {
+    log["runs"]
+        .as_array()
+        .expect("runs")
+        .iter()
+        .flat_map(|run| run["results"].as_array().expect("results"))
+        .map(|result| {
+            let properties = &result["properties"];
+            let fails = properties["failsGate"] == true;
+            assert_eq!(
+                result["level"] == "error",
+                fails,
+                "a result's level says whether it fails the gate: {result}"
+            );
+            (
+                result["ruleId"].as_str().unwrap_or_default().to_owned(),
+                properties["package"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_owned(),
+                fails,
+            )
+        })
+        .collect()
+}
+
+/// JUnit lists the failing findings in the test case's failure and the others in its output,
+/// one per line starting with the id and the package.
+fn listed_in_junit(xml: &str) -> Listed {
+    let body_of = |open: &str, close: &str| -> String {
+        match (xml.find(open), xml.find(close)) {
+            (Some(start), Some(end)) => {
+                let start = xml[start..].find('>').map_or(start, |at| start + at + 1);
+                xml[start..end].to_owned()
+            }
+            _ => String::new(),
+        }
+    };
+    let lines = |text: String, fails: bool| -> Vec<(String, String, bool)> {
+        text.lines()
+            .filter_map(|line| {
+                let mut words = line.split_whitespace();
+                let id = words.next()?;
+                let package = words.next()?;
+                id.contains('-')
+                    .then(|| (id.to_owned(), package.to_owned(), fails))
+            })
+            .collect()
+    };
+    let mut listed: Listed = lines(body_of("<failure", "</failure>"), true)
+        .into_iter()
+        .collect();
+    listed.extend(lines(body_of("<system-out>", "</system-out>"), false));
+    listed
+}
+
+/// Issue 17's end-to-end gate: with FAIL_ON_HIGH, an ignore entry covering the only high
+/// issue of the Debian test image passes (exit 0) and the same entry past its expiry fails
+/// (exit 3), with the same findings, and the same ones failing, in JSON, SARIF and JUnit.
+#[test]
+fn the_gate_follows_an_ignore_entry_and_its_expiry_in_every_output() {
+    const DEBIAN: &str = "buildopt-scan/debian:test";
+    if !image_present("the_gate_follows_an_ignore_entry_and_its_expiry_in_every_output") {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let db = records();
+    let cache = dir.path().join("cache").to_string_lossy().into_owned();
+    let scan_to = |output: &str| -> (Option<i32>, String) {
+        let file = dir.path().join(format!("out.{output}"));
+        let file_arg = file.to_string_lossy().into_owned();
+        let args = [
+            "scan",
+            "--image",
+            DEBIAN,
+            "--db",
+            &db,
+            "--output",
+            output,
+            "--output-file",
+            &file_arg,
+        ];
+        let env = [("XDG_CACHE_HOME", cache.as_str()), ("FAIL_ON_HIGH", "true")];
+        let ran = buildopt(dir.path(), &args, &env);
+        let text = std::fs::read_to_string(&file)
+            .unwrap_or_else(|e| panic!("{output}: {e}: {}", String::from_utf8_lossy(&ran.stderr)));
+        (ran.status.code(), text)
+    };
+    let every_output = || -> (Vec<Option<i32>>, [Listed; 3]) {
+        let (json_code, json_text) = scan_to("json");
+        let (sarif_code, sarif_text) = scan_to("sarif");
+        let (junit_code, junit_text) = scan_to("junit");
+        let parse = |text: &str| serde_json::from_str::<Value>(text).expect("JSON");
+        (
+            vec![json_code, sarif_code, junit_code],
+            [
+                listed_in_json(&parse(&json_text)),
+                listed_in_sarif(&parse(&sarif_text)),
+                listed_in_junit(&junit_text),
+            ],
+        )
+    };
+    let ignore = |expires: &str| {
+        std::fs::write(
+            dir.path().join(".buildoptignore"),
+            format!(
+                "[[ignore]]\nid = \"CVE-2099-1001\"\nreason = \"util-linux's tools are not run\"\n\
+                 expires = \"{expires}\"\n"
+            ),
+        )
+        .unwrap();
+    };
+
+    ignore("2999-12-31");
+    let (codes, [json, sarif, junit]) = every_output();
+    assert_eq!(codes, [Some(0); 3]);
+    assert!(
+        !json.is_empty(),
+        "the unknown-severity finding is still listed"
+    );
+    assert!(
+        json.iter()
+            .all(|(id, _, fails)| id != "CVE-2099-1001" && !fails),
+        "{json:?}"
+    );
+    assert_eq!(sarif, json, "SARIF lists what JSON lists");
+    assert_eq!(junit, json, "JUnit lists what JSON lists");
+
+    ignore("2020-01-01");
+    let (codes, [json, sarif, junit]) = every_output();
+    assert_eq!(codes, [Some(3); 3]);
+    let failing: Vec<_> = json.iter().filter(|(_, _, fails)| *fails).collect();
+    assert!(
+        failing.len() >= 2 && failing.iter().all(|(id, _, _)| id == "CVE-2099-1001"),
+        "every binary of util-linux fails the gate: {json:?}"
+    );
+    assert_eq!(sarif, json, "SARIF lists what JSON lists");
+    assert_eq!(junit, json, "JUnit lists what JSON lists");
+}
