@@ -18,7 +18,8 @@
 # the host fetches npm packages and crates. On another daemon (a Docker 28 engine of
 # tests/testbed/start-engine.sh: DOCKER_SOCK=/run/buildopt-NAME/docker.sock) the script loads
 # debian-apps from that tar instead, rewritten as an OCI layout with gzip layers (the compression
-# an image pulled from a registry has), making the tar on the system daemon first when missing.
+# an image pulled from a registry has), making the tar on the system daemon first when missing,
+# and debian:test as the system daemon saves it.
 # Idempotent: an image whose label buildopt.test.scan-images is the hash of the fixtures and this
 # script is kept; anything else is made again.
 set -euo pipefail
@@ -151,6 +152,13 @@ PY
 if [ "$sock" != "$system_sock" ]; then
   if [ ! -s "$work/debian-apps.tar" ] || [ "$(cat "$work/debian-apps.tar.version" 2>/dev/null)" != "$version" ]; then
     DOCKER_SOCK=$system_sock "$0"
+  fi
+  # The Debian base too (the tests of `ci`'s scan build on it): small, loaded as saved.
+  if ! current buildopt-scan/debian:test "$base_version"; then
+    DOCKER_HOST="unix://$system_sock" /usr/bin/docker save buildopt-scan/debian:test | docker load --quiet >/dev/null
+    current buildopt-scan/debian:test "$base_version" ||
+      { say "loading buildopt-scan/debian:test into $sock did not give the image" >&2; exit 1; }
+    say "buildopt-scan/debian:test loaded ($sock)"
   fi
   if current buildopt-scan/debian-apps:test; then
     say "buildopt-scan/debian-apps:test present ($sock)"
