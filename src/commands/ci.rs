@@ -31,6 +31,10 @@ use crate::scan::model::{SCAN_FORMAT_VERSION, ScanReport};
 use crate::settings::pipeline::PipelineSettings;
 use crate::workspace::Workspace;
 
+/// The job variable naming the cache archive the GitLab template exports into the project
+/// folder (read only to keep that file out of build contexts).
+const GITLAB_CACHE_ARCHIVE: &str = "BUILDOPT_CACHE_ARCHIVE";
+
 /// The files one run writes, absolute.
 struct ReportFiles {
     report: PathBuf,
@@ -85,9 +89,17 @@ pub fn run(ctx: &Context, args: &CiArgs) -> Result<u8, Error> {
     let (plan, workspace) = plan_with_workspace(ctx, &settings.core, &git, &request)?;
     let daemon = Connecting::start(ctx)?;
     let files = ReportFiles::new(&ctx.dir, args);
-    // The report files are never sent in a build context.
+    // The report files are never sent in a build context, nor the cache archive the GitLab
+    // template keeps in the project folder.
+    let mut keep_out = files.all();
+    keep_out.extend(
+        ctx.env
+            .get(GITLAB_CACHE_ARCHIVE)
+            .filter(|path| !path.is_empty())
+            .map(|path| ctx.dir.join(path)),
+    );
     let options = RunOptions {
-        keep_out: files.all(),
+        keep_out,
         ..RunOptions::of_pipeline(&settings.pipeline, &args.only, args.builder.map(builder))
     };
     let report = run_on_daemon(

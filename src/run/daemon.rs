@@ -86,6 +86,11 @@ pub fn run_on_daemon(
     } else {
         None
     };
+    // The vulnerability database may sit in the project folder (GitLab caches only paths
+    // there); like the store, it is never part of a build context.
+    let mut options = options.clone();
+    options.keep_out.push(ctx.settings.scan.vulndb_dir.clone());
+    let options = &options;
     let run = Run::new(RunInputs {
         options,
         settings,

@@ -276,6 +276,35 @@ fn report_files_never_enter_a_build_context() {
     assert!(repo.path().join("buildopt-junit.xml").is_file());
     let forced = files_sent(&runner.push(&repo, None, &["--force"]));
     assert_eq!(first, forced, "the report files were sent the second time");
+
+    // Nor the vulnerability database and the cache archive the GitLab template keeps in the
+    // project folder.
+    std::fs::create_dir_all(repo.path().join(".buildopt-vulndb/index")).expect("vulndb");
+    std::fs::write(repo.path().join(".buildopt-vulndb/index/x.sqlite"), "db").expect("db");
+    std::fs::write(repo.path().join(".buildopt-cache.tar.zst"), "archive").expect("archive");
+    let extra: Vec<(String, String)> = [
+        ("BUILDOPT_VULNDB_DIR", ".buildopt-vulndb"),
+        ("BUILDOPT_CACHE_ARCHIVE", ".buildopt-cache.tar.zst"),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_string(), v.to_string()))
+    .collect();
+    let payload = json!({"ref": "refs/heads/main", "before": "0".repeat(40),
+        "after": repo.sha("HEAD"), "created": true, "forced": false,
+        "repository": {"full_name": "acme/app", "default_branch": "main"}});
+    let gitlab_like = runner.github(
+        &repo,
+        "push",
+        "refs/heads/main",
+        &payload,
+        &extra,
+        &["--force"],
+    );
+    assert_eq!(
+        first,
+        files_sent(&gitlab_like),
+        "the database or the archive was sent"
+    );
 }
 
 #[test]
