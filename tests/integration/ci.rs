@@ -543,18 +543,7 @@ fn a_pull_request_keeps_one_sticky_comment_uploads_sarif_and_posts_to_slack() {
     for upload in &uploads {
         assert_eq!(upload["commit_sha"], repo.sha("HEAD"));
         assert_eq!(upload["ref"], "refs/pull/7/merge");
-        let zipped = base64::Engine::decode(
-            &base64::engine::general_purpose::STANDARD,
-            upload["sarif"].as_str().expect("sarif field"),
-        )
-        .expect("base64");
-        let mut unzipped = String::new();
-        std::io::Read::read_to_string(
-            &mut flate2::read::GzDecoder::new(&zipped[..]),
-            &mut unzipped,
-        )
-        .expect("gzip");
-        assert_eq!(unzipped, sarif_text);
+        assert_eq!(uploaded_sarif(upload), sarif_text);
     }
     let requests = server.requests();
     let slack = requests.iter().filter(|r| r.path() == HOOK_PATH).count();
@@ -582,6 +571,22 @@ fn a_pull_request_keeps_one_sticky_comment_uploads_sarif_and_posts_to_slack() {
             "a secret was sent in a body: {body}"
         );
     }
+}
+
+/// The SARIF text of one upload to the fake API (gzip, then base64).
+pub(crate) fn uploaded_sarif(upload: &Value) -> String {
+    let zipped = base64::Engine::decode(
+        &base64::engine::general_purpose::STANDARD,
+        upload["sarif"].as_str().expect("sarif field"),
+    )
+    .expect("base64");
+    let mut unzipped = String::new();
+    std::io::Read::read_to_string(
+        &mut flate2::read::GzDecoder::new(&zipped[..]),
+        &mut unzipped,
+    )
+    .expect("gzip");
+    unzipped
 }
 
 #[test]

@@ -14,7 +14,7 @@ use std::path::Path;
 use serde_json::{Value, json};
 
 use crate::build::{Images, daemon_available, prefix, result_of};
-use crate::ci::{Runner, TOKEN, read_json, text};
+use crate::ci::{Runner, TOKEN, read_json, text, uploaded_sarif};
 use crate::cli::buildopt;
 use crate::fake_api;
 use crate::support::TestRepo;
@@ -56,6 +56,26 @@ fn install_database(repo: &TestRepo, dir: &Path) {
     );
 }
 
+/// A workspace of one image `app` (context `app/`) with `dockerfile`, committed.
+fn app_repo(prefix: &str, dockerfile: &str) -> TestRepo {
+    let repo = TestRepo::new();
+    repo.write(
+        "buildopt.toml",
+        &format!("[images.app]\ncontext = \"app\"\nimage = \"{prefix}/app\"\n"),
+    );
+    repo.write("app/Dockerfile", dockerfile);
+    repo.write("app/marker", "base\n");
+    repo.commit("the app");
+    repo
+}
+
+/// The event of a push creating the branch at HEAD (no base: everything is built).
+fn first_push(repo: &TestRepo) -> Value {
+    json!({"ref": "refs/heads/main", "before": "0".repeat(40), "after": repo.sha("HEAD"),
+        "created": true, "forced": false,
+        "repository": {"full_name": "acme/app", "default_branch": "main"}})
+}
+
 fn scan_of(report: &Value) -> &Value {
     let scan = &report["scan"];
     assert!(scan.is_object(), "the run scanned: {report}");
@@ -86,17 +106,10 @@ fn ci_scan_lists_new_findings_first_uploads_sarif_and_reuses_stored_findings() {
     }
     let prefix = prefix("ci-scan");
     let _images = Images(prefix.clone());
-    let repo = TestRepo::new();
-    repo.write(
-        "buildopt.toml",
-        &format!("[images.app]\ncontext = \"app\"\nimage = \"{prefix}/app\"\n"),
-    );
-    repo.write(
-        "app/Dockerfile",
+    let repo = app_repo(
+        &prefix,
         &format!("FROM {BASE_IMAGE}\nCOPY marker /marker\n"),
     );
-    repo.write("app/marker", "base\n");
-    repo.commit("the app");
     let base = repo.sha("HEAD");
     let runner = Runner::new();
     let vulndb = runner.dir.path().join("vulndb");
@@ -116,9 +129,7 @@ fn ci_scan_lists_new_findings_first_uploads_sarif_and_reuses_stored_findings() {
         &repo,
         "push",
         "refs/heads/main",
-        &json!({"ref": "refs/heads/main", "before": "0".repeat(40), "after": base,
-            "created": true, "forced": false,
-            "repository": {"full_name": "acme/app", "default_branch": "main"}}),
+        &first_push(&repo),
         &extra,
         &[],
     );
@@ -184,7 +195,10 @@ fn ci_scan_lists_new_findings_first_uploads_sarif_and_reuses_stored_findings() {
 
     // The findings went to code scanning, placed on the Dockerfile line.
     let uploads = forge.sarif_uploads.lock().expect("uploads").clone();
-    let sarif = uploaded_sarif(uploads.last().expect("an upload in the pull request"));
+    let sarif: Value = serde_json::from_str(&uploaded_sarif(
+        uploads.last().expect("an upload in the pull request"),
+    ))
+    .expect("SARIF JSON");
     let result = sarif["runs"][0]["results"]
         .as_array()
         .expect("results")
@@ -232,22 +246,6 @@ fn ci_scan_lists_new_findings_first_uploads_sarif_and_reuses_stored_findings() {
     assert_eq!(finding(&findings, "CVE-2099-1001")["new"], false);
 }
 
-/// The SARIF log of one upload to the fake API (gzip, then base64).
-fn uploaded_sarif(upload: &Value) -> Value {
-    let zipped = base64::Engine::decode(
-        &base64::engine::general_purpose::STANDARD,
-        upload["sarif"].as_str().expect("sarif field"),
-    )
-    .expect("base64");
-    let mut unzipped = String::new();
-    std::io::Read::read_to_string(
-        &mut flate2::read::GzDecoder::new(&zipped[..]),
-        &mut unzipped,
-    )
-    .expect("gzip");
-    serde_json::from_str(&unzipped).expect("SARIF JSON")
-}
-
 #[test]
 fn ci_scan_without_a_database_and_with_a_gate_exits_4_and_says_not_scanned() {
     let test = "ci_scan::no_database";
@@ -256,13 +254,7 @@ fn ci_scan_without_a_database_and_with_a_gate_exits_4_and_says_not_scanned() {
     }
     let prefix = prefix("ci-scan-nodb");
     let _images = Images(prefix.clone());
-    let repo = TestRepo::new();
-    repo.write(
-        "buildopt.toml",
-        &format!("[images.app]\ncontext = \"app\"\nimage = \"{prefix}/app\"\n"),
-    );
-    repo.write("app/Dockerfile", &format!("FROM {BASE_IMAGE}\n"));
-    repo.commit("the app");
+    let repo = app_repo(&prefix, &format!("FROM {BASE_IMAGE}\n"));
     let runner = Runner::new();
     let empty = runner.dir.path().join("no-database");
     let extra = [(
@@ -273,9 +265,7 @@ fn ci_scan_without_a_database_and_with_a_gate_exits_4_and_says_not_scanned() {
         &repo,
         "push",
         "refs/heads/main",
-        &json!({"ref": "refs/heads/main", "before": "0".repeat(40),
-            "after": repo.sha("HEAD"), "created": true, "forced": false,
-            "repository": {"full_name": "acme/app", "default_branch": "main"}}),
+        &first_push(&repo),
         &extra,
         &[],
     );
@@ -298,9 +288,7 @@ fn ci_scan_without_a_database_and_with_a_gate_exits_4_and_says_not_scanned() {
         &repo,
         "push",
         "refs/heads/main",
-        &json!({"ref": "refs/heads/main", "before": "0".repeat(40),
-            "after": repo.sha("HEAD"), "created": true, "forced": false,
-            "repository": {"full_name": "acme/app", "default_branch": "main"}}),
+        &first_push(&repo),
         &off,
         &[],
     );
