@@ -48,6 +48,37 @@ impl<'a> Vulnerabilities<'a> {
     }
 }
 
+/// `Vulnerabilities: 1 critical, 2 high (1 new) — gate failed`, `Vulnerabilities: none`, or
+/// `Vulnerabilities: not scanned: no vulnerability database`; nothing for a scan that only
+/// listed packages. Made of counts and fixed words only, so it needs no escaping of its own.
+pub fn summary_line(scan: &RunScan) -> Option<String> {
+    let scan = match Vulnerabilities::of(scan) {
+        Vulnerabilities::InventoryOnly { .. } => return None,
+        Vulnerabilities::NotScanned => return Some(format!("Vulnerabilities: {NOT_SCANNED}")),
+        Vulnerabilities::Matched(scan) => scan,
+    };
+    let counts = scan.counts();
+    let mut line = match counts.total() {
+        0 => "Vulnerabilities: none".to_string(),
+        _ => format!("Vulnerabilities: {}", counts_text(&counts, true)),
+    };
+    if scan.base.is_some() && counts.total() > 0 {
+        line.push_str(&format!(" ({} new)", scan.new_findings()));
+    }
+    if scan.policy.as_ref().and_then(gate).is_some() {
+        line.push_str(match scan.failing() {
+            0 => " — gate passed",
+            _ => " — gate failed",
+        });
+    }
+    let unscanned = scan.unscanned().len();
+    if unscanned > 0 {
+        let images = if unscanned == 1 { "image" } else { "images" };
+        line.push_str(&format!("; {unscanned} {images} {NOT_SCANNED}"));
+    }
+    Some(line)
+}
+
 /// One finding of one image, as a table row.
 #[derive(Debug, Clone, Copy)]
 pub struct Row<'a> {

@@ -6,7 +6,10 @@
 use std::fmt::Write as _;
 
 use super::escape::{self, console_line, console_name};
-use super::model::{CacheExport, CacheReport, CacheRestore, ImageReport, ImageResult, RunReport};
+use super::findings_section;
+use super::model::{
+    CacheExport, CacheReport, CacheRestore, ImageReport, ImageResult, RunReport, RunScan,
+};
 
 /// The final table: one row per image (image, result, duration, cached steps, size and the size
 /// before the run when it changed, tags), then each platform of the images built for several,
@@ -64,7 +67,49 @@ pub fn table(report: &RunReport) -> String {
     if let Some(cache) = &report.cache {
         write_cache(&mut out, cache);
     }
+    if let Some(scan) = &report.scan {
+        write_scan(&mut out, scan);
+    }
     out
+}
+
+/// The most findings over the gate the table lists; the JSON report has them all.
+const MAX_FAILING_LINES: usize = 20;
+
+/// The vulnerability line, then the findings that fail the gate (new ones first), each with
+/// where it came from, so a failed gate says why at the terminal.
+fn write_scan(out: &mut String, scan: &RunScan) {
+    let Some(line) = findings_section::summary_line(scan) else {
+        return;
+    };
+    let _ = writeln!(out, "{line}");
+    let failing: Vec<_> = findings_section::rows(scan)
+        .into_iter()
+        .filter(|row| row.finding.fails_gate)
+        .collect();
+    let labels = findings_section::image_labels(scan);
+    for row in failing.iter().take(MAX_FAILING_LINES) {
+        let finding = row.finding;
+        let _ = writeln!(
+            out,
+            "  {}{} {}: {} {} → {} in {}, {}",
+            if row.is_new() { "new " } else { "" },
+            console_line(&finding.id),
+            finding.severity.as_str(),
+            console_line(&finding.package),
+            console_line(&finding.installed_version),
+            console_line(findings_section::fixed(finding)),
+            console_line(&labels.label(row.image)),
+            console_line(&findings_section::origin(finding)),
+        );
+    }
+    if failing.len() > MAX_FAILING_LINES {
+        let _ = writeln!(
+            out,
+            "  … and {} more over the gate (buildopt-report.json)",
+            failing.len() - MAX_FAILING_LINES
+        );
+    }
 }
 
 /// One line for the restore and one for the export, or their warnings.
@@ -374,6 +419,24 @@ mod tests {
             scan: None,
         };
         insta::assert_snapshot!(table(&report));
+    }
+
+    #[test]
+    fn a_scanned_run_ends_with_its_vulnerabilities_and_the_findings_over_the_gate() {
+        let text = table(&crate::report::fixtures::scan_report());
+        let at = text
+            .find("Vulnerabilities:")
+            .expect("the vulnerability line");
+        insta::assert_snapshot!(&text[at..]);
+        let hostile = table(&crate::report::fixtures::hostile_scan_report());
+        for line in hostile.lines() {
+            assert!(!line.trim().starts_with("::"), "{line:?}");
+            assert!(!line.contains('\u{1b}'), "{line:?}");
+        }
+        let mut unscanned = crate::report::fixtures::unscanned_report();
+        assert!(table(&unscanned).contains("not scanned: no vulnerability database"));
+        unscanned.scan = None;
+        assert!(!table(&unscanned).contains("Vulnerabilities"));
     }
 
     #[test]

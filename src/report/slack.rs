@@ -10,8 +10,8 @@
 use serde_json::{Value, json};
 
 use super::escape::{shorten, slack_text};
-use super::findings_section::{self as findings, NOT_SCANNED, Vulnerabilities};
-use super::model::{ImageReport, ImageResult, RunReport, RunScan};
+use super::findings_section::summary_line;
+use super::model::{ImageReport, ImageResult, RunReport};
 use super::run::duration;
 
 /// Images listed as fields: three sections of ten.
@@ -33,7 +33,7 @@ const TAIL_LINES: usize = 5;
 pub fn slack(report: &RunReport, run_url: Option<&str>) -> Value {
     let mut blocks = vec![header(report), range(report)];
     blocks.extend(image_fields(report));
-    if let Some(line) = report.scan.as_ref().and_then(vulnerability_line) {
+    if let Some(line) = report.scan.as_ref().and_then(summary_line) {
         blocks.push(section(&slack_text(&line)));
     }
     blocks.extend(failures(report));
@@ -217,43 +217,13 @@ fn fallback(report: &RunReport) -> String {
         .map(|i| i.name.as_str())
         .collect();
     let mut text = title(report);
-    if let Some(line) = report.scan.as_ref().and_then(vulnerability_line) {
+    if let Some(line) = report.scan.as_ref().and_then(summary_line) {
         text = format!("{text}; {line}");
     }
     if !failed.is_empty() {
         text = format!("{text}; failed: {}", failed.join(", "));
     }
     inline(&text, MAX_FALLBACK_CHARS)
-}
-
-/// `Vulnerabilities: 1 critical, 2 high (1 new) — gate failed`, `Vulnerabilities: none`, or
-/// `Vulnerabilities: not scanned: no vulnerability database`; nothing for a scan that only
-/// listed packages. Made of counts and fixed words only, so it needs no escaping of its own.
-pub fn vulnerability_line(scan: &RunScan) -> Option<String> {
-    let scan = match Vulnerabilities::of(scan) {
-        Vulnerabilities::InventoryOnly { .. } => return None,
-        Vulnerabilities::NotScanned => return Some(format!("Vulnerabilities: {NOT_SCANNED}")),
-        Vulnerabilities::Matched(scan) => scan,
-    };
-    let counts = scan.counts();
-    let mut line = match counts.total() {
-        0 => "Vulnerabilities: none".to_string(),
-        _ => format!("Vulnerabilities: {}", findings::counts_text(&counts, true)),
-    };
-    if scan.base.is_some() && counts.total() > 0 {
-        line.push_str(&format!(" ({} new)", scan.new_findings()));
-    }
-    if scan.policy.as_ref().and_then(findings::gate).is_some() {
-        line.push_str(match scan.failing() {
-            0 => " — gate passed",
-            _ => " — gate failed",
-        });
-    }
-    let unscanned = scan.unscanned().len();
-    if unscanned > 0 {
-        line.push_str(&format!("; {unscanned} images {NOT_SCANNED}"));
-    }
-    Some(line)
 }
 
 fn name(image: &ImageReport) -> String {
@@ -424,18 +394,18 @@ mod tests {
     }
 
     #[test]
-    fn a_scanned_run_has_one_vulnerability_line() {
+    fn a_scanned_run_has_one_summary_line() {
         let payload = slack(&fixtures::scan_report(), None);
         assert_within_limits(&payload);
-        let line = "Vulnerabilities: 2 critical, 1 high, 4 medium, 1 low, 1 unknown (3 new) — gate failed; 1 images not scanned: no vulnerability database";
+        let line = "Vulnerabilities: 2 critical, 1 high, 4 medium, 1 low, 1 unknown (3 new) — gate failed; 1 image not scanned: no vulnerability database";
         assert!(texts(&payload).iter().any(|t| t == line), "{payload}");
         let fallback = payload["text"].as_str().expect("fallback");
-        insta::assert_snapshot!(fallback, @"buildopt: 1 failed, 1 built, 1 reused, 1 skipped; Vulnerabilities: 2 critical, 1 high, 4 medium, 1 low, 1 unknown (3 new) — gate failed; 1 images not scanned: no vulnerability database; failed: api");
+        insta::assert_snapshot!(fallback, @"buildopt: 1 failed, 1 built, 1 reused, 1 skipped; Vulnerabilities: 2 critical, 1 high, 4 medium, 1 low, 1 unknown (3 new) — gate failed; 1 image not scanned: no vulnerability database; failed: api");
     }
 
     #[test]
-    fn the_vulnerability_line_says_not_scanned_none_or_nothing() {
-        let line = |report: RunReport| report.scan.as_ref().and_then(vulnerability_line);
+    fn the_summary_line_says_not_scanned_none_or_nothing() {
+        let line = |report: RunReport| report.scan.as_ref().and_then(summary_line);
         assert_eq!(
             line(fixtures::unscanned_report()).as_deref(),
             Some("Vulnerabilities: not scanned: no vulnerability database")
