@@ -140,15 +140,17 @@ pub fn run_on_daemon(
             check: loaded.check(settings, &policy, chrono::Utc::now().date_naive()),
             scanner: settings.scanner.as_str(),
         };
-        let scan = runtime.block_on(scan_images(
+        let mut scan = runtime.block_on(scan_images(
             &engine,
             &report,
             scan_cache.as_ref(),
-            Some(&check),
+            &check,
         ));
         for line in scan.warnings.iter().chain(&scan.errors) {
             say(&format!("warning: {line}"));
         }
+        // The database's own warnings (none, or old) belong in every report too.
+        scan.warnings.splice(0..0, loaded.warnings.iter().cloned());
         report.scan = Some(scan);
         if let Some(scan_cache) = &scan_cache {
             let retention = std::time::Duration::from_secs(cache.retention_days * 86_400);

@@ -75,13 +75,13 @@ pub struct RunCheck<'a> {
     pub scanner: &'a str,
 }
 
-/// The run's built and reused images: inventories, and with `check` their findings (judged,
-/// compared with the base build's). Without `check` the run only lists packages.
+/// The run's built and reused images: inventories and their findings (judged, compared with
+/// the base build's when the check has a database).
 pub async fn scan_images(
     engine: &DockerEngine,
     report: &RunReport,
     cache: Option<&ScanCache>,
-    check: Option<&RunCheck<'_>>,
+    check: &RunCheck<'_>,
 ) -> RunScan {
     let mut scanning = Scanning {
         cache,
@@ -102,9 +102,7 @@ pub async fn scan_images(
         let Some(mut scanned) = scanning.image(engine, image, &id, &reference).await else {
             continue;
         };
-        if let Some(check) = check
-            && check.check.database.is_some()
-        {
+        if check.check.database.is_some() {
             let base_id = base_images.as_ref().and_then(|b| b.get(&image.name));
             let base =
                 base_id.and_then(|base_id| scanning.base_findings(base_id, &id, &image.name));
@@ -114,7 +112,7 @@ pub async fn scan_images(
         }
         images.extend(scanned);
     }
-    let compared = check.is_some_and(|c| c.check.database.is_some());
+    let compared = check.check.database.is_some();
     let unchanged = if compared {
         scanning.unchanged(report, base_images.as_ref())
     } else {
@@ -126,7 +124,7 @@ pub async fn scan_images(
         layers_cached: scanning.stats.layers_cached,
         images_matched: scanning.summary.images_matched,
         findings_reused: scanning.findings_reused,
-        policy: check.map(|c| *c.check.policy),
+        policy: Some(*check.check.policy),
         base: report.run.base.clone().filter(|_| compared),
         base_unknown,
         unchanged,
@@ -143,7 +141,7 @@ pub async fn scan_images(
 /// One run's scanning: where layers and findings are kept, and what it took.
 struct Scanning<'a> {
     cache: Option<&'a ScanCache>,
-    check: Option<&'a RunCheck<'a>>,
+    check: &'a RunCheck<'a>,
     stats: ReadStats,
     summary: CheckSummary,
     findings_reused: usize,
@@ -171,29 +169,20 @@ impl Scanning<'_> {
                 return None;
             }
         };
-        let inventories = inventories(read, self.cache);
-        Some(match self.check {
-            Some(_) => {
-                let matched = self.matched(id, inventories);
-                self.judged(matched)
-            }
-            None => inventories,
-        })
+        let matched = self.matched(id, inventories(read, self.cache));
+        Some(self.judged(matched))
     }
 
     /// The unjudged inventories stored for `id` and the check's database.
     fn stored(&self, id: &Digest) -> Option<Vec<ImageInventory>> {
-        let check = self.check?;
-        let database = check.check.database.as_ref()?;
-        self.cache?.findings(id, &database.version, check.scanner)
+        let database = self.check.check.database.as_ref()?;
+        self.cache?.findings(id, &database.version, self.check.scanner)
     }
 
     /// Matches each inventory of the image `id` (its findings unjudged) and stores them when
     /// every one was matched against a database.
     fn matched(&mut self, id: &Digest, mut images: Vec<ImageInventory>) -> Vec<ImageInventory> {
-        let Some(check) = self.check else {
-            return images;
-        };
+        let check = self.check;
         let mut complete = check.check.database.is_some();
         for image in &mut images {
             match find(image, &check.check, None, &mut self.summary) {
@@ -214,11 +203,9 @@ impl Scanning<'_> {
 
     /// The inventories with their findings judged by the check's ignore files, level and gate.
     fn judged(&mut self, mut images: Vec<ImageInventory>) -> Vec<ImageInventory> {
-        if let Some(check) = self.check {
-            for image in &mut images {
-                let findings = std::mem::take(&mut image.findings);
-                judge(image, findings, &check.check, &mut self.summary);
-            }
+        for image in &mut images {
+            let findings = std::mem::take(&mut image.findings);
+            judge(image, findings, &self.check.check, &mut self.summary);
         }
         images
     }
