@@ -209,14 +209,13 @@ fn file_name(path: &std::path::Path) -> String {
     )
 }
 
-/// The layer store's scan cache when the workspace has a store, else the user's.
+/// The folder `scan_cache_dir` names, else the layer store's scan cache when the workspace
+/// has a store, else the user's.
 fn scan_cache(ctx: &Context) -> Option<ScanCache> {
     let store = ctx.dir.join(&ctx.settings.cache.dir);
-    if ctx.settings.cache.enabled && store.is_dir() {
-        Some(ScanCache::in_store(&store))
-    } else {
-        ScanCache::for_user(&ctx.env)
-    }
+    let store = (ctx.settings.cache.enabled && store.is_dir()).then_some(store);
+    let named = ctx.settings.scan.scan_cache_dir.as_deref();
+    ScanCache::chosen(named, store.as_deref(), &ctx.env)
 }
 
 fn requests(

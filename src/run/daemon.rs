@@ -86,10 +86,13 @@ pub fn run_on_daemon(
     } else {
         None
     };
-    // The vulnerability database may sit in the project folder (GitLab caches only paths
-    // there); like the store, it is never part of a build context.
+    // The vulnerability database and the scan cache may sit in the project folder (GitLab
+    // caches only paths there); like the store, they are never part of a build context.
     let mut options = options.clone();
     options.keep_out.push(ctx.settings.scan.vulndb_dir.clone());
+    options
+        .keep_out
+        .extend(scan_cache(ctx).map(|cache| cache.root().to_path_buf()));
     let options = &options;
     let run = Run::new(RunInputs {
         options,
@@ -140,12 +143,7 @@ pub fn run_on_daemon(
             check: loaded.check(settings, &policy, chrono::Utc::now().date_naive()),
             scanner: settings.scanner.as_str(),
         };
-        let mut scan = runtime.block_on(scan_images(
-            &engine,
-            &report,
-            scan_cache.as_ref(),
-            &check,
-        ));
+        let mut scan = runtime.block_on(scan_images(&engine, &report, scan_cache.as_ref(), &check));
         for line in scan.warnings.iter().chain(&scan.errors) {
             say(&format!("warning: {line}"));
         }
@@ -160,14 +158,13 @@ pub fn run_on_daemon(
     Ok(report)
 }
 
-/// The scan cache: inside the layer store when caching is on, else the user's.
+/// The scan cache: the folder `scan_cache_dir` names, else inside the layer store when caching
+/// is on, else the user's.
 fn scan_cache(ctx: &Context) -> Option<ScanCache> {
     let cache = &ctx.settings.cache;
-    if cache.enabled {
-        Some(ScanCache::in_store(&ctx.dir.join(&cache.dir)))
-    } else {
-        ScanCache::for_user(&ctx.env)
-    }
+    let store = cache.enabled.then(|| ctx.dir.join(&cache.dir));
+    let named = ctx.settings.scan.scan_cache_dir.as_deref();
+    ScanCache::chosen(named, store.as_deref(), &ctx.env)
 }
 
 /// What a finished run came to, for its exit code (see [`exit::Ending`]): the build's ending,

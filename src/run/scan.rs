@@ -176,7 +176,8 @@ impl Scanning<'_> {
     /// The unjudged inventories stored for `id` and the check's database.
     fn stored(&self, id: &Digest) -> Option<Vec<ImageInventory>> {
         let database = self.check.check.database.as_ref()?;
-        self.cache?.findings(id, &database.version, self.check.scanner)
+        self.cache?
+            .findings(id, &database.version, self.check.scanner)
     }
 
     /// Matches each inventory of the image `id` (its findings unjudged) and stores them when

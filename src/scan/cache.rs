@@ -69,6 +69,23 @@ impl ScanCache {
         }
     }
 
+    /// The cache in the folder a setting names.
+    pub fn at(root: &Path) -> Self {
+        Self {
+            root: root.to_path_buf(),
+        }
+    }
+
+    /// The cache a command uses: the folder `named` by a setting, else inside the layer store
+    /// at `store` when there is one, else the user's.
+    pub fn chosen(named: Option<&Path>, store: Option<&Path>, env: &Env) -> Option<Self> {
+        match (named, store) {
+            (Some(root), _) => Some(Self::at(root)),
+            (None, Some(store)) => Some(Self::in_store(store)),
+            (None, None) => Self::for_user(env),
+        }
+    }
+
     /// The user's cache: `$XDG_CACHE_HOME/buildopt/scan`, else `~/.cache/buildopt/scan`;
     /// `None` when neither variable is set.
     pub fn for_user(env: &Env) -> Option<Self> {

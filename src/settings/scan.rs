@@ -89,6 +89,8 @@ pub struct ScanSettings {
     pub scanner: Scanner,
     /// The vulnerability database folder, absolute.
     pub vulndb_dir: PathBuf,
+    /// The scan cache folder when a setting names one (absolute); else it is in the store.
+    pub scan_cache_dir: Option<PathBuf>,
     /// The base URL `scan --setup` downloads from, without a trailing `/`.
     pub vulndb_url: String,
     /// What `scan --setup` downloads when asked for nothing in particular; empty: every
@@ -192,6 +194,10 @@ impl ScanSettings {
             Some(dir) => base.join(dir),
             None => default_vulndb_dir(env, base),
         };
+        let scan_cache_dir = pick(&layers, &vars::SCAN_CACHE_DIR, None, None, |raw| {
+            Ok(PathBuf::from(raw))
+        })?
+        .map(|dir| base.join(dir));
         Ok(Self {
             level,
             fail_on_critical,
@@ -202,6 +208,7 @@ impl ScanSettings {
             trivy_ignore_file: base.join(TRIVY_IGNORE),
             scanner: scanner(&layers, flags, &table)?,
             vulndb_dir,
+            scan_cache_dir,
             vulndb_url,
             vulndb_ecosystems,
             vulndb_max_age_days,

@@ -336,6 +336,17 @@ pub const VULNDB_DIR: SettingVar = var(
 )
 .default("`$XDG_CACHE_HOME/buildopt/vulndb`, else `~/.cache/buildopt/vulndb`")
 .help("the vulnerability database folder, outside the layer store and its size limit");
+pub const SCAN_CACHE_DIR: SettingVar = var(
+    "scan_cache_dir",
+    "BUILDOPT_SCAN_CACHE_DIR",
+    None,
+    "INPUT_SCAN_CACHE_DIR",
+)
+.default("`<cache_dir>/scan` when caching is on, else `$XDG_CACHE_HOME/buildopt/scan`")
+.help(
+    "where the scan keeps layer inventories, findings and build records (the GitLab template \
+     names a project folder, so GitLab's cache carries it)",
+);
 pub const VULNDB_URL: SettingVar = var(
     "vulndb_url",
     "BUILDOPT_VULNDB_URL",
@@ -464,6 +475,7 @@ pub const SETTING_VARS: &[SettingVar] = &[
     IGNORE_FILE,
     SCANNER,
     VULNDB_DIR,
+    SCAN_CACHE_DIR,
     VULNDB_URL,
     VULNDB_ECOSYSTEMS,
     VULNDB_MAX_AGE_DAYS,

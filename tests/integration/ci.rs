@@ -277,13 +277,16 @@ fn report_files_never_enter_a_build_context() {
     let forced = files_sent(&runner.push(&repo, None, &["--force"]));
     assert_eq!(first, forced, "the report files were sent the second time");
 
-    // Nor the vulnerability database and the cache archive the GitLab template keeps in the
-    // project folder.
+    // Nor the vulnerability database, the scan cache and the cache archive the GitLab template
+    // keeps in the project folder.
     std::fs::create_dir_all(repo.path().join(".buildopt-vulndb/index")).expect("vulndb");
     std::fs::write(repo.path().join(".buildopt-vulndb/index/x.sqlite"), "db").expect("db");
     std::fs::write(repo.path().join(".buildopt-cache.tar.zst"), "archive").expect("archive");
+    std::fs::create_dir_all(repo.path().join(".buildopt-scan/commits")).expect("scan cache");
+    std::fs::write(repo.path().join(".buildopt-scan/commits/abcd.json"), "{}").expect("record");
     let extra: Vec<(String, String)> = [
         ("BUILDOPT_VULNDB_DIR", ".buildopt-vulndb"),
+        ("BUILDOPT_SCAN_CACHE_DIR", ".buildopt-scan"),
         ("BUILDOPT_CACHE_ARCHIVE", ".buildopt-cache.tar.zst"),
     ]
     .into_iter()

@@ -739,11 +739,11 @@ fn wrappers_gitlab_component_uses_every_input_and_matches_the_template() {
         })
     );
     assert_eq!(template["artifacts"]["when"], "always");
-    // GitLab's cache carries the exported archive; the store is outside the checkout and is
-    // filled by `cache import`, which checks every blob (issue 13).
+    // GitLab's cache carries the exported archive (the store is outside the checkout and is
+    // filled by `cache import`, which checks every blob: issue 13) and the scan cache.
     assert_eq!(
         template["cache"][0]["paths"],
-        json!(["$BUILDOPT_CACHE_ARCHIVE"])
+        json!(["$BUILDOPT_CACHE_ARCHIVE", ".buildopt-scan"])
     );
     assert_eq!(
         template["variables"]["BUILDOPT_CACHE_DIR"],
@@ -791,6 +791,25 @@ fn wrappers_gitlab_job_sets_up_the_vulnerability_database_and_attaches_the_scan_
     assert_eq!(
         job["cache"][1],
         json!({"key": "buildopt-vulndb", "paths": [".buildopt-vulndb"], "when": "always"})
+    );
+    // The scan cache travels in the project folder with the per-branch cache (the store's
+    // archive), where buildopt keeps it out of build contexts.
+    let branch_paths = job["cache"][0]["paths"].as_array().expect("paths");
+    assert!(
+        branch_paths.contains(&json!(".buildopt-scan")),
+        "{branch_paths:?}"
+    );
+    let script: Vec<&str> = job["script"]
+        .as_array()
+        .expect("script")
+        .iter()
+        .filter_map(Value::as_str)
+        .collect();
+    assert!(
+        script.contains(
+            &"export BUILDOPT_SCAN_CACHE_DIR=\"${BUILDOPT_SCAN_CACHE_DIR:-$CI_PROJECT_DIR/.buildopt-scan}\""
+        ),
+        "{script:?}"
     );
     let paths = job["artifacts"]["paths"]
         .as_array()
