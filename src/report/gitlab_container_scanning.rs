@@ -404,28 +404,15 @@ mod tests {
 
     use super::*;
     use crate::report::findings_fixtures::{hostile_report, report};
-
-    fn scan() -> GitlabScan<'static> {
-        GitlabScan {
-            tool_version: "0.1.0",
-            start_time: Utc
-                .with_ymd_and_hms(2026, 12, 6, 21, 0, 5)
-                .single()
-                .expect("time"),
-            end_time: Utc
-                .with_ymd_and_hms(2026, 12, 6, 21, 0, 9)
-                .single()
-                .expect("time"),
-        }
-    }
+    use crate::report::scan_fixtures::gitlab_scan;
 
     fn render(report: &ScanReport) -> Value {
-        serde_json::from_str(&container_scanning(report, &scan())).expect("JSON")
+        serde_json::from_str(&container_scanning(report, &gitlab_scan())).expect("JSON")
     }
 
     #[test]
     fn one_vulnerability_per_finding_and_image_with_the_scan_block() {
-        let text = container_scanning(&report(), &scan());
+        let text = container_scanning(&report(), &gitlab_scan());
         insta::assert_snapshot!(text);
         let doc: Value = serde_json::from_str(&text).expect("JSON");
         assert_eq!(doc["version"], "15.0.7");

@@ -73,6 +73,22 @@ fn placed_finding(finding: Finding, package: &Package) -> Finding {
 }
 
 /// A fixed digest per label, so snapshots are stable.
+/// The scan times and tool version every test of GitLab's report renders with, so its output
+/// is the same on every run.
+pub fn gitlab_scan() -> crate::report::gitlab_container_scanning::GitlabScan<'static> {
+    use chrono::{TimeZone, Utc};
+    let at = |second| {
+        Utc.with_ymd_and_hms(2026, 12, 6, 21, 0, second)
+            .single()
+            .expect("a valid time")
+    };
+    crate::report::gitlab_container_scanning::GitlabScan {
+        tool_version: "0.1.0",
+        start_time: at(5),
+        end_time: at(9),
+    }
+}
+
 pub fn digest(label: &str) -> Digest {
     Digest::of(label.as_bytes())
 }

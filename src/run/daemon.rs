@@ -90,9 +90,10 @@ pub fn run_on_daemon(
     // caches only paths there); like the store, they are never part of a build context.
     let mut options = options.clone();
     options.keep_out.push(ctx.settings.scan.vulndb_dir.clone());
+    let scan_cache = scan_cache(ctx);
     options
         .keep_out
-        .extend(scan_cache(ctx).map(|cache| cache.root().to_path_buf()));
+        .extend(scan_cache.as_ref().map(|cache| cache.root().to_path_buf()));
     let options = &options;
     let run = Run::new(RunInputs {
         options,
@@ -126,7 +127,6 @@ pub fn run_on_daemon(
     };
     let store: &dyn RunCache = &store;
     let mut report = run.execute(&runtime, &engine, engine.info(), Some(store), &observers)?;
-    let scan_cache = scan_cache(ctx);
     if let Some(scan_cache) = &scan_cache {
         record_origins(&report, workspace, scan_cache);
     }

@@ -387,24 +387,11 @@ mod tests {
     ));
 
     /// GHSA-c2qf-rxjj-qqgw from github/advisory-database (npm semver, CVE-2022-25883): three
-    /// `affected` entries, one per release line; prose and references left out.
-    const GHSA_C2QF_RXJJ_QQGW: &str = r#"{
-      "schema_version": "1.4.0",
-      "id": "GHSA-c2qf-rxjj-qqgw",
-      "modified": "2023-07-10T22:57:56Z",
-      "published": "2023-06-21T06:30:28Z",
-      "aliases": ["CVE-2022-25883"],
-      "severity": [{"type": "CVSS_V3", "score": "CVSS:3.1/AV:N/AC:L/PR:N/UI:N/S:U/C:N/I:N/A:L"}],
-      "affected": [
-        {"package": {"ecosystem": "npm", "name": "semver"},
-         "ranges": [{"type": "ECOSYSTEM", "events": [{"introduced": "7.0.0"}, {"fixed": "7.5.2"}]}]},
-        {"package": {"ecosystem": "npm", "name": "semver"},
-         "ranges": [{"type": "ECOSYSTEM", "events": [{"introduced": "6.0.0"}, {"fixed": "6.3.1"}]}]},
-        {"package": {"ecosystem": "npm", "name": "semver"},
-         "ranges": [{"type": "ECOSYSTEM", "events": [{"introduced": "0"}, {"fixed": "5.7.2"}]}]}
-      ],
-      "database_specific": {"cwe_ids": ["CWE-1333"], "severity": "MODERATE", "github_reviewed": true}
-    }"#;
+    /// `affected` entries, one per release line; the fixture the matcher's tests read too.
+    const GHSA_C2QF_RXJJ_QQGW: &str = include_str!(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/fixtures/scan/osv/GHSA-c2qf-rxjj-qqgw.json"
+    ));
 
     /// GO-2023-2102 from golang/vulndb (HTTP/2 rapid reset): two intervals in one `SEMVER`
     /// range, the second opening at a pre-release; symbols and prose left out.

@@ -10,6 +10,7 @@
 //! `dist-info`, which CVE-2023-5752 (medium, the real record) affects.
 
 use std::path::Path;
+use std::process::Output;
 
 use serde_json::{Value, json};
 
@@ -69,11 +70,13 @@ fn app_repo(prefix: &str, dockerfile: &str) -> TestRepo {
     repo
 }
 
-/// The event of a push creating the branch at HEAD (no base: everything is built).
-fn first_push(repo: &TestRepo) -> Value {
-    json!({"ref": "refs/heads/main", "before": "0".repeat(40), "after": repo.sha("HEAD"),
-        "created": true, "forced": false,
-        "repository": {"full_name": "acme/app", "default_branch": "main"}})
+/// `buildopt ci` for a push creating the branch at HEAD (no base: everything is built), with
+/// `extra` variables.
+fn first_push(runner: &Runner, repo: &TestRepo, extra: &[(String, String)]) -> Output {
+    let payload = json!({"ref": "refs/heads/main", "before": "0".repeat(40),
+        "after": repo.sha("HEAD"), "created": true, "forced": false,
+        "repository": {"full_name": "acme/app", "default_branch": "main"}});
+    runner.github(repo, "push", "refs/heads/main", &payload, extra, &[])
 }
 
 fn scan_of(report: &Value) -> &Value {
@@ -125,14 +128,7 @@ fn ci_scan_lists_new_findings_first_uploads_sarif_and_reuses_stored_findings() {
     .collect();
 
     // The push of the base commit: util-linux's high finding fails the default gate.
-    let pushed = runner.github(
-        &repo,
-        "push",
-        "refs/heads/main",
-        &first_push(&repo),
-        &extra,
-        &[],
-    );
+    let pushed = first_push(&runner, &repo, &extra);
     assert_eq!(pushed.status.code(), Some(3), "{}", text(&pushed));
     let report = read_json(&repo.path().join("buildopt-report.json"));
     let high = finding(&findings_of(scan_of(&report)), "CVE-2099-1001");
@@ -261,14 +257,7 @@ fn ci_scan_without_a_database_and_with_a_gate_exits_4_and_says_not_scanned() {
         "BUILDOPT_VULNDB_DIR".to_string(),
         empty.display().to_string(),
     )];
-    let output = runner.github(
-        &repo,
-        "push",
-        "refs/heads/main",
-        &first_push(&repo),
-        &extra,
-        &[],
-    );
+    let output = first_push(&runner, &repo, &extra);
     assert_eq!(output.status.code(), Some(4), "{}", text(&output));
     let report = read_json(&repo.path().join("buildopt-report.json"));
     let image = &scan_of(&report)["images"][0];
@@ -284,13 +273,6 @@ fn ci_scan_without_a_database_and_with_a_gate_exits_4_and_says_not_scanned() {
     let mut off = extra.to_vec();
     off.push(("BUILDOPT_FAIL_ON_CRITICAL".into(), "false".into()));
     off.push(("BUILDOPT_FAIL_ON_HIGH".into(), "false".into()));
-    let output = runner.github(
-        &repo,
-        "push",
-        "refs/heads/main",
-        &first_push(&repo),
-        &off,
-        &[],
-    );
+    let output = first_push(&runner, &repo, &off);
     assert_eq!(output.status.code(), Some(0), "{}", text(&output));
 }

@@ -9,11 +9,11 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use buildopt::report::gitlab_container_scanning::{GitlabScan, container_scanning};
+use buildopt::report::gitlab_container_scanning::container_scanning;
+use buildopt::report::scan_fixtures::gitlab_scan;
 use buildopt::report::scan_junit::junit;
 use buildopt::report::scan_sarif::{ConfiguredImage, ImageAnchor, SarifContext, sarif};
 use buildopt::scan::model::ScanReport;
-use chrono::{TimeZone, Utc};
 use serde_json::Value;
 
 use crate::support::required_tool;
@@ -127,18 +127,7 @@ fn scan_reports_sarif_passes_the_multitool_with_githubs_rules() {
 }
 
 fn gitlab_of(report: &ScanReport) -> String {
-    let scan = GitlabScan {
-        tool_version: "0.1.0",
-        start_time: Utc
-            .with_ymd_and_hms(2026, 12, 6, 21, 0, 5)
-            .single()
-            .expect("time"),
-        end_time: Utc
-            .with_ymd_and_hms(2026, 12, 6, 21, 0, 9)
-            .single()
-            .expect("time"),
-    };
-    container_scanning(report, &scan)
+    container_scanning(report, &gitlab_scan())
 }
 
 fn schema_check(checker: &Path, file: &Path) -> std::process::Output {
