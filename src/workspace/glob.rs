@@ -51,7 +51,9 @@ enum Step {
     AnyDirs,
 }
 
-/// A pattern anchored at both ends, matched in O(path × pattern) time and O(pattern) memory.
+/// A pattern anchored at both ends. Matching simulates the automaton over its live positions
+/// only, so a path costs O(path × live positions): a handful for real patterns, and never more
+/// than O(path × pattern) for hostile ones. Memory is O(pattern).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct Glob {
     /// The literal text every match starts with (most paths are rejected by it alone) and ends
@@ -59,6 +61,11 @@ pub(crate) struct Glob {
     prefix: Box<str>,
     suffix: Box<str>,
     steps: Box<[Step]>,
+    /// How many characters the shortest match of `steps` has, and the literal characters every
+    /// match of them contains, in order: a path without them (such as most ancestors of a deep
+    /// path tried against a long pattern) is rejected in one pass, without simulating.
+    min_middle_chars: usize,
+    required_middle: Box<str>,
 }
 
 impl Glob {
@@ -66,31 +73,41 @@ impl Glob {
     pub(crate) fn from_go_regex(go: &str) -> Option<Self> {
         let body = go.strip_prefix('^')?.strip_suffix('$')?;
         let chars: Vec<char> = body.chars().collect();
-        let mut steps = Vec::new();
+        let mut steps: Vec<Step> = Vec::new();
         let mut i = 0;
         while i < chars.len() {
-            if chars[i..].starts_with(&['(', '.', '*', '/', ')', '?']) {
-                steps.push(Step::AnyDirs);
+            let step = if chars[i..].starts_with(&['(', '.', '*', '/', ')', '?']) {
                 i += 6;
+                Step::AnyDirs
+            } else {
+                let (set, next) = atom(&chars, i)?;
+                i = next;
+                let repeat = chars.get(i) == Some(&'*');
+                if repeat {
+                    i += 1;
+                }
+                Step::Chars { set, repeat }
+            };
+            // `(.*/)?(.*/)?` and `[^/]*[^/]*` match what one of them matches; keeping one keeps
+            // hostile runs of `**/` from making every position live at once.
+            if step.matches_empty() && steps.last() == Some(&step) {
                 continue;
             }
-            let (set, next) = atom(&chars, i)?;
-            i = next;
-            let repeat = chars.get(i) == Some(&'*');
-            if repeat {
-                i += 1;
-            }
-            steps.push(Step::Chars { set, repeat });
+            steps.push(step);
         }
         let prefix: String = steps.iter().map_while(literal).collect();
         steps.drain(..prefix.chars().count());
         let mut suffix: Vec<char> = steps.iter().rev().map_while(literal).collect();
         steps.truncate(steps.len() - suffix.len());
         suffix.reverse();
+        let min_middle_chars = steps.iter().filter(|step| !step.matches_empty()).count();
+        let required_middle: String = steps.iter().filter_map(literal).collect();
         Some(Self {
             prefix: prefix.into(),
             suffix: suffix.into_iter().collect::<String>().into(),
             steps: steps.into(),
+            min_middle_chars,
+            required_middle: required_middle.into(),
         })
     }
 
@@ -99,61 +116,131 @@ impl Glob {
         if path.len() < ends || !path.starts_with(&*self.prefix) || !path.ends_with(&*self.suffix) {
             return false;
         }
-        self.middle_matches(&path[self.prefix.len()..path.len() - self.suffix.len()])
+        let middle = &path[self.prefix.len()..path.len() - self.suffix.len()];
+        // Bytes bound characters from above, so this rejects only paths that cannot match.
+        middle.len() >= self.min_middle_chars
+            && contains_in_order(middle, &self.required_middle)
+            && self.middle_matches(middle)
     }
 
     fn middle_matches(&self, path: &str) -> bool {
-        let n = self.steps.len();
-        // `at[k]`: the text so far can end before step k; `inside[k]`: inside step k's `(.*/)`.
-        let mut at = vec![false; n + 1];
-        let mut inside = vec![false; n];
-        let mut next_at = vec![false; n + 1];
-        let mut next_inside = vec![false; n];
-        at[0] = true;
-        self.close(&mut at, &mut inside);
+        let mut live = Positions::new(self.steps.len());
+        let mut next = Positions::new(self.steps.len());
+        self.enter(&mut live, Position::Before(0));
         for c in path.chars() {
-            next_at.fill(false);
-            next_inside.fill(false);
-            for (k, step) in self.steps.iter().enumerate() {
-                match step {
-                    Step::Chars { set, repeat } if at[k] && set.accepts(c) => {
-                        next_at[if *repeat { k } else { k + 1 }] = true;
-                    }
-                    Step::AnyDirs if inside[k] => {
-                        next_inside[k] = c != '\n';
-                        if c == '/' {
-                            next_at[k + 1] = true;
+            next.clear();
+            for &position in &live.list {
+                match position {
+                    Position::Before(k) => {
+                        if let Some(Step::Chars { set, repeat }) = self.steps.get(k)
+                            && set.accepts(c)
+                        {
+                            self.enter(
+                                &mut next,
+                                Position::Before(if *repeat { k } else { k + 1 }),
+                            );
                         }
                     }
-                    _ => {}
+                    Position::InsideDirs(k) => {
+                        if c != '\n' {
+                            next.insert(Position::InsideDirs(k));
+                        }
+                        if c == '/' {
+                            self.enter(&mut next, Position::Before(k + 1));
+                        }
+                    }
                 }
             }
-            std::mem::swap(&mut at, &mut next_at);
-            std::mem::swap(&mut inside, &mut next_inside);
-            self.close(&mut at, &mut inside);
-            if !at.iter().chain(inside.iter()).any(|live| *live) {
+            std::mem::swap(&mut live, &mut next);
+            if live.list.is_empty() {
                 return false;
             }
         }
-        at[n]
+        live.contains(Position::Before(self.steps.len()))
     }
 
-    /// Follows the steps that can match nothing; they only lead forward, so one pass suffices.
-    fn close(&self, at: &mut [bool], inside: &mut [bool]) {
-        for (k, step) in self.steps.iter().enumerate() {
-            if !at[k] {
-                continue;
-            }
-            match step {
-                Step::Chars { repeat: true, .. } => at[k + 1] = true,
-                Step::AnyDirs => {
-                    inside[k] = true;
-                    at[k + 1] = true;
+    /// Adds `position` and every position reachable from it without reading a character (past
+    /// steps that can match nothing); they only lead forward, so this is a walk, not a search.
+    fn enter(&self, positions: &mut Positions, mut position: Position) {
+        while positions.insert(position) {
+            let Position::Before(k) = position else {
+                return;
+            };
+            match self.steps.get(k) {
+                Some(Step::Chars { repeat: true, .. }) => position = Position::Before(k + 1),
+                Some(Step::AnyDirs) => {
+                    positions.insert(Position::InsideDirs(k));
+                    position = Position::Before(k + 1);
                 }
-                Step::Chars { .. } => {}
+                Some(Step::Chars { repeat: false, .. }) | None => return,
             }
         }
     }
+}
+
+impl Step {
+    fn matches_empty(&self) -> bool {
+        matches!(self, Step::AnyDirs | Step::Chars { repeat: true, .. })
+    }
+}
+
+/// Where the automaton can be after the text read so far.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Position {
+    /// Before step `k` (`k == steps.len()` is the end: a match).
+    Before(usize),
+    /// Inside step `k`'s `(.*/)`: more of its text may follow before the `/` that ends it.
+    InsideDirs(usize),
+}
+
+/// A set of positions: a list to walk, and one flag per position to keep the list free of
+/// duplicates. Clearing walks the list, so it costs what was live, not the pattern's length.
+struct Positions {
+    list: Vec<Position>,
+    present: Vec<bool>,
+}
+
+impl Positions {
+    fn new(steps: usize) -> Self {
+        Self {
+            list: Vec::new(),
+            present: vec![false; 2 * steps + 2],
+        }
+    }
+
+    fn slot(position: Position) -> usize {
+        match position {
+            Position::Before(k) => 2 * k,
+            Position::InsideDirs(k) => 2 * k + 1,
+        }
+    }
+
+    /// Adds `position`; false when it was already there.
+    fn insert(&mut self, position: Position) -> bool {
+        let slot = Self::slot(position);
+        if self.present[slot] {
+            return false;
+        }
+        self.present[slot] = true;
+        self.list.push(position);
+        true
+    }
+
+    fn contains(&self, position: Position) -> bool {
+        self.present[Self::slot(position)]
+    }
+
+    fn clear(&mut self) {
+        for position in self.list.drain(..) {
+            self.present[Self::slot(position)] = false;
+        }
+    }
+}
+
+/// Whether the characters of `required` occur in `text` in this order (not necessarily together).
+fn contains_in_order(text: &str, required: &str) -> bool {
+    let mut text = text.chars();
+    required.chars().all(|wanted| text.any(|c| c == wanted))
 }
 
 /// The character of a step that matches exactly one fixed character.
@@ -253,6 +340,39 @@ mod tests {
         for (go, path, expected) in cases {
             assert_eq!(glob(go).is_match(path), expected, "{go} {path:?}");
         }
+    }
+
+    /// The same text read by the `regex` crate is the oracle: every construct `Glob` reads means
+    /// the same there.
+    #[test]
+    fn matches_like_the_regex_crate_on_generated_patterns() {
+        use proptest::prelude::*;
+        let atoms = [
+            "a", "b", "/", "\\.", "[^/]", "[^/]*", "(.*/)?", ".*", "[a-b]", "[^a]*",
+        ];
+        let pattern = prop::collection::vec(prop::sample::select(atoms.to_vec()), 0..8)
+            .prop_map(|parts| format!("^{}$", parts.concat()));
+        let path =
+            prop::collection::vec(prop::sample::select(vec!['a', 'b', '/', '.', '\n']), 0..10)
+                .prop_map(|chars| chars.into_iter().collect::<String>());
+        let mut runner = proptest::test_runner::TestRunner::deterministic();
+        runner
+            .run(&(pattern, path), |(go, path)| {
+                let expected = regex::Regex::new(&go).expect("valid").is_match(&path);
+                prop_assert_eq!(glob(&go).is_match(&path), expected, "{} {:?}", go, path);
+                Ok(())
+            })
+            .unwrap();
+    }
+
+    #[test]
+    fn repeated_steps_that_match_nothing_are_kept_once() {
+        let many = glob(&format!("^x{}y$", "(.*/)?".repeat(50)));
+        assert_eq!(many, glob("^x(.*/)?y$"));
+        assert_eq!(glob("^a[^/]*[^/]*b$"), glob("^a[^/]*b$"));
+        // Different sets, or a step that must read a character, are not merged.
+        assert_ne!(glob("^a[^/]*.*b$"), glob("^a[^/]*b$"));
+        assert_ne!(glob("^a[^/][^/]b$"), glob("^a[^/]b$"));
     }
 
     #[test]
