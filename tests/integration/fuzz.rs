@@ -6,6 +6,8 @@
 //! Each target has a corpus under `tests/fixtures/fuzz/<target>/`, replayed by
 //! `fuzz::replay_<target>`, and a property, `fuzz::fuzz_<target>`, that feeds it inputs made
 //! from a small grammar near its format, from mutations of its corpus and from plain bytes.
+//! Corpus files named `slow-*` are inputs that once hung a parser: they are replayed but not
+//! mutated, since each costs as much as hundreds of ordinary cases.
 //! Every input must give a result or an error within [`CASE_DEADLINE`], never a panic; some
 //! targets also check an answer against another way of computing it.
 //!
@@ -273,7 +275,15 @@ fn mutations_of(seeds: Vec<Vec<u8>>) -> BoxedStrategy<Vec<u8>> {
 }
 
 fn corpus_seeds(target: &str) -> Vec<Vec<u8>> {
-    corpus(target).into_iter().map(|(_, bytes)| bytes).collect()
+    corpus(target)
+        .into_iter()
+        .filter(|(path, _)| {
+            !path
+                .file_name()
+                .is_some_and(|name| name.to_string_lossy().starts_with("slow-"))
+        })
+        .map(|(_, bytes)| bytes)
+        .collect()
 }
 
 fn any_bytes() -> BoxedStrategy<Vec<u8>> {
