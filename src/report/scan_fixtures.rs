@@ -72,7 +72,6 @@ fn placed_finding(finding: Finding, package: &Package) -> Finding {
     }
 }
 
-/// A fixed digest per label, so snapshots are stable.
 /// The scan times and tool version every test of GitLab's report renders with, so its output
 /// is the same on every run.
 pub fn gitlab_scan() -> crate::report::gitlab_container_scanning::GitlabScan<'static> {
@@ -89,6 +88,7 @@ pub fn gitlab_scan() -> crate::report::gitlab_container_scanning::GitlabScan<'st
     }
 }
 
+/// A fixed digest per label, so snapshots are stable.
 pub fn digest(label: &str) -> Digest {
     Digest::of(label.as_bytes())
 }
