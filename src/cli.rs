@@ -98,6 +98,10 @@ pub struct ScanArgs {
     /// An OSV ecosystem for --setup (repeatable): Debian, Alpine, PyPI, npm, Go, crates.io, ...
     #[arg(long = "ecosystem", value_name = "NAME")]
     pub ecosystems: Vec<String>,
+    /// With --setup, for CI wrappers: download only when `buildopt ci` here would scan (its
+    /// level, BUILDOPT_SCAN or SECURITY_SCAN, buildopt.toml); otherwise say so and touch nothing.
+    #[arg(long, requires = "setup")]
+    pub for_ci: bool,
 }
 
 /// What `buildopt scan` writes.

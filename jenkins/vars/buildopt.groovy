@@ -28,12 +28,10 @@ def call(Map args = [:]) {
     }
 
     String binary = (args.binary ?: 'buildopt').toString()
-    List<String> setup = [binary, 'scan', '--setup']
+    // `--for-ci`: the setup downloads nothing when `buildopt ci` would not scan (its level).
+    List<String> setup = [binary, 'scan', '--setup', '--for-ci']
     asList(args.vulndbEcosystems).each { setup += ['--ecosystem', it.toString()] }
     List<String> command = [binary, 'ci']
-    if (args.level) {
-        command += ['--level', args.level.toString()]
-    }
     if (args.force) {
         command << '--force'
     }
@@ -51,6 +49,10 @@ def call(Map args = [:]) {
     asList(args.extraArgs).each { command << it.toString() }
 
     List<String> environment = []
+    // The level goes to the setup too, which decides from it whether the run scans.
+    if (args.level) {
+        environment << "BUILDOPT_LEVEL=${args.level}".toString()
+    }
     if (args.slackOn) {
         environment << "BUILDOPT_SLACK_ON=${args.slackOn}".toString()
     }

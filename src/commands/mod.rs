@@ -50,5 +50,6 @@ pub fn run(cli: Cli, env: Env) -> u8 {
 }
 
 fn scans_without_workspace(command: &Command) -> bool {
-    matches!(command, Command::Scan(args) if !args.all)
+    // `--for-ci` asks what `buildopt ci` would do, which the workspace's file decides.
+    matches!(command, Command::Scan(args) if !args.all && !args.for_ci)
 }

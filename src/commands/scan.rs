@@ -3,11 +3,13 @@
 //! (`--setup` downloads it) and writes the chosen output; the gate decides the exit code.
 
 use std::collections::BTreeMap;
+use std::path::Path;
 
 use crate::cli::{Format, ScanArgs, ScanOutput};
 use crate::context::{Context, write_stdout};
 use crate::error::Error;
 use crate::exit;
+use crate::notify;
 use crate::report;
 use crate::report::gitlab_container_scanning::GitlabScan;
 use crate::report::scan_sarif::SarifContext;
@@ -21,6 +23,7 @@ use crate::scan::vulndb;
 use crate::scan::vulndb::{SetupOptions, http_client};
 use crate::scan::vulnerabilities::{self, Loaded};
 use crate::scan::{ScanError, ScanRequest, inventories, read_offline};
+use crate::settings::run::RunFlags;
 
 /// Runs `buildopt scan`.
 pub fn run(ctx: &Context, args: &ScanArgs) -> Result<u8, Error> {
@@ -68,6 +71,9 @@ pub fn run(ctx: &Context, args: &ScanArgs) -> Result<u8, Error> {
 /// `scan --setup`: downloads the ecosystems asked for (else every supported one), or with
 /// `--db PATH` installs that folder or zip of OSV records, and says what it did.
 fn setup(ctx: &Context, args: &ScanArgs) -> Result<u8, Error> {
+    if args.for_ci && !ci_scans(ctx)? {
+        return Ok(exit::SUCCESS);
+    }
     let settings = &ctx.settings.scan;
     let dir = &settings.vulndb_dir;
     if let Some(path) = &args.db {
@@ -119,6 +125,32 @@ fn setup(ctx: &Context, args: &ScanArgs) -> Result<u8, Error> {
         },
     ));
     Ok(exit::SUCCESS)
+}
+
+/// `--setup --for-ci`: whether `buildopt ci` in this folder, run with no option, would scan
+/// (and so need the database). Says so when it would not, and tells a GitHub Actions step in
+/// its `scans` output, so the wrapper neither downloads nor caches a database nobody reads.
+fn ci_scans(ctx: &Context) -> Result<bool, Error> {
+    let ci = ctx.with_flags(&RunFlags::of_plain_ci(ctx.verbose))?;
+    let scans = ci.settings.pipeline.scan;
+    if let Some(path) = ctx
+        .env
+        .get("GITHUB_OUTPUT")
+        .filter(|_| ctx.settings.github_actions())
+    {
+        notify::github::write_step_outputs(Path::new(path), &[("scans", scans.to_string())])
+            .map_err(|source| Error::Io {
+                path: path.to_string(),
+                source,
+            })?;
+    }
+    if !scans {
+        ctx.info(&format!(
+            "buildopt ci does not scan here (level {}, scan off): the vulnerability database is not needed; nothing downloaded",
+            ci.settings.core.level
+        ));
+    }
+    Ok(scans)
 }
 
 fn asks_for_images(args: &ScanArgs) -> bool {

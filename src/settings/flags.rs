@@ -92,6 +92,19 @@ impl RunFlags {
         }
     }
 
+    /// The flags of `buildopt ci` given no option: what a CI wrapper's plain `buildopt ci`
+    /// resolves, its level and scan coming from the environment and `buildopt.toml`.
+    pub fn of_plain_ci(verbose: u8) -> Self {
+        Self {
+            core: Flags {
+                verbose,
+                default_level: Some(Level::Ci),
+                ..Flags::default()
+            },
+            ..Self::default()
+        }
+    }
+
     fn of_cache(args: &CacheArgs, verbose: u8) -> Self {
         let compression = match &args.action {
             CacheAction::Export { compression, .. } => *compression,

@@ -377,3 +377,71 @@ fn nothing_to_set_up_and_bad_names_are_errors() {
         Err(VulnDbError::BadEcosystem(_))
     ));
 }
+
+/// `scan --setup --for-ci`, the real binary as the CI wrappers run it in a workspace: it downloads
+/// only when `buildopt ci` there would scan, and tells a GitHub Actions step so (`scans`).
+#[test]
+fn setup_for_ci_downloads_only_when_ci_would_scan() {
+    let bucket = Bucket::start();
+    bucket.put(
+        "/PyPI/all.zip",
+        Object::zip(&[("a.json", REQUESTS)], "\"v1\""),
+    );
+    let work = tempfile::tempdir().unwrap();
+    let db = work.path().join("vulndb");
+    let output = work.path().join("github-output");
+    let url = bucket.server.url();
+    let setup = |extra: &[(&str, &str)]| {
+        std::fs::write(&output, "").unwrap();
+        let mut env = vec![
+            ("BUILDOPT_VULNDB_URL", url.as_str()),
+            ("BUILDOPT_VULNDB_DIR", db.to_str().unwrap()),
+            ("GITHUB_ACTIONS", "true"),
+            ("GITHUB_OUTPUT", output.to_str().unwrap()),
+        ];
+        env.extend_from_slice(extra);
+        let out = crate::cli::buildopt(
+            work.path(),
+            &["scan", "--setup", "--for-ci", "--ecosystem", "PyPI"],
+            &env,
+        );
+        assert!(out.status.success(), "{out:?}");
+        // The step output, in the delimited form GitHub reads: `scans<<D`, the value, `D`.
+        let outputs = std::fs::read_to_string(&output).unwrap();
+        let lines: Vec<&str> = outputs.lines().collect();
+        assert!(
+            lines.len() == 3 && lines[0].starts_with("scans<<") && lines[0][7..] == *lines[2],
+            "{outputs:?}"
+        );
+        (
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+            lines[1].to_owned(),
+        )
+    };
+
+    // The action's level input, and buildopt.toml, both say "does not scan": nothing is asked.
+    let (said, outputs) = setup(&[("INPUT_LEVEL", "medium")]);
+    assert!(
+        said.contains("buildopt ci does not scan here (level medium"),
+        "{said}"
+    );
+    assert_eq!(outputs, "false");
+    std::fs::write(work.path().join("buildopt.toml"), "level = \"minimal\"\n").unwrap();
+    let (said, outputs) = setup(&[]);
+    assert!(said.contains("level minimal"), "{said}");
+    assert_eq!(outputs, "false");
+    assert!(bucket.server.requests().is_empty());
+    assert!(!db.exists(), "nothing written");
+
+    // The seed's SECURITY_SCAN turns the scan on at that level: the database is downloaded.
+    let (_, outputs) = setup(&[("SECURITY_SCAN", "true")]);
+    assert_eq!(outputs, "true");
+    assert_eq!(bucket.gets("/PyPI/all.zip").len(), 1);
+    assert!(VulnDb::open(&db).unwrap().is_some());
+
+    // `buildopt ci`'s own default level (ci) scans.
+    std::fs::remove_file(work.path().join("buildopt.toml")).unwrap();
+    let (_, outputs) = setup(&[]);
+    assert_eq!(outputs, "true");
+    assert_eq!(bucket.gets("/PyPI/all.zip").len(), 2);
+}

@@ -482,6 +482,8 @@ fn wrappers_action_keeps_the_vulnerability_database_in_the_cache_under_a_daily_k
     for part in [
         "steps.vulndb.outputs.enabled == 'true'",
         "steps.vulndb-setup.outcome == 'success'",
+        // A level that does not scan downloads nothing: nothing to save.
+        "steps.vulndb-setup.outputs.scans == 'true'",
         "steps.vulndb-restore.outputs.cache-hit != 'true'",
         "github.event_name != 'pull_request_target'",
         "github.event_name != 'workflow_run'",
@@ -506,6 +508,11 @@ fn wrappers_action_keeps_the_vulnerability_database_in_the_cache_under_a_daily_k
         "a failed download leaves the gate to `buildopt ci` (exit 4)"
     );
     assert_eq!(setup["env"]["INPUT_VULNDB_URL"], "${{ inputs.vulndb-url }}");
+    // `--for-ci` decides from the same level and scan inputs as the run.
+    for (input, name) in [("INPUT_LEVEL", "level"), ("INPUT_SCAN", "scan")] {
+        assert_eq!(setup["env"][input], format!("${{{{ inputs.{name} }}}}"));
+        assert_eq!(setup["env"][input], step(&action, "run")["env"][input]);
+    }
     assert_eq!(
         setup["env"]["INPUT_VULNDB_ECOSYSTEMS"],
         "${{ inputs.vulndb-ecosystems }}"
@@ -577,7 +584,7 @@ fn wrappers_action_setup_step_passes_each_ecosystem_and_reports_a_failed_downloa
     assert_eq!(
         runner.fake.calls(),
         vec![
-            "dir=/db [scan] [--setup] [--ecosystem] [Debian] [--ecosystem] [Rocky Linux] \
+            "dir=/db [scan] [--setup] [--for-ci] [--ecosystem] [Debian] [--ecosystem] [Rocky Linux] \
              [--ecosystem] [crates.io] [--ecosystem] [PyPI]"
         ]
     );
@@ -587,7 +594,10 @@ fn wrappers_action_setup_step_passes_each_ecosystem_and_reports_a_failed_downloa
         &everything.run(script, &[("INPUT_VULNDB_ECOSYSTEMS", "")]),
         "the setup step without ecosystems",
     );
-    assert_eq!(everything.fake.calls(), vec!["dir=unset [scan] [--setup]"]);
+    assert_eq!(
+        everything.fake.calls(),
+        vec!["dir=unset [scan] [--setup] [--for-ci]"]
+    );
 
     let failing = Runner::new();
     let out = failing.run(script, &[("FAKE_SETUP_STATUS", "7")]);
@@ -822,7 +832,7 @@ fn wrappers_gitlab_job_sets_up_the_vulnerability_database_and_attaches_the_scan_
     }
     let script = job["script"].as_array().expect("script lines");
     assert!(
-        script.contains(&json!("buildopt scan --setup || true")),
+        script.contains(&json!("buildopt scan --setup --for-ci || true")),
         "{script:?}"
     );
 
@@ -836,7 +846,7 @@ fn wrappers_gitlab_job_sets_up_the_vulnerability_database_and_attaches_the_scan_
     assert_eq!(
         fake.calls(),
         vec![
-            format!("dir={} [scan] [--setup]", cached.display()),
+            format!("dir={} [scan] [--setup] [--for-ci]", cached.display()),
             format!("dir={} [ci]", cached.display()),
         ]
     );
@@ -847,7 +857,10 @@ fn wrappers_gitlab_job_sets_up_the_vulnerability_database_and_attaches_the_scan_
     assert_ok(&out, "the job's script with BUILDOPT_VULNDB_DIR");
     assert_eq!(
         named.calls(),
-        vec!["dir=/srv/vulndb [scan] [--setup]", "dir=/srv/vulndb [ci]"]
+        vec![
+            "dir=/srv/vulndb [scan] [--setup] [--for-ci]",
+            "dir=/srv/vulndb [ci]"
+        ]
     );
 }
 
@@ -921,14 +934,22 @@ fn wrappers_jenkins_step_compiles_and_maps_exit_codes() {
     });
     let ok = jenkins_step(&groovy, &args, 0);
     let calls = &ok["calls"];
-    assert_eq!(calls["sh"][0]["script"], "'buildopt' 'scan' '--setup'");
+    assert_eq!(
+        calls["sh"][0]["script"],
+        "'buildopt' 'scan' '--setup' '--for-ci'"
+    );
     assert_eq!(
         calls["sh"][1]["script"],
-        "'buildopt' 'ci' '--level' 'ci' '--tag' '{short_sha}' '--tag' 'it'\"'\"'s' '--push' '--keep-going'"
+        "'buildopt' 'ci' '--tag' '{short_sha}' '--tag' 'it'\"'\"'s' '--push' '--keep-going'"
     );
     assert_eq!(calls["sh"][1]["returnStatus"], true);
     assert_eq!(calls["dir"], json!(["services"]));
-    assert_eq!(calls["env"], json!([["BUILDOPT_SLACK_ON=failure"]]));
+    // The level is in the environment both commands share: the setup reads it to know whether
+    // `ci` scans.
+    assert_eq!(
+        calls["env"],
+        json!([["BUILDOPT_LEVEL=ci", "BUILDOPT_SLACK_ON=failure"]])
+    );
     assert_eq!(
         calls["credentials"][0],
         json!([
@@ -1013,7 +1034,7 @@ fn wrappers_jenkins_step_sets_up_the_database_and_records_the_sarif() {
     assert_eq!(
         calls["sh"][0],
         json!({
-            "script": "'buildopt' 'scan' '--setup' '--ecosystem' 'Debian' '--ecosystem' 'Rocky Linux'",
+            "script": "'buildopt' 'scan' '--setup' '--for-ci' '--ecosystem' 'Debian' '--ecosystem' 'Rocky Linux'",
             "returnStatus": true,
             "label": "buildopt scan --setup"
         })
