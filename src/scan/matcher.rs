@@ -461,7 +461,7 @@ fn finding(package: &Package, lookup: &Lookup, issue: &Issue) -> Finding {
     Finding {
         id: issue.id.clone(),
         aliases: issue.aliases.clone(),
-        package: package.name.clone(),
+        package: qualified_name(package),
         installed_version: package.version.clone(),
         kind: package.kind,
         purl: package.purl.clone(),
@@ -691,6 +691,19 @@ fn osv_name(ecosystem: &str, name: &str) -> String {
 }
 
 /// An npm package's full name: its scope (from the purl) and name.
+/// The name people and ignore files know a package by: an npm package with its scope
+/// (`@babel/traverse`), a Maven artifact with its group (`org.yaml:snakeyaml`), else the name.
+fn qualified_name(package: &Package) -> String {
+    match package.kind {
+        PackageType::Npm => npm_name(package),
+        PackageType::Maven => match purl_namespace(&package.purl) {
+            Some(group) => format!("{group}:{}", package.name),
+            None => package.name.clone(),
+        },
+        _ => package.name.clone(),
+    }
+}
+
 fn npm_name(package: &Package) -> String {
     match purl_namespace(&package.purl) {
         Some(scope) => format!("{scope}/{}", package.name),
@@ -1011,6 +1024,30 @@ mod tests {
         assert_eq!(finding.aliases, ["GHSA-c2qf-rxjj-qqgw"]);
         assert_eq!(finding.fixed_version.as_deref(), Some("7.5.2"));
         assert_eq!(finding.fixed_versions, ["5.7.2", "6.3.1", "7.5.2"]);
+    }
+
+    /// GHSA-67hx-6x53-jw92's package and range as published: the finding names the package
+    /// with its scope, as the record and `npm ls` do.
+    #[test]
+    fn a_scoped_npm_package_is_reported_with_its_scope() {
+        let source = MemoryRecords::new([inline(
+            r#"{"id": "GHSA-67hx-6x53-jw92", "modified": "2023-10-17T19:06:23Z",
+                "aliases": ["CVE-2023-45133"],
+                "affected": [{"package": {"ecosystem": "npm", "name": "@babel/traverse"},
+                  "ranges": [{"type": "ECOSYSTEM",
+                    "events": [{"introduced": "0"}, {"fixed": "7.23.2"}]}]}]}"#,
+        )]);
+        let mut traverse = package(PackageType::Npm, "traverse", "7.22.5");
+        traverse.purl = "pkg:npm/%40babel/traverse@7.22.5".to_owned();
+        let unscoped = package(PackageType::Npm, "traverse", "0.6.7");
+        let result = matched(&image(None, vec![traverse, unscoped]), &source);
+        let [finding] = result.findings.as_slice() else {
+            panic!("{:?}", result.findings);
+        };
+        assert_eq!(
+            (finding.package.as_str(), finding.id.as_str()),
+            ("@babel/traverse", "CVE-2023-45133")
+        );
     }
 
     /// Debian 12's util-linux binaries as the test image's dpkg status lists them: the record
