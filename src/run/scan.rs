@@ -219,14 +219,7 @@ impl Scanning<'_> {
         if base_id == *id {
             return Some(BaseIssues::SameImage);
         }
-        let images = match self.stored(&base_id) {
-            Some(images) => images,
-            None => {
-                let read = from_cache(self.cache, Some(&base_id), name, &mut self.stats)?;
-                let images = inventories(read, self.cache);
-                self.matched(&base_id, images)
-            }
-        };
+        let images = self.unjudged_of_cached(&base_id, name)?;
         Some(BaseIssues::Issues(
             images
                 .iter()
@@ -236,8 +229,22 @@ impl Scanning<'_> {
         ))
     }
 
-    /// The workspace images this run did not build or reuse, with the findings stored for their
-    /// last known build and this database, judged; none of their findings is new.
+    /// The unjudged inventories of an image this run did not read from the daemon: stored for
+    /// this database, else its inventory from the scan cache matched now (and stored), named
+    /// `reference`. `None` when the scan cache does not know the image.
+    fn unjudged_of_cached(&mut self, id: &Digest, reference: &str) -> Option<Vec<ImageInventory>> {
+        if let Some(stored) = self.stored(id) {
+            return Some(stored);
+        }
+        let read = from_cache(self.cache, Some(id), reference, &mut self.stats)?;
+        let images = inventories(read, self.cache);
+        Some(self.matched(id, images))
+    }
+
+    /// The workspace images this run did not build or reuse, with the findings of their last
+    /// known build against this database, judged; none of their findings is new. After the
+    /// database changed they are matched again from the scan cache's inventory: a code-scanning
+    /// upload without them would close their open alerts.
     fn unchanged(
         &mut self,
         report: &RunReport,
@@ -255,10 +262,14 @@ impl Scanning<'_> {
             let Some(id) = id.and_then(|id| id.parse::<Digest>().ok()) else {
                 continue;
             };
-            let Some(stored) = self.stored(&id) else {
+            // Named as its last build tagged it: the SARIF category follows the repository.
+            let reference = last_built
+                .get(&image.name)
+                .map_or(image.repository.as_str(), |built| built.reference.as_str());
+            let Some(unjudged) = self.unjudged_of_cached(&id, reference) else {
                 continue;
             };
-            let mut judged = self.judged(stored);
+            let mut judged = self.judged(unjudged);
             for finding in judged.iter_mut().flat_map(|i| &mut i.findings) {
                 finding.new = Some(false);
             }

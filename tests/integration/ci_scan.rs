@@ -243,6 +243,121 @@ fn ci_scan_lists_new_findings_first_uploads_sarif_and_reuses_stored_findings() {
 }
 
 #[test]
+fn ci_scan_matches_an_unchanged_image_again_when_the_database_changed() {
+    let test = "ci_scan::unchanged_after_a_new_database";
+    if !base_image_present(test) {
+        return;
+    }
+    let prefix = prefix("ci-scan-unchanged");
+    let _images = Images(prefix.clone());
+    let repo = TestRepo::new();
+    let mut toml = String::new();
+    for name in ["app", "other"] {
+        toml.push_str(&format!(
+            "[images.{name}]\ncontext = \"{name}\"\nimage = \"{prefix}/{name}\"\n"
+        ));
+        repo.write(
+            &format!("{name}/Dockerfile"),
+            &format!("FROM {BASE_IMAGE}\nCOPY marker /marker\n"),
+        );
+        repo.write(&format!("{name}/marker"), &format!("{name}\n"));
+    }
+    repo.write("buildopt.toml", &toml);
+    repo.commit("two images");
+    let base = repo.sha("HEAD");
+    let runner = Runner::new();
+    let vulndb = runner.dir.path().join("vulndb");
+    install_database(&repo, &vulndb);
+    let (server, forge) = fake_api::fake_forge::start("github-actions[bot]");
+    let extra: Vec<(String, String)> = [
+        ("BUILDOPT_VULNDB_DIR", vulndb.display().to_string()),
+        ("GITHUB_API_URL", server.url()),
+        ("GITHUB_TOKEN", TOKEN.to_string()),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_string(), v))
+    .collect();
+    let pushed = first_push(&runner, &repo, &extra);
+    assert_eq!(pushed.status.code(), Some(3), "{}", text(&pushed));
+
+    // The database grows by a record (a new version); the pull request changes `app` only.
+    let grown = runner.dir.path().join("grown");
+    let copied = std::process::Command::new("cp")
+        .args(["-r", &records(), grown.to_str().expect("utf-8")])
+        .status()
+        .expect("cp");
+    assert!(copied.success());
+    std::fs::write(
+        grown.join("written").join("EXTRA-2099-1.json"),
+        r#"{"id": "EXTRA-2099-1", "modified": "2099-01-01T00:00:00Z",
+            "affected": [{"package": {"ecosystem": "PyPI", "name": "nothing-installed"},
+              "ranges": [{"type": "ECOSYSTEM", "events": [{"introduced": "0"}]}]}]}"#,
+    )
+    .expect("extra record");
+    let installed = buildopt(
+        repo.path(),
+        &["scan", "--setup", "--db", grown.to_str().expect("utf-8")],
+        &[("BUILDOPT_VULNDB_DIR", vulndb.to_str().expect("utf-8"))],
+    );
+    assert!(installed.status.success(), "{}", text(&installed));
+    repo.checkout_new("feature");
+    repo.write("app/marker", "changed\n");
+    repo.commit("feature: app changes");
+    let payload = json!({"number": 4, "pull_request": {"number": 4,
+        "head": {"sha": repo.sha("HEAD"), "ref": "feature"},
+        "base": {"sha": base, "ref": "main"}},
+        "repository": {"full_name": "acme/app", "default_branch": "main"}});
+    let output = runner.github(
+        &repo,
+        "pull_request",
+        "refs/pull/4/merge",
+        &payload,
+        &extra,
+        &[],
+    );
+    assert_eq!(output.status.code(), Some(3), "{}", text(&output));
+    let report = read_json(&repo.path().join("buildopt-report.json"));
+    assert_eq!(result_of(&report, "app"), "built");
+    assert_ne!(result_of(&report, "other"), "built");
+
+    // `other` was not built: its inventory from the scan cache was matched against the new
+    // database, and its run in the upload keeps its findings (an empty run would close them).
+    let scan = scan_of(&report);
+    let unchanged = scan["unchanged"].as_array().expect("unchanged images");
+    let other = unchanged
+        .iter()
+        .find(|image| {
+            image["image"]
+                .as_str()
+                .is_some_and(|i| i.contains("/other:"))
+        })
+        .unwrap_or_else(|| panic!("other among the unchanged images: {scan}"));
+    assert!(
+        other["findings"].to_string().contains("CVE-2099-1001"),
+        "{other}"
+    );
+    let uploads = forge.sarif_uploads.lock().expect("uploads").clone();
+    let sarif: Value = serde_json::from_str(&uploaded_sarif(
+        uploads.last().expect("an upload in the pull request"),
+    ))
+    .expect("SARIF JSON");
+    let run = sarif["runs"]
+        .as_array()
+        .expect("runs")
+        .iter()
+        .find(|run| {
+            run["automationDetails"]["id"]
+                .as_str()
+                .is_some_and(|id| id.contains("/other/"))
+        })
+        .unwrap_or_else(|| panic!("a run for other: {sarif}"));
+    assert!(
+        run["results"].to_string().contains("CVE-2099-1001"),
+        "{run}"
+    );
+}
+
+#[test]
 fn ci_scan_without_a_database_and_with_a_gate_exits_4_and_says_not_scanned() {
     let test = "ci_scan::no_database";
     if !base_image_present(test) {
