@@ -176,6 +176,10 @@ pub struct CiArgs {
     /// Where the CycloneDX SBOM of the run's images goes, when the run scanned them.
     #[arg(long, value_name = "FILE", default_value = "buildopt-sbom.cdx.json")]
     pub sbom: PathBuf,
+    /// Where the JUnit XML of the run's vulnerability scan goes (one test case per image, failing
+    /// on findings over the gate, skipped when not scanned), when the run checked its images.
+    #[arg(long, value_name = "FILE", default_value = "buildopt-scan-junit.xml")]
+    pub scan_junit: PathBuf,
     /// Where the SARIF of the run's vulnerability findings goes (uploaded to GitHub code
     /// scanning), when the run matched its images against a database.
     #[arg(long, value_name = "FILE", default_value = "buildopt-scan.sarif")]

@@ -108,7 +108,8 @@ def call(Map args = [:]) {
                 status = sh(script: shellCommand(command), returnStatus: true, label: 'buildopt ci')
             }
         }
-        junit(allowEmptyResults: true, testResults: 'buildopt-junit.xml')
+        // The build's results, then the vulnerability scan's (written when the run scanned).
+        junit(allowEmptyResults: true, testResults: 'buildopt-junit.xml,buildopt-scan-junit.xml')
         archiveArtifacts(artifacts: 'buildopt-report.json,buildopt-report.html,buildopt-scan.sarif,buildopt-sbom.cdx.json',
             allowEmptyArchive: true, fingerprint: false)
         recordScanFindings()

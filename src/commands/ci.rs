@@ -42,6 +42,7 @@ struct ReportFiles {
     dotenv: PathBuf,
     html: PathBuf,
     sbom: PathBuf,
+    scan_junit: PathBuf,
     scan_sarif: PathBuf,
     container_scanning: PathBuf,
 }
@@ -54,6 +55,7 @@ impl ReportFiles {
             dotenv: dir.join(&args.dotenv),
             html: dir.join(&args.html),
             sbom: dir.join(&args.sbom),
+            scan_junit: dir.join(&args.scan_junit),
             scan_sarif: dir.join(&args.scan_sarif),
             container_scanning: dir.join(&args.container_scanning),
         }
@@ -66,6 +68,7 @@ impl ReportFiles {
             self.dotenv.clone(),
             self.html.clone(),
             self.sbom.clone(),
+            self.scan_junit.clone(),
             self.scan_sarif.clone(),
             self.container_scanning.clone(),
         ]
@@ -145,10 +148,13 @@ fn mask_secrets(pipeline: &PipelineSettings) -> Result<(), Error> {
     write_stdout(&mask_commands(passwords))
 }
 
-/// The RunReport JSON, the JUnit XML, the dotenv file, the HTML page and (when the run scanned)
-/// the SBOM, each replaced atomically.
+/// The RunReport JSON, the JUnit XML, the dotenv file, the HTML page, (when the run scanned)
+/// the SBOM and (when it checked vulnerabilities) the scan's JUnit XML, each replaced
+/// atomically. The scan's JUnit has a case per image, skipped when no database was there, so a
+/// gate's exit 3 or 4 shows in GitLab's and Jenkins' test reports.
 fn write_reports(report: &RunReport, files: &ReportFiles) -> Result<(), Error> {
     let dotenv = report::dotenv::dotenv(report);
+    let checked = report.scan.as_ref().filter(|scan| scan.policy.is_some());
     for (path, text) in [
         (&files.report, report::run::json(report) + "\n"),
         (&files.junit, report::junit::junit(report)),
@@ -157,7 +163,12 @@ fn write_reports(report: &RunReport, files: &ReportFiles) -> Result<(), Error> {
     ]
     .into_iter()
     .chain(report.scan.as_ref().map(|scan| (&files.sbom, sbom(scan))))
-    {
+    .chain(checked.map(|scan| {
+        (
+            &files.scan_junit,
+            report::scan_junit::junit(&scan.findings_report()),
+        )
+    })) {
         atomic::write(path, text.as_bytes()).map_err(|source| Error::Io {
             path: path.display().to_string(),
             source,

@@ -133,6 +133,14 @@ fn ci_scan_lists_new_findings_first_uploads_sarif_and_reuses_stored_findings() {
     let report = read_json(&repo.path().join("buildopt-report.json"));
     let high = finding(&findings_of(scan_of(&report)), "CVE-2099-1001");
     assert_eq!(high["fails_gate"], true, "{high}");
+    // The scan's JUnit, which GitLab and Jenkins record: the image's case fails on it.
+    let junit = std::fs::read_to_string(repo.path().join("buildopt-scan-junit.xml"))
+        .expect("the scan's JUnit");
+    let failure = &junit[junit.find("<failure").expect("a failing case")..];
+    assert!(
+        failure[..failure.find("</failure>").expect("closed")].contains("CVE-2099-1001"),
+        "{junit}"
+    );
 
     // The pull request adds pip 23.0.1.
     repo.checkout_new("feature");
@@ -383,6 +391,12 @@ fn ci_scan_without_a_database_and_with_a_gate_exits_4_and_says_not_scanned() {
     );
     let summary = std::fs::read_to_string(runner.summary_file()).expect("summary");
     assert!(summary.contains("not scanned"), "{summary}");
+    let junit = std::fs::read_to_string(repo.path().join("buildopt-scan-junit.xml"))
+        .expect("the scan's JUnit");
+    assert!(
+        junit.contains("<skipped") && junit.contains("not scanned"),
+        "{junit}"
+    );
 
     // The gates off, the run passes; the report still says it was not scanned.
     let mut off = extra.to_vec();

@@ -743,7 +743,7 @@ fn wrappers_gitlab_component_uses_every_input_and_matches_the_template() {
     assert_eq!(
         template["artifacts"]["reports"],
         json!({
-            "junit": "buildopt-junit.xml",
+            "junit": ["buildopt-junit.xml", "buildopt-scan-junit.xml"],
             "dotenv": "buildopt.env",
             "container_scanning": "gl-container-scanning-report.json"
         })
@@ -960,7 +960,8 @@ fn wrappers_jenkins_step_compiles_and_maps_exit_codes() {
     );
     assert_eq!(
         calls["junit"],
-        json!([{"allowEmptyResults": true, "testResults": "buildopt-junit.xml"}])
+        json!([{"allowEmptyResults": true,
+                "testResults": "buildopt-junit.xml,buildopt-scan-junit.xml"}])
     );
     assert_eq!(
         calls["archive"][0]["artifacts"],
