@@ -49,9 +49,7 @@ pub fn run(ctx: &Context, args: &ScanArgs) -> Result<u8, Error> {
         Format::Json => ScanOutput::Json,
         Format::Human => ScanOutput::Text,
     });
-    // An SBOM is an inventory: it neither needs nor gates on vulnerability data.
-    let sbom = matches!(output, ScanOutput::Cyclonedx | ScanOutput::Spdx);
-    if !sbom {
+    if matches_vulnerabilities(ctx, args, output) {
         check_vulnerabilities(ctx, args, &requests, &mut report, &policy)?;
     }
     let text = render(&report, output);
@@ -66,6 +64,24 @@ pub fn run(ctx: &Context, args: &ScanArgs) -> Result<u8, Error> {
         None => write_stdout(&text)?,
     }
     Ok(policy::exit_code(&report.images, &policy))
+}
+
+/// Whether this output gets findings (and so the gate). An SBOM is an inventory first:
+/// CycloneDX carries the vulnerabilities when a database is there to match against (`--db`,
+/// or a set-up one; a database that fails to open is reported), and without one it is the
+/// inventory alone, neither warned about nor gated; SPDX 2.3 has no place for them.
+fn matches_vulnerabilities(ctx: &Context, args: &ScanArgs, output: ScanOutput) -> bool {
+    match output {
+        ScanOutput::Spdx => false,
+        ScanOutput::Cyclonedx => {
+            args.db.is_some()
+                || !matches!(
+                    vulndb::VulnDb::open(&ctx.settings.scan.vulndb_dir),
+                    Ok(None)
+                )
+        }
+        _ => true,
+    }
 }
 
 /// `scan --setup`: downloads the ecosystems asked for (else every supported one), or with

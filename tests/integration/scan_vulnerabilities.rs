@@ -181,6 +181,42 @@ fn without_a_database_a_gate_exits_4_and_the_report_says_not_scanned() {
     );
 }
 
+/// `--output cyclonedx` is an SBOM first: with a database its `vulnerabilities` list the
+/// findings and the gate decides the exit; without one it is the inventory alone, exit 0.
+#[test]
+fn cyclonedx_carries_the_vulnerabilities_when_a_database_is_there() {
+    if !image_present("cyclonedx_carries_the_vulnerabilities_when_a_database_is_there") {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let db = records();
+    let matched = scan(dir.path(), &["--db", &db, "--output", "cyclonedx"]);
+    assert_eq!(
+        matched.status.code(),
+        Some(3),
+        "the high finding fails the gate"
+    );
+    let bom = json(&matched);
+    let ids: Vec<&str> = bom["vulnerabilities"]
+        .as_array()
+        .expect("vulnerabilities")
+        .iter()
+        .filter_map(|v| v["id"].as_str())
+        .collect();
+    assert!(ids.contains(&"CVE-2099-1001"), "{ids:?}");
+
+    let inventory = scan(dir.path(), &["--output", "cyclonedx"]);
+    assert_eq!(inventory.status.code(), Some(0), "no database: no gate");
+    let bom = json(&inventory);
+    assert!(bom["components"].as_array().is_some_and(|c| !c.is_empty()));
+    assert!(
+        bom.get("vulnerabilities")
+            .is_none_or(|v| v.as_array().is_some_and(Vec::is_empty)),
+        "{}",
+        bom["vulnerabilities"]
+    );
+}
+
 /// The findings of one output format as (id, package, fails the gate).
 type Listed = std::collections::BTreeSet<(String, String, bool)>;
 
