@@ -52,6 +52,8 @@ pub struct FileOptions {
 #[derive(Debug, Clone, Default, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ScanOptions {
+    /// Scan every image `build` and `ci` built or reused, whatever the level says.
+    pub enabled: Option<bool>,
     /// `low`, `medium` or `high`.
     pub level: Option<String>,
     pub fail_on_critical: Option<bool>,

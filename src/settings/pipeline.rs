@@ -3,6 +3,7 @@
 //!
 //! Each comes from the flag, then `BUILDOPT_<NAME>`, then (in GitHub Actions) `INPUT_<NAME>`.
 
+use super::file::FileOptions;
 use super::resolve::{Layers, parse_bool};
 use super::vars::{self, SettingVar};
 use super::{ConfigError, Level, Source};
@@ -62,7 +63,12 @@ pub struct PipelineFlags {
 
 impl PipelineSettings {
     /// Resolves the settings from the flags and the environment.
-    pub fn resolve(flags: &PipelineFlags, env: &Env, level: Level) -> Result<Self, ConfigError> {
+    pub fn resolve(
+        flags: &PipelineFlags,
+        env: &Env,
+        file: &FileOptions,
+        level: Level,
+    ) -> Result<Self, ConfigError> {
         let layers = Layers::of(env);
         for template in &flags.tags {
             check_template(template).map_err(|reason| ConfigError {
@@ -83,7 +89,10 @@ impl PipelineSettings {
             parse_bool,
         )?
         .unwrap_or(false);
-        let scan = pick(&layers, &vars::SCAN, None, parse_bool)?.unwrap_or(level.profile().scan);
+        let scan_in_file = file.scan.as_ref().and_then(|scan| scan.enabled);
+        let scan = layers
+            .pick(&vars::SCAN, None, scan_in_file, parse_bool)?
+            .map_or(level.profile().scan, |(on, _)| on);
         Ok(Self {
             tags,
             push,
@@ -163,7 +172,30 @@ mod tests {
         flags: &PipelineFlags,
         env: &[(&str, &str)],
     ) -> Result<PipelineSettings, ConfigError> {
-        PipelineSettings::resolve(flags, &Env::from_pairs(env.iter().copied()), Level::Medium)
+        PipelineSettings::resolve(
+            flags,
+            &Env::from_pairs(env.iter().copied()),
+            &FileOptions::default(),
+            Level::Medium,
+        )
+    }
+
+    #[test]
+    fn the_file_turns_the_scan_on_and_the_environment_wins_over_it() {
+        let file: FileOptions = toml::from_str("[scan]\nenabled = true\n").expect("toml");
+        let resolve_with = |env: &[(&str, &str)]| {
+            let env = Env::from_pairs(env.iter().copied());
+            PipelineSettings::resolve(&PipelineFlags::default(), &env, &file, Level::Medium)
+                .expect("settings")
+                .scan
+        };
+        assert!(resolve_with(&[]), "on at level medium, by the file");
+        assert!(!resolve_with(&[("SECURITY_SCAN", "false")]));
+        assert!(
+            !resolve(&PipelineFlags::default(), &[])
+                .expect("settings")
+                .scan
+        );
     }
 
     #[test]

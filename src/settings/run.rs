@@ -62,7 +62,7 @@ impl RunSettings {
     ) -> Result<Self, ResolveError> {
         let core = Settings::resolve(&flags.core, env, file, cpus)?;
         let cache = CacheSettings::resolve(&flags.cache, env, file, core.level, base)?;
-        let pipeline = PipelineSettings::resolve(&flags.pipeline, env, core.level)?;
+        let pipeline = PipelineSettings::resolve(&flags.pipeline, env, file, core.level)?;
         let scan = ScanSettings::resolve(&flags.scan, env, file, base)?;
         let notify = NotifySettings::resolve(env, file, base)?;
         let ci = ci::detect(env)?;

@@ -188,6 +188,7 @@ pub const ENABLE_CACHING: SettingVar = var(
 .help("restore the build cache before and save it after builds");
 pub const SCAN: SettingVar = var("scan", "BUILDOPT_SCAN", Some("SECURITY_SCAN"), "INPUT_SCAN")
     .action("scan")
+    .file("scan.enabled")
     .default("level")
     .help("list what is inside every image the run built or reused (`build` and `ci`)");
 pub const CACHE_DIR: SettingVar = var("cache_dir", "BUILDOPT_CACHE_DIR", None, "INPUT_CACHE_DIR")
