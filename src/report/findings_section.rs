@@ -228,6 +228,56 @@ pub fn database(scan: &RunScan) -> Option<&str> {
         .find_map(|status| status.database.as_deref())
 }
 
+/// `built 2026-12-01 (6 days old)`: the database's age as the check recorded it, so the
+/// renderers never read the clock.
+pub fn database_age(scan: &RunScan) -> Option<String> {
+    let status = scan
+        .images
+        .iter()
+        .filter_map(|image| image.vulnerabilities.as_ref())
+        .find(|status| status.scanned && status.database.is_some())?;
+    let built = status.database_built.as_deref()?;
+    Some(match status.database_age_days {
+        Some(1) => format!("built {built} (1 day old)"),
+        Some(days) => format!("built {built} ({days} days old)"),
+        None => format!("built {built}"),
+    })
+}
+
+/// For each image with packages that could not be matched, its label and
+/// `3 packages not matched (2 distribution without OSV data, 1 …)`; they do not fail the
+/// gate, but are never silent.
+pub fn not_matched(scan: &RunScan) -> Vec<(String, String)> {
+    let labels = image_labels(scan);
+    scan.images
+        .iter()
+        .filter_map(|image| {
+            let status = image.vulnerabilities.as_ref()?;
+            let counts = not_matched_counts(&status.not_matched)?;
+            Some((labels.label(image), counts))
+        })
+        .collect()
+}
+
+fn not_matched_counts(list: &[crate::scan::model::NotMatched]) -> Option<String> {
+    if list.is_empty() {
+        return None;
+    }
+    let mut by_reason: std::collections::BTreeMap<_, usize> = Default::default();
+    for entry in list {
+        *by_reason.entry(entry.reason).or_default() += 1;
+    }
+    let parts: Vec<String> = by_reason
+        .iter()
+        .map(|(reason, count)| format!("{count} {}", reason.as_str()))
+        .collect();
+    Some(format!(
+        "{} not matched against vulnerability data ({})",
+        list.len(),
+        parts.join(", ")
+    ))
+}
+
 /// Findings the ignore files and the report level left out, over every image.
 pub fn left_out(scan: &RunScan) -> (usize, usize) {
     scan.images

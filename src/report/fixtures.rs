@@ -315,6 +315,24 @@ pub fn scan_report() -> RunReport {
     for finding in &mut images[0].findings {
         finding.new = Some(new_since_base(&finding.id, &finding.package));
     }
+    // The age the check recorded (the warning below says the same).
+    for status in images.iter_mut().filter_map(|i| i.vulnerabilities.as_mut()) {
+        if status.scanned {
+            status.database_built = Some("2026-11-28".into());
+            status.database_age_days = Some(9);
+        }
+    }
+    // A Go binary built from a work tree: its module version `(devel)` cannot be matched.
+    if let Some(status) = images[0].vulnerabilities.as_mut() {
+        status.not_matched.push(crate::scan::model::NotMatched {
+            package: "example.com/acme/api".into(),
+            version: "(devel)".into(),
+            kind: crate::scan::package::PackageType::Golang,
+            path: "/usr/local/bin/api".into(),
+            reason: crate::scan::model::NotMatchedReason::UnreadableVersion,
+            detail: "version \"(devel)\" cannot be read as SemVer".into(),
+        });
+    }
     let mut cron = images[2].clone();
     cron.image = "registry.example.com/acme/cron:latest".into();
     cron.findings = images[1].findings.clone();
@@ -376,6 +394,9 @@ pub fn unscanned_report() -> RunReport {
                 database_modified: None,
                 ignored: 0,
                 below_level: 0,
+                database_built: None,
+                database_age_days: None,
+                not_matched: Vec::new(),
             });
         }
         scan.images_matched = 0;

@@ -267,9 +267,11 @@ fn vulnerabilities(out: &mut String, scan: &RunScan) {
         ));
     }
     if let Some(database) = findings::database(scan) {
+        let age = findings::database_age(scan).map(|age| format!(", {}", html_text(&age)));
         facts.push(format!(
-            "database <code>{}</code>",
-            text(database, MAX_NAME_CHARS)
+            "database <code>{}</code>{}",
+            text(database, MAX_NAME_CHARS),
+            age.unwrap_or_default()
         ));
     }
     let _ = writeln!(out, "<p>{}</p>", facts.join(" · "));
@@ -283,6 +285,14 @@ fn vulnerabilities(out: &mut String, scan: &RunScan) {
     for image in &scan.base_unknown {
         let sentence = findings::base_unknown_sentence(&shorten(image, MAX_NAME_CHARS));
         let _ = writeln!(out, "<p>{}</p>", html_text(&sentence));
+    }
+    for (image, counts) in findings::not_matched(scan) {
+        let _ = writeln!(
+            out,
+            "<p>{}: {}</p>",
+            text(&image, MAX_NAME_CHARS),
+            html_text(&counts)
+        );
     }
     findings_table(out, scan);
     scan_warnings(out, scan);

@@ -83,6 +83,14 @@ fn write_scan(out: &mut String, scan: &RunScan) {
         return;
     };
     let _ = writeln!(out, "{line}");
+    if let Some(database) = findings_section::database(scan) {
+        let age = findings_section::database_age(scan).map(|age| format!(", {age}"));
+        let database = console_line(database);
+        let _ = writeln!(out, "  database {database}{}", age.unwrap_or_default());
+    }
+    for (image, counts) in findings_section::not_matched(scan) {
+        let _ = writeln!(out, "  {}: {counts}", console_line(&image));
+    }
     let failing: Vec<_> = findings_section::rows(scan)
         .into_iter()
         .filter(|row| row.finding.fails_gate)

@@ -55,6 +55,9 @@ pub fn with_findings() -> ScanReport {
             database_modified: Some("2026-12-05T06:00:00Z".into()),
             ignored: 0,
             below_level: 0,
+            database_built: None,
+            database_age_days: None,
+            not_matched: Vec::new(),
         });
     }
     report

@@ -21,6 +21,7 @@ use crate::notify::sarif::{MAX_RESULTS_PER_RUN, MAX_RUNS};
 use crate::report::escape::{markdown_text, shorten};
 use crate::scan::model::{Finding, ImageInventory, ScanReport, Severity};
 use crate::scan::package::PackageType;
+use crate::scan::severity::level_of_score;
 use crate::workspace::repository_of;
 
 /// The schema every log names.
@@ -448,6 +449,7 @@ fn rule(id: &str, first: &Finding, group: &[&Located<'_>]) -> Rule {
             ],
             precision: "very-high",
             security_severity: security_severity(score, severity),
+            cvss_score: score,
         },
     }
 }
@@ -466,10 +468,15 @@ fn package_list(group: &[&Located<'_>]) -> String {
     packages.join(", ")
 }
 
-/// The score GitHub ranks by, as a string: the CVSS base score when there is one in (0, 10],
-/// else Trivy's stand-ins for the level; none for unknown severity.
+/// The score GitHub ranks by, as a string: the CVSS base score when there is one in (0, 10]
+/// and its band is not below the level, else Trivy's stand-ins for the level; none for unknown
+/// severity. A level above the score's band (a record's word CRITICAL merged with a 5.3
+/// vector) would otherwise show as medium beside a result of level `error`; the real score
+/// stays in the rule's `cvss-score`.
 fn security_severity(score: Option<f64>, severity: Severity) -> Option<String> {
-    if let Some(score) = score.filter(|s| *s > 0.0 && *s <= 10.0) {
+    if let Some(score) = score.filter(|s| *s > 0.0 && *s <= 10.0)
+        && level_of_score(score) >= severity
+    {
         return Some(format!("{score:.1}"));
     }
     let fallback = match severity {
@@ -768,6 +775,10 @@ pub struct RuleProperties {
     pub precision: &'static str,
     #[serde(rename = "security-severity", skip_serializing_if = "Option::is_none")]
     pub security_severity: Option<String>,
+    /// The highest CVSS base score, when a record has a vector: `security-severity` stands in
+    /// for the level when the level is above the score's band.
+    #[serde(rename = "cvss-score", skip_serializing_if = "Option::is_none")]
+    pub cvss_score: Option<f64>,
 }
 
 /// `result`.
@@ -1078,6 +1089,28 @@ mod tests {
         unique.dedup();
         assert_eq!(ids.len(), unique.len(), "one rule per issue");
         assert_eq!(ids[0], "CVE-2023-45853", "most severe first");
+    }
+
+    /// A record's word CRITICAL merged with a 5.3 vector: GitHub must not rank as medium a
+    /// result whose level is `error`.
+    #[test]
+    fn security_severity_is_never_below_the_levels_band() {
+        assert_eq!(
+            security_severity(Some(5.3), Severity::Critical).as_deref(),
+            Some("9.5")
+        );
+        assert_eq!(
+            security_severity(Some(7.5), Severity::Critical).as_deref(),
+            Some("9.5")
+        );
+        assert_eq!(
+            security_severity(Some(9.1), Severity::Critical).as_deref(),
+            Some("9.1")
+        );
+        assert_eq!(
+            security_severity(Some(3.1), Severity::Medium).as_deref(),
+            Some("5.5")
+        );
     }
 
     #[test]

@@ -337,7 +337,15 @@ impl<'a> Page<'a> {
                     let sentence = findings::base_unknown_sentence(&shorten(image, MAX_NAME_CHARS));
                     let _ = writeln!(out, "- {}", markdown_text(&sentence));
                 }
-                if !scan.unscanned().is_empty() || !scan.base_unknown.is_empty() {
+                let not_matched = findings::not_matched(scan);
+                for (image, counts) in &not_matched {
+                    let image = markdown_text(&shorten(image, MAX_NAME_CHARS));
+                    let _ = writeln!(out, "- {image}: {}", markdown_text(counts));
+                }
+                if !scan.unscanned().is_empty()
+                    || !scan.base_unknown.is_empty()
+                    || !not_matched.is_empty()
+                {
                     out.push('\n');
                 }
                 self.findings_table(out, scan, shown);
@@ -529,9 +537,11 @@ fn finding_row(row: Row<'_>, labels: &findings::ImageLabels<'_>) -> [String; 8] 
 fn scan_notes(out: &mut String, scan: &RunScan) {
     let mut facts = Vec::new();
     if let Some(database) = findings::database(scan) {
+        let age = findings::database_age(scan).map(|age| format!(", {age}"));
         facts.push(format!(
-            "Database {}",
-            code_span(&shorten(database, MAX_ID_CHARS))
+            "Database {}{}",
+            code_span(&shorten(database, MAX_ID_CHARS)),
+            age.unwrap_or_default()
         ));
     }
     if scan.images_matched + scan.findings_reused > 0 {

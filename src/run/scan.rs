@@ -320,6 +320,9 @@ fn not_scanned(reason: String) -> MatchStatus {
         database_modified: None,
         ignored: 0,
         below_level: 0,
+        database_built: None,
+        database_age_days: None,
+        not_matched: Vec::new(),
     }
 }
 

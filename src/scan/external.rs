@@ -177,6 +177,8 @@ fn is_executable(path: &Path) -> bool {
 pub struct Reported {
     pub id: String,
     pub aliases: Vec<String>,
+    /// The several CVEs an umbrella id (a DSA naming three) stands for: not its aliases.
+    pub related: Vec<String>,
     pub package: String,
     pub version: String,
     /// The purl type, from the purl or the tool's package type; `None` for types buildopt
@@ -319,10 +321,12 @@ fn trivy_finding(file: Option<&str>, result_type: &str, vuln: TrivyVulnerability
         .flatten()
         .filter(|score| score.is_finite() && (0.0..=10.0).contains(score))
         .reduce(f64::max);
-    let (id, aliases) = issue_id(vuln.vulnerability_id, vuln.vendor_ids.unwrap_or_default());
+    let (id, aliases, related) =
+        issue_id(vuln.vulnerability_id, vuln.vendor_ids.unwrap_or_default());
     Reported {
         id,
         aliases,
+        related,
         package: vuln.pkg_name,
         version: vuln.installed_version,
         kind,
@@ -514,10 +518,11 @@ fn grype_finding(found: GrypeMatch) -> Reported {
         .or_else(|| related.iter().find_map(|r| r.description.clone()))
         .and_then(|d| d.lines().next().map(str::to_string))
         .filter(|d| !d.is_empty());
-    let (id, aliases) = issue_id(vuln.id, related.into_iter().map(|r| r.id).collect());
+    let (id, aliases, related) = issue_id(vuln.id, related.into_iter().map(|r| r.id).collect());
     Reported {
         id,
         aliases,
+        related,
         package: artifact.name,
         version: artifact.version,
         kind,
@@ -589,8 +594,9 @@ fn severity_word(word: Option<&str>) -> Severity {
 }
 
 /// The reported id by buildopt's rule (the one CVE among the ids, else a GHSA, else the
-/// tool's id) and the other ids, sorted and each once.
-fn issue_id(own: String, others: Vec<String>) -> (String, Vec<String>) {
+/// tool's id), the other ids of that issue and, when the ids name several CVEs, those CVEs
+/// (issues of their own, never aliases); each list sorted and each id once.
+fn issue_id(own: String, others: Vec<String>) -> (String, Vec<String>, Vec<String>) {
     let mut ids: Vec<String> = std::iter::once(own.clone())
         .chain(others)
         .map(|id| id.trim().to_string())
@@ -607,8 +613,12 @@ fn issue_id(own: String, others: Vec<String>) -> (String, Vec<String>) {
             .cloned()
             .unwrap_or(own),
     };
+    let several = cves.len() > 1;
     ids.retain(|id| *id != chosen);
-    (chosen, ids)
+    let (related, aliases) = ids
+        .into_iter()
+        .partition(|id| several && id.starts_with("CVE-"));
+    (chosen, aliases, related)
 }
 
 /// Turns a tool's findings into the image's findings.
@@ -676,6 +686,7 @@ fn finding_at(tool: Tool, reported: Reported, kind: PackageType, at: Location<'_
     Finding {
         id: reported.id,
         aliases: reported.aliases,
+        related: reported.related,
         purl: package
             .map(|p| p.purl.clone())
             .or(reported.purl)
@@ -930,7 +941,10 @@ mod tests {
     #[test]
     fn the_reported_id_is_the_single_cve_else_a_ghsa_else_the_tool_s() {
         let ids = |own: &str, others: &[&str]| {
-            issue_id(own.into(), others.iter().map(|s| s.to_string()).collect())
+            let (id, aliases, related) =
+                issue_id(own.into(), others.iter().map(|s| s.to_string()).collect());
+            assert!(related.is_empty(), "{related:?}");
+            (id, aliases)
         };
         assert_eq!(
             ids("GHSA-a", &["CVE-1"]),
@@ -940,11 +954,18 @@ mod tests {
             ids("PYSEC-1", &["GHSA-a"]),
             ("GHSA-a".into(), vec!["PYSEC-1".into()])
         );
-        // Several CVEs (a DSA naming three) are never joined into one of them.
-        let (id, aliases) = ids("DSA-1", &["CVE-2", "CVE-1", "CVE-1", " "]);
-        assert_eq!(id, "DSA-1");
-        assert_eq!(aliases, ["CVE-1", "CVE-2"]);
         assert_eq!(ids("CVE-9", &[]), ("CVE-9".into(), Vec::<String>::new()));
+    }
+
+    /// Several CVEs (a DSA naming three) are never joined into one of them, nor are they the
+    /// DSA's aliases: they are `related`, so ignoring one does not hide the DSA.
+    #[test]
+    fn an_umbrella_s_several_cves_are_related_not_aliases() {
+        let others = ["CVE-2", "CVE-1", "CVE-1", " ", "DLA-1"].map(String::from);
+        let (id, aliases, related) = issue_id("DSA-1".into(), others.to_vec());
+        assert_eq!(id, "DSA-1");
+        assert_eq!(aliases, ["DLA-1"]);
+        assert_eq!(related, ["CVE-1", "CVE-2"]);
     }
 
     #[test]

@@ -5,7 +5,7 @@
 //!
 //! ```toml
 //! [[ignore]]
-//! id = "CVE-2023-1234"                 # the finding's id or any of its aliases
+//! id = "CVE-2023-1234"                 # the finding's id or any of its aliases (not `related`)
 //! reason = "not reachable: we never parse untrusted certificates"   # required
 //! expires = 2027-01-31                 # optional; the last day the entry applies
 //! package = "openssl"                  # optional; the installed or the source package
@@ -57,7 +57,8 @@ impl IgnoreEntry {
     }
 
     /// Whether the entry names this finding (by id or alias, within its package scope); its
-    /// expiry is not considered here.
+    /// expiry is not considered here. An umbrella's `related` CVEs are issues of their own:
+    /// accepting one of them accepts nothing about the others, so it does not cover it.
     pub fn covers(&self, finding: &Finding) -> bool {
         let id_matches = std::iter::once(&finding.id)
             .chain(&finding.aliases)
@@ -373,6 +374,7 @@ mod tests {
         Finding {
             id: id.into(),
             aliases: aliases.iter().map(|a| a.to_string()).collect(),
+            related: Vec::new(),
             package: package.into(),
             installed_version: "1".into(),
             kind: PackageType::Deb,
@@ -518,6 +520,16 @@ mod tests {
         );
         assert_eq!(ids("acme/apis:1"), ["CVE-3"]);
         assert_eq!(repository_of("localhost:5000/web"), "localhost:5000/web");
+    }
+
+    #[test]
+    fn an_umbrella_is_covered_by_its_own_ids_not_by_one_of_its_cves() {
+        let mut dsa = finding("DSA-9999-1", &["DLA-9999-1"], "libssl3", Some("openssl"));
+        dsa.related = vec!["CVE-2099-2001".into(), "CVE-2099-2002".into()];
+        let path = Path::new(".trivyignore");
+        let list = IgnoreList::parse_trivyignore("CVE-2099-2001\ndla-9999-1\n", path).unwrap();
+        assert!(!list.entries[0].covers(&dsa));
+        assert!(list.entries[1].covers(&dsa));
     }
 
     #[test]

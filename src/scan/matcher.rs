@@ -24,7 +24,9 @@
 //!   by. A record naming two or more CVEs (a DSA fixing three) joins nothing: it is reported
 //!   under its own id, and only when no other issue of that package names it and some CVE it
 //!   names is not already reported for that package by a record of its own. An issue is reported under its smallest CVE id, else its
-//!   smallest GHSA id, else its smallest record id; `aliases` are all its other ids.
+//!   smallest GHSA id, else its smallest record id; `aliases` are all its other ids. An
+//!   umbrella's several CVEs are not its aliases but `related`: an ignore entry or another
+//!   scanner's finding naming one of them is not about the umbrella.
 //! - **Fixes.** `fixed_version` is the highest of the fixes that the issue's records say apply
 //!   to the installed version (upgrading to it clears every record that names a fix),
 //!   `fixed_versions` every fix they name for that package, in the ecosystem's order.
@@ -36,7 +38,7 @@ use std::str::FromStr;
 
 use packageurl::PackageUrl;
 
-use super::model::{Finding, ImageInventory, Package};
+use super::model::{Finding, ImageInventory, NotMatched, NotMatchedReason, Package};
 use super::osv::{self, Affected, Record, Verdict};
 use super::package::{OsRelease, PackageType};
 use super::severity::{self, Rating};
@@ -57,8 +59,8 @@ pub struct MatchResult {
     /// How many records were read from the source (each lookup counted once).
     pub records_consulted: usize,
     /// Packages that could not be matched, each with why: no OSV data for their ecosystem, or
-    /// a version that cannot be compared.
-    pub not_matchable: Vec<String>,
+    /// a version that cannot be compared; and records that could not be evaluated for one.
+    pub not_matchable: Vec<NotMatched>,
 }
 
 /// Matches every package of `image` against the records of `source`; an error only when the
@@ -80,7 +82,7 @@ pub fn match_image(
     let mut seen = HashSet::new();
     result
         .not_matchable
-        .retain(|line| seen.insert(line.clone()));
+        .retain(|entry| seen.insert(entry.clone()));
     result.findings.sort_by(|a, b| {
         (&a.package, &a.installed_version, &a.path, &a.id).cmp(&(
             &b.package,
@@ -157,6 +159,8 @@ struct Hit {
 struct Issue {
     id: String,
     aliases: Vec<String>,
+    /// An umbrella's several CVEs: issues of their own, never aliases.
+    related: Vec<String>,
     fixed_version: Option<String>,
     fixed_versions: Vec<String>,
     rating: Rating,
@@ -167,8 +171,11 @@ struct Issue {
 #[derive(Debug)]
 struct Matched {
     issues: Vec<Issue>,
-    unmatched: Vec<String>,
+    unmatched: Vec<Unmatchable>,
 }
+
+/// Why a package, or one record for it, cannot be matched.
+type Unmatchable = (NotMatchedReason, String);
 
 struct Matcher<'a> {
     source: &'a dyn RecordSource,
@@ -184,7 +191,7 @@ impl Matcher<'_> {
         let lookup = match lookup_of(package, os) {
             Ok(lookup) => lookup,
             Err(why) => {
-                self.not_matchable(package, &why);
+                self.not_matchable(package, why);
                 return Ok(());
             }
         };
@@ -197,7 +204,7 @@ impl Matcher<'_> {
             }
         };
         for why in &matched.unmatched {
-            self.not_matchable(package, why);
+            self.not_matchable(package, why.clone());
         }
         for issue in &matched.issues {
             self.result.findings.push(finding(package, &lookup, issue));
@@ -211,14 +218,13 @@ impl Matcher<'_> {
         let mut unmatched = Vec::new();
         for ecosystem in &lookup.ecosystems {
             let Some(order) = osv::order_of_ecosystem(ecosystem) else {
-                unmatched.push(format!("no version order for {ecosystem}"));
+                let why = format!("no version order for {ecosystem}");
+                unmatched.push((NotMatchedReason::UnreadableVersion, why));
                 continue;
             };
             if !version::is_valid(order, &lookup.version) {
-                unmatched.push(format!(
-                    "version {:?} cannot be read as {order}",
-                    lookup.version
-                ));
+                let why = format!("version {:?} cannot be read as {order}", lookup.version);
+                unmatched.push((NotMatchedReason::UnreadableVersion, why));
                 continue;
             }
             let records = self.records_of(ecosystem, &lookup.name)?;
@@ -226,7 +232,10 @@ impl Matcher<'_> {
                 match hit_of(record, ecosystem, &lookup.name, order, &lookup.version) {
                     Ok(Some(hit)) => hits.push(hit),
                     Ok(None) => {}
-                    Err(why) => unmatched.push(format!("{}: {why}", record.id)),
+                    Err(why) => unmatched.push((
+                        NotMatchedReason::UnreadableRecord,
+                        format!("{}: {why}", record.id),
+                    )),
                 }
             }
         }
@@ -256,14 +265,15 @@ impl Matcher<'_> {
         Ok(records)
     }
 
-    fn not_matchable(&mut self, package: &Package, why: &str) {
-        self.result.not_matchable.push(format!(
-            "{} {} {} ({}): {why}",
-            package.kind.as_str(),
-            package.name,
-            package.version,
-            package.path
-        ));
+    fn not_matchable(&mut self, package: &Package, (reason, detail): Unmatchable) {
+        self.result.not_matchable.push(NotMatched {
+            package: qualified_name(package),
+            version: package.version.clone(),
+            kind: package.kind,
+            path: package.path.clone(),
+            reason,
+            detail,
+        });
     }
 }
 
@@ -371,14 +381,34 @@ fn issues_of_hits(hits: Vec<Hit>, order: VersionOrder) -> Vec<Issue> {
                 .iter()
                 .any(|cve| !reported.contains(*cve));
         if uncovered {
-            let mut ids: BTreeSet<String> = BTreeSet::new();
-            ids.extend(umbrella.record.aliases.iter().cloned());
-            ids.extend(umbrella.record.upstream.iter().cloned());
+            let (aliases, related) = umbrella_ids(&umbrella.record);
             let id = umbrella.record.id.clone();
-            issues.push(issue_of(id, ids, &[umbrella], order));
+            let mut issue = issue_of(id, aliases, &[umbrella], order);
+            issue.related = related;
+            issues.push(issue);
         }
     }
     issues
+}
+
+/// An umbrella's ids: its aliases and upstream ids that are not CVEs (the same issue), and
+/// the several CVEs it names (each an issue of its own, so an ignore entry naming one must not
+/// cover the umbrella).
+fn umbrella_ids(record: &Record) -> (BTreeSet<String>, Vec<String>) {
+    let cves = named_cves(record);
+    let aliases = record
+        .aliases
+        .iter()
+        .chain(&record.upstream)
+        .filter(|id| !cves.contains(id.as_str()))
+        .cloned()
+        .collect();
+    let related = cves
+        .into_iter()
+        .filter(|cve| *cve != record.id)
+        .map(str::to_owned)
+        .collect();
+    (aliases, related)
 }
 
 /// The issues of records that may be joined: the connected parts of the graph whose nodes are
@@ -445,6 +475,7 @@ fn issue_of(id: String, mut names: BTreeSet<String>, group: &[Hit], order: Versi
     Issue {
         id,
         aliases: names.into_iter().collect(),
+        related: Vec::new(),
         fixed_version,
         fixed_versions,
         rating,
@@ -461,6 +492,7 @@ fn finding(package: &Package, lookup: &Lookup, issue: &Issue) -> Finding {
     Finding {
         id: issue.id.clone(),
         aliases: issue.aliases.clone(),
+        related: issue.related.clone(),
         package: qualified_name(package),
         installed_version: package.version.clone(),
         kind: package.kind,
@@ -494,7 +526,7 @@ pub fn ecosystems_of(image: &ImageInventory) -> std::collections::BTreeSet<Strin
         .collect()
 }
 
-fn lookup_of(package: &Package, os: Option<&OsRelease>) -> Result<Lookup, String> {
+fn lookup_of(package: &Package, os: Option<&OsRelease>) -> Result<Lookup, Unmatchable> {
     let plain = |ecosystem: &str, name: String, version: String| Lookup {
         ecosystems: vec![ecosystem.to_owned()],
         name,
@@ -506,18 +538,31 @@ fn lookup_of(package: &Package, os: Option<&OsRelease>) -> Result<Lookup, String
         PackageType::Deb | PackageType::Apk | PackageType::Rpm => distribution_lookup(package, os),
         PackageType::Pypi => Ok(plain("PyPI", pep503(&package.name), version)),
         PackageType::Npm => Ok(plain("npm", npm_name(package), version)),
-        PackageType::Golang => go_lookup(package),
+        PackageType::Golang => {
+            go_lookup(package).map_err(|why| (NotMatchedReason::UnreadableVersion, why))
+        }
         PackageType::Cargo => Ok(plain("crates.io", package.name.clone(), version)),
         PackageType::Maven => {
-            let group = purl_namespace(&package.purl)
-                .ok_or("no Maven group id in its purl: OSV names Maven packages group:artifact")?;
+            let group = purl_namespace(&package.purl).ok_or((
+                NotMatchedReason::NoOsvName,
+                "no Maven group id in its purl: OSV names Maven packages group:artifact".into(),
+            ))?;
             Ok(plain("Maven", format!("{group}:{}", package.name), version))
         }
         PackageType::Gem => Ok(plain("RubyGems", package.name.clone(), version)),
     }
 }
 
-fn distribution_lookup(package: &Package, os: Option<&OsRelease>) -> Result<Lookup, String> {
+fn distribution_lookup(package: &Package, os: Option<&OsRelease>) -> Result<Lookup, Unmatchable> {
+    distribution_coordinates(package, os).map_err(|why| (NotMatchedReason::NoRelease, why))?
+}
+
+/// The lookup of a distribution package; the outer error is a release that cannot be read,
+/// the inner one a distribution without OSV data.
+fn distribution_coordinates(
+    package: &Package,
+    os: Option<&OsRelease>,
+) -> Result<Result<Lookup, Unmatchable>, String> {
     let kind = package.kind.as_str();
     let os = os.ok_or_else(|| format!("{kind} packages need the image's os-release"))?;
     let id = os.id.as_deref().unwrap_or("");
@@ -542,7 +587,8 @@ fn distribution_lookup(package: &Package, os: Option<&OsRelease>) -> Result<Look
             } else {
                 id
             };
-            return Err(format!("no OSV data for {kind} packages on {on}"));
+            let why = format!("no OSV data for {kind} packages on {on}");
+            return Ok(Err((NotMatchedReason::UnknownDistribution, why)));
         }
     };
     let (name, version) = if by_source {
@@ -556,12 +602,12 @@ fn distribution_lookup(package: &Package, os: Option<&OsRelease>) -> Result<Look
     } else {
         (package.name.clone(), package.version.clone())
     };
-    Ok(Lookup {
+    Ok(Ok(Lookup {
         ecosystems,
         name,
         version,
         by_source,
-    })
+    }))
 }
 
 /// Debian's release number: `VERSION_ID`, else (testing and sid have none) the number of
@@ -1129,8 +1175,9 @@ mod tests {
         assert_eq!((first.severity, first.score), (Severity::High, Some(7.5)));
         assert_eq!(result.findings[1].score, Some(5.3));
         let dsa = &result.findings[2];
+        assert!(dsa.aliases.is_empty(), "{:?}", dsa.aliases);
         assert_eq!(
-            dsa.aliases,
+            dsa.related,
             ["CVE-2099-2001", "CVE-2099-2002", "CVE-2099-2003"]
         );
         assert_eq!(dsa.fixed_version.as_deref(), Some("3.0.21-1~deb12u1"));
@@ -1151,6 +1198,23 @@ mod tests {
                 ("libssl3", "CVE-2099-2003"),
             ]
         );
+    }
+
+    /// Ignoring one CVE of a DSA naming three must not hide the DSA's finding (the other two
+    /// are still unfixed); ignoring the DSA's own id does.
+    #[test]
+    fn ignoring_one_cve_of_an_umbrella_does_not_cover_it() {
+        let libssl = deb("libssl3", "3.0.20-1~deb12u2", Some(("openssl", None)));
+        let source = MemoryRecords::new([fixture("written/DSA-9999-1.json")]);
+        let result = matched(&image(Some(bookworm()), vec![libssl]), &source);
+        let [dsa] = result.findings.as_slice() else {
+            panic!("{:?}", result.findings);
+        };
+        let path = Path::new(".trivyignore");
+        let one_cve = crate::scan::ignore::IgnoreList::parse_trivyignore("CVE-2099-2002\n", path);
+        assert!(!one_cve.unwrap().entries[0].covers(dsa));
+        let own_id = crate::scan::ignore::IgnoreList::parse_trivyignore("dsa-9999-1\n", path);
+        assert!(own_id.unwrap().entries[0].covers(dsa));
     }
 
     fn demo_record(id: &str, aliases: &[&str], upstream: &[&str], extra: &str) -> Record {
@@ -1334,14 +1398,14 @@ mod tests {
         assert_eq!(stdlib.installed_version, "go1.19.8");
         assert_eq!(stdlib.fixed_version.as_deref(), Some("1.20.10"));
         assert_eq!(stdlib.fixed_versions, ["1.20.10", "1.21.3"]);
-        assert_eq!(
-            stdlib.aliases,
-            ["CVE-2023-39325", "CVE-2023-44487", "GHSA-4374-p667-p6c8"]
-        );
+        assert_eq!(stdlib.aliases, ["GHSA-4374-p667-p6c8"]);
+        assert_eq!(stdlib.related, ["CVE-2023-39325", "CVE-2023-44487"]);
         assert_eq!(result.findings[0].installed_version, "v0.15.0");
         assert_eq!(result.findings[0].fixed_version.as_deref(), Some("0.17.0"));
         assert_eq!(result.not_matchable.len(), 1, "{:?}", result.not_matchable);
-        assert!(result.not_matchable[0].contains("is not a Go release"));
+        let devel = &result.not_matchable[0];
+        assert_eq!(devel.reason, NotMatchedReason::UnreadableVersion);
+        assert!(devel.detail.contains("is not a Go release"), "{devel:?}");
     }
 
     #[test]
@@ -1383,7 +1447,9 @@ mod tests {
         package: &Package,
         os: Option<&OsRelease>,
     ) -> Result<(Vec<String>, String, String), String> {
-        lookup_of(package, os).map(|l| (l.ecosystems, l.name, l.version))
+        lookup_of(package, os)
+            .map(|l| (l.ecosystems, l.name, l.version))
+            .map_err(|(_, why)| why)
     }
 
     /// Ecosystem strings, name and compared version.
@@ -1517,9 +1583,37 @@ mod tests {
         let result = matched(&image(None, vec![bash]), &source);
         assert_eq!(
             result.not_matchable,
-            ["deb bash 5.2.15-2 (/var/lib/dpkg/status): deb packages need the image's os-release"]
+            [NotMatched {
+                package: "bash".into(),
+                version: "5.2.15-2".into(),
+                kind: PackageType::Deb,
+                path: "/var/lib/dpkg/status".into(),
+                reason: NotMatchedReason::NoRelease,
+                detail: "deb packages need the image's os-release".into(),
+            }]
         );
         assert!(result.findings.is_empty());
+    }
+
+    /// Each case the scan cannot check is reported with its reason, never dropped.
+    #[test]
+    fn unmatchable_packages_are_reported_by_reason() {
+        let reason = |os: Option<OsRelease>, package: Package| {
+            let result = matched(&image(os, vec![package]), &MemoryRecords::default());
+            let reasons: Vec<NotMatchedReason> =
+                result.not_matchable.iter().map(|n| n.reason).collect();
+            reasons
+        };
+        let sid = os("debian", None, Some("sid"));
+        let bash = deb("bash", "5.2.15-2", None);
+        assert_eq!(reason(Some(sid), bash), [NotMatchedReason::NoRelease]);
+        let fedora = Some(os("fedora", Some("39"), None));
+        let rpm = package(PackageType::Rpm, "bash", "5.2.26-1.fc39");
+        assert_eq!(reason(fedora, rpm), [NotMatchedReason::UnknownDistribution]);
+        let odd = package(PackageType::Pypi, "demo", "1.0-foo-bar");
+        assert_eq!(reason(None, odd), [NotMatchedReason::UnreadableVersion]);
+        let devel = package(PackageType::Golang, "example.com/tool", "(devel)");
+        assert_eq!(reason(None, devel), [NotMatchedReason::UnreadableVersion]);
     }
 
     /// Records with no `affected`, an entry without a package, a fix no order can read, a
@@ -1557,8 +1651,23 @@ mod tests {
         assert_eq!(finding.id, "X-BADVECTOR");
         assert_eq!((finding.severity, finding.score), (Severity::Unknown, None));
         assert_eq!(result.not_matchable.len(), 2, "{:?}", result.not_matchable);
-        assert!(result.not_matchable[0].starts_with("pypi demo 1.0 (/demo): X-BADFIX: PEP 440"));
-        assert!(result.not_matchable[1].contains("cannot be read as PEP 440"));
+        let bad_fix = &result.not_matchable[0];
+        assert_eq!(bad_fix.reason, NotMatchedReason::UnreadableRecord);
+        assert_eq!(
+            (bad_fix.package.as_str(), bad_fix.path.as_str()),
+            ("demo", "/demo")
+        );
+        assert!(
+            bad_fix
+                .detail
+                .starts_with("X-BADFIX: PEP 440 cannot read version \"not a version!\""),
+            "{bad_fix:?}"
+        );
+        assert!(
+            result.not_matchable[1]
+                .detail
+                .contains("cannot be read as PEP 440")
+        );
     }
 
     /// Binaries of one source share its lookup, and each is reported when it cannot be
@@ -1573,8 +1682,15 @@ mod tests {
         let source = MemoryRecords::new([fixture("written/DEBIAN-CVE-2099-1001.json")]);
         let result = matched(&image(Some(bookworm()), packages), &source);
         assert_eq!(result.not_matchable.len(), 2, "{:?}", result.not_matchable);
-        assert!(result.not_matchable[1].starts_with("deb mount 2.38.1-5+deb12u3"));
-        assert!(result.not_matchable[1].ends_with("cannot be read as dpkg"));
+        let mount = &result.not_matchable[1];
+        assert_eq!(
+            (mount.package.as_str(), mount.version.as_str()),
+            ("mount", "2.38.1-5+deb12u3")
+        );
+        assert!(
+            mount.detail.ends_with("cannot be read as dpkg"),
+            "{mount:?}"
+        );
         assert_eq!(result.records_consulted, 0);
     }
 

@@ -134,8 +134,13 @@ pub struct Finding {
     /// The issue's id by a fixed rule: the CVE-keyed distribution record, else the GHSA, else
     /// the record's own id; stable as the database grows.
     pub id: String,
-    /// Every other id of the issue (the merged records' ids and aliases), sorted.
+    /// Every other id of the issue (the merged records' ids and aliases), sorted: ids of the
+    /// same issue, which an ignore entry may name instead of `id`.
     pub aliases: Vec<String>,
+    /// For a record naming several CVEs (a DSA fixing three), those CVEs, sorted: each is an
+    /// issue of its own, so an ignore entry naming one does not cover this finding.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub related: Vec<String>,
     /// The installed package (for Debian, the binary package).
     pub package: String,
     /// Its version as the package database records it.
@@ -184,9 +189,64 @@ pub struct MatchStatus {
     pub database: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub database_modified: Option<String>,
+    /// The day the database was built or last confirmed against its source (`YYYY-MM-DD`),
+    /// and its age in whole days when the scan ran.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub database_built: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub database_age_days: Option<u64>,
     /// Findings the ignore file or the report level left out.
     #[serde(default)]
     pub ignored: usize,
     #[serde(default)]
     pub below_level: usize,
+    /// Packages (or records of a package) that could not be matched, each with why: checked
+    /// by nothing, so never left out silently. They do not fail the gate.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub not_matched: Vec<NotMatched>,
+}
+
+/// A package that could not be matched, or a record that could not be evaluated for it.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct NotMatched {
+    pub package: String,
+    pub version: String,
+    #[serde(rename = "type")]
+    pub kind: PackageType,
+    /// The declaring file.
+    pub path: String,
+    pub reason: NotMatchedReason,
+    /// The particulars: the record id and the version it cannot read, the ecosystem, ...
+    pub detail: String,
+}
+
+/// Why a package could not be matched.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum NotMatchedReason {
+    /// The OS release names no release to scope distribution records to (no `os-release`, no
+    /// `VERSION_ID`: Debian testing or sid with an unknown codename).
+    NoRelease,
+    /// A distribution OSV has no data for (Fedora, Amazon Linux, SUSE).
+    UnknownDistribution,
+    /// The installed version is not one the ecosystem's order can read (PyPI `1.0-foo-bar`,
+    /// Go `(devel)`), or the ecosystem has no order here.
+    UnreadableVersion,
+    /// A record's range names a version the order cannot read: that record is not evaluated.
+    UnreadableRecord,
+    /// The package has no OSV name (a Maven artifact without its group).
+    NoOsvName,
+}
+
+impl NotMatchedReason {
+    /// The words people read, in the count of each reason.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::NoRelease => "no OS release to match against",
+            Self::UnknownDistribution => "distribution without OSV data",
+            Self::UnreadableVersion => "version the ecosystem's order cannot read",
+            Self::UnreadableRecord => "record with a version the order cannot read",
+            Self::NoOsvName => "no OSV package name",
+        }
+    }
 }

@@ -3,12 +3,16 @@
 //! Owns the record model (only the fields matching needs; unknown fields are ignored), the
 //! evaluation of an `affected[]` entry against an installed version exactly as the OSV schema
 //! defines it, the fix that applies to that version, and the version order of each OSV
-//! ecosystem string. Evaluation: `versions[]` lists affected versions (a listed version is
-//! affected whatever the ranges say, and the ranges are evaluated too, since the list can be
-//! stale); each `SEMVER` or `ECOSYSTEM` range sorts its events by version (`introduced: "0"`
-//! first, `limit: "*"` last), skips the version when it is not below some `limit`, then walks
-//! the events: reaching an `introduced` makes the version affected, a `fixed` (`>=`) or a
-//! passed `last_affected` (`>`) clears it. `GIT` ranges need a commit graph and are ignored.
+//! ecosystem string. Evaluation: `versions[]` lists affected versions (a listed version, equal
+//! in the ecosystem's order or else the same string, is affected whatever the ranges say, and
+//! the ranges are evaluated too, since the list can be stale); each `SEMVER` or `ECOSYSTEM`
+//! range sorts its events by version (`introduced: "0"` first, `limit: "*"` last), skips the
+//! version when it is not below some `limit`, then walks the events: reaching an `introduced`
+//! makes the version affected, a `fixed` (`>=`) or a passed `last_affected` (`>`) clears it. `GIT` ranges need a commit graph and are ignored.
+//! A range with one event version the order cannot read is not evaluated at all (its events
+//! cannot be sorted): unless another range or the list says "affected", the verdict is
+//! [`Verdict::CannotCompare`] naming that version, which the matcher reports as not matched
+//! (never as "not affected").
 
 use std::cmp::Ordering;
 
@@ -169,12 +173,22 @@ pub fn evaluate(affected: &Affected, order: VersionOrder, version: &str) -> Verd
             Err(error) => unreadable = unreadable.or(Some(error)),
         }
     }
-    if affected.versions.iter().any(|listed| listed == version) {
+    if affected
+        .versions
+        .iter()
+        .any(|listed| same_version(order, listed, version))
+    {
         return Verdict::Affected {
             fixed: smallest_fix_above(affected, order, version),
         };
     }
     unreadable.map_or(Verdict::NotAffected, Verdict::CannotCompare)
+}
+
+/// Whether a `versions[]` entry names `version`: equal in the ecosystem's order when both can
+/// be read (PyPI `2.0` is `2.0.0`, dpkg `0:1.2-3` is `1.2-3`), else the same string.
+fn same_version(order: VersionOrder, listed: &str, version: &str) -> bool {
+    listed == version || version::compare(order, listed, version).is_ok_and(Ordering::is_eq)
 }
 
 /// Whether `version` is affected by `affected`; a version that cannot be compared is not.
@@ -528,6 +542,27 @@ mod tests {
         assert_eq!(verdict(busybox, "1.36.1-r15"), fixed_in("1.36.1-r16"));
         assert_eq!(verdict(busybox, "1.36.1-r17"), NO_FIX);
         assert_eq!(verdict(busybox, "1.36.1-r18"), Verdict::NotAffected);
+    }
+
+    /// Written: a listed version matches an installed one the order calls equal, not only the
+    /// same string.
+    #[test]
+    fn listed_versions_compare_in_the_ecosystems_order() {
+        let record = record(
+            r#"{"id": "TEST-LISTED", "modified": "2024-01-01T00:00:00Z",
+                "affected": [{"package": {"ecosystem": "PyPI", "name": "demo"}, "versions": ["2.0", "odd-1"]},
+                  {"package": {"ecosystem": "Debian:12", "name": "demo"}, "versions": ["0:1.2-3"]}]}"#,
+        );
+        let (pypi, debian) = (&record.affected[0], &record.affected[1]);
+        assert_eq!(verdict(pypi, "2.0.0"), NO_FIX);
+        assert_eq!(verdict(pypi, "2.0.1"), Verdict::NotAffected);
+        assert_eq!(
+            verdict(pypi, "odd-1"),
+            NO_FIX,
+            "unreadable: the same string"
+        );
+        assert_eq!(verdict(debian, "1.2-3"), NO_FIX);
+        assert_eq!(verdict(debian, "1:1.2-3"), Verdict::NotAffected);
     }
 
     #[test]

@@ -223,6 +223,7 @@ mod tests {
         Finding {
             id: id.into(),
             aliases: vec![format!("GHSA-{id}")],
+            related: Vec::new(),
             package: "openssl".into(),
             installed_version: "3.0.11-1~deb12u2".into(),
             kind: PackageType::Deb,
@@ -399,6 +400,9 @@ mod tests {
                 database_modified: None,
                 ignored: 0,
                 below_level: 0,
+                database_built: None,
+                database_age_days: None,
+                not_matched: Vec::new(),
             }),
             warnings: Vec::new(),
         }

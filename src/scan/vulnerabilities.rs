@@ -9,7 +9,7 @@ use super::ScanError;
 use super::external::{self, ImageInput, Tool};
 use super::ignore::IgnoreList;
 use super::matcher::{RecordSource, match_image};
-use super::model::{Finding, ImageInventory, MatchStatus};
+use super::model::{Finding, ImageInventory, MatchStatus, NotMatched, ScanWarning};
 use super::osv::Record;
 use super::policy::{Policy, apply};
 use super::vulndb::VulnDb;
@@ -33,6 +33,9 @@ pub struct Database<'a> {
     pub records: &'a dyn RecordSource,
     pub version: String,
     pub modified: Option<String>,
+    /// The day it was built or last confirmed (`YYYY-MM-DD`), and its age in days then.
+    pub built: Option<String>,
+    pub age_days: Option<u64>,
 }
 
 impl RecordSource for VulnDb {
@@ -94,15 +97,71 @@ pub fn find(
         summary.warnings.extend(found.skipped);
         merge(&mut findings, found.findings);
     }
+    if let Some(warning) = not_matched_warning(&matched.not_matchable) {
+        image.warnings.push(ScanWarning {
+            path: None,
+            layer: None,
+            message: warning,
+        });
+    }
     image.vulnerabilities = Some(MatchStatus {
         scanned: true,
         reason: None,
         database: Some(database.version.clone()),
         database_modified: database.modified.clone(),
+        database_built: None,
+        database_age_days: None,
         ignored: 0,
         below_level: 0,
+        not_matched: matched.not_matchable,
     });
     Ok(findings)
+}
+
+/// How many examples of each reason the warning names; the JSON lists every one.
+const EXAMPLES: usize = 3;
+
+/// The image's warning about what could not be matched: counts by reason with a few
+/// examples, so a scan that checked little never passes silently.
+pub fn not_matched_warning(not_matched: &[NotMatched]) -> Option<String> {
+    if not_matched.is_empty() {
+        return None;
+    }
+    let mut by_reason: std::collections::BTreeMap<_, Vec<&NotMatched>> = Default::default();
+    for entry in not_matched {
+        by_reason.entry(entry.reason).or_default().push(entry);
+    }
+    let parts: Vec<String> = by_reason
+        .iter()
+        .map(|(reason, entries)| {
+            let mut examples: Vec<String> = entries.iter().map(|e| example(e)).collect();
+            examples.dedup();
+            let more = if examples.len() > EXAMPLES {
+                ", …"
+            } else {
+                ""
+            };
+            examples.truncate(EXAMPLES);
+            let (count, why) = (entries.len(), reason.as_str());
+            format!("{count} {why} ({}{more})", examples.join(", "))
+        })
+        .collect();
+    Some(format!(
+        "{} not matched against vulnerability data: {} (all in the JSON report's vulnerabilities.not_matched)",
+        not_matched.len(),
+        parts.join("; ")
+    ))
+}
+
+/// `name version`, and for a record that could not be evaluated its id.
+fn example(entry: &NotMatched) -> String {
+    match entry.reason {
+        super::model::NotMatchedReason::UnreadableRecord => {
+            let record = entry.detail.split(':').next().unwrap_or_default();
+            format!("{} {}: {record}", entry.package, entry.version)
+        }
+        _ => format!("{} {}", entry.package, entry.version),
+    }
 }
 
 /// The status of an image with no database to match against: an image with no package has
@@ -118,8 +177,11 @@ fn nothing_matched(image: &ImageInventory, missing_reason: &str) -> MatchStatus 
         }),
         database: None,
         database_modified: None,
+        database_built: None,
+        database_age_days: None,
         ignored: 0,
         below_level: 0,
+        not_matched: Vec::new(),
     }
 }
 
@@ -147,6 +209,13 @@ pub fn judge(
         }
     }
     outcome.record(image);
+    // The age as of this check, also for findings a store kept from an earlier run.
+    if let (Some(status), Some(database)) = (image.vulnerabilities.as_mut(), &check.database)
+        && status.scanned
+    {
+        status.database_built = database.built.clone();
+        status.database_age_days = database.age_days;
+    }
 }
 
 /// The database and ignore files a check reads, as the settings name them.
@@ -156,6 +225,9 @@ pub struct Loaded {
     pub ignores: IgnoreList,
     /// Why there is no database, or that it is old, for people.
     pub warnings: Vec<String>,
+    /// The database's build (or last confirmation) day and its age in days at load.
+    pub built: Option<String>,
+    pub age_days: Option<u64>,
 }
 
 /// The reason an image without a database is "not scanned".
@@ -196,10 +268,14 @@ impl Loaded {
             settings.ignore_file_named,
             &settings.trivy_ignore_file,
         )?;
+        let age_days = database.as_ref().map(|db| db.age(now).as_secs() / 86_400);
+        let built = database.as_ref().map(|db| built_day(db, now));
         Ok(Self {
             database,
             ignores,
             warnings,
+            built,
+            age_days,
         })
     }
 
@@ -215,6 +291,8 @@ impl Loaded {
                 records: db,
                 version: db.version().to_owned(),
                 modified: db.modified().map(str::to_owned),
+                built: self.built.clone(),
+                age_days: self.age_days,
             }),
             missing_reason: NO_DATABASE.into(),
             external: settings.scanner.external(),
@@ -223,6 +301,14 @@ impl Loaded {
             today,
         }
     }
+}
+
+/// The UTC day the database's age counts from ([`VulnDb::age`]: its build, or a later check).
+fn built_day(db: &VulnDb, now: std::time::SystemTime) -> String {
+    let since = now.checked_sub(db.age(now)).unwrap_or(now);
+    chrono::DateTime::<chrono::Utc>::from(since)
+        .format("%Y-%m-%d")
+        .to_string()
 }
 
 /// Adds another scanner's findings: one finding per issue and package, whoever found it.
@@ -235,27 +321,55 @@ pub fn merge(findings: &mut Vec<Finding>, others: Vec<Finding>) {
                 && same_issue(f, &other)
         });
         match same {
-            Some(existing) => {
-                for who in other.found_by {
-                    if !existing.found_by.contains(&who) {
-                        existing.found_by.push(who);
-                    }
-                }
-            }
+            Some(existing) => take_in(existing, other),
             None => findings.push(other),
         }
     }
 }
 
+/// Folds another scanner's finding of the same issue into `existing`: who found it, and the
+/// worse rating (a Debian issue buildopt rates "unknown" that Trivy rates HIGH must reach the
+/// gate), and the fix when buildopt's records name none.
+fn take_in(existing: &mut Finding, other: Finding) {
+    for who in other.found_by {
+        if !existing.found_by.contains(&who) {
+            existing.found_by.push(who);
+        }
+    }
+    existing.severity = existing.severity.max(other.severity);
+    existing.score = match (existing.score, other.score) {
+        (Some(a), Some(b)) => Some(a.max(b)),
+        (a, b) => a.or(b),
+    };
+    if existing.fixed_version.is_none() {
+        existing.fixed_version = other.fixed_version;
+    }
+    if existing.fixed_versions.is_empty() {
+        existing.fixed_versions = other.fixed_versions;
+    }
+}
+
+/// Whether two findings are one issue: they share an id or alias, they are not reported
+/// under two different CVEs, and neither is one of the other's `related` CVEs. An umbrella
+/// naming several CVEs is not any one of them, so two of them must not be joined through it
+/// (Trivy gives each CVE of a DSA the DSA as a vendor id).
 fn same_issue(a: &Finding, b: &Finding) -> bool {
+    let cve = |f: &Finding| f.id.to_ascii_uppercase().starts_with("CVE-");
+    if cve(a) && cve(b) && !a.id.eq_ignore_ascii_case(&b.id) {
+        return false;
+    }
+    let upper = |id: &String| id.to_ascii_uppercase();
     let ids = |f: &Finding| -> Vec<String> {
         std::iter::once(&f.id)
             .chain(&f.aliases)
-            .map(|id| id.to_ascii_uppercase())
+            .map(upper)
             .collect()
     };
+    let related = |f: &Finding| -> Vec<String> { f.related.iter().map(upper).collect() };
     let theirs = ids(b);
-    ids(a).iter().any(|id| theirs.contains(id))
+    let shared = ids(a).iter().any(|id| theirs.contains(id));
+    let umbrella_of = |u: &Finding, f: &Finding| related(u).iter().any(|cve| ids(f).contains(cve));
+    shared && !umbrella_of(a, b) && !umbrella_of(b, a)
 }
 
 #[cfg(test)]
@@ -269,6 +383,7 @@ mod tests {
         Finding {
             id: id.into(),
             aliases: aliases.iter().map(|a| a.to_string()).collect(),
+            related: Vec::new(),
             package: "openssl".into(),
             installed_version: "3.0.11-1~deb12u2".into(),
             kind: PackageType::Deb,
@@ -303,5 +418,140 @@ mod tests {
         assert_eq!(ours.len(), 2);
         assert_eq!(ours[0].found_by, ["buildopt", "trivy"]);
         assert_eq!(ours[1].found_by, ["trivy"]);
+    }
+
+    /// Trivy rates HIGH, with a fix, an issue buildopt's records rate "unknown" without one:
+    /// the merged finding takes the worse rating and the fix, so the gate sees it.
+    #[test]
+    fn a_merged_finding_takes_the_worse_rating_and_the_missing_fix() {
+        let mut unrated = finding("CVE-2024-1", &[], "buildopt");
+        (unrated.severity, unrated.score) = (Severity::Unknown, None);
+        let mut rated = finding("CVE-2024-1", &[], "trivy");
+        (rated.severity, rated.score) = (Severity::High, Some(7.5));
+        rated.fixed_version = Some("3.0.13-1~deb12u1".into());
+        rated.fixed_versions = vec!["3.0.13-1~deb12u1".into()];
+        let mut ours = vec![unrated];
+        merge(&mut ours, vec![rated]);
+        let [merged] = ours.as_slice() else {
+            panic!("{ours:?}")
+        };
+        assert_eq!((merged.severity, merged.score), (Severity::High, Some(7.5)));
+        assert_eq!(merged.fixed_version.as_deref(), Some("3.0.13-1~deb12u1"));
+        assert_eq!(merged.fixed_versions, ["3.0.13-1~deb12u1"]);
+
+        // Never lowered: buildopt's own higher rating and fix stay.
+        let mut low = finding("CVE-2024-1", &[], "grype");
+        (low.severity, low.score) = (Severity::Low, Some(2.0));
+        low.fixed_version = Some("9".into());
+        merge(&mut ours, vec![low]);
+        assert_eq!(
+            (ours[0].severity, ours[0].score),
+            (Severity::High, Some(7.5))
+        );
+        assert_eq!(ours[0].fixed_version.as_deref(), Some("3.0.13-1~deb12u1"));
+    }
+
+    /// An umbrella (a DSA naming two CVEs) is not either CVE: two scanners' findings of those
+    /// CVEs are not joined through it, nor into it.
+    #[test]
+    fn findings_are_not_joined_through_an_umbrella_s_cves() {
+        let mut dsa = finding("DSA-9999-1", &[], "buildopt");
+        dsa.related = vec!["CVE-2099-2001".into(), "CVE-2099-2002".into()];
+        let mut ours = vec![dsa];
+        merge(
+            &mut ours,
+            vec![
+                finding("CVE-2099-2001", &["DSA-9999-1"], "trivy"),
+                finding("CVE-2099-2002", &["DSA-9999-1"], "trivy"),
+                finding("DSA-9999-1", &[], "trivy"),
+            ],
+        );
+        let ids: Vec<(&str, &[String])> = ours
+            .iter()
+            .map(|f| (f.id.as_str(), f.found_by.as_slice()))
+            .collect();
+        assert_eq!(ids.len(), 3, "{ids:?}");
+        assert_eq!(ours[0].found_by, ["buildopt", "trivy"]);
+        assert_eq!(ours[1].id, "CVE-2099-2001");
+        assert_eq!(ours[2].id, "CVE-2099-2002");
+    }
+
+    fn package(kind: PackageType, name: &str, version: &str) -> crate::scan::model::Package {
+        crate::scan::model::Package {
+            name: name.into(),
+            version: version.into(),
+            kind,
+            purl: format!("pkg:{}/{name}@{version}", kind.as_str()),
+            source_name: None,
+            source_version: None,
+            licenses: Vec::new(),
+            path: format!("/{name}"),
+            layer: Digest::of(b"layer"),
+            dockerfile: None,
+            base_image: None,
+        }
+    }
+
+    /// A Fedora image's rpms and a Go `(devel)` module cannot be matched: the image's status
+    /// lists them and a warning counts them, instead of a silent "no findings".
+    #[test]
+    fn packages_that_cannot_be_matched_are_reported_not_dropped() {
+        let mut image = ImageInventory {
+            image: "fedora-app".into(),
+            platform: None,
+            id: Digest::of(b"image"),
+            manifest: None,
+            os: Some(crate::scan::package::OsRelease {
+                id: Some("fedora".into()),
+                version_id: Some("39".into()),
+                codename: None,
+                pretty_name: None,
+            }),
+            packages: vec![
+                package(PackageType::Rpm, "bash", "5.2.26-1.fc39"),
+                package(PackageType::Rpm, "glibc", "2.38-16.fc39"),
+                package(PackageType::Golang, "example.com/tool", "(devel)"),
+            ],
+            applications: Vec::new(),
+            layers: Vec::new(),
+            findings: Vec::new(),
+            vulnerabilities: None,
+            warnings: Vec::new(),
+        };
+        let records = crate::scan::matcher::MemoryRecords::default();
+        let (policy, ignores) = (Policy::default(), IgnoreList::default());
+        let check = Check {
+            database: Some(Database {
+                records: &records,
+                version: "test".into(),
+                modified: None,
+                built: Some("2026-12-01".into()),
+                age_days: Some(6),
+            }),
+            missing_reason: NO_DATABASE.into(),
+            external: None,
+            policy: &policy,
+            ignores: &ignores,
+            today: NaiveDate::from_ymd_opt(2026, 12, 7).unwrap(),
+        };
+        let mut summary = CheckSummary::default();
+        let findings = find(&mut image, &check, None, &mut summary).unwrap();
+        judge(&mut image, findings, &check, &mut summary);
+        let status = image.vulnerabilities.as_ref().unwrap();
+        assert!(status.scanned);
+        assert_eq!(status.not_matched.len(), 3, "{:?}", status.not_matched);
+        assert_eq!(
+            (status.database_built.as_deref(), status.database_age_days),
+            (Some("2026-12-01"), Some(6))
+        );
+        let [warning] = image.warnings.as_slice() else {
+            panic!("{:?}", image.warnings)
+        };
+        assert_eq!(
+            warning.message,
+            "3 not matched against vulnerability data: 2 distribution without OSV data \
+             (bash 5.2.26-1.fc39, glibc 2.38-16.fc39); 1 version the ecosystem's order cannot \
+             read (example.com/tool (devel)) (all in the JSON report's vulnerabilities.not_matched)"
+        );
     }
 }

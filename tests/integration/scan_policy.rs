@@ -105,6 +105,9 @@ fn image() -> ImageInventory {
             database_modified: None,
             ignored: 0,
             below_level: 0,
+            database_built: None,
+            database_age_days: None,
+            not_matched: Vec::new(),
         }),
         warnings: Vec::new(),
     }
