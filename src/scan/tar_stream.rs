@@ -559,6 +559,30 @@ mod tests {
         assert_eq!(pax_records(b"abc").path, None);
         assert_eq!(pax_records(b"3 x").path, None);
         assert_eq!(pax_records(b"12 path=abc\n").path.as_deref(), Some("abc"));
+        let link = pax_records(b"16 linkpath=a/b\n");
+        assert_eq!((link.path, link.linkpath.as_deref()), (None, Some("a/b")));
+    }
+
+    #[test]
+    fn an_absurd_long_link_name_falls_back_to_the_header_field() {
+        let mut builder = tar::Builder::new(Vec::new());
+        let huge = vec![b'a'; (MAX_EXTENDED_HEADER + 1) as usize];
+        let mut header = tar::Header::new_gnu();
+        header.set_entry_type(tar::EntryType::GNULongLink);
+        header.set_size(huge.len() as u64);
+        header.set_path("././@LongLink").unwrap();
+        header.set_cksum();
+        builder.append(&header, huge.as_slice()).unwrap();
+        let mut header = tar::Header::new_gnu();
+        header.set_entry_type(tar::EntryType::Link);
+        header.set_size(0);
+        header.set_path("usr/bin/b").unwrap();
+        header.set_link_name("usr/bin/a").unwrap();
+        header.set_cksum();
+        builder.append(&header, &[][..]).unwrap();
+        let found = entries(&builder.into_inner().unwrap());
+        assert_eq!(found.len(), 1);
+        assert_eq!(found[0].0.link.as_deref(), Some("usr/bin/a"));
     }
 
     #[test]
