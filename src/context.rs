@@ -105,6 +105,13 @@ impl Context {
         async move { DockerEngine::connect(host.as_deref(), cert_path.as_deref(), tls_verify).await }
     }
 
+    /// An error that does not end the command (one image of several not read), as `error: `
+    /// and the line: said even when quiet, as the errors that end it are.
+    pub fn error(&self, line: &str) {
+        let line = self.redactor.redact(line);
+        let _ = writeln!(std::io::stderr(), "error: {}", console_line(&line));
+    }
+
     /// Writes a line on stderr unless `--quiet`. Callers format names into it raw: the whole
     /// line goes through [`console_line`] once, here.
     pub fn info(&self, line: &str) {

@@ -104,9 +104,13 @@ impl Error {
     }
 }
 
+fn scan_exit_code(error: &crate::scan::ScanError) -> u8 {
+    scan_ending(error).code()
+}
+
 /// Images that do not exist and unreadable inputs are usage errors; no daemon, or a file
 /// that cannot be opened, is the environment.
-fn scan_exit_code(error: &crate::scan::ScanError) -> u8 {
+pub fn scan_ending(error: &crate::scan::ScanError) -> exit::Ending {
     use crate::scan::ScanError;
     match error {
         ScanError::NoSuchImage { .. }
@@ -115,10 +119,10 @@ fn scan_exit_code(error: &crate::scan::ScanError) -> u8 {
         | ScanError::Archive { .. }
         | ScanError::NothingAsked
         | ScanError::NothingBuilt
-        | ScanError::Ignore(_) => exit::USAGE,
+        | ScanError::Ignore(_) => exit::Ending::Usage,
         ScanError::Io { .. }
         | ScanError::Engine(_)
         | ScanError::Database { .. }
-        | ScanError::External(_) => exit::ENVIRONMENT,
+        | ScanError::External(_) => exit::Ending::EnvironmentUnusable,
     }
 }

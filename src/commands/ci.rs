@@ -235,6 +235,7 @@ fn sbom(scan: &RunScan) -> String {
     let inventory = ScanReport {
         version: SCAN_FORMAT_VERSION,
         images: scan.images.clone(),
+        unreadable: Vec::new(),
     };
     let name = match inventory.images.as_slice() {
         [one] => one.image.clone(),

@@ -7,7 +7,7 @@ use std::path::Path;
 
 use crate::cli::{Format, ScanArgs, ScanOutput};
 use crate::context::{Context, write_stdout};
-use crate::error::Error;
+use crate::error::{Error, scan_ending};
 use crate::exit;
 use crate::notify;
 use crate::report;
@@ -16,7 +16,7 @@ use crate::report::scan_sarif::SarifContext;
 use crate::scan::cache::ScanCache;
 use crate::scan::daemon::read_from_daemon;
 use crate::scan::model::ImageInventory;
-use crate::scan::model::{SCAN_FORMAT_VERSION, ScanReport};
+use crate::scan::model::{SCAN_FORMAT_VERSION, ScanReport, UnreadableImage};
 use crate::scan::policy::{self, Policy};
 use crate::scan::source::{ReadImage, ReadStats};
 use crate::scan::vulndb;
@@ -33,16 +33,21 @@ pub fn run(ctx: &Context, args: &ScanArgs) -> Result<u8, Error> {
     let cache = scan_cache(ctx);
     let requests = requests(ctx, args, cache.as_ref())?;
     let mut stats = ReadStats::default();
-    let read = read_all(ctx, &requests, cache.as_ref(), &mut stats)?;
+    let (read, failed) = read_all(ctx, &requests, cache.as_ref(), &mut stats)?;
     let mut report = ScanReport {
         version: SCAN_FORMAT_VERSION,
         images: inventories(read, cache.as_ref()),
+        unreadable: failed.iter().map(Failed::unreadable).collect(),
     };
     ctx.info(&format!(
-        "scanned {} image(s): {} layer(s) read, {} from the scan cache",
+        "scanned {} image(s): {} layer(s) read, {} from the scan cache{}",
         report.images.len(),
         stats.layers_read,
-        stats.layers_cached
+        stats.layers_cached,
+        match failed.len() {
+            0 => String::new(),
+            n => format!("; {n} could not be read"),
+        }
     ));
     let policy = ctx.settings.scan.policy();
     let output = args.output.unwrap_or(match ctx.format {
@@ -63,7 +68,9 @@ pub fn run(ctx: &Context, args: &ScanArgs) -> Result<u8, Error> {
         }
         None => write_stdout(&text)?,
     }
-    Ok(policy::exit_code(&report.images, &policy))
+    let mut endings = policy::endings(&report.images, &policy);
+    endings.extend(failed.iter().map(|f| scan_ending(&f.error)));
+    Ok(exit::exit_code(endings))
 }
 
 /// Whether this output gets findings (and so the gate). An SBOM is an inventory first:
@@ -177,7 +184,11 @@ fn asks_for_images(args: &ScanArgs) -> bool {
 fn ecosystems_of_images(ctx: &Context, args: &ScanArgs) -> Result<Vec<String>, Error> {
     let cache = scan_cache(ctx);
     let requests = requests(ctx, args, cache.as_ref())?;
-    let read = read_all(ctx, &requests, cache.as_ref(), &mut ReadStats::default())?;
+    let (read, failed) = read_all(ctx, &requests, cache.as_ref(), &mut ReadStats::default())?;
+    // Setup downloads nothing on a guess: an image it cannot read fails it, as before.
+    if let Some(failed) = failed.into_iter().next() {
+        return Err(failed.error.into());
+    }
     let images = inventories(read, cache.as_ref());
     let found: std::collections::BTreeSet<String> = images
         .iter()
@@ -306,33 +317,64 @@ fn requests(
     Ok(requests)
 }
 
+/// An image asked for that could not be read, and why.
+struct Failed {
+    input: String,
+    error: ScanError,
+}
+
+impl Failed {
+    fn unreadable(&self) -> UnreadableImage {
+        UnreadableImage {
+            input: self.input.clone(),
+            error: self.error.to_string(),
+        }
+    }
+}
+
+/// Reads every request. One that cannot be read (no such image, a corrupt file, no daemon
+/// for `--image`) is said on stderr and returned as failed: it never stops the others.
 fn read_all(
     ctx: &Context,
     requests: &[ScanRequest],
     cache: Option<&ScanCache>,
     stats: &mut ReadStats,
-) -> Result<Vec<ReadImage>, Error> {
-    let mut read = Vec::new();
+) -> Result<(Vec<ReadImage>, Vec<Failed>), Error> {
+    let (mut read, mut failed) = (Vec::new(), Vec::new());
     let needs_daemon = requests.iter().any(|r| matches!(r, ScanRequest::Daemon(_)));
     let runtime = needs_daemon.then(runtime).transpose()?;
-    let engine = match &runtime {
-        Some(runtime) => Some(
-            runtime
-                .block_on(ctx.connect_daemon())
-                .map_err(crate::scan::ScanError::from)?,
-        ),
-        None => None,
-    };
+    let mut engine = None;
     for request in requests {
-        let images = match (request, &runtime, &engine) {
-            (ScanRequest::Daemon(reference), Some(runtime), Some(engine)) => {
-                runtime.block_on(read_from_daemon(engine, reference, cache, stats))?
-            }
-            _ => read_offline(request, cache, stats)?,
+        let images = match (request, &runtime) {
+            (ScanRequest::Daemon(reference), Some(runtime)) => runtime.block_on(async {
+                if engine.is_none() {
+                    engine = Some(ctx.connect_daemon().await?);
+                }
+                let engine = engine.as_ref().expect("connected above");
+                read_from_daemon(engine, reference, cache, stats).await
+            }),
+            _ => read_offline(request, cache, stats),
         };
-        read.extend(images);
+        match images {
+            Ok(images) => read.extend(images),
+            Err(error) => {
+                let input = input_name(request);
+                ctx.error(&format!("{input}: not scanned: {error}"));
+                failed.push(Failed { input, error });
+            }
+        }
     }
-    Ok(read)
+    Ok((read, failed))
+}
+
+/// A request as the user named it.
+fn input_name(request: &ScanRequest) -> String {
+    match request {
+        ScanRequest::Daemon(reference) | ScanRequest::FromCache { reference, .. } => {
+            reference.clone()
+        }
+        ScanRequest::Input(path) => path.display().to_string(),
+    }
 }
 
 fn runtime() -> Result<tokio::runtime::Runtime, Error> {

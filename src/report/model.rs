@@ -147,6 +147,7 @@ impl RunScan {
         crate::scan::model::ScanReport {
             version: crate::scan::model::SCAN_FORMAT_VERSION,
             images: self.images.iter().chain(&self.unchanged).cloned().collect(),
+            unreadable: Vec::new(),
         }
     }
 

@@ -638,6 +638,7 @@ mod tests {
         let report = ScanReport {
             version: 1,
             images: Vec::new(),
+            unreadable: Vec::new(),
         };
         let bom = parse(&cyclonedx(&report, "acme", created(), "0.1.0"));
         assert_eq!(bom["metadata"]["component"]["name"], "acme");

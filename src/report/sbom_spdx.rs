@@ -501,6 +501,7 @@ mod tests {
         let report = ScanReport {
             version: 1,
             images: Vec::new(),
+            unreadable: Vec::new(),
         };
         let json = spdx(&report, "empty", created(), "0.1.0");
         let value: serde_json::Value = serde_json::from_str(&json).unwrap();

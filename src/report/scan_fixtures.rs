@@ -19,6 +19,7 @@ pub fn inventory() -> ScanReport {
     ScanReport {
         version: SCAN_FORMAT_VERSION,
         images: vec![api("linux/amd64", "amd64"), api_arm64(), alpine()],
+        unreadable: Vec::new(),
     }
 }
 

@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
 use crate::scan::PackageType;
-use crate::scan::model::{ImageInventory, Layer, Package, ScanReport};
+use crate::scan::model::{ImageInventory, Layer, Package, ScanReport, UnreadableImage};
 
 /// How many package names a layer's line shows before `+N more`.
 const NAMES_SHOWN: usize = 4;
@@ -22,11 +22,22 @@ const ORIGIN_WIDTH: usize = 44;
 
 /// The summary of `report`, one block per image and platform.
 pub fn scan_text(report: &ScanReport) -> String {
-    if report.images.is_empty() {
+    if report.images.is_empty() && report.unreadable.is_empty() {
         return "no images scanned\n".to_owned();
     }
-    let blocks: Vec<String> = report.images.iter().map(image_block).collect();
+    let mut blocks: Vec<String> = report.images.iter().map(image_block).collect();
+    blocks.extend(report.unreadable.iter().map(unreadable_block));
     blocks.join("\n")
+}
+
+/// An image that could not be read: which, and why, so a reader never takes the report for
+/// complete.
+fn unreadable_block(image: &UnreadableImage) -> String {
+    format!(
+        "{}  (not scanned)\n  error     {}\n",
+        clean(&image.input),
+        clean(&image.error)
+    )
 }
 
 fn image_block(image: &ImageInventory) -> String {
@@ -244,8 +255,27 @@ mod tests {
         let report = ScanReport {
             version: 1,
             images: Vec::new(),
+            unreadable: Vec::new(),
         };
         assert_eq!(scan_text(&report), "no images scanned\n");
+    }
+
+    #[test]
+    fn an_unreadable_image_is_named_with_why() {
+        let mut report = inventory();
+        report.images.truncate(1);
+        report.unreadable.push(UnreadableImage {
+            input: "bad\u{1b}.tar".into(),
+            error: "holds no image".into(),
+        });
+        let text = scan_text(&report);
+        assert!(text.starts_with("acme/api"), "{text}");
+        assert!(
+            text.ends_with("\nbad?.tar  (not scanned)\n  error     holds no image\n"),
+            "{text}"
+        );
+        report.images.clear();
+        assert!(scan_text(&report).starts_with("bad?.tar  (not scanned)"));
     }
 
     #[test]

@@ -22,8 +22,9 @@ use crate::cache::atomic;
 use crate::cache::digest::Digest;
 use crate::env::Env;
 
-/// Raised whenever a cataloger's output changes, so cached layer inventories are re-read.
-pub const CATALOG_VERSION: u32 = 1;
+/// Raised whenever a cataloger's output changes, so cached layer inventories are re-read
+/// (2: links and non-package executables recorded, so they hide the file below; BOMs).
+pub const CATALOG_VERSION: u32 = 2;
 
 /// The scan cache folder.
 #[derive(Debug, Clone)]

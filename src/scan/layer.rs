@@ -4,9 +4,12 @@
 //! The blob may be a plain tar, gzip or zstd (sniffed from its first bytes, as the media type
 //! may lie). Its uncompressed bytes are hashed on the way, so the inventory is keyed by the
 //! layer's diff ID and checked against the config's. Whiteouts are recorded, not applied: the
-//! squash (`squash.rs`) applies them to the layers below, as the OCI image spec says.
+//! squash (`squash.rs`) applies them to the layers below, as the OCI image spec says. So are
+//! entries that declare nothing at a path where a package file could be (a script, a link, a
+//! folder): the squash drops what the layers below had there.
 
 use std::cell::Cell;
+use std::collections::HashMap;
 use std::io::{self, BufRead, BufReader, Read};
 use std::rc::Rc;
 
@@ -40,7 +43,8 @@ pub struct LayerInventory {
     /// Folders whose contents in the layers below this layer hides (`.wh..wh..opq`).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub opaque_dirs: Vec<String>,
-    /// Every file of interest the layer writes, in tar order.
+    /// Every file of interest the layer writes, in tar order, and every entry that replaces
+    /// one (see [`FileRecord`]).
     pub files: Vec<FileRecord>,
     /// Files that could not be read, and why.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -56,8 +60,9 @@ fn complete() -> bool {
 }
 
 /// A file of interest and what it declares; `facts: None` for one that declares nothing (an
-/// executable without embedded package data, an unreadable database): it still hides the
-/// same path in the layers below.
+/// executable without embedded package data or that is not ELF, an unreadable database, a
+/// link or folder where such a file could be): it still hides the same path in the layers
+/// below.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct FileRecord {
     pub path: String,
@@ -169,8 +174,13 @@ impl LayerInventory {
 
 fn read_tar(reader: &mut dyn Read, inventory: &mut LayerInventory) {
     let mut tar = TarStream::new(reader);
+    // Where each path's record is in `inventory.files`, for hard links to find their target.
+    let mut recorded: HashMap<String, usize> = HashMap::new();
     loop {
-        let header = match tar.next_entry() {
+        let next = tar.next_entry();
+        // Entries skipped before this one, or before the archive's end.
+        warn_skipped(&mut tar, inventory);
+        let header = match next {
             Ok(Some(header)) => header,
             Ok(None) => break,
             Err(e) => {
@@ -178,12 +188,13 @@ fn read_tar(reader: &mut dyn Read, inventory: &mut LayerInventory) {
                 return;
             }
         };
-        for skipped in tar.take_skipped() {
-            inventory.warn(None, skipped);
-        }
-        if let Err(e) = read_entry(&header, &mut tar.data(), inventory) {
+        let before = inventory.files.len();
+        if let Err(e) = read_entry(&header, &mut tar.data(), &recorded, inventory) {
             inventory.fail(Some(&header.path), format!("reading it: {e}"));
             return;
+        }
+        if inventory.files.len() > before {
+            recorded.insert(header.path, inventory.files.len() - 1);
         }
     }
     // Bytes after the end-of-archive blocks are part of the layer's diff ID.
@@ -192,9 +203,17 @@ fn read_tar(reader: &mut dyn Read, inventory: &mut LayerInventory) {
     }
 }
 
+fn warn_skipped(tar: &mut TarStream<&mut dyn Read>, inventory: &mut LayerInventory) {
+    for skipped in tar.take_skipped() {
+        inventory.warn(Some(&skipped.path), skipped.reason);
+    }
+}
+
+/// Records what one entry means for packages. At most one [`FileRecord`] is pushed.
 fn read_entry(
     header: &EntryHeader,
     data: &mut dyn Read,
+    recorded: &HashMap<String, usize>,
     inventory: &mut LayerInventory,
 ) -> io::Result<()> {
     if header.path.split('/').any(|part| part == "..") {
@@ -220,23 +239,33 @@ fn read_entry(
         }
         return Ok(());
     }
-    if header.kind != EntryKind::Regular {
-        return Ok(());
+    match header.kind {
+        EntryKind::Regular => read_regular(header, data, inventory),
+        EntryKind::HardLink => {
+            record_hard_link(header, recorded, inventory);
+            Ok(())
+        }
+        EntryKind::Directory | EntryKind::Other => {
+            record_replacement(header, inventory);
+            Ok(())
+        }
     }
+}
+
+/// A regular file the catalogs want: its facts, or `None` when it declares nothing (a shell
+/// script where an ELF file was): either way it replaces the same path in the layers below.
+fn read_regular(
+    header: &EntryHeader,
+    data: &mut dyn Read,
+    inventory: &mut LayerInventory,
+) -> io::Result<()> {
     let Some(interest) = catalog::interest(&header.path, header.executable()) else {
         return Ok(());
     };
-    let Some(bytes) = read_wanted(header, interest, data, inventory)? else {
-        return Ok(());
+    let facts = match read_wanted(header, interest, data, inventory)? {
+        Some(bytes) => examine(header, &bytes, inventory),
+        None => None,
     };
-    let facts = match catalog::examine(&header.path, header.executable(), &bytes) {
-        Ok(facts) => facts,
-        Err(message) => {
-            inventory.warn(Some(&header.path), message);
-            None
-        }
-    };
-    // A file that declares nothing is kept too: it replaces one below that did.
     inventory.files.push(FileRecord {
         path: header.path.clone(),
         facts,
@@ -244,8 +273,61 @@ fn read_entry(
     Ok(())
 }
 
+fn examine(
+    header: &EntryHeader,
+    bytes: &[u8],
+    inventory: &mut LayerInventory,
+) -> Option<FileFacts> {
+    match catalog::examine(&header.path, header.executable(), bytes) {
+        Ok(facts) => facts,
+        Err(message) => {
+            inventory.warn(Some(&header.path), message);
+            None
+        }
+    }
+}
+
+/// A symbolic link, device, FIFO or folder where a package file may have been: it declares
+/// nothing, and hides what the layers below had at that path. Any path an executable could
+/// have is recorded for a link (a link's mode says nothing); a folder only at a path a
+/// database, manifest or archive would have, as every folder of an image would otherwise be
+/// recorded.
+fn record_replacement(header: &EntryHeader, inventory: &mut LayerInventory) {
+    let any_mode = header.kind != EntryKind::Directory;
+    if catalog::interest(&header.path, any_mode).is_some() {
+        inventory.files.push(FileRecord {
+            path: header.path.clone(),
+            facts: None,
+        });
+    }
+}
+
+/// A hard link is the file of an earlier entry of the same layer (a layer tar names each file
+/// once, then links to it). It gets the facts its target's record has when the catalogs treat
+/// both paths alike; otherwise (no record of the target, or a target read as another kind of
+/// file) it declares nothing, so at least it hides what the layers below had at its path.
+fn record_hard_link(
+    header: &EntryHeader,
+    recorded: &HashMap<String, usize>,
+    inventory: &mut LayerInventory,
+) {
+    let Some(interest) = catalog::interest(&header.path, true) else {
+        return;
+    };
+    let facts = header
+        .link
+        .as_deref()
+        .filter(|target| catalog::interest(target, true) == Some(interest))
+        .and_then(|target| recorded.get(target))
+        .and_then(|&index| inventory.files[index].facts.clone());
+    inventory.files.push(FileRecord {
+        path: header.path.clone(),
+        facts,
+    });
+}
+
 /// The entry's bytes when the catalogers should see them: text files and archives under
-/// their caps, executables that are ELF files under theirs.
+/// their caps, executables that are ELF files under theirs. `None`: not read.
 fn read_wanted(
     header: &EntryHeader,
     interest: Interest,
@@ -266,10 +348,6 @@ fn read_wanted(
             Some(&header.path),
             format!("not read: {} bytes, over the limit of {cap}", header.size),
         );
-        inventory.files.push(FileRecord {
-            path: header.path.clone(),
-            facts: None,
-        });
         return Ok(None);
     }
     let mut bytes = Vec::with_capacity(header.size as usize);
@@ -493,10 +571,148 @@ mod tests {
     }
 
     #[test]
-    fn non_elf_executables_are_not_kept_and_big_files_are_warned() {
+    fn non_elf_executables_are_kept_declaring_nothing() {
         let tar = layer_tar(&[("usr/bin/script", b"#!/bin/sh\necho hi\n", 0o755)]);
         let inventory = inventory_layer(&mut tar.as_slice(), None);
-        assert!(inventory.files.is_empty());
+        assert_eq!(
+            inventory.files,
+            [FileRecord {
+                path: "usr/bin/script".into(),
+                facts: None
+            }]
+        );
+    }
+
+    /// A cargo-auditable ELF file: it declares crates.
+    const AUDITED: &[u8] = include_bytes!(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/fixtures/scan/catalog/rust/itoa-printer"
+    ));
+    const APP: &str = "usr/local/bin/app";
+
+    /// The crates of the final image when `upper` is laid over a layer holding the audited
+    /// binary at [`APP`].
+    fn crates_over_audited(upper: Vec<u8>) -> Vec<String> {
+        let lower = layer_tar(&[(APP, AUDITED, 0o755)]);
+        let layers = [
+            inventory_layer(&mut lower.as_slice(), None),
+            inventory_layer(&mut upper.as_slice(), None),
+        ];
+        assert!(
+            !crate::scan::squash::squash(&layers[..1])
+                .packages
+                .is_empty()
+        );
+        let squashed = crate::scan::squash::squash(&layers);
+        squashed
+            .packages
+            .iter()
+            .map(|p| p.found.name.clone())
+            .collect()
+    }
+
+    fn link_tar(kind: tar::EntryType, path: &str, target: &str, mode: u32) -> Vec<u8> {
+        let mut builder = tar::Builder::new(Vec::new());
+        let mut header = tar::Header::new_gnu();
+        header.set_entry_type(kind);
+        header.set_size(0);
+        header.set_mode(mode);
+        builder.append_link(&mut header, path, target).unwrap();
+        builder.into_inner().unwrap()
+    }
+
+    #[test]
+    fn a_script_over_a_package_binary_hides_its_packages() {
+        let script = layer_tar(&[(APP, b"#!/bin/sh\nexec true\n", 0o755)]);
+        assert_eq!(crates_over_audited(script), Vec::<String>::new());
+    }
+
+    #[test]
+    fn a_symlink_or_folder_over_a_package_binary_hides_its_packages() {
+        for mode in [0o777, 0o644] {
+            let link = link_tar(tar::EntryType::Symlink, APP, "/bin/true", mode);
+            assert_eq!(crates_over_audited(link), Vec::<String>::new(), "{mode:o}");
+        }
+        let mut builder = tar::Builder::new(Vec::new());
+        let mut header = tar::Header::new_gnu();
+        header.set_entry_type(tar::EntryType::Fifo);
+        header.set_size(0);
+        header.set_mode(0o644);
+        builder.append_data(&mut header, APP, &[][..]).unwrap();
+        let fifo = builder.into_inner().unwrap();
+        assert_eq!(crates_over_audited(fifo), Vec::<String>::new());
+        // A folder over a jar: the folder declares nothing.
+        let jar = "opt/app/lib/a.jar";
+        let mut builder = tar::Builder::new(Vec::new());
+        let mut header = tar::Header::new_gnu();
+        header.set_entry_type(tar::EntryType::Directory);
+        header.set_size(0);
+        header.set_mode(0o755);
+        builder
+            .append_data(&mut header, format!("{jar}/"), &[][..])
+            .unwrap();
+        let inventory = inventory_layer(&mut builder.into_inner().unwrap().as_slice(), None);
+        assert_eq!(inventory.files[0].path, jar);
+        assert_eq!(inventory.files[0].facts, None);
+    }
+
+    #[test]
+    fn a_hard_link_to_a_package_binary_has_its_facts_and_one_elsewhere_hides_the_lower() {
+        // In one layer: the binary, then a hard link to it (as a layer tar names a file once).
+        let mut builder = tar::Builder::new(Vec::new());
+        let mut header = tar::Header::new_gnu();
+        header.set_size(AUDITED.len() as u64);
+        header.set_mode(0o755);
+        header.set_entry_type(tar::EntryType::Regular);
+        builder
+            .append_data(&mut header, "opt/bin/tool", AUDITED)
+            .unwrap();
+        let mut header = tar::Header::new_gnu();
+        header.set_entry_type(tar::EntryType::Link);
+        header.set_size(0);
+        header.set_mode(0o755);
+        builder
+            .append_link(&mut header, "usr/bin/tool", "opt/bin/tool")
+            .unwrap();
+        let tar = builder.into_inner().unwrap();
+        let inventory = inventory_layer(&mut tar.as_slice(), None);
+        assert!(inventory.complete, "{:?}", inventory.warnings);
+        assert_eq!(inventory.files.len(), 2);
+        assert!(inventory.files[1].facts.is_some());
+        assert_eq!(inventory.files[1].facts, inventory.files[0].facts);
+        // A hard link whose target this layer did not record: it declares nothing.
+        let link = link_tar(tar::EntryType::Link, APP, "usr/share/doc/readme", 0o755);
+        assert_eq!(crates_over_audited(link), Vec::<String>::new());
+    }
+
+    #[test]
+    fn an_oversized_extended_header_on_the_last_entry_is_warned_with_its_path() {
+        let mut builder = tar::Builder::new(Vec::new());
+        let mut header = tar::Header::new_gnu();
+        header.set_size(OS_RELEASE.len() as u64);
+        header.set_mode(0o644);
+        builder
+            .append_data(&mut header, "etc/os-release", OS_RELEASE)
+            .unwrap();
+        let huge = vec![b'a'; (crate::scan::tar_stream::MAX_EXTENDED_HEADER + 1) as usize];
+        let mut header = tar::Header::new_gnu();
+        header.set_entry_type(tar::EntryType::GNULongName);
+        header.set_size(huge.len() as u64);
+        header.set_path("././@LongLink").unwrap();
+        header.set_cksum();
+        builder.append(&header, huge.as_slice()).unwrap();
+        let mut header = tar::Header::new_gnu();
+        header.set_size(1);
+        header.set_mode(0o644);
+        builder
+            .append_data(&mut header, "victim", &b"x"[..])
+            .unwrap();
+        let tar = builder.into_inner().unwrap();
+        let inventory = inventory_layer(&mut tar.as_slice(), None);
+        assert_eq!(inventory.files.len(), 1);
+        assert_eq!(inventory.warnings.len(), 1, "{:?}", inventory.warnings);
+        assert_eq!(inventory.warnings[0].path.as_deref(), Some("/victim"));
+        assert!(inventory.warnings[0].message.contains("extended header"));
     }
 
     #[test]

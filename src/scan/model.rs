@@ -14,6 +14,18 @@ pub const SCAN_FORMAT_VERSION: u32 = 1;
 pub struct ScanReport {
     pub version: u32,
     pub images: Vec<ImageInventory>,
+    /// The images asked for that could not be read at all: the others are still reported.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub unreadable: Vec<UnreadableImage>,
+}
+
+/// An image asked for that could not be read (no such image, a corrupt file).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UnreadableImage {
+    /// As asked for: the reference, or the input's path as given.
+    pub input: String,
+    /// Why it could not be read.
+    pub error: String,
 }
 
 /// One image (one platform of an index) and what is inside it.

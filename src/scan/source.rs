@@ -436,3 +436,113 @@ pub fn read_store_entry(
         .map(|image| read_from_files(image, store, cache, stats))
         .collect())
 }
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+    use crate::image_archive::fixtures::{
+        LAYER_GZIP, LAYER_TAR, descriptor, gzip, layer, manifest,
+    };
+
+    /// A distroless-style `status.d` entry for one package.
+    fn status_d(package: &str, arch: &str) -> Vec<u8> {
+        let text = format!(
+            "Package: {package}\nVersion: 1.{arch}\nArchitecture: {arch}\nStatus: install ok installed\n"
+        );
+        layer(&format!("var/lib/dpkg/status.d/{package}"), text.as_bytes())
+    }
+
+    fn platform_config(arch: &str, variant: Option<&str>, layer: &[u8]) -> Vec<u8> {
+        let mut config = json!({
+            "architecture": arch,
+            "os": "linux",
+            "rootfs": { "type": "layers", "diff_ids": [Digest::of(layer).to_string()] },
+        });
+        if let Some(variant) = variant {
+            config["variant"] = variant.into();
+        }
+        serde_json::to_vec(&config).unwrap()
+    }
+
+    fn write_blob(dir: &Path, bytes: &[u8]) {
+        let blobs = dir.join("blobs/sha256");
+        std::fs::create_dir_all(&blobs).unwrap();
+        std::fs::write(blobs.join(Digest::of(bytes).hex()), bytes).unwrap();
+    }
+
+    #[test]
+    fn an_oci_layout_index_of_two_platforms_gives_one_entry_each() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut manifests = Vec::new();
+        for (arch, variant, package, media_type) in [
+            ("amd64", None, "libamd", LAYER_TAR),
+            ("arm64", Some("v8"), "libarm", LAYER_GZIP),
+        ] {
+            let tar = status_d(package, arch);
+            let blob = if media_type == LAYER_GZIP {
+                gzip(&tar)
+            } else {
+                tar.clone()
+            };
+            let config = platform_config(arch, variant, &tar);
+            let manifest = manifest(&config, &[(media_type, &blob)]);
+            for bytes in [&blob, &config, &manifest] {
+                write_blob(dir.path(), bytes);
+            }
+            let mut entry = descriptor("application/vnd.oci.image.manifest.v1+json", &manifest);
+            entry["platform"] = json!({ "os": "linux", "architecture": arch });
+            manifests.push((entry, Digest::of(&manifest), package));
+        }
+        let index = json!({
+            "schemaVersion": 2,
+            "mediaType": "application/vnd.oci.image.index.v1+json",
+            "manifests": manifests.iter().map(|(entry, ..)| entry).collect::<Vec<_>>(),
+        });
+        let index = serde_json::to_vec(&index).unwrap();
+        write_blob(dir.path(), &index);
+        let top = json!({
+            "schemaVersion": 2,
+            "manifests": [descriptor("application/vnd.oci.image.index.v1+json", &index)],
+        });
+        std::fs::write(dir.path().join("index.json"), top.to_string()).unwrap();
+        std::fs::write(
+            dir.path().join("oci-layout"),
+            br#"{"imageLayoutVersion":"1.0.0"}"#,
+        )
+        .unwrap();
+
+        let mut stats = ReadStats::default();
+        let read = read_layout_dir(dir.path(), None, &mut stats).unwrap();
+        let images = crate::scan::inventories(read, None);
+        assert_eq!(stats.layers_read, 2);
+        let found: Vec<_> = images
+            .iter()
+            .map(|image| {
+                let names: Vec<&str> = image.packages.iter().map(|p| p.name.as_str()).collect();
+                (
+                    image.platform.clone().unwrap_or_default(),
+                    image.manifest.clone(),
+                    names.join(","),
+                )
+            })
+            .collect();
+        assert_eq!(
+            found,
+            [
+                (
+                    "linux/amd64".to_string(),
+                    Some(manifests[0].1.clone()),
+                    "libamd".to_string()
+                ),
+                (
+                    "linux/arm64/v8".to_string(),
+                    Some(manifests[1].1.clone()),
+                    "libarm".to_string()
+                ),
+            ]
+        );
+        assert!(images.iter().all(|image| image.warnings.is_empty()));
+    }
+}

@@ -20,7 +20,10 @@ const BLOCK: usize = 512;
 pub enum EntryKind {
     Regular,
     Directory,
-    /// Symbolic and hard links, devices, FIFOs: nothing to read.
+    /// A hard link (type `1`): the same file as an earlier entry of the archive,
+    /// [`EntryHeader::link`] names it.
+    HardLink,
+    /// Symbolic links, devices, FIFOs: nothing to read.
     Other,
 }
 
@@ -34,6 +37,8 @@ pub struct EntryHeader {
     pub mode: u32,
     /// Data bytes.
     pub size: u64,
+    /// A hard link's target, cleaned as paths are; `None` for every other kind.
+    pub link: Option<String>,
 }
 
 impl EntryHeader {
@@ -52,6 +57,15 @@ pub enum TarError {
     Header { offset: u64, reason: String },
 }
 
+/// An entry skipped unread because an extended header before it was over the cap.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Skipped {
+    /// The entry's path as far as known (its own header's name: the long one was not read).
+    pub path: String,
+    /// What was wrong, for a warning.
+    pub reason: String,
+}
+
 /// Reads entries one by one. After [`TarStream::next_entry`] returns a header, the caller may
 /// read part or all of that entry's data with [`TarStream::data`]; the next call skips the
 /// rest.
@@ -62,9 +76,8 @@ pub struct TarStream<R: Read> {
     /// Data bytes of the current entry not yet read, and its padding.
     remaining: u64,
     padding: u64,
-    /// Entries skipped because an extended header was over the cap (their paths, as far as
-    /// known).
-    skipped: Vec<String>,
+    /// Entries skipped because an extended header was over the cap.
+    skipped: Vec<Skipped>,
 }
 
 impl<R: Read> TarStream<R> {
@@ -78,8 +91,8 @@ impl<R: Read> TarStream<R> {
         }
     }
 
-    /// Entries skipped since the last call, each described for a warning.
-    pub fn take_skipped(&mut self) -> Vec<String> {
+    /// Entries skipped since the last call, including those just before the archive's end.
+    pub fn take_skipped(&mut self) -> Vec<Skipped> {
         std::mem::take(&mut self.skipped)
     }
 
@@ -94,6 +107,8 @@ impl<R: Read> TarStream<R> {
         let mut long_path: Option<String> = None;
         let mut pax_path: Option<String> = None;
         let mut pax_size: Option<u64> = None;
+        let mut long_link: Option<String> = None;
+        let mut pax_link: Option<String> = None;
         let mut oversized: Option<String> = None;
         loop {
             let Some(block) = self.read_header_block()? else {
@@ -123,10 +138,18 @@ impl<R: Read> TarStream<R> {
                         let records = pax_records(&data);
                         pax_path = records.path.or(pax_path);
                         pax_size = records.size.or(pax_size);
+                        pax_link = records.linkpath.or(pax_link);
                     }
                 }
+                b'K' if size <= MAX_EXTENDED_HEADER => {
+                    // A GNU long link name: a hard link's target may be as deep as any path.
+                    let data = self.read_exact_vec(size)?;
+                    self.discard(padded(size) - size)?;
+                    long_link = Some(String::from_utf8_lossy(field(&data)).into_owned());
+                }
                 b'g' | b'K' => {
-                    // Global PAX records and long link names say nothing a scan needs.
+                    // Global PAX records say nothing a scan needs; an absurd long link name is
+                    // dropped (the link's target is then the header's own field).
                     self.discard(padded(size))?;
                 }
                 _ => {
@@ -137,18 +160,26 @@ impl<R: Read> TarStream<R> {
                         .unwrap_or_else(|| ustar_path(&block));
                     self.remaining = size;
                     self.padding = padded(size) - size;
+                    let link = pax_link
+                        .take()
+                        .or(long_link.take())
+                        .unwrap_or_else(|| String::from_utf8_lossy(field(&block[157..257])).into());
                     if let Some(reason) = oversized.take() {
-                        self.skipped
-                            .push(format!("{reason}: entry {path:?} skipped"));
+                        self.skipped.push(Skipped {
+                            path: clean_path(&path),
+                            reason: format!("{reason}: entry skipped"),
+                        });
                         self.skip_rest()?;
                         (pax_path, pax_size) = (None, None);
                         continue;
                     }
+                    let kind = kind_of(typeflag);
                     return Ok(Some(EntryHeader {
                         path: clean_path(&path),
-                        kind: kind_of(typeflag),
+                        kind,
                         mode: parse_octal(&block[100..108]).unwrap_or(0) as u32,
                         size,
+                        link: (kind == EntryKind::HardLink).then(|| clean_path(&link)),
                     }));
                 }
             }
@@ -256,6 +287,7 @@ fn kind_of(typeflag: u8) -> EntryKind {
     match typeflag {
         b'0' | 0 | b'7' => EntryKind::Regular,
         b'5' => EntryKind::Directory,
+        b'1' => EntryKind::HardLink,
         _ => EntryKind::Other,
     }
 }
@@ -338,6 +370,7 @@ fn checksum_matches(block: &[u8; BLOCK]) -> bool {
 struct PaxRecords {
     path: Option<String>,
     size: Option<u64>,
+    linkpath: Option<String>,
 }
 
 /// PAX records: `<length> <key>=<value>\n`, lengths counting the whole record.
@@ -363,6 +396,7 @@ fn pax_records(mut data: &[u8]) -> PaxRecords {
             match &record[..eq] {
                 b"path" => records.path = Some(value),
                 b"size" => records.size = value.parse().ok(),
+                b"linkpath" => records.linkpath = Some(value),
                 _ => {}
             }
         }
@@ -460,8 +494,30 @@ mod tests {
         assert_eq!(first.path, "etc/os-release");
         let skipped = stream.take_skipped();
         assert_eq!(skipped.len(), 1);
-        assert!(skipped[0].contains("victim"), "{skipped:?}");
+        assert_eq!(skipped[0].path, "victim");
+        assert!(skipped[0].reason.contains("extended header"), "{skipped:?}");
         assert!(stream.next_entry().unwrap().is_none());
+    }
+
+    #[test]
+    fn hard_links_name_their_target_and_others_have_none() {
+        let bytes = tar_of(|b| {
+            append(b, "usr/bin/a", b"x", 0o755);
+            let mut header = tar::Header::new_gnu();
+            header.set_entry_type(tar::EntryType::Link);
+            header.set_size(0);
+            header.set_mode(0o755);
+            b.append_link(&mut header, "usr/bin/b", "./usr/bin/a")
+                .unwrap();
+            let deep = format!("opt/{}/tool", "d".repeat(200));
+            b.append_link(&mut header, "usr/bin/c", &deep).unwrap();
+        });
+        let found = entries(&bytes);
+        assert_eq!(found[0].0.link, None);
+        assert_eq!(found[1].0.kind, EntryKind::HardLink);
+        assert_eq!(found[1].0.link.as_deref(), Some("usr/bin/a"));
+        assert!(found[2].0.link.as_deref().unwrap().ends_with("/tool"));
+        assert!(found[2].0.link.as_deref().unwrap().len() > 200);
     }
 
     #[test]
@@ -503,6 +559,30 @@ mod tests {
         assert_eq!(pax_records(b"abc").path, None);
         assert_eq!(pax_records(b"3 x").path, None);
         assert_eq!(pax_records(b"12 path=abc\n").path.as_deref(), Some("abc"));
+        let link = pax_records(b"16 linkpath=a/b\n");
+        assert_eq!((link.path, link.linkpath.as_deref()), (None, Some("a/b")));
+    }
+
+    #[test]
+    fn an_absurd_long_link_name_falls_back_to_the_header_field() {
+        let mut builder = tar::Builder::new(Vec::new());
+        let huge = vec![b'a'; (MAX_EXTENDED_HEADER + 1) as usize];
+        let mut header = tar::Header::new_gnu();
+        header.set_entry_type(tar::EntryType::GNULongLink);
+        header.set_size(huge.len() as u64);
+        header.set_path("././@LongLink").unwrap();
+        header.set_cksum();
+        builder.append(&header, huge.as_slice()).unwrap();
+        let mut header = tar::Header::new_gnu();
+        header.set_entry_type(tar::EntryType::Link);
+        header.set_size(0);
+        header.set_path("usr/bin/b").unwrap();
+        header.set_link_name("usr/bin/a").unwrap();
+        header.set_cksum();
+        builder.append(&header, &[][..]).unwrap();
+        let found = entries(&builder.into_inner().unwrap());
+        assert_eq!(found.len(), 1);
+        assert_eq!(found[0].0.link.as_deref(), Some("usr/bin/a"));
     }
 
     #[test]

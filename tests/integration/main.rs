@@ -28,6 +28,7 @@ mod sbom_schema;
 mod scan_images;
 mod scan_policy;
 mod scan_reports;
+mod scan_sources;
 mod scan_vulnerabilities;
 mod selection;
 mod settings;

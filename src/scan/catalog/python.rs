@@ -41,7 +41,7 @@ pub fn wants(path: &str) -> bool {
 
 /// The distribution a metadata file declares; the path adds nothing, the headers name it.
 pub fn parse(_path: &str, bytes: &[u8]) -> Result<FileFacts, String> {
-    let text = String::from_utf8_lossy(bytes);
+    let text = decode(bytes)?;
     let headers = read_headers(&text);
     let name = header(&headers, "Name").ok_or("no `Name:` header")?;
     let version = header(&headers, "Version").ok_or("no `Version:` header")?;
@@ -51,6 +51,33 @@ pub fn parse(_path: &str, bytes: &[u8]) -> Result<FileFacts, String> {
         database: false,
         packages: vec![found],
     })
+}
+
+/// The file's text. Metadata is UTF-8, but files written by Windows tools may start with a
+/// byte order mark, which would otherwise glue itself to the first header's name; a UTF-16
+/// file with its mark is decoded too.
+fn decode(bytes: &[u8]) -> Result<std::borrow::Cow<'_, str>, String> {
+    if let Some(rest) = bytes.strip_prefix(b"\xEF\xBB\xBF") {
+        return Ok(String::from_utf8_lossy(rest));
+    }
+    let utf16 = |rest: &[u8], unit: fn([u8; 2]) -> u16| {
+        if !rest.len().is_multiple_of(2) {
+            return Err("UTF-16 text with an odd number of bytes".to_string());
+        }
+        let units = rest.chunks_exact(2).map(|pair| unit([pair[0], pair[1]]));
+        Ok(std::borrow::Cow::Owned(
+            char::decode_utf16(units)
+                .map(|c| c.unwrap_or(char::REPLACEMENT_CHARACTER))
+                .collect(),
+        ))
+    };
+    if let Some(rest) = bytes.strip_prefix(b"\xFF\xFE") {
+        return utf16(rest, u16::from_le_bytes);
+    }
+    if let Some(rest) = bytes.strip_prefix(b"\xFE\xFF") {
+        return utf16(rest, u16::from_be_bytes);
+    }
+    Ok(String::from_utf8_lossy(bytes))
 }
 
 /// One header: its name, its first line, and whether continuation lines carried more text.
@@ -278,6 +305,40 @@ mod tests {
         assert!(parse("a.egg-info", &[0xff, 0xfe, 0x00, 0x4e]).is_err());
         let truncated = &fixture("requests-2.34.2.METADATA")[..40];
         assert!(parse("a.egg-info", truncated).is_err());
+    }
+
+    #[test]
+    fn a_byte_order_mark_is_not_part_of_the_first_header() {
+        let text = "Metadata-Version: 2.1\r\nName: pywin\r\nVersion: 3.1\r\n";
+        let utf8 = [b"\xEF\xBB\xBF".as_slice(), text.as_bytes()].concat();
+        let little: Vec<u8> = [0xfeff_u16]
+            .into_iter()
+            .chain(text.encode_utf16())
+            .flat_map(u16::to_le_bytes)
+            .collect();
+        let big: Vec<u8> = [0xfeff_u16]
+            .into_iter()
+            .chain(text.encode_utf16())
+            .flat_map(u16::to_be_bytes)
+            .collect();
+        for bytes in [utf8, little, big] {
+            let found = package(&bytes);
+            assert_eq!(
+                (found.name.as_str(), found.version.as_str()),
+                ("pywin", "3.1")
+            );
+        }
+        // A BOM-only or cut UTF-16 file is malformed, not a panic.
+        assert!(parse("a.egg-info", b"\xEF\xBB\xBF").is_err());
+        assert!(
+            parse("a.egg-info", b"\xFF\xFEN\0a")
+                .unwrap_err()
+                .contains("odd")
+        );
+        assert!(
+            parse("a.egg-info", b"\xFE\xFF\xD8\x00").is_err(),
+            "a lone surrogate"
+        );
     }
 
     #[test]
