@@ -6,6 +6,7 @@ use serde::{Deserialize, Serialize};
 use super::layer::LayerInventory;
 use super::model::{ImageInventory, Layer, Package, ScanWarning};
 use super::origin::LayerOrigin;
+use super::package::{Found, PackageType};
 use super::purl::purl;
 use super::squash::{Located, squash};
 use crate::cache::digest::Digest;
@@ -125,7 +126,7 @@ pub fn assemble(
         let origin = origins.get(position);
         Package {
             purl: purl(&located.found, os.as_ref()),
-            name: located.found.name,
+            name: reported_name(&located.found),
             version: located.found.version,
             kind: located.found.kind,
             source_name: located.found.source_name,
@@ -164,5 +165,38 @@ pub fn assemble(
         findings: Vec::new(),
         vulnerabilities: None,
         warnings,
+    }
+}
+
+/// The name a package is reported by: an npm package with its scope (`@babel/traverse`), as
+/// npm, syft and the advisories write it; every other name as the cataloger read it (a Maven
+/// artifact's group stays in its purl).
+fn reported_name(found: &Found) -> String {
+    match (&found.kind, &found.namespace) {
+        (PackageType::Npm, Some(scope)) => format!("{scope}/{}", found.name),
+        _ => found.name.clone(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_scoped_npm_package_is_reported_with_its_scope() {
+        let mut scoped = Found::new(PackageType::Npm, "once", "2.0.0");
+        scoped.namespace = Some("@tootallnate".into());
+        assert_eq!(reported_name(&scoped), "@tootallnate/once");
+        assert_eq!(
+            reported_name(&Found::new(PackageType::Npm, "semver", "7.5.4")),
+            "semver"
+        );
+        let mut jar = Found::new(PackageType::Maven, "snakeyaml", "1.33");
+        jar.namespace = Some("org.yaml".into());
+        assert_eq!(
+            reported_name(&jar),
+            "snakeyaml",
+            "the group stays in the purl"
+        );
     }
 }

@@ -750,7 +750,12 @@ fn qualified_name(package: &Package) -> String {
     }
 }
 
+/// An npm package's full name: the inventory reports it with its scope; a package made
+/// elsewhere (another tool's inventory) may carry the scope in its purl only.
 fn npm_name(package: &Package) -> String {
+    if package.name.starts_with('@') {
+        return package.name.clone();
+    }
     match purl_namespace(&package.purl) {
         Some(scope) => format!("{scope}/{}", package.name),
         None => package.name.clone(),
