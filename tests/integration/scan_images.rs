@@ -581,6 +581,45 @@ fn each_package_names_the_dockerfile_line_that_added_it() {
     build_apps(&repo, cache.path());
     let wrong = wrong_origins(&scanned(), &dockerfile);
     assert!(wrong.is_empty(), "after a reuse:\n  {}", wrong.join("\n  "));
+
+    // The image leaves the daemon (a fresh runner); the next build restores it from the layer
+    // store instead of building it, and the origins recorded by its ID still name each line.
+    let id = Command::new("docker")
+        .args(["image", "inspect", "--format", "{{.Id}}", &image])
+        .output()
+        .expect("docker image inspect");
+    let id = String::from_utf8_lossy(&id.stdout).trim().to_owned();
+    // By id, so every tag (the inputs tag too) goes with it.
+    let removed = Command::new("docker")
+        .args(["image", "rm", "--force", &id])
+        .output()
+        .expect("docker image rm");
+    assert!(removed.status.success(), "{}", stderr(&removed));
+    let cache_home = cache.path().to_string_lossy().into_owned();
+    let env = [("CI", "true"), ("XDG_CACHE_HOME", cache_home.as_str())];
+    let rebuilt = buildopt(
+        repo.path(),
+        &[
+            "--format",
+            "json",
+            "build",
+            "--builder",
+            "classic",
+            "--jobs",
+            "1",
+        ],
+        &env,
+    );
+    assert!(rebuilt.status.success(), "{}", stderr(&rebuilt));
+    let report: Value = serde_json::from_slice(&rebuilt.stdout).expect("the RunReport");
+    let apps = &report["images"][0];
+    assert_eq!(apps["result"], "reused", "restored from the store: {apps}");
+    let wrong = wrong_origins(&scanned(), &dockerfile);
+    assert!(
+        wrong.is_empty(),
+        "after a restore from the store:\n  {}",
+        wrong.join("\n  ")
+    );
 }
 
 #[test]
