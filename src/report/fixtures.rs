@@ -341,6 +341,7 @@ pub fn scan_report() -> RunReport {
         images,
         layers_read: 6,
         layers_cached: 3,
+        images_from_store: 0,
         images_matched: 2,
         findings_reused: 1,
         policy: Some(Policy::default()),

@@ -39,6 +39,10 @@ pub struct RunScan {
     /// Layers read from the daemon or the store, and layers whose inventory was cached.
     pub layers_read: usize,
     pub layers_cached: usize,
+    /// Images read from the layer store's blobs (reused or restored ones) instead of through
+    /// `docker save`.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub images_from_store: usize,
     /// Images matched against the database in this run, and images whose findings for the
     /// same image id and database version came from the store instead (read and matched by
     /// an earlier run).
@@ -569,4 +573,8 @@ mod tests {
         let json = serde_json::to_string(&ImageResult::Reused).expect("json");
         assert_eq!(json, "\"reused\"");
     }
+}
+
+fn is_zero(count: &usize) -> bool {
+    *count == 0
 }

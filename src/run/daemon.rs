@@ -7,7 +7,7 @@
 use std::io::IsTerminal;
 
 use super::cache::DaemonCache;
-use super::scan::{RunCheck, record_origins, scan_images};
+use super::scan::{RunCheck, Stores, record_origins, scan_images};
 use super::{Observers, Run, RunCache, RunError, RunInputs, RunOptions};
 use crate::console::{Console, Style};
 use crate::context::Context;
@@ -143,7 +143,16 @@ pub fn run_on_daemon(
             check: loaded.check(settings, &policy, chrono::Utc::now().date_naive()),
             scanner: settings.scanner.as_str(),
         };
-        let mut scan = runtime.block_on(scan_images(&engine, &report, scan_cache.as_ref(), &check));
+        let layer_store = ctx
+            .settings
+            .cache
+            .enabled
+            .then(|| ctx.dir.join(&ctx.settings.cache.dir));
+        let stores = Stores {
+            scan_cache: scan_cache.as_ref(),
+            layer_store: layer_store.as_deref(),
+        };
+        let mut scan = runtime.block_on(scan_images(&engine, &report, stores, &check));
         for line in scan.warnings.iter().chain(&scan.errors) {
             say(&format!("warning: {line}"));
         }

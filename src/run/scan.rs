@@ -17,12 +17,13 @@ use crate::engine::DockerEngine;
 use crate::report::model::{ImageReport, ImageResult, RunReport, RunScan};
 use crate::report::scan_sarif::{ConfiguredImage, ImageAnchor};
 use crate::scan::cache::{BuiltImage, ScanCache};
-use crate::scan::daemon::{from_cache, read_from_daemon};
+use crate::scan::daemon::{as_engine_image, from_cache, read_from_daemon};
 use crate::scan::inventories;
 use crate::scan::model::{Finding, ImageInventory, MatchStatus};
 use crate::scan::origin::BuildOrigin;
 use crate::scan::package::PackageType;
-use crate::scan::source::ReadStats;
+use crate::scan::read_store_image;
+use crate::scan::source::{ReadImage, ReadStats};
 use crate::scan::vulnerabilities::{Check, CheckSummary, find, judge};
 use crate::workspace::Workspace;
 
@@ -80,11 +81,14 @@ pub struct RunCheck<'a> {
 pub async fn scan_images(
     engine: &DockerEngine,
     report: &RunReport,
-    cache: Option<&ScanCache>,
+    stores: Stores<'_>,
     check: &RunCheck<'_>,
 ) -> RunScan {
+    let cache = stores.scan_cache;
     let mut scanning = Scanning {
         cache,
+        store: stores.layer_store,
+        images_from_store: 0,
         check,
         stats: ReadStats::default(),
         summary: CheckSummary::default(),
@@ -122,6 +126,7 @@ pub async fn scan_images(
         images,
         layers_read: scanning.stats.layers_read,
         layers_cached: scanning.stats.layers_cached,
+        images_from_store: scanning.images_from_store,
         images_matched: scanning.summary.images_matched,
         findings_reused: scanning.findings_reused,
         policy: Some(*check.check.policy),
@@ -138,9 +143,21 @@ pub async fn scan_images(
     }
 }
 
+/// Where a run's scan reads and keeps what it knows.
+#[derive(Clone, Copy)]
+pub struct Stores<'a> {
+    /// Layer inventories, findings and build records.
+    pub scan_cache: Option<&'a ScanCache>,
+    /// The layer store's root when caching is on: reused and restored images are read from its
+    /// blobs rather than saved from the daemon.
+    pub layer_store: Option<&'a std::path::Path>,
+}
+
 /// One run's scanning: where layers and findings are kept, and what it took.
 struct Scanning<'a> {
     cache: Option<&'a ScanCache>,
+    store: Option<&'a std::path::Path>,
+    images_from_store: usize,
     check: &'a RunCheck<'a>,
     stats: ReadStats,
     summary: CheckSummary,
@@ -162,15 +179,30 @@ impl Scanning<'_> {
             self.findings_reused += 1;
             return Some(self.judged(stored));
         }
-        let read = match read_from_daemon(engine, reference, self.cache, &mut self.stats).await {
-            Ok(read) => read,
-            Err(error) => {
-                self.errors.push(format!("{}: {error}", image.name));
-                return None;
-            }
+        let read = match self.read_without_daemon(id, reference) {
+            Some(read) => read,
+            None => match read_from_daemon(engine, reference, self.cache, &mut self.stats).await {
+                Ok(read) => read,
+                Err(error) => {
+                    self.errors.push(format!("{}: {error}", image.name));
+                    return None;
+                }
+            },
         };
         let matched = self.matched(id, inventories(read, self.cache));
         Some(self.judged(matched))
+    }
+
+    /// The image `id` from the layer store's blobs (a reused or restored image is there), unless
+    /// the scan cache already knows all of it: either way no `docker save`. `None` when the
+    /// store does not hold it whole.
+    fn read_without_daemon(&mut self, id: &Digest, reference: &str) -> Option<Vec<ReadImage>> {
+        if let Some(known) = from_cache(self.cache, Some(id), reference, &mut self.stats) {
+            return Some(known);
+        }
+        let read = read_store_image(self.store?, id, reference, self.cache, &mut self.stats)?;
+        self.images_from_store += 1;
+        Some(as_engine_image(read, Some(id), reference, self.cache))
     }
 
     /// The unjudged inventories stored for `id` and the check's database.

@@ -36,11 +36,23 @@ pub async fn read_from_daemon(
             source,
         })?;
     stats.layers_read += streamed.layers_read;
+    Ok(as_engine_image(read, id.as_ref(), reference, cache))
+}
+
+/// The platforms of the engine's image `id`, read elsewhere (a save stream, the layer store):
+/// named `reference`, known by the engine's id too (the build origins are filed under it), and
+/// remembered in the scan cache so a later scan of `id` reads no layer.
+pub fn as_engine_image(
+    read: Vec<ReadImage>,
+    id: Option<&Digest>,
+    reference: &str,
+    cache: Option<&ScanCache>,
+) -> Vec<ReadImage> {
     let read: Vec<ReadImage> = read
         .into_iter()
         .map(|mut image| {
             image.target.reference = reference.to_owned();
-            if let Some(id) = &id
+            if let Some(id) = id
                 && !image.target.ids().contains(&id)
             {
                 image.target.other_ids.push(id.clone());
@@ -48,11 +60,11 @@ pub async fn read_from_daemon(
             image
         })
         .collect();
-    if let (Some(cache), Some(id)) = (cache, &id) {
+    if let (Some(cache), Some(id)) = (cache, id) {
         let targets = read.iter().map(|r| r.target.clone()).collect();
         let _ = cache.put_image(id, &CachedImage { targets });
     }
-    Ok(read)
+    read
 }
 
 /// The image from the cache alone, when it knows the id and every layer.

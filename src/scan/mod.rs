@@ -52,6 +52,7 @@ use self::image::assemble;
 use self::model::ImageInventory;
 use self::origin::layer_origins;
 use self::source::ReadImage;
+use crate::cache::digest::Digest;
 use crate::engine::EngineError;
 use crate::image_archive::SaveFormatError;
 
@@ -172,6 +173,32 @@ fn read_archive_file(
         });
     }
     Ok(read)
+}
+
+/// The store's image whose id on either image store is `id` (config digest or target digest),
+/// read from its blobs: a run reads a restored or reused image here rather than through
+/// `docker save`. `None` when the store does not hold it or cannot be read.
+pub fn read_store_image(
+    root: &std::path::Path,
+    id: &Digest,
+    reference: &str,
+    cache: Option<&ScanCache>,
+    stats: &mut source::ReadStats,
+) -> Option<Vec<ReadImage>> {
+    if !root.is_dir() {
+        return None;
+    }
+    let store = crate::cache::Store::open(root).ok()?;
+    let index = store.read_index().ok()?;
+    let entry = index.images.iter().find(|entry| {
+        entry.config == *id || entry.target.as_ref().is_some_and(|t| t.digest == *id)
+    })?;
+    let read = source::read_store_entry(&store, entry, reference, cache, stats).ok()?;
+    // A blob the store lost or could not read: the daemon has the whole image.
+    let complete = read
+        .iter()
+        .all(|image| image.layers.iter().all(Option::is_some));
+    complete.then_some(read)
 }
 
 fn read_from_store(

@@ -365,6 +365,50 @@ fn ci_scan_matches_an_unchanged_image_again_when_the_database_changed() {
     );
 }
 
+/// A built image, and a reused one that the scan cache does not know (a new scan cache here; on
+/// a runner, one the CI cache lost), are read from the layer store's blobs, not saved from the
+/// daemon.
+#[test]
+fn ci_scan_reads_a_reused_image_from_the_layer_store() {
+    let test = "ci_scan::from_the_layer_store";
+    if !base_image_present(test) {
+        return;
+    }
+    let prefix = prefix("ci-scan-store");
+    let _images = Images(prefix.clone());
+    let repo = app_repo(
+        &prefix,
+        &format!("FROM {BASE_IMAGE}\nCOPY marker /marker\n"),
+    );
+    let runner = Runner::new();
+    let vulndb = runner.dir.path().join("vulndb");
+    install_database(&repo, &vulndb);
+    let with_scan_cache = |name: &str| -> Vec<(String, String)> {
+        vec![
+            ("BUILDOPT_VULNDB_DIR".into(), vulndb.display().to_string()),
+            (
+                "BUILDOPT_SCAN_CACHE_DIR".into(),
+                runner.dir.path().join(name).display().to_string(),
+            ),
+        ]
+    };
+    let built = first_push(&runner, &repo, &with_scan_cache("scan-a"));
+    assert_eq!(built.status.code(), Some(3), "{}", text(&built));
+    let report = read_json(&repo.path().join("buildopt-report.json"));
+    // The run saved what it built in the store before scanning: no `docker save` at all.
+    assert_eq!(scan_of(&report)["images_from_store"], 1, "{report}");
+
+    let again = first_push(&runner, &repo, &with_scan_cache("scan-b"));
+    assert_eq!(again.status.code(), Some(3), "{}", text(&again));
+    let report = read_json(&repo.path().join("buildopt-report.json"));
+    assert_eq!(result_of(&report, "app"), "reused");
+    let scan = scan_of(&report);
+    assert_eq!(scan["images_from_store"], 1, "{scan}");
+    assert!(scan["layers_read"].as_u64() > Some(0), "{scan}");
+    let findings = findings_of(scan);
+    assert_eq!(finding(&findings, "CVE-2099-1001")["fails_gate"], true);
+}
+
 #[test]
 fn ci_scan_without_a_database_and_with_a_gate_exits_4_and_says_not_scanned() {
     let test = "ci_scan::no_database";
