@@ -15,8 +15,9 @@
 //! binary cataloger:
 //! - each `dep`, under its replacement's path and version when it has one;
 //! - the main module; without a `mod` line (a GOPATH build, as Debian's packages are made) the
-//!   `path` line at version `(devel)`. A `(devel)` main module with a `vcs.revision` setting
-//!   takes a pseudo-version `v0.0.0-<vcs.time as yyyymmddhhmmss>-<12 hex digits>` (the bare
+//!   `path` line at version `(devel)`. A `(devel)` main module takes the release its
+//!   `-ldflags` stamped with `-X …version=1.2.3` (as syft does), else with a `vcs.revision`
+//!   setting a pseudo-version `v0.0.0-<vcs.time as yyyymmddhhmmss>-<12 hex digits>` (the bare
 //!   revision when there is no `vcs.time`);
 //! - `stdlib` at the toolchain version as recorded, `go` prefix included (`go1.21.3`), licensed
 //!   BSD-3-Clause, when the version looks like a release and at least one module was found.
@@ -321,11 +322,54 @@ fn main_module(info: &ModuleInfo) -> Option<Found> {
         (None, Some(path)) if !path.is_empty() => (path.as_str(), DEVEL),
         _ => return None,
     };
-    let version = match info.setting("vcs.revision") {
-        Some(revision) if version == DEVEL => vcs_version(revision, info.setting("vcs.time")),
-        _ => version.to_string(),
+    let version = if version == DEVEL {
+        info.setting("-ldflags")
+            .and_then(ldflags_version)
+            .or_else(|| {
+                info.setting("vcs.revision")
+                    .map(|revision| vcs_version(revision, info.setting("vcs.time")))
+            })
+            .unwrap_or_else(|| version.to_string())
+    } else {
+        version.to_string()
     };
     Some(Found::new(PackageType::Golang, path, version))
+}
+
+/// The release a `(devel)` build stamped into itself with the linker, as goreleaser and most
+/// projects' Makefiles do (`-X main.version=1.18.1`, `-X 'example.com/m/internal/version.Version=v2.0.0'`):
+/// the first `-X` whose variable's name ends in `version` and whose value is a semantic version,
+/// with its `v`. A pseudo-version from the VCS revision would sort below every release and match
+/// every advisory of the module.
+fn ldflags_version(flags: &str) -> Option<String> {
+    flags.match_indices("-X").find_map(|(at, _)| {
+        let rest = flags[at + 2..].trim_start_matches(|c: char| c.is_whitespace() || c == '=');
+        let rest = rest.trim_start_matches(['\'', '"']);
+        let assignment = rest
+            .split(|c: char| c.is_whitespace() || c == '\'' || c == '"')
+            .next()?;
+        let (variable, value) = assignment.split_once('=')?;
+        let name = variable.rsplit(['.', '/']).next()?.to_ascii_lowercase();
+        if !name.ends_with("version") {
+            return None;
+        }
+        let bare = value.strip_prefix('v').unwrap_or(value);
+        is_semantic_version(bare).then(|| format!("v{bare}"))
+    })
+}
+
+/// `1.2.3`, optionally followed by a pre-release or build suffix (`-rc.1`, `+meta`).
+fn is_semantic_version(text: &str) -> bool {
+    let core_end = text.find(['-', '+']).unwrap_or(text.len());
+    let parts: Vec<&str> = text[..core_end].split('.').collect();
+    let suffix = &text[core_end..];
+    parts.len() == 3
+        && parts
+            .iter()
+            .all(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()))
+        && suffix
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"-+.".contains(&b))
 }
 
 /// A pseudo-version from the VCS revision and commit time.
@@ -455,6 +499,45 @@ mod tests {
                 ("stdlib", "go1.19.8")
             ])
         );
+    }
+
+    #[test]
+    fn devel_main_module_takes_the_version_the_linker_stamped() {
+        let stamped = |flags: &str| {
+            let info = format!(
+                "path\tx.io/m/cmd/m\nmod\tx.io/m\t(devel)\t\n\
+                 build\t-ldflags={flags}\n\
+                 build\tvcs.revision=0123456789abcdef0123\n\
+                 build\tvcs.time=2023-10-05T12:34:56Z\n"
+            );
+            let info = parse_module_info(&info).expect("module info");
+            main_module(&info).expect("the main module").version
+        };
+        // As goreleaser stamps syft itself, and as a Makefile quotes a package path.
+        assert_eq!(
+            stamped("\"-s -w -X main.version=1.18.1 -X main.gitCommit=5e16e50\""),
+            "v1.18.1"
+        );
+        assert_eq!(
+            stamped("\"-X 'x.io/m/internal/version.Version=v2.0.0-rc.1'\""),
+            "v2.0.0-rc.1"
+        );
+        assert_eq!(stamped("-X=main.Version=0.9.0"), "v0.9.0");
+        // No version variable, or not a version in it: the VCS pseudo-version.
+        for flags in [
+            "\"-s -w\"",
+            "\"-X main.version=dev\"",
+            "\"-X main.commit=1.2.3\"",
+            "\"-X main.version=1.2\"",
+            "-X",
+            "-X main.version=",
+        ] {
+            assert_eq!(
+                stamped(flags),
+                "v0.0.0-20231005123456-0123456789ab",
+                "{flags}"
+            );
+        }
     }
 
     #[test]
