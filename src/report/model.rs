@@ -528,6 +528,10 @@ impl RunReport {
     }
 }
 
+fn is_zero(count: &usize) -> bool {
+    *count == 0
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -573,8 +577,4 @@ mod tests {
         let json = serde_json::to_string(&ImageResult::Reused).expect("json");
         assert_eq!(json, "\"reused\"");
     }
-}
-
-fn is_zero(count: &usize) -> bool {
-    *count == 0
 }
