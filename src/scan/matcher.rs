@@ -888,20 +888,8 @@ mod tests {
         serde_json::from_str(json).unwrap()
     }
 
-    fn package(kind: PackageType, name: &str, version: &str) -> Package {
-        Package {
-            name: name.to_owned(),
-            version: version.to_owned(),
-            kind,
-            purl: format!("pkg:{}/{name}@{version}", kind.as_str()),
-            source_name: None,
-            source_version: None,
-            licenses: Vec::new(),
-            path: format!("/{name}"),
-            layer: Digest::of(b"layer"),
-            dockerfile: None,
-            base_image: None,
-        }
+    fn package(kind: PackageType, name: &str, version: &str) -> crate::scan::model::Package {
+        crate::scan::model::Package::plain(kind, name, version)
     }
 
     fn deb(name: &str, version: &str, source: Option<(&str, Option<&str>)>) -> Package {

@@ -262,3 +262,24 @@ impl NotMatchedReason {
         }
     }
 }
+
+/// A package of `kind` with only a name and version, as the matcher's and the check's tests
+/// make them.
+#[cfg(test)]
+impl Package {
+    pub fn plain(kind: PackageType, name: &str, version: &str) -> Self {
+        Self {
+            name: name.to_owned(),
+            version: version.to_owned(),
+            kind,
+            purl: format!("pkg:{}/{name}@{version}", kind.as_str()),
+            source_name: None,
+            source_version: None,
+            licenses: Vec::new(),
+            path: format!("/{name}"),
+            layer: Digest::of(b"layer"),
+            dockerfile: None,
+            base_image: None,
+        }
+    }
+}

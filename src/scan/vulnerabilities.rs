@@ -477,19 +477,7 @@ mod tests {
     }
 
     fn package(kind: PackageType, name: &str, version: &str) -> crate::scan::model::Package {
-        crate::scan::model::Package {
-            name: name.into(),
-            version: version.into(),
-            kind,
-            purl: format!("pkg:{}/{name}@{version}", kind.as_str()),
-            source_name: None,
-            source_version: None,
-            licenses: Vec::new(),
-            path: format!("/{name}"),
-            layer: Digest::of(b"layer"),
-            dockerfile: None,
-            base_image: None,
-        }
+        crate::scan::model::Package::plain(kind, name, version)
     }
 
     /// A Fedora image's rpms and a Go `(devel)` module cannot be matched: the image's status

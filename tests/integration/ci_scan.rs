@@ -57,6 +57,27 @@ fn install_database(repo: &TestRepo, dir: &Path) {
     );
 }
 
+/// The fake GitHub API, and the variables of a run that publishes there and matches against
+/// the database in `vulndb`. The server lives as long as the first value.
+fn github_api(
+    vulndb: &Path,
+) -> (
+    buildopt::notify::testserver::FakeServer,
+    std::sync::Arc<buildopt::notify::fake_forge::ForgeState>,
+    Vec<(String, String)>,
+) {
+    let (server, forge) = fake_api::fake_forge::start("github-actions[bot]");
+    let extra = [
+        ("BUILDOPT_VULNDB_DIR", vulndb.display().to_string()),
+        ("GITHUB_API_URL", server.url()),
+        ("GITHUB_TOKEN", TOKEN.to_string()),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_string(), v))
+    .collect();
+    (server, forge, extra)
+}
+
 /// A workspace of one image `app` (context `app/`) with `dockerfile`, committed.
 fn app_repo(prefix: &str, dockerfile: &str) -> TestRepo {
     let repo = TestRepo::new();
@@ -117,15 +138,7 @@ fn ci_scan_lists_new_findings_first_uploads_sarif_and_reuses_stored_findings() {
     let runner = Runner::new();
     let vulndb = runner.dir.path().join("vulndb");
     install_database(&repo, &vulndb);
-    let (server, forge) = fake_api::fake_forge::start("github-actions[bot]");
-    let extra: Vec<(String, String)> = [
-        ("BUILDOPT_VULNDB_DIR", vulndb.display().to_string()),
-        ("GITHUB_API_URL", server.url()),
-        ("GITHUB_TOKEN", TOKEN.to_string()),
-    ]
-    .into_iter()
-    .map(|(k, v)| (k.to_string(), v))
-    .collect();
+    let (_server, forge, extra) = github_api(&vulndb);
 
     // The push of the base commit: util-linux's high finding fails the default gate.
     let pushed = first_push(&runner, &repo, &extra);
@@ -276,15 +289,7 @@ fn ci_scan_matches_an_unchanged_image_again_when_the_database_changed() {
     let runner = Runner::new();
     let vulndb = runner.dir.path().join("vulndb");
     install_database(&repo, &vulndb);
-    let (server, forge) = fake_api::fake_forge::start("github-actions[bot]");
-    let extra: Vec<(String, String)> = [
-        ("BUILDOPT_VULNDB_DIR", vulndb.display().to_string()),
-        ("GITHUB_API_URL", server.url()),
-        ("GITHUB_TOKEN", TOKEN.to_string()),
-    ]
-    .into_iter()
-    .map(|(k, v)| (k.to_string(), v))
-    .collect();
+    let (_server, forge, extra) = github_api(&vulndb);
     let pushed = first_push(&runner, &repo, &extra);
     assert_eq!(pushed.status.code(), Some(3), "{}", text(&pushed));
 
