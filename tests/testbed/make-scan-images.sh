@@ -19,7 +19,7 @@
 # tests/testbed/start-engine.sh: DOCKER_SOCK=/run/buildopt-NAME/docker.sock) the script loads
 # debian-apps from that tar instead, rewritten as an OCI layout with gzip layers (the compression
 # an image pulled from a registry has), making the tar on the system daemon first when missing,
-# and debian:test as the system daemon saves it.
+# and debian:test and distroless:test as the system daemon saves them.
 # Idempotent: an image whose label buildopt.test.scan-images is the hash of the fixtures and this
 # script is kept; anything else is made again.
 set -euo pipefail
@@ -159,6 +159,13 @@ if [ "$sock" != "$system_sock" ]; then
     current buildopt-scan/debian:test "$base_version" ||
       { say "loading buildopt-scan/debian:test into $sock did not give the image" >&2; exit 1; }
     say "buildopt-scan/debian:test loaded ($sock)"
+  fi
+  # The distroless image as well (the scan reader's tests use it on every engine): tiny.
+  if ! current buildopt-scan/distroless:test; then
+    DOCKER_HOST="unix://$system_sock" /usr/bin/docker save buildopt-scan/distroless:test | docker load --quiet >/dev/null
+    current buildopt-scan/distroless:test ||
+      { say "loading buildopt-scan/distroless:test into $sock did not give the image" >&2; exit 1; }
+    say "buildopt-scan/distroless:test loaded ($sock)"
   fi
   if current buildopt-scan/debian-apps:test; then
     say "buildopt-scan/debian-apps:test present ($sock)"

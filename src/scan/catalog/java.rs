@@ -4,7 +4,9 @@
 //! following syft's Java archive cataloger where this summary says so:
 //! - every `META-INF/maven/<group>/<artifact>/pom.properties` with a `groupId`, `artifactId`
 //!   and `version` is a Maven package (namespace = group id, name = artifact id);
-//! - an archive without one falls back to `META-INF/MANIFEST.MF`: the name is the archive's
+//! - an archive without one of its own (none, or only those of dependencies shaded into it: no
+//!   artifact id is the file name's name part or ends the manifest's `Bundle-SymbolicName` or
+//!   `Automatic-Module-Name`) is also a package of `META-INF/MANIFEST.MF`: the name is the archive's
 //!   file name without its version (`foo-bar-1.2.jar` → `foo-bar`), else the manifest's `Name`,
 //!   `Bundle-Name`, `Short-Name`, `Extension-Name` or `Implementation-Title`; the version is the
 //!   file name's, else `Implementation-Version`, `Specification-Version`, `Plugin-Version` (main
@@ -178,7 +180,12 @@ impl Reader {
         for index in &entries.pom_properties {
             own.extend(pom_package(&self.read_text(archive, *index)?));
         }
-        if own.is_empty() {
+        let names_itself = own
+            .iter()
+            .any(|package| is_the_archive(package, name, manifest.as_ref()));
+        if !names_itself {
+            // Only shaded dependencies' `pom.properties` (or none): the archive is what its
+            // manifest and file name say, beside what it carries.
             own.extend(manifest.as_ref().and_then(|m| manifest_package(m, name)));
         } else if let [package] = own.as_mut_slice() {
             let license = manifest.as_ref().and_then(|m| m.value("Bundle-License"));
@@ -444,6 +451,23 @@ fn manifest_package(manifest: &Manifest, archive_name: &str) -> Option<Found> {
     Some(found)
 }
 
+/// Whether the `pom.properties` package is the archive `archive_name` itself rather than a
+/// dependency shaded into it: its artifact id is the file name's name part, or the manifest's
+/// OSGi or module name ends with it (`javax.servlet-api` in `servlet-api-3.1.jar`).
+fn is_the_archive(package: &Found, archive_name: &str, manifest: Option<&Manifest>) -> bool {
+    let artifact = package.name.as_str();
+    let (file_name, _) = name_and_version(archive_name);
+    file_name == artifact
+        || manifest.is_some_and(|manifest| {
+            ["Bundle-SymbolicName", "Automatic-Module-Name"]
+                .iter()
+                .filter_map(|key| manifest.main_value(key))
+                // `com.example.lib;singleton:=true`: the name before its directives.
+                .map(|value| value.split(';').next().unwrap_or(value).trim())
+                .any(|value| value.ends_with(artifact))
+        })
+}
+
 /// An archive's file name split into a name and a version: the version starts at the first
 /// dash-separated part that begins with a digit (`commons-io-2.11.0.jar` → `commons-io`,
 /// `2.11.0`); no such part, no version.
@@ -552,6 +576,41 @@ mod tests {
         assert_eq!(
             packages("app/shaded-2.0.jar", &bytes),
             ["com.example:shaded:2.0 []", "org.inner:inner:0.3 []"]
+        );
+    }
+
+    /// As Debian's `guice.jar` carries only the `pom.properties` of the cglib it shades: the
+    /// archive is still reported, from its manifest and file name.
+    #[test]
+    fn an_archive_carrying_only_shaded_poms_is_reported_itself() {
+        let manifest = b"Manifest-Version: 1.0\r\n\
+            Bundle-SymbolicName: com.google.inject\r\n\
+            Bundle-Version: 4.2.3\r\n";
+        let bytes = jar(&[
+            ("META-INF/MANIFEST.MF", manifest.as_slice()),
+            (
+                "META-INF/maven/cglib/cglib/pom.properties",
+                &pom("cglib", "cglib", "3.3.0"),
+            ),
+        ]);
+        assert_eq!(
+            packages("usr/share/java/guice.jar", &bytes),
+            ["cglib:cglib:3.3.0 []", "-:guice:4.2.3 []"]
+        );
+        // Its own pom by the OSGi name, though the file is named otherwise: nothing added.
+        let servlet = jar(&[
+            (
+                "META-INF/MANIFEST.MF",
+                b"Bundle-SymbolicName: javax.servlet-api;singleton:=true\n".as_slice(),
+            ),
+            (
+                "META-INF/maven/javax.servlet/javax.servlet-api/pom.properties",
+                &pom("javax.servlet", "javax.servlet-api", "3.1.0"),
+            ),
+        ]);
+        assert_eq!(
+            packages("usr/share/java/servlet-api-3.1.jar", &servlet),
+            ["javax.servlet:javax.servlet-api:3.1.0 []"]
         );
     }
 
