@@ -5,6 +5,7 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 
+use crate::cache::digest::Digest;
 use crate::cli::{Format, ScanArgs, ScanOutput};
 use crate::context::{Context, write_stdout};
 use crate::error::{Error, scan_ending};
@@ -12,7 +13,7 @@ use crate::exit;
 use crate::notify;
 use crate::report;
 use crate::report::gitlab_container_scanning::GitlabScan;
-use crate::report::scan_sarif::SarifContext;
+use crate::report::scan_sarif::{ImageAnchor, SarifContext};
 use crate::scan::cache::ScanCache;
 use crate::scan::daemon::read_from_daemon;
 use crate::scan::model::ImageInventory;
@@ -24,6 +25,7 @@ use crate::scan::vulndb::{SetupOptions, http_client};
 use crate::scan::vulnerabilities::{self, Loaded};
 use crate::scan::{ScanError, ScanRequest, inventories, read_offline};
 use crate::settings::run::RunFlags;
+use crate::workspace::repository_of;
 
 /// Runs `buildopt scan`.
 pub fn run(ctx: &Context, args: &ScanArgs) -> Result<u8, Error> {
@@ -57,7 +59,8 @@ pub fn run(ctx: &Context, args: &ScanArgs) -> Result<u8, Error> {
     if matches_vulnerabilities(ctx, args, output) {
         check_vulnerabilities(ctx, args, &requests, &mut report, &policy)?;
     }
-    let text = render(&report, output);
+    let anchors = sarif_anchors(&report, cache.as_ref());
+    let text = render(&report, output, &anchors);
     match &args.output_file {
         Some(path) => {
             let path = ctx.dir.join(path);
@@ -387,7 +390,34 @@ fn runtime() -> Result<tokio::runtime::Runtime, Error> {
         })
 }
 
-fn render(report: &ScanReport, output: ScanOutput) -> String {
+/// Where each image's Dockerfile and base `FROM` line are, for SARIF: from the build origins
+/// the scan cache keeps for images buildopt built, by their config or manifest digest.
+fn sarif_anchors(report: &ScanReport, cache: Option<&ScanCache>) -> BTreeMap<String, ImageAnchor> {
+    let Some(cache) = cache else {
+        return BTreeMap::new();
+    };
+    report
+        .images
+        .iter()
+        .filter_map(|image| {
+            let ids: Vec<&Digest> = std::iter::once(&image.id)
+                .chain(image.manifest.as_ref())
+                .collect();
+            let origin = cache.origin(&ids)?;
+            let anchor = ImageAnchor {
+                dockerfile: origin.dockerfile,
+                from_line: origin.from_line,
+            };
+            Some((repository_of(&image.image), anchor))
+        })
+        .collect()
+}
+
+fn render(
+    report: &ScanReport,
+    output: ScanOutput,
+    anchors: &BTreeMap<String, ImageAnchor>,
+) -> String {
     let version = env!("CARGO_PKG_VERSION");
     let name = document_name(report);
     let now = chrono::Utc::now();
@@ -401,10 +431,9 @@ fn render(report: &ScanReport, output: ScanOutput) -> String {
         ScanOutput::Cyclonedx => report::sbom_cyclonedx::cyclonedx(report, &name, now, version),
         ScanOutput::Spdx => report::sbom_spdx::spdx(report, &name, now, version),
         ScanOutput::Sarif => {
-            let anchors = BTreeMap::new();
             let context = SarifContext {
                 tool_version: version,
-                anchors: &anchors,
+                anchors,
                 configured: &[],
             };
             report::scan_sarif::sarif(report, &context)

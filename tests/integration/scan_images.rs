@@ -576,6 +576,34 @@ fn each_package_names_the_dockerfile_line_that_added_it() {
         "after the build:\n  {}",
         wrong.join("\n  ")
     );
+    // In SARIF a base-image package's finding (util-linux's written CVE-2099-1001) is shown on
+    // the FROM line the built stage chain starts from, known from the same build origin.
+    let from_line = dockerfile
+        .lines()
+        .enumerate()
+        .filter(|(_, line)| line.starts_with("FROM "))
+        .map(|(index, _)| index + 1)
+        .last()
+        .expect("a FROM line");
+    let records = format!("{}/tests/fixtures/scan/osv", env!("CARGO_MANIFEST_DIR"));
+    let cache_home = cache.path().to_string_lossy().into_owned();
+    let sarif = buildopt(
+        repo.path(),
+        &[
+            "scan", "--image", &image, "--db", &records, "--output", "sarif",
+        ],
+        &[("XDG_CACHE_HOME", cache_home.as_str())],
+    );
+    let log: Value = serde_json::from_slice(&sarif.stdout).expect("SARIF");
+    let result = log["runs"][0]["results"]
+        .as_array()
+        .expect("results")
+        .iter()
+        .find(|r| r["ruleId"] == "CVE-2099-1001")
+        .unwrap_or_else(|| panic!("util-linux's finding: {}", stderr(&sarif)));
+    let location = &result["locations"][0]["physicalLocation"];
+    assert_eq!(location["artifactLocation"]["uri"], "apps/Dockerfile");
+    assert_eq!(location["region"]["startLine"], from_line, "{location}");
 
     // A second build reuses the image: its origins come from the store, by image ID.
     build_apps(&repo, cache.path());
