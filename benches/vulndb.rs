@@ -19,8 +19,9 @@
 //! **What is measured**, each command in a fresh child (`support::peak_of`: wall time and peak
 //! resident memory) of the release binary, in a working folder of its own:
 //! - the index build: `buildopt scan --setup --db ZIP` into a fresh `BUILDOPT_VULNDB_DIR`;
-//! - the cold inventory alone: `buildopt scan --image IMAGE --output cyclonedx` (an SBOM does
-//!   not match), with an empty scan cache (`XDG_CACHE_HOME` a fresh folder);
+//! - the cold inventory alone: `buildopt scan --image IMAGE --output cyclonedx` with no
+//!   database (an empty `BUILDOPT_VULNDB_DIR`: the SBOM is the inventory alone), with an empty
+//!   scan cache (`XDG_CACHE_HOME` a fresh folder);
 //! - the cold full scan: `buildopt scan --image IMAGE --output json` with that database, the
 //!   gates off so it exits 0, with an empty scan cache, and its ratio to the cold inventory;
 //! - matching alone, in this process: the full scan's JSON read back as a `ScanReport`, the
@@ -350,17 +351,22 @@ fn time_scans(buildopt: &str, work_dir: &str, db_dir: &str, runs: usize) -> Scan
     for round in 0..runs {
         for step in 0..2 {
             let cache = tempfile::tempdir().expect("tempdir");
-            let scan = format!(
-                "cd '{work_dir}' && XDG_CACHE_HOME='{}' BUILDOPT_VULNDB_DIR='{db_dir}' \
-                 BUILDOPT_FAIL_ON_CRITICAL=false BUILDOPT_FAIL_ON_HIGH=false \
-                 '{buildopt}' scan --image {IMAGE}",
-                cache.path().display()
-            );
+            // The inventory alone: a CycloneDX SBOM with no database to match against.
+            let no_database = tempfile::tempdir().expect("tempdir");
+            let scan = |db: &str| {
+                format!(
+                    "cd '{work_dir}' && XDG_CACHE_HOME='{}' BUILDOPT_VULNDB_DIR='{db}' \
+                     BUILDOPT_FAIL_ON_CRITICAL=false BUILDOPT_FAIL_ON_HIGH=false \
+                     '{buildopt}' scan --image {IMAGE}",
+                    cache.path().display()
+                )
+            };
             if (round + step) % 2 == 0 {
-                let command = format!("{scan} --output cyclonedx >/dev/null");
+                let inventory = scan(&no_database.path().display().to_string());
+                let command = format!("{inventory} --output cyclonedx >/dev/null");
                 scans.inventory.push(peak_of(&["sh", "-c", &command]));
             } else {
-                let command = format!("{scan} --output json >'{json}'");
+                let command = format!("{} --output json >'{json}'", scan(db_dir));
                 scans.full.push(peak_of(&["sh", "-c", &command]));
             }
         }

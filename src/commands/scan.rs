@@ -121,6 +121,7 @@ fn setup(ctx: &Context, args: &ScanArgs) -> Result<u8, Error> {
     let options = SetupOptions {
         dir: dir.clone(),
         base_url: settings.vulndb_url.clone(),
+        recheck_after: args.for_ci.then_some(CI_RECHECK_AFTER),
     };
     let ecosystems = if !args.ecosystems.is_empty() {
         args.ecosystems.clone()
@@ -138,6 +139,15 @@ fn setup(ctx: &Context, args: &ScanArgs) -> Result<u8, Error> {
         message: e.to_string(),
     })?;
     let done = vulndb::setup(&options, &ecosystems, &http).map_err(database_error)?;
+    if done.recent {
+        ctx.info(&format!(
+            "vulnerability database {}: {} records, checked against the source less than {} hours ago; not asked again",
+            dir.display(),
+            done.summary.records,
+            CI_RECHECK_AFTER.as_secs() / 3600
+        ));
+        return Ok(exit::SUCCESS);
+    }
     ctx.info(&format!(
         "vulnerability database {}: {} records; downloaded {}, unchanged {}{}",
         dir.display(),
@@ -217,6 +227,10 @@ const DEFAULT_ECOSYSTEMS: [&str; 10] = [
     "RubyGems",
 ];
 const SETUP_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(300);
+/// With `--for-ci`, a database checked against the source within this is not checked again:
+/// the CI cache carries it between runs, and every check downloads each archive OSV
+/// republished (several a day, npm's alone some 200 MB).
+const CI_RECHECK_AFTER: std::time::Duration = std::time::Duration::from_secs(24 * 3600);
 
 fn list(names: &[String]) -> String {
     if names.is_empty() {

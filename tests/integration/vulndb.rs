@@ -117,6 +117,7 @@ impl Bucket {
 
 fn options(dir: &Path, base_url: String) -> SetupOptions {
     SetupOptions {
+        recheck_after: None,
         dir: dir.to_path_buf(),
         base_url,
     }
@@ -439,9 +440,43 @@ fn setup_for_ci_downloads_only_when_ci_would_scan() {
     assert_eq!(bucket.gets("/PyPI/all.zip").len(), 1);
     assert!(VulnDb::open(&db).unwrap().is_some());
 
-    // `buildopt ci`'s own default level (ci) scans.
+    // `buildopt ci`'s own default level (ci) scans; the database was checked against the
+    // bucket a moment ago, so the source is not asked again within the day.
     std::fs::remove_file(work.path().join("buildopt.toml")).unwrap();
-    let (_, outputs) = setup(&[]);
+    let (said, outputs) = setup(&[]);
     assert_eq!(outputs, "true");
-    assert_eq!(bucket.gets("/PyPI/all.zip").len(), 2);
+    assert!(said.contains("not asked again"), "{said}");
+    assert_eq!(bucket.gets("/PyPI/all.zip").len(), 1);
+
+    // A day later it is (the check's time moved back), conditionally.
+    let checked = std::fs::read_to_string(db.join("checked")).unwrap();
+    let (version, seconds) = checked.trim().split_once(' ').unwrap();
+    let day_ago = seconds.parse::<u64>().unwrap() - 24 * 3600 - 1;
+    std::fs::write(db.join("checked"), format!("{version} {day_ago}\n")).unwrap();
+    let (said, _) = setup(&[]);
+    assert!(!said.contains("not asked again"), "{said}");
+    let gets = bucket.gets("/PyPI/all.zip");
+    assert_eq!(gets.len(), 2);
+    assert_eq!(gets[1].header("if-none-match"), Some("\"v1\""));
+
+    // An ecosystem the database does not hold yet is fetched whatever the check's age.
+    bucket.put("/npm/all.zip", Object::zip(&[("b.json", SEMVER)], "\"n1\""));
+    let out = crate::cli::buildopt(
+        work.path(),
+        &[
+            "scan",
+            "--setup",
+            "--for-ci",
+            "--ecosystem",
+            "PyPI",
+            "--ecosystem",
+            "npm",
+        ],
+        &[
+            ("BUILDOPT_VULNDB_URL", url.as_str()),
+            ("BUILDOPT_VULNDB_DIR", db.to_str().unwrap()),
+        ],
+    );
+    assert!(out.status.success(), "{out:?}");
+    assert_eq!(bucket.gets("/npm/all.zip").len(), 1);
 }

@@ -32,6 +32,10 @@ pub struct SetupOptions {
     pub dir: PathBuf,
     /// The base URL of OSV's export or a mirror of it (`vulndb_url`), e.g. [`super::DEFAULT_URL`].
     pub base_url: String,
+    /// A database found current at the source less than this long ago, with every archive
+    /// asked for, is kept without asking again (CI runs: the cache carries the database, and
+    /// one check a day is what trivy-action's daily cache gives too); `None` always asks.
+    pub recheck_after: Option<Duration>,
 }
 
 /// What `setup` did.
@@ -44,6 +48,9 @@ pub struct SetupReport {
     pub unchanged: Vec<String>,
     /// False when this content was indexed before: nothing was built.
     pub indexed: bool,
+    /// True when the source was not asked at all: the database was checked recently enough
+    /// (see [`SetupOptions::recheck_after`]).
+    pub recent: bool,
     /// The database now current.
     pub summary: Summary,
 }
@@ -72,6 +79,9 @@ pub fn setup(
     let stored = stored_archives(dir)?;
     if asked.is_empty() && stored.is_empty() {
         return Err(VulnDbError::NothingToSetUp);
+    }
+    if let Some(report) = checked_recently(options, &asked, &stored)? {
+        return Ok(report);
     }
     let mut downloads = BTreeMap::new();
     for ecosystem in &asked {
@@ -109,8 +119,39 @@ pub fn setup(
         downloaded,
         unchanged,
         indexed,
+        recent: false,
         summary,
     })
+}
+
+/// The current database as it is, when it holds every archive `asked` and a setup found it
+/// current at the source within `recheck_after`.
+fn checked_recently(
+    options: &SetupOptions,
+    asked: &[String],
+    stored: &BTreeMap<String, ArchiveMeta>,
+) -> Result<Option<SetupReport>, VulnDbError> {
+    let Some(window) = options.recheck_after else {
+        return Ok(None);
+    };
+    let dir = &options.dir;
+    let Some(version) = current_version(dir)? else {
+        return Ok(None);
+    };
+    let target = index_path(dir, &version);
+    let recent = checked_at(dir, &version)
+        .and_then(|at| at.elapsed().ok())
+        .is_some_and(|since| since < window);
+    if !recent || !target.is_file() || !asked.iter().all(|e| stored.contains_key(e)) {
+        return Ok(None);
+    }
+    Ok(Some(SetupReport {
+        downloaded: Vec::new(),
+        unchanged: stored.keys().cloned().collect(),
+        indexed: false,
+        recent: true,
+        summary: VulnDb::open_index(&target)?.summary,
+    }))
 }
 
 /// Makes the OSV records at `path` (a folder of JSON files or a zip: a mirror, an air-gapped
@@ -133,6 +174,7 @@ pub fn install(path: &Path, dir: &Path) -> Result<SetupReport, VulnDbError> {
         downloaded: Vec::new(),
         unchanged: Vec::new(),
         indexed,
+        recent: false,
         summary,
     })
 }
