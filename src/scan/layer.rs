@@ -490,15 +490,12 @@ impl Read for HashingReader<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::scan::tar_stream::fixtures::{append, append_empty, append_oversized_long_name};
 
     pub(crate) fn layer_tar(files: &[(&str, &[u8], u32)]) -> Vec<u8> {
         let mut builder = tar::Builder::new(Vec::new());
         for (path, data, mode) in files {
-            let mut header = tar::Header::new_gnu();
-            header.set_size(data.len() as u64);
-            header.set_mode(*mode);
-            header.set_entry_type(tar::EntryType::Regular);
-            builder.append_data(&mut header, path, *data).unwrap();
+            append(&mut builder, path, data, *mode);
         }
         builder.into_inner().unwrap()
     }
@@ -634,23 +631,18 @@ mod tests {
             assert_eq!(crates_over_audited(link), Vec::<String>::new(), "{mode:o}");
         }
         let mut builder = tar::Builder::new(Vec::new());
-        let mut header = tar::Header::new_gnu();
-        header.set_entry_type(tar::EntryType::Fifo);
-        header.set_size(0);
-        header.set_mode(0o644);
-        builder.append_data(&mut header, APP, &[][..]).unwrap();
+        append_empty(&mut builder, tar::EntryType::Fifo, APP, 0o644);
         let fifo = builder.into_inner().unwrap();
         assert_eq!(crates_over_audited(fifo), Vec::<String>::new());
         // A folder over a jar: the folder declares nothing.
         let jar = "opt/app/lib/a.jar";
         let mut builder = tar::Builder::new(Vec::new());
-        let mut header = tar::Header::new_gnu();
-        header.set_entry_type(tar::EntryType::Directory);
-        header.set_size(0);
-        header.set_mode(0o755);
-        builder
-            .append_data(&mut header, format!("{jar}/"), &[][..])
-            .unwrap();
+        append_empty(
+            &mut builder,
+            tar::EntryType::Directory,
+            &format!("{jar}/"),
+            0o755,
+        );
         let inventory = inventory_layer(&mut builder.into_inner().unwrap().as_slice(), None);
         assert_eq!(inventory.files[0].path, jar);
         assert_eq!(inventory.files[0].facts, None);
@@ -660,13 +652,7 @@ mod tests {
     fn a_hard_link_to_a_package_binary_has_its_facts_and_one_elsewhere_hides_the_lower() {
         // In one layer: the binary, then a hard link to it (as a layer tar names a file once).
         let mut builder = tar::Builder::new(Vec::new());
-        let mut header = tar::Header::new_gnu();
-        header.set_size(AUDITED.len() as u64);
-        header.set_mode(0o755);
-        header.set_entry_type(tar::EntryType::Regular);
-        builder
-            .append_data(&mut header, "opt/bin/tool", AUDITED)
-            .unwrap();
+        append(&mut builder, "opt/bin/tool", AUDITED, 0o755);
         let mut header = tar::Header::new_gnu();
         header.set_entry_type(tar::EntryType::Link);
         header.set_size(0);
@@ -688,25 +674,9 @@ mod tests {
     #[test]
     fn an_oversized_extended_header_on_the_last_entry_is_warned_with_its_path() {
         let mut builder = tar::Builder::new(Vec::new());
-        let mut header = tar::Header::new_gnu();
-        header.set_size(OS_RELEASE.len() as u64);
-        header.set_mode(0o644);
-        builder
-            .append_data(&mut header, "etc/os-release", OS_RELEASE)
-            .unwrap();
-        let huge = vec![b'a'; (crate::scan::tar_stream::MAX_EXTENDED_HEADER + 1) as usize];
-        let mut header = tar::Header::new_gnu();
-        header.set_entry_type(tar::EntryType::GNULongName);
-        header.set_size(huge.len() as u64);
-        header.set_path("././@LongLink").unwrap();
-        header.set_cksum();
-        builder.append(&header, huge.as_slice()).unwrap();
-        let mut header = tar::Header::new_gnu();
-        header.set_size(1);
-        header.set_mode(0o644);
-        builder
-            .append_data(&mut header, "victim", &b"x"[..])
-            .unwrap();
+        append(&mut builder, "etc/os-release", OS_RELEASE, 0o644);
+        append_oversized_long_name(&mut builder, tar::EntryType::GNULongName);
+        append(&mut builder, "victim", b"x", 0o644);
         let tar = builder.into_inner().unwrap();
         let inventory = inventory_layer(&mut tar.as_slice(), None);
         assert_eq!(inventory.files.len(), 1);

@@ -405,22 +405,54 @@ fn pax_records(mut data: &[u8]) -> PaxRecords {
     records
 }
 
+/// Layer tars for the tests of this module and of `layer`.
+#[cfg(test)]
+pub(crate) mod fixtures {
+    /// Appends a regular file.
+    pub fn append(builder: &mut tar::Builder<Vec<u8>>, path: &str, data: &[u8], mode: u32) {
+        let mut header = tar::Header::new_gnu();
+        header.set_size(data.len() as u64);
+        header.set_mode(mode);
+        header.set_entry_type(tar::EntryType::Regular);
+        builder.append_data(&mut header, path, data).unwrap();
+    }
+
+    /// Appends an entry with no data (a folder, a FIFO).
+    pub fn append_empty(
+        builder: &mut tar::Builder<Vec<u8>>,
+        kind: tar::EntryType,
+        path: &str,
+        mode: u32,
+    ) {
+        let mut header = tar::Header::new_gnu();
+        header.set_entry_type(kind);
+        header.set_size(0);
+        header.set_mode(mode);
+        builder.append_data(&mut header, path, &[][..]).unwrap();
+    }
+
+    /// Appends a GNU long name or long link record (`kind`) one byte over the cap, for the
+    /// entry that follows it.
+    pub fn append_oversized_long_name(builder: &mut tar::Builder<Vec<u8>>, kind: tar::EntryType) {
+        let huge = vec![b'a'; (super::MAX_EXTENDED_HEADER + 1) as usize];
+        let mut header = tar::Header::new_gnu();
+        header.set_entry_type(kind);
+        header.set_size(huge.len() as u64);
+        header.set_path("././@LongLink").unwrap();
+        header.set_cksum();
+        builder.append(&header, huge.as_slice()).unwrap();
+    }
+}
+
 #[cfg(test)]
 mod tests {
+    use super::fixtures::{append, append_oversized_long_name};
     use super::*;
 
     fn tar_of(build: impl FnOnce(&mut tar::Builder<Vec<u8>>)) -> Vec<u8> {
         let mut builder = tar::Builder::new(Vec::new());
         build(&mut builder);
         builder.into_inner().unwrap()
-    }
-
-    fn append(builder: &mut tar::Builder<Vec<u8>>, path: &str, data: &[u8], mode: u32) {
-        let mut header = tar::Header::new_gnu();
-        header.set_size(data.len() as u64);
-        header.set_mode(mode);
-        header.set_entry_type(tar::EntryType::Regular);
-        builder.append_data(&mut header, path, data).unwrap();
     }
 
     fn entries(bytes: &[u8]) -> Vec<(EntryHeader, Vec<u8>)> {
@@ -479,13 +511,7 @@ mod tests {
     #[test]
     fn an_oversized_extended_header_skips_only_its_entry() {
         let mut builder = tar::Builder::new(Vec::new());
-        let huge = vec![b'a'; (MAX_EXTENDED_HEADER + 1) as usize];
-        let mut header = tar::Header::new_gnu();
-        header.set_entry_type(tar::EntryType::GNULongName);
-        header.set_size(huge.len() as u64);
-        header.set_path("././@LongLink").unwrap();
-        header.set_cksum();
-        builder.append(&header, huge.as_slice()).unwrap();
+        append_oversized_long_name(&mut builder, tar::EntryType::GNULongName);
         append(&mut builder, "victim", b"x", 0o644);
         append(&mut builder, "etc/os-release", b"ID=debian\n", 0o644);
         let bytes = builder.into_inner().unwrap();
@@ -566,13 +592,7 @@ mod tests {
     #[test]
     fn an_absurd_long_link_name_falls_back_to_the_header_field() {
         let mut builder = tar::Builder::new(Vec::new());
-        let huge = vec![b'a'; (MAX_EXTENDED_HEADER + 1) as usize];
-        let mut header = tar::Header::new_gnu();
-        header.set_entry_type(tar::EntryType::GNULongLink);
-        header.set_size(huge.len() as u64);
-        header.set_path("././@LongLink").unwrap();
-        header.set_cksum();
-        builder.append(&header, huge.as_slice()).unwrap();
+        append_oversized_long_name(&mut builder, tar::EntryType::GNULongLink);
         let mut header = tar::Header::new_gnu();
         header.set_entry_type(tar::EntryType::Link);
         header.set_size(0);

@@ -42,6 +42,21 @@ fn base_image_present(test: &str) -> bool {
     )
 }
 
+/// A GitHub runner whose vulnerability database folder holds the fixture records.
+fn runner_with_database(repo: &TestRepo) -> (Runner, std::path::PathBuf) {
+    let runner = Runner::new();
+    let vulndb = runner.dir.path().join("vulndb");
+    install_database(repo, &vulndb);
+    (runner, vulndb)
+}
+
+/// The SARIF of the last upload the fake GitHub API took.
+fn last_sarif_upload(forge: &fake_api::ForgeState) -> Value {
+    let uploads = forge.sarif_uploads.lock().expect("uploads").clone();
+    let last = uploads.last().expect("an upload to code scanning");
+    serde_json::from_str(&uploaded_sarif(last)).expect("SARIF JSON")
+}
+
 /// Installs the fixture records as the database in `dir`.
 fn install_database(repo: &TestRepo, dir: &Path) {
     let dir = dir.display().to_string();
@@ -135,9 +150,7 @@ fn ci_scan_lists_new_findings_first_uploads_sarif_and_reuses_stored_findings() {
         &format!("FROM {BASE_IMAGE}\nCOPY marker /marker\n"),
     );
     let base = repo.sha("HEAD");
-    let runner = Runner::new();
-    let vulndb = runner.dir.path().join("vulndb");
-    install_database(&repo, &vulndb);
+    let (runner, vulndb) = runner_with_database(&repo);
     let (_server, forge, extra) = github_api(&vulndb);
 
     // The push of the base commit: util-linux's high finding fails the default gate.
@@ -211,11 +224,7 @@ fn ci_scan_lists_new_findings_first_uploads_sarif_and_reuses_stored_findings() {
     assert!(new_at < old_at, "new findings first:\n{body}");
 
     // The findings went to code scanning, placed on the Dockerfile line.
-    let uploads = forge.sarif_uploads.lock().expect("uploads").clone();
-    let sarif: Value = serde_json::from_str(&uploaded_sarif(
-        uploads.last().expect("an upload in the pull request"),
-    ))
-    .expect("SARIF JSON");
+    let sarif = last_sarif_upload(&forge);
     let result = sarif["runs"][0]["results"]
         .as_array()
         .expect("results")
@@ -286,9 +295,7 @@ fn ci_scan_matches_an_unchanged_image_again_when_the_database_changed() {
     repo.write("buildopt.toml", &toml);
     repo.commit("two images");
     let base = repo.sha("HEAD");
-    let runner = Runner::new();
-    let vulndb = runner.dir.path().join("vulndb");
-    install_database(&repo, &vulndb);
+    let (runner, vulndb) = runner_with_database(&repo);
     let (_server, forge, extra) = github_api(&vulndb);
     let pushed = first_push(&runner, &repo, &extra);
     assert_eq!(pushed.status.code(), Some(3), "{}", text(&pushed));
@@ -349,11 +356,7 @@ fn ci_scan_matches_an_unchanged_image_again_when_the_database_changed() {
         other["findings"].to_string().contains("CVE-2099-1001"),
         "{other}"
     );
-    let uploads = forge.sarif_uploads.lock().expect("uploads").clone();
-    let sarif: Value = serde_json::from_str(&uploaded_sarif(
-        uploads.last().expect("an upload in the pull request"),
-    ))
-    .expect("SARIF JSON");
+    let sarif = last_sarif_upload(&forge);
     let run = sarif["runs"]
         .as_array()
         .expect("runs")
@@ -385,9 +388,7 @@ fn ci_scan_reads_a_reused_image_from_the_layer_store() {
         &prefix,
         &format!("FROM {BASE_IMAGE}\nCOPY marker /marker\n"),
     );
-    let runner = Runner::new();
-    let vulndb = runner.dir.path().join("vulndb");
-    install_database(&repo, &vulndb);
+    let (runner, vulndb) = runner_with_database(&repo);
     let with_scan_cache = |name: &str| -> Vec<(String, String)> {
         vec![
             ("BUILDOPT_VULNDB_DIR".into(), vulndb.display().to_string()),
