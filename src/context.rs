@@ -112,6 +112,24 @@ impl Context {
         let _ = writeln!(std::io::stderr(), "error: {}", console_line(&line));
     }
 
+    /// Adds `outputs` to the GitHub Actions step's outputs (`GITHUB_OUTPUT`); outside GitHub
+    /// Actions, nothing.
+    pub fn write_step_outputs(&self, outputs: &[(&str, String)]) -> Result<(), Error> {
+        let Some(path) = self
+            .env
+            .get("GITHUB_OUTPUT")
+            .filter(|_| self.settings.github_actions())
+        else {
+            return Ok(());
+        };
+        crate::notify::github::write_step_outputs(Path::new(path), outputs).map_err(|source| {
+            Error::Io {
+                path: path.to_string(),
+                source,
+            }
+        })
+    }
+
     /// Writes a line on stderr unless `--quiet`. Callers format names into it raw: the whole
     /// line goes through [`console_line`] once, here.
     pub fn info(&self, line: &str) {

@@ -21,7 +21,6 @@ use crate::context::{Context, write_stdout};
 use crate::error::Error;
 use crate::exit;
 use crate::git::Git;
-use crate::notify;
 use crate::report::escape::{self, console_line, console_name};
 use crate::run::plan::{PlanRequest, make_plan};
 use crate::settings::Settings;
@@ -360,23 +359,11 @@ fn key(ctx: &Context, settings: &Settings) -> Result<u8, Error> {
         keys.save
     );
     render(ctx, &keys, human)?;
-    if let Some(path) = ctx
-        .env
-        .get("GITHUB_OUTPUT")
-        .filter(|_| ctx.settings.github_actions())
-    {
-        let outputs = [
-            ("cache-key", keys.key.clone()),
-            ("cache-restore-keys", keys.restore_keys.join("\n")),
-            ("cache-save", keys.save.to_string()),
-        ];
-        notify::github::write_step_outputs(Path::new(path), &outputs).map_err(|source| {
-            Error::Io {
-                path: path.to_string(),
-                source,
-            }
-        })?;
-    }
+    ctx.write_step_outputs(&[
+        ("cache-key", keys.key.clone()),
+        ("cache-restore-keys", keys.restore_keys.join("\n")),
+        ("cache-save", keys.save.to_string()),
+    ])?;
     Ok(exit::SUCCESS)
 }
 

@@ -1,13 +1,10 @@
 //! `buildopt plan`: what would build for a commit range, in which order, and why.
 
-use std::path::Path;
-
 use crate::cli::{Format, PlanArgs, PlanOutput};
 use crate::context::{Context, write_stdout};
 use crate::error::Error;
 use crate::exit;
 use crate::git::Git;
-use crate::notify;
 use crate::report;
 use crate::run::plan::{PlanRequest, make_plan};
 
@@ -33,16 +30,6 @@ pub fn run(ctx: &Context, args: &PlanArgs) -> Result<u8, Error> {
         PlanOutput::Matrix => report::plan::matrix(&plan) + "\n",
     };
     write_stdout(&rendered)?;
-    if let Some(path) = ctx
-        .env
-        .get("GITHUB_OUTPUT")
-        .filter(|_| ctx.settings.github_actions())
-    {
-        notify::github::write_step_outputs(Path::new(path), &report::plan::github_outputs(&plan))
-            .map_err(|source| Error::Io {
-            path: path.to_string(),
-            source,
-        })?;
-    }
+    ctx.write_step_outputs(&report::plan::github_outputs(&plan))?;
     Ok(exit::SUCCESS)
 }

@@ -3,14 +3,12 @@
 //! (`--setup` downloads it) and writes the chosen output; the gate decides the exit code.
 
 use std::collections::BTreeMap;
-use std::path::Path;
 
 use crate::cache::digest::Digest;
 use crate::cli::{Format, ScanArgs, ScanOutput};
 use crate::context::{Context, write_stdout};
 use crate::error::{Error, scan_ending};
 use crate::exit;
-use crate::notify;
 use crate::report;
 use crate::report::gitlab_container_scanning::GitlabScan;
 use crate::report::scan_sarif::{ImageAnchor, SarifContext};
@@ -169,17 +167,7 @@ fn setup(ctx: &Context, args: &ScanArgs) -> Result<u8, Error> {
 fn ci_scans(ctx: &Context) -> Result<bool, Error> {
     let ci = ctx.with_flags(&RunFlags::of_plain_ci(ctx.verbose))?;
     let scans = ci.settings.pipeline.scan;
-    if let Some(path) = ctx
-        .env
-        .get("GITHUB_OUTPUT")
-        .filter(|_| ctx.settings.github_actions())
-    {
-        notify::github::write_step_outputs(Path::new(path), &[("scans", scans.to_string())])
-            .map_err(|source| Error::Io {
-                path: path.to_string(),
-                source,
-            })?;
-    }
+    ctx.write_step_outputs(&[("scans", scans.to_string())])?;
     if !scans {
         ctx.info(&format!(
             "buildopt ci does not scan here (level {}, scan off): the vulnerability database is not needed; nothing downloaded",
