@@ -17,7 +17,7 @@ use crate::engine::DockerEngine;
 use crate::report::model::{ImageReport, ImageResult, RunReport, RunScan};
 use crate::report::scan_sarif::{ConfiguredImage, ImageAnchor};
 use crate::scan::cache::{BuiltImage, ScanCache};
-use crate::scan::daemon::{as_engine_image, from_cache, read_from_daemon};
+use crate::scan::daemon::{as_engine_image, from_cache, save_from_daemon};
 use crate::scan::inventories;
 use crate::scan::model::{Finding, ImageInventory, MatchStatus};
 use crate::scan::origin::BuildOrigin;
@@ -180,14 +180,17 @@ impl Scanning<'_> {
             return Some(self.judged(stored));
         }
         let read = match self.read_without_daemon(id, reference) {
-            Some(read) => read,
-            None => match read_from_daemon(engine, reference, self.cache, &mut self.stats).await {
-                Ok(read) => read,
-                Err(error) => {
-                    self.errors.push(format!("{}: {error}", image.name));
-                    return None;
-                }
-            },
+            Some(read) => Ok(read),
+            None => {
+                save_from_daemon(engine, reference, Some(id), self.cache, &mut self.stats).await
+            }
+        };
+        let read = match read {
+            Ok(read) => read,
+            Err(error) => {
+                self.errors.push(format!("{}: {error}", image.name));
+                return None;
+            }
         };
         let matched = self.matched(id, inventories(read, self.cache));
         Some(self.judged(matched))

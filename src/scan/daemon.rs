@@ -24,6 +24,18 @@ pub async fn read_from_daemon(
     if let Some(known) = from_cache(cache, id.as_ref(), reference, stats) {
         return Ok(known);
     }
+    save_from_daemon(engine, reference, id.as_ref(), cache, stats).await
+}
+
+/// Every platform of the daemon's image `reference` (whose engine id is `id`), read through
+/// `docker save` whatever the scan cache knows.
+pub async fn save_from_daemon(
+    engine: &DockerEngine,
+    reference: &str,
+    id: Option<&Digest>,
+    cache: Option<&ScanCache>,
+    stats: &mut ReadStats,
+) -> Result<Vec<ReadImage>, ScanError> {
     let name = reference.to_owned();
     let (read, streamed) = engine
         .save_images(&[reference.to_owned()], move |reader| {
@@ -36,7 +48,7 @@ pub async fn read_from_daemon(
             source,
         })?;
     stats.layers_read += streamed.layers_read;
-    Ok(as_engine_image(read, id.as_ref(), reference, cache))
+    Ok(as_engine_image(read, id, reference, cache))
 }
 
 /// The platforms of the engine's image `id`, read elsewhere (a save stream, the layer store):
